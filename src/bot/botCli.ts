@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util';
+import { Bot } from './Bot.js';
+
+const help = `Usage: port545 bot --url URL --room ROOM [--name NAME] [--no-video] [--no-audio] [--report-every S]
+Joins ROOM on the server at URL (e.g. http://localhost:545), publishes a looped test clip
+(VP8 video and Opus audio) and prints what it receives from the others. Ctrl-C leaves.`;
+
+export async function runBotCli(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      room: { type: 'string' },
+      name: { type: 'string' },
+      'no-video': { type: 'boolean' },
+      'no-audio': { type: 'boolean' },
+      'report-every': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help || !values.url || !values.room) {
+    console.log(help);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const bot = await Bot.start({
+    url: values.url,
+    room: values.room,
+    name: values.name ?? 'bot',
+    video: !values['no-video'],
+    audio: !values['no-audio'],
+  });
+  console.log(`bot joined room "${values.room}" as ${bot.room.participantId}; publishing the test clip`);
+  bot.room.on('participantJoined', (p) => console.log(`+ ${p.name} joined`));
+  bot.room.on('participantLeft', (p) => console.log(`- ${p.name} left`));
+  const every = Number(values['report-every'] ?? 5) * 1000;
+  const timer = setInterval(() => {
+    for (const r of bot.received.values()) {
+      const who = bot.room.participants.get(r.participantId)?.name ?? r.participantId;
+      const detail = r.kind === 'video' ? `${r.frames} frames` : `${r.packets} packets`;
+      console.log(`  from ${who}: ${r.kind} ${detail}, ${(r.bytes / 1024).toFixed(0)} KiB`);
+    }
+  }, every);
+  const stop = () => {
+    clearInterval(timer);
+    bot.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

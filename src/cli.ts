@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { ConfigError } from './config/config.js';
+import { loadConfig, serveFlagHelp } from './config/loadConfig.js';
+import { StartError, startServer, urlsFor } from './serve.js';
+import { VERSION } from './version.js';
+
+const usage = `port545 ${VERSION}: self-hosted video conferencing on port 545
+
+Usage:
+  port545 serve [options]          run the server (HTTP, WebSocket and WebRTC media)
+  port545 bot --url URL --room R   join a room and publish a looped test clip
+  port545 --version
+
+${serveFlagHelp}
+`;
+
+/** Stop within this long after SIGINT/SIGTERM even if something hangs. */
+const SHUTDOWN_DEADLINE_MS = 4000;
+
+async function serve(argv: string[]): Promise<void> {
+  const config = loadConfig(argv);
+  const { server, port } = await startServer(config, (line) => console.error(line));
+  console.log(`port545 ${VERSION} is listening. Open:`);
+  for (const url of urlsFor(config.host, port)) console.log(`  ${url}`);
+  console.log(`WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`port545: ${signal} received, closing rooms and connections`);
+    const deadline = setTimeout(() => {
+      console.error('port545: shutdown took too long; exiting anyway');
+      process.exit(0);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('port545: error while closing:', error);
+        process.exit(0);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'bot': {
+      const { runBotCli } = await import('./bot/botCli.js');
+      return runBotCli(rest);
+    }
+    case '--version':
+    case '-v':
+      console.log(VERSION);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return;
+    default:
+      console.error(`port545: unknown command "${command}"\n\n${usage}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof StartError) {
+    console.error(`port545: ${error.message}`);
+  } else {
+    console.error('port545: fatal error:', error);
+  }
+  process.exit(1);
+});

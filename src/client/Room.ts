@@ -1,0 +1,402 @@
+import { TypedEmitter } from '../common/TypedEmitter.js';
+import {
+  type ChatMessage,
+  type PcTarget,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+  type TrackSource,
+} from '../protocol/messages.js';
+import {
+  type CandidateLike,
+  candidateToJson,
+  type PeerConnectionFactory,
+  type PeerConnectionLike,
+  type TrackLike,
+  type WebSocketFactory,
+} from './rtc.js';
+import { ServerError, Signal } from './Signal.js';
+import { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
+
+export interface ConnectOptions {
+  /** The server: `http(s)://host:port` or the WebSocket URL `ws(s)://host:port/ws`. */
+  url: string;
+  room: string;
+  name: string;
+  createPeerConnection: PeerConnectionFactory;
+  createWebSocket: WebSocketFactory;
+  /** How long to keep trying to resume after the connection drops (the server keeps us 15 s). */
+  resumeWindowMs?: number;
+}
+
+export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
+
+export interface RoomEvents<T extends TrackLike> {
+  participantJoined: [RemoteParticipant<T>];
+  participantLeft: [RemoteParticipant<T>];
+  participantState: [RemoteParticipant<T>];
+  trackPublished: [RemoteTrack<T>, RemoteParticipant<T>];
+  trackUnpublished: [RemoteTrack<T>, RemoteParticipant<T>];
+  /** The media of a remote track arrived at this client: `track.mediaTrack` is set. */
+  trackSubscribed: [RemoteTrack<T>, RemoteParticipant<T>];
+  trackUnsubscribed: [RemoteTrack<T>, RemoteParticipant<T>];
+  trackMuted: [RemoteTrack<T>, RemoteParticipant<T>];
+  chat: [ChatMessage];
+  connectionState: [ConnectionState];
+  /** Something went wrong that the caller may want to show (an error reply, a failed resume). */
+  error: [Error];
+}
+
+/** `http://h:p` → `ws://h:p/ws`; a ws(s) URL with a path is used as given. */
+export function signalingUrl(url: string): string {
+  const u = new URL(url);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
+  return u.toString();
+}
+
+/**
+ * A joined room, as seen by one client: the local participant's published tracks and everyone else's.
+ * Works in the browser (native WebRTC) and in Node (werift); see `connect` in index.ts and node.ts.
+ */
+export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEvents<T>> {
+  readonly name: string;
+  readonly participants = new Map<string, RemoteParticipant<T>>();
+  readonly localTracks: LocalTrack<T>[] = [];
+  readonly chat: ChatMessage[] = [];
+  participantId = '';
+  displayName: string;
+  state: ConnectionState = 'connected';
+  #signal!: Signal;
+  readonly #options: ConnectOptions;
+  #resumeToken = '';
+  #publisher: PeerConnectionLike | undefined;
+  #subscriber: PeerConnectionLike | undefined;
+  #publishQueue: Promise<unknown> = Promise.resolve();
+  #subscribeQueue: Promise<unknown> = Promise.resolve();
+  /** Local candidates held back until the description they belong to has been sent. */
+  readonly #heldCandidates: Record<PcTarget, CandidateLike[] | undefined> = { publisher: [], subscriber: [] };
+  #leaving = false;
+
+  private constructor(options: ConnectOptions) {
+    super();
+    this.name = options.room;
+    this.displayName = options.name;
+    this.#options = options;
+  }
+
+  static async connect<T extends TrackLike = TrackLike>(options: ConnectOptions): Promise<Room<T>> {
+    const room = new Room<T>(options);
+    await room.#join();
+    return room;
+  }
+
+  async #join(resume?: string): Promise<void> {
+    const signal = await Signal.open(signalingUrl(this.#options.url), this.#options.createWebSocket);
+    let joined: ServerMessage;
+    try {
+      joined = await signal.request({
+        type: 'join',
+        v: PROTOCOL_VERSION,
+        room: this.#options.room,
+        name: this.#options.name,
+        ...(resume ? { resume } : {}),
+      });
+    } catch (error) {
+      signal.close();
+      throw error;
+    }
+    if (joined.type !== 'joined') throw new Error(`unexpected reply to join: ${joined.type}`);
+    this.#signal = signal;
+    signal.on('message', (m) => this.#onMessage(m));
+    signal.on('close', (code) => this.#onSignalClose(signal, code));
+    this.participantId = joined.self.id;
+    this.displayName = joined.self.name;
+    this.#resumeToken = joined.resumeToken;
+    this.#applySnapshot(joined);
+  }
+
+  /** Brings the participant list in line with a `joined` snapshot (first join or resume). */
+  #applySnapshot(joined: Extract<ServerMessage, { type: 'joined' }>): void {
+    const present = new Set(joined.participants.map((p) => p.id));
+    for (const p of [...this.participants.values()]) {
+      if (!present.has(p.id)) this.#removeParticipant(p.id);
+    }
+    for (const info of joined.participants) {
+      const existing = this.participants.get(info.id);
+      if (!existing) {
+        const p = new RemoteParticipant<T>(info);
+        this.participants.set(p.id, p);
+        this.emit('participantJoined', p);
+        for (const t of p.tracks.values()) this.emit('trackPublished', t, p);
+        continue;
+      }
+      const ids = new Set(info.tracks.map((t) => t.id));
+      for (const t of [...existing.tracks.values()]) if (!ids.has(t.id)) this.#removeTrack(existing, t.id);
+      for (const t of info.tracks) {
+        const known = existing.tracks.get(t.id);
+        if (!known) this.emit('trackPublished', existing.addTrack(t), existing);
+        else if (known.muted !== t.muted) {
+          known.muted = t.muted;
+          this.emit('trackMuted', known, existing);
+        }
+      }
+      if (existing.state !== info.state) {
+        existing.state = info.state;
+        this.emit('participantState', existing);
+      }
+    }
+    const seen = new Set(this.chat.map((m) => m.id));
+    for (const m of joined.chat) if (!seen.has(m.id)) this.chat.push(m);
+  }
+
+  #onMessage(message: ServerMessage): void {
+    switch (message.type) {
+      case 'participantJoined': {
+        if (this.participants.has(message.participant.id)) return;
+        const p = new RemoteParticipant<T>(message.participant);
+        this.participants.set(p.id, p);
+        this.emit('participantJoined', p);
+        for (const t of p.tracks.values()) this.emit('trackPublished', t, p);
+        return;
+      }
+      case 'participantLeft':
+        return this.#removeParticipant(message.participantId);
+      case 'participantState': {
+        const p = this.participants.get(message.participantId);
+        if (!p) return;
+        p.state = message.state;
+        this.emit('participantState', p);
+        return;
+      }
+      case 'trackPublished': {
+        const p = this.participants.get(message.participantId);
+        if (!p || p.tracks.has(message.track.id)) return;
+        this.emit('trackPublished', p.addTrack(message.track), p);
+        return;
+      }
+      case 'trackUnpublished': {
+        const p = this.participants.get(message.participantId);
+        if (p) this.#removeTrack(p, message.trackId);
+        return;
+      }
+      case 'trackMuted': {
+        const p = this.participants.get(message.participantId);
+        const t = p?.tracks.get(message.trackId);
+        if (!p || !t) return;
+        t.muted = message.muted;
+        this.emit('trackMuted', t, p);
+        return;
+      }
+      case 'offer':
+        this.#subscribeQueue = this.#subscribeQueue
+          .then(() => this.#onSubscriberOffer(message))
+          .catch((error: unknown) => this.emit('error', error as Error));
+        return;
+      case 'candidate': {
+        const pc = message.target === 'publisher' ? this.#publisher : this.#subscriber;
+        if (pc && message.candidate) pc.addIceCandidate(message.candidate).catch(() => {});
+        return;
+      }
+      case 'chat':
+        this.chat.push(message.message);
+        this.emit('chat', message.message);
+        return;
+      case 'error':
+        this.emit('error', new ServerError(message.code, message.message));
+        return;
+      case 'bye':
+        this.#leaving = true;
+        return;
+      default:
+        return;
+    }
+  }
+
+  #removeTrack(p: RemoteParticipant<T>, trackId: string): void {
+    const t = p.tracks.get(trackId);
+    if (!t) return;
+    p.tracks.delete(trackId);
+    if (t.mediaTrack) {
+      t.mediaTrack = undefined;
+      this.emit('trackUnsubscribed', t, p);
+    }
+    this.emit('trackUnpublished', t, p);
+  }
+
+  #removeParticipant(id: string): void {
+    const p = this.participants.get(id);
+    if (!p) return;
+    for (const trackId of [...p.tracks.keys()]) this.#removeTrack(p, trackId);
+    this.participants.delete(id);
+    this.emit('participantLeft', p);
+  }
+
+  #pc(target: PcTarget): PeerConnectionLike {
+    const existing = target === 'publisher' ? this.#publisher : this.#subscriber;
+    if (existing) return existing;
+    const pc = this.#options.createPeerConnection();
+    pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      if (!c?.candidate) return;
+      const held = this.#heldCandidates[target];
+      if (held) held.push(candidateToJson(c));
+      else this.#signal.send({ type: 'candidate', target, candidate: candidateToJson(c) });
+    };
+    if (target === 'publisher') this.#publisher = pc;
+    else this.#subscriber = pc;
+    return pc;
+  }
+
+  #releaseCandidates(target: PcTarget): void {
+    const held = this.#heldCandidates[target];
+    this.#heldCandidates[target] = undefined;
+    for (const candidate of held ?? []) this.#signal.send({ type: 'candidate', target, candidate });
+  }
+
+  async #onSubscriberOffer(offer: Extract<ServerMessage, { type: 'offer' }>): Promise<void> {
+    const pc = this.#pc('subscriber');
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.#signal.send({ type: 'answer', sdp: pc.localDescription!.sdp! });
+    this.#releaseCandidates('subscriber');
+
+    const byMid = new Map(pc.getTransceivers().map((t) => [t.mid, t]));
+    const carried = new Set<string>();
+    for (const { mid, trackId, participantId } of offer.tracks) {
+      const p = this.participants.get(participantId);
+      const t = p?.tracks.get(trackId);
+      const transceiver = byMid.get(mid);
+      if (!p || !t || !transceiver) continue;
+      carried.add(trackId);
+      if (t.mediaTrack) continue;
+      t.mediaTrack = transceiver.receiver.track as T;
+      this.emit('trackSubscribed', t, p);
+    }
+    for (const p of this.participants.values()) {
+      for (const t of p.tracks.values()) {
+        if (t.mediaTrack && !carried.has(t.id)) {
+          t.mediaTrack = undefined;
+          this.emit('trackUnsubscribed', t, p);
+        }
+      }
+    }
+  }
+
+  /** Publishes a camera, microphone or screen track; resolves once the server accepted it. */
+  publishTrack(track: T, source: TrackSource, options: { muted?: boolean } = {}): Promise<LocalTrack<T>> {
+    const pc = this.#pc('publisher');
+    const transceiver = pc.addTransceiver(track, { direction: 'sendonly' });
+    const local = new LocalTrack<T>(track, source, transceiver, options.muted ?? false);
+    this.localTracks.push(local);
+    return this.#negotiatePublisher().then(() => local);
+  }
+
+  /** Stops publishing a track; media of the other tracks keeps flowing. */
+  async unpublishTrack(local: LocalTrack<T>): Promise<void> {
+    const i = this.localTracks.indexOf(local);
+    if (i < 0) return;
+    this.localTracks.splice(i, 1);
+    local.transceiver.stop();
+    await this.#negotiatePublisher();
+  }
+
+  /** Mutes or unmutes a published track: the media is disabled here and everyone is told. */
+  setMuted(local: LocalTrack<T>, muted: boolean): void {
+    local.muted = muted;
+    local.track.enabled = !muted;
+    if (local.id) this.#signal.send({ type: 'mute', trackId: local.id, muted });
+  }
+
+  sendChat(text: string): void {
+    this.#signal.send({ type: 'chat', text });
+  }
+
+  #negotiatePublisher(): Promise<void> {
+    const run = async () => {
+      const pc = this.#pc('publisher');
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const tracks = this.localTracks
+        .filter((l) => l.transceiver.mid !== null)
+        .map((l) => ({ mid: l.transceiver.mid!, source: l.source, muted: l.muted }));
+      const reply = await this.#signal.request({ type: 'offer', sdp: pc.localDescription!.sdp!, tracks });
+      if (reply.type !== 'answer') throw new Error(`unexpected reply to offer: ${reply.type}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+      this.#releaseCandidates('publisher');
+      for (const { mid, trackId } of reply.tracks) {
+        const local = this.localTracks.find((l) => l.transceiver.mid === mid);
+        if (local) local.id = trackId;
+      }
+    };
+    const next = this.#publishQueue.then(run, run);
+    this.#publishQueue = next.catch(() => {});
+    return next;
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('connectionState', state);
+  }
+
+  #onSignalClose(signal: Signal, code: number): void {
+    if (signal !== this.#signal || this.state === 'disconnected') return;
+    if (this.#leaving || code === 1000 || code === 4001) {
+      this.#teardown();
+      return;
+    }
+    void this.#resume();
+  }
+
+  /** After a dropped connection: rejoin with the resume token until the server's window runs out. */
+  async #resume(): Promise<void> {
+    this.#setState('reconnecting');
+    const deadline = Date.now() + (this.#options.resumeWindowMs ?? 15_000);
+    let delay = 250;
+    while (Date.now() < deadline && !this.#leaving) {
+      try {
+        await this.#join(this.#resumeToken);
+        this.#setState('connected');
+        return;
+      } catch (error) {
+        if (error instanceof ServerError) {
+          this.emit('error', error);
+          break;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+    this.#teardown();
+  }
+
+  #teardown(): Promise<unknown> {
+    this.#leaving = true;
+    const closing = Promise.allSettled([this.#publisher, this.#subscriber].map((pc) => pc?.close()));
+    this.#publisher = undefined;
+    this.#subscriber = undefined;
+    this.#setState('disconnected');
+    return closing;
+  }
+
+  /** Leaves the room: the server is told, both peer connections close. */
+  async leave(): Promise<void> {
+    if (this.state === 'disconnected') return;
+    this.#leaving = true;
+    const closed = new Promise<void>((resolve) => {
+      if (this.#signal.closed) resolve();
+      else this.#signal.once('close', () => resolve());
+    });
+    this.#signal.send({ type: 'leave' });
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    this.#signal.close();
+    await this.#teardown();
+  }
+
+  /** Cuts the signaling connection without a leave, as a network drop would (tests of resume use it). */
+  dropConnection(): void {
+    this.#signal.terminate();
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The port545 client SDK: the one way the web app, bots and tests talk to a port545 server.
+ * This entry uses the browser's WebSocket and RTCPeerConnection; Node code uses `./node.js`.
+ */
+import { Room } from './Room.js';
+
+export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
+export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
+export { ServerError } from './Signal.js';
+export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
+
+export interface BrowserConnectOptions {
+  url: string;
+  room: string;
+  name: string;
+  rtcConfiguration?: RTCConfiguration;
+}
+
+/** Joins a room from a browser. */
+export function connect(options: BrowserConnectOptions): Promise<Room<MediaStreamTrack>> {
+  return Room.connect<MediaStreamTrack>({
+    url: options.url,
+    room: options.room,
+    name: options.name,
+    createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
+    createPeerConnection: () =>
+      new RTCPeerConnection(options.rtcConfiguration) as unknown as import('./rtc.js').PeerConnectionLike,
+  });
+}

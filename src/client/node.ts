@@ -1,0 +1,37 @@
+/** The client SDK in Node: werift for WebRTC, `ws` for the WebSocket. Used by bots, tests and benchmarks. */
+import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werift';
+import WebSocket from 'ws';
+import { Room } from './Room.js';
+import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
+
+export { ServerError } from './Signal.js';
+export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
+export { Room };
+
+export interface NodeConnectOptions {
+  url: string;
+  room: string;
+  name: string;
+  /** Gather ICE candidates only on these addresses (tests use ['127.0.0.1']). */
+  hostAddresses?: string[];
+  resumeWindowMs?: number;
+}
+
+export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
+  if (!hostAddresses?.length) return {};
+  return { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hostAddresses };
+}
+
+/** Joins a room from Node. Remote tracks' `mediaTrack` are werift tracks (`onReceiveRtp`). */
+export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStreamTrack>> {
+  const config = nodePeerConfig(options.hostAddresses);
+  return Room.connect<MediaStreamTrack>({
+    url: options.url,
+    room: options.room,
+    name: options.name,
+    resumeWindowMs: options.resumeWindowMs,
+    createWebSocket: (url) =>
+      new WebSocket(url, { maxPayload: 16 * 1024 * 1024 }) as unknown as WebSocketLike,
+    createPeerConnection: () => new RTCPeerConnection(config) as unknown as PeerConnectionLike,
+  });
+}

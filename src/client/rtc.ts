@@ -1,0 +1,72 @@
+/**
+ * The slice of the WebRTC API the SDK uses, typed structurally so that both the browser's
+ * RTCPeerConnection and werift's (in Node) fit.
+ */
+export interface TrackLike {
+  readonly kind: string;
+  enabled: boolean;
+  stop(): void;
+}
+
+export interface TransceiverLike {
+  readonly mid: string | null;
+  readonly sender: { readonly track: TrackLike | null };
+  readonly receiver: { readonly track: TrackLike };
+  direction: string;
+  stop(): void;
+}
+
+export interface DescriptionLike {
+  type: string;
+  sdp?: string;
+}
+
+export interface CandidateLike {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+  usernameFragment?: string | null;
+}
+
+export interface PeerConnectionLike {
+  readonly connectionState: string;
+  readonly localDescription: DescriptionLike | null;
+  readonly signalingState: string;
+  onicecandidate: ((event: { candidate?: CandidateLike | null }) => void) | null;
+  onconnectionstatechange: ((event?: unknown) => void) | null;
+  // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in the track type accepted.
+  addTransceiver(trackOrKind: any, init?: { direction?: any; streams?: any[] }): TransceiverLike;
+  getTransceivers(): TransceiverLike[];
+  createOffer(): Promise<DescriptionLike>;
+  createAnswer(): Promise<DescriptionLike>;
+  // biome-ignore lint/suspicious/noExplicitAny: description init types differ between implementations.
+  setLocalDescription(description: any): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: description init types differ between implementations.
+  setRemoteDescription(description: any): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: candidate init types differ between implementations.
+  addIceCandidate(candidate: any): Promise<unknown>;
+  close(): unknown;
+}
+
+export type PeerConnectionFactory = () => PeerConnectionLike;
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+export function candidateToJson(c: CandidateLike): CandidateLike {
+  return {
+    candidate: c.candidate,
+    sdpMid: c.sdpMid ?? null,
+    sdpMLineIndex: c.sdpMLineIndex ?? null,
+    ...(c.usernameFragment ? { usernameFragment: c.usernameFragment } : {}),
+  };
+}

@@ -1,0 +1,53 @@
+import type { ParticipantInfo, TrackInfo, TrackSource } from '../protocol/messages.js';
+import type { TrackLike, TransceiverLike } from './rtc.js';
+
+/** A track someone else publishes. `mediaTrack` is set while this client receives it. */
+export interface RemoteTrack<T extends TrackLike = TrackLike> {
+  readonly id: string;
+  readonly kind: 'audio' | 'video';
+  readonly source: TrackSource;
+  readonly codec: string;
+  readonly participantId: string;
+  muted: boolean;
+  mediaTrack: T | undefined;
+}
+
+export class RemoteParticipant<T extends TrackLike = TrackLike> {
+  readonly id: string;
+  name: string;
+  state: ParticipantInfo['state'];
+  readonly tracks = new Map<string, RemoteTrack<T>>();
+
+  constructor(info: ParticipantInfo) {
+    this.id = info.id;
+    this.name = info.name;
+    this.state = info.state;
+    for (const t of info.tracks) this.addTrack(t);
+  }
+
+  addTrack(info: TrackInfo): RemoteTrack<T> {
+    const track: RemoteTrack<T> = { ...info, participantId: this.id, mediaTrack: undefined };
+    this.tracks.set(info.id, track);
+    return track;
+  }
+}
+
+/** A track this client publishes. `id` is the server's name for it, set once the server accepted it. */
+export class LocalTrack<T extends TrackLike = TrackLike> {
+  id: string | undefined;
+  readonly source: TrackSource;
+  readonly track: T;
+  readonly transceiver: TransceiverLike;
+  muted: boolean;
+
+  constructor(track: T, source: TrackSource, transceiver: TransceiverLike, muted: boolean) {
+    this.track = track;
+    this.source = source;
+    this.transceiver = transceiver;
+    this.muted = muted;
+  }
+
+  get kind(): 'audio' | 'video' {
+    return this.track.kind === 'audio' ? 'audio' : 'video';
+  }
+}

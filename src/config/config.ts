@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+export const DEFAULT_PORT = 545;
+/** Where `serve` goes when 545 cannot be bound and no port was asked for. */
+export const FALLBACK_PORT = 5450;
+
+const port = z.number().int().min(0).max(65535);
+const udpPort = z.number().int().min(1024).max(65535);
+
+export const configSchema = z
+  .object({
+    /** Interface for HTTP/WebSocket; '::' listens on all IPv6 and IPv4 interfaces. */
+    host: z.string().min(1).default('::'),
+    port: port.default(DEFAULT_PORT),
+    /** True when the port was chosen by the operator: then a failure to bind is an error, not a fallback. */
+    portExplicit: z.boolean().default(false),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    rtc: z
+      .object({
+        minPort: udpPort.default(40000),
+        maxPort: udpPort.default(49999),
+        /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
+        announcedIp: z.string().ip().optional(),
+        /** Gather ICE candidates only on these local addresses (default: every non-loopback interface). */
+        hostAddresses: z.array(z.string().ip()).optional(),
+      })
+      .strict()
+      .default({})
+      .refine((r) => r.minPort < r.maxPort, { message: 'rtc.minPort must be below rtc.maxPort' }),
+    rooms: z
+      .object({
+        /** An empty room stays this long before it closes, so a quick rejoin finds it. */
+        emptyTimeoutMs: z.number().int().min(0).default(10_000),
+        maxParticipants: z.number().int().min(1).default(100),
+        maxRooms: z.number().int().min(1).default(1000),
+        chatHistory: z.number().int().min(0).max(10_000).default(100),
+      })
+      .strict()
+      .default({}),
+    /** A participant whose signaling connection drops is kept this long for a resume. */
+    resumeWindowMs: z.number().int().min(0).default(15_000),
+    limits: z
+      .object({
+        wsMaxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024),
+        wsMessagesPerSecond: z.number().int().min(1).default(50),
+        sdpMaxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024),
+        chatMaxChars: z.number().int().min(1).default(2000),
+        tracksPerParticipant: z.number().int().min(1).default(8),
+        joinTimeoutMs: z.number().int().min(100).default(10_000),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Validates a config object, with errors that name the bad setting. */
+export function parseConfig(input: unknown): Config {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(config)';
+    return `  ${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

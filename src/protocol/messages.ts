@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * The signaling protocol spoken over the WebSocket at `/ws`. Every message is one JSON object with a
+ * `type`. Client messages are validated here, at the edge; the server inside trusts these types.
+ * Documented message by message in docs/protocol.md.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Room names travel in URLs (`/r/<room>`, `sip:<room>@host`), so they stay URL- and SIP-safe. */
+export const roomName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'letters, digits, ".", "_" and "-", starting with a letter or digit',
+  );
+export const displayName = z
+  .string()
+  .transform((s) => s.trim())
+  .pipe(z.string().min(1).max(64));
+const id = z.string().min(1).max(64);
+const sdp = z.string().min(1);
+export const trackSource = z.enum(['camera', 'microphone', 'screen', 'screenAudio']);
+export type TrackSource = z.infer<typeof trackSource>;
+export const pcTarget = z.enum(['publisher', 'subscriber']);
+export type PcTarget = z.infer<typeof pcTarget>;
+
+export const iceCandidate = z.object({
+  candidate: z.string().max(1024),
+  sdpMid: z.string().max(32).nullish(),
+  sdpMLineIndex: z.number().int().min(0).max(1024).nullish(),
+  usernameFragment: z.string().max(256).nullish(),
+});
+export type IceCandidate = z.infer<typeof iceCandidate>;
+
+const requestId = { rid: z.union([z.string().max(64), z.number()]).optional() };
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('join'),
+    v: z.number().int(),
+    room: roomName,
+    name: displayName,
+    /** Resume token from an earlier `joined`, to take back a participant whose connection dropped. */
+    resume: z.string().max(256).optional(),
+    ...requestId,
+  }),
+  z.object({
+    type: z.literal('offer'),
+    sdp,
+    /** What each sending m-line of the publisher connection carries; a mid missing here is unpublished. */
+    tracks: z
+      .array(
+        z.object({ mid: z.string().min(1).max(32), source: trackSource, muted: z.boolean().default(false) }),
+      )
+      .max(64),
+    ...requestId,
+  }),
+  z.object({ type: z.literal('answer'), sdp, ...requestId }),
+  z.object({
+    type: z.literal('candidate'),
+    target: pcTarget,
+    candidate: iceCandidate.nullable(),
+    ...requestId,
+  }),
+  z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
+  z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
+  z.object({ type: z.literal('leave'), ...requestId }),
+  z.object({ type: z.literal('ping'), ...requestId }),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+export type ClientMessageType = ClientMessage['type'];
+export const clientMessageTypes: readonly string[] = clientMessage.options.map((o) => o.shape.type.value);
+
+export interface TrackInfo {
+  id: string;
+  kind: 'audio' | 'video';
+  source: TrackSource;
+  muted: boolean;
+  codec: string;
+}
+
+export interface ParticipantInfo {
+  id: string;
+  name: string;
+  state: 'connected' | 'reconnecting';
+  tracks: TrackInfo[];
+}
+
+export interface ChatMessage {
+  id: string;
+  participantId: string;
+  name: string;
+  text: string;
+  /** Milliseconds since the Unix epoch, server clock. */
+  ts: number;
+}
+
+export type ServerMessage =
+  | {
+      type: 'joined';
+      v: number;
+      room: string;
+      self: { id: string; name: string };
+      resumeToken: string;
+      resumed: boolean;
+      participants: ParticipantInfo[];
+      chat: ChatMessage[];
+      rid?: string | number;
+    }
+  | { type: 'participantJoined'; participant: ParticipantInfo }
+  | { type: 'participantLeft'; participantId: string; reason: 'left' | 'disconnected' | 'timeout' | 'closed' }
+  | { type: 'participantState'; participantId: string; state: ParticipantInfo['state'] }
+  | { type: 'trackPublished'; participantId: string; track: TrackInfo }
+  | { type: 'trackUnpublished'; participantId: string; trackId: string }
+  | { type: 'trackMuted'; participantId: string; trackId: string; muted: boolean }
+  | {
+      type: 'offer';
+      sdp: string;
+      /** The subscriber connection's m-lines: which remote track each mid carries. */
+      tracks: { mid: string; trackId: string; participantId: string }[];
+    }
+  | { type: 'answer'; sdp: string; tracks: { mid: string; trackId: string }[]; rid?: string | number }
+  | { type: 'candidate'; target: PcTarget; candidate: IceCandidate | null }
+  | { type: 'chat'; message: ChatMessage }
+  | { type: 'error'; code: string; message: string; rid?: string | number }
+  | { type: 'pong'; rid?: string | number }
+  | { type: 'bye'; reason: string };
+
+export type ServerMessageType = ServerMessage['type'];

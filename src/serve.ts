@@ -1,0 +1,68 @@
+import { networkInterfaces } from 'node:os';
+import { type Config, FALLBACK_PORT } from './config/config.js';
+import { buildServer, type Port545Server } from './http/buildServer.js';
+
+export interface Started {
+  server: Port545Server;
+  port: number;
+}
+
+/** Thrown when the server cannot start; the message is for the operator. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EADDRINUSE' ? code : undefined;
+}
+
+/**
+ * Starts the server on the configured port. When the port was not chosen by the operator and 545 cannot
+ * be bound (no privilege, or taken), it falls back to 5450 and says why in one line through `notice`.
+ */
+export async function startServer(config: Config, notice: (line: string) => void): Promise<Started> {
+  let server = buildServer(config);
+  try {
+    return { server, port: await server.listen(config.port) };
+  } catch (error) {
+    await server.close();
+    const problem = bindProblem(error);
+    if (!problem) throw error;
+    if (config.portExplicit) {
+      throw new StartError(
+        problem === 'EACCES'
+          ? `cannot bind TCP port ${config.port}: permission denied (ports below 1024 need root or the cap_net_bind_service capability)`
+          : `cannot bind TCP port ${config.port}: it is already in use`,
+      );
+    }
+    const why =
+      problem === 'EACCES'
+        ? 'permission denied; ports below 1024 need root or the cap_net_bind_service capability: sudo setcap cap_net_bind_service=+ep "$(command -v node)"'
+        : 'it is already in use';
+    notice(
+      `port545: cannot bind TCP port ${config.port} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
+    );
+    server = buildServer({ ...config, port: FALLBACK_PORT });
+    try {
+      return { server, port: await server.listen(FALLBACK_PORT) };
+    } catch (fallbackError) {
+      await server.close();
+      if (bindProblem(fallbackError))
+        throw new StartError(`cannot bind TCP port ${FALLBACK_PORT} either; choose a free port with --port`);
+      throw fallbackError;
+    }
+  }
+}
+
+/** The URLs a person can open: localhost plus every non-internal IPv4 address when listening on all. */
+export function urlsFor(host: string, port: number): string[] {
+  const all = host === '::' || host === '0.0.0.0';
+  if (!all) return [`http://${host.includes(':') ? `[${host}]` : host}:${port}/`];
+  const urls = [`http://localhost:${port}/`];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? [])
+      if (a.family === 'IPv4' && !a.internal) urls.push(`http://${a.address}:${port}/`);
+  }
+  return urls;
+}

@@ -1,0 +1,72 @@
+import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
+import { TypedEmitter } from '../common/TypedEmitter.js';
+import type { PublishedTrack } from './PublishedTrack.js';
+
+export interface DownTrackEvents {
+  closed: [];
+}
+
+/**
+ * One published track as sent to one subscriber. Video starts at a keyframe: until the first keyframe
+ * packet passes, packets are dropped and a keyframe is requested from the publisher. The werift sender
+ * rewrites SSRC, payload type and sequence numbers, keeps the packet cache that answers the
+ * subscriber's NACKs (RFC 4585 §6.2.1) and sends sender reports.
+ */
+export class DownTrack extends TypedEmitter<DownTrackEvents> {
+  readonly source: PublishedTrack;
+  readonly transceiver: RTCRtpTransceiver;
+  closed = false;
+  packetsSent = 0;
+  #sender: RTCRtpSender;
+  #needKeyframe: boolean;
+  #startPending = true;
+  #unsubscribe: () => void;
+
+  constructor(source: PublishedTrack, transceiver: RTCRtpTransceiver) {
+    super();
+    this.source = source;
+    this.transceiver = transceiver;
+    this.#sender = transceiver.sender;
+    this.#needKeyframe = source.isKeyframeStart !== undefined;
+    // RFC 4585 §6.3.1 / RFC 5104 §4.3.1: the subscriber lost the picture, so ask the publisher.
+    const pli = this.#sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+    this.#unsubscribe = pli.unSubscribe;
+    source.addSink(this);
+    if (this.#needKeyframe) source.requestKeyframe();
+  }
+
+  write(rtp: RtpPacket): void {
+    const sender = this.#sender;
+    // Until DTLS is up and a codec is negotiated, werift would drop the packet; drop it here and keep
+    // waiting for a keyframe so that the subscriber's first picture is a whole one.
+    if (sender.dtlsTransport?.state !== 'connected' || !sender.codec) {
+      if (this.source.isKeyframeStart) this.#needKeyframe = true;
+      return;
+    }
+    if (this.#needKeyframe) {
+      if (!this.source.isKeyframeStart!(rtp.payload)) {
+        this.source.requestKeyframe();
+        return;
+      }
+      this.#needKeyframe = false;
+    }
+    if (this.#startPending) {
+      // Continue the sender's sequence and timestamp space if this transceiver carried another stream.
+      sender.replaceRTP(rtp.header, true);
+      this.#startPending = false;
+    }
+    this.packetsSent++;
+    sender.sendRtp(rtp).catch(() => {
+      // A send fails only when the transport is closing; the subscription is about to close as well.
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#unsubscribe();
+    this.source.removeSink(this);
+    this.emit('closed');
+    this.removeAllListeners();
+  }
+}

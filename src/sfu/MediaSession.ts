@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
+import { InvalidStateError } from '../common/errors.js';
+import { TypedEmitter } from '../common/TypedEmitter.js';
+import { DownTrack } from './DownTrack.js';
+import { PublishedTrack } from './PublishedTrack.js';
+import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
+import { SdpError } from './SdpError.js';
+
+export type PeerRole = 'publisher' | 'subscriber';
+
+export interface RemoteCandidate {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+}
+
+export interface SubscriberOffer {
+  sdp: string;
+  /** Which published track each sending m-line of the subscriber connection carries. */
+  tracks: { mid: string; trackId: string }[];
+}
+
+export interface PublishResult {
+  sdp: string;
+  /** Every track the publisher connection now carries, by the mid the client gave it. */
+  tracks: { mid: string; track: PublishedTrack }[];
+  added: PublishedTrack[];
+  removed: PublishedTrack[];
+}
+
+export interface MediaSessionEvents {
+  subscriberOffer: [SubscriberOffer];
+  connectionState: [PeerRole, string];
+  closed: [];
+}
+
+const newTrackId = () => `TR_${randomBytes(6).toString('base64url')}`;
+
+/**
+ * The media plane's view of one participant: a publisher connection (the client offers, the SFU
+ * receives) and a subscriber connection (the SFU offers, the client receives). Two connections mean
+ * neither side ever has to resolve offer glare, and media flowing on one is never held up by a
+ * renegotiation of the other. `publish`, `subscribe`, `unsubscribe` and `close` are the whole interface.
+ */
+export class MediaSession extends TypedEmitter<MediaSessionEvents> {
+  readonly id: string;
+  closed = false;
+  readonly #settings: RtcSettings;
+  #publisher: RTCPeerConnection | undefined;
+  #subscriber: RTCPeerConnection | undefined;
+  /** Published tracks by the mid of their m-line on the publisher connection. */
+  readonly #published = new Map<string, PublishedTrack>();
+  /** Subscriptions by published track id. */
+  readonly #subscriptions = new Map<string, DownTrack>();
+  #negotiating = false;
+  #renegotiate = false;
+  #negotiateScheduled = false;
+  #lastOffer: SubscriberOffer | undefined;
+
+  constructor(id: string, settings: RtcSettings) {
+    super();
+    this.id = id;
+    this.#settings = settings;
+  }
+
+  get publishedTracks(): PublishedTrack[] {
+    return [...this.#published.values()];
+  }
+
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  /** The subscriber offer still waiting for an answer, to send again after the client reconnects. */
+  get pendingSubscriberOffer(): SubscriberOffer | undefined {
+    return this.#negotiating ? this.#lastOffer : undefined;
+  }
+
+  /**
+   * Applies the client's publisher offer. `mids` are the m-lines the client says it sends; tracks on
+   * m-lines no longer listed are unpublished. Media on unchanged m-lines keeps flowing.
+   */
+  async publish(offerSdp: string, mids: string[]): Promise<PublishResult> {
+    this.#assertOpen();
+    const pc = this.#publisherPc();
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    } catch (error) {
+      throw new SdpError(`publisher offer rejected: ${(error as Error).message}`);
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.#assertOpen();
+
+    const transceivers = new Map<string, RTCRtpTransceiver>();
+    for (const t of pc.getTransceivers()) if (t.mid !== null && !t.stopped) transceivers.set(t.mid, t);
+    const wanted = new Set(mids);
+    const removed: PublishedTrack[] = [];
+    for (const [mid, track] of this.#published) {
+      const t = transceivers.get(mid);
+      const receiving = t && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv');
+      if (!wanted.has(mid) || !receiving) {
+        this.#published.delete(mid);
+        track.close();
+        removed.push(track);
+      }
+    }
+    const added: PublishedTrack[] = [];
+    for (const mid of wanted) {
+      if (this.#published.has(mid)) continue;
+      const t = transceivers.get(mid);
+      const remoteTrack = t?.receiver.tracks[0];
+      if (!t || !remoteTrack || (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv')) {
+        throw new SdpError(`the offer lists mid ${mid}, but that m-line does not send media`);
+      }
+      const track = new PublishedTrack(newTrackId(), remoteTrack, t.receiver);
+      this.#published.set(mid, track);
+      added.push(track);
+    }
+    const sdp = announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
+    const tracks = [...this.#published].map(([mid, track]) => ({ mid, track }));
+    return { sdp, tracks, added, removed };
+  }
+
+  /** Starts sending a published track (of another participant) to this one. */
+  subscribe(track: PublishedTrack): void {
+    this.#assertOpen();
+    if (this.#subscriptions.has(track.id) || track.closed) return;
+    const pc = this.#subscriberPc();
+    const transceiver = pc.addTransceiver(track.kind, { direction: 'sendonly' });
+    // Forwarding does not transcode: offer the subscriber exactly the publisher's codec.
+    const codec = transceiver.codecs.find((c) => c.mimeType.toLowerCase() === track.mimeType.toLowerCase());
+    if (codec) transceiver.setCodecPreferences([codec]);
+    const down = new DownTrack(track, transceiver);
+    this.#subscriptions.set(track.id, down);
+    down.on('closed', () => {
+      this.#subscriptions.delete(track.id);
+      if (this.closed) return;
+      transceiver.stop();
+      this.#scheduleNegotiation();
+    });
+    this.#scheduleNegotiation();
+  }
+
+  unsubscribe(trackId: string): void {
+    this.#subscriptions.get(trackId)?.close();
+  }
+
+  async applySubscriberAnswer(sdp: string): Promise<void> {
+    this.#assertOpen();
+    const pc = this.#subscriber;
+    if (!pc || pc.signalingState !== 'have-local-offer')
+      throw new SdpError('no subscriber offer is waiting for an answer');
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+    } catch (error) {
+      throw new SdpError(`subscriber answer rejected: ${(error as Error).message}`);
+    }
+    this.#negotiating = false;
+    if (this.#renegotiate) {
+      this.#renegotiate = false;
+      this.#scheduleNegotiation();
+    }
+  }
+
+  async addIceCandidate(role: PeerRole, candidate: RemoteCandidate | null): Promise<void> {
+    this.#assertOpen();
+    const pc = role === 'publisher' ? this.#publisher : this.#subscriber;
+    if (!pc) throw new SdpError(`no ${role} connection to add a candidate to`);
+    if (!candidate || candidate.candidate === '') return; // end of candidates
+    try {
+      await pc.addIceCandidate({
+        candidate: candidate.candidate,
+        sdpMid: candidate.sdpMid ?? undefined,
+        sdpMLineIndex: candidate.sdpMLineIndex ?? undefined,
+      });
+    } catch (error) {
+      throw new SdpError(`candidate rejected: ${(error as Error).message}`);
+    }
+  }
+
+  #publisherPc(): RTCPeerConnection {
+    this.#publisher ??= this.#createPc('publisher');
+    return this.#publisher;
+  }
+
+  #subscriberPc(): RTCPeerConnection {
+    this.#subscriber ??= this.#createPc('subscriber');
+    return this.#subscriber;
+  }
+
+  #createPc(role: PeerRole): RTCPeerConnection {
+    const pc = new RTCPeerConnection(peerConfig(this.#settings));
+    pc.connectionStateChange.subscribe((state) => {
+      if (!this.closed) this.emit('connectionState', role, state);
+    });
+    return pc;
+  }
+
+  /** Coalesces changes made in one tick into one offer. */
+  #scheduleNegotiation(): void {
+    if (this.#negotiateScheduled) return;
+    this.#negotiateScheduled = true;
+    setImmediate(() => {
+      this.#negotiateScheduled = false;
+      this.#negotiate().catch((error) => {
+        this.onListenerError('negotiate', error);
+      });
+    });
+  }
+
+  async #negotiate(): Promise<void> {
+    if (this.closed) return;
+    if (this.#negotiating) {
+      this.#renegotiate = true;
+      return;
+    }
+    const pc = this.#subscriberPc();
+    this.#negotiating = true;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (this.closed) return;
+    const tracks: SubscriberOffer['tracks'] = [];
+    for (const [trackId, down] of this.#subscriptions) {
+      const mid = down.transceiver.mid;
+      if (mid !== null) tracks.push({ mid, trackId });
+    }
+    this.#lastOffer = { sdp: announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp), tracks };
+    this.emit('subscriberOffer', this.#lastOffer);
+  }
+
+  #assertOpen(): void {
+    if (this.closed) throw new InvalidStateError(`media session ${this.id} is closed`);
+  }
+
+  /** Closes both connections and every track and subscription of this participant. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const down of [...this.#subscriptions.values()]) down.close();
+    this.#subscriptions.clear();
+    for (const track of this.#published.values()) track.close();
+    this.#published.clear();
+    const pcs = [this.#publisher, this.#subscriber].filter((pc): pc is RTCPeerConnection => pc !== undefined);
+    this.#publisher = undefined;
+    this.#subscriber = undefined;
+    await Promise.allSettled(pcs.map((pc) => pc.close()));
+    this.emit('closed');
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The media plane. Its whole surface is a MediaSession per participant (publish, subscribe,
+ * unsubscribe, close) and the PublishedTrack it hands out, so it can be optimised or replaced without
+ * touching rooms or signaling.
+ */
+export { DownTrack } from './DownTrack.js';
+export {
+  MediaSession,
+  type MediaSessionEvents,
+  type PeerRole,
+  type PublishResult,
+  type RemoteCandidate,
+  type SubscriberOffer,
+} from './MediaSession.js';
+export { PublishedTrack } from './PublishedTrack.js';
+export { type RtcSettings, supportedCodecs } from './peerConfig.js';
+export { SdpError } from './SdpError.js';
