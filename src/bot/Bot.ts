@@ -1,4 +1,4 @@
-import { MediaStreamTrack } from 'werift';
+import { MediaStreamTrack, type RTCRtpSender } from 'werift';
 import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
 import type { RemoteTrack } from '../client/tracks.js';
@@ -73,7 +73,11 @@ export class Bot {
       if (video) {
         const track = new MediaStreamTrack({ kind: 'video' });
         source.onVideoRtp((rtp) => track.writeRtp(rtp));
-        await room.publishTrack(track, 'camera');
+        const local = await room.publishTrack(track, 'camera');
+        // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
+        const sender = local.transceiver.sender as unknown as RTCRtpSender;
+        const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+        bot.#disposers.push(pli.unSubscribe);
       }
       if (audio) {
         const track = new MediaStreamTrack({ kind: 'audio' });

@@ -309,6 +309,22 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     if (local.id) this.#signal.send({ type: 'mute', trackId: local.id, muted });
   }
 
+  /**
+   * Sends `track` in place of a published track's media (a different camera or microphone, or the same
+   * device reopened after it was stopped), without renegotiating. The mute state carries over.
+   */
+  async replaceTrack(local: LocalTrack<T>, track: T): Promise<void> {
+    track.enabled = !local.muted;
+    await local.transceiver.sender.replaceTrack(track);
+    local.track = track;
+  }
+
+  /** WebRTC statistics of the connection that sends (`publisher`) or receives (`subscriber`) media. */
+  async getStats(target: PcTarget): Promise<ReadonlyMap<string, unknown> | undefined> {
+    const pc = target === 'publisher' ? this.#publisher : this.#subscriber;
+    return pc ? await pc.getStats() : undefined;
+  }
+
   sendChat(text: string): void {
     this.#signal.send({ type: 'chat', text });
   }

@@ -10,7 +10,11 @@ export interface TrackLike {
 
 export interface TransceiverLike {
   readonly mid: string | null;
-  readonly sender: { readonly track: TrackLike | null };
+  readonly sender: {
+    readonly track: TrackLike | null;
+    // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in the track type accepted.
+    replaceTrack(track: any): Promise<unknown>;
+  };
   readonly receiver: { readonly track: TrackLike };
   direction: string;
   stop(): void;
@@ -45,6 +49,8 @@ export interface PeerConnectionLike {
   setRemoteDescription(description: any): Promise<unknown>;
   // biome-ignore lint/suspicious/noExplicitAny: candidate init types differ between implementations.
   addIceCandidate(candidate: any): Promise<unknown>;
+  /** Standard WebRTC statistics (an RTCStatsReport: a map of stats objects by id). */
+  getStats(): Promise<ReadonlyMap<string, unknown>>;
   close(): unknown;
 }
 

@@ -36,7 +36,8 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
 export class LocalTrack<T extends TrackLike = TrackLike> {
   id: string | undefined;
   readonly source: TrackSource;
-  readonly track: T;
+  /** The media being sent; `Room.replaceTrack` swaps it (another camera) without renegotiating. */
+  track: T;
   readonly transceiver: TransceiverLike;
   muted: boolean;
 

@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { VERSION } from '../version.js';
+import { registerWebClient } from './webClient.js';
 
 export interface Port545Server {
   readonly config: Config;
@@ -83,6 +84,8 @@ export function buildServer(config: Config): Port545Server {
     protocol: PROTOCOL_VERSION,
   }));
 
+  const ready = registerWebClient(app);
+
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== '/ws') {
@@ -105,6 +108,7 @@ export function buildServer(config: Config): Port545Server {
     log,
     connections,
     async listen(port = config.port) {
+      await ready;
       await app.listen({ port, host: config.host });
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : port;

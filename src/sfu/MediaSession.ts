@@ -6,6 +6,10 @@ import { DownTrack } from './DownTrack.js';
 import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
 import { SdpError } from './SdpError.js';
+import { checkSdp, withTimeout } from './sdpCheck.js';
+
+/** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
+const NEGOTIATION_TIMEOUT_MS = 5000;
 
 export type PeerRole = 'publisher' | 'subscriber';
 
@@ -83,14 +87,19 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
    */
   async publish(offerSdp: string, mids: string[]): Promise<PublishResult> {
     this.#assertOpen();
+    checkSdp(offerSdp, mids);
     const pc = this.#publisherPc();
     try {
-      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+      await withTimeout(
+        pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }),
+        NEGOTIATION_TIMEOUT_MS,
+        'applying the offer',
+      );
     } catch (error) {
       throw new SdpError(`publisher offer rejected: ${(error as Error).message}`);
     }
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
+    const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
+    await withTimeout(pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT_MS, 'applying the answer');
     this.#assertOpen();
 
     const transceivers = new Map<string, RTCRtpTransceiver>();
@@ -152,8 +161,13 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#subscriber;
     if (!pc || pc.signalingState !== 'have-local-offer')
       throw new SdpError('no subscriber offer is waiting for an answer');
+    checkSdp(sdp);
     try {
-      await pc.setRemoteDescription({ type: 'answer', sdp });
+      await withTimeout(
+        pc.setRemoteDescription({ type: 'answer', sdp }),
+        NEGOTIATION_TIMEOUT_MS,
+        'applying the answer',
+      );
     } catch (error) {
       throw new SdpError(`subscriber answer rejected: ${(error as Error).message}`);
     }

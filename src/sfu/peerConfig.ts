@@ -59,8 +59,16 @@ export function peerConfig(settings: RtcSettings): Partial<PeerConfig> {
     config.iceUseIpv4 = false;
     config.iceUseIpv6 = false;
     config.iceAdditionalHostAddresses = settings.hostAddresses;
+    // A server that listens on loopback only talks to loopback peers only: never send checks elsewhere.
+    if (settings.hostAddresses.every(isLoopback)) {
+      config.iceFilterCandidatePair = (pair) => isLoopback(pair.remoteCandidate.host);
+    }
   }
   return config;
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }
 
 /**

@@ -1,0 +1,42 @@
+import { type ConfigInput, parseConfig } from '../../src/config/config.js';
+import { buildServer, type Port545Server } from '../../src/http/buildServer.js';
+
+/** Every test peer and server stays on loopback. */
+export const LOOPBACK = ['127.0.0.1'];
+
+export interface TestServer {
+  server: Port545Server;
+  port: number;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a server on an ephemeral loopback port, media on loopback only. */
+export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
+  const config = parseConfig({
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: process.env.PORT545_TEST_LOG ?? 'silent',
+    ...overrides,
+    rtc: { hostAddresses: LOOPBACK, ...overrides.rtc },
+    rooms: { emptyTimeoutMs: 500, ...overrides.rooms },
+  });
+  const server = buildServer(config);
+  const port = await server.listen(0);
+  return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; then fails with `what`. */
+export async function eventually(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 5000,
+  stepMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Bot } from '../src/bot/Bot.js';
+import { writeIvf } from '../src/media/ivf.js';
+import { writeOggOpus } from '../src/media/ogg.js';
+import { countDecodedVp8Frames, opusRms } from './helpers/ffmpeg.js';
+import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+
+describe('three participants in one room', () => {
+  let t: TestServer;
+  const bots: Bot[] = [];
+
+  before(async () => {
+    t = await startTestServer();
+    for (const name of ['Ada', 'Grace', 'Linus']) {
+      bots.push(
+        await Bot.start({ url: t.url, room: 'trio', name, keepMedia: true, hostAddresses: LOOPBACK }),
+      );
+    }
+  });
+
+  after(async () => {
+    for (const bot of bots) await bot.stop();
+    await t.close();
+  });
+
+  it("each receives the other two's audio and video, starting with a keyframe within 1 s", async () => {
+    await eventually(
+      'every bot receives 4 tracks with packets',
+      () => bots.every((b) => b.received.size === 4 && [...b.received.values()].every((r) => r.packets > 0)),
+      10_000,
+    );
+    await eventually(
+      'every video track has a whole keyframe',
+      () => bots.every((b) => [...b.received.values()].every((r) => r.kind === 'audio' || r.keyframes > 0)),
+      5000,
+    );
+    for (const bot of bots) {
+      const others = bots.filter((b) => b !== bot).map((b) => b.room.participantId);
+      for (const id of others) {
+        const tracks = bot.receivedFrom(id);
+        assert.deepEqual(
+          tracks.map((r) => r.kind).sort(),
+          ['audio', 'video'],
+          `${bot.room.displayName} gets ${id}`,
+        );
+        const video = tracks.find((r) => r.kind === 'video')!;
+        assert.equal(video.startedWithKeyframe, true, 'the first video packet forwarded starts a keyframe');
+        const wait = video.firstKeyframeAt! - video.subscribedAt;
+        assert.ok(wait < 1000, `first keyframe ${wait} ms after subscribing`);
+      }
+    }
+  });
+
+  it('decoded video frames keep growing and the audio has energy', async () => {
+    const bot = bots[0]!;
+    const video = [...bot.received.values()].find((r) => r.kind === 'video')!;
+    const audio = [...bot.received.values()].find((r) => r.kind === 'audio')!;
+    await eventually('a second of video frames', () => video.frames >= 30, 5000);
+    const first = await countDecodedVp8Frames(writeIvf(video.media, { width: 640, height: 360, fps: 30 }));
+    await sleep(1500);
+    const second = await countDecodedVp8Frames(writeIvf(video.media, { width: 640, height: 360, fps: 30 }));
+    assert.ok(first > 10, `decoded ${first} frames`);
+    assert.ok(second >= first + 30, `decoded frames grew from ${first} to ${second} in 1.5 s`);
+    const rms = await opusRms(writeOggOpus(audio.media, { channels: 2 }));
+    assert.ok(rms > 0.05, `received audio RMS ${rms.toFixed(3)} (full scale 1) is not silence`);
+  });
+
+  it('when one leaves, the others are told within 2 s and nothing of it stays on the server', async () => {
+    const leaver = bots.pop()!;
+    const id = leaver.room.participantId;
+    const room = t.server.registry.rooms.get('trio')!;
+    const participant = room.participants.get(id)!;
+    const socketsBefore = udpSockets();
+    const told = bots.map(
+      (b) =>
+        new Promise<number>((resolve) => {
+          b.room.on('participantLeft', (p) => {
+            if (p.id === id) resolve(Date.now());
+          });
+        }),
+    );
+    const start = Date.now();
+    await leaver.stop();
+    const times = await Promise.all(told);
+    for (const at of times) assert.ok(at - start < 2000, `told after ${at - start} ms`);
+    assert.equal(room.participants.has(id), false);
+    assert.equal(participant.closed, true);
+    assert.equal(participant.session.closed, true);
+    assert.equal(participant.session.subscriptionCount, 0);
+    assert.equal(participant.listenerCount(), 0, 'no listeners left on the participant');
+    assert.equal(t.server.registry.findByResumeToken(participant.resumeToken, 'trio'), undefined);
+    // Its two server-side connections and the bot's two each held one UDP socket.
+    await eventually('the UDP sockets of the leaver are closed', () => udpSockets() <= socketsBefore - 4);
+    for (const b of bots) {
+      assert.equal(b.room.participants.has(id), false);
+      for (const [, sub] of b.received) if (sub.participantId !== id) assert.ok(sub.packets > 0);
+    }
+    // The two who stay keep receiving each other.
+    const before = bots.map((b) =>
+      [...b.received.values()].reduce((n, r) => n + (r.participantId !== id ? r.packets : 0), 0),
+    );
+    await sleep(500);
+    bots.forEach((b, i) => {
+      const now = [...b.received.values()].reduce((n, r) => n + (r.participantId !== id ? r.packets : 0), 0);
+      assert.ok(now > before[i]! + 20, 'media between the remaining two keeps flowing');
+    });
+  });
+});
+
+describe('rooms come and go', () => {
+  it('a room is created on first join and closed once empty for the grace period', async () => {
+    const t = await startTestServer({ rooms: { emptyTimeoutMs: 300 } });
+    try {
+      const bot = await Bot.start({
+        url: t.url,
+        room: 'brief',
+        video: false,
+        audio: false,
+        hostAddresses: LOOPBACK,
+      });
+      assert.equal(t.server.registry.rooms.has('brief'), true);
+      await bot.stop();
+      assert.equal(t.server.registry.rooms.has('brief'), true, 'kept during the grace period');
+      await eventually('the empty room closes', () => !t.server.registry.rooms.has('brief'), 3000);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('audio-only, video-only and receive-only participants work together', async () => {
+    const t = await startTestServer();
+    const bots: Bot[] = [];
+    try {
+      bots.push(
+        await Bot.start({ url: t.url, room: 'mix', name: 'audio', video: false, hostAddresses: LOOPBACK }),
+      );
+      bots.push(
+        await Bot.start({ url: t.url, room: 'mix', name: 'video', audio: false, hostAddresses: LOOPBACK }),
+      );
+      bots.push(
+        await Bot.start({
+          url: t.url,
+          room: 'mix',
+          name: 'viewer',
+          video: false,
+          audio: false,
+          hostAddresses: LOOPBACK,
+        }),
+      );
+      const [a, v, viewer] = bots as [Bot, Bot, Bot];
+      const kinds = (b: Bot) =>
+        [...b.received.values()]
+          .filter((r) => r.packets > 0)
+          .map((r) => r.kind)
+          .sort();
+      await eventually(
+        'the viewer receives audio and video',
+        () => kinds(viewer).join() === 'audio,video',
+        10_000,
+      );
+      await eventually('audio-only receives the video', () => kinds(a).join() === 'video', 10_000);
+      await eventually('video-only receives the audio', () => kinds(v).join() === 'audio', 10_000);
+    } finally {
+      for (const b of bots) await b.stop();
+      await t.close();
+    }
+  });
+});
