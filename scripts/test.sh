@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need (Debian packages and npm
+# dependencies), builds, lints, type-checks and runs every test. `npm test` runs this; so does CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests drive: Chromium (browser tests), ffmpeg (decoding what bots receive),
+# sipp (the SIP gateway's peer), setpriv (dropping a capability in the port-fallback test).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The tests need these Debian packages: ${need[*]} (run as root, or install them first)." >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npm run build
+npm run lint
+npm run typecheck
+
+# One test file at a time: each starts its own servers and media peers, and 2 cores are shared.
+shopt -s nullglob
+files=(test/*.test.ts test/e2e/*.test.ts)
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 "${files[@]}"

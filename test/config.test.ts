@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, DEFAULT_PORT, parseConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/loadConfig.js';
+
+describe('configuration', () => {
+  it('defaults to port 545 on all interfaces, not explicit', () => {
+    const c = loadConfig([], {});
+    assert.equal(c.port, DEFAULT_PORT);
+    assert.equal(c.host, '::');
+    assert.equal(c.portExplicit, false);
+    assert.equal(c.rtc.minPort < c.rtc.maxPort, true);
+  });
+
+  it('takes file < environment < flags, and any of them makes the port explicit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'port545-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ port: 7000, rtc: { minPort: 41000, maxPort: 42000 }, logLevel: 'warn' }));
+    const fromFile = loadConfig(['--config', file], {});
+    assert.equal(fromFile.port, 7000);
+    assert.equal(fromFile.portExplicit, true);
+    assert.equal(fromFile.rtc.minPort, 41000);
+    const fromEnv = loadConfig(['--config', file], { PORT545_PORT: '7001', PORT545_ANNOUNCED_IP: '203.0.113.7' });
+    assert.equal(fromEnv.port, 7001);
+    assert.equal(fromEnv.rtc.announcedIp, '203.0.113.7');
+    assert.equal(fromEnv.rtc.minPort, 41000, 'the file still counts where nothing overrides it');
+    const fromFlag = loadConfig(['--config', file, '--port', '7002', '--rtc-host', '127.0.0.1,::1'], {
+      PORT545_PORT: '7001',
+    });
+    assert.equal(fromFlag.port, 7002);
+    assert.deepEqual(fromFlag.rtc.hostAddresses, ['127.0.0.1', '::1']);
+    assert.equal(loadConfig([], { PORT545_PORT: '8000' }).portExplicit, true);
+  });
+
+  it('names the bad setting in its errors', () => {
+    assert.throws(() => loadConfig(['--port', '99999'], {}), /port: Number must be less than or equal to 65535/);
+    assert.throws(() => loadConfig(['--announced-ip', 'not-an-ip'], {}), /rtc\.announcedIp: Invalid ip/);
+    assert.throws(() => loadConfig(['--log-level', 'loud'], {}), /logLevel: Invalid enum value/);
+    assert.throws(() => loadConfig(['--bogus'], {}), /Unknown option '--bogus'/);
+    assert.throws(() => parseConfig({ rooms: { maxParticipant: 3 } }), /rooms: Unrecognized key\(s\) in object: 'maxParticipant'/);
+    assert.throws(() => loadConfig(['--config', '/nonexistent/port545.json'], {}), /cannot read config file/);
+    assert.throws(() => parseConfig({ port: 'x' }), ConfigError);
+  });
+});
