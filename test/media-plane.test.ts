@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MediaStreamTrack } from 'werift';
 import { Bot } from '../src/bot/Bot.js';
+import { ClipSource } from '../src/media/ClipSource.js';
 import { writeIvf } from '../src/media/ivf.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { countDecodedVp8Frames, opusRms } from './helpers/ffmpeg.js';
@@ -166,6 +168,67 @@ describe('rooms come and go', () => {
       await eventually('video-only receives the audio', () => kinds(v).join() === 'audio', 10_000);
     } finally {
       for (const b of bots) await b.stop();
+      await t.close();
+    }
+  });
+});
+
+describe('renegotiation', () => {
+  it('publishing and unpublishing a screen share does not interrupt the camera already flowing', async () => {
+    const t = await startTestServer();
+    const presenter = await Bot.start({
+      url: t.url,
+      room: 'share',
+      name: 'presenter',
+      audio: false,
+      hostAddresses: LOOPBACK,
+    });
+    const viewer = await Bot.start({
+      url: t.url,
+      room: 'share',
+      name: 'viewer',
+      video: false,
+      audio: false,
+      hostAddresses: LOOPBACK,
+    });
+    const screenSource = new ClipSource({ audio: false });
+    try {
+      await eventually(
+        'the camera arrives',
+        () => [...viewer.received.values()].some((r) => r.frames > 10),
+        10_000,
+      );
+      const camera = [...viewer.received.values()][0]!;
+      const cameraTrack = [...[...viewer.room.participants.values()][0]!.tracks.values()][0]!;
+      let last = Date.now();
+      let worstGap = 0;
+      const { unSubscribe } = cameraTrack.mediaTrack!.onReceiveRtp.subscribe(() => {
+        const now = Date.now();
+        worstGap = Math.max(worstGap, now - last);
+        last = now;
+      });
+      const screen = new MediaStreamTrack({ kind: 'video' });
+      screenSource.onVideoRtp((rtp) => screen.writeRtp(rtp));
+      screenSource.start();
+      const local = await presenter.room.publishTrack(screen, 'screen');
+      await eventually(
+        'the screen share arrives',
+        () => [...viewer.received.values()].some((r) => r !== camera && r.frames > 5),
+        10_000,
+      );
+      const shared = [...viewer.received.values()].find((r) => r !== camera)!;
+      const unpublished = new Promise<void>((resolve) => viewer.room.on('trackUnpublished', () => resolve()));
+      await presenter.room.unpublishTrack(local);
+      await unpublished;
+      await sleep(500);
+      unSubscribe();
+      assert.ok(shared.startedWithKeyframe, 'the screen share starts with a keyframe');
+      assert.ok(worstGap < 250, `the camera never stalled: longest gap ${worstGap} ms`);
+      assert.equal(viewer.room.participants.values().next().value!.tracks.size, 1, 'only the camera is left');
+    } finally {
+      screenSource.stop();
+      await viewer.stop();
+      await presenter.stop();
       await t.close();
     }
   });

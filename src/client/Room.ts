@@ -219,6 +219,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     p.tracks.delete(trackId);
     if (t.mediaTrack) {
       t.mediaTrack = undefined;
+      t.transceiver = undefined;
       this.emit('trackUnsubscribed', t, p);
     }
     this.emit('trackUnpublished', t, p);
@@ -272,12 +273,14 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       carried.add(trackId);
       if (t.mediaTrack) continue;
       t.mediaTrack = transceiver.receiver.track as T;
+      t.transceiver = transceiver;
       this.emit('trackSubscribed', t, p);
     }
     for (const p of this.participants.values()) {
       for (const t of p.tracks.values()) {
         if (t.mediaTrack && !carried.has(t.id)) {
           t.mediaTrack = undefined;
+          t.transceiver = undefined;
           this.emit('trackUnsubscribed', t, p);
         }
       }

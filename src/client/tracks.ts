@@ -10,6 +10,8 @@ export interface RemoteTrack<T extends TrackLike = TrackLike> {
   readonly participantId: string;
   muted: boolean;
   mediaTrack: T | undefined;
+  /** The subscriber connection's transceiver that carries it, while subscribed (for stats and RTCP). */
+  transceiver?: TransceiverLike;
 }
 
 export class RemoteParticipant<T extends TrackLike = TrackLike> {
@@ -26,7 +28,12 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
   }
 
   addTrack(info: TrackInfo): RemoteTrack<T> {
-    const track: RemoteTrack<T> = { ...info, participantId: this.id, mediaTrack: undefined };
+    const track: RemoteTrack<T> = {
+      ...info,
+      participantId: this.id,
+      mediaTrack: undefined,
+      transceiver: undefined,
+    };
     this.tracks.set(info.id, track);
     return track;
   }
