@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 import { Bot } from './Bot.js';
 
 const help = `Usage: port545 bot --url URL --room ROOM [--name NAME] [--no-video] [--no-audio] [--report-every S]
+                   [--rtc-host ADDR[,ADDR]]
 Joins ROOM on the server at URL (e.g. http://localhost:545), publishes a looped test clip
-(VP8 video and Opus audio) and prints what it receives from the others. Ctrl-C leaves.`;
+(VP8 video and Opus audio) and prints what it receives from the others. Ctrl-C leaves.
+--rtc-host limits the bot's ICE candidates to these local addresses (e.g. 127.0.0.1).`;
 
 export async function runBotCli(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -15,6 +17,7 @@ export async function runBotCli(argv: string[]): Promise<void> {
       'no-video': { type: 'boolean' },
       'no-audio': { type: 'boolean' },
       'report-every': { type: 'string' },
+      'rtc-host': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -29,6 +32,7 @@ export async function runBotCli(argv: string[]): Promise<void> {
     name: values.name ?? 'bot',
     video: !values['no-video'],
     audio: !values['no-audio'],
+    hostAddresses: values['rtc-host']?.split(',').map((a) => a.trim()),
   });
   console.log(`bot joined room "${values.room}" as ${bot.room.participantId}; publishing the test clip`);
   bot.room.on('participantJoined', (p) => console.log(`+ ${p.name} joined`));
