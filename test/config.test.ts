@@ -18,12 +18,18 @@ describe('configuration', () => {
   it('takes file < environment < flags, and any of them makes the port explicit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'port545-'));
     const file = join(dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ port: 7000, rtc: { minPort: 41000, maxPort: 42000 }, logLevel: 'warn' }));
+    writeFileSync(
+      file,
+      JSON.stringify({ port: 7000, rtc: { minPort: 41000, maxPort: 42000 }, logLevel: 'warn' }),
+    );
     const fromFile = loadConfig(['--config', file], {});
     assert.equal(fromFile.port, 7000);
     assert.equal(fromFile.portExplicit, true);
     assert.equal(fromFile.rtc.minPort, 41000);
-    const fromEnv = loadConfig(['--config', file], { PORT545_PORT: '7001', PORT545_ANNOUNCED_IP: '203.0.113.7' });
+    const fromEnv = loadConfig(['--config', file], {
+      PORT545_PORT: '7001',
+      PORT545_ANNOUNCED_IP: '203.0.113.7',
+    });
     assert.equal(fromEnv.port, 7001);
     assert.equal(fromEnv.rtc.announcedIp, '203.0.113.7');
     assert.equal(fromEnv.rtc.minPort, 41000, 'the file still counts where nothing overrides it');
@@ -36,11 +42,17 @@ describe('configuration', () => {
   });
 
   it('names the bad setting in its errors', () => {
-    assert.throws(() => loadConfig(['--port', '99999'], {}), /port: Number must be less than or equal to 65535/);
+    assert.throws(
+      () => loadConfig(['--port', '99999'], {}),
+      /port: Number must be less than or equal to 65535/,
+    );
     assert.throws(() => loadConfig(['--announced-ip', 'not-an-ip'], {}), /rtc\.announcedIp: Invalid ip/);
     assert.throws(() => loadConfig(['--log-level', 'loud'], {}), /logLevel: Invalid enum value/);
     assert.throws(() => loadConfig(['--bogus'], {}), /Unknown option '--bogus'/);
-    assert.throws(() => parseConfig({ rooms: { maxParticipant: 3 } }), /rooms: Unrecognized key\(s\) in object: 'maxParticipant'/);
+    assert.throws(
+      () => parseConfig({ rooms: { maxParticipant: 3 } }),
+      /rooms: Unrecognized key\(s\) in object: 'maxParticipant'/,
+    );
     assert.throws(() => loadConfig(['--config', '/nonexistent/port545.json'], {}), /cannot read config file/);
     assert.throws(() => parseConfig({ port: 'x' }), ConfigError);
   });

@@ -34,9 +34,9 @@ describe('HTTP endpoints', () => {
   });
 
   it('a WebSocket upgrade anywhere but /ws is refused', async () => {
-    const res = await fetch(`${t.url}/elsewhere`, { headers: { connection: 'upgrade', upgrade: 'websocket' } }).catch(
-      (error: Error) => error,
-    );
+    const res = await fetch(`${t.url}/elsewhere`, {
+      headers: { connection: 'upgrade', upgrade: 'websocket' },
+    }).catch((error: Error) => error);
     // Either the server answers 404 or it ends the socket; it never upgrades.
     if (res instanceof Response) assert.equal(res.status, 404);
   });

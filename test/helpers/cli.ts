@@ -12,7 +12,10 @@ export interface CliRun {
 }
 
 /** Runs `port545 <args>` from the sources (through tsx), optionally under a wrapper such as setpriv. */
-export function runCli(args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv } = {}): CliRun {
+export function runCli(
+  args: string[],
+  options: { wrapper?: string[]; env?: NodeJS.ProcessEnv } = {},
+): CliRun {
   const command = [...(options.wrapper ?? []), process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
   const child = spawn(command[0]!, command.slice(1), {
     cwd: REPO,
