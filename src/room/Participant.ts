@@ -87,9 +87,10 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
     if (this.closed) return;
     this.closed = true;
     this.#sink = undefined;
+    // The room hears of it first, while the participant's tracks are still listed, so it can forget them.
+    this.emit('closed', reason);
     for (const { track } of this.tracks.values()) track.close();
     this.tracks.clear();
-    this.emit('closed', reason);
     this.removeAllListeners();
     await this.session.close();
   }

@@ -232,8 +232,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     const pc = this.#subscriberPc();
     this.#negotiating = true;
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
+    try {
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+    } catch (error) {
+      // Leave the session able to try again on the next change rather than stuck "negotiating".
+      this.#negotiating = false;
+      throw error;
+    }
     if (this.closed) return;
     const tracks: SubscriberOffer['tracks'] = [];
     for (const [trackId, down] of this.#subscriptions) {
