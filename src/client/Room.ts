@@ -1,11 +1,6 @@
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import {
-  type ChatMessage,
-  type PcTarget,
-  PROTOCOL_VERSION,
-  type ServerMessage,
-  type TrackSource,
-} from '../protocol/messages.js';
+import type { ChatMessage, PcTarget, ServerMessage, TrackSource } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
 import {
   type CandidateLike,
   candidateToJson,

@@ -5,7 +5,7 @@ import { z } from 'zod';
  * `type`. Client messages are validated here, at the edge; the server inside trusts these types.
  * Documented message by message in docs/protocol.md.
  */
-export const PROTOCOL_VERSION = 1;
+export { PROTOCOL_VERSION } from './version.js';
 
 /** Room names travel in URLs (`/r/<room>`, `sip:<room>@host`), so they stay URL- and SIP-safe. */
 export const roomName = z
