@@ -29,7 +29,7 @@ describe('three participants in one room', () => {
     await t.close();
   });
 
-  it("each receives the other two's audio and video, starting with a keyframe within 1 s", async () => {
+  it("each receives the other two's audio and video, starting with a keyframe within 1 s", async (ctx) => {
     await eventually(
       'every bot receives 4 tracks with packets',
       () => bots.every((b) => b.received.size === 4 && [...b.received.values()].every((r) => r.packets > 0)),
@@ -40,6 +40,7 @@ describe('three participants in one room', () => {
       () => bots.every((b) => [...b.received.values()].every((r) => r.kind === 'audio' || r.keyframes > 0)),
       5000,
     );
+    const waits: number[] = [];
     for (const bot of bots) {
       const others = bots.filter((b) => b !== bot).map((b) => b.room.participantId);
       for (const id of others) {
@@ -52,9 +53,11 @@ describe('three participants in one room', () => {
         const video = tracks.find((r) => r.kind === 'video')!;
         assert.equal(video.startedWithKeyframe, true, 'the first video packet forwarded starts a keyframe');
         const wait = video.firstKeyframeAt! - video.subscribedAt;
+        waits.push(wait);
         assert.ok(wait < 1000, `first keyframe ${wait} ms after subscribing`);
       }
     }
+    ctx.diagnostic(`subscribe → first keyframe (ms): ${waits.sort((a, b) => a - b).join(', ')}`);
   });
 
   it('decoded video frames keep growing and the audio has energy', async () => {
@@ -71,7 +74,7 @@ describe('three participants in one room', () => {
     assert.ok(rms > 0.05, `received audio RMS ${rms.toFixed(3)} (full scale 1) is not silence`);
   });
 
-  it('when one leaves, the others are told within 2 s and nothing of it stays on the server', async () => {
+  it('when one leaves, the others are told within 2 s and nothing of it stays on the server', async (ctx) => {
     const leaver = bots.pop()!;
     const id = leaver.room.participantId;
     const room = t.server.registry.rooms.get('trio')!;
@@ -89,6 +92,7 @@ describe('three participants in one room', () => {
     await leaver.stop();
     const times = await Promise.all(told);
     for (const at of times) assert.ok(at - start < 2000, `told after ${at - start} ms`);
+    ctx.diagnostic(`leave → others told (ms): ${times.map((at) => at - start).join(', ')}`);
     assert.equal(room.participants.has(id), false);
     assert.equal(participant.closed, true);
     assert.equal(participant.session.closed, true);
@@ -174,7 +178,7 @@ describe('rooms come and go', () => {
 });
 
 describe('renegotiation', () => {
-  it('publishing and unpublishing a screen share does not interrupt the camera already flowing', async () => {
+  it('publishing and unpublishing a screen share does not interrupt the camera already flowing', async (ctx) => {
     const t = await startTestServer();
     const presenter = await Bot.start({
       url: t.url,
@@ -223,6 +227,7 @@ describe('renegotiation', () => {
       await sleep(500);
       unSubscribe();
       assert.ok(shared.startedWithKeyframe, 'the screen share starts with a keyframe');
+      ctx.diagnostic(`longest camera packet gap during renegotiation: ${worstGap} ms`);
       assert.ok(worstGap < 250, `the camera never stalled: longest gap ${worstGap} ms`);
       assert.equal(viewer.room.participants.values().next().value!.tracks.size, 1, 'only the camera is left');
     } finally {

@@ -136,7 +136,7 @@ describe('bad input on /ws', () => {
 });
 
 describe('resume after a dropped connection', () => {
-  it('a participant whose WebSocket is cut comes back without the others seeing a leave', async () => {
+  it('a participant whose WebSocket is cut comes back without the others seeing a leave', async (ctx) => {
     const t = await startTestServer({ resumeWindowMs: 15_000 });
     const watcher = await Bot.start({ url: t.url, room: 'flaky', name: 'watcher', hostAddresses: LOOPBACK });
     const flaky = await Bot.start({ url: t.url, room: 'flaky', name: 'flaky', hostAddresses: LOOPBACK });
@@ -154,6 +154,7 @@ describe('resume after a dropped connection', () => {
       await eventually('the flaky one is back', () => states.includes('connected'), 15_000);
       const back = Date.now() - cutAt;
       assert.ok(back < 15_000, `resumed after ${back} ms`);
+      ctx.diagnostic(`WebSocket cut → resumed in ${back} ms`);
       assert.equal(flaky.room.participantId, id, 'same participant after the resume');
       await eventually('the watcher saw it come back', () => seen.includes(`connected:${id}`), 3000);
       assert.ok(seen.includes(`reconnecting:${id}`), `watcher saw: ${seen.join(', ')}`);
