@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { ChatMessage, ServerMessage, TrackInfo, TrackSource } from '../protocol/messages.js';
-import { MediaSession, type RtcSettings, SdpError } from '../sfu/index.js';
+import {
+  MediaSession,
+  type MediaSessionOptions,
+  type PublishedTrack,
+  type RtcSettings,
+  SdpError,
+} from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 
 export interface RoomOptions {
@@ -23,6 +29,12 @@ export interface RoomEvents {
   /** The last participant left. */
   empty: [];
   closed: [];
+}
+
+/** How a participant joins: the defaults are those of a port545 client. */
+export interface JoinOptions {
+  /** Media session options: gateways that play into an offer of their own use routed subscriptions. */
+  media?: MediaSessionOptions;
 }
 
 export interface PublishRequest {
@@ -55,11 +67,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#log = options.log;
   }
 
-  join(name: string, sink: SignalSink, rid?: string | number): Participant {
+  join(name: string, sink: SignalSink, rid?: string | number, options: JoinOptions = {}): Participant {
     this.#assertOpen();
     if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
     const id = newParticipantId();
-    const session = new MediaSession(id, this.#options.rtc);
+    const session = new MediaSession(id, this.#options.rtc, options.media);
     const participant = new Participant(id, name, session);
     session.on('subscriberOffer', (offer) => {
       participant.send({
@@ -152,18 +164,41 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const track of result.added) {
       const request = result.tracks.find((t) => t.track === track)!;
       const { source, muted } = byMid.get(request.mid)!;
-      const info: TrackInfo = { id: track.id, kind: track.kind, source, muted, codec: track.mimeType };
-      participant.tracks.set(track.id, { info, track });
-      this.#trackOwner.set(track.id, participant.id);
-      this.broadcast({ type: 'trackPublished', participantId: participant.id, track: info }, participant);
-      for (const other of this.participants.values())
-        if (other !== participant) other.session.subscribe(track);
+      this.#addTrack(participant, track, source, muted);
     }
     return {
       type: 'answer',
       sdp: result.sdp,
       tracks: result.tracks.map(({ mid, track }) => ({ mid, trackId: track.id })),
     };
+  }
+
+  /**
+   * Publishes a track whose media the server produces for this participant (a SIP caller's voice, as
+   * Opus). Everyone else is subscribed to it as to any other track.
+   */
+  publishLocal(participant: Participant, track: PublishedTrack, source: TrackSource, muted = false): void {
+    this.#assertOpen();
+    if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
+    if (participant.tracks.size >= this.#options.tracksPerParticipant)
+      throw new CodedError('TOO_MANY_TRACKS');
+    this.#addTrack(participant, track, source, muted);
+    track.on('closed', () => {
+      if (participant.closed || !participant.tracks.delete(track.id)) return;
+      this.#trackOwner.delete(track.id);
+      this.broadcast(
+        { type: 'trackUnpublished', participantId: participant.id, trackId: track.id },
+        participant,
+      );
+    });
+  }
+
+  #addTrack(participant: Participant, track: PublishedTrack, source: TrackSource, muted: boolean): void {
+    const info: TrackInfo = { id: track.id, kind: track.kind, source, muted, codec: track.mimeType };
+    participant.tracks.set(track.id, { info, track });
+    this.#trackOwner.set(track.id, participant.id);
+    this.broadcast({ type: 'trackPublished', participantId: participant.id, track: info }, participant);
+    for (const other of this.participants.values()) if (other !== participant) other.session.subscribe(track);
   }
 
   setMuted(participant: Participant, trackId: string, muted: boolean): void {

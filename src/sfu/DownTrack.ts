@@ -1,8 +1,11 @@
 import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { PublishedTrack } from './PublishedTrack.js';
+import type { RtpSink } from './RtpSource.js';
 
 export interface DownTrackEvents {
+  /** The first packet went out (for video: the first packet of a keyframe). */
+  started: [];
   closed: [];
 }
 
@@ -12,7 +15,7 @@ export interface DownTrackEvents {
  * rewrites SSRC, payload type and sequence numbers, keeps the packet cache that answers the
  * subscriber's NACKs (RFC 4585 §6.2.1) and sends sender reports.
  */
-export class DownTrack extends TypedEmitter<DownTrackEvents> {
+export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink {
   readonly source: PublishedTrack;
   readonly transceiver: RTCRtpTransceiver;
   closed = false;
@@ -54,6 +57,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> {
       // Continue the sender's sequence and timestamp space if this transceiver carried another stream.
       sender.replaceRTP(rtp.header, true);
       this.#startPending = false;
+      this.emit('started');
     }
     this.packetsSent++;
     sender.sendRtp(rtp).catch(() => {

@@ -3,8 +3,10 @@ import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { DownTrack } from './DownTrack.js';
+import { MediaSlot } from './MediaSlot.js';
 import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
+import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { checkSdp, withTimeout } from './sdpCheck.js';
 
@@ -33,8 +35,24 @@ export interface PublishResult {
   removed: PublishedTrack[];
 }
 
+/**
+ * How a session receives the room's tracks. `negotiated`: every subscribed track gets its own m-line and
+ * the SFU offers (the port545 client). `routed`: the session only learns which tracks are available
+ * (`trackAvailable`) and its owner routes some of them into a fixed set of slots, the m-lines of an offer
+ * the client made (a WHEP player), or consumes them itself (the SIP gateway's mixer).
+ */
+export type SubscriptionMode = 'negotiated' | 'routed';
+
+export interface MediaSessionOptions {
+  subscriptions?: SubscriptionMode;
+}
+
 export interface MediaSessionEvents {
   subscriberOffer: [SubscriberOffer];
+  /** Routed mode: a track of another participant can now be routed or consumed. */
+  trackAvailable: [PublishedTrack];
+  /** Routed mode: an available track ended. */
+  trackUnavailable: [PublishedTrack];
   connectionState: [PeerRole, string];
   closed: [];
 }
@@ -49,6 +67,7 @@ const newTrackId = () => `TR_${randomBytes(6).toString('base64url')}`;
  */
 export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly id: string;
+  readonly subscriptions: SubscriptionMode;
   closed = false;
   readonly #settings: RtcSettings;
   #publisher: RTCPeerConnection | undefined;
@@ -61,19 +80,36 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #renegotiate = false;
   #negotiateScheduled = false;
   #lastOffer: SubscriberOffer | undefined;
+  /** Tracks published by this session that do not come from its publisher connection. */
+  readonly #local = new Set<PublishedTrack>();
+  /** Routed mode: tracks of others this session may route, with the function that stops watching each. */
+  readonly #available = new Map<string, { track: PublishedTrack; off: () => void }>();
+  /** Routed mode: the m-lines of the client's offer, by mid. */
+  readonly #slots = new Map<string, MediaSlot>();
 
-  constructor(id: string, settings: RtcSettings) {
+  constructor(id: string, settings: RtcSettings, options: MediaSessionOptions = {}) {
     super();
     this.id = id;
     this.#settings = settings;
+    this.subscriptions = options.subscriptions ?? 'negotiated';
   }
 
   get publishedTracks(): PublishedTrack[] {
-    return [...this.#published.values()];
+    return [...this.#published.values(), ...this.#local];
   }
 
   get subscriptionCount(): number {
-    return this.#subscriptions.size;
+    return this.#subscriptions.size + this.#available.size;
+  }
+
+  /** Routed mode: the tracks of others that are available, in the order they became so. */
+  get availableTracks(): PublishedTrack[] {
+    return [...this.#available.values()].map((a) => a.track);
+  }
+
+  /** Routed mode: the slots (m-lines) of the answered subscriber offer. */
+  get slots(): MediaSlot[] {
+    return [...this.#slots.values()];
   }
 
   /** The subscriber offer still waiting for an answer, to send again after the client reconnects. */
@@ -123,7 +159,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       if (!t || !remoteTrack || (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv')) {
         throw new SdpError(`the offer lists mid ${mid}, but that m-line does not send media`);
       }
-      const track = new PublishedTrack(newTrackId(), remoteTrack, t.receiver);
+      const track = new PublishedTrack(newTrackId(), receiverSource(remoteTrack, t.receiver));
       this.#published.set(mid, track);
       added.push(track);
     }
@@ -132,9 +168,25 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     return { sdp, tracks, added, removed };
   }
 
-  /** Starts sending a published track (of another participant) to this one. */
+  /**
+   * Publishes a track whose media is produced on the server (a SIP caller's voice) rather than received
+   * on the publisher connection. It ends with the session.
+   */
+  publishLocal(source: RtpSource): PublishedTrack {
+    this.#assertOpen();
+    const track = new PublishedTrack(newTrackId(), source);
+    this.#local.add(track);
+    track.on('closed', () => this.#local.delete(track));
+    return track;
+  }
+
+  /**
+   * Starts sending a published track (of another participant) to this one; in routed mode, makes it
+   * available to route instead.
+   */
   subscribe(track: PublishedTrack): void {
     this.#assertOpen();
+    if (this.subscriptions === 'routed') return this.#makeAvailable(track);
     if (this.#subscriptions.has(track.id) || track.closed) return;
     const pc = this.#subscriberPc();
     const transceiver = pc.addTransceiver(track.kind, { direction: 'sendonly' });
@@ -154,6 +206,51 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   unsubscribe(trackId: string): void {
     this.#subscriptions.get(trackId)?.close();
+    const available = this.#available.get(trackId);
+    if (available) {
+      available.off();
+      this.#available.delete(trackId);
+      this.emit('trackUnavailable', available.track);
+    }
+  }
+
+  #makeAvailable(track: PublishedTrack): void {
+    if (this.#available.has(track.id) || track.closed) return;
+    const off = track.on('closed', () => this.unsubscribe(track.id));
+    this.#available.set(track.id, { track, off });
+    this.emit('trackAvailable', track);
+  }
+
+  /**
+   * Routed mode: answers a subscriber offer the client made (WHEP: recvonly m-lines). Each audio or video
+   * m-line becomes a slot that sends whatever track is routed into it; it starts empty.
+   */
+  async answerSubscriberOffer(offerSdp: string): Promise<string> {
+    this.#assertOpen();
+    if (this.subscriptions !== 'routed') throw new InvalidStateError('only a routed session answers offers');
+    if (this.#subscriber) throw new SdpError('the subscriber connection has already been negotiated');
+    checkSdp(offerSdp);
+    const pc = this.#subscriberPc();
+    try {
+      await withTimeout(
+        pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }),
+        NEGOTIATION_TIMEOUT_MS,
+        'applying the offer',
+      );
+    } catch (error) {
+      throw new SdpError(`subscriber offer rejected: ${(error as Error).message}`);
+    }
+    for (const t of pc.getTransceivers()) {
+      if (t.mid === null || (t.kind !== 'audio' && t.kind !== 'video')) continue;
+      // The client receives: this side only sends (RFC 3264 §6.1).
+      t.setDirection('sendonly');
+      this.#slots.set(t.mid, new MediaSlot(t));
+    }
+    if (this.#slots.size === 0) throw new SdpError('the offer has no audio or video m-line to play into');
+    const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
+    await withTimeout(pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT_MS, 'applying the answer');
+    this.#assertOpen();
+    return announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
   }
 
   async applySubscriberAnswer(sdp: string): Promise<void> {
@@ -205,7 +302,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   #createPc(role: PeerRole): RTCPeerConnection {
-    const pc = new RTCPeerConnection(peerConfig(this.#settings));
+    // Publishers' RFC 6464 audio levels feed active-speaker detection.
+    const pc = new RTCPeerConnection(peerConfig(this.#settings, { receiveAudioLevel: role === 'publisher' }));
     pc.connectionStateChange.subscribe((state) => {
       if (!this.closed) this.emit('connectionState', role, state);
     });
@@ -260,8 +358,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.closed = true;
     for (const down of [...this.#subscriptions.values()]) down.close();
     this.#subscriptions.clear();
+    for (const slot of this.#slots.values()) slot.close();
+    this.#slots.clear();
+    for (const { off } of this.#available.values()) off();
+    this.#available.clear();
     for (const track of this.#published.values()) track.close();
     this.#published.clear();
+    for (const track of [...this.#local]) track.close();
+    this.#local.clear();
     const pcs = [this.#publisher, this.#subscriber].filter((pc): pc is RTCPeerConnection => pc !== undefined);
     this.#publisher = undefined;
     this.#subscriber = undefined;

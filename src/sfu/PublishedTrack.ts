@@ -1,8 +1,8 @@
-import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
+import type { RtpPacket } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import type { DownTrack } from './DownTrack.js';
 import { keyframeDetector } from './keyframe.js';
+import type { RtpSink, RtpSource } from './RtpSource.js';
 
 /** Keyframe requests to a publisher are sent at most this often (a PLI storm costs the publisher bitrate). */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 300;
@@ -11,9 +11,13 @@ export interface PublishedTrackEvents {
   closed: [];
 }
 
+/** Time constant of the smoothed audio level, in ms: long enough to ride over the gaps between words. */
+const AUDIO_LEVEL_TAU_MS = 300;
+
 /**
- * One incoming track of a publisher. Every RTP packet it receives is handed to each subscribed
- * DownTrack; DownTracks ask it for keyframes, which it turns into throttled PLIs to the publisher.
+ * One incoming track of a publisher. Every RTP packet it receives is handed to each sink (a DownTrack per
+ * subscriber, a mixer); sinks ask it for keyframes, which it turns into throttled PLIs to the publisher.
+ * Its source is a WebRTC receiver (`receiverSource`) or anything else that produces RTP (a SIP caller).
  */
 export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   readonly id: string;
@@ -27,35 +31,44 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   packetsReceived = 0;
   keyframeRequests = 0;
 
-  readonly #track: MediaStreamTrack;
-  readonly #receiver: RTCRtpReceiver;
-  readonly #sinks = new Set<DownTrack>();
+  readonly #source: RtpSource;
+  readonly #sinks = new Set<RtpSink>();
   readonly #unsubscribe: () => void;
   #lastKeyframeRequest = 0;
   #keyframeTimer: NodeJS.Timeout | undefined;
+  /** Smoothed linear audio amplitude (0..1) at `#levelAt`; see `audioLevel`. */
+  #level = 0;
+  #levelAt = 0;
 
-  constructor(id: string, track: MediaStreamTrack, receiver: RTCRtpReceiver) {
+  constructor(id: string, source: RtpSource) {
     super();
     this.id = id;
-    this.kind = track.kind === 'audio' ? 'audio' : 'video';
-    this.mimeType = track.codec?.mimeType ?? (this.kind === 'audio' ? 'audio/opus' : 'video/VP8');
+    this.kind = source.kind;
+    this.mimeType = source.mimeType;
     this.isKeyframeStart = keyframeDetector(this.mimeType);
-    this.#track = track;
-    this.#receiver = receiver;
-    const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => this.#forward(rtp));
-    this.#unsubscribe = unSubscribe;
+    this.#source = source;
+    this.#unsubscribe = source.onRtp((rtp, level) => this.#forward(rtp, level));
+  }
+
+  /**
+   * How loud the publisher is now, as a smoothed linear amplitude from 0 (silence) to 1 (full scale), from
+   * the RFC 6464 levels its packets carry; 0 when the source reports no levels. Decays while no packet comes.
+   */
+  get audioLevel(): number {
+    if (this.#levelAt === 0) return 0;
+    return this.#level * Math.exp(-(performance.now() - this.#levelAt) / AUDIO_LEVEL_TAU_MS);
   }
 
   get subscriberCount(): number {
     return this.#sinks.size;
   }
 
-  addSink(sink: DownTrack): void {
+  addSink(sink: RtpSink): void {
     if (this.closed) throw new InvalidStateError(`track ${this.id} is closed`);
     this.#sinks.add(sink);
   }
 
-  removeSink(sink: DownTrack): void {
+  removeSink(sink: RtpSink): void {
     this.#sinks.delete(sink);
   }
 
@@ -73,17 +86,23 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
       }, wait);
       return;
     }
-    const ssrc = this.#track.ssrc;
-    if (ssrc === undefined) return;
+    if (!this.#source.requestKeyframe) return;
     this.#lastKeyframeRequest = Date.now();
     this.keyframeRequests++;
-    this.#receiver.sendRtcpPLI(ssrc).catch(() => {
-      // The transport closed under us; the track is about to close too.
-    });
+    this.#source.requestKeyframe();
   }
 
-  #forward(rtp: RtpPacket): void {
+  #forward(rtp: RtpPacket, level: number | undefined): void {
     this.packetsReceived++;
+    if (level !== undefined) {
+      // RFC 6464 §3: the level is -dBov, 0 (loudest) to 127 (silence).
+      const amplitude = level >= 127 ? 0 : 10 ** (-level / 20);
+      // Exponential moving average over time (packets may come at any interval).
+      const now = performance.now();
+      const k = 1 - Math.exp(-(now - this.#levelAt) / AUDIO_LEVEL_TAU_MS);
+      this.#level += (amplitude - this.#level) * k;
+      this.#levelAt = now;
+    }
     if (this.paused) return;
     for (const sink of this.#sinks) sink.write(rtp);
   }

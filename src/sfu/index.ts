@@ -7,11 +7,15 @@ export { DownTrack } from './DownTrack.js';
 export {
   MediaSession,
   type MediaSessionEvents,
+  type MediaSessionOptions,
   type PeerRole,
   type PublishResult,
   type RemoteCandidate,
   type SubscriberOffer,
+  type SubscriptionMode,
 } from './MediaSession.js';
+export { MediaSlot } from './MediaSlot.js';
 export { PublishedTrack } from './PublishedTrack.js';
 export { type RtcSettings, supportedCodecs } from './peerConfig.js';
+export { AUDIO_LEVEL_URI, type RtpListener, type RtpSink, type RtpSource } from './RtpSource.js';
 export { SdpError } from './SdpError.js';

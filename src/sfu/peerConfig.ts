@@ -1,4 +1,5 @@
-import { type PeerConfig, RTCRtpCodecParameters } from 'werift';
+import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
+import { AUDIO_LEVEL_URI } from './RtpSource.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {
@@ -48,12 +49,24 @@ export function supportedCodecs(): { audio: RTCRtpCodecParameters[]; video: RTCR
   };
 }
 
-export function peerConfig(settings: RtcSettings): Partial<PeerConfig> {
+export interface PeerOptions {
+  /**
+   * Negotiate the RFC 6464 audio level header extension, so that publishers' packets say how loud they are.
+   * Only on connections that receive: forwarded packets keep their extensions and the SFU's sender does
+   * not write this one, so a subscriber must not be told to expect it.
+   */
+  receiveAudioLevel?: boolean;
+}
+
+export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
     codecs: supportedCodecs(),
     icePortRange: [settings.minPort, settings.maxPort],
     bundlePolicy: 'max-bundle',
   };
+  if (options.receiveAudioLevel) {
+    config.headerExtensions = { audio: [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] };
+  }
   if (settings.hostAddresses?.length) {
     // Turn off interface discovery and gather only on the listed addresses (loopback included if listed).
     config.iceUseIpv4 = false;

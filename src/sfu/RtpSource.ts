@@ -1,0 +1,55 @@
+import type { Extensions, MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
+
+/** RFC 6464 client-to-mixer audio level header extension. */
+export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+
+/**
+ * Called for each RTP packet of a source. `audioLevel` is the RFC 6464 level of the packet in -dBov
+ * (0 loudest, 127 silence) when the source knows it.
+ */
+export type RtpListener = (rtp: RtpPacket, audioLevel?: number) => void;
+
+/**
+ * Where a published track's media comes from. A WebRTC publisher's receiver is one; a server-side
+ * producer (the SIP gateway turning a phone call into Opus) is another.
+ */
+export interface RtpSource {
+  readonly kind: 'audio' | 'video';
+  /** Codec of the packets, e.g. `audio/opus`, `video/VP8`. */
+  readonly mimeType: string;
+  /** Starts delivering packets to `listener`; returns the function that stops it. */
+  onRtp(listener: RtpListener): () => void;
+  /** Asks the producer for a keyframe (video); absent when the source cannot. */
+  requestKeyframe?(): void;
+}
+
+/** Where a published track's packets go: a DownTrack to one subscriber, or a server-side consumer. */
+export interface RtpSink {
+  write(rtp: RtpPacket): void;
+  /** The track ended: the sink must let go of it. */
+  close(): void;
+}
+
+/** The source of a track a WebRTC publisher sends: werift's remote track and its receiver. */
+export function receiverSource(track: MediaStreamTrack, receiver: RTCRtpReceiver): RtpSource {
+  const kind = track.kind === 'audio' ? 'audio' : 'video';
+  return {
+    kind,
+    mimeType: track.codec?.mimeType ?? (kind === 'audio' ? 'audio/opus' : 'video/VP8'),
+    onRtp(listener) {
+      const { unSubscribe } = track.onReceiveRtp.subscribe((rtp, extensions?: Extensions) => {
+        const level = extensions?.[AUDIO_LEVEL_URI] as { level: number } | undefined;
+        listener(rtp, level?.level);
+      });
+      return unSubscribe;
+    },
+    requestKeyframe() {
+      const ssrc = track.ssrc;
+      if (ssrc === undefined) return;
+      // RFC 4585 §6.3.1 Picture Loss Indication.
+      receiver.sendRtcpPLI(ssrc).catch(() => {
+        // The transport closed under us; the track is about to close too.
+      });
+    },
+  };
+}
