@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import { type Gateways, registerGateways } from '../gateways/registerGateways.js';
 import { errorCatalog } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
@@ -19,6 +20,8 @@ export interface Port545Server {
   readonly log: Logger;
   /** Open signaling connections. */
   readonly connections: Set<SignalingConnection>;
+  /** WHIP, WHEP and SIP. */
+  readonly gateways: Gateways;
   /** Binds HTTP and WebSocket; resolves with the bound port. */
   listen(port?: number): Promise<number>;
   /** Closes rooms, WebSockets and the listener. Idempotent. */
@@ -84,6 +87,7 @@ export function buildServer(config: Config): Port545Server {
     protocol: PROTOCOL_VERSION,
   }));
 
+  const gateways = registerGateways(app, { config, registry, log });
   const ready = registerWebClient(app);
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -107,6 +111,7 @@ export function buildServer(config: Config): Port545Server {
     registry,
     log,
     connections,
+    gateways,
     async listen(port = config.port) {
       await ready;
       await app.listen({ port, host: config.host });

@@ -10,6 +10,12 @@ export const errorCatalog = {
   UNSUPPORTED_PROTOCOL_VERSION: { status: 400, message: 'Unsupported protocol version' },
   INVALID_SDP: { status: 400, message: 'The SDP could not be applied' },
   INVALID_CANDIDATE: { status: 400, message: 'The ICE candidate could not be applied' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'Unsupported content type: send the SDP offer as Content-Type: application/sdp',
+  },
+  SESSION_NOT_FOUND: { status: 404, message: 'No such WHIP or WHEP session (it ended, or never existed)' },
+  NO_MEDIA: { status: 400, message: 'The offer has no audio or video to send or receive' },
   NOT_JOINED: { status: 409, message: 'Join a room before sending this message' },
   ALREADY_JOINED: { status: 409, message: 'This connection has already joined a room' },
   TRACK_NOT_FOUND: { status: 404, message: 'No such track' },

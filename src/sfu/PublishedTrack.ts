@@ -12,7 +12,7 @@ export interface PublishedTrackEvents {
 }
 
 /** Time constant of the smoothed audio level, in ms: long enough to ride over the gaps between words. */
-const AUDIO_LEVEL_TAU_MS = 300;
+const AUDIO_LEVEL_TAU_MS = 200;
 
 /**
  * One incoming track of a publisher. Every RTP packet it receives is handed to each sink (a DownTrack per

@@ -3,6 +3,7 @@
  * unsubscribe, close) and the PublishedTrack it hands out, so it can be optimised or replaced without
  * touching rooms or signaling.
  */
+export { ActiveSpeaker, SPEAKING_LEVEL } from './ActiveSpeaker.js';
 export { DownTrack } from './DownTrack.js';
 export {
   MediaSession,

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CodedError } from '../common/errors.js';
+import { displayName, roomName } from '../protocol/messages.js';
+import type { SignalSink } from '../room/Participant.js';
+
+/**
+ * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
+ * participant that has no signaling channel of its own (HTTP is request/response).
+ */
+
+export const SDP_TYPE = 'application/sdp';
+/** RFC 8840 §6: trickled candidates (and ICE restarts) travel as an SDP fragment in a PATCH. */
+export const SDP_FRAG_TYPE = 'application/trickle-ice-sdpfrag';
+
+/** RFC 9725 §4.1: browsers call WHIP/WHEP from pages of other origins, so every answer allows it. */
+export function allowCors(reply: FastifyReply): void {
+  reply.header('Access-Control-Allow-Origin', '*');
+  reply.header('Access-Control-Allow-Methods', 'POST, PATCH, DELETE, OPTIONS');
+  reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+  reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Accept-Post');
+}
+
+/**
+ * Registers the body parsers of a WHIP/WHEP scope: SDP and SDP fragments as text, anything else as text
+ * too, so that the handler can refuse it with a clear 415 rather than a framework error.
+ */
+export function registerSdpParsers(scope: FastifyInstance): void {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  scope.addHook('onRequest', async (_request, reply) => allowCors(reply));
+}
+
+/** The body of a request that must be `type`; 415 otherwise, 400 when empty. */
+export function textBody(request: FastifyRequest, type: string): string {
+  const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== type)
+    throw new CodedError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Unsupported content type "${contentType || '(none)'}": send ${type}`,
+    );
+  const body = request.body;
+  if (typeof body !== 'string' || body.trim() === '')
+    throw new CodedError('INVALID_SDP', `The body is empty: send the ${type} in it`);
+  return body;
+}
+
+export function parseRoomName(raw: string): string {
+  const parsed = roomName.safeParse(raw);
+  if (!parsed.success)
+    throw new CodedError('BAD_REQUEST', `Bad room name: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+export function parseDisplayName(raw: unknown, fallback: string): string {
+  if (raw === undefined) return fallback;
+  const parsed = displayName.safeParse(raw);
+  if (!parsed.success) throw new CodedError('BAD_REQUEST', 'Bad name: 1 to 64 characters');
+  return parsed.data;
+}
+
+export const newResourceId = () => randomBytes(12).toString('base64url');
+
+/** The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated). */
+export interface MediaLine {
+  kind: string;
+  mid: string | undefined;
+  port: number;
+  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+export function mediaLines(sdp: string): MediaLine[] {
+  return sdp
+    .split(/\r?\n(?=m=)/)
+    .slice(1)
+    .map((section) => {
+      const [, kind = '', port = '0'] = /^m=(\S+) (\d+)/.exec(section) ?? [];
+      const mid = /\r?\na=mid:(\S+)/.exec(section)?.[1];
+      const direction =
+        (/\r?\na=(sendrecv|sendonly|recvonly|inactive)\b/.exec(section)?.[1] as MediaLine['direction']) ??
+        'sendrecv';
+      return { kind, mid, port: Number(port), direction };
+    });
+}
+
+/** A participant's sink when it has no signaling channel: messages are dropped; `close` ends it. */
+export class HttpSessionSink implements SignalSink {
+  readonly #onClose: () => void;
+
+  constructor(onClose: () => void) {
+    this.#onClose = onClose;
+  }
+
+  send(): void {
+    // WHIP and WHEP clients learn nothing after the answer; the media tells them the rest.
+  }
+
+  close(): void {
+    this.#onClose();
+  }
+}
+
+/** Candidate lines of an RFC 8840 SDP fragment, with the mid of the media section each belongs to. */
+export function fragmentCandidates(fragment: string): { candidate: string; sdpMid: string | undefined }[] {
+  const out: { candidate: string; sdpMid: string | undefined }[] = [];
+  let mid: string | undefined;
+  for (const line of fragment.split(/\r?\n/)) {
+    if (line.startsWith('a=mid:')) mid = line.slice(6).trim();
+    else if (line.startsWith('a=candidate:')) out.push({ candidate: line.slice(2).trim(), sdpMid: mid });
+  }
+  return out;
+}

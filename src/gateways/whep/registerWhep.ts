@@ -1,0 +1,166 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { CodedError } from '../../common/errors.js';
+import type { Participant } from '../../room/Participant.js';
+import type { RoomRegistry } from '../../room/RoomRegistry.js';
+import { SdpError } from '../../sfu/index.js';
+import {
+  fragmentCandidates,
+  HttpSessionSink,
+  mediaLines,
+  newResourceId,
+  parseDisplayName,
+  parseRoomName,
+  registerSdpParsers,
+  SDP_FRAG_TYPE,
+  SDP_TYPE,
+  textBody,
+} from '../httpGateway.js';
+import type { JoinAuthorizer } from '../joinAuth.js';
+import { WhepSession } from './WhepSession.js';
+
+export interface WhepOptions {
+  registry: RoomRegistry;
+  sdpMaxBytes: number;
+  authorize: JoinAuthorizer;
+  log: Logger;
+}
+
+interface WhepResource {
+  id: string;
+  room: string;
+  session: WhepSession;
+}
+
+/**
+ * WHEP playback: `POST /whep/<room>` plays the room (its mixed audio and its active speaker's video),
+ * `POST /whep/<room>/<participant>` plays one participant (id or display name). The player's offer is
+ * recvonly; the answer comes back with `201 Created` and the session's resource URL; `DELETE` ends it.
+ * The player is a participant of the room that publishes nothing.
+ */
+export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<string, WhepResource> {
+  const { registry, log } = options;
+  const resources = new Map<string, WhepResource>();
+
+  const start = async (
+    roomRaw: string,
+    followRaw: string | undefined,
+    authorization: string | undefined,
+    nameRaw: string | undefined,
+    offer: string,
+  ) => {
+    const roomName = parseRoomName(roomRaw);
+    const grant = await options.authorize(authorization, roomName, 'subscribe');
+    const name = parseDisplayName(nameRaw ?? grant.name, 'WHEP player');
+    const receiving = mediaLines(offer).filter(
+      (m) => (m.kind === 'audio' || m.kind === 'video') && m.port !== 0 && m.direction !== 'sendonly',
+    );
+    if (receiving.length === 0) throw new CodedError('NO_MEDIA', 'The offer receives no audio or video');
+    const room = registry.rooms.get(roomName);
+    if (!room) throw new CodedError('ROOM_NOT_FOUND', `There is no room "${roomName}" to play`);
+    let follow: string | undefined;
+    if (followRaw !== undefined) {
+      const target =
+        room.participants.get(followRaw) ?? [...room.participants.values()].find((p) => p.name === followRaw);
+      if (!target)
+        throw new CodedError('PARTICIPANT_NOT_FOUND', `Nobody called "${followRaw}" is in the room`);
+      follow = target.id;
+    }
+    const participant: Participant = room.join(
+      name,
+      new HttpSessionSink(() => void room.leave(participant, 'left')),
+      undefined,
+      { media: { subscriptions: 'routed' } },
+    );
+    let answer: string;
+    try {
+      answer = await participant.session.answerSubscriberOffer(offer);
+    } catch (error) {
+      await room.leave(participant, 'left');
+      if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
+      throw error;
+    }
+    const id = newResourceId();
+    const session = new WhepSession({ room, participant, follow, log });
+    resources.set(id, { id, room: roomName, session });
+    participant.on('closed', () => {
+      session.close();
+      resources.delete(id);
+    });
+    participant.session.on('connectionState', (role, state) => {
+      if (role === 'subscriber' && (state === 'failed' || state === 'closed'))
+        void room.leave(participant, 'disconnected');
+    });
+    if (follow !== undefined) {
+      // Playing one person: when they leave there is nothing more to play.
+      const followed = room.participants.get(follow)!;
+      const off = followed.on('closed', () => void room.leave(participant, 'left'));
+      participant.on('closed', off);
+    }
+    session.start();
+    log.info({ room: roomName, participant: participant.id, follow, resource: id }, 'WHEP session started');
+    return { id, roomName, answer };
+  };
+
+  app.register(async (scope) => {
+    registerSdpParsers(scope);
+    for (const path of ['/whep/:room', '/whep/:room/:participant']) {
+      scope.options(path, async (_request, reply) =>
+        reply.header('Accept-Post', SDP_TYPE).status(204).send(),
+      );
+      scope.post<{ Params: { room: string; participant?: string }; Querystring: { name?: string } }>(
+        path,
+        { bodyLimit: options.sdpMaxBytes },
+        async (request, reply) => {
+          const offer = textBody(request, SDP_TYPE);
+          const { id, roomName, answer } = await start(
+            request.params.room,
+            request.params.participant,
+            request.headers.authorization,
+            request.query.name,
+            offer,
+          );
+          return reply
+            .status(201)
+            .header('Location', `/whep/${encodeURIComponent(roomName)}/sessions/${id}`)
+            .header('ETag', `"${id}"`)
+            .header('Accept-Patch', SDP_FRAG_TYPE)
+            .type(SDP_TYPE)
+            .send(answer);
+        },
+      );
+    }
+    scope.options('/whep/:room/sessions/:id', async (_request, reply) =>
+      reply.header('Accept-Patch', SDP_FRAG_TYPE).status(204).send(),
+    );
+    scope.patch<{ Params: { room: string; id: string } }>(
+      '/whep/:room/sessions/:id',
+      { bodyLimit: options.sdpMaxBytes },
+      async (request, reply) => {
+        const resource = resources.get(request.params.id);
+        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
+        const fragment = textBody(request, SDP_FRAG_TYPE);
+        for (const c of fragmentCandidates(fragment)) {
+          try {
+            await resource.session.participant.session.addIceCandidate('subscriber', c);
+          } catch (error) {
+            throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
+          }
+        }
+        return reply.status(204).send();
+      },
+    );
+    scope.delete<{ Params: { room: string; id: string } }>(
+      '/whep/:room/sessions/:id',
+      async (request, reply) => {
+        const resource = resources.get(request.params.id);
+        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
+        resources.delete(resource.id);
+        await resource.session.participant.close('left');
+        log.info({ room: resource.room, resource: resource.id }, 'WHEP session ended');
+        return reply.status(200).send();
+      },
+    );
+  });
+  return resources;
+}

@@ -1,0 +1,145 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { CodedError } from '../../common/errors.js';
+import type { TrackSource } from '../../protocol/messages.js';
+import type { Participant } from '../../room/Participant.js';
+import type { RoomRegistry } from '../../room/RoomRegistry.js';
+import {
+  fragmentCandidates,
+  HttpSessionSink,
+  mediaLines,
+  newResourceId,
+  parseDisplayName,
+  parseRoomName,
+  registerSdpParsers,
+  SDP_FRAG_TYPE,
+  SDP_TYPE,
+  textBody,
+} from '../httpGateway.js';
+import type { JoinAuthorizer } from '../joinAuth.js';
+
+export interface WhipOptions {
+  registry: RoomRegistry;
+  sdpMaxBytes: number;
+  authorize: JoinAuthorizer;
+  log: Logger;
+}
+
+/** One WHIP ingest: a publisher in a room, reachable at its resource URL until DELETE or disconnect. */
+interface WhipResource {
+  id: string;
+  room: string;
+  participant: Participant;
+}
+
+/**
+ * WHIP ingest (RFC 9725): `POST /whip/<room>` with an SDP offer publishes into the room as a participant
+ * (name from `?name=` or the token); the answer comes back with `201 Created` and the session's resource
+ * URL in `Location`; `DELETE` on it leaves; `PATCH` trickles candidates (RFC 8840).
+ */
+export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<string, WhipResource> {
+  const { registry, log } = options;
+  const resources = new Map<string, WhipResource>();
+
+  app.register(async (scope) => {
+    registerSdpParsers(scope);
+
+    scope.options('/whip/:room', async (_request, reply) => {
+      reply.header('Accept-Post', SDP_TYPE);
+      return reply.status(204).send();
+    });
+    scope.options('/whip/:room/sessions/:id', async (_request, reply) => {
+      reply.header('Accept-Patch', SDP_FRAG_TYPE);
+      return reply.status(204).send();
+    });
+
+    scope.post<{ Params: { room: string }; Querystring: { name?: string } }>(
+      '/whip/:room',
+      { bodyLimit: options.sdpMaxBytes },
+      async (request, reply) => {
+        const roomName = parseRoomName(request.params.room);
+        const offer = textBody(request, SDP_TYPE);
+        const grant = await options.authorize(request.headers.authorization, roomName, 'publish');
+        const name = parseDisplayName(request.query.name ?? grant.name, 'WHIP');
+        const sending = mediaLines(offer).filter(
+          (m) =>
+            (m.kind === 'audio' || m.kind === 'video') &&
+            m.port !== 0 &&
+            m.mid !== undefined &&
+            (m.direction === 'sendonly' || m.direction === 'sendrecv'),
+        );
+        if (sending.length === 0)
+          throw new CodedError(
+            'NO_MEDIA',
+            'The offer sends no audio or video (no sendonly m-line with a mid)',
+          );
+
+        const room = registry.getOrCreate(roomName);
+        const id = newResourceId();
+        const participant = room.join(name, new HttpSessionSink(() => void room.leave(participant, 'left')));
+        resources.set(id, { id, room: roomName, participant });
+        participant.on('closed', () => resources.delete(id));
+        // No signaling channel: a connection that fails or closes is the end of the session.
+        participant.session.on('connectionState', (role, state) => {
+          if (role === 'publisher' && (state === 'failed' || state === 'closed'))
+            void room.leave(participant, 'disconnected');
+        });
+        let answer: Awaited<ReturnType<typeof room.publish>>;
+        try {
+          answer = await room.publish(
+            participant,
+            offer,
+            sending.map((m) => ({
+              mid: m.mid!,
+              source: (m.kind === 'audio' ? 'microphone' : 'camera') satisfies TrackSource,
+              muted: false,
+            })),
+          );
+        } catch (error) {
+          await room.leave(participant, 'left');
+          throw error;
+        }
+        log.info({ room: roomName, participant: participant.id, resource: id }, 'WHIP session started');
+        const location = `/whip/${encodeURIComponent(roomName)}/sessions/${id}`;
+        return reply
+          .status(201)
+          .header('Location', location)
+          .header('ETag', `"${id}"`)
+          .header('Accept-Patch', SDP_FRAG_TYPE)
+          .type(SDP_TYPE)
+          .send(answer.sdp);
+      },
+    );
+
+    scope.patch<{ Params: { room: string; id: string } }>(
+      '/whip/:room/sessions/:id',
+      { bodyLimit: options.sdpMaxBytes },
+      async (request, reply) => {
+        const resource = resources.get(request.params.id);
+        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
+        const fragment = textBody(request, SDP_FRAG_TYPE);
+        for (const c of fragmentCandidates(fragment)) {
+          try {
+            await resource.participant.session.addIceCandidate('publisher', c);
+          } catch (error) {
+            throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
+          }
+        }
+        return reply.status(204).send();
+      },
+    );
+
+    scope.delete<{ Params: { room: string; id: string } }>(
+      '/whip/:room/sessions/:id',
+      async (request, reply) => {
+        const resource = resources.get(request.params.id);
+        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
+        resources.delete(resource.id);
+        await resource.participant.close('left');
+        log.info({ room: resource.room, resource: resource.id }, 'WHIP session ended');
+        return reply.status(200).send();
+      },
+    );
+  });
+  return resources;
+}
