@@ -1,0 +1,517 @@
+import { audioSuspended, LevelMeter, resumeAudio, SPEAKING_RMS } from '../media/audioLevel.ts';
+import {
+  type Acquired,
+  acquireOne,
+  DeviceError,
+  type DeviceKind,
+  type DeviceProblem,
+  problemMessage,
+} from '../media/devices.ts';
+import { connect, type LocalTrack, type RemoteParticipant, type Room, ServerError } from '../sdk.ts';
+import { Store } from '../util/Store.ts';
+
+export type CallStatus = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed';
+export type FailureKind = 'unreachable' | 'full' | 'refused' | 'lost';
+
+export interface Failure {
+  kind: FailureKind;
+  message: string;
+}
+
+export interface Notice {
+  id: number;
+  text: string;
+  tone: 'info' | 'warn';
+}
+
+export interface CallSessionOptions {
+  /** The server's origin; the SDK finds the WebSocket at `/ws`. */
+  serverUrl: string;
+  room: string;
+  name: string;
+  micOn: boolean;
+  cameraOn: boolean;
+  micId?: string;
+  cameraId?: string;
+  /** The devices opened for the pre-join preview, or being opened while the call connects. */
+  media: Acquired | Promise<Acquired>;
+}
+
+/** The key of this client's own tiles and speaking state. */
+export const SELF = 'self';
+
+/** How long someone stays highlighted after their level last crossed the threshold. */
+const SPEAKING_HOLD_MS = 600;
+/** The active speaker changes only after they have been quiet this long: no flicker between two voices. */
+const SPEAKER_SWITCH_MS = 1200;
+const LEVEL_INTERVAL_MS = 100;
+const NOTICE_MS = 5000;
+
+interface Meter {
+  key: string;
+  meter: LevelMeter;
+  loudAt: number;
+}
+
+/**
+ * One person's call: the SDK room, the camera, microphone and screen they publish, the remote audio they
+ * hear, and who is speaking. The UI renders from its fields and calls its methods; it never touches the
+ * SDK directly.
+ */
+export class CallSession extends Store {
+  readonly options: CallSessionOptions;
+  status: CallStatus = 'connecting';
+  failure: Failure | undefined;
+  room: Room<MediaStreamTrack> | undefined;
+  micOn: boolean;
+  cameraOn: boolean;
+  screenOn = false;
+  micId: string | undefined;
+  cameraId: string | undefined;
+  mic: LocalTrack<MediaStreamTrack> | undefined;
+  camera: LocalTrack<MediaStreamTrack> | undefined;
+  screen: LocalTrack<MediaStreamTrack> | undefined;
+  screenAudio: LocalTrack<MediaStreamTrack> | undefined;
+  /** Why a device is not in use, to explain next to its button. */
+  readonly problems: Partial<Record<DeviceKind, DeviceProblem>> = {};
+  /** Participant ids (or SELF) whose audio is above the speaking threshold, held briefly. */
+  speaking = new Set<string>();
+  activeSpeaker: string | undefined;
+  /** Set once the initial tracks are published: the device buttons work from then on. */
+  ready = false;
+  /** The browser holds remote sound back until the person interacts with the page. */
+  audioBlocked = false;
+  notices: Notice[] = [];
+  /** When the person clicked Join (performance.now()), for the join-to-first-frame measurement. */
+  readonly startedAt = performance.now();
+
+  readonly #players = new Map<string, HTMLAudioElement>();
+  readonly #meters = new Map<string, Meter>();
+  readonly #disposers: (() => void)[] = [];
+  #levelTimer: ReturnType<typeof setInterval> | undefined;
+  #nextNoticeId = 1;
+  #busy = new Set<string>();
+  #leaving = false;
+  #speakerSince = 0;
+  #pendingCamera: MediaStreamTrack | undefined;
+
+  constructor(options: CallSessionOptions) {
+    super();
+    this.options = options;
+    this.micOn = options.micOn;
+    this.cameraOn = options.cameraOn;
+    this.micId = options.micId;
+    this.cameraId = options.cameraId;
+  }
+
+  get selfId(): string {
+    return this.room?.participantId ?? '';
+  }
+
+  get remotes(): RemoteParticipant<MediaStreamTrack>[] {
+    return this.room ? [...this.room.participants.values()] : [];
+  }
+
+  /** The local camera while it is on, for the self view. */
+  get selfVideo(): MediaStreamTrack | undefined {
+    const track = this.camera?.track ?? this.#pendingCamera;
+    return this.cameraOn && track?.readyState === 'live' ? track : undefined;
+  }
+
+  /** Connects and publishes. Opening the devices and connecting run side by side. */
+  async start(): Promise<void> {
+    let room: Room<MediaStreamTrack>;
+    try {
+      room = await connect({ url: this.options.serverUrl, room: this.options.room, name: this.options.name });
+    } catch (error) {
+      const media = await this.options.media;
+      media.camera?.stop();
+      media.microphone?.stop();
+      this.#fail(failureOf(error));
+      return;
+    }
+    if (this.#leaving) {
+      void room.leave();
+      return;
+    }
+    this.room = room;
+    this.#watch(room);
+    this.status = room.state === 'connected' ? 'connected' : 'reconnecting';
+    this.changed();
+    const media = await this.options.media;
+    Object.assign(this.problems, media.problems);
+    for (const [kind, problem] of Object.entries(media.problems) as [DeviceKind, DeviceProblem][]) {
+      this.notify(problemMessage(kind, problem), 'warn');
+    }
+    if (!media.microphone) this.micOn = false;
+    if (!media.camera) this.cameraOn = false;
+    const jobs: Promise<unknown>[] = [];
+    if (media.microphone) {
+      media.microphone.enabled = this.micOn;
+      jobs.push(
+        room.publishTrack(media.microphone, 'microphone', { muted: !this.micOn }).then((local) => {
+          this.mic = local;
+          this.#meter(SELF, media.microphone!);
+        }),
+      );
+    }
+    if (media.camera && this.cameraOn) {
+      this.#pendingCamera = media.camera;
+      jobs.push(
+        room.publishTrack(media.camera, 'camera').then((local) => {
+          this.camera = local;
+        }),
+      );
+    } else {
+      media.camera?.stop();
+    }
+    this.changed();
+    const results = await Promise.allSettled(jobs);
+    for (const r of results)
+      if (r.status === 'rejected') this.notify(`Could not send media: ${messageOf(r.reason)}`);
+    this.#levelTimer = setInterval(() => this.#sampleLevels(), LEVEL_INTERVAL_MS);
+    this.ready = true;
+    this.changed();
+  }
+
+  #watch(room: Room<MediaStreamTrack>): void {
+    const changed = () => this.changed();
+    const on = this.#disposers;
+    on.push(
+      room.on('participantJoined', (p) => {
+        this.notify(`${p.name} joined`, 'info');
+        this.activeSpeaker ??= p.id;
+      }),
+      room.on('participantLeft', (p) => {
+        this.notify(`${p.name} left`, 'info');
+        if (this.activeSpeaker === p.id) this.activeSpeaker = this.remotes[0]?.id;
+        this.speaking.delete(p.id);
+      }),
+      room.on('participantState', changed),
+      room.on('trackPublished', changed),
+      room.on('trackUnpublished', changed),
+      room.on('trackMuted', changed),
+      room.on('trackSubscribed', (track, p) => {
+        if (track.kind === 'audio' && track.mediaTrack) this.#play(track.id, p.id, track.mediaTrack);
+      }),
+      room.on('trackUnsubscribed', (track) => this.#stopPlaying(track.id)),
+      room.on('chat', changed),
+      room.on('connectionState', (state) => {
+        if (state === 'connected') this.status = 'connected';
+        else if (state === 'reconnecting') this.status = 'reconnecting';
+        else if (!this.#leaving) {
+          this.#release();
+          this.#fail({
+            kind: 'lost',
+            message: 'The connection to the server was lost and could not be resumed.',
+          });
+        }
+        this.changed();
+      }),
+      room.on('error', (error) => this.notify(messageOf(error), 'warn')),
+    );
+    for (const event of [
+      'participantJoined',
+      'participantLeft',
+      'trackSubscribed',
+      'trackUnsubscribed',
+    ] as const) {
+      on.push(room.on(event, changed));
+    }
+    for (const p of room.participants.values()) {
+      for (const t of p.tracks.values())
+        if (t.kind === 'audio' && t.mediaTrack) this.#play(t.id, p.id, t.mediaTrack);
+    }
+    this.activeSpeaker = room.participants.keys().next().value;
+  }
+
+  /** Remote audio plays through an element of its own; Chrome also feeds WebAudio only from played streams. */
+  #play(trackId: string, participantId: string, track: MediaStreamTrack): void {
+    if (this.#players.has(trackId)) return;
+    const audio = new Audio();
+    audio.autoplay = true;
+    audio.srcObject = new MediaStream([track]);
+    this.#players.set(trackId, audio);
+    audio.play().catch(() => this.#setAudioBlocked(true));
+    this.#meter(participantId, track, trackId);
+    if (audioSuspended()) this.#setAudioBlocked(true);
+  }
+
+  #stopPlaying(trackId: string): void {
+    const audio = this.#players.get(trackId);
+    if (audio) {
+      audio.srcObject = null;
+      this.#players.delete(trackId);
+    }
+    this.#meters.get(trackId)?.meter.close();
+    this.#meters.delete(trackId);
+  }
+
+  #meter(key: string, track: MediaStreamTrack, id = `${SELF}:mic`): void {
+    try {
+      this.#meters.get(id)?.meter.close();
+      this.#meters.set(id, { key, meter: new LevelMeter(track), loudAt: 0 });
+    } catch {
+      // No WebAudio: no speaking highlight, the call itself is unaffected.
+    }
+  }
+
+  #setAudioBlocked(blocked: boolean): void {
+    if (this.audioBlocked === blocked) return;
+    this.audioBlocked = blocked;
+    this.changed();
+  }
+
+  /** Starts held-back sound; call it from a click or key press. */
+  async enableAudio(): Promise<void> {
+    await resumeAudio();
+    const plays = [...this.#players.values()].map((a) => a.play());
+    const results = await Promise.allSettled(plays);
+    this.#setAudioBlocked(audioSuspended() || results.some((r) => r.status === 'rejected'));
+  }
+
+  #sampleLevels(): void {
+    const now = performance.now();
+    const loud = new Map<string, number>();
+    for (const m of this.#meters.values()) {
+      const level = m.meter.level();
+      if (level >= SPEAKING_RMS) {
+        m.loudAt = now;
+        loud.set(m.key, Math.max(level, loud.get(m.key) ?? 0));
+      }
+      if (now - m.loudAt < SPEAKING_HOLD_MS && !loud.has(m.key)) loud.set(m.key, 0);
+    }
+    if (!this.micOn) loud.delete(SELF);
+    let dirty = loud.size !== this.speaking.size || [...loud.keys()].some((k) => !this.speaking.has(k));
+    if (dirty) this.speaking = new Set(loud.keys());
+
+    let loudest: string | undefined;
+    let loudestLevel = 0;
+    for (const [key, level] of loud) {
+      if (key === SELF || level <= loudestLevel) continue;
+      loudest = key;
+      loudestLevel = level;
+    }
+    const current = this.activeSpeaker;
+    if (current && this.speaking.has(current)) this.#speakerSince = now;
+    if (loudest && loudest !== current && (!current || now - this.#speakerSince > SPEAKER_SWITCH_MS)) {
+      this.activeSpeaker = loudest;
+      this.#speakerSince = now;
+      dirty = true;
+    }
+    if (dirty) this.changed();
+  }
+
+  async toggleMic(): Promise<void> {
+    await this.#exclusive('mic', async () => {
+      const room = this.room;
+      if (!room) return;
+      if (this.mic && this.mic.track.readyState === 'live') {
+        room.setMuted(this.mic, this.micOn);
+        this.micOn = !this.micOn;
+        return;
+      }
+      const track = await this.#open('microphone', this.micId);
+      if (!track) return;
+      if (this.mic) {
+        await room.replaceTrack(this.mic, track);
+        room.setMuted(this.mic, false);
+      } else {
+        this.mic = await room.publishTrack(track, 'microphone');
+      }
+      this.#meter(SELF, track);
+      this.micOn = true;
+    });
+  }
+
+  async toggleCamera(): Promise<void> {
+    await this.#exclusive('camera', async () => {
+      const room = this.room;
+      if (!room) return;
+      if (this.cameraOn && this.camera) {
+        // Tell everyone first (their tile shows initials at once), then let go of the device: light off.
+        room.setMuted(this.camera, true);
+        this.camera.track.stop();
+        this.cameraOn = false;
+        return;
+      }
+      const track = await this.#open('camera', this.cameraId);
+      if (!track) return;
+      if (this.camera) {
+        await room.replaceTrack(this.camera, track);
+        room.setMuted(this.camera, false);
+      } else {
+        this.camera = await room.publishTrack(track, 'camera');
+      }
+      this.cameraOn = true;
+    });
+  }
+
+  /** Switches to another camera or microphone during the call, without interrupting the others. */
+  async useDevice(kind: DeviceKind, deviceId: string): Promise<void> {
+    await this.#exclusive(kind === 'camera' ? 'camera' : 'mic', async () => {
+      if (kind === 'camera') this.cameraId = deviceId;
+      else this.micId = deviceId;
+      const room = this.room;
+      const local = kind === 'camera' ? this.camera : this.mic;
+      const on = kind === 'camera' ? this.cameraOn : this.micOn;
+      if (!room || !local || (kind === 'camera' && !on)) return;
+      const track = await this.#open(kind, deviceId);
+      if (!track) return;
+      const old = local.track;
+      await room.replaceTrack(local, track);
+      old.stop();
+      if (kind === 'microphone') this.#meter(SELF, track);
+    });
+  }
+
+  get canShareScreen(): boolean {
+    return typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+  }
+
+  async toggleScreen(): Promise<void> {
+    await this.#exclusive('screen', async () => {
+      if (this.screenOn) return this.#stopScreen();
+      const room = this.room;
+      if (!room) return;
+      let stream: MediaStream;
+      try {
+        stream = await navigator.mediaDevices.getDisplayMedia({
+          video: { frameRate: { ideal: 15, max: 30 } },
+          audio: true,
+        });
+      } catch (error) {
+        // NotAllowedError is the person closing the picker: nothing to say.
+        if ((error as Error).name !== 'NotAllowedError')
+          this.notify(`Screen sharing failed: ${messageOf(error)}`);
+        return;
+      }
+      const video = stream.getVideoTracks()[0];
+      if (!video) return;
+      video.contentHint = 'detail';
+      this.screenOn = true;
+      this.changed();
+      // The browser's own "Stop sharing" button ends the track.
+      video.addEventListener('ended', () => void this.#exclusive('screen', () => this.#stopScreen()));
+      this.screen = await room.publishTrack(video, 'screen');
+      const audio = stream.getAudioTracks()[0];
+      if (audio) this.screenAudio = await room.publishTrack(audio, 'screenAudio');
+    });
+  }
+
+  async #stopScreen(): Promise<void> {
+    if (!this.screenOn) return;
+    this.screenOn = false;
+    const locals = [this.screen, this.screenAudio];
+    this.screen = undefined;
+    this.screenAudio = undefined;
+    this.changed();
+    for (const local of locals) {
+      if (!local) continue;
+      local.track.stop();
+      await this.room?.unpublishTrack(local);
+    }
+  }
+
+  sendChat(text: string): void {
+    this.room?.sendChat(text);
+  }
+
+  notify(text: string, tone: Notice['tone'] = 'warn'): void {
+    const notice = { id: this.#nextNoticeId++, text, tone };
+    this.notices = [...this.notices.slice(-3), notice];
+    this.changed();
+    setTimeout(() => this.dismiss(notice.id), NOTICE_MS);
+  }
+
+  dismiss(id: number): void {
+    const before = this.notices.length;
+    this.notices = this.notices.filter((n) => n.id !== id);
+    if (this.notices.length !== before) this.changed();
+  }
+
+  /** Leaves the call: the others see this participant go at once, the devices are released. */
+  async leave(): Promise<void> {
+    if (this.#leaving) return;
+    this.#leaving = true;
+    // The SDK sends `leave` before its first await: the others hear of it before anything else happens.
+    const left = this.room?.leave();
+    this.#release();
+    this.status = 'left';
+    this.changed();
+    await left;
+  }
+
+  async #open(kind: DeviceKind, deviceId: string | undefined): Promise<MediaStreamTrack | undefined> {
+    try {
+      const track = await acquireOne(kind, deviceId);
+      delete this.problems[kind];
+      return track;
+    } catch (error) {
+      const problem = error instanceof DeviceError ? error.problem : 'other';
+      this.problems[kind] = problem;
+      this.notify(problemMessage(kind, problem));
+      return undefined;
+    }
+  }
+
+  /** Runs one device action at a time per device, so double clicks cannot interleave. */
+  async #exclusive(what: string, action: () => Promise<void>): Promise<void> {
+    if (this.#busy.has(what)) return;
+    this.#busy.add(what);
+    try {
+      await action();
+    } catch (error) {
+      this.notify(messageOf(error));
+    } finally {
+      this.#busy.delete(what);
+      this.changed();
+    }
+  }
+
+  #fail(failure: Failure): void {
+    this.failure = failure;
+    this.status = 'failed';
+    this.changed();
+  }
+
+  /** Stops local devices, remote audio and level sampling; the SDK room is left by the caller. */
+  #release(): void {
+    clearInterval(this.#levelTimer);
+    for (const off of this.#disposers.splice(0)) off();
+    for (const id of [...this.#players.keys()]) this.#stopPlaying(id);
+    for (const m of this.#meters.values()) m.meter.close();
+    this.#meters.clear();
+    for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();
+    void Promise.resolve(this.options.media).then((m) => {
+      m.camera?.stop();
+      m.microphone?.stop();
+    });
+    this.speaking = new Set();
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof ServerError) return error.message.replace(/^[A-Z_]+: /, '');
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** What went wrong with joining, in words a person can act on. */
+export function failureOf(error: unknown): Failure {
+  if (error instanceof ServerError) {
+    switch (error.code) {
+      case 'ROOM_FULL':
+        return { kind: 'full', message: 'This room is full. Try again later, or start a new room.' };
+      case 'TOO_MANY_ROOMS':
+        return { kind: 'full', message: 'This server cannot open another room right now. Try again later.' };
+      case 'SERVER_SHUTTING_DOWN':
+        return { kind: 'unreachable', message: 'The server is restarting. Try again in a moment.' };
+      default:
+        return { kind: 'refused', message: `The server did not let you join: ${messageOf(error)}.` };
+    }
+  }
+  return {
+    kind: 'unreachable',
+    message: 'Cannot reach the port545 server. Check your network connection, then try again.',
+  };
+}

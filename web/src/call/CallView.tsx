@@ -1,0 +1,386 @@
+import type { JSX } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { inviteLink } from '../router.ts';
+import { Icon, type IconName } from '../ui/icons.tsx';
+import { useStore } from '../util/useStore.ts';
+import type { CallSession } from './CallSession.ts';
+import { ChatPanel } from './ChatPanel.tsx';
+import { fitGrid } from './fitGrid.ts';
+import { cameraTiles, screenTiles, type TileModel } from './layout.ts';
+import { ParticipantsPanel } from './ParticipantsPanel.tsx';
+import { SettingsPanel } from './SettingsPanel.tsx';
+import { SHORTCUTS, type ShortcutAction, shortcutFor } from './shortcuts.ts';
+import { Tile } from './Tile.tsx';
+
+type Panel = 'chat' | 'people' | 'settings';
+type Layout = 'grid' | 'speaker';
+
+const PANEL_TITLES: Record<Panel, string> = { chat: 'Chat', people: 'People', settings: 'Settings' };
+
+export interface CallViewProps {
+  session: CallSession;
+  onLeave(): void;
+}
+
+/** The call: tiles, controls, chat and participant panels, banners. */
+export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
+  useStore(session);
+  const [panel, setPanel] = useState<Panel | null>(null);
+  const [layout, setLayout] = useState<Layout>('grid');
+  const [help, setHelp] = useState(false);
+  const [seenChat, setSeenChat] = useState(0);
+
+  const room = session.options.room;
+  const chat = session.room?.chat ?? [];
+  const fromOthers = chat.filter((m) => m.participantId !== session.selfId).length;
+  const unread = panel === 'chat' ? 0 : Math.max(0, fromOthers - seenChat);
+  useEffect(() => {
+    if (panel === 'chat') setSeenChat(fromOthers);
+  }, [panel, fromOthers]);
+
+  const cameras = cameraTiles(session);
+  const screens = screenTiles(session);
+
+  const invite = async () => {
+    const link = inviteLink(room);
+    try {
+      await navigator.clipboard.writeText(link);
+      session.notify('Invite link copied. Send it to the people you want in this call.', 'info');
+    } catch {
+      window.prompt('Copy this invite link', link);
+    }
+  };
+
+  const togglePanel = (p: Panel) => setPanel((current) => (current === p ? null : p));
+
+  const run = (action: ShortcutAction) => {
+    switch (action) {
+      case 'mic':
+        return void session.toggleMic();
+      case 'camera':
+        return void session.toggleCamera();
+      case 'screen':
+        return session.canShareScreen ? void session.toggleScreen() : undefined;
+      case 'chat':
+        return togglePanel('chat');
+      case 'people':
+        return togglePanel('people');
+      case 'layout':
+        return setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'));
+      case 'help':
+        return setHelp(true);
+    }
+  };
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && panel && !help) {
+        setPanel(null);
+        return;
+      }
+      const action = shortcutFor(event);
+      if (!action) return;
+      event.preventDefault();
+      run(action);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
+  const remoteScreens = screens.filter((s) => !s.self);
+  const ownScreen = screens.find((s) => s.self);
+  let stage: TileModel | undefined;
+  let strip: TileModel[] = [];
+  if (remoteScreens.length > 0) {
+    // The newest shared screen goes large; everyone's camera stays visible beside it.
+    stage = remoteScreens[remoteScreens.length - 1];
+    strip = [...remoteScreens.slice(0, -1), ...cameras, ...(ownScreen ? [ownScreen] : [])];
+  } else if (layout === 'speaker' && cameras.length > 1) {
+    stage = cameras.find((t) => !t.self && t.participantId === session.activeSpeaker) ?? cameras[0];
+    strip = [...cameras.filter((t) => t !== stage), ...(ownScreen ? [ownScreen] : [])];
+  }
+  const gridTiles = stage ? [] : [...cameras, ...(ownScreen ? [ownScreen] : [])];
+  const alone = session.remotes.length === 0 && session.status === 'connected';
+
+  return (
+    <div class="call" data-status={session.status}>
+      <header class="call-header">
+        <h1 class="call-title">
+          <span class="visually-hidden">Call in room </span>
+          {room}
+        </h1>
+        <span class="call-count">
+          <Icon name="people" size={16} /> {cameras.length}
+          <span class="visually-hidden"> in the call</span>
+        </span>
+        <button
+          type="button"
+          class="ghost small"
+          aria-label="Keyboard shortcuts (?)"
+          title="Keyboard shortcuts (?)"
+          onClick={() => setHelp(true)}
+        >
+          <Icon name="keyboard" size={18} />
+        </button>
+      </header>
+
+      <div class="banners" aria-live="polite">
+        {session.status === 'reconnecting' && (
+          <div class="banner warn">Connection lost. Reconnecting… Your call resumes by itself.</div>
+        )}
+        {session.audioBlocked && (
+          <div class="banner">
+            Your browser is holding back the sound of this call.
+            <button type="button" class="button small" onClick={() => void session.enableAudio()}>
+              <Icon name="volume" size={16} /> Turn on sound
+            </button>
+          </div>
+        )}
+        {session.screenOn && (
+          <div class="banner info">
+            You are presenting your screen to everyone.
+            <button type="button" class="button small" onClick={() => void session.toggleScreen()}>
+              Stop presenting
+            </button>
+          </div>
+        )}
+      </div>
+
+      <div class="call-body">
+        <main class="stage-area" aria-label="Participants">
+          {stage ? (
+            <div class={`stage-layout${stage.source === 'screen' ? ' presenting' : ''}`}>
+              <div class="stage-main">
+                <Tile tile={stage} />
+              </div>
+              <div class="filmstrip">
+                {strip.map((t) => (
+                  <Tile key={t.key} tile={t} />
+                ))}
+              </div>
+            </div>
+          ) : (
+            <Grid tiles={gridTiles} />
+          )}
+          {alone && (
+            <div class="alone">
+              <p>You're the only one here.</p>
+              <button type="button" class="button" onClick={() => void invite()}>
+                <Icon name="link" size={18} /> Copy invite link
+              </button>
+            </div>
+          )}
+          {session.status === 'connecting' && (
+            <div class="connecting" aria-live="polite">
+              <span class="spinner" aria-hidden="true" />
+              Joining {room}…
+            </div>
+          )}
+        </main>
+        {panel && (
+          <aside class="panel" id="call-panel" aria-label={PANEL_TITLES[panel]}>
+            <div class="panel-head">
+              <h2>{PANEL_TITLES[panel]}</h2>
+              <button
+                type="button"
+                class="ghost small"
+                aria-label={`Close ${PANEL_TITLES[panel].toLowerCase()}`}
+                onClick={() => setPanel(null)}
+              >
+                <Icon name="close" size={18} />
+              </button>
+            </div>
+            {panel === 'chat' && (
+              <ChatPanel messages={chat} selfId={session.selfId} onSend={(t) => session.sendChat(t)} />
+            )}
+            {panel === 'people' && <ParticipantsPanel people={cameras} onInvite={() => void invite()} />}
+            {panel === 'settings' && <SettingsPanel session={session} />}
+          </aside>
+        )}
+      </div>
+
+      <nav class="controls" aria-label="Call controls">
+        <div class="controls-main">
+          <ControlButton
+            icon={session.micOn ? 'mic' : 'micOff'}
+            label={session.micOn ? 'Turn off microphone' : 'Turn on microphone'}
+            shortcut="M"
+            off={!session.micOn}
+            disabled={!session.ready}
+            onClick={() => void session.toggleMic()}
+          />
+          <ControlButton
+            icon={session.cameraOn ? 'camera' : 'cameraOff'}
+            label={session.cameraOn ? 'Turn off camera' : 'Turn on camera'}
+            shortcut="V"
+            off={!session.cameraOn}
+            disabled={!session.ready}
+            onClick={() => void session.toggleCamera()}
+          />
+          {session.canShareScreen && (
+            <ControlButton
+              icon="screen"
+              label={session.screenOn ? 'Stop presenting' : 'Present your screen'}
+              shortcut="S"
+              active={session.screenOn}
+              disabled={!session.ready}
+              onClick={() => void session.toggleScreen()}
+            />
+          )}
+          <button
+            type="button"
+            class="round leave"
+            aria-label="Leave call"
+            title="Leave call"
+            onClick={onLeave}
+          >
+            <Icon name="leave" />
+          </button>
+        </div>
+        <div class="controls-side">
+          <ControlButton
+            icon="chat"
+            label="Chat"
+            shortcut="C"
+            active={panel === 'chat'}
+            expanded={panel === 'chat'}
+            badge={unread}
+            onClick={() => togglePanel('chat')}
+          />
+          <ControlButton
+            icon="people"
+            label="People"
+            shortcut="P"
+            active={panel === 'people'}
+            expanded={panel === 'people'}
+            onClick={() => togglePanel('people')}
+          />
+          <ControlButton
+            icon={layout === 'grid' ? 'speaker' : 'grid'}
+            label={layout === 'grid' ? 'Speaker view' : 'Grid view'}
+            shortcut="L"
+            onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
+          />
+          <ControlButton icon="link" label="Copy invite link" onClick={() => void invite()} />
+          <ControlButton
+            icon="settings"
+            label="Settings"
+            active={panel === 'settings'}
+            expanded={panel === 'settings'}
+            onClick={() => togglePanel('settings')}
+          />
+        </div>
+      </nav>
+
+      <div class="notices" aria-live="polite">
+        {session.notices.map((n) => (
+          <p key={n.id} class={`notice ${n.tone}`}>
+            <span>{n.text}</span>
+            <button
+              type="button"
+              class="ghost small"
+              aria-label="Dismiss"
+              onClick={() => session.dismiss(n.id)}
+            >
+              <Icon name="close" size={16} />
+            </button>
+          </p>
+        ))}
+      </div>
+
+      {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
+    </div>
+  );
+}
+
+function ControlButton(props: {
+  icon: IconName;
+  label: string;
+  shortcut?: string;
+  off?: boolean;
+  active?: boolean;
+  expanded?: boolean;
+  disabled?: boolean;
+  badge?: number;
+  onClick(): void;
+}): JSX.Element {
+  const label = props.shortcut ? `${props.label} (${props.shortcut})` : props.label;
+  return (
+    <button
+      type="button"
+      class={`round${props.off ? ' off' : ''}${props.active ? ' active' : ''}`}
+      aria-label={props.badge ? `${label}, ${props.badge} unread` : label}
+      aria-expanded={props.expanded}
+      aria-controls={props.expanded === undefined ? undefined : 'call-panel'}
+      title={label}
+      disabled={props.disabled}
+      onClick={props.onClick}
+    >
+      <Icon name={props.icon} />
+      {props.badge ? (
+        <span class="badge" aria-hidden="true">
+          {props.badge > 99 ? '99+' : props.badge}
+        </span>
+      ) : null}
+    </button>
+  );
+}
+
+/** Tiles sized to the space they have, rows centred. */
+function Grid({ tiles }: { tiles: TileModel[] }): JSX.Element {
+  const ref = useRef<HTMLDivElement>(null);
+  const [size, setSize] = useState({ width: 0, height: 0 });
+  useLayoutEffect(() => {
+    const element = ref.current;
+    if (!element) return;
+    const measure = () => setSize({ width: element.clientWidth, height: element.clientHeight });
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  const narrow = size.width < 600 && size.height > size.width;
+  const fit = fitGrid(tiles.length, size.width, size.height, 8, narrow ? 4 / 3 : 16 / 9);
+  return (
+    <div class="grid" ref={ref}>
+      {size.width > 0 &&
+        tiles.map((t) => (
+          <Tile key={t.key} tile={t} style={{ width: `${fit.tileWidth}px`, height: `${fit.tileHeight}px` }} />
+        ))}
+    </div>
+  );
+}
+
+function ShortcutsDialog({ onClose }: { onClose(): void }): JSX.Element {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (!dialog.open) dialog.showModal?.();
+    const close = () => onClose();
+    dialog.addEventListener('close', close);
+    return () => dialog.removeEventListener('close', close);
+  }, []);
+  return (
+    <dialog ref={ref} class="dialog" aria-labelledby="shortcuts-title">
+      <h2 id="shortcuts-title">Keyboard shortcuts</h2>
+      <table class="shortcuts">
+        <tbody>
+          {SHORTCUTS.map((s) => (
+            <tr key={s.key}>
+              <td>
+                <kbd>{s.key}</kbd>
+              </td>
+              <td>{s.label}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form method="dialog">
+        <button type="submit" class="button primary">
+          Close
+        </button>
+      </form>
+    </dialog>
+  );
+}

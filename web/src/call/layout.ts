@@ -1,0 +1,92 @@
+import type { RemoteParticipant, RemoteTrack } from '../sdk.ts';
+import { type CallSession, SELF } from './CallSession.ts';
+
+/** What one tile shows: a person's camera (or initials), or a shared screen. */
+export interface TileModel {
+  key: string;
+  participantId: string;
+  name: string;
+  self: boolean;
+  source: 'camera' | 'screen';
+  video: MediaStreamTrack | undefined;
+  micMuted: boolean;
+  speaking: boolean;
+  reconnecting: boolean;
+}
+
+function trackOf(
+  p: RemoteParticipant<MediaStreamTrack>,
+  source: RemoteTrack['source'],
+): RemoteTrack<MediaStreamTrack> | undefined {
+  for (const t of p.tracks.values()) if (t.source === source) return t;
+  return undefined;
+}
+
+export function selfName(session: CallSession): string {
+  return session.room?.displayName ?? session.options.name;
+}
+
+/** A tile per person, everyone else in the order they joined, then this client's own. */
+export function cameraTiles(session: CallSession): TileModel[] {
+  const tiles: TileModel[] = session.remotes.map((p) => {
+    const camera = trackOf(p, 'camera');
+    const mic = trackOf(p, 'microphone');
+    return {
+      key: `${p.id}:camera`,
+      participantId: p.id,
+      name: p.name,
+      self: false,
+      source: 'camera',
+      video: camera && !camera.muted ? camera.mediaTrack : undefined,
+      micMuted: !mic || mic.muted,
+      speaking: session.speaking.has(p.id),
+      reconnecting: p.state === 'reconnecting',
+    };
+  });
+  tiles.push({
+    key: `${SELF}:camera`,
+    participantId: session.selfId,
+    name: selfName(session),
+    self: true,
+    source: 'camera',
+    video: session.selfVideo,
+    micMuted: !session.micOn,
+    speaking: session.speaking.has(SELF),
+    reconnecting: session.status === 'reconnecting',
+  });
+  return tiles;
+}
+
+/** Shared screens: everyone else's (newest last), then this client's own. */
+export function screenTiles(session: CallSession): TileModel[] {
+  const tiles: TileModel[] = [];
+  for (const p of session.remotes) {
+    const screen = trackOf(p, 'screen');
+    if (!screen) continue;
+    tiles.push({
+      key: `${p.id}:screen`,
+      participantId: p.id,
+      name: p.name,
+      self: false,
+      source: 'screen',
+      video: screen.mediaTrack,
+      micMuted: false,
+      speaking: false,
+      reconnecting: p.state === 'reconnecting',
+    });
+  }
+  if (session.screen) {
+    tiles.push({
+      key: `${SELF}:screen`,
+      participantId: session.selfId,
+      name: selfName(session),
+      self: true,
+      source: 'screen',
+      video: session.screen.track,
+      micMuted: false,
+      speaking: false,
+      reconnecting: false,
+    });
+  }
+  return tiles;
+}

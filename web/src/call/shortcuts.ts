@@ -1,0 +1,31 @@
+/** Keyboard shortcuts of the call view: one letter, no modifier, ignored while typing. */
+export type ShortcutAction = 'mic' | 'camera' | 'screen' | 'chat' | 'people' | 'layout' | 'help';
+
+export const SHORTCUTS: readonly { key: string; action: ShortcutAction | 'close'; label: string }[] = [
+  { key: 'M', action: 'mic', label: 'Turn your microphone on or off' },
+  { key: 'V', action: 'camera', label: 'Turn your camera on or off' },
+  { key: 'S', action: 'screen', label: 'Present your screen, or stop' },
+  { key: 'C', action: 'chat', label: 'Open or close the chat' },
+  { key: 'P', action: 'people', label: 'Open or close the participant list' },
+  { key: 'L', action: 'layout', label: 'Switch between grid and speaker view' },
+  { key: '?', action: 'help', label: 'Show these shortcuts' },
+  { key: 'Esc', action: 'close', label: 'Close the open panel or dialog' },
+];
+
+const byKey: Record<string, ShortcutAction> = {
+  m: 'mic',
+  v: 'camera',
+  s: 'screen',
+  c: 'chat',
+  p: 'people',
+  l: 'layout',
+  '?': 'help',
+};
+
+/** The action a key press asks for, or undefined when it is typing or uses a modifier. */
+export function shortcutFor(event: KeyboardEvent): ShortcutAction | undefined {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing || event.repeat) return undefined;
+  const target = event.target as HTMLElement | null;
+  if (target?.closest?.('input, textarea, select, [contenteditable="true"], dialog')) return undefined;
+  return byKey[event.key.toLowerCase()];
+}

@@ -1,0 +1,193 @@
+import type { JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { CallSession } from '../call/CallSession.ts';
+import { CallView } from '../call/CallView.tsx';
+import { resumeAudio } from '../media/audioLevel.ts';
+import { acquire } from '../media/devices.ts';
+import { navigate } from '../router.ts';
+import { About } from '../ui/About.tsx';
+import { Logo } from '../ui/Logo.tsx';
+import { MAX_DISPLAY_NAME } from '../util/names.ts';
+import { loadPreferences, savePreferences } from '../util/storage.ts';
+import { useStore } from '../util/useStore.ts';
+import { type JoinChoice, PreJoin } from './PreJoin.tsx';
+
+declare global {
+  interface Window {
+    /** For a person (or a test) at the developer console: the current call and its SDK room. */
+    port545?: { session: CallSession | undefined; readonly room: CallSession['room'] };
+  }
+}
+
+/**
+ * `/r/<room>`: the pre-join screen, the call, and what follows it. `?name=<name>&join=1` skips the
+ * pre-join screen (invite links, kiosks, tests); `audio=0` / `video=0` join with that device off.
+ */
+export function RoomPage({ room }: { room: string }): JSX.Element {
+  const [session, setSession] = useState<CallSession>();
+  useStore(session);
+  const [prefs] = useState(() => {
+    const stored = loadPreferences();
+    const params = new URLSearchParams(location.search);
+    const name = params.get('name')?.trim().slice(0, MAX_DISPLAY_NAME);
+    return {
+      ...stored,
+      name: name || stored.name,
+      micOn: params.get('audio') === '0' ? false : params.get('audio') === '1' ? true : stored.micOn,
+      cameraOn: params.get('video') === '0' ? false : params.get('video') === '1' ? true : stored.cameraOn,
+      autoJoin: params.get('join') === '1' && !!name,
+    };
+  });
+
+  const begin = (
+    choice: Omit<JoinChoice, 'media'> & { media: JoinChoice['media'] | Promise<JoinChoice['media']> },
+  ) => {
+    const next = new CallSession({
+      serverUrl: location.origin,
+      room,
+      name: choice.name,
+      micOn: choice.micOn,
+      cameraOn: choice.cameraOn,
+      micId: choice.micId || undefined,
+      cameraId: choice.cameraId || undefined,
+      media: choice.media,
+    });
+    setSession(next);
+    void next.start();
+  };
+
+  /** Joins with devices opened now (auto-join, rejoin): opening them and connecting run together. */
+  const joinDirectly = (micOn: boolean, cameraOn: boolean) =>
+    begin({
+      name: prefs.name,
+      micOn,
+      cameraOn,
+      micId: prefs.micId,
+      cameraId: prefs.cameraId,
+      media: acquire({
+        microphone: micOn ? { deviceId: prefs.micId || undefined } : undefined,
+        camera: cameraOn ? { deviceId: prefs.cameraId || undefined } : undefined,
+      }),
+    });
+
+  useEffect(() => {
+    document.title = `${room} · port545`;
+    if (prefs.autoJoin) joinDirectly(prefs.micOn, prefs.cameraOn);
+  }, []);
+
+  useEffect(() => {
+    if (!session) return;
+    window.port545 = {
+      session,
+      get room() {
+        return session.room;
+      },
+    };
+    // Closing the tab or navigating away is a leave: the others see this tile go at once.
+    const onPageHide = () => void session.leave();
+    // Browsers start sound only after a click or a key press; the first one starts it.
+    const onGesture = () => {
+      void resumeAudio();
+      if (session.audioBlocked) void session.enableAudio();
+    };
+    window.addEventListener('pagehide', onPageHide);
+    window.addEventListener('pointerdown', onGesture);
+    window.addEventListener('keydown', onGesture);
+    return () => {
+      window.removeEventListener('pagehide', onPageHide);
+      window.removeEventListener('pointerdown', onGesture);
+      window.removeEventListener('keydown', onGesture);
+      void session.leave();
+    };
+  }, [session]);
+
+  if (!session) {
+    return (
+      <PreJoin
+        room={room}
+        initial={prefs}
+        onJoin={(choice) => {
+          savePreferences({
+            name: choice.name,
+            micOn: choice.micOn,
+            cameraOn: choice.cameraOn,
+            micId: choice.micId,
+            cameraId: choice.cameraId,
+          });
+          prefs.name = choice.name;
+          begin(choice);
+        }}
+      />
+    );
+  }
+
+  const rejoin = () =>
+    joinDirectly(session.micOn || session.options.micOn, session.cameraOn || session.options.cameraOn);
+
+  if (session.status === 'left') {
+    return (
+      <EndScreen title="You left the call" detail={`Room ${room}`}>
+        <button type="button" class="button primary big" onClick={rejoin}>
+          Rejoin
+        </button>
+        <button type="button" class="button big" onClick={() => navigate('/')}>
+          Back to home
+        </button>
+      </EndScreen>
+    );
+  }
+
+  if (session.status === 'failed') {
+    const failure = session.failure;
+    const title =
+      failure?.kind === 'full'
+        ? 'This room is full'
+        : failure?.kind === 'unreachable'
+          ? 'Cannot reach the server'
+          : failure?.kind === 'lost'
+            ? 'The call was interrupted'
+            : 'Could not join';
+    return (
+      <EndScreen title={title} detail={failure?.message ?? ''} kind={failure?.kind}>
+        <button type="button" class="button primary big" onClick={rejoin}>
+          Try again
+        </button>
+        <button type="button" class="button big" onClick={() => navigate('/')}>
+          Back to home
+        </button>
+      </EndScreen>
+    );
+  }
+
+  return (
+    <CallView
+      session={session}
+      onLeave={() => {
+        void session.leave();
+      }}
+    />
+  );
+}
+
+function EndScreen(props: {
+  title: string;
+  detail: string;
+  kind?: string;
+  children: JSX.Element | JSX.Element[];
+}): JSX.Element {
+  return (
+    <div class="page page-light">
+      <header class="topbar">
+        <Logo />
+      </header>
+      <main class="end" data-end={props.kind ?? 'left'}>
+        <h1>{props.title}</h1>
+        <p class="lead">{props.detail}</p>
+        <div class="end-actions">{props.children}</div>
+      </main>
+      <footer class="footer">
+        <About />
+      </footer>
+    </div>
+  );
+}

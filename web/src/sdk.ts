@@ -1,0 +1,11 @@
+/** The one door to the server: the port545 client SDK (src/client), bundled into the web app by Vite. */
+export {
+  type ConnectionState,
+  connect,
+  type LocalTrack,
+  type RemoteParticipant,
+  type RemoteTrack,
+  type Room,
+  ServerError,
+} from '../../src/client/index.ts';
+export type { ChatMessage } from '../../src/protocol/messages.ts';
