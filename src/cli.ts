@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from './config/config.js';
 import { loadConfig, serveFlagHelp } from './config/loadConfig.js';
-import { StartError, startServer, urlsFor } from './serve.js';
+import { StartError, securityLines, startServer, urlsFor } from './serve.js';
 import { VERSION } from './version.js';
 
 const usage = `port545 ${VERSION}: self-hosted video conferencing on port 545
@@ -9,6 +9,9 @@ const usage = `port545 ${VERSION}: self-hosted video conferencing on port 545
 Usage:
   port545 serve [options]          run the server (HTTP, WebSocket and WebRTC media)
   port545 bot --url URL --room R   join a room and publish a looped test clip
+  port545 token --room R --identity I [--name N] [--role host] [--ttl 1h]
+                                   print an access token (needs PORT545_API_SECRET)
+  port545 probe [HOST][:PORT]      tell what listens on TCP 545 (or PORT) of HOST (default localhost)
   port545 --version
 
 ${serveFlagHelp}
@@ -21,8 +24,9 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv);
   const { server, port } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
-  for (const url of urlsFor(config.host, port)) console.log(`  ${url}`);
+  for (const url of urlsFor(config.host, port, server.tls ? 'https' : 'http')) console.log(`  ${url}`);
   console.log(`WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`);
+  for (const line of securityLines(server)) console.log(line);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -53,6 +57,15 @@ async function main(argv: string[]): Promise<void> {
     case 'bot': {
       const { runBotCli } = await import('./bot/botCli.js');
       return runBotCli(rest);
+    }
+    case 'token': {
+      const { runTokenCli } = await import('./auth/tokenCli.js');
+      return runTokenCli(rest);
+    }
+    case 'probe': {
+      const { runProbeCli } = await import('./probe/probeCli.js');
+      process.exitCode = await runProbeCli(rest);
+      return;
     }
     case '--version':
     case '-v':

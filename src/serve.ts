@@ -56,13 +56,41 @@ export async function startServer(config: Config, notice: (line: string) => void
 }
 
 /** The URLs a person can open: localhost plus every non-internal IPv4 address when listening on all. */
-export function urlsFor(host: string, port: number): string[] {
+export function urlsFor(host: string, port: number, scheme: 'http' | 'https' = 'http'): string[] {
   const all = host === '::' || host === '0.0.0.0';
-  if (!all) return [`http://${host.includes(':') ? `[${host}]` : host}:${port}/`];
-  const urls = [`http://localhost:${port}/`];
+  if (!all) return [`${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`];
+  const urls = [`${scheme}://localhost:${port}/`];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? [])
-      if (a.family === 'IPv4' && !a.internal) urls.push(`http://${a.address}:${port}/`);
+      if (a.family === 'IPv4' && !a.internal) urls.push(`${scheme}://${a.address}:${port}/`);
   }
   return urls;
+}
+
+/** The start-up lines that say who may join and how the connection is protected. */
+export function securityLines(server: Port545Server): string[] {
+  const { auth } = server.config;
+  const lines =
+    auth.mode === 'secured'
+      ? ['Access: secured mode: every join needs an access token (port545 token --room R --identity I).']
+      : [
+          'Access: open mode: anyone who can reach this server and knows a room name can join.',
+          '        For a server reachable from the internet, use secured mode (--auth); see docs/SECURITY.md.',
+        ];
+  lines.push(
+    auth.apiKey
+      ? 'Admin API: /api/v1 (Authorization: Bearer <PORT545_API_KEY>).'
+      : 'Admin API: off (set PORT545_API_KEY and PORT545_API_SECRET to turn it on).',
+  );
+  const tls = server.tls;
+  if (!tls)
+    lines.push('TLS: off. Browsers allow camera and microphone only on https:// or http://localhost.');
+  else if (tls.selfSigned)
+    lines.push(
+      `TLS: self-signed certificate ${tls.created ? 'made' : 'reused'} (${tls.certPath}).`,
+      `     SHA-256 fingerprint ${tls.fingerprint256}`,
+      '     Browsers warn about it; compare this fingerprint with the one they show before you continue.',
+    );
+  else lines.push(`TLS: ${tls.certPath} (${tls.subject}), SHA-256 ${tls.fingerprint256}`);
+  return lines;
 }

@@ -14,7 +14,13 @@ describe('HTTP endpoints', () => {
   it('/.well-known/port545 says what is listening', async () => {
     const res = await t.server.app.inject({ method: 'GET', url: '/.well-known/port545' });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(res.json(), { service: 'port545', version: VERSION, protocol: PROTOCOL_VERSION });
+    assert.deepEqual(res.json(), {
+      service: 'port545',
+      version: VERSION,
+      protocol: PROTOCOL_VERSION,
+      auth: 'open',
+      tls: false,
+    });
   });
 
   it('/healthz reports rooms and participants', async () => {

@@ -39,6 +39,47 @@ export const configSchema = z
       .default({}),
     /** A participant whose signaling connection drops is kept this long for a resume. */
     resumeWindowMs: z.number().int().min(0).default(15_000),
+    /** Where the server keeps what must survive a restart (the self-signed TLS certificate). */
+    dataDir: z.string().min(1).default('./data'),
+    /** Who may join and who may administer: see docs/SECURITY.md. */
+    auth: z
+      .object({
+        /** 'open': anyone with a room link joins; 'secured': every join needs an access token. */
+        mode: z.enum(['open', 'secured']).default('open'),
+        /** Bearer credential of the admin API (/api/v1). A secret; it never appears in access tokens. */
+        apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** HS256 key that signs and verifies access tokens (RFC 7518 §3.2: at least 256 bits). */
+        apiSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+        /** Wrong room passwords from one address to one room that are answered at once. */
+        passwordFreeAttempts: z.number().int().min(0).default(3),
+        /** Delay before answering the next try after that, doubling per wrong password up to the max. */
+        passwordBackoffMs: z.number().int().min(0).default(250),
+        passwordBackoffMaxMs: z.number().int().min(0).default(5000),
+      })
+      .strict()
+      .default({})
+      .refine((a) => (a.apiKey === undefined) === (a.apiSecret === undefined), {
+        message: 'set both auth.apiKey and auth.apiSecret (PORT545_API_KEY, PORT545_API_SECRET) or neither',
+      })
+      .refine((a) => a.mode === 'open' || a.apiSecret !== undefined, {
+        message:
+          'secured mode needs an API key and secret to verify access tokens: set PORT545_API_KEY and PORT545_API_SECRET',
+      }),
+    /** HTTPS and WSS on the same port: certificate files, or a self-signed certificate kept in dataDir. */
+    tls: z
+      .object({
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        selfSigned: z.boolean().default(false),
+      })
+      .strict()
+      .default({})
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+        message: 'set both tls.cert and tls.key (--tls-cert, --tls-key) or neither',
+      })
+      .refine((t) => !(t.selfSigned && t.cert), {
+        message: 'choose either certificate files or a self-signed certificate, not both',
+      }),
     limits: z
       .object({
         wsMaxMessageBytes: z
@@ -55,6 +96,8 @@ export const configSchema = z
         chatMaxChars: z.number().int().min(1).default(2000),
         tracksPerParticipant: z.number().int().min(1).default(8),
         joinTimeoutMs: z.number().int().min(100).default(10_000),
+        /** Open WebSocket connections from one IP address (people behind one NAT share an address). */
+        connectionsPerIp: z.number().int().min(1).default(50),
       })
       .strict()
       .default({}),

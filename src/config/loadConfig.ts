@@ -18,6 +18,17 @@ const settings = [
     type: 'int',
   },
   { flag: 'resume-window-ms', env: 'PORT545_RESUME_WINDOW_MS', path: ['resumeWindowMs'], type: 'int' },
+  { flag: 'auth', env: 'PORT545_AUTH', path: ['auth', 'mode'], type: 'auth' },
+  { flag: 'tls', env: 'PORT545_TLS', path: ['tls', 'selfSigned'], type: 'tls' },
+  { flag: 'tls-cert', env: 'PORT545_TLS_CERT', path: ['tls', 'cert'], type: 'string' },
+  { flag: 'tls-key', env: 'PORT545_TLS_KEY', path: ['tls', 'key'], type: 'string' },
+  { flag: 'data-dir', env: 'PORT545_DATA_DIR', path: ['dataDir'], type: 'string' },
+] as const;
+
+/** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
+const secretSettings = [
+  { env: 'PORT545_API_KEY', path: ['auth', 'apiKey'] },
+  { env: 'PORT545_API_SECRET', path: ['auth', 'apiSecret'] },
 ] as const;
 
 export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environment, or a key in --config FILE):
@@ -29,11 +40,30 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --rtc-host ADDR[,ADDR] gather ICE candidates only on these local addresses
   --max-participants N   people per room (default 100)
   --resume-window-ms N   how long a dropped participant may come back (default 15000)
+  --auth                 secured mode: every join needs an access token (PORT545_AUTH=secured);
+                         needs PORT545_API_KEY and PORT545_API_SECRET (environment or config file only)
+  --tls-cert FILE        PEM certificate (chain) for HTTPS and WSS on the same port
+  --tls-key FILE         PEM private key of that certificate
+  --tls self-signed      make a self-signed certificate once, keep it in the data directory, reuse it
+  --data-dir DIR         where the server keeps state between runs (default ./data)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --config FILE          JSON config file (PORT545_CONFIG)`;
 
-function convert(name: string, type: 'string' | 'int' | 'list', raw: string): unknown {
+function convert(name: string, type: 'string' | 'int' | 'list' | 'auth' | 'tls', raw: string): unknown {
   if (type === 'string') return raw;
+  if (type === 'auth') {
+    // `--auth` alone (parsed as a boolean flag, passed on as "true") means secured.
+    if (raw === 'true' || raw === 'secured') return 'secured';
+    if (raw === 'open') return 'open';
+    throw new ConfigError(`invalid configuration:\n  ${name}: "${raw}" is not "open" or "secured"`);
+  }
+  if (type === 'tls') {
+    if (raw === 'self-signed') return true;
+    if (raw === 'off') return false;
+    throw new ConfigError(
+      `invalid configuration:\n  ${name}: "${raw}" is not "self-signed" or "off" (for certificate files use --tls-cert and --tls-key)`,
+    );
+  }
   if (type === 'list')
     return raw
       .split(',')
@@ -59,14 +89,14 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
  * variables, command-line flags. The port counts as explicit when any of the three set it.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const s of settings) options[s.flag] = { type: 'string' };
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
+  for (const s of settings) options[s.flag] = { type: s.type === 'auth' ? 'boolean' : 'string' };
   let values: Record<string, string | undefined>;
   try {
-    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<
-      string,
-      string | undefined
-    >;
+    const parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+    values = Object.fromEntries(
+      Object.entries(parsed).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
+    );
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
@@ -101,6 +131,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       setPath(input, s.path, convert(`--${s.flag}`, s.type, fromFlag));
       if (s.flag === 'port') portFromOutside = true;
     }
+  }
+  for (const s of secretSettings) {
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined && fromEnv !== '') setPath(input, s.path, fromEnv);
   }
   input.portExplicit = portFromFile || portFromOutside;
   return parseConfig(input);

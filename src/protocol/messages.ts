@@ -26,6 +26,12 @@ export const trackSource = z.enum(['camera', 'microphone', 'screen', 'screenAudi
 export type TrackSource = z.infer<typeof trackSource>;
 export const pcTarget = z.enum(['publisher', 'subscriber']);
 export type PcTarget = z.infer<typeof pcTarget>;
+/** A host may mute, remove, lock and end (docs/SECURITY.md); a guest may not. */
+export const participantRole = z.enum(['host', 'guest']);
+export type ParticipantRole = z.infer<typeof participantRole>;
+/** Access tokens are JWTs (src/auth/accessToken.ts); a few kB at most. */
+export const MAX_TOKEN_CHARS = 4096;
+export const MAX_PASSWORD_CHARS = 256;
 
 export const iceCandidate = z.object({
   candidate: z.string().max(1024),
@@ -45,6 +51,10 @@ export const clientMessage = z.discriminatedUnion('type', [
     name: displayName,
     /** Resume token from an earlier `joined`, to take back a participant whose connection dropped. */
     resume: z.string().max(256).optional(),
+    /** Access token (JWT): required in secured mode; sets identity, name, role and may-publish. */
+    token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
+    /** The room password, for a room whose host set one. */
+    password: z.string().max(MAX_PASSWORD_CHARS).optional(),
     ...requestId,
   }),
   z.object({
@@ -68,6 +78,23 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
   z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
   z.object({ type: z.literal('leave'), ...requestId }),
+  // Host controls: the server checks the sender's role and answers a guest with NOT_HOST.
+  z.object({
+    type: z.literal('muteParticipant'),
+    participantId: id,
+    /** One track; without it every audio track (microphone, screen audio) of the participant. */
+    trackId: id.optional(),
+    ...requestId,
+  }),
+  z.object({ type: z.literal('removeParticipant'), participantId: id, ...requestId }),
+  z.object({ type: z.literal('lockRoom'), locked: z.boolean(), ...requestId }),
+  z.object({
+    type: z.literal('setPassword'),
+    /** null removes the password. */
+    password: z.string().min(1).max(MAX_PASSWORD_CHARS).nullable(),
+    ...requestId,
+  }),
+  z.object({ type: z.literal('endRoom'), ...requestId }),
   z.object({ type: z.literal('ping'), ...requestId }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
@@ -85,6 +112,7 @@ export interface TrackInfo {
 export interface ParticipantInfo {
   id: string;
   name: string;
+  role: ParticipantRole;
   state: 'connected' | 'reconnecting';
   tracks: TrackInfo[];
 }
@@ -98,12 +126,22 @@ export interface ChatMessage {
   ts: number;
 }
 
+/** What every participant knows about the room's access; sent in `joined` and as `roomState`. */
+export interface RoomAccessState {
+  locked: boolean;
+  passwordProtected: boolean;
+}
+
+/** Why a participant left: `removed` means a host or the admin API removed it. */
+export type LeaveReason = 'left' | 'disconnected' | 'timeout' | 'closed' | 'removed';
+
 export type ServerMessage =
   | {
       type: 'joined';
       v: number;
       room: string;
-      self: { id: string; name: string };
+      self: { id: string; name: string; role: ParticipantRole; canPublish: boolean };
+      roomState: RoomAccessState;
       resumeToken: string;
       resumed: boolean;
       participants: ParticipantInfo[];
@@ -111,11 +149,20 @@ export type ServerMessage =
       rid?: string | number;
     }
   | { type: 'participantJoined'; participant: ParticipantInfo }
-  | { type: 'participantLeft'; participantId: string; reason: 'left' | 'disconnected' | 'timeout' | 'closed' }
+  | { type: 'participantLeft'; participantId: string; reason: LeaveReason }
   | { type: 'participantState'; participantId: string; state: ParticipantInfo['state'] }
   | { type: 'trackPublished'; participantId: string; track: TrackInfo }
   | { type: 'trackUnpublished'; participantId: string; trackId: string }
-  | { type: 'trackMuted'; participantId: string; trackId: string; muted: boolean }
+  | {
+      type: 'trackMuted';
+      participantId: string;
+      trackId: string;
+      muted: boolean;
+      /** Set when a host muted the track: the host's participant id, or "admin" for the admin API. */
+      by?: string;
+    }
+  | { type: 'participantRole'; participantId: string; role: ParticipantRole }
+  | ({ type: 'roomState'; by?: string } & RoomAccessState)
   | {
       type: 'offer';
       sdp: string;
@@ -127,6 +174,8 @@ export type ServerMessage =
   | { type: 'chat'; message: ChatMessage }
   | { type: 'error'; code: string; message: string; rid?: string | number }
   | { type: 'pong'; rid?: string | number }
+  /** The reply to a host control that succeeded (a failure is an `error` with the same rid). */
+  | { type: 'ok'; rid?: string | number }
   | { type: 'bye'; reason: string };
 
 export type ServerMessageType = ServerMessage['type'];

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import type { ParticipantInfo, ServerMessage, TrackInfo } from '../protocol/messages.js';
+import type {
+  LeaveReason,
+  ParticipantInfo,
+  ParticipantRole,
+  ServerMessage,
+  TrackInfo,
+} from '../protocol/messages.js';
 import type { MediaSession, PublishedTrack } from '../sfu/index.js';
 
 /** Where a participant's messages go: its signaling connection. */
@@ -10,7 +16,24 @@ export interface SignalSink {
   /** Ends the connection; used when a resume moves the participant to a newer connection. */
   close(code: number, reason: string): void;
 }
-export type LeaveReason = 'left' | 'disconnected' | 'timeout' | 'closed';
+export type { LeaveReason };
+
+/** Who a participant is and what it may do; from its access token, or given by the room in open mode. */
+export interface ParticipantAccess {
+  /** The access token's subject; undefined for a join without a token. */
+  identity: string | undefined;
+  role: ParticipantRole;
+  canPublish: boolean;
+  /** Joined without a role of its own (open mode): may be made host when the room has none. */
+  mayBecomeHost: boolean;
+}
+
+const DEFAULT_ACCESS: ParticipantAccess = {
+  identity: undefined,
+  role: 'guest',
+  canPublish: true,
+  mayBecomeHost: false,
+};
 
 export interface PublishedTrackEntry {
   info: TrackInfo;
@@ -36,14 +59,23 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly session: MediaSession;
   readonly resumeToken = randomBytes(18).toString('base64url');
   readonly tracks = new Map<string, PublishedTrackEntry>();
+  readonly identity: string | undefined;
+  role: ParticipantRole;
+  readonly canPublish: boolean;
+  readonly mayBecomeHost: boolean;
+  readonly joinedAt = Date.now();
   closed = false;
   #sink: SignalSink | undefined;
 
-  constructor(id: string, name: string, session: MediaSession) {
+  constructor(id: string, name: string, session: MediaSession, access: ParticipantAccess = DEFAULT_ACCESS) {
     super();
     this.id = id;
     this.name = name;
     this.session = session;
+    this.identity = access.identity;
+    this.role = access.role;
+    this.canPublish = access.canPublish;
+    this.mayBecomeHost = access.mayBecomeHost;
   }
 
   get state(): ParticipantInfo['state'] {
@@ -54,6 +86,7 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
     return {
       id: this.id,
       name: this.name,
+      role: this.role,
       state: this.state,
       tracks: [...this.tracks.values()].map((t) => t.info),
     };

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { type JoinGrant, OPEN_GUEST } from '../auth/authorizeJoin.js';
+import type { PasswordGuardOptions } from '../auth/roomPassword.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { ChatMessage, ServerMessage, TrackInfo, TrackSource } from '../protocol/messages.js';
@@ -11,6 +13,7 @@ import {
   SdpError,
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
+import { RoomAccess } from './RoomAccess.js';
 
 export interface RoomOptions {
   name: string;
@@ -20,8 +23,13 @@ export interface RoomOptions {
   chatHistory: number;
   /** How long a participant whose signaling dropped is kept for a resume. */
   resumeWindowMs: number;
+  /** Slowdown of wrong room passwords (config `auth.password*`). */
+  passwordGuard?: PasswordGuardOptions;
   log: Logger;
 }
+
+/** Who asks for a host control: a participant (whose role is checked) or the admin API. */
+export type Actor = Participant | 'admin';
 
 export interface RoomEvents {
   participantJoined: [Participant];
@@ -35,6 +43,10 @@ export interface RoomEvents {
 export interface JoinOptions {
   /** Media session options: gateways that play into an offer of their own use routed subscriptions. */
   media?: MediaSessionOptions;
+  /** What `authorizeJoin` granted; without one the participant joins as an open-mode guest. */
+  grant?: JoinGrant;
+  /** The door already checked the room password with `room.access.checkPassword`. */
+  passwordChecked?: boolean;
 }
 
 export interface PublishRequest {
@@ -53,6 +65,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly name: string;
   readonly participants = new Map<string, Participant>();
   readonly chat: ChatMessage[] = [];
+  readonly createdAt = Date.now();
+  readonly access: RoomAccess;
   closed = false;
   readonly #options: RoomOptions;
   readonly #log: Logger;
@@ -65,14 +79,27 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.name = options.name;
     this.#options = options;
     this.#log = options.log;
+    this.access = new RoomAccess(
+      options.passwordGuard ?? { freeAttempts: 3, backoffMs: 250, backoffMaxMs: 5000 },
+    );
   }
 
   join(name: string, sink: SignalSink, rid?: string | number, options: JoinOptions = {}): Participant {
     this.#assertOpen();
+    const grant = options.grant ?? OPEN_GUEST;
+    this.access.admit(grant, options.passwordChecked ?? false);
     if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
     const id = newParticipantId();
+    // Open mode: whoever joins without a role of their own hosts a room that has no host.
+    const mayBecomeHost = grant.role === undefined;
+    const role = grant.role ?? (this.#hasHost() ? 'guest' : 'host');
     const session = new MediaSession(id, this.#options.rtc, options.media);
-    const participant = new Participant(id, name, session);
+    const participant = new Participant(id, grant.name ?? name, session, {
+      identity: grant.identity,
+      role,
+      canPublish: grant.canPublish,
+      mayBecomeHost,
+    });
     session.on('subscriberOffer', (offer) => {
       participant.send({
         type: 'offer',
@@ -94,7 +121,8 @@ export class Room extends TypedEmitter<RoomEvents> {
       type: 'joined',
       v: 1,
       room: this.name,
-      self: { id, name },
+      self: { id, name: participant.name, role, canPublish: participant.canPublish },
+      roomState: this.access.state,
       resumeToken: participant.resumeToken,
       resumed: false,
       participants: others.map((p) => p.info),
@@ -103,7 +131,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     });
     this.broadcast({ type: 'participantJoined', participant: participant.info }, participant);
     for (const other of others) for (const { track } of other.tracks.values()) session.subscribe(track);
-    this.#log.info({ room: this.name, participant: id, name }, 'participant joined');
+    this.#log.info(
+      { room: this.name, participant: id, name: participant.name, identity: grant.identity, role },
+      'participant joined',
+    );
     this.emit('participantJoined', participant);
     return participant;
   }
@@ -116,7 +147,13 @@ export class Room extends TypedEmitter<RoomEvents> {
       type: 'joined',
       v: 1,
       room: this.name,
-      self: { id: participant.id, name: participant.name },
+      self: {
+        id: participant.id,
+        name: participant.name,
+        role: participant.role,
+        canPublish: participant.canPublish,
+      },
+      roomState: this.access.state,
       resumeToken: participant.resumeToken,
       resumed: true,
       participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
@@ -140,6 +177,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     requests: PublishRequest[],
   ): Promise<Extract<ServerMessage, { type: 'answer' }>> {
     this.#assertOpen();
+    if (requests.length > 0 && !participant.canPublish) throw new CodedError('PUBLISH_NOT_ALLOWED');
     if (requests.length > this.#options.tracksPerParticipant) throw new CodedError('TOO_MANY_TRACKS');
     let result: Awaited<ReturnType<MediaSession['publish']>>;
     try {
@@ -180,6 +218,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   publishLocal(participant: Participant, track: PublishedTrack, source: TrackSource, muted = false): void {
     this.#assertOpen();
     if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
+    if (!participant.canPublish) throw new CodedError('PUBLISH_NOT_ALLOWED');
     if (participant.tracks.size >= this.#options.tracksPerParticipant)
       throw new CodedError('TOO_MANY_TRACKS');
     this.#addTrack(participant, track, source, muted);
@@ -204,9 +243,107 @@ export class Room extends TypedEmitter<RoomEvents> {
   setMuted(participant: Participant, trackId: string, muted: boolean): void {
     const entry = participant.tracks.get(trackId);
     if (!entry) throw new CodedError('TRACK_NOT_FOUND', `You have no track ${trackId}`);
+    // A participant may always unmute itself, also after a host muted it (docs/SECURITY.md): forwarding
+    // resumes, and a video subscriber needs a keyframe to show a picture again.
+    if (!muted && entry.track.paused) {
+      entry.track.paused = false;
+      entry.track.requestKeyframe();
+    }
     if (entry.info.muted === muted) return;
     entry.info.muted = muted;
     this.broadcast({ type: 'trackMuted', participantId: participant.id, trackId, muted }, participant);
+  }
+
+  /**
+   * Host control: stops forwarding one track of a participant, or all its audio tracks, and tells
+   * everyone, the muted participant included (its client then mutes locally as well).
+   */
+  hostMute(by: Actor, participantId: string, trackId?: string): void {
+    this.#assertHost(by);
+    const target = this.#participant(participantId);
+    let entries = [...target.tracks.values()].filter((e) => e.track.kind === 'audio');
+    if (trackId !== undefined) {
+      const entry = target.tracks.get(trackId);
+      if (!entry) throw new CodedError('TRACK_NOT_FOUND', `${target.name} has no track ${trackId}`);
+      entries = [entry];
+    }
+    const byId = by === 'admin' ? 'admin' : by.id;
+    for (const { track, info } of entries) {
+      track.paused = true;
+      info.muted = true;
+      this.broadcast({
+        type: 'trackMuted',
+        participantId: target.id,
+        trackId: track.id,
+        muted: true,
+        by: byId,
+      });
+    }
+    this.#log.info({ room: this.name, participant: target.id, by: byId }, 'participant muted by host');
+  }
+
+  /**
+   * Host control: removes a participant. Its token identity, if it had one, may not come back until the
+   * room ends; without a token there is nothing to keep out, so lock the room as well.
+   */
+  async removeParticipant(by: Actor, participantId: string): Promise<void> {
+    this.#assertHost(by);
+    const target = this.#participant(participantId);
+    this.access.remember(target.identity);
+    target.send({ type: 'bye', reason: 'removed by a host' });
+    this.#log.info(
+      { room: this.name, participant: target.id, by: by === 'admin' ? 'admin' : by.id },
+      'removed',
+    );
+    await target.close('removed');
+  }
+
+  setLocked(by: Actor, locked: boolean): void {
+    this.#assertHost(by);
+    if (this.access.locked === locked) return;
+    this.access.locked = locked;
+    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+  }
+
+  /** Host control: sets (or with null removes) the room password. Token holders never need it. */
+  async setPassword(by: Actor, password: string | null): Promise<void> {
+    this.#assertHost(by);
+    await this.access.setPassword(password);
+    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+  }
+
+  /** Throws NOT_HOST unless `by` may use host controls. Ending a room is the registry's, after this check. */
+  assertHost(by: Actor): void {
+    this.#assertHost(by);
+  }
+
+  #assertHost(by: Actor): void {
+    this.#assertOpen();
+    if (by !== 'admin' && (by.closed || by.role !== 'host' || this.participants.get(by.id) !== by))
+      throw new CodedError('NOT_HOST');
+  }
+
+  #participant(id: string): Participant {
+    const p = this.participants.get(id);
+    if (!p) throw new CodedError('PARTICIPANT_NOT_FOUND', `No participant ${id} in this room`);
+    return p;
+  }
+
+  #hasHost(): boolean {
+    for (const p of this.participants.values()) if (p.role === 'host') return true;
+    return false;
+  }
+
+  /** Open mode: when the last host leaves, the longest-present participant without a role of its own hosts. */
+  #passOnHost(): void {
+    if (this.closed || this.#hasHost()) return;
+    let next: Participant | undefined;
+    for (const p of this.participants.values())
+      if (p.mayBecomeHost && (!next || p.joinedAt < next.joinedAt)) next = p;
+    if (!next) return;
+    next.role = 'host';
+    this.broadcast({ type: 'participantRole', participantId: next.id, role: 'host' });
+    this.#log.info({ room: this.name, participant: next.id }, 'host role passed on');
   }
 
   postChat(participant: Participant, text: string): ChatMessage {
@@ -265,6 +402,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.broadcast({ type: 'participantLeft', participantId: participant.id, reason });
     this.#log.info({ room: this.name, participant: participant.id, reason }, 'participant left');
     this.emit('participantLeft', participant, reason);
+    if (participant.role === 'host') this.#passOnHost();
     if (this.participants.size === 0 && !this.closed) this.emit('empty');
   }
 
@@ -272,11 +410,12 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closed) throw new InvalidStateError(`room ${this.name} is closed`);
   }
 
-  async close(): Promise<void> {
+  async close(reason = 'room closed'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.access.close();
     const participants = [...this.participants.values()];
-    for (const p of participants) p.send({ type: 'bye', reason: 'room closed' });
+    for (const p of participants) p.send({ type: 'bye', reason });
     await Promise.all(participants.map((p) => p.close('closed')));
     this.emit('closed');
     this.removeAllListeners();

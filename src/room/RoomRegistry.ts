@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { PasswordGuardOptions } from '../auth/roomPassword.js';
 import { CodedError } from '../common/errors.js';
 import type { RtcSettings } from '../sfu/index.js';
 import type { Participant } from './Participant.js';
@@ -12,6 +13,7 @@ export interface RoomRegistryOptions {
   chatHistory: number;
   emptyTimeoutMs: number;
   resumeWindowMs: number;
+  passwordGuard?: PasswordGuardOptions;
   log: Logger;
 }
 
@@ -47,6 +49,7 @@ export class RoomRegistry {
       tracksPerParticipant: o.tracksPerParticipant,
       chatHistory: o.chatHistory,
       resumeWindowMs: o.resumeWindowMs,
+      ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
       log: o.log,
     });
     room.on('participantJoined', (p) => this.#byResumeToken.set(p.resumeToken, p));
@@ -71,14 +74,15 @@ export class RoomRegistry {
     return room?.participants.get(participant.id) === participant ? participant : undefined;
   }
 
-  async closeRoom(name: string): Promise<void> {
+  /** Ends a room: everyone in it gets `bye` with `reason` and leaves. */
+  async closeRoom(name: string, reason?: string): Promise<void> {
     const room = this.rooms.get(name);
     clearTimeout(this.#emptyTimers.get(name));
     this.#emptyTimers.delete(name);
     if (!room) return;
     this.rooms.delete(name);
-    await room.close();
-    this.#options.log.info({ room: name }, 'room closed');
+    await room.close(reason);
+    this.#options.log.info({ room: name, reason }, 'room closed');
   }
 
   get participantCount(): number {

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import { authorizeJoin } from '../auth/authorizeJoin.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import {
   type ClientMessage,
@@ -20,6 +22,13 @@ export interface SignalingLimits {
   joinTimeoutMs: number;
 }
 
+/** Who is on the other end, for the decisions about access. */
+export interface SignalingPeer {
+  /** The client's address key (`addressKey`): per-address password slowdown. */
+  address: string;
+  auth: Config['auth'];
+}
+
 /** Messages queued behind a slow one (an offer being applied) before the connection is told to slow down. */
 const MAX_QUEUED_MESSAGES = 64;
 /** WebSocket close codes (RFC 6455 §7.4.1). */
@@ -36,6 +45,7 @@ export class SignalingConnection implements SignalSink {
   readonly #registry: RoomRegistry;
   readonly #limits: SignalingLimits;
   readonly #log: Logger;
+  readonly #peer: SignalingPeer;
   #room: Room | undefined;
   #participant: Participant | undefined;
   #offParticipantClosed: (() => void) | undefined;
@@ -48,11 +58,18 @@ export class SignalingConnection implements SignalSink {
   #violations = 0;
   #closed = false;
 
-  constructor(ws: WebSocket, registry: RoomRegistry, limits: SignalingLimits, log: Logger) {
+  constructor(
+    ws: WebSocket,
+    registry: RoomRegistry,
+    limits: SignalingLimits,
+    log: Logger,
+    peer: SignalingPeer = { address: 'unknown', auth: OPEN_AUTH },
+  ) {
     this.#ws = ws;
     this.#registry = registry;
     this.#limits = limits;
     this.#log = log;
+    this.#peer = peer;
     this.#tokens = limits.wsMessagesPerSecond * 2;
     this.#joinTimer = setTimeout(() => {
       this.#sendError('JOIN_TIMEOUT');
@@ -201,10 +218,43 @@ export class SignalingConnection implements SignalSink {
       case 'ping':
         this.send({ type: 'pong', ...(message.rid !== undefined ? { rid: message.rid } : {}) });
         return;
+      // Host controls: the room checks the role (NOT_HOST for a guest).
+      case 'muteParticipant': {
+        const { room, participant } = this.#joined();
+        room.hostMute(participant, message.participantId, message.trackId);
+        return this.#ok(message.rid);
+      }
+      case 'removeParticipant': {
+        const { room, participant } = this.#joined();
+        await room.removeParticipant(participant, message.participantId);
+        return this.#ok(message.rid);
+      }
+      case 'lockRoom': {
+        const { room, participant } = this.#joined();
+        room.setLocked(participant, message.locked);
+        return this.#ok(message.rid);
+      }
+      case 'setPassword': {
+        const { room, participant } = this.#joined();
+        await room.setPassword(participant, message.password);
+        return this.#ok(message.rid);
+      }
+      case 'endRoom': {
+        const { room, participant } = this.#joined();
+        room.assertHost(participant);
+        this.#ok(message.rid);
+        await this.#registry.closeRoom(room.name, 'ended by a host');
+        return;
+      }
     }
   }
 
-  #join(message: Extract<ClientMessage, { type: 'join' }>): void {
+  /** Answers a host control that has no other reply, so a client can await it. */
+  #ok(rid: string | number | undefined): void {
+    this.send({ type: 'ok', ...(rid !== undefined ? { rid } : {}) });
+  }
+
+  async #join(message: Extract<ClientMessage, { type: 'join' }>): Promise<void> {
     if (this.#participant) throw new CodedError('ALREADY_JOINED');
     if (message.v !== PROTOCOL_VERSION)
       throw new CodedError(
@@ -221,8 +271,24 @@ export class SignalingConnection implements SignalSink {
       this.#bind(room, participant);
       room.resume(participant, this, message.rid);
     } else {
+      // Who may join is decided before any room is created for them.
+      const grant = await authorizeJoin(
+        { auth: this.#peer.auth },
+        { room: message.room, token: message.token },
+      );
+      const existing = this.#registry.rooms.get(message.room);
+      let passwordChecked = false;
+      if (existing && !grant.viaToken && existing.access.passwordProtected) {
+        await existing.access.checkPassword(message.password, this.#peer.address);
+        passwordChecked = true;
+      }
+      if (this.#closed) return;
       room = this.#registry.getOrCreate(message.room);
-      participant = room.join(message.name, this, message.rid);
+      // A room that ended while the password was checked is not the room it was checked for.
+      participant = room.join(message.name, this, message.rid, {
+        grant,
+        passwordChecked: passwordChecked && room === existing,
+      });
       this.#bind(room, participant);
     }
     clearTimeout(this.#joinTimer);
@@ -260,6 +326,13 @@ export class SignalingConnection implements SignalSink {
     else participant.detach(this);
   }
 }
+
+const OPEN_AUTH: Config['auth'] = {
+  mode: 'open',
+  passwordFreeAttempts: 3,
+  passwordBackoffMs: 250,
+  passwordBackoffMaxMs: 5000,
+};
 
 function ridOf(json: unknown): string | number | undefined {
   if (typeof json !== 'object' || json === null) return undefined;

@@ -1,0 +1,25 @@
+import { isIPv6 } from 'node:net';
+
+/**
+ * The key that per-address limits count under. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
+ * dual-stack socket reports) counts as its IPv4 address. An IPv6 address counts as its /64: one
+ * subscriber line usually gets a whole /64, so counting single addresses would let one client look like
+ * 2^64 different ones.
+ */
+export function addressKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(address)) return address;
+  if (address === '::1') return address;
+  const [head = '', tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::')
+    ? [...left, ...new Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`;
+}

@@ -1,0 +1,69 @@
+import type { JoinGrant } from '../auth/authorizeJoin.js';
+import {
+  hashPassword,
+  PasswordGuard,
+  type PasswordGuardOptions,
+  type PasswordHash,
+  verifyPassword,
+} from '../auth/roomPassword.js';
+import { CodedError } from '../common/errors.js';
+import type { RoomAccessState } from '../protocol/messages.js';
+
+/**
+ * Who may come into one room: its lock, its password (kept as an scrypt hash) and the identities a host
+ * removed. Owned by the Room; gone with it.
+ */
+export class RoomAccess {
+  locked = false;
+  #password: PasswordHash | undefined;
+  readonly #guard: PasswordGuard;
+  /** Token identities removed by a host: they stay out until the room ends. */
+  readonly #removed = new Set<string>();
+
+  constructor(guard: PasswordGuardOptions) {
+    this.#guard = new PasswordGuard(guard);
+  }
+
+  get state(): RoomAccessState {
+    return { locked: this.locked, passwordProtected: this.#password !== undefined };
+  }
+
+  get passwordProtected(): boolean {
+    return this.#password !== undefined;
+  }
+
+  async setPassword(password: string | null): Promise<void> {
+    this.#password = password === null ? undefined : await hashPassword(password);
+    this.#guard.clear();
+  }
+
+  /**
+   * Checks a password for a join from `address` (see `addressKey`), with the guard's slowdown.
+   * Resolves when the room has no password or the password is right.
+   */
+  async checkPassword(password: string | undefined, address: string): Promise<void> {
+    const stored = this.#password;
+    if (!stored) return;
+    if (password === undefined || password === '') throw new CodedError('PASSWORD_REQUIRED');
+    await this.#guard.attempt(address, () => verifyPassword(password, stored));
+  }
+
+  /** Throws when this grant may not come in now. `passwordChecked`: the door already ran checkPassword. */
+  admit(grant: JoinGrant, passwordChecked: boolean): void {
+    if (grant.identity !== undefined && this.#removed.has(grant.identity))
+      throw new CodedError('REMOVED_FROM_ROOM');
+    // A host's token opens a locked room: the people who run the meeting are never locked out of it.
+    if (this.locked && grant.role !== 'host') throw new CodedError('ROOM_LOCKED');
+    // An access token is the operator's word and outranks the room password.
+    if (this.#password && !grant.viaToken && !passwordChecked) throw new CodedError('PASSWORD_REQUIRED');
+  }
+
+  remember(identity: string | undefined): void {
+    if (identity !== undefined) this.#removed.add(identity);
+  }
+
+  close(): void {
+    this.#guard.clear();
+    this.#removed.clear();
+  }
+}
