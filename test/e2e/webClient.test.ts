@@ -145,6 +145,13 @@ describe('web client in Chromium', () => {
         assert.ok(e > SOUND, `${p.name} hears ${o.name}: audio energy ${e} in 1.5 s`);
       }
     }
+    // The fake microphone beeps: each beep lights the speaker's tile on the other pages.
+    for (const p of people.values()) {
+      await p.page
+        .locator('.tile[data-self="false"][data-speaking="true"]')
+        .first()
+        .waitFor({ timeout: 5000 });
+    }
     await shot(person('Ann').page, '01-grid-three');
     for (const p of people.values()) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
   });
@@ -372,6 +379,48 @@ describe('web client in Chromium', () => {
     const heard = await audioEnergyDuring(ann.page, 1500);
     assert.ok((heard['Eve Example'] ?? 0) > SOUND, `Ann hears Eve: ${heard['Eve Example']}`);
     await shot(ann.page, '07-audio-only-initials');
+  });
+
+  test('?audio=0&video=0 joins with both off; turning them on publishes them; settings switch the microphone', async () => {
+    const fay = await openRoom(browser, server.url, ROOM, 'Fay', { query: 'audio=0&video=0' });
+    people.set('Fay', fay);
+    const ann = person('Ann');
+    const fayTile = ann.page.locator(`${tileOf('Fay')}[data-muted="true"][data-video="off"] .initials`);
+    await fayTile.waitFor({ timeout: 10_000 });
+    const before = await audioEnergyDuring(ann.page, 1000);
+    assert.equal(before.Fay, undefined, 'Fay sends no microphone at all');
+
+    await fay.page.keyboard.press('m');
+    await ann.page.locator(`${tileOf('Fay')}[data-muted="false"]`).waitFor({ timeout: 10_000 });
+    await fay.page.keyboard.press('v');
+    await ann.page.locator(`${tileOf('Fay')}[data-video="on"] video.ready`).waitFor({ timeout: 15_000 });
+    const [frames] = await countFrames(ann.page, `${tileOf('Fay')} video`, 1500);
+    assert.ok((frames ?? 0) >= 5, `Ann sees Fay's camera (${frames} frames in 1.5 s)`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let heard = await audioEnergyDuring(ann.page, 1500);
+    assert.ok((heard.Fay ?? 0) > SOUND, `Ann hears Fay: ${heard.Fay}`);
+
+    await fay.page.getByRole('button', { name: 'Settings' }).click();
+    const select = fay.page.getByLabel('Microphone', { exact: true });
+    const options = await select.locator('option').allTextContents();
+    assert.ok(options.length >= 2, `more than one fake microphone: ${options.join(', ')}`);
+    await select.selectOption({ label: options[1]! });
+    const label = () =>
+      fay.page.evaluate(
+        () =>
+          (window as unknown as { port545: { session: { mic?: { track: MediaStreamTrack } } } }).port545
+            .session.mic?.track.label,
+      );
+    const deadline = Date.now() + 5000;
+    while ((await label()) !== options[1] && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await label(), options[1], 'the chosen microphone is the one sent');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    heard = await audioEnergyDuring(ann.page, 1500);
+    assert.ok((heard.Fay ?? 0) > SOUND, `Ann still hears Fay on the other microphone: ${heard.Fay}`);
+    await fay.context.close();
+    people.delete('Fay');
+    await ann.page.locator(tileOf('Fay')).waitFor({ state: 'detached', timeout: 5000 });
   });
 
   test('speaker view and a phone-sized screen', async () => {
