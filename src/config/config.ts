@@ -80,6 +80,26 @@ export const configSchema = z
       .refine((t) => !(t.selfSigned && t.cert), {
         message: 'choose either certificate files or a self-signed certificate, not both',
       }),
+    /** The SIP gateway (RFC 3261 over UDP and TCP): phones and PBXs call sip:<room>@<host>. */
+    sip: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Interface for SIP and its RTP; '::' is every interface. */
+        host: z.string().min(1).default('::'),
+        /** UDP and TCP port (0: any free port, for tests). */
+        port: port.default(5060),
+        /** Calls at once; more are answered 503. */
+        maxCalls: z.number().int().min(1).default(100),
+        /** Ring (180 Ringing) this long before answering; 0 answers at once. */
+        ringMs: z.number().int().min(0).max(60_000).default(0),
+        /** Wrong PINs before a caller is hung up on, and how long they have to enter it. */
+        pinAttempts: z.number().int().min(1).max(10).default(3),
+        pinTimeoutMs: z.number().int().min(1000).default(30_000),
+        /** Hang up on a caller whose RTP stopped this long ago (a phone that vanished); 0 never. */
+        rtpTimeoutMs: z.number().int().min(0).default(60_000),
+      })
+      .strict()
+      .default({}),
     limits: z
       .object({
         wsMaxMessageBytes: z

@@ -23,6 +23,9 @@ const settings = [
   { flag: 'tls-cert', env: 'PORT545_TLS_CERT', path: ['tls', 'cert'], type: 'string' },
   { flag: 'tls-key', env: 'PORT545_TLS_KEY', path: ['tls', 'key'], type: 'string' },
   { flag: 'data-dir', env: 'PORT545_DATA_DIR', path: ['dataDir'], type: 'string' },
+  { flag: 'sip', env: 'PORT545_SIP', path: ['sip', 'enabled'], type: 'bool' },
+  { flag: 'sip-port', env: 'PORT545_SIP_PORT', path: ['sip', 'port'], type: 'int' },
+  { flag: 'sip-host', env: 'PORT545_SIP_HOST', path: ['sip', 'host'], type: 'string' },
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
@@ -46,11 +49,24 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --tls-key FILE         PEM private key of that certificate
   --tls self-signed      make a self-signed certificate once, keep it in the data directory, reuse it
   --data-dir DIR         where the server keeps state between runs (default ./data)
+  --sip                  answer phone calls: SIP over UDP and TCP, sip:<room>@<host> joins <room>
+  --sip-port N           UDP and TCP port for SIP (default 5060)
+  --sip-host ADDR        interface for SIP and its RTP (default: all, "::")
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --config FILE          JSON config file (PORT545_CONFIG)`;
 
-function convert(name: string, type: 'string' | 'int' | 'list' | 'auth' | 'tls', raw: string): unknown {
+function convert(
+  name: string,
+  type: 'string' | 'int' | 'list' | 'auth' | 'tls' | 'bool',
+  raw: string,
+): unknown {
   if (type === 'string') return raw;
+  if (type === 'bool') {
+    // A bare `--sip` arrives as "true"; the environment may say 1/0, true/false, yes/no, on/off.
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`invalid configuration:\n  ${name}: "${raw}" is not true or false`);
+  }
   if (type === 'auth') {
     // `--auth` alone (parsed as a boolean flag, passed on as "true") means secured.
     if (raw === 'true' || raw === 'secured') return 'secured';
@@ -90,7 +106,8 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
-  for (const s of settings) options[s.flag] = { type: s.type === 'auth' ? 'boolean' : 'string' };
+  for (const s of settings)
+    options[s.flag] = { type: s.type === 'auth' || s.type === 'bool' ? 'boolean' : 'string' };
   let values: Record<string, string | undefined>;
   try {
     const parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;

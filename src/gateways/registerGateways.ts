@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomRegistry } from '../room/RoomRegistry.js';
-import { allowEveryone, type JoinAuthorizer } from './joinAuth.js';
+import { type JoinAuthorizer, type RoomGate, roomPasswordGate, tokenAuthorizer } from './joinAuth.js';
+import { SipGateway } from './sip/SipGateway.js';
 import { registerWhep } from './whep/registerWhep.js';
 import { registerWhip } from './whip/registerWhip.js';
 
@@ -11,6 +12,7 @@ export interface GatewayContext {
   registry: RoomRegistry;
   log: Logger;
   authorize?: JoinAuthorizer;
+  gate?: RoomGate;
 }
 
 /** The standards gateways of one server: each joins rooms as an ordinary participant. */
@@ -19,14 +21,37 @@ export interface Gateways {
   readonly whip: ReadonlyMap<string, unknown>;
   /** Open WHEP sessions by resource id. */
   readonly whep: ReadonlyMap<string, unknown>;
+  /** The SIP gateway when `sip.enabled`; it binds when the server listens and closes with it. */
+  readonly sip: SipGateway | undefined;
 }
 
-/** Registers WHIP and WHEP on the HTTP app. */
+/** Registers WHIP and WHEP on the HTTP app, and the SIP gateway on the app's lifecycle. */
 export function registerGateways(app: FastifyInstance, context: GatewayContext): Gateways {
   const { config, registry, log } = context;
-  const authorize = context.authorize ?? allowEveryone;
+  const authorize = context.authorize ?? tokenAuthorizer(config);
   const sdpMaxBytes = config.limits.sdpMaxBytes;
   const whip = registerWhip(app, { registry, sdpMaxBytes, authorize, log });
   const whep = registerWhep(app, { registry, sdpMaxBytes, authorize, log });
-  return { whip, whep };
+  let sip: SipGateway | undefined;
+  if (config.sip.enabled) {
+    const gateway = new SipGateway({
+      ...config.sip,
+      secured: config.auth.mode === 'secured',
+      rtpHost: config.sip.host,
+      rtpMinPort: config.rtc.minPort,
+      rtpMaxPort: config.rtc.maxPort,
+      maxParticipants: config.rooms.maxParticipants,
+      registry,
+      gate: context.gate ?? roomPasswordGate(registry),
+      log,
+    });
+    app.addHook('onReady', async () => {
+      await gateway.listen();
+    });
+    app.addHook('onClose', async () => {
+      await gateway.close();
+    });
+    sip = gateway;
+  }
+  return { whip, whep, sip };
 }

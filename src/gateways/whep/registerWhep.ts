@@ -50,7 +50,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     offer: string,
   ) => {
     const roomName = parseRoomName(roomRaw);
-    const grant = await options.authorize(authorization, roomName, 'subscribe');
+    const grant = await options.authorize(authorization, roomName);
     const name = parseDisplayName(nameRaw ?? grant.name, 'WHEP player');
     const receiving = mediaLines(offer).filter(
       (m) => (m.kind === 'audio' || m.kind === 'video') && m.port !== 0 && m.direction !== 'sendonly',
@@ -70,7 +70,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
       name,
       new HttpSessionSink(() => void room.leave(participant, 'left')),
       undefined,
-      { media: { subscriptions: 'routed' } },
+      { media: { subscriptions: 'routed' }, grant },
     );
     let answer: string;
     try {

@@ -59,7 +59,7 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
       async (request, reply) => {
         const roomName = parseRoomName(request.params.room);
         const offer = textBody(request, SDP_TYPE);
-        const grant = await options.authorize(request.headers.authorization, roomName, 'publish');
+        const grant = await options.authorize(request.headers.authorization, roomName);
         const name = parseDisplayName(request.query.name ?? grant.name, 'WHIP');
         const sending = mediaLines(offer).filter(
           (m) =>
@@ -76,7 +76,12 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
 
         const room = registry.getOrCreate(roomName);
         const id = newResourceId();
-        const participant = room.join(name, new HttpSessionSink(() => void room.leave(participant, 'left')));
+        const participant = room.join(
+          name,
+          new HttpSessionSink(() => void room.leave(participant, 'left')),
+          undefined,
+          { grant },
+        );
         resources.set(id, { id, room: roomName, participant });
         participant.on('closed', () => resources.delete(id));
         // No signaling channel: a connection that fails or closes is the end of the session.

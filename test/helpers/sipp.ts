@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
+export const SIPP = process.env.SIPP ?? 'sipp';
+/** The pcaps sip-tester ships: a G.711 A-law recording and one RFC 4733 event per DTMF key. */
+export const SIPP_PCAP_DIR = process.env.SIPP_PCAP_DIR ?? '/usr/share/sip-tester';
+export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
+
+export interface SippOptions {
+  scenario: string;
+  /** The server's SIP port on 127.0.0.1. */
+  port: number;
+  transport?: 'udp' | 'tcp';
+  /** The user part of the Request-URI: the room. */
+  service: string;
+  /** `-key name value` pairs, used as [name] in the scenario. */
+  keys?: Record<string, string | number>;
+  timeoutS?: number;
+  /** Length of a plain <pause/> in the scenario (`-d`), in ms. */
+  pauseMs?: number;
+}
+
+export interface SippResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** sipp's log of messages sent and received, for a failing test to show. */
+  messages: string;
+  errors: string;
+}
+
+/** A free port on loopback for both UDP and TCP (sipp binds both for its own SIP port). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => (ok ? udp.close(() => resolve()) : resolve()));
+    if (ok) return port;
+  }
+}
+
+/** Runs one sipp call as a UAC against 127.0.0.1:port; resolves when sipp exits (0: the call succeeded). */
+export async function runSipp(options: SippOptions): Promise<SippResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'port545-sipp-'));
+  try {
+    const transport = options.transport ?? 'udp';
+    const args = [
+      `127.0.0.1:${options.port}`,
+      '-sf',
+      join(SCENARIOS, options.scenario),
+      '-s',
+      options.service,
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(await freePort()),
+      '-mi',
+      '127.0.0.1',
+      '-mp',
+      String(await freePort()),
+      '-t',
+      transport === 'udp' ? 'u1' : 't1',
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      `${options.timeoutS ?? 30}s`,
+      '-timeout_error',
+      '-trace_msg',
+      '-message_file',
+      join(dir, 'messages.log'),
+      '-trace_err',
+      '-error_file',
+      join(dir, 'errors.log'),
+    ];
+    for (const [k, v] of Object.entries(options.keys ?? {})) args.push('-key', k, String(v));
+    if (options.pauseMs !== undefined) args.push('-d', String(options.pauseMs));
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const child = spawn(SIPP, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+        });
+        child.on('error', (error: NodeJS.ErrnoException) =>
+          reject(
+            error.code === 'ENOENT'
+              ? new Error(`sipp not found: install Debian's sip-tester (apt-get install -y sip-tester)`)
+              : error,
+          ),
+        );
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      },
+    );
+    const read = (name: string) => readFile(join(dir, name), 'utf8').catch(() => '');
+    void readdir;
+    return { ...result, messages: await read('messages.log'), errors: await read('errors.log') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A UDP socket on loopback standing in for a phone's RTP port: collects what the server sends. */
+export class RtpListener {
+  readonly socket: Socket;
+  readonly packets: Buffer[] = [];
+  port = 0;
+
+  constructor() {
+    this.socket = createSocket('udp4');
+    this.socket.on('message', (data) => this.packets.push(data));
+  }
+
+  async open(port = 0): Promise<number> {
+    await new Promise<void>((resolve) => this.socket.bind(port, '127.0.0.1', () => resolve()));
+    this.port = this.socket.address().port;
+    return this.port;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
