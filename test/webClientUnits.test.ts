@@ -1,5 +1,7 @@
 /** The web client's pure parts: names, invite links, initials and the grid's arithmetic. */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fitGrid } from '../web/src/call/fitGrid.js';
 import { initials, isRoomName, parseRoomInput, randomRoomName } from '../web/src/util/names.js';
@@ -42,4 +44,26 @@ test('the grid picks the column count that gives tiles the most room', () => {
   const nine = fitGrid(9, 1280, 720);
   assert.equal(nine.columns, 3);
   assert.ok(nine.tileWidth * 3 + 16 <= 1280 && nine.tileHeight * 3 + 16 <= 720, 'the tiles fit');
+});
+
+test('the web client never turns strings into markup', () => {
+  const root = new URL('../web/src/', import.meta.url).pathname;
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.(ts|tsx)$/.test(entry)) files.push(path);
+    }
+  };
+  walk(root);
+  assert.ok(files.length > 10, 'found the sources');
+  for (const file of files) {
+    const source = readFileSync(file, 'utf8');
+    assert.doesNotMatch(
+      source,
+      /innerHTML|outerHTML|insertAdjacentHTML|dangerouslySetInnerHTML|document\.write/,
+      file,
+    );
+  }
 });

@@ -258,6 +258,14 @@ describe('web client in Chromium', () => {
     assert.ok(cidAt - sent <= 1000, `unread badge shown to Cid after ${cidAt - sent} ms`);
     await ann.page.locator('.chat-message.mine .chat-text', { hasText: text }).waitFor({ timeout: 2000 });
 
+    // Longer than the server takes: the page says so and will not send it.
+    await box.fill('x'.repeat(2001));
+    await ann.page.locator('.chat-count.over', { hasText: '2001 / 2000' }).waitFor({ timeout: 2000 });
+    assert.ok(await ann.page.getByRole('button', { name: 'Send message' }).isDisabled(), 'send is disabled');
+    await box.press('Enter');
+    assert.equal(await ann.page.locator('.chat-message').count(), 1, 'nothing was sent');
+    await box.fill('');
+
     // A late joiner whose name is markup, who then sends markup.
     const evilName = '<img src=x onerror="window.__xss=1">';
     const evilText = '<script>window.__xss=2</script><img src=x onerror="window.__xss=3"><b>bold</b>';

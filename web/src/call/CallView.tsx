@@ -51,7 +51,17 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     }
   };
 
-  const togglePanel = (p: Panel) => setPanel((current) => (current === p ? null : p));
+  // Focus goes back where it was when a panel closes, so keyboard users keep their place.
+  const opener = useRef<HTMLElement | null>(null);
+  const togglePanel = (p: Panel) =>
+    setPanel((current) => {
+      if (current === null) opener.current = document.activeElement as HTMLElement | null;
+      return current === p ? null : p;
+    });
+  useEffect(() => {
+    if (panel === null && opener.current?.isConnected) opener.current.focus();
+    if (panel === null) opener.current = null;
+  }, [panel]);
 
   const run = (action: ShortcutAction) => {
     switch (action) {
