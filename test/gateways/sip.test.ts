@@ -104,4 +104,213 @@ describe('SIP gateway with sipp as the caller', () => {
       }
     });
   }
+
+  it('the server hangs up (a host removes the caller): BYE reaches the phone and the call is freed', async () => {
+    const room = 'phone-kick';
+    const bot = await Bot.start({ url: t.url, room, name: 'Host', video: false, hostAddresses: LOOPBACK });
+    const phone = new RtpListener();
+    await phone.open();
+    try {
+      const sipp = runSipp({
+        scenario: 'call-server-hangs-up.xml',
+        port: t.server.gateways.sip!.port,
+        service: room,
+        keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
+      });
+      const r = t.server.registry.rooms.get(room)!;
+      await eventually(
+        'the caller joins',
+        () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
+        10_000,
+      );
+      await sleep(1000);
+      const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
+      await r.leave(caller, 'left');
+      const result = await sipp;
+      assert.equal(result.code, 0, `sipp did not get a proper BYE:\n${result.errors}\n${result.messages}`);
+      assert.match(result.messages, /BYE sip:caller@127\.0\.0\.1/, "the BYE went to the caller's Contact");
+      assert.equal(t.server.gateways.sip!.calls.size, 0);
+    } finally {
+      await phone.close();
+      await bot.stop();
+    }
+  });
+
+  it('answers OPTIONS with 200 and what it allows', async () => {
+    const result = await runSipp({
+      scenario: 'options.xml',
+      port: t.server.gateways.sip!.port,
+      service: 'x',
+    });
+    assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
+  });
+});
+
+describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
+  let t: TestServer;
+  const pcap = (key: string) => join(SIPP_PCAP_DIR, `dtmf_2833_${key}.pcap`);
+
+  before(async () => {
+    t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, pinAttempts: 1 } });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  async function roomWithPassword(name: string): Promise<Bot> {
+    const bot = await Bot.start({
+      url: t.url,
+      room: name,
+      name: 'Host',
+      video: false,
+      hostAddresses: LOOPBACK,
+    });
+    await t.server.registry.rooms.get(name)!.access.setPassword('1234');
+    return bot;
+  }
+
+  it('admits a caller who types the right PIN', async () => {
+    const bot = await roomWithPassword('pin-ok');
+    const phone = new RtpListener();
+    await phone.open();
+    try {
+      const r = t.server.registry.rooms.get('pin-ok')!;
+      const sipp = runSipp({
+        scenario: 'pin-then-bye.xml',
+        port: t.server.gateways.sip!.port,
+        service: 'pin-ok',
+        keys: {
+          rtp_port: phone.port,
+          d1: pcap('1'),
+          d2: pcap('2'),
+          d3: pcap('3'),
+          d4: pcap('4'),
+          d5: pcap('pound'),
+        },
+        pauseMs: 3000,
+      });
+      await eventually(
+        'the caller is let in',
+        () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
+        10_000,
+      );
+      const result = await sipp;
+      assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
+      assert.ok(phone.packets.length > 50, 'the caller heard the prompt and then the room');
+    } finally {
+      await phone.close();
+      await bot.stop();
+    }
+  });
+
+  it('hangs up on a caller who types a wrong PIN, who never enters the room', async () => {
+    const bot = await roomWithPassword('pin-bad');
+    const phone = new RtpListener();
+    await phone.open();
+    try {
+      const r = t.server.registry.rooms.get('pin-bad')!;
+      let entered = false;
+      r.on('participantJoined', (p) => {
+        if (p.name === 'Sipp Caller') entered = true;
+      });
+      const result = await runSipp({
+        scenario: 'pin-refused.xml',
+        port: t.server.gateways.sip!.port,
+        service: 'pin-bad',
+        keys: {
+          rtp_port: phone.port,
+          d1: pcap('4'),
+          d2: pcap('3'),
+          d3: pcap('2'),
+          d4: pcap('1'),
+          d5: pcap('pound'),
+        },
+      });
+      assert.equal(result.code, 0, `sipp expected a BYE:\n${result.errors}\n${result.messages}`);
+      assert.equal(entered, false, 'the caller never joined');
+      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      // The prompt tone was played before the refusal: the phone heard something, not only silence.
+      assert.ok(alawRms(phone.packets).rms > 0.01, 'the caller heard the PIN prompt');
+    } finally {
+      await phone.close();
+      await bot.stop();
+    }
+  });
+
+  it('a call to a room that does not exist in secured mode is refused with 404 and the reason', async () => {
+    const secured = await startTestServer({
+      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+      auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) },
+    });
+    try {
+      const result = await runSipp({
+        scenario: 'call.xml',
+        port: secured.server.gateways.sip!.port,
+        service: 'nowhere',
+        keys: { rtp_port: 9, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
+        pauseMs: 10,
+      });
+      assert.notEqual(result.code, 0);
+      assert.match(
+        result.messages,
+        /SIP\/2\.0 404 Not Found[\s\S]*Warning: 399 port545 "room 'nowhere' does not exist"/,
+      );
+    } finally {
+      await secured.close();
+    }
+  });
+});
+
+describe('SIP: CANCEL while ringing', () => {
+  it('answers CANCEL with 200 and the INVITE with 487, and keeps nothing', async () => {
+    const t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, ringMs: 3000 } });
+    try {
+      const result = await runSipp({
+        scenario: 'cancel.xml',
+        port: t.server.gateways.sip!.port,
+        service: 'ringing',
+      });
+      assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
+      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      assert.equal(
+        t.server.registry.rooms.get('ringing')?.participants.size ?? 0,
+        0,
+        'the caller never joined',
+      );
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('SIP: a full room', () => {
+  it('answers 486 Busy Here', async () => {
+    const t = await startTestServer({
+      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+      rooms: { maxParticipants: 1 },
+    });
+    const bot = await Bot.start({
+      url: t.url,
+      room: 'full',
+      name: 'Only',
+      video: false,
+      audio: false,
+      hostAddresses: LOOPBACK,
+    });
+    try {
+      const result = await runSipp({
+        scenario: 'call.xml',
+        port: t.server.gateways.sip!.port,
+        service: 'full',
+        keys: { rtp_port: 9, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
+        pauseMs: 10,
+      });
+      assert.notEqual(result.code, 0);
+      assert.match(result.messages, /SIP\/2\.0 486 Busy Here[\s\S]*Warning: 399 port545 "the room is full"/);
+      assert.equal(t.server.gateways.sip!.calls.size, 0);
+    } finally {
+      await bot.stop();
+      await t.close();
+    }
+  });
 });
