@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender } from 'werift';
+import { createAccessToken } from '../../src/auth/accessToken.js';
 import { Bot } from '../../src/bot/Bot.js';
 import { nodePeerConfig } from '../../src/client/node.js';
 import { ClipSource } from '../../src/media/ClipSource.js';
@@ -9,7 +10,7 @@ import { eventually, LOOPBACK, startTestServer, type TestServer } from '../helpe
 const SDP = { 'content-type': 'application/sdp' };
 
 /** A WHIP publisher made of werift and the fixture clip, speaking RFC 9725 with fetch. */
-async function whipPublish(url: string, room: string, name: string) {
+async function whipPublish(url: string, room: string, name: string, token?: string) {
   const pc = new RTCPeerConnection(nodePeerConfig(LOOPBACK));
   const source = new ClipSource();
   const video = new MediaStreamTrack({ kind: 'video' });
@@ -22,7 +23,7 @@ async function whipPublish(url: string, room: string, name: string) {
   await pc.setLocalDescription(await pc.createOffer());
   const response = await fetch(`${url}/whip/${room}?name=${encodeURIComponent(name)}`, {
     method: 'POST',
-    headers: SDP,
+    headers: token ? { ...SDP, authorization: `Bearer ${token}` } : SDP,
     body: pc.localDescription!.sdp,
   });
   assert.equal(response.status, 201, await response.clone().text());
@@ -182,6 +183,52 @@ describe('WHIP and WHEP over HTTP', () => {
     } finally {
       await pc.close();
       await bot.stop();
+    }
+  });
+});
+
+describe('WHIP and WHEP in secured mode', () => {
+  it('refuse a missing or bad token with 401, accept a valid one', async () => {
+    const secret = 's'.repeat(32);
+    const t = await startTestServer({ auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: secret } });
+    try {
+      const offer = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\n';
+      for (const path of ['/whip/vault', '/whep/vault']) {
+        const none = await t.server.app.inject({ method: 'POST', url: path, headers: SDP, payload: offer });
+        assert.equal(none.statusCode, 401, `${path} without a token`);
+        assert.equal(none.json().error.code, 'TOKEN_REQUIRED');
+        const bad = await t.server.app.inject({
+          method: 'POST',
+          url: path,
+          headers: { ...SDP, authorization: 'Bearer not.a.jwt' },
+          payload: offer,
+        });
+        assert.equal(bad.statusCode, 401, `${path} with a bad token`);
+        const other = await createAccessToken(secret, { room: 'other', identity: 'x', ttlSeconds: 60 });
+        const wrongRoom = await t.server.app.inject({
+          method: 'POST',
+          url: path,
+          headers: { ...SDP, authorization: `Bearer ${other.token}` },
+          payload: offer,
+        });
+        assert.equal(wrongRoom.statusCode, 403, `${path} with a token for another room`);
+      }
+      // A valid token gets past the door: the WHIP publisher joins under the token's name.
+      const { token } = await createAccessToken(secret, {
+        room: 'vault',
+        identity: 'obs-1',
+        name: 'Studio',
+        ttlSeconds: 60,
+      });
+      const whip = await whipPublish(t.url, 'vault', 'ignored', token);
+      try {
+        const names = [...t.server.registry.rooms.get('vault')!.participants.values()].map((p) => p.name);
+        assert.deepEqual(names, ['Studio']);
+      } finally {
+        await whip.stop();
+      }
+    } finally {
+      await t.close();
     }
   });
 });
