@@ -9,9 +9,9 @@ import {
   headers,
   parseSipMessage,
   SipParseError,
-} from '../../src/gateways/sip/SipMessage.js';
-import { negotiate, parseSdp } from '../../src/gateways/sip/sipSdp.js';
-import { startTestServer } from '../helpers/server.js';
+} from '../src/gateways/sip/SipMessage.js';
+import { negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
+import { startTestServer } from './helpers/server.js';
 
 const SDP_BODY =
   'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';

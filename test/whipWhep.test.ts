@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender } from 'werift';
-import { createAccessToken } from '../../src/auth/accessToken.js';
-import { Bot } from '../../src/bot/Bot.js';
-import { nodePeerConfig } from '../../src/client/node.js';
-import { ClipSource } from '../../src/media/ClipSource.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from '../helpers/server.js';
+import { createAccessToken } from '../src/auth/accessToken.js';
+import { Bot } from '../src/bot/Bot.js';
+import { nodePeerConfig } from '../src/client/node.js';
+import { ClipSource } from '../src/media/ClipSource.js';
+import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 
 const SDP = { 'content-type': 'application/sdp' };
 
