@@ -5,6 +5,7 @@ import { RtpPacket } from 'werift';
 import { decodeG711 } from '../src/audio/g711.js';
 import { pcmRms } from '../src/audio/pcm.js';
 import { Bot } from '../src/bot/Bot.js';
+import { loadConfig } from '../src/config/loadConfig.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
@@ -312,5 +313,16 @@ describe('SIP: a full room', () => {
       await bot.stop();
       await t.close();
     }
+  });
+});
+
+describe('SIP settings', () => {
+  it('--sip turns the gateway on, --sip-port and PORT545_SIP_PORT move it; it is off by default', () => {
+    assert.equal(loadConfig([], {}).sip.enabled, false);
+    const on = loadConfig(['--sip', '--sip-port', '5070'], {});
+    assert.equal(on.sip.enabled, true);
+    assert.equal(on.sip.port, 5070);
+    assert.equal(loadConfig([], { PORT545_SIP: '1', PORT545_SIP_PORT: '5080' }).sip.port, 5080);
+    assert.throws(() => loadConfig([], { PORT545_SIP: 'maybe' }), /not true or false/);
   });
 });
