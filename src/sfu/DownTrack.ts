@@ -1,6 +1,7 @@
 import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { PublishedTrack } from './PublishedTrack.js';
+import { RtpFastSender } from './RtpFastSender.js';
 import type { RtpSink } from './RtpSource.js';
 
 export interface DownTrackEvents {
@@ -21,6 +22,8 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
   closed = false;
   packetsSent = 0;
   #sender: RTCRtpSender;
+  /** Sends as the werift sender would, with less work per packet (see RtpFastSender). */
+  #fast: RtpFastSender;
   #needKeyframe: boolean;
   #startPending = true;
   #unsubscribe: () => void;
@@ -30,6 +33,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.source = source;
     this.transceiver = transceiver;
     this.#sender = transceiver.sender;
+    this.#fast = new RtpFastSender(transceiver.sender);
     this.#needKeyframe = source.isKeyframeStart !== undefined;
     // RFC 4585 §6.3.1 / RFC 5104 §4.3.1: the subscriber lost the picture, so ask the publisher.
     const pli = this.#sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
@@ -60,6 +64,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       this.emit('started');
     }
     this.packetsSent++;
+    if (this.#fast.send(rtp)) return;
     sender.sendRtp(rtp).catch(() => {
       // A send fails only when the transport is closing; the subscription is about to close as well.
     });

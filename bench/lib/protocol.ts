@@ -1,0 +1,45 @@
+/** Messages between the benchmark runner and its load process (Node IPC). */
+
+export type Mode = 'sfu' | 'relay';
+
+export type LoadCommand =
+  | { cmd: 'init'; mode: Mode; url?: string; relayPort?: number }
+  | { cmd: 'add'; room: string; count: number; video: boolean; audio: boolean; concurrency: number }
+  | { cmd: 'waitFlowing'; timeoutMs: number }
+  | { cmd: 'windowStart' }
+  | { cmd: 'windowEnd' }
+  | { cmd: 'joinTime'; count: number; timeoutMs: number }
+  | { cmd: 'shutdown' };
+
+export interface FlowState {
+  participants: number;
+  /** Participants that receive every stream they should (one packet at least from each). */
+  flowing: number;
+  joinFailures: number;
+}
+
+export interface WindowResult {
+  seconds: number;
+  packets: number;
+  bytes: number;
+  expected: number;
+  /** Loss of the receiver that lost most, 0..1. */
+  worstLoss: number;
+  latency: { count: number; p50: number; p90: number; p99: number; max: number };
+  verified: number;
+  corrupt: number;
+  /** Packets the publishers sent per second, all streams. */
+  sentPps: number;
+  /** PLIs the SFU sent the publishers in the window (each makes the clip jump to a keyframe). */
+  keyframeRequests: number;
+  /** p99 event-loop delay of the load process in the window, ms. */
+  loadEventLoopP99Ms: number;
+}
+
+export interface JoinTimeResult {
+  /** Milliseconds from opening the WebSocket to the first whole video frame, per join. */
+  joins: number[];
+  failures: number;
+}
+
+export type LoadReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };

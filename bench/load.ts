@@ -1,0 +1,388 @@
+/**
+ * The load process of `npm run bench` (started by bench/run.ts on its own core, driven over Node IPC).
+ * It plays publishers (the fixture clip, every payload stamped with its send time) and light
+ * subscribers (counting at the socket, decrypting a sample), either through the SFU or through the bare
+ * UDP relay, and measures what arrives.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, RtpPacket } from 'werift';
+import WebSocket from 'ws';
+import { Bot } from '../src/bot/Bot.js';
+import { nodePeerConfig } from '../src/client/node.js';
+import { Room } from '../src/client/Room.js';
+import type { PeerConnectionLike, WebSocketLike } from '../src/client/rtc.js';
+import { ClipSource } from '../src/media/ClipSource.js';
+import { nowMs, withMarker } from './lib/marker.js';
+import type {
+  FlowState,
+  JoinTimeResult,
+  LoadCommand,
+  LoadReply,
+  Mode,
+  WindowResult,
+} from './lib/protocol.js';
+import { LatencySink, ReceiverTap, tapPeerConnection } from './lib/ReceiverTap.js';
+import { percentile } from './lib/stats.js';
+
+const LOOPBACK = ['127.0.0.1'];
+
+interface LoadParticipant {
+  room: string;
+  tap: ReceiverTap;
+  /** Streams this participant publishes (0, 1 or 2). */
+  streams: number;
+  /** RTP packets handed to the transport so far (all streams). */
+  sent: number;
+  /** Keyframe requests (PLI) the SFU sent this publisher. */
+  plis: number;
+  /** What a participant that receives nothing looks like (printed when a join does not flow). */
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+const sink = new LatencySink();
+/** The load process's own event-loop delay: when it is high, the generator adds the latency it measures. */
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
+const participants: LoadParticipant[] = [];
+let mode: Mode = 'sfu';
+let url = '';
+let relayPort = 0;
+let joinFailures = 0;
+let nextName = 0;
+
+/** Feeds a ClipSource's packets, each payload stamped with its send time, to `send`. */
+function startClip(
+  video: boolean,
+  audio: boolean,
+  counter: { sent: number },
+  sendVideo: (p: RtpPacket) => void,
+  sendAudio: (p: RtpPacket) => void,
+): ClipSource {
+  const source = new ClipSource({ video, audio });
+  if (video)
+    source.onVideoRtp((rtp) => {
+      counter.sent++;
+      sendVideo(new RtpPacket(rtp.header, withMarker(rtp.payload, nowMs())));
+    });
+  if (audio)
+    source.onAudioRtp((rtp) => {
+      counter.sent++;
+      sendAudio(new RtpPacket(rtp.header, withMarker(rtp.payload, nowMs())));
+    });
+  return source;
+}
+
+async function joinSfu(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
+  const tap = new ReceiverTap(sink);
+  const pcs: RTCPeerConnection[] = [];
+  const client = await Room.connect<MediaStreamTrack>({
+    url,
+    room,
+    name: `load-${nextName++}`,
+    // One message per tick: the SDK attaches its message listener after the `joined` reply resolves, and
+    // `ws` may otherwise emit an `offer` that arrived in the same TCP read before that (then lost).
+    createWebSocket: (u) =>
+      new WebSocket(u, {
+        maxPayload: 16 * 1024 * 1024,
+        allowSynchronousEvents: false,
+      }) as unknown as WebSocketLike,
+    createPeerConnection: () => {
+      const pc = new RTCPeerConnection(nodePeerConfig(LOOPBACK));
+      pcs.push(pc);
+      tapPeerConnection(pc, tap);
+      return pc as unknown as PeerConnectionLike;
+    },
+  });
+  client.on('error', (error) => console.error(`load: ${client.participantId}: ${error.message}`));
+  const p: LoadParticipant = {
+    room,
+    tap,
+    streams: (video ? 1 : 0) + (audio ? 1 : 0),
+    sent: 0,
+    plis: 0,
+    describe: () =>
+      `${client.participantId}: ${pcs.map((pc) => `${pc.connectionState}/${pc.signalingState}/${pc.getTransceivers().length}t`).join(' ')} remote tracks ${[...client.participants.values()].map((q) => q.tracks.size).join(',')}`,
+    stop: async () => {
+      source?.stop();
+      await client.leave();
+    },
+  };
+  let source: ClipSource | undefined;
+  if (video || audio) {
+    const videoTrack = new MediaStreamTrack({ kind: 'video' });
+    const audioTrack = new MediaStreamTrack({ kind: 'audio' });
+    source = startClip(
+      video,
+      audio,
+      p,
+      (rtp) => videoTrack.writeRtp(rtp),
+      (rtp) => audioTrack.writeRtp(rtp),
+    );
+    const clip = source;
+    if (video) {
+      const local = await client.publishTrack(videoTrack, 'camera');
+      // The SFU asks for a keyframe when a subscriber starts (RFC 4585 §6.3.1); answer like an encoder.
+      const sender = local.transceiver.sender as unknown as RTCRtpSender;
+      sender.onPictureLossIndication.subscribe(() => {
+        p.plis++;
+        clip.requestKeyframe();
+      });
+    }
+    if (audio) await client.publishTrack(audioTrack, 'microphone');
+    source.start();
+  }
+  return p;
+}
+
+async function joinRelay(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
+  const tap = new ReceiverTap(sink);
+  const socket: Socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  let registered: (() => void) | undefined;
+  socket.on('message', (data) => {
+    if (data.length >= 12 && data[0]! >= 128) tap.onRtp(data);
+    else if (data.toString() === 'OK') registered?.();
+  });
+  // Register with the relay (a datagram may be lost: ask again until it answers).
+  await new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 5000;
+    const ask = () => {
+      if (Date.now() > deadline) return reject(new Error('the relay did not answer'));
+      socket.send(`HELO ${room}`, relayPort, '127.0.0.1');
+      timer = setTimeout(ask, 100);
+    };
+    let timer: NodeJS.Timeout = setTimeout(ask, 0);
+    registered = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  const send = (rtp: RtpPacket) => socket.send(rtp.serialize(), relayPort, '127.0.0.1');
+  const p: LoadParticipant = {
+    room,
+    tap,
+    streams: (video ? 1 : 0) + (audio ? 1 : 0),
+    sent: 0,
+    plis: 0,
+    describe: () => `relay member ${socket.address().port}`,
+    stop: async () => {
+      source?.stop();
+      socket.close();
+    },
+  };
+  const source = video || audio ? startClip(video, audio, p, send, send) : undefined;
+  source?.start();
+  return p;
+}
+
+async function add(room: string, count: number, video: boolean, audio: boolean, concurrency: number) {
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      try {
+        const p = await (mode === 'sfu' ? joinSfu(room, video, audio) : joinRelay(room, video, audio));
+        participants.push(p);
+      } catch (error) {
+        joinFailures++;
+        console.error(`load: a join failed: ${(error as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+}
+
+/** Streams each participant should receive: everything published in its room by the others. */
+function expectedStreams(p: LoadParticipant): number {
+  let n = 0;
+  for (const q of participants) if (q !== p && q.room === p.room) n += q.streams;
+  return n;
+}
+
+function flowState(): FlowState {
+  let flowing = 0;
+  for (const p of participants) if (p.tap.streams.size >= expectedStreams(p)) flowing++;
+  return { participants: participants.length, flowing, joinFailures };
+}
+
+async function waitFlowing(timeoutMs: number): Promise<FlowState> {
+  const deadline = Date.now() + timeoutMs;
+  let state = flowState();
+  while (state.flowing < state.participants && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    state = flowState();
+  }
+  if (state.flowing < state.participants) {
+    const missing = participants
+      .filter((p) => p.tap.streams.size < expectedStreams(p))
+      .map((p) => `${p.tap.streams.size}/${expectedStreams(p)} ${p.describe()}`);
+    console.error(
+      `load: not flowing after ${timeoutMs} ms (streams seen/expected): ${missing.slice(0, 10).join('\n  ')}`,
+    );
+  }
+  return state;
+}
+
+interface Snapshot {
+  atMs: number;
+  received: number[];
+  bytes: number[];
+  sent: number[];
+  plis: number;
+  verified: number;
+  corrupt: number;
+}
+let windowStart: Snapshot | undefined;
+
+function snapshot(): Snapshot {
+  let verified = 0;
+  let corrupt = 0;
+  for (const p of participants) {
+    verified += p.tap.verified;
+    corrupt += p.tap.corrupt;
+  }
+  return {
+    atMs: performance.now(),
+    received: participants.map((p) => p.tap.packets),
+    bytes: participants.map((p) => p.tap.bytes),
+    sent: participants.map((p) => p.sent),
+    plis: participants.reduce((n, p) => n + p.plis, 0),
+    verified,
+    corrupt,
+  };
+}
+
+function endWindow(): WindowResult {
+  const a = windowStart;
+  if (!a) throw new Error('windowEnd without windowStart');
+  const b = snapshot();
+  const n = a.received.length;
+  let packets = 0;
+  let bytes = 0;
+  let expected = 0;
+  let worstLoss = 0;
+  for (let i = 0; i < n; i++) {
+    const p = participants[i]!;
+    const got = b.received[i]! - a.received[i]!;
+    let want = 0;
+    for (let j = 0; j < n; j++) {
+      const q = participants[j]!;
+      if (j !== i && q.room === p.room) want += b.sent[j]! - a.sent[j]!;
+    }
+    packets += got;
+    bytes += b.bytes[i]! - a.bytes[i]!;
+    expected += want;
+    if (want > 0) worstLoss = Math.max(worstLoss, 1 - got / want);
+  }
+  const s = sink.samples;
+  return {
+    seconds: (b.atMs - a.atMs) / 1000,
+    packets,
+    bytes,
+    expected,
+    worstLoss: Math.max(0, worstLoss),
+    latency: {
+      count: s.length,
+      p50: percentile(s, 50),
+      p90: percentile(s, 90),
+      p99: percentile(s, 99),
+      max: s.length ? Math.max(...s) : Number.NaN,
+    },
+    verified: b.verified - a.verified,
+    corrupt: b.corrupt - a.corrupt,
+    sentPps: b.sent.reduce((n, v, i) => n + v - a.sent[i]!, 0) / ((b.atMs - a.atMs) / 1000),
+    keyframeRequests: b.plis - a.plis,
+    loadEventLoopP99Ms: lag.percentile(99) / 1e6,
+  };
+}
+
+/** Join time as a person sees it: a bot opens the WebSocket and waits for its first whole video frame. */
+async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResult> {
+  const room = 'join-time';
+  const publisher = await Bot.start({ url, room, name: 'join-publisher', hostAddresses: LOOPBACK });
+  const joins: number[] = [];
+  let failures = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = Date.now();
+      let bot: Bot | undefined;
+      try {
+        bot = await Bot.start({
+          url,
+          room,
+          name: `joiner-${i}`,
+          video: false,
+          audio: false,
+          hostAddresses: LOOPBACK,
+        });
+        const deadline = t0 + timeoutMs;
+        let first: number | undefined;
+        while (first === undefined && Date.now() < deadline) {
+          for (const r of bot.received.values())
+            if (r.kind === 'video' && r.firstKeyframeAt) first = r.firstKeyframeAt;
+          if (first === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        if (first === undefined) failures++;
+        else joins.push(first - t0);
+      } catch (error) {
+        failures++;
+        console.error(`load: join ${i} failed: ${(error as Error).message}`);
+      } finally {
+        await bot?.stop().catch(() => {});
+      }
+    }
+  } finally {
+    await publisher.stop().catch(() => {});
+  }
+  return { joins, failures };
+}
+
+async function handle(command: LoadCommand): Promise<unknown> {
+  switch (command.cmd) {
+    case 'init':
+      mode = command.mode;
+      url = command.url ?? '';
+      relayPort = command.relayPort ?? 0;
+      return null;
+    case 'add':
+      await add(command.room, command.count, command.video, command.audio, command.concurrency);
+      return flowState();
+    case 'waitFlowing':
+      return waitFlowing(command.timeoutMs);
+    case 'windowStart':
+      sink.reset();
+      lag.reset();
+      windowStart = snapshot();
+      return null;
+    case 'windowEnd':
+      return endWindow();
+    case 'joinTime':
+      return joinTime(command.count, command.timeoutMs);
+    case 'shutdown':
+      await Promise.race([
+        Promise.allSettled(participants.map((p) => p.stop())),
+        new Promise((resolve) => setTimeout(resolve, 3000)),
+      ]);
+      setImmediate(() => process.exit(0));
+      return null;
+  }
+}
+
+if (!process.send) {
+  console.error('bench/load.ts is started by bench/run.ts (npm run bench), not by hand.');
+  process.exit(2);
+}
+process.on('message', (message: { id: number; command: LoadCommand }) => {
+  handle(message.command).then(
+    (result) => process.send!({ id: message.id, ok: true, result } satisfies LoadReply),
+    (error: unknown) =>
+      process.send!({
+        id: message.id,
+        ok: false,
+        error: (error as Error).message ?? String(error),
+      } satisfies LoadReply),
+  );
+});
+process.on('disconnect', () => process.exit(0));

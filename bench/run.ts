@@ -1,0 +1,413 @@
+/**
+ * `npm run bench`: forwarding capacity, latency, join time and memory of port545, next to a bare UDP
+ * relay forwarding the same packets to the same receivers. The server (or relay) runs pinned to core 0,
+ * the load process to core 1; both are separate processes so /proc tells their CPU apart.
+ *
+ *   npm run bench                      everything (under 10 minutes on 2 cores)
+ *   npm run bench -- --quick           a one-minute smoke run
+ *   npm run bench -- --only livestream,join
+ *   npm run bench -- --profile         one livestream step under `node --cpu-prof`, top functions
+ *                                      (with --only/--steps: another scenario or step)
+ *   npm run bench -- --only livestream --steps 100,200   chosen steps of the chosen scenarios
+ *   npm run bench -- --server-node-args "--max-semi-space-size=64"   Node flags for the server process
+ *   npm run bench -- --label after     a label stored in the JSON (e.g. before/after a change)
+ *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
+ *                                      step just before this checkout's, so both share the machine's state
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
+import { machineInfo, sampleProcess } from './lib/proc.js';
+import {
+  type LoadProcess,
+  type Managed,
+  pinTo,
+  startLoad,
+  startRelay,
+  startServer,
+} from './lib/processes.js';
+import type { FlowState, JoinTimeResult, Mode, WindowResult } from './lib/protocol.js';
+import { formatStepTable, type StepRow, summarise } from './lib/report.js';
+import { percentile, round } from './lib/stats.js';
+import { type Scenario, scenarios } from './scenarios.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, in every process. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    label: { type: 'string', default: '' },
+    baseline: { type: 'string' },
+    steps: { type: 'string' },
+    'server-node-args': { type: 'string', default: '' },
+    'no-relay': { type: 'boolean', default: false },
+  },
+});
+
+const quick = args.quick!;
+const cpus = availableParallelism();
+const serverPin = pinTo(0, cpus);
+const loadPin = pinTo(1, cpus);
+const timing = quick
+  ? { settleMs: 1000, windowMs: 3000, joins: 5 }
+  : { settleMs: 2000, windowMs: 8000, joins: 20 };
+const startedAt = new Date();
+const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
+const machine = machineInfo(
+  cpus,
+  loadavg().map((l) => round(l, 2)),
+);
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+} catch {}
+const meta = {
+  label: args.label,
+  commit,
+  startedAt: startedAt.toISOString(),
+  quick,
+  pinned: serverPin.length > 0,
+  machine,
+  timing,
+};
+
+function note(line: string) {
+  console.log(line);
+}
+
+/** What forwards the packets in a pass: the SFU of a checkout, or the bare relay. */
+interface System {
+  name: string;
+  mode: Mode;
+  /** Checkout the server runs from (the SFU). */
+  root: string;
+}
+
+const current: System = { name: 'sfu', mode: 'sfu', root: ROOT };
+const relay: System = { name: 'relay', mode: 'relay', root: ROOT };
+
+async function withProcesses<T>(
+  system: System,
+  nodeArgs: string[],
+  body: (load: LoadProcess, target: Managed) => Promise<T>,
+): Promise<T> {
+  const extra = args['server-node-args']!.split(' ').filter(Boolean);
+  const target =
+    system.mode === 'sfu'
+      ? await startServer(system.root, serverPin, [...extra, ...nodeArgs])
+      : await startRelay(ROOT, serverPin);
+  const load = await startLoad(ROOT, loadPin);
+  try {
+    await load.request({
+      cmd: 'init',
+      mode: system.mode,
+      url: 'url' in target ? target.url : undefined,
+      relayPort: 'port' in target ? target.port : undefined,
+    });
+    return await body(load, target);
+  } finally {
+    await load.stop();
+    await target.stop();
+  }
+}
+
+/** Runs the steps of one scenario on one system; stops once a step is far past its limit. */
+async function runSteps(
+  scenario: Scenario,
+  system: System,
+  steps: number[],
+  nodeArgs: string[] = [],
+): Promise<StepRow[]> {
+  return withProcesses(system, nodeArgs, async (load, target) => {
+    await sleep(500);
+    const idle = sampleProcess(target.pid);
+    const rows: StepRow[] = [];
+    let previous = 0;
+    for (const step of steps) {
+      const t0 = performance.now();
+      await scenario.grow(load, previous, step);
+      previous = step;
+      const flow = await load.request<FlowState>({ cmd: 'waitFlowing', timeoutMs: 30_000 });
+      const joinSeconds = (performance.now() - t0) / 1000;
+      await sleep(timing.settleMs);
+      const s0 = sampleProcess(target.pid);
+      const l0 = sampleProcess(load.pid);
+      const fromUs = monotonicUs();
+      await load.request({ cmd: 'windowStart' });
+      await sleep(timing.windowMs);
+      const w = await load.request<WindowResult>({ cmd: 'windowEnd' });
+      const s1 = sampleProcess(target.pid);
+      const l1 = sampleProcess(load.pid);
+      const windowUs: [number, number] = [fromUs, monotonicUs()];
+      const row = summarise({
+        scenario,
+        system: system.name,
+        mode: system.mode,
+        step,
+        flow,
+        window: w,
+        idle,
+        s0,
+        s1,
+        l0,
+        l1,
+        joinSeconds,
+        windowUs,
+      });
+      rows.push(row);
+      note(formatStepTable([row], rows.length === 1));
+      if (row.lossPercent > 5 || !(row.p99Ms <= 500) || row.flowing < row.participants) {
+        note(
+          `  ${scenario.name}/${system.name}: overloaded at ${scenario.stepLabel(step)}; larger steps skipped`,
+        );
+        break;
+      }
+    }
+    return rows;
+  });
+}
+
+interface ScenarioResult {
+  scenario: string;
+  description: string;
+  /** Step rows per system: `sfu`, `relay`, and `sfu-before` with --baseline. */
+  steps: Record<string, StepRow[]>;
+  summary: Record<string, unknown>;
+}
+
+const largestHeld = (rows: StepRow[] | undefined) => rows?.filter((r) => r.held).at(-1);
+
+function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unknown> {
+  const sfu = steps.sfu ?? [];
+  const relayRows = steps.relay ?? [];
+  const before = steps['sfu-before'];
+  const sfuHeld = largestHeld(sfu);
+  // Capacity per core: forwarded packets per second of server CPU. Compared at the largest step the
+  // SFU held (the relay forwards the same packets to the same receivers there).
+  const at = sfuHeld ?? sfu.at(-1);
+  const relayAt = at && relayRows.find((r) => r.step === at.step);
+  const fraction = at && relayAt ? at.pktsPerCoreSecond / relayAt.pktsPerCoreSecond : undefined;
+  const held = (rows: StepRow[] | undefined) => {
+    const r = largestHeld(rows);
+    return r ? { step: r.step, label: r.label, forwardedPps: r.forwardedPps } : null;
+  };
+  const summary: Record<string, unknown> = {
+    largestHeldStep: held(sfu),
+    relayLargestHeldStep: held(relayRows),
+    comparedAtStep: at?.step ?? null,
+    sfuPktsPerCoreSecond: at?.pktsPerCoreSecond ?? null,
+    relayPktsPerCoreSecond: relayAt?.pktsPerCoreSecond ?? null,
+    sfuFractionOfRelay: fraction === undefined ? null : round(fraction, 3),
+    sfuCpuMsPer10k: at?.cpuMsPer10k ?? null,
+    relayCpuMsPer10k: relayAt?.cpuMsPer10k ?? null,
+  };
+  if (before) {
+    // CPU per packet after / before, at the largest step both ran (the same packets and receivers).
+    const common = sfu.filter((r) => before.some((b) => b.step === r.step)).at(-1);
+    const b = common && before.find((r) => r.step === common.step);
+    summary.beforeLargestHeldStep = held(before);
+    summary.beforeComparedAtStep = common?.step ?? null;
+    summary.beforeCpuMsPer10k = b?.cpuMsPer10k ?? null;
+    summary.afterCpuMsPer10k = common?.cpuMsPer10k ?? null;
+    summary.cpuPerPacketAfterOverBefore = common && b ? round(common.cpuMsPer10k / b.cpuMsPer10k, 3) : null;
+  }
+  return summary;
+}
+
+function writeJson(name: string, body: unknown): string {
+  mkdirSync(RESULTS, { recursive: true });
+  const path = join(RESULTS, `${stamp}-${name}.json`);
+  writeFileSync(path, `${JSON.stringify({ ...meta, ...(body as object) }, null, 2)}\n`);
+  return path;
+}
+
+async function runScenario(scenario: Scenario, baseline: System | undefined): Promise<ScenarioResult> {
+  const steps = args.steps ? args.steps.split(',').map(Number) : quick ? scenario.quickSteps : scenario.steps;
+  note(`\n== ${scenario.name}: ${scenario.description}`);
+  const rows: Record<string, StepRow[]> = {};
+  // With --baseline, the old server runs first and the new one right after, so both share conditions.
+  if (baseline) rows[baseline.name] = await runSteps(scenario, baseline, steps);
+  rows.sfu = await runSteps(scenario, current, steps);
+  // The relay runs every step either SFU ran, so each has its limit beside it.
+  const ran = [...new Set(Object.values(rows).flatMap((r) => r.map((x) => x.step)))].sort((a, b) => a - b);
+  if (!args['no-relay']) rows.relay = await runSteps(scenario, relay, ran);
+  const summary = scenarioSummary(rows);
+  const path = writeJson(scenario.name, {
+    scenario: scenario.name,
+    description: scenario.description,
+    steps: rows,
+    summary,
+  });
+  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
+}
+
+/** Join time: a bot opens the WebSocket and waits for its first whole video frame, one join after another. */
+async function runJoinTime(system: System): Promise<Record<string, unknown>> {
+  note(
+    `\n== join (${system.name}): ${timing.joins} joins, WebSocket open → first remote video frame at a bot`,
+  );
+  return withProcesses(system, [], async (load) => {
+    const r = await load.request<JoinTimeResult>(
+      { cmd: 'joinTime', count: timing.joins, timeoutMs: 10_000 },
+      300_000,
+    );
+    const summary = {
+      system: system.name,
+      joins: r.joins.length,
+      failures: r.failures,
+      p50Ms: percentile(r.joins, 50),
+      p95Ms: percentile(r.joins, 95),
+      maxMs: r.joins.length ? Math.max(...r.joins) : null,
+      allMs: r.joins,
+    };
+    note(
+      `  join time p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms over ${summary.joins} joins (${r.failures} failed)`,
+    );
+    return summary;
+  });
+}
+
+/** Memory: rooms of 4, everyone publishing audio+video and subscribed to the other 3. */
+async function runMemory(system: System): Promise<Record<string, unknown>> {
+  const rooms = quick ? 2 : 5;
+  note(`\n== memory (${system.name}): ${rooms} rooms of 4, each participant publishing and subscribed to 3`);
+  return withProcesses(system, [], async (load, target) => {
+    await sleep(1000);
+    const idle = sampleProcess(target.pid);
+    for (let i = 0; i < rooms; i++)
+      await load.request({
+        cmd: 'add',
+        room: `memory-${i}`,
+        count: 4,
+        video: true,
+        audio: true,
+        concurrency: 4,
+      });
+    const flow = await load.request<FlowState>({ cmd: 'waitFlowing', timeoutMs: 30_000 });
+    await sleep(timing.settleMs + 2000);
+    const s = sampleProcess(target.pid);
+    const participants = rooms * 4;
+    const summary = {
+      system: system.name,
+      participants,
+      flowing: flow.flowing,
+      idleRssMB: round(idle.rssBytes / 2 ** 20, 1),
+      rssMB: round(s.rssBytes / 2 ** 20, 1),
+      rssPerParticipantMB: round((s.rssBytes - idle.rssBytes) / participants / 2 ** 20, 2),
+    };
+    note(
+      `  RSS ${summary.idleRssMB} MB idle → ${summary.rssMB} MB with ${participants}: ${summary.rssPerParticipantMB} MB per participant`,
+    );
+    return summary;
+  });
+}
+
+/** One livestream step under `node --cpu-prof`; prints the functions that take the time in the window. */
+async function runProfile(system: System): Promise<Record<string, unknown>> {
+  const dir = join(RESULTS, `${stamp}-profile-${system.name}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const name = args.only?.split(',')[0] ?? 'livestream';
+  const scenario = scenarios.find((s) => s.name === name);
+  if (!scenario) throw new Error(`no scenario "${name}" to profile`);
+  const step = args.steps ? Number(args.steps.split(',')[0]) : scenario.profileStep;
+  note(`\n== profile (${system.name}): ${name}, ${scenario.stepLabel(step)}, server under node --cpu-prof`);
+  const rows = await runSteps(
+    scenario,
+    system,
+    [step],
+    ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir],
+  );
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  // Only the measurement window: joins (DTLS handshakes) and module loading are not the forwarding path.
+  const [fromUs, toUs] = rows[0]!.windowUs;
+  const summary = summariseCpuProfile(join(dir, file), system.root, { fromUs, toUs });
+  note(formatProfile(summary));
+  return { system: system.name, step: rows[0], profileFile: join(dir, file), summary };
+}
+
+/**
+ * The server of another revision (e.g. before an optimisation), exported with `git archive` next to this
+ * checkout's node_modules, so `--baseline REV` measures before and after in one run.
+ */
+function exportBaseline(rev: string): System {
+  const dir = mkdtempSync(join(tmpdir(), 'port545-baseline-'));
+  const files = ['src', 'fixtures', 'package.json', 'tsconfig.json'];
+  const tar = execFileSync('git', ['archive', '--format=tar', rev, ...files], {
+    cwd: ROOT,
+    maxBuffer: 1 << 30,
+  });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return { name: 'sfu-before', mode: 'sfu', root: dir };
+}
+
+async function main(): Promise<void> {
+  note(
+    `port545 bench ${quick ? '(quick) ' : ''}— ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ` +
+      `load average ${machine.loadAverage.join(' ')}; server ${serverPin.length ? 'on core 0' : 'unpinned'}, load ${loadPin.length ? 'on core 1' : 'unpinned'}`,
+  );
+  if (machine.loadAverage[0]! > 0.5)
+    note('  note: the machine is busy with other work; CPU figures of this run are noisy.');
+  const baseline = args.baseline ? exportBaseline(args.baseline) : undefined;
+  if (baseline)
+    note(`  baseline: the server of ${args.baseline} (exported to ${baseline.root}) runs as "sfu-before"`);
+  const systems = baseline ? [baseline, current] : [current];
+  const t0 = performance.now();
+  if (args.profile) {
+    const profiles = [];
+    for (const system of systems) profiles.push(await runProfile(system));
+    const path = writeJson('profile', { scenario: 'profile', profiles });
+    note(`  → ${path}`);
+    return;
+  }
+  const wanted = args.only?.split(',').map((s) => s.trim());
+  const want = (name: string) => !wanted || wanted.includes(name);
+  const results: ScenarioResult[] = [];
+  for (const scenario of scenarios)
+    if (want(scenario.name)) results.push(await runScenario(scenario, baseline));
+  const joins = [];
+  if (want('join')) for (const system of systems) joins.push(await runJoinTime(system));
+  if (joins.length) writeJson('join', { scenario: 'join', results: joins });
+  const memory = [];
+  if (want('memory')) for (const system of systems) memory.push(await runMemory(system));
+  if (memory.length) writeJson('memory', { scenario: 'memory', results: memory });
+  const minutes = (performance.now() - t0) / 60_000;
+  note(`\n== all results (${minutes.toFixed(1)} min)`);
+  for (const r of results) {
+    note(`\n${r.scenario}: ${r.description}`);
+    note(formatStepTable(Object.values(r.steps).flat(), true));
+    note(`  ${JSON.stringify(r.summary)}`);
+  }
+  for (const j of joins)
+    note(
+      `\njoin time (${j.system}): p50 ${j.p50Ms} ms, p95 ${j.p95Ms} ms (${j.joins} joins, ${j.failures} failed)`,
+    );
+  for (const m of memory)
+    note(
+      `memory (${m.system}): ${m.rssPerParticipantMB} MB RSS per participant (publishing, subscribed to 3)`,
+    );
+  const path = writeJson('summary', {
+    minutes: round(minutes, 2),
+    scenarios: results.map((r) => ({ scenario: r.scenario, ...r.summary })),
+    join: joins,
+    memory,
+  });
+  note(`\n→ ${path} (and one JSON per scenario beside it)`);
+}
+
+main().catch((error: unknown) => {
+  console.error('bench failed:', error);
+  process.exit(1);
+});

@@ -1,0 +1,314 @@
+import { isIP } from 'node:net';
+import {
+  ntpTime,
+  type RTCRtpSender,
+  RTP_EXTENSION_URI,
+  RtpHeader,
+  type RtpPacket,
+  serializeAbsSendTime,
+  serializeRepairedRtpStreamId,
+  serializeSdesMid,
+  serializeSdesRTPStreamID,
+  serializeTransportWideCC,
+} from 'werift';
+import {
+  type HeaderExtension,
+  type RewrittenFields,
+  rtpHeaderSize,
+  writeRtpHeader,
+} from './rtpHeaderBytes.js';
+import { SrtpEncryptor } from './SrtpEncryptor.js';
+import {
+  type DtlsInternals,
+  fastPathCompatible,
+  type SenderInternals,
+  type SrtpContextInternals,
+  type SrtpSsrcState,
+  transportCompatible,
+} from './weriftInternals.js';
+
+/** werift's RTP_HISTORY_SIZE: how many sent packets the sender keeps for NACKs. */
+const RTP_HISTORY_SIZE = 128;
+
+/** One SRTP encryptor per werift SRTP context (one per subscriber transport), made on first use. */
+const encryptors = new WeakMap<SrtpContextInternals, SrtpEncryptor>();
+/** Transports checked once for the internals the fast path needs. */
+const transportChecked = new WeakMap<DtlsInternals, boolean>();
+
+/**
+ * The NTP time of the packet being fanned out. Every subscriber's copy of one incoming packet leaves within
+ * the same fan-out loop, so the clock is read (and werift's NTP conversion, ~1 µs, done) once per packet
+ * rather than once per subscriber.
+ */
+let ntpFor: RtpPacket | undefined;
+let ntpValue = 0n;
+function packetNtpTime(rtp: RtpPacket): bigint {
+  if (rtp !== ntpFor) {
+    ntpFor = rtp;
+    ntpValue = ntpTime();
+  }
+  return ntpValue;
+}
+
+const byId = (a: { id: number }, b: { id: number }) => a.id - b.id;
+
+/**
+ * Sends forwarded RTP on a werift RTCRtpSender, doing exactly what werift's `dispatchRtp` does (SSRC and
+ * payload type rewrite, sequence/timestamp continuity offsets, header extensions, NACK cache, sender-report
+ * counters, SRTP, the RTCP loop) but synchronously and without the per-packet work that does not change
+ * the bytes on the wire: five chained promises, BigInt arithmetic, a fresh cipher helper per packet and
+ * the bandwidth estimator's bookkeeping when transport-wide congestion control is not negotiated.
+ *
+ * `send` returns false when it cannot take the packet (an unusual configuration such as RED or queued
+ * sending, or a werift whose internals changed); the caller then uses `RTCRtpSender.sendRtp`.
+ */
+export class RtpFastSender {
+  readonly #sender: SenderInternals | undefined;
+  // The SRTP state of this sender's SSRC in its transport's context, looked up once.
+  #context: SrtpContextInternals | undefined;
+  #stateSsrc = 0;
+  #state: SrtpSsrcState | undefined;
+  #encryptor: SrtpEncryptor | undefined;
+  // The transport last checked for the internals the fast path needs.
+  #dtls: DtlsInternals | undefined;
+  #dtlsOk = false;
+
+  constructor(sender: RTCRtpSender) {
+    this.#sender = fastPathCompatible(sender) ? sender : undefined;
+  }
+
+  get enabled(): boolean {
+    return this.#sender !== undefined;
+  }
+
+  send(rtp: RtpPacket): boolean {
+    const s = this.#sender;
+    if (!s || s.pendingRtpEnabled || s.redRedundantPayloadType) return false;
+    const dtls = s.dtlsTransport;
+    const codec = s.codec;
+    // werift drops the packet in these cases too (canSendRtp).
+    if (s.stopped || !dtls || dtls.state !== 'connected' || !codec) return true;
+    if (dtls !== this.#dtls) {
+      let checked = transportChecked.get(dtls);
+      if (checked === undefined) {
+        checked = transportCompatible(dtls);
+        transportChecked.set(dtls, checked);
+      }
+      this.#dtls = dtls;
+      this.#dtlsOk = checked;
+    }
+    if (!this.#dtlsOk || dtls.config.debug?.outboundPacketLoss) return false;
+    const context = dtls.srtp!.localContext;
+
+    // --- as RTCRtpSender.dispatchRtp, without cloning the packet ---
+    const original = rtp.header;
+    const payload = rtp.payload;
+    if (s.rtpContinuityPending) {
+      if (s.sequenceNumber !== undefined && s.timestamp !== undefined) {
+        s.seqOffset = (((s.sequenceNumber + 1) & 0xffff) - original.sequenceNumber) & 0xffff;
+        s.timestampOffset = (s.timestamp + s.pendingTimestampStep - original.timestamp) >>> 0;
+      }
+      s.rtpContinuityPending = false;
+      s.pendingTimestampStep = 1;
+    }
+    const ssrc = s.ssrc;
+    const payloadType = codec.payloadType;
+    const timestamp = (original.timestamp + s.timestampOffset) >>> 0;
+    const sequenceNumber = (original.sequenceNumber + s.seqOffset) & 0xffff;
+    s.timestamp = timestamp;
+    s.sequenceNumber = sequenceNumber;
+    const ntp = packetNtpTime(rtp);
+    let twcc = false;
+    let extensions = original.extensions;
+    if (s.headerExtensions.length > 0) {
+      const written = this.#extensions(s, dtls, extensions, ntp);
+      extensions = written.extensions;
+      twcc = written.twcc;
+    } else if (!isSorted(extensions)) {
+      // The publisher's extensions are forwarded as they came, ordered by id.
+      extensions = [...extensions].sort(byId);
+    }
+    const sent = new SentPacket(original, payload, ssrc, payloadType, sequenceNumber, timestamp, extensions);
+    const headerSize = rtpHeaderSize(original, extensions);
+    s.ntpTimestamp = ntp;
+    s.rtpTimestamp = timestamp;
+    s.octetCount += payload.length;
+    s.headerBytesSent += headerSize;
+    s.packetCount = (s.packetCount + 1) >>> 0;
+    s.rtpCache[sequenceNumber % RTP_HISTORY_SIZE] = sent;
+
+    // --- as RTCDtlsTransport.sendRtp ---
+    let size = 0;
+    try {
+      if (this.#context !== context || this.#state === undefined || this.#stateSsrc !== ssrc) {
+        this.#context = context;
+        this.#stateSsrc = ssrc;
+        this.#state = context.getSrtpSsrcState(ssrc);
+        let encryptor = encryptors.get(context);
+        if (!encryptor) {
+          encryptor = new SrtpEncryptor(context);
+          encryptors.set(context, encryptor);
+        }
+        this.#encryptor = encryptor;
+      }
+      const state = this.#state;
+      context.updateRolloverCount(sequenceNumber, state);
+      const header = Buffer.allocUnsafe(headerSize);
+      writeRtpHeader(header, headerSize, original, sent);
+      const wire = this.#encryptor!.encrypt(header, payload, ssrc, sequenceNumber, state.rolloverCounter);
+      dtls.bytesSent += wire.length;
+      dtls.packetsSent++;
+      size = wire.length;
+      sendOnIce(dtls, wire);
+    } catch {
+      // werift logs an encryption failure and counts the packet as not sent (size 0); the stream goes on.
+    }
+    if (!s.rtcpRunning) void s.runRtcp();
+    if (twcc) {
+      const now = Date.now();
+      s.senderBWE.rtpPacketSent({
+        wideSeq: dtls.transportSequenceNumber,
+        size,
+        sendingAtMs: now,
+        sentAtMs: now,
+      });
+    }
+    return true;
+  }
+
+  /**
+   * The header extensions werift's sender writes for what was negotiated, then the publisher's own
+   * (which win on an id clash, as in werift), sorted by id; and whether transport-wide CC is on.
+   */
+  #extensions(
+    s: SenderInternals,
+    dtls: DtlsInternals,
+    original: HeaderExtension[],
+    ntp: bigint,
+  ): { extensions: HeaderExtension[]; twcc: boolean } {
+    const out: HeaderExtension[] = [];
+    let twcc = false;
+    for (const extension of s.headerExtensions) {
+      let payload: Buffer | undefined;
+      switch (extension.uri) {
+        case RTP_EXTENSION_URI.sdesMid:
+          if (s.mid) payload = serializeSdesMid(s.mid);
+          break;
+        case RTP_EXTENSION_URI.sdesRTPStreamID:
+          if (s.rtpStreamId) payload = serializeSdesRTPStreamID(s.rtpStreamId);
+          break;
+        case RTP_EXTENSION_URI.repairedRtpStreamId:
+          if (s.repairedRtpStreamId) payload = serializeRepairedRtpStreamId(s.repairedRtpStreamId);
+          break;
+        case RTP_EXTENSION_URI.transportWideCC:
+          dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff;
+          payload = serializeTransportWideCC(dtls.transportSequenceNumber);
+          twcc = true;
+          break;
+        case RTP_EXTENSION_URI.absSendTime:
+          payload = serializeAbsSendTime(ntp);
+          break;
+      }
+      if (payload) out.push({ id: extension.id, payload });
+    }
+    for (const ext of original) {
+      const exist = out.find((v) => v.id === ext.id);
+      if (exist) exist.payload = ext.payload;
+      else out.push(ext);
+    }
+    return { extensions: out.sort(byId), twcc };
+  }
+}
+
+/**
+ * A sent packet in the sender's NACK cache. werift's NACK handler reads `header` only when a subscriber
+ * asks for the packet again (RFC 4585 §6.2.1), so the RtpHeader object is made then, not for every packet.
+ */
+class SentPacket implements RewrittenFields {
+  readonly payload: Buffer;
+  readonly ssrc: number;
+  readonly payloadType: number;
+  readonly sequenceNumber: number;
+  readonly timestamp: number;
+  readonly extensions: HeaderExtension[];
+  readonly #original: RtpHeader;
+  // Taken now: the original header object is shared with the other subscribers' senders.
+  readonly #marker: boolean;
+  readonly #padding: boolean;
+  readonly #paddingSize: number;
+  #header: RtpHeader | undefined;
+
+  constructor(
+    original: RtpHeader,
+    payload: Buffer,
+    ssrc: number,
+    payloadType: number,
+    sequenceNumber: number,
+    timestamp: number,
+    extensions: HeaderExtension[],
+  ) {
+    this.payload = payload;
+    this.ssrc = ssrc;
+    this.payloadType = payloadType;
+    this.sequenceNumber = sequenceNumber;
+    this.timestamp = timestamp;
+    this.extensions = extensions;
+    this.#original = original;
+    this.#marker = original.marker;
+    this.#padding = original.padding;
+    this.#paddingSize = original.paddingSize;
+  }
+
+  get header(): RtpHeader {
+    if (!this.#header) {
+      const o = this.#original;
+      this.#header = new RtpHeader({
+        version: o.version,
+        padding: this.#padding,
+        paddingSize: this.#paddingSize,
+        extension: o.extension,
+        marker: this.#marker,
+        csrc: o.csrc,
+        extensionProfile: o.extensionProfile,
+        extensionLength: o.extensionLength,
+        ssrc: this.ssrc,
+        payloadType: this.payloadType,
+        sequenceNumber: this.sequenceNumber,
+        timestamp: this.timestamp,
+        extensions: this.extensions,
+      });
+    }
+    return this.#header;
+  }
+}
+
+function isSorted(extensions: { id: number }[]): boolean {
+  for (let i = 1; i < extensions.length; i++) if (extensions[i - 1]!.id > extensions[i]!.id) return false;
+  return true;
+}
+
+/**
+ * As werift's `Connection.send` → `StunProtocol.sendData` → `UdpTransport.send` for a plain UDP candidate
+ * pair, minus their three promises; TURN and TCP pairs go through werift.
+ */
+function sendOnIce(dtls: DtlsInternals, data: Buffer): void {
+  const connection = dtls.iceTransport.connection;
+  if (!connection.canSendApplicationData()) return;
+  const pair = connection.nominated!;
+  const transport = pair.protocol.transport;
+  const [host, port] = pair.remoteAddr;
+  if (pair.protocol.type === 'stun' && transport?.type === 'udp' && transport.socket && isIP(host)) {
+    try {
+      if (!transport.closed) transport.socket.send(data, port, host);
+    } catch {
+      // The socket closed under us (the connection is closing); werift swallows this too.
+      return;
+    }
+    pair.packetsSent++;
+    pair.bytesSent += data.length;
+    return;
+  }
+  connection.send(data).catch(() => {
+    // As werift: a failed send of one packet is not an error of the stream.
+  });
+}

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, SrtpSession } from 'werift';
+import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
+import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
+import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
+import type { SrtpContextInternals } from '../src/sfu/weriftInternals.js';
+import { eventually, LOOPBACK } from './helpers/server.js';
+
+const PROFILES = [
+  { name: 'AES_CM_128_HMAC_SHA1_80', profile: 1, saltBytes: 14 },
+  { name: 'AEAD_AES_128_GCM', profile: 7, saltBytes: 12 },
+];
+
+describe('SRTP encryption of the fast send path', () => {
+  for (const { name, profile, saltBytes } of PROFILES) {
+    it(`${name}: the same bytes as werift's cipher, across sequence wrap and rollover counters`, () => {
+      const session = new SrtpSession({
+        keys: {
+          localMasterKey: randomBytes(16),
+          localMasterSalt: randomBytes(saltBytes),
+          remoteMasterKey: randomBytes(16),
+          remoteMasterSalt: randomBytes(saltBytes),
+        },
+        profile,
+      });
+      const context = session.localContext as unknown as SrtpContextInternals & {
+        cipher: { encryptRtp(h: RtpHeader, p: Buffer, roc: number): Buffer };
+      };
+      const ours = new SrtpEncryptor(context);
+      const withExtension: Partial<RtpHeader> = {
+        extension: true,
+        extensionProfile: 0xbede as RtpHeader['extensionProfile'],
+        extensions: [{ id: 1, payload: Buffer.from([0x80 | 30]) }],
+      };
+      for (const [seq, roc, size, extra] of [
+        [0, 0, 1200, {}],
+        [65535, 0, 1, {}],
+        [0, 1, 160, withExtension],
+        [31337, 7, 999, { marker: true }],
+      ] as [number, number, number, Partial<RtpHeader>][]) {
+        const header = new RtpHeader({
+          payloadType: 96,
+          sequenceNumber: seq,
+          timestamp: 123456,
+          ssrc: 0xdeadbeef,
+          ...extra,
+        });
+        const payload = randomBytes(size);
+        const expected = context.cipher.encryptRtp(header, payload, roc);
+        const actual = ours.encrypt(header.serialize(header.serializeSize), payload, header.ssrc, seq, roc);
+        assert.deepEqual(actual, expected, `seq ${seq}, ROC ${roc}, ${size}-byte payload`);
+      }
+    });
+  }
+});
+
+describe('RTP header bytes of the fast send path', () => {
+  it("writes what werift's RtpHeader.serialize writes: CSRCs, padding, marker, one- and two-byte extensions", () => {
+    const ext = (id: number, n: number) => ({ id, payload: randomBytes(n) });
+    const variants: Partial<RtpHeader>[] = [
+      {},
+      { marker: true, csrc: [1, 2, 3] },
+      { padding: true, paddingSize: 4 },
+      {
+        extension: true,
+        extensionProfile: 0xbede as RtpHeader['extensionProfile'],
+        extensions: [ext(1, 1), ext(3, 3)],
+      },
+      {
+        extension: true,
+        extensionProfile: 0x1000 as RtpHeader['extensionProfile'],
+        extensions: [ext(2, 5), ext(7, 0)],
+      },
+      { extension: true, extensionProfile: 0xbede as RtpHeader['extensionProfile'], extensions: [] },
+    ];
+    for (const v of variants) {
+      const original = new RtpHeader({ payloadType: 111, sequenceNumber: 9, timestamp: 99, ssrc: 999, ...v });
+      const fields = {
+        ssrc: 0xfeedf00d,
+        payloadType: 96,
+        sequenceNumber: 65535,
+        timestamp: 2 ** 32 - 1,
+        extensions: original.extensions,
+      };
+      const expected = new RtpHeader({ ...original, ...fields });
+      const size = rtpHeaderSize(original, fields.extensions);
+      assert.equal(size, expected.serializeSize, `size of ${JSON.stringify(v)}`);
+      const out = Buffer.alloc(size, 0xaa);
+      writeRtpHeader(out, size, original, fields);
+      assert.deepEqual(out, expected.serialize(size), `bytes of ${JSON.stringify(v)}`);
+    }
+  });
+});
+
+describe('the fast send path on a real connection', () => {
+  let a: RTCPeerConnection;
+  let b: RTCPeerConnection;
+  let transceiver: RTCRtpTransceiver;
+  const received: RtpPacket[] = [];
+
+  before(async () => {
+    const config = { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: LOOPBACK };
+    a = new RTCPeerConnection(config);
+    b = new RTCPeerConnection(config);
+    a.onicecandidate = ({ candidate }) => candidate && b.addIceCandidate(candidate);
+    b.onicecandidate = ({ candidate }) => candidate && a.addIceCandidate(candidate);
+    transceiver = a.addTransceiver('video', { direction: 'sendonly' });
+    b.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => received.push(rtp)));
+    await a.setLocalDescription(await a.createOffer());
+    await b.setRemoteDescription(a.localDescription!);
+    await b.setLocalDescription(await b.createAnswer());
+    await a.setRemoteDescription(b.localDescription!);
+    await eventually(
+      'both peers connect',
+      () => a.connectionState === 'connected' && b.connectionState === 'connected',
+      10_000,
+    );
+  });
+
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('takes the packets, and the peer gets them as from werift: one stream, sequence numbers continuous', async () => {
+    const fast = new RtpFastSender(transceiver.sender);
+    assert.equal(fast.enabled, true, 'the werift internals the fast path needs are there');
+    const sender = transceiver.sender;
+    const counters = sender as unknown as { packetCount: number; octetCount: number };
+    const payloads: Buffer[] = [];
+    const packet = (i: number) => {
+      const payload = randomBytes(100 + i);
+      payloads.push(payload);
+      return new RtpPacket(
+        new RtpHeader({
+          payloadType: 100,
+          sequenceNumber: 60_000 + i,
+          timestamp: 3000 * i,
+          ssrc: 42,
+          marker: true,
+        }),
+        payload,
+      );
+    };
+    // Fast path, then werift's own path, then the fast path again: one stream for the receiver.
+    for (let i = 0; i < 10; i++) assert.equal(fast.send(packet(i)), true);
+    for (let i = 10; i < 20; i++) await sender.sendRtp(packet(i));
+    for (let i = 20; i < 30; i++) fast.send(packet(i));
+    await eventually('the peer receives 30 packets', () => received.length >= 30, 5000);
+
+    assert.equal(new Set(received.map((r) => r.header.ssrc)).size, 1, 'one SSRC');
+    assert.equal(received[0]!.header.ssrc, sender.ssrc);
+    assert.ok(
+      received.every((r) => r.header.payloadType === sender.codec!.payloadType),
+      'negotiated payload type',
+    );
+    const sorted = [...received].sort((x, y) => x.header.timestamp - y.header.timestamp);
+    for (let i = 0; i < 30; i++) {
+      assert.deepEqual(sorted[i]!.payload, payloads[i], `payload ${i}`);
+      assert.equal(sorted[i]!.header.sequenceNumber, (60_000 + i) & 0xffff, `sequence number ${i}`);
+    }
+    assert.equal(counters.packetCount, 30, 'sender report packet count');
+    assert.equal(
+      counters.octetCount,
+      payloads.reduce((n, p) => n + p.length, 0),
+      'sender report octet count',
+    );
+    // The NACK cache holds what was sent: werift's retransmission re-encrypts exactly this header and payload.
+    const cached = (sender as unknown as { rtpCache: RtpPacket[] }).rtpCache[(60_000 + 29) % 128]!;
+    assert.equal(cached.header.sequenceNumber, 60_029, 'the last packet is in the NACK cache');
+    assert.equal(cached.header.ssrc, sender.ssrc);
+    assert.equal(cached.header.timestamp, 3000 * 29);
+    assert.deepEqual(cached.payload, payloads[29]);
+  });
+});
