@@ -17,6 +17,10 @@ export interface BotOptions {
   /** Keep every received video frame and audio packet (tests decode them with ffmpeg). */
   keepMedia?: boolean;
   hostAddresses?: string[];
+  /** Access token, for a server in secured mode. */
+  token?: string;
+  /** Room password, for a room whose host set one. */
+  password?: string;
 }
 
 /** What a bot has received of one remote track. */
@@ -64,6 +68,8 @@ export class Bot {
       room: options.room,
       name: options.name ?? 'bot',
       hostAddresses: options.hostAddresses,
+      token: options.token,
+      password: options.password,
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;

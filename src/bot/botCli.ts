@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { Bot } from './Bot.js';
 
 const help = `Usage: port545 bot --url URL --room ROOM [--name NAME] [--no-video] [--no-audio] [--report-every S]
-                   [--rtc-host ADDR[,ADDR]]
+                   [--rtc-host ADDR[,ADDR]] [--token JWT] [--password P]
 Joins ROOM on the server at URL (e.g. http://localhost:545), publishes a looped test clip
 (VP8 video and Opus audio) and prints what it receives from the others. Ctrl-C leaves.
---rtc-host limits the bot's ICE candidates to these local addresses (e.g. 127.0.0.1).`;
+--rtc-host limits the bot's ICE candidates to these local addresses (e.g. 127.0.0.1).
+--token is an access token (port545 token), needed by a server in secured mode (or PORT545_TOKEN).`;
 
 export async function runBotCli(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -18,6 +19,8 @@ export async function runBotCli(argv: string[]): Promise<void> {
       'no-audio': { type: 'boolean' },
       'report-every': { type: 'string' },
       'rtc-host': { type: 'string' },
+      token: { type: 'string' },
+      password: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -33,6 +36,8 @@ export async function runBotCli(argv: string[]): Promise<void> {
     video: !values['no-video'],
     audio: !values['no-audio'],
     hostAddresses: values['rtc-host']?.split(',').map((a) => a.trim()),
+    token: values.token ?? process.env.PORT545_TOKEN,
+    password: values.password,
   });
   console.log(`bot joined room "${values.room}" as ${bot.room.participantId}; publishing the test clip`);
   bot.room.on('participantJoined', (p) => console.log(`+ ${p.name} joined`));

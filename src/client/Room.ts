@@ -1,5 +1,12 @@
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import type { ChatMessage, PcTarget, ServerMessage, TrackSource } from '../protocol/messages.js';
+import type {
+  ChatMessage,
+  ParticipantRole,
+  PcTarget,
+  RoomAccessState,
+  ServerMessage,
+  TrackSource,
+} from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import {
   type CandidateLike,
@@ -21,6 +28,10 @@ export interface ConnectOptions {
   createWebSocket: WebSocketFactory;
   /** How long to keep trying to resume after the connection drops (the server keeps us 15 s). */
   resumeWindowMs?: number;
+  /** Access token (`port545 token`, or the admin API); required by a server in secured mode. */
+  token?: string;
+  /** The room password, when its host set one. */
+  password?: string;
 }
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
@@ -35,6 +46,14 @@ export interface RoomEvents<T extends TrackLike> {
   trackSubscribed: [RemoteTrack<T>, RemoteParticipant<T>];
   trackUnsubscribed: [RemoteTrack<T>, RemoteParticipant<T>];
   trackMuted: [RemoteTrack<T>, RemoteParticipant<T>];
+  /** A host muted one of this client's tracks: the server stopped forwarding it and it is muted here too. */
+  localTrackMuted: [LocalTrack<T>, by: string];
+  /** A participant (maybe this one: compare with `participantId`) became host. */
+  roleChanged: [participantId: string, role: ParticipantRole];
+  /** The room was locked or unlocked, or its password set or removed. */
+  roomState: [RoomAccessState];
+  /** The server ended this client's presence: removed by a host, room ended, server shutting down. */
+  ended: [reason: string];
   chat: [ChatMessage];
   connectionState: [ConnectionState];
   /** Something went wrong that the caller may want to show (an error reply, a failed resume). */
@@ -61,6 +80,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   readonly chat: ChatMessage[] = [];
   participantId = '';
   displayName: string;
+  /** This client's role: a host may use the host controls below. */
+  role: ParticipantRole = 'guest';
+  /** The server lets this client publish (an access token may say no). */
+  canPublish = true;
+  roomState: RoomAccessState = { locked: false, passwordProtected: false };
   state: ConnectionState = 'connected';
   #signal!: Signal;
   readonly #options: ConnectOptions;
@@ -96,6 +120,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         room: this.#options.room,
         name: this.#options.name,
         ...(resume ? { resume } : {}),
+        ...(!resume && this.#options.token ? { token: this.#options.token } : {}),
+        ...(!resume && this.#options.password ? { password: this.#options.password } : {}),
       });
     } catch (error) {
       signal.close();
@@ -107,6 +133,9 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     signal.on('close', (code) => this.#onSignalClose(signal, code));
     this.participantId = joined.self.id;
     this.displayName = joined.self.name;
+    this.role = joined.self.role ?? 'guest';
+    this.canPublish = joined.self.canPublish ?? true;
+    if (joined.roomState) this.roomState = joined.roomState;
     this.#resumeToken = joined.resumeToken;
     this.#applySnapshot(joined);
   }
@@ -176,6 +205,15 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         return;
       }
       case 'trackMuted': {
+        if (message.participantId === this.participantId) {
+          // A host muted us: the server no longer forwards the track; stop sending it too.
+          const local = this.localTracks.find((l) => l.id === message.trackId);
+          if (!local || !message.muted) return;
+          local.muted = true;
+          local.track.enabled = false;
+          this.emit('localTrackMuted', local, message.by ?? '');
+          return;
+        }
         const p = this.participants.get(message.participantId);
         const t = p?.tracks.get(message.trackId);
         if (!p || !t) return;
@@ -202,6 +240,18 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         return;
       case 'bye':
         this.#leaving = true;
+        this.emit('ended', message.reason);
+        return;
+      case 'participantRole': {
+        if (message.participantId === this.participantId) this.role = message.role;
+        const p = this.participants.get(message.participantId);
+        if (p) p.role = message.role;
+        this.emit('roleChanged', message.participantId, message.role);
+        return;
+      }
+      case 'roomState':
+        this.roomState = { locked: message.locked, passwordProtected: message.passwordProtected };
+        this.emit('roomState', this.roomState);
         return;
       default:
         return;
@@ -325,6 +375,33 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
 
   sendChat(text: string): void {
     this.#signal.send({ type: 'chat', text });
+  }
+
+  // Host controls. The server checks the role: a guest's call rejects with ServerError NOT_HOST.
+
+  /** Mutes someone's microphone (or one track): the server stops forwarding it and everyone is told. */
+  async muteParticipant(participantId: string, trackId?: string): Promise<void> {
+    await this.#signal.request({ type: 'muteParticipant', participantId, ...(trackId ? { trackId } : {}) });
+  }
+
+  /** Removes someone; a removed token identity cannot come back until the room ends. */
+  async removeParticipant(participantId: string): Promise<void> {
+    await this.#signal.request({ type: 'removeParticipant', participantId });
+  }
+
+  /** A locked room admits nobody new except holders of a host token. */
+  async lockRoom(locked: boolean): Promise<void> {
+    await this.#signal.request({ type: 'lockRoom', locked });
+  }
+
+  /** Sets the room password (null removes it); people without an access token must then give it. */
+  async setRoomPassword(password: string | null): Promise<void> {
+    await this.#signal.request({ type: 'setPassword', password });
+  }
+
+  /** Ends the room for everyone. */
+  async endRoom(): Promise<void> {
+    await this.#signal.request({ type: 'endRoom' });
   }
 
   #negotiatePublisher(): Promise<void> {

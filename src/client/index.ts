@@ -14,6 +14,9 @@ export interface BrowserConnectOptions {
   room: string;
   name: string;
   rtcConfiguration?: RTCConfiguration;
+  /** Access token (a server in secured mode needs one; the web client takes it from `?token=`). */
+  token?: string;
+  password?: string;
 }
 
 /** Joins a room from a browser. */
@@ -22,6 +25,8 @@ export function connect(options: BrowserConnectOptions): Promise<Room<MediaStrea
     url: options.url,
     room: options.room,
     name: options.name,
+    token: options.token,
+    password: options.password,
     createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
     createPeerConnection: () =>
       new RTCPeerConnection(options.rtcConfiguration) as unknown as import('./rtc.js').PeerConnectionLike,

@@ -15,6 +15,10 @@ export interface NodeConnectOptions {
   /** Gather ICE candidates only on these addresses (tests use ['127.0.0.1']). */
   hostAddresses?: string[];
   resumeWindowMs?: number;
+  token?: string;
+  password?: string;
+  /** Extra trust for a wss:// server, e.g. the PEM of a self-signed certificate. */
+  ca?: string | Buffer;
 }
 
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
@@ -30,8 +34,13 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
     room: options.room,
     name: options.name,
     resumeWindowMs: options.resumeWindowMs,
+    token: options.token,
+    password: options.password,
     createWebSocket: (url) =>
-      new WebSocket(url, { maxPayload: 16 * 1024 * 1024 }) as unknown as WebSocketLike,
+      new WebSocket(url, {
+        maxPayload: 16 * 1024 * 1024,
+        ...(options.ca ? { ca: options.ca } : {}),
+      }) as unknown as WebSocketLike,
     createPeerConnection: () => new RTCPeerConnection(config) as unknown as PeerConnectionLike,
   });
 }

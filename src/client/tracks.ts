@@ -1,4 +1,4 @@
-import type { ParticipantInfo, TrackInfo, TrackSource } from '../protocol/messages.js';
+import type { ParticipantInfo, ParticipantRole, TrackInfo, TrackSource } from '../protocol/messages.js';
 import type { TrackLike, TransceiverLike } from './rtc.js';
 
 /** A track someone else publishes. `mediaTrack` is set while this client receives it. */
@@ -17,12 +17,15 @@ export interface RemoteTrack<T extends TrackLike = TrackLike> {
 export class RemoteParticipant<T extends TrackLike = TrackLike> {
   readonly id: string;
   name: string;
+  /** A host may mute, remove, lock and end; shown so people know who runs the room. */
+  role: ParticipantRole;
   state: ParticipantInfo['state'];
   readonly tracks = new Map<string, RemoteTrack<T>>();
 
   constructor(info: ParticipantInfo) {
     this.id = info.id;
     this.name = info.name;
+    this.role = info.role ?? 'guest';
     this.state = info.state;
     for (const t of info.tracks) this.addTrack(t);
   }

@@ -3,6 +3,7 @@ import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { DownTrack } from './DownTrack.js';
+import { guardIce } from './iceGuard.js';
 import { MediaSlot } from './MediaSlot.js';
 import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
@@ -306,6 +307,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = new RTCPeerConnection(peerConfig(this.#settings, { receiveAudioLevel: role === 'publisher' }));
     pc.connectionStateChange.subscribe((state) => {
       if (!this.closed) this.emit('connectionState', role, state);
+    });
+    // Datagrams from no peer of this session never reach DTLS/SRTP (see iceGuard.ts).
+    pc.iceGatheringStateChange.subscribe((state) => {
+      if (state === 'complete') guardIce(pc);
     });
     return pc;
   }

@@ -23,9 +23,10 @@ export class RawClient {
     });
   }
 
-  static open(url: string): Promise<RawClient> {
+  /** `options`: e.g. `{ localAddress: '127.0.0.2' }` to come from another loopback address. */
+  static open(url: string, options: WebSocket.ClientOptions = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`);
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, options);
       ws.once('open', () => resolve(new RawClient(ws)));
       ws.once('error', reject);
     });
@@ -86,7 +87,8 @@ export class RawClient {
     });
   }
 
-  close(): void {
-    this.ws.close();
+  /** Closes the socket; 1000 or 1001 count as leaving, anything else as a dropped connection. */
+  close(code?: number): void {
+    this.ws.close(code);
   }
 }
