@@ -8,7 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, RtpPacket } from 'werift';
 import WebSocket from 'ws';
-import { Bot } from '../src/bot/Bot.js';
+import { Bot, type ReceivedTrack } from '../src/bot/Bot.js';
 import { nodePeerConfig } from '../src/client/node.js';
 import { Room } from '../src/client/Room.js';
 import type { PeerConnectionLike, WebSocketLike } from '../src/client/rtc.js';
@@ -26,6 +26,8 @@ import { LatencySink, ReceiverTap, tapPeerConnection } from './lib/ReceiverTap.j
 import { percentile } from './lib/stats.js';
 
 const LOOPBACK = ['127.0.0.1'];
+/** Pause between two measured joins, longer than the SFU's keyframe request interval (300 ms). */
+const JOIN_SPACING_MS = 500;
 
 interface LoadParticipant {
   room: string;
@@ -303,6 +305,7 @@ async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResul
   const room = 'join-time';
   const publisher = await Bot.start({ url, room, name: 'join-publisher', hostAddresses: LOOPBACK });
   const joins: number[] = [];
+  const phases: JoinTimeResult['phases'] = { joined: [], subscribed: [], firstPacket: [] };
   let failures = 0;
   try {
     for (let i = 0; i < count; i++) {
@@ -317,26 +320,34 @@ async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResul
           audio: false,
           hostAddresses: LOOPBACK,
         });
+        const joinedAt = Date.now();
         const deadline = t0 + timeoutMs;
-        let first: number | undefined;
-        while (first === undefined && Date.now() < deadline) {
-          for (const r of bot.received.values())
-            if (r.kind === 'video' && r.firstKeyframeAt) first = r.firstKeyframeAt;
-          if (first === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+        let video: ReceivedTrack | undefined;
+        while (!video?.firstKeyframeAt && Date.now() < deadline) {
+          video = [...bot.received.values()].find((r) => r.kind === 'video');
+          if (!video?.firstKeyframeAt) await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        if (first === undefined) failures++;
-        else joins.push(first - t0);
+        if (!video?.firstKeyframeAt) failures++;
+        else {
+          joins.push(video.firstKeyframeAt - t0);
+          phases.joined.push(joinedAt - t0);
+          phases.subscribed.push(video.subscribedAt - t0);
+          phases.firstPacket.push((video.firstPacketAt ?? Number.NaN) - t0);
+        }
       } catch (error) {
         failures++;
         console.error(`load: join ${i} failed: ${(error as Error).message}`);
       } finally {
         await bot?.stop().catch(() => {});
       }
+      // One join at a time, apart: each measures one person joining a running room, not the keyframe
+      // request throttle (KEYFRAME_REQUEST_INTERVAL_MS) that spaces out a burst of joins on purpose.
+      await new Promise((resolve) => setTimeout(resolve, JOIN_SPACING_MS));
     }
   } finally {
     await publisher.stop().catch(() => {});
   }
-  return { joins, failures };
+  return { joins, failures, phases };
 }
 
 async function handle(command: LoadCommand): Promise<unknown> {

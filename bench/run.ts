@@ -269,9 +269,17 @@ async function runJoinTime(system: System): Promise<Record<string, unknown>> {
       p95Ms: percentile(r.joins, 95),
       maxMs: r.joins.length ? Math.max(...r.joins) : null,
       allMs: r.joins,
+      // Medians of the steps on the way: where the time goes.
+      phasesP50Ms: {
+        joined: percentile(r.phases.joined, 50),
+        subscribed: percentile(r.phases.subscribed, 50),
+        firstPacket: percentile(r.phases.firstPacket, 50),
+        firstFrame: percentile(r.joins, 50),
+      },
     };
     note(
-      `  join time p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms over ${summary.joins} joins (${r.failures} failed)`,
+      `  join time p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms over ${summary.joins} joins (${r.failures} failed); ` +
+        `p50 of the steps: ${JSON.stringify(summary.phasesP50Ms)}`,
     );
     return summary;
   });

@@ -40,6 +40,15 @@ export interface JoinTimeResult {
   /** Milliseconds from opening the WebSocket to the first whole video frame, per join. */
   joins: number[];
   failures: number;
+  /** When each successful join passed the earlier steps, ms after opening the WebSocket. */
+  phases: {
+    /** The server answered `join` (WebSocket open, join request, reply). */
+    joined: number[];
+    /** The subscriber offer was answered and the video track announced to the SDK. */
+    subscribed: number[];
+    /** ICE and DTLS done: the first video RTP packet arrived. */
+    firstPacket: number[];
+  };
 }
 
 export type LoadReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };

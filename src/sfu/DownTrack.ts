@@ -39,7 +39,11 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     const pli = this.#sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
     this.#unsubscribe = pli.unSubscribe;
     source.addSink(this);
-    if (this.#needKeyframe) source.requestKeyframe();
+    // Ask for the first keyframe only once this subscriber can receive it (otherwise the first packet
+    // that finds the transport up asks): a keyframe sent before DTLS is up is dropped, and the request
+    // would hold the publisher's keyframe throttle for KEYFRAME_REQUEST_INTERVAL_MS, delaying the join.
+    if (this.#needKeyframe && this.#sender.dtlsTransport?.state === 'connected' && this.#sender.codec)
+      source.requestKeyframe();
   }
 
   write(rtp: RtpPacket): void {
