@@ -21,6 +21,8 @@ export interface BotOptions {
   token?: string;
   /** Room password, for a room whose host set one. */
   password?: string;
+  /** Extra trust for a wss:// server: the PEM of its self-signed certificate. */
+  ca?: string | Buffer;
 }
 
 /** What a bot has received of one remote track. */
@@ -70,6 +72,7 @@ export class Bot {
       hostAddresses: options.hostAddresses,
       token: options.token,
       password: options.password,
+      ca: options.ca,
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;
