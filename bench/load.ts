@@ -105,7 +105,8 @@ async function joinSfu(room: string, video: boolean, audio: boolean): Promise<Lo
     sent: 0,
     plis: 0,
     describe: () =>
-      `${client.participantId}: ${pcs.map((pc) => `${pc.connectionState}/${pc.signalingState}/${pc.getTransceivers().length}t`).join(' ')} remote tracks ${[...client.participants.values()].map((q) => q.tracks.size).join(',')}`,
+      `${client.participantId}: peer connections ${pcs.map((pc) => `${pc.connectionState}/${pc.signalingState}`).join(' ') || 'none'}, ` +
+      `${[...client.participants.values()].reduce((n, q) => n + q.tracks.size, 0)} remote tracks announced`,
     stop: async () => {
       source?.stop();
       await client.leave();

@@ -45,6 +45,8 @@ export interface StepRow {
   serverBound: boolean;
   /** The measurement window on the monotonic clock (µs), to cut a CPU profile to it. */
   windowUs: [number, number];
+  /** The machine's 1-minute load average at the end of the step: above ~2.2 (server + load) others ran too. */
+  loadAverage1m: number;
 }
 
 export function summarise(input: {
@@ -61,6 +63,7 @@ export function summarise(input: {
   l1: ProcSample;
   joinSeconds: number;
   windowUs: [number, number];
+  loadAverage1m: number;
 }): StepRow {
   const { scenario, mode, step, flow, window: w, idle, s0, s1, l0, l1 } = input;
   const participants = scenario.participants(step);
@@ -109,6 +112,7 @@ export function summarise(input: {
     generatorBound: loadCpu > GENERATOR_BOUND_CPU,
     serverBound: serverCpu > 0.95,
     windowUs: input.windowUs,
+    loadAverage1m: input.loadAverage1m,
   };
 }
 
@@ -129,6 +133,7 @@ const columns: [string, (r: StepRow) => string][] = [
   ['p99 ms', (r) => r.p99Ms.toFixed(1)],
   ['load CPU%', (r) => r.loadCpuPercent.toFixed(0)],
   ['PLI', (r) => String(r.keyframeRequests)],
+  ['loadavg', (r) => r.loadAverage1m.toFixed(1)],
   [
     'verdict',
     (r) =>
