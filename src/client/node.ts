@@ -22,8 +22,11 @@ export interface NodeConnectOptions {
 }
 
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
-  if (!hostAddresses?.length) return {};
-  return { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hostAddresses };
+  // One transport for all m-lines: with werift's default policy a second ICE transport is opened for
+  // the offer, dropped when the answer bundles, and its UDP socket is never closed.
+  const bundle: Partial<PeerConfig> = { bundlePolicy: 'max-bundle' };
+  if (!hostAddresses?.length) return bundle;
+  return { ...bundle, iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hostAddresses };
 }
 
 /** Joins a room from Node. Remote tracks' `mediaTrack` are werift tracks (`onReceiveRtp`). */
