@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { createAccessToken } from '../../src/auth/accessToken.js';
 import {
   audioEnergyDuring,
   closeAll,
@@ -481,6 +482,111 @@ describe('web client in Chromium', () => {
       await shot(page, '13-phone-prejoin');
     } finally {
       await context.close();
+    }
+  });
+
+  test('host controls: mute, room password, remove, lock and end, each seen by the others', async () => {
+    const room = 'e2e-host';
+    const hana = await openRoom(browser, server.url, room, 'Hana');
+    const gus = await openRoom(browser, server.url, room, 'Gus');
+    const local = [hana, gus];
+    try {
+      hana.page.on('dialog', (dialog) => void dialog.accept());
+      await hana.page.locator('.call-count .tag.host').waitFor({ timeout: 5000 });
+      assert.equal(
+        await gus.page.locator('.call-count .tag.host').count(),
+        0,
+        'the second to join is a guest',
+      );
+      await gus.page.keyboard.press('p');
+      await gus.page.locator('.people-list').waitFor();
+      assert.equal(
+        await gus.page.getByRole('button', { name: 'Mute Hana' }).count(),
+        0,
+        'a guest has no host controls',
+      );
+      await gus.page.keyboard.press('p');
+
+      // Mute: Gus's own page shows his microphone off, and Hana stops hearing him.
+      await hana.page.keyboard.press('p');
+      await hana.page.getByRole('button', { name: 'Mute Gus' }).click();
+      await gus.page.locator('.tile[data-self="true"][data-muted="true"]').waitFor({ timeout: 5000 });
+      await gus.page.getByText('A host muted your microphone.', { exact: false }).waitFor({ timeout: 5000 });
+      await hana.page.locator(`${tileOf('Gus')}[data-muted="true"]`).waitFor({ timeout: 5000 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const heard = await audioEnergyDuring(hana.page, 1500);
+      assert.ok((heard.Gus ?? 0) < SILENCE, `Hana still hears Gus after muting him: ${heard.Gus}`);
+      await shot(hana.page, '14-host-controls');
+
+      // Password: a newcomer is asked for it, a wrong one is refused, the right one admits.
+      await hana.page.getByLabel('Set a room password').fill('open sesame');
+      await hana.page.getByRole('button', { name: 'Set', exact: true }).click();
+      await gus.page.locator('.call-count .tag', { hasText: 'password' }).waitFor({ timeout: 5000 });
+      const ivy = await openRoom(browser, server.url, room, 'Ivy', { join: false, query: 'join=1' });
+      local.push(ivy);
+      await ivy.page.locator('.end[data-end="password"]').waitFor({ timeout: 10_000 });
+      await ivy.page.getByLabel('Password for e2e-host').fill('nope');
+      await ivy.page.getByRole('button', { name: 'Join', exact: true }).click();
+      await ivy.page.getByText('That password is not right.', { exact: false }).waitFor({ timeout: 10_000 });
+      await ivy.page.getByLabel('Password for e2e-host').fill('open sesame');
+      await ivy.page.getByRole('button', { name: 'Join', exact: true }).click();
+      await ivy.page.locator('.call[data-status="connected"]').waitFor({ timeout: 10_000 });
+      await hana.page.getByRole('button', { name: 'Remove the password' }).click();
+      await gus.page
+        .locator('.call-count .tag', { hasText: 'password' })
+        .waitFor({ state: 'detached', timeout: 5000 });
+
+      // Remove: Ivy is told, and her tile goes from the others.
+      await hana.page.getByRole('button', { name: 'Remove Ivy from the call' }).click();
+      await ivy.page
+        .getByRole('heading', { name: 'You were removed from the call' })
+        .waitFor({ timeout: 5000 });
+      await gus.page.locator(tileOf('Ivy')).waitFor({ state: 'detached', timeout: 5000 });
+
+      // Lock: nobody new gets in, and says why.
+      await hana.page.getByRole('button', { name: 'Lock the room' }).click();
+      await gus.page.locator('.call-count .tag', { hasText: 'locked' }).waitFor({ timeout: 5000 });
+      const jo = await openRoom(browser, server.url, room, 'Jo', { join: false, query: 'join=1' });
+      local.push(jo);
+      await jo.page.getByText('The room is locked.', { exact: false }).waitFor({ timeout: 10_000 });
+
+      // End: everyone's call ends, with a page that says so.
+      await hana.page.getByRole('button', { name: 'End the call for everyone' }).click();
+      await gus.page.getByRole('heading', { name: 'The call has ended' }).waitFor({ timeout: 5000 });
+      await hana.page.getByRole('heading', { name: 'The call has ended' }).waitFor({ timeout: 5000 });
+    } finally {
+      await closeAll(local);
+    }
+  });
+
+  test('secured mode: ?token= joins with the name and role in the token; without one the page says why', async () => {
+    const apiSecret = 'e2e-secret-that-is-long-enough-for-hs256!';
+    const secured = await startTestServer({
+      auth: { mode: 'secured', apiKey: 'e2e-api-key-0123456789', apiSecret },
+    });
+    const local: Person[] = [];
+    try {
+      const { token } = await createAccessToken(apiSecret, {
+        room: 'vault',
+        identity: 'tess',
+        name: 'Tess Token',
+        role: 'host',
+        ttlSeconds: 600,
+      });
+      const tess = await openRoom(browser, secured.url, 'vault', 'typed name', { query: `token=${token}` });
+      local.push(tess);
+      await tess.page.locator('.tile[data-self="true"][data-name="Tess Token"]').waitFor({ timeout: 5000 });
+      await tess.page.locator('.call-count .tag.host').waitFor({ timeout: 5000 });
+      const stranger = await openRoom(browser, secured.url, 'vault', 'Stranger', {
+        join: false,
+        query: 'join=1',
+      });
+      local.push(stranger);
+      await stranger.page.locator('.end[data-end="refused"]').waitFor({ timeout: 10_000 });
+      assert.match((await stranger.page.locator('.end .lead').textContent()) ?? '', /access token/);
+    } finally {
+      await closeAll(local);
+      await secured.close();
     }
   });
 

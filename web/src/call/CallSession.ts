@@ -1,4 +1,3 @@
-import { audioSuspended, LevelMeter, resumeAudio, SPEAKING_RMS } from '../media/audioLevel.ts';
 import {
   type Acquired,
   acquireOne,
@@ -7,17 +6,13 @@ import {
   type DeviceProblem,
   problemMessage,
 } from '../media/devices.ts';
-import { connect, type LocalTrack, type RemoteParticipant, type Room, ServerError } from '../sdk.ts';
+import { connect, type LocalTrack, type RemoteParticipant, type Room } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
+import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
+import { RemoteAudio } from './RemoteAudio.ts';
+import { Speakers } from './Speakers.ts';
 
 export type CallStatus = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed';
-export type FailureKind = 'unreachable' | 'full' | 'refused' | 'lost';
-
-export interface Failure {
-  kind: FailureKind;
-  message: string;
-}
-
 export interface Notice {
   id: number;
   text: string;
@@ -35,23 +30,18 @@ export interface CallSessionOptions {
   cameraId?: string;
   /** The devices opened for the pre-join preview, or being opened while the call connects. */
   media: Acquired | Promise<Acquired>;
+  /** Access token from `?token=` (a server in secured mode needs one). */
+  token?: string;
+  /** The room password, when the room has one. */
+  password?: string;
 }
 
 /** The key of this client's own tiles and speaking state. */
 export const SELF = 'self';
 
-/** How long someone stays highlighted after their level last crossed the threshold. */
-const SPEAKING_HOLD_MS = 600;
-/** The active speaker changes only after they have been quiet this long: no flicker between two voices. */
-const SPEAKER_SWITCH_MS = 1200;
-const LEVEL_INTERVAL_MS = 100;
 const NOTICE_MS = 5000;
-
-interface Meter {
-  key: string;
-  meter: LevelMeter;
-  loudAt: number;
-}
+/** Under which id the speaking detector watches this client's own microphone. */
+const OWN_MIC = `${SELF}:mic`;
 
 /**
  * One person's call: the SDK room, the camera, microphone and screen they publish, the remote audio they
@@ -74,25 +64,18 @@ export class CallSession extends Store {
   screenAudio: LocalTrack<MediaStreamTrack> | undefined;
   /** Why a device is not in use, to explain next to its button. */
   readonly problems: Partial<Record<DeviceKind, DeviceProblem>> = {};
-  /** Participant ids (or SELF) whose audio is above the speaking threshold, held briefly. */
-  speaking = new Set<string>();
-  activeSpeaker: string | undefined;
   /** Set once the initial tracks are published: the device buttons work from then on. */
   ready = false;
-  /** The browser holds remote sound back until the person interacts with the page. */
-  audioBlocked = false;
   notices: Notice[] = [];
-  /** When the person clicked Join (performance.now()), for the join-to-first-frame measurement. */
-  readonly startedAt = performance.now();
 
-  readonly #players = new Map<string, HTMLAudioElement>();
-  readonly #meters = new Map<string, Meter>();
+  readonly #speakers = new Speakers(() => this.changed(), SELF);
+  readonly #audio = new RemoteAudio(() => this.changed());
   readonly #disposers: (() => void)[] = [];
-  #levelTimer: ReturnType<typeof setInterval> | undefined;
   #nextNoticeId = 1;
   #busy = new Set<string>();
   #leaving = false;
-  #speakerSince = 0;
+  /** Why the server ended this client's presence (`bye`), if it did. */
+  #endedBy: string | undefined;
   #pendingCamera: MediaStreamTrack | undefined;
 
   constructor(options: CallSessionOptions) {
@@ -102,6 +85,26 @@ export class CallSession extends Store {
     this.cameraOn = options.cameraOn;
     this.micId = options.micId;
     this.cameraId = options.cameraId;
+  }
+
+  /** Participant ids (or SELF) whose audio is above the speaking threshold, held briefly. */
+  get speaking(): ReadonlySet<string> {
+    return this.#speakers.speaking;
+  }
+
+  /** The participant shown large in speaker view. */
+  get activeSpeaker(): string | undefined {
+    return this.#speakers.active;
+  }
+
+  /** The browser holds remote sound back until the person interacts with the page. */
+  get audioBlocked(): boolean {
+    return this.#audio.blocked;
+  }
+
+  /** Starts held-back sound; call it from a click or key press. */
+  enableAudio(): Promise<void> {
+    return this.#audio.enable();
   }
 
   get selfId(): string {
@@ -122,7 +125,13 @@ export class CallSession extends Store {
   async start(): Promise<void> {
     let room: Room<MediaStreamTrack>;
     try {
-      room = await connect({ url: this.options.serverUrl, room: this.options.room, name: this.options.name });
+      room = await connect({
+        url: this.options.serverUrl,
+        room: this.options.room,
+        name: this.options.name,
+        token: this.options.token,
+        password: this.options.password,
+      });
     } catch (error) {
       const media = await this.options.media;
       media.camera?.stop();
@@ -151,7 +160,7 @@ export class CallSession extends Store {
       jobs.push(
         room.publishTrack(media.microphone, 'microphone', { muted: !this.micOn }).then((local) => {
           this.mic = local;
-          this.#meter(SELF, media.microphone!);
+          this.#speakers.watch(OWN_MIC, SELF, media.microphone!);
         }),
       );
     }
@@ -169,7 +178,7 @@ export class CallSession extends Store {
     const results = await Promise.allSettled(jobs);
     for (const r of results)
       if (r.status === 'rejected') this.notify(`Could not send media: ${messageOf(r.reason)}`);
-    this.#levelTimer = setInterval(() => this.#sampleLevels(), LEVEL_INTERVAL_MS);
+    this.#speakers.start();
     this.ready = true;
     this.changed();
   }
@@ -180,35 +189,53 @@ export class CallSession extends Store {
     on.push(
       room.on('participantJoined', (p) => {
         this.notify(`${p.name} joined`, 'info');
-        this.activeSpeaker ??= p.id;
+        this.#speakers.offer(p.id);
       }),
       room.on('participantLeft', (p) => {
         this.notify(`${p.name} left`, 'info');
-        if (this.activeSpeaker === p.id) this.activeSpeaker = this.remotes[0]?.id;
-        this.speaking.delete(p.id);
+        this.#speakers.forget(p.id, this.remotes[0]?.id);
       }),
       room.on('participantState', changed),
       room.on('trackPublished', changed),
       room.on('trackUnpublished', changed),
       room.on('trackMuted', changed),
       room.on('trackSubscribed', (track, p) => {
-        if (track.kind === 'audio' && track.mediaTrack) this.#play(track.id, p.id, track.mediaTrack);
+        if (track.kind === 'audio' && track.mediaTrack) this.#hear(track.id, p.id, track.mediaTrack);
       }),
-      room.on('trackUnsubscribed', (track) => this.#stopPlaying(track.id)),
+      room.on('trackUnsubscribed', (track) => {
+        this.#audio.stop(track.id);
+        this.#speakers.unwatch(track.id);
+      }),
       room.on('chat', changed),
       room.on('connectionState', (state) => {
         if (state === 'connected') this.status = 'connected';
         else if (state === 'reconnecting') this.status = 'reconnecting';
         else if (!this.#leaving) {
           this.#release();
-          this.#fail({
-            kind: 'lost',
-            message: 'The connection to the server was lost and could not be resumed.',
-          });
+          this.#fail(endedFailure(this.#endedBy));
         }
         this.changed();
       }),
       room.on('error', (error) => this.notify(messageOf(error), 'warn')),
+      room.on('ended', (reason) => {
+        this.#endedBy = reason;
+      }),
+      room.on('localTrackMuted', (local) => {
+        if (local !== this.mic) return;
+        this.micOn = false;
+        this.notify('A host muted your microphone. Unmute when you want to speak.', 'info');
+      }),
+      room.on('roleChanged', (id, role) => {
+        if (id === room.participantId && role === 'host')
+          this.notify('You are now a host of this room.', 'info');
+        this.changed();
+      }),
+      room.on('roomState', (state) => {
+        this.notify(
+          state.locked ? 'The room is locked: nobody new can join.' : 'The room is open again.',
+          'info',
+        );
+      }),
     );
     for (const event of [
       'participantJoined',
@@ -220,86 +247,14 @@ export class CallSession extends Store {
     }
     for (const p of room.participants.values()) {
       for (const t of p.tracks.values())
-        if (t.kind === 'audio' && t.mediaTrack) this.#play(t.id, p.id, t.mediaTrack);
+        if (t.kind === 'audio' && t.mediaTrack) this.#hear(t.id, p.id, t.mediaTrack);
     }
-    this.activeSpeaker = room.participants.keys().next().value;
+    this.#speakers.offer(room.participants.keys().next().value);
   }
 
-  /** Remote audio plays through an element of its own; Chrome also feeds WebAudio only from played streams. */
-  #play(trackId: string, participantId: string, track: MediaStreamTrack): void {
-    if (this.#players.has(trackId)) return;
-    const audio = new Audio();
-    audio.autoplay = true;
-    audio.srcObject = new MediaStream([track]);
-    this.#players.set(trackId, audio);
-    audio.play().catch(() => this.#setAudioBlocked(true));
-    this.#meter(participantId, track, trackId);
-    if (audioSuspended()) this.#setAudioBlocked(true);
-  }
-
-  #stopPlaying(trackId: string): void {
-    const audio = this.#players.get(trackId);
-    if (audio) {
-      audio.srcObject = null;
-      this.#players.delete(trackId);
-    }
-    this.#meters.get(trackId)?.meter.close();
-    this.#meters.delete(trackId);
-  }
-
-  #meter(key: string, track: MediaStreamTrack, id = `${SELF}:mic`): void {
-    try {
-      this.#meters.get(id)?.meter.close();
-      this.#meters.set(id, { key, meter: new LevelMeter(track), loudAt: 0 });
-    } catch {
-      // No WebAudio: no speaking highlight, the call itself is unaffected.
-    }
-  }
-
-  #setAudioBlocked(blocked: boolean): void {
-    if (this.audioBlocked === blocked) return;
-    this.audioBlocked = blocked;
-    this.changed();
-  }
-
-  /** Starts held-back sound; call it from a click or key press. */
-  async enableAudio(): Promise<void> {
-    await resumeAudio();
-    const plays = [...this.#players.values()].map((a) => a.play());
-    const results = await Promise.allSettled(plays);
-    this.#setAudioBlocked(audioSuspended() || results.some((r) => r.status === 'rejected'));
-  }
-
-  #sampleLevels(): void {
-    const now = performance.now();
-    const loud = new Map<string, number>();
-    for (const m of this.#meters.values()) {
-      const level = m.meter.level();
-      if (level >= SPEAKING_RMS) {
-        m.loudAt = now;
-        loud.set(m.key, Math.max(level, loud.get(m.key) ?? 0));
-      }
-      if (now - m.loudAt < SPEAKING_HOLD_MS && !loud.has(m.key)) loud.set(m.key, 0);
-    }
-    if (!this.micOn) loud.delete(SELF);
-    let dirty = loud.size !== this.speaking.size || [...loud.keys()].some((k) => !this.speaking.has(k));
-    if (dirty) this.speaking = new Set(loud.keys());
-
-    let loudest: string | undefined;
-    let loudestLevel = 0;
-    for (const [key, level] of loud) {
-      if (key === SELF || level <= loudestLevel) continue;
-      loudest = key;
-      loudestLevel = level;
-    }
-    const current = this.activeSpeaker;
-    if (current && this.speaking.has(current)) this.#speakerSince = now;
-    if (loudest && loudest !== current && (!current || now - this.#speakerSince > SPEAKER_SWITCH_MS)) {
-      this.activeSpeaker = loudest;
-      this.#speakerSince = now;
-      dirty = true;
-    }
-    if (dirty) this.changed();
+  #hear(trackId: string, participantId: string, track: MediaStreamTrack): void {
+    this.#audio.play(trackId, track);
+    this.#speakers.watch(trackId, participantId, track);
   }
 
   async toggleMic(): Promise<void> {
@@ -319,7 +274,7 @@ export class CallSession extends Store {
       } else {
         this.mic = await room.publishTrack(track, 'microphone');
       }
-      this.#meter(SELF, track);
+      this.#speakers.watch(OWN_MIC, SELF, track);
       this.micOn = true;
     });
   }
@@ -361,7 +316,7 @@ export class CallSession extends Store {
       const old = local.track;
       await room.replaceTrack(local, track);
       old.stop();
-      if (kind === 'microphone') this.#meter(SELF, track);
+      if (kind === 'microphone') this.#speakers.watch(OWN_MIC, SELF, track);
     });
   }
 
@@ -415,6 +370,48 @@ export class CallSession extends Store {
 
   sendChat(text: string): void {
     this.room?.sendChat(text);
+  }
+
+  get isHost(): boolean {
+    return this.room?.role === 'host';
+  }
+
+  // Host controls: the server checks the role; a refusal comes back as a notice.
+
+  muteParticipant(participantId: string): Promise<void> {
+    return this.#host(() => this.room?.muteParticipant(participantId));
+  }
+
+  removeParticipant(participantId: string): Promise<void> {
+    return this.#host(() => this.room?.removeParticipant(participantId));
+  }
+
+  lockRoom(locked: boolean): Promise<void> {
+    return this.#host(() => this.room?.lockRoom(locked));
+  }
+
+  setRoomPassword(password: string | null): Promise<void> {
+    return this.#host(async () => {
+      await this.room?.setRoomPassword(password);
+      this.notify(
+        password ? 'Room password set. Give it to the people you invite.' : 'Room password removed.',
+        'info',
+      );
+    });
+  }
+
+  endRoom(): Promise<void> {
+    return this.#host(() => this.room?.endRoom());
+  }
+
+  async #host(action: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      this.notify(messageOf(error));
+    } finally {
+      this.changed();
+    }
   }
 
   notify(text: string, tone: Notice['tone'] = 'warn'): void {
@@ -477,41 +474,13 @@ export class CallSession extends Store {
 
   /** Stops local devices, remote audio and level sampling; the SDK room is left by the caller. */
   #release(): void {
-    clearInterval(this.#levelTimer);
+    this.#speakers.stop();
+    this.#audio.stopAll();
     for (const off of this.#disposers.splice(0)) off();
-    for (const id of [...this.#players.keys()]) this.#stopPlaying(id);
-    for (const m of this.#meters.values()) m.meter.close();
-    this.#meters.clear();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();
     void Promise.resolve(this.options.media).then((m) => {
       m.camera?.stop();
       m.microphone?.stop();
     });
-    this.speaking = new Set();
   }
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof ServerError) return error.message.replace(/^[A-Z_]+: /, '');
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** What went wrong with joining, in words a person can act on. */
-export function failureOf(error: unknown): Failure {
-  if (error instanceof ServerError) {
-    switch (error.code) {
-      case 'ROOM_FULL':
-        return { kind: 'full', message: 'This room is full. Try again later, or start a new room.' };
-      case 'TOO_MANY_ROOMS':
-        return { kind: 'full', message: 'This server cannot open another room right now. Try again later.' };
-      case 'SERVER_SHUTTING_DOWN':
-        return { kind: 'unreachable', message: 'The server is restarting. Try again in a moment.' };
-      default:
-        return { kind: 'refused', message: `The server did not let you join: ${messageOf(error)}.` };
-    }
-  }
-  return {
-    kind: 'unreachable',
-    message: 'Cannot reach the port545 server. Check your network connection, then try again.',
-  };
 }

@@ -39,6 +39,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   }, [panel, fromOthers]);
 
   const cameras = cameraTiles(session);
+  const access = session.room?.roomState ?? { locked: false, passwordProtected: false };
   const screens = screenTiles(session);
 
   const invite = async () => {
@@ -122,6 +123,9 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
         <span class="call-count">
           <Icon name="people" size={16} /> {cameras.length}
           <span class="visually-hidden"> in the call</span>
+          {access.locked && <span class="tag">locked</span>}
+          {access.passwordProtected && <span class="tag">password</span>}
+          {session.isHost && <span class="tag host">you host</span>}
         </span>
         <button
           type="button"
@@ -203,7 +207,25 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             {panel === 'chat' && (
               <ChatPanel messages={chat} selfId={session.selfId} onSend={(t) => session.sendChat(t)} />
             )}
-            {panel === 'people' && <ParticipantsPanel people={cameras} onInvite={() => void invite()} />}
+            {panel === 'people' && (
+              <ParticipantsPanel
+                people={cameras}
+                onInvite={() => void invite()}
+                host={
+                  session.isHost
+                    ? {
+                        locked: access.locked,
+                        passwordProtected: access.passwordProtected,
+                        mute: (id) => void session.muteParticipant(id),
+                        remove: (id) => void session.removeParticipant(id),
+                        lock: (locked) => void session.lockRoom(locked),
+                        setPassword: (password) => void session.setRoomPassword(password),
+                        end: () => void session.endRoom(),
+                      }
+                    : undefined
+                }
+              />
+            )}
             {panel === 'settings' && <SettingsPanel session={session} />}
           </aside>
         )}

@@ -1,14 +1,28 @@
 import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
 import { Icon } from '../ui/icons.tsx';
 import { hueOf, initials } from '../util/names.ts';
 import type { TileModel } from './layout.ts';
 
+/** What a host can do from the list (the server checks the role; a guest never sees these). */
+export interface HostActions {
+  locked: boolean;
+  passwordProtected: boolean;
+  mute(participantId: string): void;
+  remove(participantId: string): void;
+  lock(locked: boolean): void;
+  setPassword(password: string | null): void;
+  end(): void;
+}
+
 export interface ParticipantsPanelProps {
   people: TileModel[];
   onInvite(): void;
+  /** Present when this person is a host. */
+  host?: HostActions;
 }
 
-export function ParticipantsPanel({ people, onInvite }: ParticipantsPanelProps): JSX.Element {
+export function ParticipantsPanel({ people, onInvite, host }: ParticipantsPanelProps): JSX.Element {
   const sorted = [...people].sort((a, b) => Number(b.self) - Number(a.self));
   return (
     <div class="people">
@@ -27,6 +41,7 @@ export function ParticipantsPanel({ people, onInvite }: ParticipantsPanelProps):
             </span>
             <span class="person-name">
               {p.self ? `${p.name} (you)` : p.name}
+              {p.host && <span class="tag host">host</span>}
               {p.reconnecting && <span class="tag">reconnecting</span>}
             </span>
             <span class="person-state">
@@ -37,9 +52,93 @@ export function ParticipantsPanel({ people, onInvite }: ParticipantsPanelProps):
                 <Icon name={p.video ? 'camera' : 'cameraOff'} size={18} />
               </span>
             </span>
+            {host && !p.self && (
+              <span class="person-actions">
+                <button
+                  type="button"
+                  class="button small"
+                  disabled={p.micMuted}
+                  aria-label={`Mute ${p.name}`}
+                  onClick={() => host.mute(p.participantId)}
+                >
+                  Mute
+                </button>
+                <button
+                  type="button"
+                  class="button small danger"
+                  aria-label={`Remove ${p.name} from the call`}
+                  onClick={() => {
+                    if (window.confirm(`Remove ${p.name} from the call?`)) host.remove(p.participantId);
+                  }}
+                >
+                  Remove
+                </button>
+              </span>
+            )}
           </li>
         ))}
       </ul>
+      {host && <HostControls host={host} />}
     </div>
+  );
+}
+
+function HostControls({ host }: { host: HostActions }): JSX.Element {
+  const [password, setPassword] = useState('');
+  return (
+    <section class="host-controls" aria-labelledby="host-controls-title">
+      <h3 id="host-controls-title">Host controls</h3>
+      <button
+        type="button"
+        class="button wide"
+        aria-pressed={host.locked}
+        onClick={() => host.lock(!host.locked)}
+      >
+        {host.locked ? 'Unlock the room' : 'Lock the room'}
+      </button>
+      <p class="host-hint">
+        {host.locked ? 'Nobody new can join until you unlock it.' : 'A locked room lets nobody new in.'}
+      </p>
+      <form
+        class="password-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!password) return;
+          host.setPassword(password);
+          setPassword('');
+        }}
+      >
+        <label for="room-password">
+          {host.passwordProtected ? 'Change the room password' : 'Set a room password'}
+        </label>
+        <div class="join-row">
+          <input
+            id="room-password"
+            type="password"
+            autocomplete="new-password"
+            maxLength={256}
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
+          <button type="submit" class="button small" disabled={!password}>
+            Set
+          </button>
+        </div>
+        {host.passwordProtected && (
+          <button type="button" class="linkish" onClick={() => host.setPassword(null)}>
+            Remove the password
+          </button>
+        )}
+      </form>
+      <button
+        type="button"
+        class="button wide danger"
+        onClick={() => {
+          if (window.confirm('End the call for everyone?')) host.end();
+        }}
+      >
+        End the call for everyone
+      </button>
+    </section>
   );
 }

@@ -12,6 +12,8 @@ export interface TileModel {
   micMuted: boolean;
   speaking: boolean;
   reconnecting: boolean;
+  /** A host of the room (may mute, remove, lock, end). */
+  host: boolean;
 }
 
 function trackOf(
@@ -41,6 +43,7 @@ export function cameraTiles(session: CallSession): TileModel[] {
       micMuted: !mic || mic.muted,
       speaking: session.speaking.has(p.id),
       reconnecting: p.state === 'reconnecting',
+      host: p.role === 'host',
     };
   });
   tiles.push({
@@ -53,6 +56,7 @@ export function cameraTiles(session: CallSession): TileModel[] {
     micMuted: !session.micOn,
     speaking: session.speaking.has(SELF),
     reconnecting: session.status === 'reconnecting',
+    host: session.isHost,
   });
   return tiles;
 }
@@ -73,6 +77,7 @@ export function screenTiles(session: CallSession): TileModel[] {
       micMuted: false,
       speaking: false,
       reconnecting: p.state === 'reconnecting',
+      host: false,
     });
   }
   if (session.screen) {
@@ -86,6 +91,7 @@ export function screenTiles(session: CallSession): TileModel[] {
       micMuted: false,
       speaking: false,
       reconnecting: false,
+      host: false,
     });
   }
   return tiles;

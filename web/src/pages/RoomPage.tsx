@@ -1,7 +1,8 @@
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { CallSession } from '../call/CallSession.ts';
 import { CallView } from '../call/CallView.tsx';
+import type { FailureKind } from '../call/failures.ts';
 import { resumeAudio } from '../media/audioLevel.ts';
 import { acquire } from '../media/devices.ts';
 import { navigate } from '../router.ts';
@@ -36,8 +37,12 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       micOn: params.get('audio') === '0' ? false : params.get('audio') === '1' ? true : stored.micOn,
       cameraOn: params.get('video') === '0' ? false : params.get('video') === '1' ? true : stored.cameraOn,
       autoJoin: params.get('join') === '1' && !!name,
+      // An access token (secured mode): the server takes identity, name and role from it.
+      token: params.get('token') || undefined,
     };
   });
+  /** The room password typed on the "this room has a password" screen, kept for rejoining. */
+  const password = useRef<string | undefined>(undefined);
 
   const begin = (
     choice: Omit<JoinChoice, 'media'> & { media: JoinChoice['media'] | Promise<JoinChoice['media']> },
@@ -51,6 +56,8 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       micId: choice.micId || undefined,
       cameraId: choice.cameraId || undefined,
       media: choice.media,
+      token: prefs.token,
+      password: password.current,
     });
     setSession(next);
     void next.start();
@@ -121,8 +128,14 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
     );
   }
 
-  const rejoin = () =>
-    joinDirectly(session.micOn || session.options.micOn, session.cameraOn || session.options.cameraOn);
+  const micWanted = session.micOn || session.options.micOn;
+  const cameraWanted = session.cameraOn || session.options.cameraOn;
+  const rejoin = () => joinDirectly(micWanted, cameraWanted);
+  const home = (
+    <button type="button" class="button big" onClick={() => navigate('/')}>
+      Back to home
+    </button>
+  );
 
   if (session.status === 'left') {
     return (
@@ -130,31 +143,46 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
         <button type="button" class="button primary big" onClick={rejoin}>
           Rejoin
         </button>
-        <button type="button" class="button big" onClick={() => navigate('/')}>
-          Back to home
-        </button>
+        {home}
       </EndScreen>
     );
   }
 
-  if (session.status === 'failed') {
-    const failure = session.failure;
-    const title =
-      failure?.kind === 'full'
-        ? 'This room is full'
-        : failure?.kind === 'unreachable'
-          ? 'Cannot reach the server'
-          : failure?.kind === 'lost'
-            ? 'The call was interrupted'
-            : 'Could not join';
+  const failure = session.failure;
+  if (session.status === 'failed' && failure?.kind === 'password') {
     return (
-      <EndScreen title={title} detail={failure?.message ?? ''} kind={failure?.kind}>
-        <button type="button" class="button primary big" onClick={rejoin}>
-          Try again
+      <PasswordScreen
+        room={room}
+        message={failure.message}
+        onSubmit={(typed) => {
+          password.current = typed;
+          rejoin();
+        }}
+      />
+    );
+  }
+
+  if (session.status === 'failed') {
+    const titles: Record<FailureKind, string> = {
+      full: 'This room is full',
+      unreachable: 'Cannot reach the server',
+      lost: 'The call was interrupted',
+      removed: 'You were removed from the call',
+      ended: 'The call has ended',
+      refused: 'Could not join',
+      password: 'This room has a password',
+    };
+    const again = failure?.kind !== 'removed' && failure?.kind !== 'ended';
+    return (
+      <EndScreen
+        title={titles[failure?.kind ?? 'refused']}
+        detail={failure?.message ?? ''}
+        kind={failure?.kind}
+      >
+        <button type="button" class={`button big${again ? ' primary' : ''}`} onClick={rejoin}>
+          {again ? 'Try again' : 'Rejoin'}
         </button>
-        <button type="button" class="button big" onClick={() => navigate('/')}>
-          Back to home
-        </button>
+        {home}
       </EndScreen>
     );
   }
@@ -166,6 +194,58 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
         void session.leave();
       }}
     />
+  );
+}
+
+function PasswordScreen(props: {
+  room: string;
+  message: string;
+  onSubmit(password: string): void;
+}): JSX.Element {
+  const [typed, setTyped] = useState('');
+  return (
+    <div class="page page-light">
+      <header class="topbar">
+        <Logo />
+      </header>
+      <main class="end" data-end="password">
+        <h1>This room has a password</h1>
+        <p class="lead" id="password-message">
+          {props.message}
+        </p>
+        <form
+          class="join-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (typed) props.onSubmit(typed);
+          }}
+        >
+          <label for="join-password">Password for {props.room}</label>
+          <div class="join-row">
+            <input
+              id="join-password"
+              type="password"
+              autocomplete="current-password"
+              maxLength={256}
+              aria-describedby="password-message"
+              value={typed}
+              onInput={(e) => setTyped(e.currentTarget.value)}
+            />
+            <button type="submit" class="button primary">
+              Join
+            </button>
+          </div>
+        </form>
+        <div class="end-actions">
+          <button type="button" class="button" onClick={() => navigate('/')}>
+            Back to home
+          </button>
+        </div>
+      </main>
+      <footer class="footer">
+        <About />
+      </footer>
+    </div>
   );
 }
 
