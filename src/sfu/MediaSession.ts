@@ -78,6 +78,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   /** Subscriptions by published track id. */
   readonly #subscriptions = new Map<string, DownTrack>();
   #negotiating = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
   #renegotiate = false;
   #negotiateScheduled = false;
   #lastOffer: SubscriberOffer | undefined;
@@ -136,7 +137,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       throw new SdpError(`publisher offer rejected: ${(error as Error).message}`);
     }
     const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
-    await withTimeout(pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT_MS, 'applying the answer');
+    await withTimeout(
+      this.#during(pc.setLocalDescription(answer)),
+      NEGOTIATION_TIMEOUT_MS,
+      'applying the answer',
+    );
     this.#assertOpen();
 
     const transceivers = new Map<string, RTCRtpTransceiver>();
@@ -249,7 +254,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     if (this.#slots.size === 0) throw new SdpError('the offer has no audio or video m-line to play into');
     const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
-    await withTimeout(pc.setLocalDescription(answer), NEGOTIATION_TIMEOUT_MS, 'applying the answer');
+    await withTimeout(
+      this.#during(pc.setLocalDescription(answer)),
+      NEGOTIATION_TIMEOUT_MS,
+      'applying the answer',
+    );
     this.#assertOpen();
     return announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
   }
@@ -337,7 +346,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#negotiating = true;
     try {
       const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
+      await this.#during(pc.setLocalDescription(offer));
     } catch (error) {
       // Leave the session able to try again on the next change rather than stuck "negotiating".
       this.#negotiating = false;
@@ -358,6 +367,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   /** Closes both connections and every track and subscription of this participant. */
+  /** Tracks a werift operation that may open sockets, so `close` can wait for it. */
+  #during<T>(operation: Promise<T>): Promise<T> {
+    this.#inFlight.add(operation);
+    const done = () => this.#inFlight.delete(operation);
+    operation.then(done, done);
+    return operation;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -371,6 +388,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#published.clear();
     for (const track of [...this.#local]) track.close();
     this.#local.clear();
+    // setLocalDescription opens the ICE sockets; a connection closed while one is under way would
+    // get its socket after close() and keep it forever, so let it finish first.
+    await withTimeout(Promise.allSettled([...this.#inFlight]), NEGOTIATION_TIMEOUT_MS, 'negotiation').catch(
+      () => {},
+    );
     const pcs = [this.#publisher, this.#subscriber].filter((pc): pc is RTCPeerConnection => pc !== undefined);
     this.#publisher = undefined;
     this.#subscriber = undefined;
