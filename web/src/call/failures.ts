@@ -55,7 +55,8 @@ export function failureOf(error: unknown): Failure {
   }
   return {
     kind: 'unreachable',
-    message: 'Cannot reach the port545 server. Check your network connection, then try again.',
+    message:
+      'The port545 server did not answer. Check your network connection and try again; if it keeps happening, the server may be down.',
   };
 }
 
