@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { verifyAccessToken } from '../src/auth/accessToken.js';
 import { Bot } from '../src/bot/Bot.js';
 import { ConfigError, parseConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/loadConfig.js';
 import { registerWebClient } from '../src/http/webClient.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 
@@ -395,5 +396,19 @@ describe('TLS on the one port', () => {
     fails({ auth: { apiKey: API_KEY } }, /set both auth\.apiKey and auth\.apiSecret/);
     fails({ auth: { apiKey: API_KEY, apiSecret: 'short' } }, /apiSecret: must be at least 32 characters/);
     fails({ tls: { cert: 'a.pem' } }, /set both tls\.cert and tls\.key/);
+  });
+
+  it('flags and environment: --auth, --tls self-signed, secrets from the environment only', () => {
+    const env = { PORT545_API_KEY: API_KEY, PORT545_API_SECRET: API_SECRET };
+    const config = loadConfig(['--auth', '--tls', 'self-signed', '--data-dir', '/var/lib/port545'], env);
+    assert.equal(config.auth.mode, 'secured');
+    assert.equal(config.auth.apiSecret, API_SECRET);
+    assert.equal(config.tls.selfSigned, true);
+    assert.equal(config.dataDir, '/var/lib/port545');
+    assert.equal(loadConfig([], { ...env, PORT545_AUTH: 'secured' }).auth.mode, 'secured');
+    assert.equal(loadConfig([], {}).auth.mode, 'open', 'open is the default');
+    assert.throws(() => loadConfig(['--tls', 'yes'], {}), /"yes" is not "self-signed" or "off"/);
+    // A secret on the command line would be visible to every user in `ps`: there is no such flag.
+    assert.throws(() => loadConfig(['--api-secret', API_SECRET], env), /Unknown option '--api-secret'/);
   });
 });

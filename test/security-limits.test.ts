@@ -243,12 +243,30 @@ describe('limits on every input, while media between others keeps flowing', () =
 
   it('join timeout: a connection that never joins gets JOIN_TIMEOUT and is closed with 1008', async () => {
     await whileMediaFlows(async () => {
-      const c = await RawClient.open(t.url);
       const started = Date.now();
+      const c = await RawClient.open(t.url);
       const error = await c.next((m) => m.type === 'error', 3000);
       assert.equal(error.code, 'JOIN_TIMEOUT');
       assert.equal(await c.waitClose(), 1008);
-      assert.ok(Date.now() - started >= 700, 'not before joinTimeoutMs');
+      assert.ok(Date.now() - started >= 780, 'not before joinTimeoutMs');
+    });
+  });
+
+  it('joining and leaving at once, 20 times over, leaves no media socket behind', async (t2) => {
+    // Each join opens an ICE socket for the subscriber connection; one left open per join would let
+    // anyone use up the media port range (and file descriptors) by joining and leaving in a loop.
+    const udp = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+    await whileMediaFlows(async () => {
+      const before = udp();
+      for (let i = 0; i < 20; i++) {
+        const c = await RawClient.open(t.url);
+        c.send({ type: 'join', v: 1, room: 'steady', name: `drive-by-${i}` });
+        await c.next((m) => m.type === 'joined');
+        await leave(c);
+      }
+      await sleep(300);
+      t2.diagnostic(`UDP sockets in this process: ${before} before, ${udp()} after 20 join-and-leave`);
+      assert.ok(udp() <= before, `${udp() - before} UDP sockets left behind`);
     });
   });
 
@@ -261,7 +279,12 @@ describe('limits on every input, while media between others keeps flowing', () =
     // Let earlier tests' connections and timers settle before taking the baseline.
     await sleep(1500);
     const handlesBefore = process.getActiveResourcesInfo().length;
-    const droppedBefore = iceGuardStats.dropped;
+    // Count the gate's decisions on datagrams from the junk senders only (media from the peers goes on).
+    const junkPorts = new Set<number>();
+    const fromJunk = { accepted: 0, dropped: 0 };
+    iceGuardStats.observer = (accepted, [host, port]) => {
+      if (host === '127.0.0.1' && junkPorts.has(port)) fromJunk[accepted ? 'accepted' : 'dropped']++;
+    };
     const heapBefore = process.memoryUsage().heapUsed;
     const before = [packetsOf(bot), recorded.received];
 
@@ -324,6 +347,7 @@ describe('limits on every input, while media between others keeps flowing', () =
           }),
       ),
     );
+    for (const s of senders) junkPorts.add(s.address().port);
     let sent = 0;
     for (const port of ports) {
       for (let i = 0; i < 1000; i++) {
@@ -338,14 +362,16 @@ describe('limits on every input, while media between others keeps flowing', () =
     await sleep(1500);
 
     const handlesAfter = process.getActiveResourcesInfo().length;
-    const dropped = iceGuardStats.dropped - droppedBefore;
+    iceGuardStats.observer = undefined;
     const heapAfter = process.memoryUsage().heapUsed;
     const media = [packetsOf(bot) - before[0]!, recorded.received - before[1]!];
     t2.diagnostic(
-      `${sent} junk datagrams to ports ${ports.join(', ')}, ${dropped} dropped at the gate: handles ${handlesBefore} → ${handlesAfter}, heap ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB; media meanwhile: bot ${media[0]} packets, other ${media[1]}`,
+      `${sent} junk datagrams to ports ${ports.join(', ')}, ${fromJunk.dropped} reached the gate and were dropped, ${fromJunk.accepted} let through: handles ${handlesBefore} → ${handlesAfter}, heap ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB; media meanwhile: bot ${media[0]} packets, other ${media[1]}`,
     );
     assert.ok(media[0]! > 50 && media[1]! > 50, 'media kept flowing both ways');
-    assert.equal(dropped, sent, 'every junk datagram was dropped before DTLS, SRTP or ICE saw it');
+    assert.equal(fromJunk.accepted, 0, 'no junk datagram got past the gate to DTLS, SRTP or ICE');
+    // The kernel may drop a few of a burst when its buffer is full; most must have reached the gate.
+    assert.ok(fromJunk.dropped >= sent * 0.9, `only ${fromJunk.dropped} of ${sent} reached the gate`);
     assert.ok(handlesAfter <= handlesBefore + 2, `handles grew from ${handlesBefore} to ${handlesAfter}`);
     assert.ok(heapAfter - heapBefore < 32 * 2 ** 20, 'the heap did not grow by tens of MiB');
     const health = await fetch(`${t.url}/healthz`);

@@ -43,8 +43,13 @@ interface ProtocolInternals {
   datagramReceived: DatagramHandler;
 }
 
-/** Datagrams the gate dropped in this process, for tests and diagnostics. */
-export const iceGuardStats = { dropped: 0, guardedSockets: 0 };
+/** What the gate did in this process, for tests and diagnostics. */
+export const iceGuardStats: {
+  dropped: number;
+  guardedSockets: number;
+  /** Called for every datagram with the gate's decision (tests watch particular senders with it). */
+  observer: ((accepted: boolean, from: [string, number]) => void) | undefined;
+} = { dropped: 0, guardedSockets: 0, observer: undefined };
 
 const guarded = new WeakSet<object>();
 
@@ -133,7 +138,9 @@ export function guardIce(pc: RTCPeerConnection): boolean {
       guarded.add(protocol);
       const original = protocol.datagramReceived.bind(protocol);
       protocol.datagramReceived = (data, addr) => {
-        if (accept(data, addr, connection)) original(data, addr);
+        const accepted = accept(data, addr, connection);
+        iceGuardStats.observer?.(accepted, addr);
+        if (accepted) original(data, addr);
         else iceGuardStats.dropped++;
       };
       iceGuardStats.guardedSockets++;
