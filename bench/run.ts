@@ -226,8 +226,10 @@ function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unkno
     relayCpuMsPer10k: relayAt?.cpuMsPer10k ?? null,
   };
   if (before) {
-    // CPU per packet after / before, at the largest step both ran (the same packets and receivers).
-    const common = sfu.filter((r) => before.some((b) => b.step === r.step)).at(-1);
+    // CPU per packet after / before, at the largest step both ran without saturating the server or
+    // losing 1 % (an overloaded server drops work, which flatters its CPU per delivered packet).
+    const fair = (r: StepRow) => !r.serverBound && r.lossPercent < 1;
+    const common = sfu.filter((r) => fair(r) && before.some((b) => b.step === r.step && fair(b))).at(-1);
     const b = common && before.find((r) => r.step === common.step);
     summary.beforeLargestHeldStep = held(before);
     summary.beforeComparedAtStep = common?.step ?? null;

@@ -53,7 +53,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'audio-room',
     description: `${AUDIO_SPEAKERS} Opus speakers (each hearing the others) → S audio-only listeners`,
-    steps: [25, 50, 100, 200, 300],
+    steps: [25, 50, 100, 200],
     quickSteps: [25],
     profileStep: 100,
     stepLabel: (s) => `S=${s}`,
