@@ -119,7 +119,10 @@ describe('RTCP: NACK, receiver reports and keyframe requests', () => {
       const allowed = Math.ceil(span / KEYFRAME_REQUEST_INTERVAL_MS) + 1;
       assert.ok(during.length <= allowed, `${during.length} PLIs in ${span} ms (at most ${allowed})`);
       for (let i = 1; i < during.length; i++) {
-        assert.ok(during[i]! - during[i - 1]! >= KEYFRAME_REQUEST_INTERVAL_MS - 20, 'PLIs are spaced out');
+        assert.ok(
+          during[i]! - during[i - 1]! >= KEYFRAME_REQUEST_INTERVAL_MS - 100,
+          'PLIs are spaced out (arrival jitter allowed)',
+        );
       }
     } finally {
       await Promise.all(burst.map((b) => b.stop()));
