@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, SrtpSession } from 'werift';
+import {
+  RTCPeerConnection,
+  type RTCRtpTransceiver,
+  RtpHeader,
+  RtpPacket,
+  SrtpAuthenticationError,
+  SrtpSession,
+} from 'werift';
 import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
 import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
+import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
 import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
 import type { SrtpContextInternals } from '../src/sfu/weriftInternals.js';
 import { eventually, LOOPBACK } from './helpers/server.js';
@@ -174,4 +182,82 @@ describe('the fast send path on a real connection', () => {
     assert.equal(cached.header.timestamp, 3000 * 29);
     assert.deepEqual(cached.payload, payloads[29]);
   });
+});
+
+describe('SRTP decryption of the receive path', () => {
+  for (const { name, profile, saltBytes } of PROFILES) {
+    it(`${name}: the same bytes, rollover state and failures as werift's session`, () => {
+      const keys = {
+        localMasterKey: randomBytes(16),
+        localMasterSalt: randomBytes(saltBytes),
+        remoteMasterKey: randomBytes(16),
+        remoteMasterSalt: randomBytes(saltBytes),
+      };
+      const sender = new SrtpSession({ keys, profile });
+      const mirrored = {
+        localMasterKey: keys.remoteMasterKey,
+        localMasterSalt: keys.remoteMasterSalt,
+        remoteMasterKey: keys.localMasterKey,
+        remoteMasterSalt: keys.localMasterSalt,
+      };
+      const werift = new SrtpSession({ keys: mirrored, profile });
+      const ours = new SrtpSession({ keys: mirrored, profile });
+      const weriftDecrypt = ours.decrypt;
+      accelerateSrtpReceive({ dtlsTransports: [{ srtp: ours }] } as unknown as RTCPeerConnection);
+      assert.notEqual(ours.decrypt, weriftDecrypt, 'the session decrypts with SrtpDecryptor');
+      const ext = (id: number, n: number) => ({ id, payload: randomBytes(n) });
+      const shapes: Partial<RtpHeader>[] = [
+        {},
+        { csrc: [7, 8] },
+        {
+          extension: true,
+          extensionProfile: 0xbede as RtpHeader['extensionProfile'],
+          extensions: [ext(1, 1), ext(4, 2)],
+        },
+        {
+          extension: true,
+          extensionProfile: 0x1000 as RtpHeader['extensionProfile'],
+          extensions: [ext(3, 4)],
+        },
+      ];
+      // Sequence numbers run across the 16-bit wrap, so the rollover counter moves (RFC 3711 §3.3.1).
+      for (let i = 0; i < 200; i++) {
+        const seq = (65_500 + i) & 0xffff;
+        const header = new RtpHeader({
+          payloadType: 96,
+          sequenceNumber: seq,
+          timestamp: i * 90,
+          ssrc: 4242,
+          ...shapes[i % 4],
+        });
+        let packet = sender.encrypt(randomBytes(20 + (i % 50)), header);
+        if (i % 37 === 5) packet = Buffer.concat([packet.subarray(0, -1), Buffer.from([packet.at(-1)! ^ 1])]);
+        if (i % 53 === 7) packet = packet.subarray(0, 15);
+        let expected: Buffer | Error;
+        let actual: Buffer | Error;
+        try {
+          expected = werift.decrypt(packet);
+        } catch (error) {
+          expected = error as Error;
+        }
+        try {
+          actual = ours.decrypt(packet);
+        } catch (error) {
+          actual = error as Error;
+        }
+        if (expected instanceof Error) {
+          assert.ok(
+            actual instanceof SrtpAuthenticationError,
+            `packet ${i} fails as in werift: ${String(actual)}`,
+          );
+        } else {
+          assert.deepEqual(actual, expected, `packet ${i} (seq ${seq})`);
+        }
+      }
+      const states = (s: SrtpSession) =>
+        JSON.stringify((s.remoteContext as unknown as { srtpSSRCStates: unknown }).srtpSSRCStates);
+      assert.equal(states(ours), states(werift), 'the same rollover state');
+      assert.match(states(ours), /"rolloverCounter":1/, 'the sequence wrapped');
+    });
+  }
 });

@@ -9,6 +9,7 @@ import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
 import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
+import { accelerateSrtpReceive } from './SrtpDecryptor.js';
 import { checkSdp, withTimeout } from './sdpCheck.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
@@ -315,6 +316,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     // Publishers' RFC 6464 audio levels feed active-speaker detection.
     const pc = new RTCPeerConnection(peerConfig(this.#settings, { receiveAudioLevel: role === 'publisher' }));
     pc.connectionStateChange.subscribe((state) => {
+      // Incoming SRTP is decrypted by SrtpDecryptor once the keys exist (same result, less work).
+      if (state === 'connected') accelerateSrtpReceive(pc);
       if (!this.closed) this.emit('connectionState', role, state);
     });
     // Datagrams from no peer of this session never reach DTLS/SRTP (see iceGuard.ts).
