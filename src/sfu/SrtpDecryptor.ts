@@ -113,7 +113,9 @@ export class SrtpDecryptor {
     const next = existing ? { ...existing } : { ssrc, rolloverCounter: 0, lastSequenceNumber: 0 };
     this.#context.updateRolloverCount(seq, next);
     const roc = next.rolloverCounter;
-    const out = Buffer.allocUnsafe(end);
+    // Its own memory, not a slice of Buffer's shared pool: the payload lives on in werift's and the
+    // senders' NACK caches, and a pool slice would keep a whole 8 KB pool block alive with it.
+    const out = Buffer.allocUnsafeSlow(end);
     packet.copy(out, 0, 0, headerEnd);
     if (this.#gcm) this.#openGcm(packet, headerEnd, end, ssrc, seq, roc, out);
     else this.#openCtr(packet, headerEnd, end, ssrc, seq, roc, out);
