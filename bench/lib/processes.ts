@@ -38,10 +38,17 @@ function waitForLine(
       () => reject(new Error(`${what} did not start within ${timeoutMs} ms`)),
       timeoutMs,
     );
+    let ready = false;
     child.stdout!.on('data', (chunk: Buffer) => {
+      // After the ready line, the output is dropped (or shown with BENCH_SHOW_OUTPUT=1, e.g. for --trace-gc).
+      if (ready) {
+        if (process.env.BENCH_SHOW_OUTPUT) process.stderr.write(chunk);
+        return;
+      }
       text += chunk.toString();
       const m = pattern.exec(text);
       if (m) {
+        ready = true;
         clearTimeout(timer);
         resolve(m);
       }
