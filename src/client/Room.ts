@@ -130,6 +130,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     if (joined.type !== 'joined') throw new Error(`unexpected reply to join: ${joined.type}`);
     this.#signal = signal;
     signal.on('message', (m) => this.#onMessage(m));
+    queueMicrotask(() => signal.flushBacklog());
     signal.on('close', (code) => this.#onSignalClose(signal, code));
     this.participantId = joined.self.id;
     this.displayName = joined.self.name;

@@ -25,6 +25,7 @@ export class Signal extends TypedEmitter<SignalEvents> {
   #nextRid = 1;
   readonly #pending = new Map<number, { resolve: (m: ServerMessage) => void; reject: (e: Error) => void }>();
   closed = false;
+  readonly #backlog: ServerMessage[] = [];
 
   private constructor(ws: WebSocketLike) {
     super();
@@ -44,7 +45,9 @@ export class Signal extends TypedEmitter<SignalEvents> {
         else pending.resolve(message);
         return;
       }
-      this.emit('message', message);
+      // A message can arrive in the same read as the reply to `join`, before the room listens.
+      if (this.listenerCount('message') === 0) this.#backlog.push(message);
+      else this.emit('message', message);
     };
     ws.onclose = (event) => {
       this.closed = true;
@@ -76,6 +79,11 @@ export class Signal extends TypedEmitter<SignalEvents> {
         );
       };
     });
+  }
+
+  /** Delivers messages that arrived before anyone listened; call after subscribing to `message`. */
+  flushBacklog(): void {
+    for (const message of this.#backlog.splice(0)) this.emit('message', message);
   }
 
   send(message: Outgoing): void {
