@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { PasswordGuardOptions } from '../auth/roomPassword.js';
 import { CodedError } from '../common/errors.js';
+import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
 import type { Participant } from './Participant.js';
 import { Room } from './Room.js';
@@ -21,7 +22,7 @@ export interface RoomRegistryOptions {
  * The rooms of one server. A room is created by its first join and closed once it has been empty for
  * `emptyTimeoutMs`. Also finds participants by resume token.
  */
-export class RoomRegistry {
+export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   readonly rooms = new Map<string, Room>();
   readonly #options: RoomRegistryOptions;
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
@@ -29,6 +30,7 @@ export class RoomRegistry {
   #closed = false;
 
   constructor(options: RoomRegistryOptions) {
+    super();
     this.#options = options;
   }
 
@@ -81,6 +83,7 @@ export class RoomRegistry {
     this.#emptyTimers.delete(name);
     if (!room) return;
     this.rooms.delete(name);
+    this.emit('roomClosed', name);
     await room.close(reason);
     this.#options.log.info({ room: name, reason }, 'room closed');
   }

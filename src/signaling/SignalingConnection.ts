@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
 import { authorizeJoin } from '../auth/authorizeJoin.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
@@ -29,6 +28,21 @@ export interface SignalingPeer {
   auth: Config['auth'];
 }
 
+/**
+ * The WebSocket as a connection uses it: a `ws` socket, or a room worker's stand-in for the socket the
+ * main thread holds (`src/workers/PortSocket.ts`).
+ */
+export interface SignalSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly CONNECTING: number;
+  send(data: string): void;
+  close(code: number, reason: string): void;
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: (code: number) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
 /** Messages queued behind a slow one (an offer being applied) before the connection is told to slow down. */
 const MAX_QUEUED_MESSAGES = 64;
 /** WebSocket close codes (RFC 6455 §7.4.1). */
@@ -41,7 +55,7 @@ export const CLOSE_POLICY_VIOLATION = 1008;
  * and runs the good ones in arrival order (an offer is applied before the candidates that follow it).
  */
 export class SignalingConnection implements SignalSink {
-  readonly #ws: WebSocket;
+  readonly #ws: SignalSocket;
   readonly #registry: RoomRegistry;
   readonly #limits: SignalingLimits;
   readonly #log: Logger;
@@ -59,7 +73,7 @@ export class SignalingConnection implements SignalSink {
   #closed = false;
 
   constructor(
-    ws: WebSocket,
+    ws: SignalSocket,
     registry: RoomRegistry,
     limits: SignalingLimits,
     log: Logger,
@@ -75,13 +89,18 @@ export class SignalingConnection implements SignalSink {
       this.#sendError('JOIN_TIMEOUT');
       this.close(CLOSE_POLICY_VIOLATION, 'join timeout');
     }, limits.joinTimeoutMs);
-    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (error) => this.#log.debug({ err: error }, 'websocket error'));
   }
 
   get participant(): Participant | undefined {
     return this.#participant;
+  }
+
+  /** Resolves once every message received so far has been handled. */
+  idle(): Promise<void> {
+    return this.#queue;
   }
 
   send(message: ServerMessage): void {

@@ -1,0 +1,155 @@
+import type { IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { addressKey } from '../common/address.js';
+import { CodedError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
+import { errorCatalog } from '../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import { CLOSE_POLICY_VIOLATION } from '../signaling/SignalingConnection.js';
+import { loadTlsMaterial, type TlsMaterial } from '../tls/tlsMaterial.js';
+import { VERSION } from '../version.js';
+
+export const SERVER_HEADER = `port545/${VERSION}`;
+
+/**
+ * Sent with every HTTP reply. The page loads nothing from elsewhere and is never framed; no Referer
+ * leaves it, so an access token in a room URL (`?token=`) does not travel to another site.
+ */
+const SECURITY_HEADERS: Record<string, string> = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+};
+
+export function tlsEnabled(config: Config): boolean {
+  return Boolean(config.tls.cert || config.tls.selfSigned);
+}
+
+/**
+ * The Fastify app every port545 server starts from: the Server and security headers on every reply,
+ * coded JSON errors, the 404 reply and `/.well-known/port545`.
+ */
+export function createHttpApp(config: Config, log: Logger): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    // Fastify's own per-request lines are noise at info; it logs at warn and above.
+    loggerInstance: log.child(
+      {},
+      { level: config.logLevel === 'silent' ? 'silent' : 'warn' },
+    ) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    // HTTPS and WSS on the one port; the certificate is loaded (or made) in `listen`.
+    ...(tlsEnabled(config) ? { https: { minVersion: 'TLSv1.2' as const } } : {}),
+  }) as unknown as FastifyInstance;
+
+  // Anyone who finds this port open can tell what listens on it (see the security note on port 545).
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('Server', SERVER_HEADER);
+    reply.headers(SECURITY_HEADERS);
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof CodedError) {
+      return reply.status(error.status).send({ error: { code: error.code, message: error.message } });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.status(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message } });
+    }
+    log.error({ err: error }, 'request failed');
+    return reply
+      .status(500)
+      .send({ error: { code: 'INTERNAL_ERROR', message: errorCatalog.INTERNAL_ERROR.message } });
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: errorCatalog.NOT_FOUND.message } });
+  });
+
+  app.get('/.well-known/port545', async () => ({
+    service: 'port545',
+    version: VERSION,
+    protocol: PROTOCOL_VERSION,
+    /** `open` or `secured` (every join needs an access token). */
+    auth: config.auth.mode,
+    tls: tlsEnabled(config),
+  }));
+  return app;
+}
+
+/**
+ * Accepts WebSockets at `/ws` on the app's server, at most `limits.connectionsPerIp` per client address;
+ * a client over the limit gets a coded error before the socket closes. `onSocket` takes each accepted one.
+ */
+export function acceptWebSockets(
+  app: FastifyInstance,
+  config: Config,
+  onSocket: (ws: WebSocket, address: string) => void,
+): WebSocketServer {
+  const connectionsByAddress = new Map<string, number>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.wsMaxMessageBytes });
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/ws') {
+      socket.end(`HTTP/1.1 404 Not Found\r\nServer: ${SERVER_HEADER}\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    const address = addressKey(request.socket.remoteAddress);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      // Over the limit: the client still gets a coded error it can show, then the socket closes.
+      const open = connectionsByAddress.get(address) ?? 0;
+      if (open >= config.limits.connectionsPerIp) {
+        const error = new CodedError('TOO_MANY_CONNECTIONS');
+        ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message }));
+        ws.close(CLOSE_POLICY_VIOLATION, 'too many connections');
+        return;
+      }
+      connectionsByAddress.set(address, open + 1);
+      ws.on('close', () => {
+        const left = (connectionsByAddress.get(address) ?? 1) - 1;
+        if (left > 0) connectionsByAddress.set(address, left);
+        else connectionsByAddress.delete(address);
+      });
+      onSocket(ws, address);
+    });
+  });
+  wss.on('headers', (headers) => headers.push(`Server: ${SERVER_HEADER}`));
+  return wss;
+}
+
+/** Closes every WebSocket with 1001, gives the close frames a moment, then cuts what is left. */
+export async function closeWebSockets(wss: WebSocketServer): Promise<void> {
+  for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const ws of wss.clients) ws.terminate();
+  wss.close();
+}
+
+/**
+ * Binds the app (loading or making the TLS certificate first when TLS is on) and resolves with the
+ * bound port and the certificate in use.
+ */
+export async function listenHttp(
+  app: FastifyInstance,
+  config: Config,
+  port: number,
+  tls: TlsMaterial | undefined,
+): Promise<{ port: number; tls: TlsMaterial | undefined }> {
+  if (tlsEnabled(config) && !tls) {
+    tls = await loadTlsMaterial(config);
+    if (tls)
+      (app.server as unknown as HttpsServer).setSecureContext({
+        cert: tls.cert,
+        key: tls.key,
+        minVersion: 'TLSv1.2',
+      });
+  }
+  await app.listen({ port, host: config.host });
+  const address = app.server.address();
+  return { port: typeof address === 'object' && address ? address.port : port, tls };
+}
