@@ -22,10 +22,15 @@ const SHUTDOWN_DEADLINE_MS = 4000;
 
 async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv);
-  const { server, port } = await startServer(config, (line) => console.error(line));
+  const { server, port, workers } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
   for (const url of urlsFor(config.host, port, server.tls ? 'https' : 'http')) console.log(`  ${url}`);
   console.log(`WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`);
+  console.log(
+    workers > 0
+      ? `Rooms run on ${workers} worker thread${workers === 1 ? '' : 's'} (--workers).`
+      : 'Rooms run on the main thread (--workers 0).',
+  );
   for (const line of securityLines(server)) console.log(line);
   let stopping = false;
   const stop = (signal: string) => {

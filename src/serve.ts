@@ -1,10 +1,18 @@
 import { networkInterfaces } from 'node:os';
-import { type Config, FALLBACK_PORT } from './config/config.js';
-import { buildServer, type Port545Server } from './http/buildServer.js';
+import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
+import { buildServer, type ServerHandle } from './http/buildServer.js';
+import { buildClusterServer } from './workers/buildClusterServer.js';
 
 export interface Started {
-  server: Port545Server;
+  server: ServerHandle;
   port: number;
+  /** Room worker threads (0: rooms on the main thread). */
+  workers: number;
+}
+
+/** A server with its rooms on `workers` worker threads, or on this thread when 0. */
+function build(config: Config, workers: number): ServerHandle {
+  return workers > 0 ? buildClusterServer(config, workers) : buildServer(config);
 }
 
 /** Thrown when the server cannot start; the message is for the operator. */
@@ -22,9 +30,11 @@ function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
  * be bound (no privilege, or taken), it falls back to 5450 and says why in one line through `notice`.
  */
 export async function startServer(config: Config, notice: (line: string) => void): Promise<Started> {
-  let server = buildServer(config);
+  const { count: workers, note } = resolveWorkers(config);
+  if (note) notice(note);
+  let server = build(config, workers);
   try {
-    return { server, port: await server.listen(config.port) };
+    return { server, port: await server.listen(config.port), workers };
   } catch (error) {
     await server.close();
     const problem = bindProblem(error);
@@ -43,9 +53,9 @@ export async function startServer(config: Config, notice: (line: string) => void
     notice(
       `port545: cannot bind TCP port ${config.port} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
     );
-    server = buildServer({ ...config, port: FALLBACK_PORT });
+    server = build({ ...config, port: FALLBACK_PORT }, workers);
     try {
-      return { server, port: await server.listen(FALLBACK_PORT) };
+      return { server, port: await server.listen(FALLBACK_PORT), workers };
     } catch (fallbackError) {
       await server.close();
       if (bindProblem(fallbackError))
@@ -68,7 +78,7 @@ export function urlsFor(host: string, port: number, scheme: 'http' | 'https' = '
 }
 
 /** The start-up lines that say who may join and how the connection is protected. */
-export function securityLines(server: Port545Server): string[] {
+export function securityLines(server: ServerHandle): string[] {
   const { auth } = server.config;
   const lines =
     auth.mode === 'secured'

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export const DEFAULT_PORT = 545;
@@ -15,6 +16,11 @@ export const configSchema = z
     /** True when the port was chosen by the operator: then a failure to bind is an error, not a fallback. */
     portExplicit: z.boolean().default(false),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Worker threads that hold the rooms and their media, a room on one worker; the main thread keeps
+     * HTTP and signaling. 'auto': one per core (none on a single core); 0: everything on the main thread.
+     */
+    workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     rtc: z
       .object({
         minPort: udpPort.default(40000),
@@ -136,6 +142,23 @@ export function parseConfig(input: unknown): Config {
     return `  ${path}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/**
+ * How many room workers `serve` starts, and why when it is not what was asked for. The SIP gateway needs
+ * its rooms in the main thread, so with SIP on every room stays there.
+ */
+export function resolveWorkers(
+  config: Config,
+  cores = availableParallelism(),
+): { count: number; note?: string } {
+  const wanted = config.workers === 'auto' ? (cores > 1 ? cores : 0) : config.workers;
+  if (wanted > 0 && config.sip.enabled)
+    return {
+      count: 0,
+      note: 'port545: the SIP gateway keeps its rooms on the main thread, so rooms do not use worker threads (workers: 0).',
+    };
+  return { count: wanted };
 }
 
 export class ConfigError extends Error {

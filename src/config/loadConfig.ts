@@ -7,6 +7,7 @@ const settings = [
   { flag: 'host', env: 'PORT545_HOST', path: ['host'], type: 'string' },
   { flag: 'port', env: 'PORT545_PORT', path: ['port'], type: 'int' },
   { flag: 'log-level', env: 'PORT545_LOG_LEVEL', path: ['logLevel'], type: 'string' },
+  { flag: 'workers', env: 'PORT545_WORKERS', path: ['workers'], type: 'workers' },
   { flag: 'rtc-min-port', env: 'PORT545_RTC_MIN_PORT', path: ['rtc', 'minPort'], type: 'int' },
   { flag: 'rtc-max-port', env: 'PORT545_RTC_MAX_PORT', path: ['rtc', 'maxPort'], type: 'int' },
   { flag: 'announced-ip', env: 'PORT545_ANNOUNCED_IP', path: ['rtc', 'announcedIp'], type: 'string' },
@@ -37,6 +38,8 @@ const secretSettings = [
 export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environment, or a key in --config FILE):
   --host ADDR            interface for HTTP and WebSocket (default: all, "::")
   --port N               TCP port for HTTP and WebSocket (default 545, falls back to 5450)
+  --workers N|auto       worker threads for rooms and their media, each room on one of them
+                         (default auto: one per core); 0 keeps everything on the main thread
   --rtc-min-port N       lowest UDP port for WebRTC media (default 40000)
   --rtc-max-port N       highest UDP port for WebRTC media (default 49999)
   --announced-ip ADDR    address to put in ICE candidates when behind NAT
@@ -57,10 +60,11 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
 
 function convert(
   name: string,
-  type: 'string' | 'int' | 'list' | 'auth' | 'tls' | 'bool',
+  type: 'string' | 'int' | 'list' | 'auth' | 'tls' | 'bool' | 'workers',
   raw: string,
 ): unknown {
   if (type === 'string') return raw;
+  if (type === 'workers' && raw.trim() === 'auto') return 'auto';
   if (type === 'bool') {
     // A bare `--sip` arrives as "true"; the environment may say 1/0, true/false, yes/no, on/off.
     if (/^(1|true|yes|on)$/i.test(raw)) return true;

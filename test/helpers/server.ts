@@ -1,5 +1,6 @@
-import { type ConfigInput, parseConfig } from '../../src/config/config.js';
+import { type Config, type ConfigInput, parseConfig } from '../../src/config/config.js';
 import { buildServer, type Port545Server } from '../../src/http/buildServer.js';
+import { buildClusterServer, type ClusterServer } from '../../src/workers/buildClusterServer.js';
 
 /** Every test peer and server stays on loopback. */
 export const LOOPBACK = ['127.0.0.1'];
@@ -12,9 +13,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a server on an ephemeral loopback port, media on loopback only. */
-export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
-  const config = parseConfig({
+/** A config for tests: an ephemeral loopback port, media on loopback only, rooms that close quickly. */
+export function testConfig(overrides: ConfigInput = {}): Config {
+  return parseConfig({
     host: '127.0.0.1',
     port: 0,
     logLevel: process.env.PORT545_TEST_LOG ?? 'silent',
@@ -22,7 +23,25 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     rtc: { hostAddresses: LOOPBACK, ...overrides.rtc },
     rooms: { emptyTimeoutMs: 500, ...overrides.rooms },
   });
-  const server = buildServer(config);
+}
+
+/** Starts a server with its rooms on this thread (the test can look inside them). */
+export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
+  const server = buildServer(testConfig(overrides));
+  const port = await server.listen(0);
+  return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+export interface ClusterTestServer extends Omit<TestServer, 'server'> {
+  server: ClusterServer;
+}
+
+/** Starts a server with its rooms on `workers` worker threads. */
+export async function startClusterTestServer(
+  workers: number,
+  overrides: ConfigInput = {},
+): Promise<ClusterTestServer> {
+  const server = buildClusterServer(testConfig(overrides), workers);
   const port = await server.listen(0);
   return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }

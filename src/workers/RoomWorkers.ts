@@ -1,0 +1,246 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
+
+/** The worker's entry, next to this file: `.ts` when run from source (tsx), `.js` when built. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(`./roomWorker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
+
+/** Starts the worker thread; from source, tsx's loader is registered in it first (it is not inherited). */
+function startWorker(data: WorkerData, name: string): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: data, name });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(boot, { eval: true, workerData: data, name });
+}
+
+/** What the main thread holds for a WebSocket handed to a worker. */
+export interface WorkerClient {
+  /** The worker sent this to the client. */
+  send(data: string): void;
+  /** The worker closed the connection. */
+  end(code: number, reason: string): void;
+}
+
+type Pending = { resolve: (message: FromWorker) => void; reject: (error: Error) => void };
+
+/** One room worker as the main thread sees it. */
+export class RoomWorker {
+  readonly index: number;
+  readonly clients = new Map<number, WorkerClient>();
+  /** Rooms placed here. */
+  readonly rooms = new Set<string>();
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #rid = 0;
+  readonly ready: Promise<void>;
+  #exited = false;
+
+  constructor(index: number, data: WorkerData, onMessage: (worker: RoomWorker, message: FromWorker) => void) {
+    this.index = index;
+    this.#worker = startWorker(data, `port545-room-worker-${index}`);
+    this.ready = new Promise((resolve, reject) => {
+      const onReady = (message: FromWorker) => {
+        if (message.t !== 'ready') return;
+        this.#worker.off('message', onReady);
+        resolve();
+      };
+      this.#worker.on('message', onReady);
+      this.#worker.once('error', reject);
+      this.#worker.once('exit', (code) =>
+        reject(new Error(`room worker ${index} exited (${code}) while starting`)),
+      );
+    });
+    this.ready.catch(() => undefined);
+    this.#worker.on('message', (message: FromWorker) => {
+      if ('rid' in message) {
+        const pending = this.#pending.get(message.rid);
+        this.#pending.delete(message.rid);
+        pending?.resolve(message);
+        return;
+      }
+      onMessage(this, message);
+    });
+  }
+
+  get worker(): Worker {
+    return this.#worker;
+  }
+
+  post(message: ToWorker): void {
+    if (!this.#exited) this.#worker.postMessage(message);
+  }
+
+  /** Sends a message that the worker answers (same `rid`). */
+  request<T extends FromWorker['t']>(
+    message: ToWorker & { rid: number },
+  ): Promise<Extract<FromWorker, { t: T }>> {
+    return new Promise((resolve, reject) => {
+      if (this.#exited) return reject(new Error(`room worker ${this.index} is gone`));
+      this.#pending.set(message.rid, {
+        resolve: resolve as (message: FromWorker) => void,
+        reject,
+      });
+      this.#worker.postMessage(message);
+    });
+  }
+
+  nextRid(): number {
+    return ++this.#rid;
+  }
+
+  http(request: HttpRequest, route?: Route): Promise<HttpReply> {
+    return this.request<'httpReply'>({
+      t: 'http',
+      rid: this.nextRid(),
+      request,
+      ...(route ? { route } : {}),
+    }).then((m) => m.reply);
+  }
+
+  /** The worker stopped: what was waiting for it fails. */
+  exited(): void {
+    this.#exited = true;
+    for (const pending of this.#pending.values())
+      pending.reject(new Error(`room worker ${this.index} is gone`));
+    this.#pending.clear();
+  }
+
+  terminate(): Promise<number> {
+    this.#exited = true;
+    return this.#worker.terminate();
+  }
+}
+
+export interface Placement {
+  worker: RoomWorker;
+  route: Route;
+}
+
+/**
+ * The room workers of one server and where each room is. A new room goes to the worker with the fewest
+ * rooms, and stays there until that worker reports it gone (`released` with the last route it saw, so a
+ * join routed meanwhile keeps the placement).
+ */
+export class RoomWorkers {
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #workers: RoomWorker[] = [];
+  readonly #placed = new Map<string, { worker: RoomWorker; seq: number }>();
+  #seq = 0;
+  #nextLobby = 0;
+  #closing = false;
+  readonly #size: number;
+
+  constructor(config: Config, count: number, log: Logger) {
+    this.#config = config;
+    this.#log = log;
+    this.#size = count;
+    for (let i = 0; i < count; i++) this.#workers.push(this.#spawn(i));
+  }
+
+  get all(): readonly RoomWorker[] {
+    return this.#workers;
+  }
+
+  get roomCount(): number {
+    return this.#placed.size;
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.ready));
+  }
+
+  /** The worker of `room`, placing the room when it has none; undefined when rooms are at the limit. */
+  place(room: string): Placement | undefined {
+    let entry = this.#placed.get(room);
+    if (!entry) {
+      if (this.#placed.size >= this.#config.rooms.maxRooms) return undefined;
+      let best = this.#workers[0]!;
+      for (const w of this.#workers) if (w.rooms.size < best.rooms.size) best = w;
+      entry = { worker: best, seq: 0 };
+      this.#placed.set(room, entry);
+      best.rooms.add(room);
+    }
+    entry.seq = ++this.#seq;
+    return { worker: entry.worker, route: { room, seq: entry.seq } };
+  }
+
+  /** The worker `room` is on, if any. */
+  ownerOf(room: string): RoomWorker | undefined {
+    return this.#placed.get(room)?.worker;
+  }
+
+  /** A worker for a connection or request that names no room yet (turn by turn). */
+  lobby(): RoomWorker {
+    const worker = this.#workers[this.#nextLobby % this.#workers.length]!;
+    this.#nextLobby++;
+    return worker;
+  }
+
+  #spawn(index: number): RoomWorker {
+    const { rtc } = this.#config;
+    // Each worker binds media sockets in its own slice of the port range.
+    const span = Math.floor((rtc.maxPort - rtc.minPort + 1) / this.#size);
+    const minPort = rtc.minPort + index * span;
+    const data: WorkerData = {
+      index,
+      config: {
+        ...this.#config,
+        workers: 0,
+        sip: { ...this.#config.sip, enabled: false },
+        rtc: { ...rtc, minPort, maxPort: minPort + span - 1 },
+      },
+    };
+    const worker = new RoomWorker(index, data, (w, message) => this.#onMessage(w, message));
+    worker.worker.on('error', (error) =>
+      this.#log.error({ err: error, worker: index }, 'room worker failed'),
+    );
+    worker.worker.once('exit', (code) => this.#onExit(worker, code));
+    return worker;
+  }
+
+  #onMessage(worker: RoomWorker, message: FromWorker): void {
+    switch (message.t) {
+      case 'send':
+        worker.clients.get(message.id)?.send(message.data);
+        return;
+      case 'end':
+        worker.clients.get(message.id)?.end(message.code, message.reason);
+        return;
+      case 'released': {
+        const entry = this.#placed.get(message.room);
+        if (entry && entry.worker === worker && entry.seq === message.seq) {
+          this.#placed.delete(message.room);
+          worker.rooms.delete(message.room);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A worker that dies takes its rooms with it; its clients are told, and a new worker takes its place. */
+  #onExit(worker: RoomWorker, code: number): void {
+    worker.exited();
+    if (this.#closing) return;
+    this.#log.error({ worker: worker.index, code }, 'room worker exited; its rooms are gone');
+    for (const room of worker.rooms) this.#placed.delete(room);
+    for (const client of worker.clients.values()) client.end(1011, 'room worker failed');
+    worker.clients.clear();
+    this.#workers[worker.index] = this.#spawn(worker.index);
+  }
+
+  /** Closes every room (participants get `bye`), then stops the workers. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(
+      this.#workers.map((w) =>
+        w.request<'shutdown'>({ t: 'shutdown', rid: w.nextRid() }).catch(() => undefined),
+      ),
+    );
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,239 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import pino from 'pino';
+import type { WebSocket } from 'ws';
+import { CodedError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
+import type { ServerHandle } from '../http/buildServer.js';
+import { acceptWebSockets, closeWebSockets, createHttpApp, listenHttp } from '../http/httpBase.js';
+import { registerWebClient } from '../http/webClient.js';
+import { clientMessage } from '../protocol/messages.js';
+import type { TlsMaterial } from '../tls/tlsMaterial.js';
+import type { HttpReply, HttpRequest, Route } from './protocol.js';
+import { type RoomWorker, RoomWorkers } from './RoomWorkers.js';
+
+export interface ClusterServer extends ServerHandle {
+  readonly workers: RoomWorkers;
+}
+
+/** Reply headers that belong to one hop, not to the reply. */
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+
+/** Paths whose second segment is a room: the request goes to that room's worker. */
+const ROOM_PATHS = ['/whip/:room', '/whip/:room/*', '/whep/:room', '/whep/:room/*'];
+const ADMIN_ROOM_PATHS = ['/api/v1/rooms/:room', '/api/v1/rooms/:room/*'];
+const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
+  'GET',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+];
+
+/**
+ * A server whose rooms run on worker threads (`workers` > 0), the way mediasoup runs a worker per core.
+ * This thread holds HTTP, the WebSockets and the web client; each room, with its participants, peer
+ * connections and media, lives on one worker. A WebSocket goes to the worker of the room its `join`
+ * names; WHIP, WHEP and the admin API's room paths go to the worker of the room in their path.
+ */
+export function buildClusterServer(config: Config, workerCount: number): ClusterServer {
+  const log = pino({ level: config.logLevel, base: undefined });
+  const app = createHttpApp(config, log);
+  const workers = new RoomWorkers(config, workerCount, log);
+  let tls: TlsMaterial | undefined;
+  let nextId = 0;
+
+  app.get('/healthz', async () => {
+    const all = await Promise.all(
+      workers.all.map((w) => w.request<'health'>({ t: 'health', rid: w.nextRid() })),
+    );
+    return {
+      status: 'ok',
+      rooms: all.reduce((n, h) => n + h.rooms, 0),
+      participants: all.reduce((n, h) => n + h.participants, 0),
+      workers: all.length,
+    };
+  });
+
+  app.register(async (scope) => {
+    // Bodies go to the worker as they came; the worker's routes parse and validate them.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+    const forward = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      worker: RoomWorker,
+      route?: Route,
+    ): Promise<FastifyReply> => send(reply, await worker.http(toRequest(request), route));
+
+    const toRoom = async (request: FastifyRequest, reply: FastifyReply) => {
+      const room = (request.params as { room: string }).room;
+      const placed = request.method === 'POST' ? workers.place(room) : undefined;
+      if (request.method === 'POST' && !placed) throw new CodedError('TOO_MANY_ROOMS');
+      if (placed) return forward(request, reply, placed.worker, placed.route);
+      return forward(request, reply, workers.ownerOf(room) ?? workers.lobby());
+    };
+    for (const url of ROOM_PATHS) scope.route({ method: METHODS, url, handler: toRoom });
+    for (const url of ADMIN_ROOM_PATHS)
+      scope.route({
+        method: METHODS,
+        url,
+        handler: (request, reply) =>
+          forward(
+            request,
+            reply,
+            workers.ownerOf((request.params as { room: string }).room) ?? workers.lobby(),
+          ),
+      });
+
+    // The room list is every worker's rooms; an error (no or wrong API key) is passed on as it came.
+    scope.get('/api/v1/rooms', async (request, reply) => {
+      const replies = await Promise.all(workers.all.map((w) => w.http(toRequest(request))));
+      const failed = replies.find((r) => r.status !== 200);
+      if (failed) return send(reply, failed);
+      const rooms = replies.flatMap(
+        (r) => (JSON.parse(Buffer.from(r.body).toString('utf8')) as { rooms: unknown[] }).rooms,
+      );
+      return send(reply, { ...replies[0]!, body: Buffer.from(JSON.stringify({ rooms })) });
+    });
+    scope.route({
+      method: METHODS,
+      url: '/api/v1/*',
+      handler: (request, reply) => forward(request, reply, workers.lobby()),
+    });
+  });
+
+  const ready = Promise.all([registerWebClient(app), workers.ready()]);
+
+  const wss = acceptWebSockets(app, config, (ws, address) => routeSocket(ws, address));
+
+  /**
+   * Until it has joined, a connection may still name any room: each valid `join` is routed to that room's
+   * worker (moving the connection there if needed). Once the worker says `joined`, it stays there.
+   */
+  function routeSocket(ws: WebSocket, address: string): void {
+    const id = ++nextId;
+    let joined = false;
+    let worker = workers.lobby();
+    const client = {
+      send(data: string) {
+        if (!joined && isJoined(data)) joined = true;
+        if (ws.readyState === ws.OPEN) ws.send(data);
+      },
+      end(code: number, reason: string) {
+        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+      },
+    };
+    const attach = (to: RoomWorker) => {
+      worker = to;
+      worker.clients.set(id, client);
+      worker.post({ t: 'open', id, address });
+    };
+    attach(worker);
+    ws.on('message', (raw, binary) => {
+      const data = toBuffer(raw);
+      let route: Route | undefined;
+      if (!joined && !binary) {
+        const join = joinOf(data);
+        if (join) {
+          const placed = workers.place(join.room);
+          if (!placed) {
+            const error = new CodedError('TOO_MANY_ROOMS');
+            const rid = join.rid !== undefined ? { rid: join.rid } : {};
+            ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, ...rid }));
+            return;
+          }
+          if (placed.worker !== worker) {
+            worker.post({ t: 'closed', id, code: 1000 });
+            worker.clients.delete(id);
+            attach(placed.worker);
+          }
+          route = placed.route;
+        }
+      }
+      worker.post({ t: 'frame', id, data, binary, ...(route ? { route } : {}) });
+    });
+    ws.on('close', (code) => {
+      worker.post({ t: 'closed', id, code });
+      worker.clients.delete(id);
+    });
+    ws.on('error', (error) => log.debug({ err: error }, 'websocket error'));
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    log,
+    workers,
+    get tls() {
+      return tls;
+    },
+    async listen(port = config.port) {
+      await ready;
+      const bound = await listenHttp(app, config, port, tls);
+      tls = bound.tls;
+      return bound.port;
+    },
+    close() {
+      closing ??= (async () => {
+        await ready.catch(() => undefined);
+        // The workers say `bye` to their participants through these sockets before they are closed.
+        await workers.close();
+        await closeWebSockets(wss);
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(raw)) return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  return Buffer.from(raw);
+}
+
+/** The room and request id of a valid `join` message, else undefined (the worker answers the rest). */
+function joinOf(data: Buffer): { room: string; rid?: string | number } | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if ((json as { type?: unknown } | null)?.type !== 'join') return undefined;
+  const parsed = clientMessage.safeParse(json);
+  if (!parsed.success || parsed.data.type !== 'join') return undefined;
+  return { room: parsed.data.room, ...(parsed.data.rid !== undefined ? { rid: parsed.data.rid } : {}) };
+}
+
+function isJoined(data: string): boolean {
+  if (!data.includes('"joined"')) return false;
+  try {
+    return (JSON.parse(data) as { type?: unknown }).type === 'joined';
+  } catch {
+    return false;
+  }
+}
+
+function toRequest(request: FastifyRequest): HttpRequest {
+  const body = request.body;
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    ...(Buffer.isBuffer(body) ? { body } : {}),
+    remoteAddress: request.socket.remoteAddress ?? 'unknown',
+  };
+}
+
+function send(reply: FastifyReply, from: HttpReply): FastifyReply {
+  reply.code(from.status);
+  for (const [name, value] of Object.entries(from.headers)) {
+    if (value === undefined || HOP_HEADERS.has(name.toLowerCase())) continue;
+    reply.header(name, value);
+  }
+  return reply.send(Buffer.from(from.body.buffer, from.body.byteOffset, from.body.byteLength));
+}

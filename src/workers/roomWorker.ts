@@ -1,0 +1,121 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import { buildServer } from '../http/buildServer.js';
+import { SignalingConnection } from '../signaling/SignalingConnection.js';
+import { PortSocket } from './PortSocket.js';
+import type { FromWorker, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
+
+/**
+ * A room worker: a port545 server that never listens. The main thread hands it the WebSockets and HTTP
+ * requests of the rooms it placed here; their participants, peer connections and media live here.
+ */
+const port = parentPort;
+if (!port) throw new Error('roomWorker.ts runs as a worker thread');
+const { index, config } = workerData as WorkerData;
+const log = pino({ level: config.logLevel, base: { worker: index } });
+const server = buildServer(config, { log });
+const post = (message: FromWorker): void => port.postMessage(message);
+
+const sockets = new Map<number, { socket: PortSocket; connection: SignalingConnection }>();
+/** The last route the main thread sent for each room this worker may hold. */
+const routes = new Map<string, number>();
+
+server.registry.on('roomClosed', (room) => {
+  const seq = routes.get(room);
+  if (seq === undefined) return;
+  routes.delete(room);
+  post({ t: 'released', room, seq });
+});
+
+/** After a routed join or request has been handled: if it left no room here, the placement can go. */
+function settle(route: Route, done: Promise<unknown>): void {
+  routes.set(route.room, route.seq);
+  void done.finally(() => {
+    if (server.registry.rooms.has(route.room) || routes.get(route.room) !== route.seq) return;
+    routes.delete(route.room);
+    post({ t: 'released', room: route.room, seq: route.seq });
+  });
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+async function http(rid: number, request: HttpRequest): Promise<void> {
+  try {
+    const response = await server.app.inject({
+      method: request.method as 'GET',
+      url: request.url,
+      headers: request.headers as Record<string, string>,
+      ...(request.body ? { payload: toBuffer(request.body) } : {}),
+      remoteAddress: request.remoteAddress,
+    });
+    post({
+      t: 'httpReply',
+      rid,
+      reply: { status: response.statusCode, headers: response.headers, body: response.rawPayload },
+    });
+  } catch (error) {
+    log.error({ err: error }, 'routed request failed');
+    const body = Buffer.from(
+      JSON.stringify({ error: { code: 'INTERNAL_ERROR', message: 'Internal error' } }),
+    );
+    post({
+      t: 'httpReply',
+      rid,
+      reply: { status: 500, headers: { 'content-type': 'application/json' }, body },
+    });
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.t) {
+    case 'open': {
+      const { id } = message;
+      const socket = new PortSocket(
+        (data) => post({ t: 'send', id, data }),
+        (code, reason) => post({ t: 'end', id, code, reason }),
+      );
+      const connection = new SignalingConnection(socket, server.registry, config.limits, log, {
+        address: message.address,
+        auth: config.auth,
+      });
+      sockets.set(id, { socket, connection });
+      server.connections.add(connection);
+      return;
+    }
+    case 'frame': {
+      const entry = sockets.get(message.id);
+      if (!entry) return;
+      entry.socket.deliver(toBuffer(message.data), message.binary);
+      if (message.route) settle(message.route, entry.connection.idle());
+      return;
+    }
+    case 'closed': {
+      const entry = sockets.get(message.id);
+      if (!entry) return;
+      sockets.delete(message.id);
+      server.connections.delete(entry.connection);
+      entry.socket.closed(message.code);
+      return;
+    }
+    case 'http': {
+      const done = http(message.rid, message.request);
+      if (message.route) settle(message.route, done);
+      return;
+    }
+    case 'health':
+      post({
+        t: 'health',
+        rid: message.rid,
+        rooms: server.registry.rooms.size,
+        participants: server.registry.participantCount,
+      });
+      return;
+    case 'shutdown':
+      void server.close().finally(() => post({ t: 'shutdown', rid: message.rid }));
+      return;
+  }
+});
+
+post({ t: 'ready' });
