@@ -23,6 +23,7 @@ import type {
   WindowResult,
 } from './lib/protocol.js';
 import { LatencySink, ReceiverTap, tapPeerConnection } from './lib/ReceiverTap.js';
+import { readSinkCounters, SINK_PORTS } from './lib/sinkFilter.js';
 import { percentile } from './lib/stats.js';
 
 const LOOPBACK = ['127.0.0.1'];
@@ -32,6 +33,8 @@ const JOIN_SPACING_MS = 500;
 interface LoadParticipant {
   room: string;
   tap: ReceiverTap;
+  /** A sink's UDP port: its RTP is counted by the kernel (bench/lib/sinkFilter.ts), not by `tap`. */
+  sinkPort?: number;
   /** Streams this participant publishes (0, 1 or 2). */
   streams: number;
   /** RTP packets handed to the transport so far (all streams). */
@@ -76,7 +79,12 @@ function startClip(
   return source;
 }
 
-async function joinSfu(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
+async function joinSfu(
+  room: string,
+  video: boolean,
+  audio: boolean,
+  sinkPort?: number,
+): Promise<LoadParticipant> {
   const tap = new ReceiverTap(sink);
   const pcs: RTCPeerConnection[] = [];
   const client = await Room.connect<MediaStreamTrack>({
@@ -91,7 +99,11 @@ async function joinSfu(room: string, video: boolean, audio: boolean): Promise<Lo
         allowSynchronousEvents: false,
       }) as unknown as WebSocketLike,
     createPeerConnection: () => {
-      const pc = new RTCPeerConnection(nodePeerConfig(LOOPBACK));
+      const pc = new RTCPeerConnection({
+        ...nodePeerConfig(LOOPBACK),
+        // werift wants a range of two at least; it binds the first free port, the sink's own.
+        ...(sinkPort ? { icePortRange: [sinkPort, sinkPort + 1] as [number, number] } : {}),
+      });
       pcs.push(pc);
       tapPeerConnection(pc, tap);
       return pc as unknown as PeerConnectionLike;
@@ -101,6 +113,7 @@ async function joinSfu(room: string, video: boolean, audio: boolean): Promise<Lo
   const p: LoadParticipant = {
     room,
     tap,
+    ...(sinkPort ? { sinkPort } : {}),
     streams: (video ? 1 : 0) + (audio ? 1 : 0),
     sent: 0,
     plis: 0,
@@ -180,13 +193,27 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
   return p;
 }
 
-async function add(room: string, count: number, video: boolean, audio: boolean, concurrency: number) {
+let nextSinkPort = SINK_PORTS[0];
+
+async function add(
+  room: string,
+  count: number,
+  video: boolean,
+  audio: boolean,
+  concurrency: number,
+  sinks = false,
+) {
   let left = count;
   const worker = async () => {
     while (left > 0) {
       left--;
       try {
-        const p = await (mode === 'sfu' ? joinSfu(room, video, audio) : joinRelay(room, video, audio));
+        if (sinks && nextSinkPort + 1 > SINK_PORTS[1]) throw new Error('no sink ports left');
+        const sinkPort = sinks ? nextSinkPort : undefined;
+        if (sinks) nextSinkPort += 2;
+        const p = await (mode === 'sfu'
+          ? joinSfu(room, video, audio, sinkPort)
+          : joinRelay(room, video, audio));
         participants.push(p);
       } catch (error) {
         joinFailures++;
@@ -204,9 +231,30 @@ function expectedStreams(p: LoadParticipant): number {
   return n;
 }
 
+/** Kernel counters of the sinks' ports (empty when there are no sinks). */
+function sinkCounters(): Map<number, { packets: number; bytes: number }> {
+  return participants.some((p) => p.sinkPort) ? readSinkCounters() : new Map();
+}
+
+/** UDP datagrams including the 20-byte IPv4 and 8-byte UDP headers, which the kernel's counter includes. */
+const IP_UDP_HEADERS = 28;
+
+/** RTP packets and payload bytes a participant received: at its tap, or the kernel's count for a sink. */
+function receivedBy(p: LoadParticipant, counters: Map<number, { packets: number; bytes: number }>) {
+  if (!p.sinkPort) return { packets: p.tap.packets, bytes: p.tap.bytes };
+  const c = counters.get(p.sinkPort) ?? { packets: 0, bytes: 0 };
+  return { packets: c.packets, bytes: c.bytes - c.packets * IP_UDP_HEADERS };
+}
+
 function flowState(): FlowState {
   let flowing = 0;
-  for (const p of participants) if (p.tap.streams.size >= expectedStreams(p)) flowing++;
+  const counters = sinkCounters();
+  for (const p of participants) {
+    // A sink's streams cannot be told apart in the kernel's count: a sink that receives anything flows
+    // (a missing stream still shows as loss).
+    if (p.sinkPort ? receivedBy(p, counters).packets > 0 : p.tap.streams.size >= expectedStreams(p))
+      flowing++;
+  }
   return { participants: participants.length, flowing, joinFailures };
 }
 
@@ -219,7 +267,7 @@ async function waitFlowing(timeoutMs: number): Promise<FlowState> {
   }
   if (state.flowing < state.participants) {
     const missing = participants
-      .filter((p) => p.tap.streams.size < expectedStreams(p))
+      .filter((p) => !p.sinkPort && p.tap.streams.size < expectedStreams(p))
       .map((p) => `${p.tap.streams.size}/${expectedStreams(p)} ${p.describe()}`);
     console.error(
       `load: not flowing after ${timeoutMs} ms (streams seen/expected): ${missing.slice(0, 10).join('\n  ')}`,
@@ -240,6 +288,7 @@ interface Snapshot {
 let windowStart: Snapshot | undefined;
 
 function snapshot(): Snapshot {
+  const counters = sinkCounters();
   let verified = 0;
   let corrupt = 0;
   for (const p of participants) {
@@ -248,8 +297,8 @@ function snapshot(): Snapshot {
   }
   return {
     atMs: performance.now(),
-    received: participants.map((p) => p.tap.packets),
-    bytes: participants.map((p) => p.tap.bytes),
+    received: participants.map((p) => receivedBy(p, counters).packets),
+    bytes: participants.map((p) => receivedBy(p, counters).bytes),
     sent: participants.map((p) => p.sent),
     plis: participants.reduce((n, p) => n + p.plis, 0),
     verified,
@@ -359,7 +408,14 @@ async function handle(command: LoadCommand): Promise<unknown> {
       relayPort = command.relayPort ?? 0;
       return null;
     case 'add':
-      await add(command.room, command.count, command.video, command.audio, command.concurrency);
+      await add(
+        command.room,
+        command.count,
+        command.video,
+        command.audio,
+        command.concurrency,
+        command.sinks,
+      );
       return flowState();
     case 'waitFlowing':
       return waitFlowing(command.timeoutMs);

@@ -11,6 +11,7 @@
  *   npm run bench -- --only livestream --steps 100,200   chosen steps of the chosen scenarios
  *   npm run bench -- --server-node-args "--max-semi-space-size=64"   Node flags for the server process
  *   npm run bench -- --label after     a label stored in the JSON (e.g. before/after a change)
+ *   npm run bench -- --only workers    two rooms with --workers 1, then --workers 2 (root and nft)
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
  */
@@ -31,8 +32,9 @@ import {
 } from './lib/processes.js';
 import type { FlowState, JoinTimeResult, Mode, WindowResult } from './lib/protocol.js';
 import { formatStepTable, type StepRow, summarise } from './lib/report.js';
+import { installSinkFilter, removeSinkFilter, sinksAvailable } from './lib/sinkFilter.js';
 import { percentile, round } from './lib/stats.js';
-import { type Scenario, scenarios } from './scenarios.js';
+import { type Scenario, scenarios, workersScenario } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -97,6 +99,12 @@ interface System {
   mode: Mode;
   /** Checkout the server runs from (the SFU). */
   root: string;
+  /** Extra `port545 serve` flags (e.g. --workers 2). */
+  serveArgs?: string[];
+  /** Server and load run on any core (the workers scenario), not pinned to one each. */
+  unpinned?: boolean;
+  /** Cores the server may use, for "server saturated". */
+  cores?: number;
 }
 
 const current: System = { name: 'sfu', mode: 'sfu', root: ROOT };
@@ -108,11 +116,12 @@ async function withProcesses<T>(
   body: (load: LoadProcess, target: Managed) => Promise<T>,
 ): Promise<T> {
   const extra = args['server-node-args']!.split(' ').filter(Boolean);
+  const sPin = system.unpinned ? [] : serverPin;
   const target =
     system.mode === 'sfu'
-      ? await startServer(system.root, serverPin, [...extra, ...nodeArgs])
-      : await startRelay(ROOT, serverPin);
-  const load = await startLoad(ROOT, loadPin);
+      ? await startServer(system.root, sPin, [...extra, ...nodeArgs], system.serveArgs)
+      : await startRelay(ROOT, sPin);
+  const load = await startLoad(ROOT, system.unpinned ? [] : loadPin);
   try {
     await load.request({
       cmd: 'init',
@@ -177,6 +186,7 @@ async function runSteps(
         joinSeconds,
         windowUs,
         loadAverage1m,
+        serverCores: system.cores ?? 1,
       });
       rows.push(row);
       note(formatStepTable([row], rows.length === 1));
@@ -268,6 +278,55 @@ async function runScenario(scenario: Scenario, baseline: System | undefined): Pr
   });
   note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
   return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
+}
+
+/**
+ * Rooms on worker threads: the same two rooms with `--workers 1` and then `--workers 2`, the server and
+ * the load free to use both cores. Most subscribers are sinks (the kernel counts and drops their RTP,
+ * bench/lib/sinkFilter.ts) so that the load process stays light and the server is what runs out.
+ */
+async function runWorkers(): Promise<ScenarioResult | undefined> {
+  note(`\n== ${workersScenario.name}: ${workersScenario.description}`);
+  if (!sinksAvailable()) {
+    note('  skipped: the sink subscribers need root and nft (apt-get install nftables)');
+    return undefined;
+  }
+  const steps = args.steps
+    ? args.steps.split(',').map(Number)
+    : quick
+      ? workersScenario.quickSteps
+      : workersScenario.steps;
+  const rows: Record<string, StepRow[]> = {};
+  installSinkFilter();
+  try {
+    for (const n of [1, 2]) {
+      const system: System = {
+        ...current,
+        name: `workers-${n}`,
+        serveArgs: ['--workers', String(n)],
+        unpinned: true,
+        cores: n,
+      };
+      rows[system.name] = await runSteps(workersScenario, system, steps);
+    }
+  } finally {
+    removeSinkFilter();
+  }
+  const one = largestHeld(rows['workers-1']);
+  const two = largestHeld(rows['workers-2']);
+  const summary = {
+    workers1LargestHeld: one ? { step: one.label, forwardedPps: one.forwardedPps } : null,
+    workers2LargestHeld: two ? { step: two.label, forwardedPps: two.forwardedPps } : null,
+    twoOverOne: one && two ? round(two.forwardedPps / one.forwardedPps, 2) : null,
+  };
+  const path = writeJson(workersScenario.name, {
+    scenario: workersScenario.name,
+    description: workersScenario.description,
+    steps: rows,
+    summary,
+  });
+  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  return { scenario: workersScenario.name, description: workersScenario.description, steps: rows, summary };
 }
 
 /** Join time: a bot opens the WebSocket and waits for its first whole video frame, one join after another. */
@@ -411,6 +470,11 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   for (const scenario of scenarios)
     if (want(scenario.name)) results.push(await runScenario(scenario, baseline));
+  // Not in the default run (it needs root and nft, and takes about 6 minutes): --only workers.
+  if (wanted?.includes('workers')) {
+    const r = await runWorkers();
+    if (r) results.push(r);
+  }
   const minutes = (performance.now() - t0) / 60_000;
   note(`\n== all results (${minutes.toFixed(1)} min)`);
   for (const r of results) {

@@ -64,3 +64,42 @@ export const scenarios: Scenario[] = [
     },
   },
 ];
+
+/** Publishers per room in the workers scenario, and subscribers per room counted at their socket. */
+const WORKER_ROOM_PUBLISHERS = 4;
+const MEASURED_SUBSCRIBERS = 2;
+
+/**
+ * Two rooms, each with 4 publishers and S subscribers; run with --workers 1 and --workers 2 (bench/run.ts
+ * runWorkers). Two subscribers per room are measured at their socket (latency, integrity); the rest are
+ * sinks whose RTP the kernel counts.
+ */
+export const workersScenario: Scenario = {
+  name: 'workers',
+  description: `2 rooms, each ${WORKER_ROOM_PUBLISHERS} publishers (VP8 + Opus) → S subscribers; --workers 1, then 2`,
+  steps: [20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160],
+  quickSteps: [20],
+  profileStep: 40,
+  stepLabel: (s) => `2×S=${s}`,
+  participants: (s) => 2 * (s + WORKER_ROOM_PUBLISHERS),
+  async grow(load, from, to) {
+    for (const room of ['workers-a', 'workers-b']) {
+      let sinks = to - from;
+      if (from === 0) {
+        await add(load, room, WORKER_ROOM_PUBLISHERS, true, true);
+        await add(load, room, MEASURED_SUBSCRIBERS, false, false);
+        sinks -= MEASURED_SUBSCRIBERS;
+      }
+      if (sinks > 0)
+        await load.request({
+          cmd: 'add',
+          room,
+          count: sinks,
+          video: false,
+          audio: false,
+          concurrency: CONCURRENCY,
+          sinks: true,
+        });
+    }
+  },
+};

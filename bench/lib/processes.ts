@@ -86,8 +86,10 @@ export interface ServerProcess extends Managed {
  */
 function benchConfig(root: string): string {
   const schema = readFileSync(join(root, 'src', 'config', 'config.ts'), 'utf8');
-  const config: Record<string, Record<string, number>> = { rooms: { maxParticipants: 1000 } };
+  const config: Record<string, unknown> = { rooms: { maxParticipants: 1000 } };
   if (schema.includes('connectionsPerIp')) config.limits = { connectionsPerIp: 5000 };
+  // One room worker: what `--workers auto` runs per core (the workers scenario passes --workers).
+  if (schema.includes('workers:')) config.workers = 1;
   const path = join(mkdtempSync(join(tmpdir(), 'port545-bench-')), 'config.json');
   writeFileSync(path, JSON.stringify(config));
   return path;
@@ -98,6 +100,7 @@ export async function startServer(
   root: string,
   pin: string[],
   extraNodeArgs: string[] = [],
+  serveArgs: string[] = [],
 ): Promise<ServerProcess> {
   const child = start(
     pin,
@@ -121,6 +124,7 @@ export async function startServer(
       benchConfig(root),
       '--log-level',
       'warn',
+      ...serveArgs,
     ],
     false,
     root,

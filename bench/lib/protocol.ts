@@ -4,7 +4,16 @@ export type Mode = 'sfu' | 'relay';
 
 export type LoadCommand =
   | { cmd: 'init'; mode: Mode; url?: string; relayPort?: number }
-  | { cmd: 'add'; room: string; count: number; video: boolean; audio: boolean; concurrency: number }
+  | {
+      cmd: 'add';
+      room: string;
+      count: number;
+      video: boolean;
+      audio: boolean;
+      concurrency: number;
+      /** Subscribers whose RTP the kernel counts and drops (bench/lib/sinkFilter.ts). */
+      sinks?: boolean;
+    }
   | { cmd: 'waitFlowing'; timeoutMs: number }
   | { cmd: 'windowStart' }
   | { cmd: 'windowEnd' }

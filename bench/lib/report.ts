@@ -64,6 +64,8 @@ export function summarise(input: {
   joinSeconds: number;
   windowUs: [number, number];
   loadAverage1m: number;
+  /** Cores the server may use (its worker threads in the workers scenario). */
+  serverCores?: number;
 }): StepRow {
   const { scenario, mode, step, flow, window: w, idle, s0, s1, l0, l1 } = input;
   const participants = scenario.participants(step);
@@ -110,7 +112,7 @@ export function summarise(input: {
     keyframeRequests: w.keyframeRequests,
     held,
     generatorBound: loadCpu > GENERATOR_BOUND_CPU,
-    serverBound: serverCpu > 0.95,
+    serverBound: serverCpu > 0.95 * (input.serverCores ?? 1),
     windowUs: input.windowUs,
     loadAverage1m: input.loadAverage1m,
   };

@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * "Sink" subscribers for the workers scenario: real WebRTC subscribers (ICE, DTLS, SRTP keys) whose RTP
+ * and RTCP the kernel counts and drops before their socket (nftables on loopback), so thousands of
+ * received packets per second cost the load process nothing and the server, not the generator, is what
+ * runs out of CPU. STUN and DTLS still reach the sink's werift peer connection (ICE consent keeps working).
+ * Needs root and `nft` (Debian package nftables); only loopback traffic to the sink port range is touched.
+ */
+export const SINK_PORTS: [number, number] = [61000, 64999];
+const TABLE = 'port545_bench';
+
+function nft(args: string[], input?: string): string {
+  return execFileSync('nft', args, {
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'ignore'],
+    ...(input ? { input } : {}),
+  });
+}
+
+/** Whether sinks can be used here (root and nft). */
+export function sinksAvailable(): boolean {
+  try {
+    nft(['list', 'tables']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Installs the counting filter (replacing one left over from an interrupted run). */
+export function installSinkFilter(): void {
+  removeSinkFilter();
+  // RFC 7983: a first byte of 128..191 is RTP or RTCP (STUN 0..3, DTLS 20..63 pass). A counter per port.
+  nft(
+    ['-f', '-'],
+    `table inet ${TABLE} {
+  set sinks { type inet_service; flags dynamic; counter; size 65535; }
+  chain input {
+    type filter hook input priority -300;
+    iif "lo" udp dport ${SINK_PORTS[0]}-${SINK_PORTS[1]} @th,64,2 2 update @sinks { udp dport } drop
+  }
+}
+`,
+  );
+}
+
+export function removeSinkFilter(): void {
+  try {
+    nft(['delete', 'table', 'inet', TABLE]);
+  } catch {}
+}
+
+/** RTP/RTCP datagrams (and their bytes) that reached each sink port since the filter was installed. */
+export function readSinkCounters(): Map<number, { packets: number; bytes: number }> {
+  const out = new Map<number, { packets: number; bytes: number }>();
+  const json = JSON.parse(nft(['-j', 'list', 'set', 'inet', TABLE, 'sinks'])) as {
+    nftables: { set?: { elem?: { elem: { val: number; counter: { packets: number; bytes: number } } }[] } }[];
+  };
+  for (const entry of json.nftables) {
+    for (const e of entry.set?.elem ?? []) out.set(e.elem.val, e.elem.counter);
+  }
+  return out;
+}
