@@ -18,7 +18,7 @@ import {
   type Person,
   tileOf,
 } from '../helpers/browser.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { type ClusterTestServer, startClusterTestServer, startTestServer } from '../helpers/server.js';
 
 const SHOTS = 'test-results/web-client';
 const ROOM = 'e2e-call';
@@ -103,8 +103,9 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${SHOTS}/${name}.png` });
 }
 
+// The call runs as `npm start` runs it on a multi-core machine: rooms on worker threads.
 describe('web client in Chromium', () => {
-  let server: TestServer;
+  let server: ClusterTestServer;
   let browser: Browser;
   const people = new Map<string, Person>();
   const person = (name: string): Person => {
@@ -117,7 +118,7 @@ describe('web client in Chromium', () => {
   before(async () => {
     ensureWebBuild();
     mkdirSync(SHOTS, { recursive: true });
-    server = await startTestServer();
+    server = await startClusterTestServer(2);
     browser = await launchChromium();
   });
 
