@@ -177,3 +177,32 @@ describe('rooms on worker threads (--workers 2)', () => {
     );
   });
 });
+
+describe('a room worker that dies', () => {
+  it('closes its connections with 1011, forgets its rooms, and is replaced by a new worker', async () => {
+    const t = await startClusterTestServer(2);
+    try {
+      const c = await RawClient.open(t.url);
+      c.send({ type: 'join', v: PROTOCOL_VERSION, room: 'doomed', name: 'x' });
+      await c.next((m) => m.type === 'joined');
+      const worker = t.server.workers.ownerOf('doomed')!;
+      const index = worker.index;
+      await worker.worker.terminate();
+      await eventually('the client is disconnected', () => c.closeCode !== undefined, 5000);
+      assert.equal(c.closeCode, 1011);
+      assert.equal(t.server.workers.ownerOf('doomed'), undefined, 'the room is no longer placed');
+      const replacement = t.server.workers.all[index]!;
+      assert.notEqual(replacement, worker, 'a new worker took the place');
+      await replacement.ready;
+      const health = await t.server.app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(health.json().workers, 2);
+      // People can meet in that room again.
+      const again = await RawClient.open(t.url);
+      again.send({ type: 'join', v: PROTOCOL_VERSION, room: 'doomed', name: 'y' });
+      assert.equal((await again.next((m) => m.type === 'joined')).room, 'doomed');
+      again.ws.close(1000);
+    } finally {
+      await t.close();
+    }
+  });
+});
