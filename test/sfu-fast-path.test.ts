@@ -13,7 +13,7 @@ import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
 import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
 import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
 import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
-import type { SrtpContextInternals } from '../src/sfu/weriftInternals.js';
+import { preferSrtpProfiles, type SrtpContextInternals } from '../src/sfu/weriftInternals.js';
 import { eventually, LOOPBACK } from './helpers/server.js';
 
 const PROFILES = [
@@ -102,87 +102,96 @@ describe('RTP header bytes of the fast send path', () => {
   });
 });
 
-describe('the fast send path on a real connection', () => {
-  let a: RTCPeerConnection;
-  let b: RTCPeerConnection;
-  let transceiver: RTCRtpTransceiver;
-  const received: RtpPacket[] = [];
+for (const { name, profile } of PROFILES)
+  describe(`the fast send path on a real connection, ${name}`, () => {
+    let a: RTCPeerConnection;
+    let b: RTCPeerConnection;
+    let transceiver: RTCRtpTransceiver;
+    const received: RtpPacket[] = [];
 
-  before(async () => {
-    const config = { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: LOOPBACK };
-    a = new RTCPeerConnection(config);
-    b = new RTCPeerConnection(config);
-    a.onicecandidate = ({ candidate }) => candidate && b.addIceCandidate(candidate);
-    b.onicecandidate = ({ candidate }) => candidate && a.addIceCandidate(candidate);
-    transceiver = a.addTransceiver('video', { direction: 'sendonly' });
-    b.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => received.push(rtp)));
-    await a.setLocalDescription(await a.createOffer());
-    await b.setRemoteDescription(a.localDescription!);
-    await b.setLocalDescription(await b.createAnswer());
-    await a.setRemoteDescription(b.localDescription!);
-    await eventually(
-      'both peers connect',
-      () => a.connectionState === 'connected' && b.connectionState === 'connected',
-      10_000,
-    );
-  });
-
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-
-  it('takes the packets, and the peer gets them as from werift: one stream, sequence numbers continuous', async () => {
-    const fast = new RtpFastSender(transceiver.sender);
-    assert.equal(fast.enabled, true, 'the werift internals the fast path needs are there');
-    const sender = transceiver.sender;
-    const counters = sender as unknown as { packetCount: number; octetCount: number };
-    const payloads: Buffer[] = [];
-    const packet = (i: number) => {
-      const payload = randomBytes(100 + i);
-      payloads.push(payload);
-      return new RtpPacket(
-        new RtpHeader({
-          payloadType: 100,
-          sequenceNumber: 60_000 + i,
-          timestamp: 3000 * i,
-          ssrc: 42,
-          marker: true,
-        }),
-        payload,
+    before(async () => {
+      const config = { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: LOOPBACK };
+      a = new RTCPeerConnection(config);
+      b = new RTCPeerConnection(config);
+      a.onicecandidate = ({ candidate }) => candidate && b.addIceCandidate(candidate);
+      b.onicecandidate = ({ candidate }) => candidate && a.addIceCandidate(candidate);
+      // Both ends put this profile first, so it is chosen whichever end is the DTLS server.
+      const order = [profile, ...PROFILES.map((p) => p.profile).filter((p) => p !== profile)];
+      assert.equal(preferSrtpProfiles(a, order), true);
+      assert.equal(preferSrtpProfiles(b, order), true);
+      transceiver = a.addTransceiver('video', { direction: 'sendonly' });
+      b.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => received.push(rtp)));
+      await a.setLocalDescription(await a.createOffer());
+      await b.setRemoteDescription(a.localDescription!);
+      await b.setLocalDescription(await b.createAnswer());
+      await a.setRemoteDescription(b.localDescription!);
+      await eventually(
+        'both peers connect',
+        () => a.connectionState === 'connected' && b.connectionState === 'connected',
+        10_000,
       );
-    };
-    // Fast path, then werift's own path, then the fast path again: one stream for the receiver.
-    for (let i = 0; i < 10; i++) assert.equal(fast.send(packet(i)), true);
-    for (let i = 10; i < 20; i++) await sender.sendRtp(packet(i));
-    for (let i = 20; i < 30; i++) fast.send(packet(i));
-    await eventually('the peer receives 30 packets', () => received.length >= 30, 5000);
+    });
 
-    assert.equal(new Set(received.map((r) => r.header.ssrc)).size, 1, 'one SSRC');
-    assert.equal(received[0]!.header.ssrc, sender.ssrc);
-    assert.ok(
-      received.every((r) => r.header.payloadType === sender.codec!.payloadType),
-      'negotiated payload type',
-    );
-    const sorted = [...received].sort((x, y) => x.header.timestamp - y.header.timestamp);
-    for (let i = 0; i < 30; i++) {
-      assert.deepEqual(sorted[i]!.payload, payloads[i], `payload ${i}`);
-      assert.equal(sorted[i]!.header.sequenceNumber, (60_000 + i) & 0xffff, `sequence number ${i}`);
-    }
-    assert.equal(counters.packetCount, 30, 'sender report packet count');
-    assert.equal(
-      counters.octetCount,
-      payloads.reduce((n, p) => n + p.length, 0),
-      'sender report octet count',
-    );
-    // The NACK cache holds what was sent: werift's retransmission re-encrypts exactly this header and payload.
-    const cached = (sender as unknown as { rtpCache: RtpPacket[] }).rtpCache[(60_000 + 29) % 128]!;
-    assert.equal(cached.header.sequenceNumber, 60_029, 'the last packet is in the NACK cache');
-    assert.equal(cached.header.ssrc, sender.ssrc);
-    assert.equal(cached.header.timestamp, 3000 * 29);
-    assert.deepEqual(cached.payload, payloads[29]);
+    after(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('takes the packets, and the peer gets them as from werift: one stream, sequence numbers continuous', async () => {
+      const fast = new RtpFastSender(transceiver.sender);
+      assert.equal(fast.enabled, true, 'the werift internals the fast path needs are there');
+      const dtls = transceiver.sender.dtlsTransport as unknown as {
+        srtp: { localContext: { profile: number } };
+      };
+      assert.equal(dtls.srtp.localContext.profile, profile, `${name} was negotiated`);
+      const sender = transceiver.sender;
+      const counters = sender as unknown as { packetCount: number; octetCount: number };
+      const payloads: Buffer[] = [];
+      const packet = (i: number) => {
+        const payload = randomBytes(100 + i);
+        payloads.push(payload);
+        return new RtpPacket(
+          new RtpHeader({
+            payloadType: 100,
+            sequenceNumber: 60_000 + i,
+            timestamp: 3000 * i,
+            ssrc: 42,
+            marker: true,
+          }),
+          payload,
+        );
+      };
+      // Fast path, then werift's own path, then the fast path again: one stream for the receiver.
+      for (let i = 0; i < 10; i++) assert.equal(fast.send(packet(i)), true);
+      for (let i = 10; i < 20; i++) await sender.sendRtp(packet(i));
+      for (let i = 20; i < 30; i++) fast.send(packet(i));
+      await eventually('the peer receives 30 packets', () => received.length >= 30, 5000);
+
+      assert.equal(new Set(received.map((r) => r.header.ssrc)).size, 1, 'one SSRC');
+      assert.equal(received[0]!.header.ssrc, sender.ssrc);
+      assert.ok(
+        received.every((r) => r.header.payloadType === sender.codec!.payloadType),
+        'negotiated payload type',
+      );
+      const sorted = [...received].sort((x, y) => x.header.timestamp - y.header.timestamp);
+      for (let i = 0; i < 30; i++) {
+        assert.deepEqual(sorted[i]!.payload, payloads[i], `payload ${i}`);
+        assert.equal(sorted[i]!.header.sequenceNumber, (60_000 + i) & 0xffff, `sequence number ${i}`);
+      }
+      assert.equal(counters.packetCount, 30, 'sender report packet count');
+      assert.equal(
+        counters.octetCount,
+        payloads.reduce((n, p) => n + p.length, 0),
+        'sender report octet count',
+      );
+      // The NACK cache holds what was sent: werift's retransmission re-encrypts exactly this header and payload.
+      const cached = (sender as unknown as { rtpCache: RtpPacket[] }).rtpCache[(60_000 + 29) % 128]!;
+      assert.equal(cached.header.sequenceNumber, 60_029, 'the last packet is in the NACK cache');
+      assert.equal(cached.header.ssrc, sender.ssrc);
+      assert.equal(cached.header.timestamp, 3000 * 29);
+      assert.deepEqual(cached.payload, payloads[29]);
+    });
   });
-});
 
 describe('SRTP decryption of the receive path', () => {
   for (const { name, profile, saltBytes } of PROFILES) {

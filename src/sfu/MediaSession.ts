@@ -11,6 +11,7 @@ import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
 import { checkSdp, withTimeout } from './sdpCheck.js';
+import { preferSrtpProfiles, SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80 } from './weriftInternals.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
 const NEGOTIATION_TIMEOUT_MS = 5000;
@@ -315,6 +316,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #createPc(role: PeerRole): RTCPeerConnection {
     // Publishers' RFC 6464 audio levels feed active-speaker detection.
     const pc = new RTCPeerConnection(peerConfig(this.#settings, { receiveAudioLevel: role === 'publisher' }));
+    // Every forwarded packet is encrypted once per subscriber; with AES-CM + HMAC-SHA1 (which every WebRTC
+    // endpoint supports, RFC 8827 §6.5) that costs about a third of what AES-GCM costs in Node (see
+    // SrtpEncryptor), so the subscriber connection prefers it. Publishers keep werift's order (GCM first).
+    if (role === 'subscriber') preferSrtpProfiles(pc, [SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM]);
     pc.connectionStateChange.subscribe((state) => {
       // Incoming SRTP is decrypted by SrtpDecryptor once the keys exist (same result, less work).
       if (state === 'connected') accelerateSrtpReceive(pc);

@@ -17,7 +17,8 @@ import {
   rtpHeaderSize,
   writeRtpHeader,
 } from './rtpHeaderBytes.js';
-import { SrtpEncryptor } from './SrtpEncryptor.js';
+import { SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
+import { sendDatagram } from './udpSend.js';
 import {
   type DtlsInternals,
   fastPathCompatible,
@@ -153,13 +154,26 @@ export class RtpFastSender {
       }
       const state = this.#state;
       context.updateRolloverCount(sequenceNumber, state);
-      const header = Buffer.allocUnsafe(headerSize);
-      writeRtpHeader(header, headerSize, original, sent);
-      const wire = this.#encryptor!.encrypt(header, payload, ssrc, sequenceNumber, state.rolloverCounter);
-      dtls.bytesSent += wire.length;
-      dtls.packetsSent++;
-      size = wire.length;
-      sendOnIce(dtls, wire);
+      const encryptor = this.#encryptor!;
+      const cm = encryptor.aesCm;
+      if (cm) {
+        // AES-CM: header, encrypted payload and tag are written in the encryptor's buffer, which the
+        // next packet reuses unless the socket kept it.
+        const buffer = cm.reserve(headerSize + payload.length);
+        writeRtpHeader(buffer, headerSize, original, sent, SEAL_OFFSET);
+        size = cm.seal(headerSize, payload, ssrc, sequenceNumber, state.rolloverCounter);
+        dtls.bytesSent += size;
+        dtls.packetsSent++;
+        if (!sendOnIce(dtls, buffer.subarray(SEAL_OFFSET, SEAL_OFFSET + size))) cm.release();
+      } else {
+        const header = Buffer.allocUnsafe(headerSize);
+        writeRtpHeader(header, headerSize, original, sent);
+        const wire = encryptor.encrypt(header, payload, ssrc, sequenceNumber, state.rolloverCounter);
+        dtls.bytesSent += wire.length;
+        dtls.packetsSent++;
+        size = wire.length;
+        sendOnIce(dtls, wire);
+      }
     } catch {
       // werift logs an encryption failure and counts the packet as not sent (size 0); the stream goes on.
     }
@@ -289,26 +303,30 @@ function isSorted(extensions: { id: number }[]): boolean {
 
 /**
  * As werift's `Connection.send` → `StunProtocol.sendData` → `UdpTransport.send` for a plain UDP candidate
- * pair, minus their three promises; TURN and TCP pairs go through werift.
+ * pair, minus their three promises; TURN and TCP pairs go through werift. Returns true when `data` may be
+ * reused at once (it was sent synchronously, or not at all), false when a send still holds it.
  */
-function sendOnIce(dtls: DtlsInternals, data: Buffer): void {
+function sendOnIce(dtls: DtlsInternals, data: Buffer): boolean {
   const connection = dtls.iceTransport.connection;
-  if (!connection.canSendApplicationData()) return;
+  if (!connection.canSendApplicationData()) return true;
   const pair = connection.nominated!;
   const transport = pair.protocol.transport;
   const [host, port] = pair.remoteAddr;
   if (pair.protocol.type === 'stun' && transport?.type === 'udp' && transport.socket && isIP(host)) {
+    let free: boolean;
     try {
-      if (!transport.closed) transport.socket.send(data, port, host);
+      if (transport.closed) return true;
+      free = sendDatagram(transport.socket, data, port, host);
     } catch {
       // The socket closed under us (the connection is closing); werift swallows this too.
-      return;
+      return false;
     }
     pair.packetsSent++;
     pair.bytesSent += data.length;
-    return;
+    return free;
   }
   connection.send(data).catch(() => {
     // As werift: a failed send of one packet is not an error of the stream.
   });
+  return false;
 }

@@ -39,22 +39,28 @@ export function rtpHeaderSize(original: RtpHeader, extensions: HeaderExtension[]
 }
 
 /**
- * Writes the header of `original` with the rewritten fields into `out` (exactly `size` bytes, from
+ * Writes the header of `original` with the rewritten fields into `out` at `at` (exactly `size` bytes, from
  * rtpHeaderSize), byte for byte what werift's RtpHeader.serialize writes, without its temporary objects.
  */
-export function writeRtpHeader(out: Buffer, size: number, original: RtpHeader, f: RewrittenFields): void {
+export function writeRtpHeader(
+  out: Buffer,
+  size: number,
+  original: RtpHeader,
+  f: RewrittenFields,
+  at = 0,
+): void {
   const extension = hasExtensionBlock(original, f.extensions);
   const csrc = original.csrc;
-  out[0] =
+  out[at] =
     ((original.version & 0x3) << 6) |
     (original.padding ? 0x20 : 0) |
     (extension ? 0x10 : 0) |
     (csrc.length & 0xf);
-  out[1] = (original.marker ? 0x80 : 0) | (f.payloadType & 0x7f);
-  out.writeUInt16BE(f.sequenceNumber, 2);
-  out.writeUInt32BE(f.timestamp, 4);
-  out.writeUInt32BE(f.ssrc, 8);
-  let offset = 12;
+  out[at + 1] = (original.marker ? 0x80 : 0) | (f.payloadType & 0x7f);
+  out.writeUInt16BE(f.sequenceNumber, at + 2);
+  out.writeUInt32BE(f.timestamp, at + 4);
+  out.writeUInt32BE(f.ssrc, at + 8);
+  let offset = at + 12;
   for (const c of csrc) {
     out.writeUInt32BE(c, offset);
     offset += 4;
@@ -83,5 +89,5 @@ export function writeRtpHeader(out: Buffer, size: number, original: RtpHeader, f
   }
   // RFC 3550 §5.3.1: the length counts 32-bit words; pad the block with zeros to a word boundary.
   out.writeUInt16BE(Math.trunc((offset - start + 3) / 4), lengthAt);
-  out.fill(0, offset, size);
+  out.fill(0, offset, at + size);
 }

@@ -125,3 +125,37 @@ export function transportCompatible(dtls: DtlsInternals): boolean {
     isFn(conn.send)
   );
 }
+
+/** RFC 5764 §4.1.2 DTLS-SRTP protection profiles (werift's SRTP_PROFILE). */
+export const SRTP_AES128_CM_HMAC_SHA1_80 = 1;
+export const SRTP_AEAD_AES_128_GCM = 7;
+
+interface PeerConnectionTransports {
+  createDtlsTransport(...args: unknown[]): { srtpProfiles: number[] };
+  dtlsTransports: { state: string; srtpProfiles: number[] }[];
+}
+
+/**
+ * Makes the DTLS transports of `pc` offer `profiles` in this order of preference instead of werift's
+ * (AEAD_AES_128_GCM, then AES128_CM_HMAC_SHA1_80). When port545 is the DTLS server it picks the first of
+ * them that the peer offers (werift's `findMatchingSRTPProfile`); as a client it only states the order.
+ * werift passes one shared list to every transport it makes (`RTCDtlsTransport.srtpProfiles`, read when
+ * the handshake starts), so this wraps the connection's `createDtlsTransport` and gives each transport of
+ * this connection its own list. Returns false when werift's internals are not as expected (the
+ * connection then keeps werift's order).
+ */
+export function preferSrtpProfiles(pc: unknown, profiles: readonly number[]): boolean {
+  const p = pc as Partial<PeerConnectionTransports>;
+  if (typeof p.createDtlsTransport !== 'function') return false;
+  const create = p.createDtlsTransport.bind(pc);
+  const apply = (transport: { srtpProfiles?: unknown }) => {
+    if (Array.isArray(transport?.srtpProfiles)) transport.srtpProfiles = [...profiles];
+  };
+  p.createDtlsTransport = (...args: unknown[]) => {
+    const transport = create(...args);
+    apply(transport);
+    return transport;
+  };
+  for (const transport of p.dtlsTransports ?? []) if (transport.state === 'new') apply(transport);
+  return true;
+}
