@@ -1,28 +1,19 @@
-import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways } from '../gateways/registerGateways.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
-import type { TlsMaterial } from '../tls/tlsMaterial.js';
 import { registerAdminApi } from './adminApi.js';
-import { acceptWebSockets, closeWebSockets, createHttpApp, listenHttp } from './httpBase.js';
+import {
+  acceptWebSockets,
+  closeWebSockets,
+  createHttpApp,
+  type ServerHandle,
+  serverHandle,
+} from './httpBase.js';
 import { registerWebClient } from './webClient.js';
 
-export { SERVER_HEADER } from './httpBase.js';
-
-/** What `port545 serve` runs: one process (`buildServer`) or rooms on worker threads (`buildClusterServer`). */
-export interface ServerHandle {
-  readonly config: Config;
-  readonly app: FastifyInstance;
-  readonly log: Logger;
-  /** The certificate served on HTTPS/WSS, once `listen` has loaded it; undefined without TLS. */
-  readonly tls: TlsMaterial | undefined;
-  /** Binds HTTP and WebSocket; resolves with the bound port. */
-  listen(port?: number): Promise<number>;
-  /** Closes rooms, WebSockets and the listener. Idempotent. */
-  close(): Promise<void>;
-}
+export { SERVER_HEADER, type ServerHandle } from './httpBase.js';
 
 export interface Port545Server extends ServerHandle {
   readonly registry: RoomRegistry;
@@ -43,7 +34,6 @@ export interface BuildOptions {
  */
 export function buildServer(config: Config, options: BuildOptions = {}): Port545Server {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
-  let tls: TlsMaterial | undefined;
   const app = createHttpApp(config, log);
   const registry = new RoomRegistry({
     rtc: config.rtc,
@@ -81,31 +71,11 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     ws.on('close', () => connections.delete(connection));
   });
 
-  let closing: Promise<void> | undefined;
-  return {
-    config,
-    app,
-    registry,
-    log,
-    connections,
-    gateways,
-    get tls() {
-      return tls;
-    },
-    async listen(port = config.port) {
-      await ready;
-      const bound = await listenHttp(app, config, port, tls);
-      tls = bound.tls;
-      return bound.port;
-    },
-    close() {
-      closing ??= (async () => {
-        for (const c of connections) c.send({ type: 'bye', reason: 'server shutting down' });
-        await registry.close();
-        await closeWebSockets(wss);
-        await app.close();
-      })();
-      return closing;
-    },
+  const stop = async () => {
+    for (const c of connections) c.send({ type: 'bye', reason: 'server shutting down' });
+    await registry.close();
+    await closeWebSockets(wss);
+    await app.close();
   };
+  return Object.assign(serverHandle(config, app, log, ready, stop), { registry, connections, gateways });
 }

@@ -130,11 +130,57 @@ export async function closeWebSockets(wss: WebSocketServer): Promise<void> {
   wss.close();
 }
 
+/** What `port545 serve` runs: one process (`buildServer`) or rooms on worker threads (`buildClusterServer`). */
+export interface ServerHandle {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly log: Logger;
+  /** The certificate served on HTTPS/WSS, once `listen` has loaded it; undefined without TLS. */
+  readonly tls: TlsMaterial | undefined;
+  /** Binds HTTP and WebSocket; resolves with the bound port. */
+  listen(port?: number): Promise<number>;
+  /** Closes rooms, WebSockets and the listener. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The listen/close surface of a server: `listen` waits for `ready` and binds (with TLS when on), `close`
+ * runs `stop` once.
+ */
+export function serverHandle(
+  config: Config,
+  app: FastifyInstance,
+  log: Logger,
+  ready: Promise<unknown>,
+  stop: () => Promise<void>,
+): ServerHandle {
+  let tls: TlsMaterial | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    log,
+    get tls() {
+      return tls;
+    },
+    async listen(port = config.port) {
+      await ready;
+      const bound = await listenHttp(app, config, port, tls);
+      tls = bound.tls;
+      return bound.port;
+    },
+    close() {
+      closing ??= stop();
+      return closing;
+    },
+  };
+}
+
 /**
  * Binds the app (loading or making the TLS certificate first when TLS is on) and resolves with the
  * bound port and the certificate in use.
  */
-export async function listenHttp(
+async function listenHttp(
   app: FastifyInstance,
   config: Config,
   port: number,

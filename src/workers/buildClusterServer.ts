@@ -3,11 +3,15 @@ import pino from 'pino';
 import type { WebSocket } from 'ws';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
-import type { ServerHandle } from '../http/buildServer.js';
-import { acceptWebSockets, closeWebSockets, createHttpApp, listenHttp } from '../http/httpBase.js';
+import {
+  acceptWebSockets,
+  closeWebSockets,
+  createHttpApp,
+  type ServerHandle,
+  serverHandle,
+} from '../http/httpBase.js';
 import { registerWebClient } from '../http/webClient.js';
 import { clientMessage } from '../protocol/messages.js';
-import type { TlsMaterial } from '../tls/tlsMaterial.js';
 import type { HttpReply, HttpRequest, Route } from './protocol.js';
 import { type RoomWorker, RoomWorkers } from './RoomWorkers.js';
 
@@ -40,7 +44,6 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
   const log = pino({ level: config.logLevel, base: undefined });
   const app = createHttpApp(config, log);
   const workers = new RoomWorkers(config, workerCount, log);
-  let tls: TlsMaterial | undefined;
   let nextId = 0;
 
   app.get('/healthz', async () => {
@@ -161,32 +164,14 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
     ws.on('error', (error) => log.debug({ err: error }, 'websocket error'));
   }
 
-  let closing: Promise<void> | undefined;
-  return {
-    config,
-    app,
-    log,
-    workers,
-    get tls() {
-      return tls;
-    },
-    async listen(port = config.port) {
-      await ready;
-      const bound = await listenHttp(app, config, port, tls);
-      tls = bound.tls;
-      return bound.port;
-    },
-    close() {
-      closing ??= (async () => {
-        await ready.catch(() => undefined);
-        // The workers say `bye` to their participants through these sockets before they are closed.
-        await workers.close();
-        await closeWebSockets(wss);
-        await app.close();
-      })();
-      return closing;
-    },
+  const stop = async () => {
+    await ready.catch(() => undefined);
+    // The workers say `bye` to their participants through these sockets before they are closed.
+    await workers.close();
+    await closeWebSockets(wss);
+    await app.close();
   };
+  return Object.assign(serverHandle(config, app, log, ready, stop), { workers });
 }
 
 function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {
