@@ -17,7 +17,7 @@ describe('AES-CM SRTP sealing (AesCmPackets)', () => {
     const cm = new AesCmPackets(key, salt, randomBytes(20));
     const buffer = cm.reserve(12 + 48);
     buffer.fill(0, SEAL_OFFSET, SEAL_OFFSET + 12);
-    const size = cm.seal(12, Buffer.alloc(48), 0, 0, 0);
+    const size = cm.seal(cm.keystream(0), 12, Buffer.alloc(48), 0, 0);
     assert.equal(size, 12 + 48 + 10);
     // A zero payload encrypts to the keystream itself.
     assert.deepEqual(
@@ -34,7 +34,7 @@ describe('AES-CM SRTP sealing (AesCmPackets)', () => {
     const header = randomBytes(12);
     const buffer = cm.reserve(12 + 333);
     header.copy(buffer, SEAL_OFFSET);
-    const size = cm.seal(12, randomBytes(333), 77, 4321, 0x01020304);
+    const size = cm.seal(cm.keystream(77), 12, randomBytes(333), 4321, 0x01020304);
     const packet = Buffer.from(buffer.subarray(SEAL_OFFSET, SEAL_OFFSET + size));
     const expected = createHmac('sha1', authKey)
       .update(packet.subarray(0, 12 + 333))

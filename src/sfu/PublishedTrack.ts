@@ -3,6 +3,7 @@ import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { keyframeDetector } from './keyframe.js';
 import type { RtpSink, RtpSource } from './RtpSource.js';
+import { beginSendBatch, endSendBatch } from './udpSend.js';
 
 /** Keyframe requests to a publisher are sent at most this often (a PLI storm costs the publisher bitrate). */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 300;
@@ -104,7 +105,13 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
       this.#levelAt = now;
     }
     if (this.paused) return;
-    for (const sink of this.#sinks) sink.write(rtp);
+    // Every subscriber's copy is encrypted first and the copies then sent back to back (see udpSend.ts).
+    beginSendBatch();
+    try {
+      for (const sink of this.#sinks) sink.write(rtp);
+    } finally {
+      endSendBatch();
+    }
   }
 
   close(): void {

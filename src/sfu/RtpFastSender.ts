@@ -17,9 +17,10 @@ import {
   rtpHeaderSize,
   writeRtpHeader,
 } from './rtpHeaderBytes.js';
-import { SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
-import { sendDatagram } from './udpSend.js';
+import { type Keystream, SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
+import { type BufferOwner, queueDatagram, sendBatchOpen, sendDatagram } from './udpSend.js';
 import {
+  type CandidatePairInternals,
   type DtlsInternals,
   fastPathCompatible,
   type SenderInternals,
@@ -70,9 +71,16 @@ export class RtpFastSender {
   #stateSsrc = 0;
   #state: SrtpSsrcState | undefined;
   #encryptor: SrtpEncryptor | undefined;
+  #keystream: Keystream | undefined;
   // The transport last checked for the internals the fast path needs.
   #dtls: DtlsInternals | undefined;
   #dtlsOk = false;
+  // The ICE candidate pair last sent on, and its remote address when it is a plain UDP pair (else port 0).
+  #pair: CandidatePairInternals | undefined;
+  #host = '';
+  #port = 0;
+  /** The NACK cache's entries, reused as the sequence numbers come round (see SentPacket). */
+  readonly #sent: SentPacket[] = [];
 
   constructor(sender: RTCRtpSender) {
     this.#sender = fastPathCompatible(sender) ? sender : undefined;
@@ -129,14 +137,20 @@ export class RtpFastSender {
       // The publisher's extensions are forwarded as they came, ordered by id.
       extensions = [...extensions].sort(byId);
     }
-    const sent = new SentPacket(original, payload, ssrc, payloadType, sequenceNumber, timestamp, extensions);
+    const slot = sequenceNumber % RTP_HISTORY_SIZE;
+    let sent = this.#sent[slot];
+    if (sent) sent.set(original, payload, ssrc, payloadType, sequenceNumber, timestamp, extensions);
+    else {
+      sent = new SentPacket(original, payload, ssrc, payloadType, sequenceNumber, timestamp, extensions);
+      this.#sent[slot] = sent;
+    }
     const headerSize = rtpHeaderSize(original, extensions);
     s.ntpTimestamp = ntp;
     s.rtpTimestamp = timestamp;
     s.octetCount += payload.length;
     s.headerBytesSent += headerSize;
     s.packetCount = (s.packetCount + 1) >>> 0;
-    s.rtpCache[sequenceNumber % RTP_HISTORY_SIZE] = sent;
+    s.rtpCache[slot] = sent;
 
     // --- as RTCDtlsTransport.sendRtp ---
     let size = 0;
@@ -151,6 +165,7 @@ export class RtpFastSender {
           encryptors.set(context, encryptor);
         }
         this.#encryptor = encryptor;
+        this.#keystream = encryptor.aesCm?.keystream(ssrc);
       }
       const state = this.#state;
       context.updateRolloverCount(sequenceNumber, state);
@@ -161,10 +176,10 @@ export class RtpFastSender {
         // next packet reuses unless the socket kept it.
         const buffer = cm.reserve(headerSize + payload.length);
         writeRtpHeader(buffer, headerSize, original, sent, SEAL_OFFSET);
-        size = cm.seal(headerSize, payload, ssrc, sequenceNumber, state.rolloverCounter);
+        size = cm.seal(this.#keystream!, headerSize, payload, sequenceNumber, state.rolloverCounter);
         dtls.bytesSent += size;
         dtls.packetsSent++;
-        if (!sendOnIce(dtls, buffer.subarray(SEAL_OFFSET, SEAL_OFFSET + size))) cm.release();
+        if (!this.#sendOnIce(dtls, cm.packet(size), cm)) cm.release();
       } else {
         const header = Buffer.allocUnsafe(headerSize);
         writeRtpHeader(header, headerSize, original, sent);
@@ -172,7 +187,7 @@ export class RtpFastSender {
         dtls.bytesSent += wire.length;
         dtls.packetsSent++;
         size = wire.length;
-        sendOnIce(dtls, wire);
+        this.#sendOnIce(dtls, wire, undefined);
       }
     } catch {
       // werift logs an encryption failure and counts the packet as not sent (size 0); the stream goes on.
@@ -232,6 +247,45 @@ export class RtpFastSender {
     }
     return { extensions: out.sort(byId), twcc };
   }
+
+  /**
+   * As werift's `Connection.send` → `StunProtocol.sendData` → `UdpTransport.send` for a plain UDP candidate
+   * pair, minus their three promises; TURN and TCP pairs go through werift. Returns true when `data` may
+   * be reused at once (it was sent synchronously, or not at all) or when `owner` will be told (it was
+   * queued in an open send batch), false when a send still holds it.
+   */
+  #sendOnIce(dtls: DtlsInternals, data: Buffer, owner: BufferOwner | undefined): boolean {
+    const connection = dtls.iceTransport.connection;
+    if (!connection.canSendApplicationData()) return true;
+    const pair = connection.nominated!;
+    if (pair !== this.#pair) {
+      // A pair's remote candidate is fixed, so its address (a new array per read) is read once.
+      this.#pair = pair;
+      const [host, port] = pair.remoteAddr;
+      const udp = pair.protocol.type === 'stun' && pair.protocol.transport?.type === 'udp';
+      this.#host = host;
+      this.#port = udp && isIP(host) ? port : 0;
+    }
+    const transport = pair.protocol.transport;
+    if (this.#port !== 0 && transport?.socket) {
+      let free = true;
+      try {
+        if (transport.closed) return true;
+        if (sendBatchOpen()) queueDatagram(transport.socket, data, this.#port, this.#host, owner);
+        else free = sendDatagram(transport.socket, data, this.#port, this.#host);
+      } catch {
+        // The socket closed under us (the connection is closing); werift swallows this too.
+        return false;
+      }
+      pair.packetsSent++;
+      pair.bytesSent += data.length;
+      return free;
+    }
+    connection.send(data).catch(() => {
+      // As werift: a failed send of one packet is not an error of the stream.
+    });
+    return false;
+  }
 }
 
 /**
@@ -239,17 +293,17 @@ export class RtpFastSender {
  * asks for the packet again (RFC 4585 §6.2.1), so the RtpHeader object is made then, not for every packet.
  */
 class SentPacket implements RewrittenFields {
-  readonly payload: Buffer;
-  readonly ssrc: number;
-  readonly payloadType: number;
-  readonly sequenceNumber: number;
-  readonly timestamp: number;
-  readonly extensions: HeaderExtension[];
-  readonly #original: RtpHeader;
+  payload!: Buffer;
+  ssrc!: number;
+  payloadType!: number;
+  sequenceNumber!: number;
+  timestamp!: number;
+  extensions!: HeaderExtension[];
+  #original!: RtpHeader;
   // Taken now: the original header object is shared with the other subscribers' senders.
-  readonly #marker: boolean;
-  readonly #padding: boolean;
-  readonly #paddingSize: number;
+  #marker!: boolean;
+  #padding!: boolean;
+  #paddingSize!: number;
   #header: RtpHeader | undefined;
 
   constructor(
@@ -261,6 +315,23 @@ class SentPacket implements RewrittenFields {
     timestamp: number,
     extensions: HeaderExtension[],
   ) {
+    this.set(original, payload, ssrc, payloadType, sequenceNumber, timestamp, extensions);
+  }
+
+  /**
+   * Makes this entry the packet sent with `sequenceNumber` (the one 128 before it leaves the cache). werift
+   * reads an entry's `header` and `payload` synchronously when a NACK asks for it, and the RtpHeader it got
+   * stays as it was, so an entry can be reused rather than a new one made for every packet.
+   */
+  set(
+    original: RtpHeader,
+    payload: Buffer,
+    ssrc: number,
+    payloadType: number,
+    sequenceNumber: number,
+    timestamp: number,
+    extensions: HeaderExtension[],
+  ): void {
     this.payload = payload;
     this.ssrc = ssrc;
     this.payloadType = payloadType;
@@ -271,6 +342,7 @@ class SentPacket implements RewrittenFields {
     this.#marker = original.marker;
     this.#padding = original.padding;
     this.#paddingSize = original.paddingSize;
+    this.#header = undefined;
   }
 
   get header(): RtpHeader {
@@ -299,34 +371,4 @@ class SentPacket implements RewrittenFields {
 function isSorted(extensions: { id: number }[]): boolean {
   for (let i = 1; i < extensions.length; i++) if (extensions[i - 1]!.id > extensions[i]!.id) return false;
   return true;
-}
-
-/**
- * As werift's `Connection.send` → `StunProtocol.sendData` → `UdpTransport.send` for a plain UDP candidate
- * pair, minus their three promises; TURN and TCP pairs go through werift. Returns true when `data` may be
- * reused at once (it was sent synchronously, or not at all), false when a send still holds it.
- */
-function sendOnIce(dtls: DtlsInternals, data: Buffer): boolean {
-  const connection = dtls.iceTransport.connection;
-  if (!connection.canSendApplicationData()) return true;
-  const pair = connection.nominated!;
-  const transport = pair.protocol.transport;
-  const [host, port] = pair.remoteAddr;
-  if (pair.protocol.type === 'stun' && transport?.type === 'udp' && transport.socket && isIP(host)) {
-    let free: boolean;
-    try {
-      if (transport.closed) return true;
-      free = sendDatagram(transport.socket, data, port, host);
-    } catch {
-      // The socket closed under us (the connection is closing); werift swallows this too.
-      return false;
-    }
-    pair.packetsSent++;
-    pair.bytesSent += data.length;
-    return free;
-  }
-  connection.send(data).catch(() => {
-    // As werift: a failed send of one packet is not an error of the stream.
-  });
-  return false;
 }

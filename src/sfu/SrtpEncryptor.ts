@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { type Cipher, createCipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { endianness } from 'node:os';
+import { type BufferOwner, flushSendBatch } from './udpSend.js';
 import type { SrtpContextInternals } from './weriftInternals.js';
 
 const PROFILE_AES_CM_128_HMAC_SHA1_80 = 1;
@@ -35,6 +36,8 @@ const littleEndian = endianness() === 'LE';
 const bswap32 = (x: number) =>
   ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | ((x >>> 24) & 0xff);
 const bswap16 = (x: number) => ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
+
+const NO_BUFFER = Buffer.alloc(0);
 
 /** Counter blocks of the batch being encrypted; shared, since a batch is made and used synchronously. */
 let counters: Words = new Int32Array(0);
@@ -88,7 +91,7 @@ export class SrtpEncryptor {
     if (!cm) return this.#encryptCtr(header, payload, ssrc, sequenceNumber, roc);
     const buffer = cm.reserve(header.length + payload.length);
     header.copy(buffer, SEAL_OFFSET);
-    const size = cm.seal(header.length, payload, ssrc, sequenceNumber, roc);
+    const size = cm.seal(cm.keystream(ssrc), header.length, payload, sequenceNumber, roc);
     return Buffer.from(buffer.subarray(SEAL_OFFSET, SEAL_OFFSET + size));
   }
 
@@ -132,12 +135,17 @@ export class SrtpEncryptor {
 }
 
 /** The keystream of one SSRC for a run of consecutive packet indexes (RFC 3711 §3.3.1: ROC · 2^16 + SEQ). */
-class Keystream {
+export class Keystream {
+  readonly ssrc: number;
   /** Index of the first packet of the batch; -1 before the first. */
   first = -1;
   /** AES blocks of keystream per packet in the batch. */
   blocks = 0;
   words: Words = new Int32Array(0);
+
+  constructor(ssrc: number) {
+    this.ssrc = ssrc;
+  }
 }
 
 /**
@@ -157,7 +165,9 @@ class Keystream {
  * `buffer[SEAL_OFFSET, SEAL_OFFSET + size)`. The buffer is reused by the next packet: a caller that hands
  * it to something that keeps it (an asynchronous socket send) calls `release` first.
  */
-export class AesCmPackets {
+export class AesCmPackets implements BufferOwner {
+  /** The buffer's packet waits in a send batch (see udpSend.ts): the next `reserve` sends the batch first. */
+  queued = false;
   readonly #ecb: Cipher;
   readonly #authKey: KeyObject;
   /** RFC 2104: (key XOR ipad), the first block of the inner hash; written before each packet. */
@@ -171,8 +181,11 @@ export class AesCmPackets {
   /** Bytes 12–13 of the salt, which the sequence number is XORed into. */
   readonly #salt3: number;
   readonly #streams = new Map<number, Keystream>();
-  #buffer: Buffer = Buffer.alloc(0);
+  #buffer: Buffer = NO_BUFFER;
   #words: Words = new Int32Array(0);
+  /** The last views of the buffer handed out (the packet, what the inner hash covers); reset with it. */
+  #packet: Buffer = NO_BUFFER;
+  #hashed: Buffer = NO_BUFFER;
 
   constructor(sessionKey: Buffer, sessionSalt: Buffer, authKey: Buffer) {
     if (sessionKey.length !== 16 || sessionSalt.length !== 14)
@@ -195,6 +208,7 @@ export class AesCmPackets {
 
   /** The buffer to write a packet of `size` bytes (header + payload) into, at SEAL_OFFSET. */
   reserve(size: number): Buffer {
+    if (this.queued) flushSendBatch();
     // Room for the packet, then its ROC (hashed) where the tag goes.
     const needed = SEAL_OFFSET + size + HMAC_TAG_BYTES;
     if (this.#buffer.length < needed) this.#renew(Math.max(needed, 1536));
@@ -203,7 +217,22 @@ export class AesCmPackets {
 
   /** Gives up the current buffer (its packet is still being sent); the next `reserve` makes another. */
   release(): void {
-    this.#buffer = Buffer.alloc(0);
+    this.#buffer = NO_BUFFER;
+    this.#packet = this.#hashed = NO_BUFFER;
+  }
+
+  /** BufferOwner: the queued packet went out; a send that still holds the buffer keeps it. */
+  sent(free: boolean): void {
+    if (!free) this.release();
+  }
+
+  /**
+   * The sealed packet of `size` bytes: a view of the buffer, the same object while the size repeats (most
+   * of a video stream's packets have the same size), so no view is made per packet.
+   */
+  packet(size: number): Buffer {
+    if (this.#packet.length !== size) this.#packet = this.#buffer.subarray(SEAL_OFFSET, SEAL_OFFSET + size);
+    return this.#packet;
   }
 
   #renew(size: number): void {
@@ -211,6 +240,7 @@ export class AesCmPackets {
     let buffer = Buffer.allocUnsafe(size);
     if ((buffer.byteOffset & 3) !== 0) buffer = Buffer.allocUnsafeSlow(size);
     this.#buffer = buffer;
+    this.#packet = this.#hashed = NO_BUFFER;
     this.#innerPad.copy(buffer, 0);
     this.#words = new Int32Array(buffer.buffer, buffer.byteOffset, size >>> 2);
   }
@@ -219,13 +249,13 @@ export class AesCmPackets {
    * Encrypts `payload` after the `headerSize`-byte header at SEAL_OFFSET of the buffer and appends the
    * 80-bit tag; returns the size of the SRTP packet.
    */
-  seal(headerSize: number, payload: Buffer, ssrc: number, seq: number, roc: number): number {
+  seal(keystream: Keystream, headerSize: number, payload: Buffer, seq: number, roc: number): number {
     const length = payload.length;
     const start = SEAL_OFFSET + headerSize;
     const buffer = this.#buffer;
     if (buffer.length < start + length + HMAC_TAG_BYTES) throw new RangeError('reserve() the packet first');
     const blocks = (length + 15) >>> 4;
-    const keystream = this.#keystream(ssrc, roc * 0x10000 + seq, blocks);
+    this.#cover(keystream, roc * 0x10000 + seq, blocks);
     const stream = keystream.words;
     let k = (roc * 0x10000 + seq - keystream.first) * keystream.blocks * 4;
     const words = length >>> 2;
@@ -253,7 +283,8 @@ export class AesCmPackets {
   /** Writes HMAC-SHA1(auth key, packet ‖ ROC)[0, 10) over the ROC at `end` (RFC 3711 §4.2). */
   #tag(buffer: Buffer, end: number): void {
     if (oneShotHash) {
-      const inner = oneShotHash('sha1', buffer.subarray(0, end + 4), 'binary');
+      if (this.#hashed.length !== end + 4) this.#hashed = buffer.subarray(0, end + 4);
+      const inner = oneShotHash('sha1', this.#hashed, 'binary');
       this.#outer.write(inner, SHA1_BLOCK, SHA1_BYTES, 'latin1');
       buffer.write(oneShotHash('sha1', this.#outer, 'binary'), end, HMAC_TAG_BYTES, 'latin1');
       return;
@@ -264,16 +295,21 @@ export class AesCmPackets {
       .copy(buffer, end, 0, HMAC_TAG_BYTES);
   }
 
-  /** The batch of keystream that covers `blocks` blocks of packet `index` of `ssrc`, made if need be. */
-  #keystream(ssrc: number, index: number, blocks: number): Keystream {
+  /** The keystream state of `ssrc` in this session, to pass to `seal` (callers keep it per stream). */
+  keystream(ssrc: number): Keystream {
     let keystream = this.#streams.get(ssrc);
     if (!keystream) {
-      keystream = new Keystream();
+      keystream = new Keystream(ssrc);
       this.#streams.set(ssrc, keystream);
     }
+    return keystream;
+  }
+
+  /** Makes sure `keystream`'s batch covers `blocks` blocks of packet `index`, making a new batch if not. */
+  #cover(keystream: Keystream, index: number, blocks: number): void {
     const offset = index - keystream.first;
-    if (keystream.first >= 0 && offset >= 0 && offset < KEYSTREAM_BATCH && blocks <= keystream.blocks)
-      return keystream;
+    if (keystream.first >= 0 && offset >= 0 && offset < KEYSTREAM_BATCH && blocks <= keystream.blocks) return;
+    const ssrc = keystream.ssrc;
     // A new batch from this packet on (the stream moved past the batch, went back, or grew bigger packets).
     const perPacket = Math.max(blocks, keystream.blocks);
     const total = perPacket * KEYSTREAM_BATCH * 4;
@@ -301,7 +337,6 @@ export class AesCmPackets {
         : new Int32Array(new Uint8Array(out).buffer, 0, total);
     keystream.first = index;
     keystream.blocks = perPacket;
-    return keystream;
   }
 
   /** Forgets the keystream of an SSRC that is no longer sent. */

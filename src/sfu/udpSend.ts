@@ -101,3 +101,84 @@ export function sendDatagram(socket: Socket, data: Buffer, port: number, address
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** What owns a queued datagram's buffer: told when the send is done, and whether something still holds it. */
+export interface BufferOwner {
+  /** The buffer is in the send queue (or, after `sent(false)`, held by the socket): do not write it. */
+  queued: boolean;
+  sent(free: boolean): void;
+}
+
+/**
+ * Batched sends. Between `beginSendBatch` and `endSendBatch`, `queueDatagram` collects datagrams and the
+ * end sends them back to back. A forwarded packet goes to every subscriber in one loop; encrypting all
+ * copies first and then sending them in one tight run makes the burst on the wire short, so receivers on
+ * the same host are woken (and contend for their socket queues) once per burst rather than for each
+ * datagram, which is most of the kernel's cost per send on loopback.
+ */
+let batchDepth = 0;
+const queuedSockets: Socket[] = [];
+const queuedData: Buffer[] = [];
+const queuedPorts: number[] = [];
+const queuedAddresses: string[] = [];
+const queuedOwners: (BufferOwner | undefined)[] = [];
+let queuedCount = 0;
+
+export function beginSendBatch(): void {
+  batchDepth++;
+}
+
+export function endSendBatch(): void {
+  if (--batchDepth === 0) flushSendBatch();
+}
+
+/** True while a batch is open: `queueDatagram` then queues rather than sends. */
+export function sendBatchOpen(): boolean {
+  return batchDepth > 0;
+}
+
+/**
+ * Queues a datagram until the batch ends (call only while `sendBatchOpen()`); `owner.sent(free)` says
+ * afterwards whether its buffer may be reused. An owner must not write its buffer while `queued`; it may
+ * call `flushSendBatch` to send the queue early.
+ */
+export function queueDatagram(
+  socket: Socket,
+  data: Buffer,
+  port: number,
+  address: string,
+  owner: BufferOwner | undefined,
+): void {
+  const i = queuedCount++;
+  queuedSockets[i] = socket;
+  queuedData[i] = data;
+  queuedPorts[i] = port;
+  queuedAddresses[i] = address;
+  queuedOwners[i] = owner;
+  if (owner) owner.queued = true;
+}
+
+/** Sends what is queued, in order. */
+export function flushSendBatch(): void {
+  const n = queuedCount;
+  queuedCount = 0;
+  for (let i = 0; i < n; i++) {
+    const owner = queuedOwners[i];
+    let free = false;
+    try {
+      free = sendDatagram(queuedSockets[i]!, queuedData[i]!, queuedPorts[i]!, queuedAddresses[i]!);
+    } catch {
+      // The socket closed since the packet was queued (Socket.send throws then); dropped, as werift would.
+    }
+    if (owner) {
+      owner.queued = false;
+      owner.sent(free);
+    }
+    queuedData[i] = EMPTY;
+    queuedOwners[i] = undefined;
+    queuedSockets[i] = NO_SOCKET;
+  }
+}
+
+/** Placeholder in the queue's slots, so that a sent batch keeps no closed socket alive. */
+const NO_SOCKET = undefined as unknown as Socket;
