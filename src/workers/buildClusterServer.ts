@@ -180,7 +180,11 @@ function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {
   return Buffer.from(raw);
 }
 
-/** The room and request id of a valid `join` message, else undefined (the worker answers the rest). */
+/**
+ * The room and request id of a valid `join` message, else undefined (the worker answers the rest). It is
+ * parsed and checked exactly as the worker's SignalingConnection will, so every join the worker accepts
+ * has been routed.
+ */
 function joinOf(data: Buffer): { room: string; rid?: string | number } | undefined {
   let json: unknown;
   try {
