@@ -190,6 +190,14 @@ for (const { name, profile } of PROFILES)
       assert.equal(cached.header.ssrc, sender.ssrc);
       assert.equal(cached.header.timestamp, 3000 * 29);
       assert.deepEqual(cached.payload, payloads[29]);
+      // Cache entries are reused 128 packets later; a header werift already took stays as it was.
+      const taken = cached.header;
+      for (let i = 30; i < 30 + 128; i++) fast.send(packet(i));
+      const reused = (sender as unknown as { rtpCache: RtpPacket[] }).rtpCache[(60_000 + 29) % 128]!;
+      assert.equal(reused.header.sequenceNumber, 60_029 + 128, 'the entry now holds the newer packet');
+      assert.deepEqual(reused.payload, payloads[29 + 128]);
+      assert.equal(taken.sequenceNumber, 60_029, 'the header taken before is unchanged');
+      assert.equal(taken.timestamp, 3000 * 29);
     });
   });
 
