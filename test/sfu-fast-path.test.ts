@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   RTCPeerConnection,
   type RTCRtpTransceiver,
+  RtcpSrPacket,
   RtpHeader,
   RtpPacket,
   SrtpAuthenticationError,
@@ -13,6 +14,7 @@ import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
 import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
 import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
 import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
+import { reportedSenders } from '../src/sfu/senderReports.js';
 import { preferSrtpProfiles, type SrtpContextInternals } from '../src/sfu/weriftInternals.js';
 import { eventually, LOOPBACK } from './helpers/server.js';
 
@@ -198,6 +200,25 @@ for (const { name, profile } of PROFILES)
       assert.deepEqual(reused.payload, payloads[29 + 128]);
       assert.equal(taken.sequenceNumber, 60_029, 'the header taken before is unchanged');
       assert.equal(taken.timestamp, 3000 * 29);
+
+      // Sender reports (senderReports.ts): the peer gets an SR for the stream with the sender's counters.
+      assert.ok(reportedSenders() >= 1, 'the sender is on the report timer');
+      const reports: RtcpSrPacket[] = [];
+      const receiver = b.getTransceivers()[0]!.receiver;
+      const { unSubscribe } = receiver.onRtcp.subscribe((rtcp) => {
+        if (rtcp instanceof RtcpSrPacket) reports.push(rtcp);
+      });
+      try {
+        await eventually('a sender report arrives', () => reports.length > 0, 4000);
+      } finally {
+        unSubscribe();
+      }
+      assert.equal(reports[0]!.ssrc, sender.ssrc);
+      assert.equal(reports[0]!.senderInfo.packetCount, 30 + 128, 'the packets sent so far');
+      assert.equal(
+        reports[0]!.senderInfo.octetCount,
+        payloads.reduce((n, p) => n + p.length, 0),
+      );
     });
   });
 

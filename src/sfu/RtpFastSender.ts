@@ -18,6 +18,7 @@ import {
   writeRtpHeader,
 } from './rtpHeaderBytes.js';
 import { type Keystream, SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
+import { scheduleSenderReports } from './senderReports.js';
 import { type BufferOwner, queueDatagram, sendBatchOpen, sendDatagram } from './udpSend.js';
 import {
   type CandidatePairInternals,
@@ -57,8 +58,8 @@ const byId = (a: { id: number }, b: { id: number }) => a.id - b.id;
 /**
  * Sends forwarded RTP on a werift RTCRtpSender, doing exactly what werift's `dispatchRtp` does (SSRC and
  * payload type rewrite, sequence/timestamp continuity offsets, header extensions, NACK cache, sender-report
- * counters, SRTP, the RTCP loop) but synchronously and without the per-packet work that does not change
- * the bytes on the wire: five chained promises, BigInt arithmetic, a fresh cipher helper per packet and
+ * counters, SRTP; its sender reports go out from senderReports.ts) but synchronously and without the
+ * per-packet work that does not change the bytes on the wire: five chained promises, BigInt arithmetic, a fresh cipher helper per packet and
  * the bandwidth estimator's bookkeeping when transport-wide congestion control is not negotiated.
  *
  * `send` returns false when it cannot take the packet (an unusual configuration such as RED or queued
@@ -192,7 +193,7 @@ export class RtpFastSender {
     } catch {
       // werift logs an encryption failure and counts the packet as not sent (size 0); the stream goes on.
     }
-    if (!s.rtcpRunning) void s.runRtcp();
+    if (!s.rtcpRunning) scheduleSenderReports(s);
     if (twcc) {
       const now = Date.now();
       s.senderBWE.rtpPacketSent({

@@ -38,6 +38,10 @@ export interface SenderInternals {
   redRedundantPayloadType?: number;
   rtcpRunning: boolean;
   runRtcp(): Promise<void>;
+  /** Sender report bookkeeping werift reads back for round-trip times (RFC 3550 §6.4.1 LSR/DLSR). */
+  lastSRtimestamp?: number;
+  lastSentSRTimestamp?: number;
+  cname?: string;
   senderBWE: {
     rtpPacketSent(info: { wideSeq: number; size: number; sendingAtMs: number; sentAtMs: number }): void;
   };
@@ -45,6 +49,7 @@ export interface SenderInternals {
 
 export interface DtlsInternals {
   state: string;
+  sendRtcp(packets: { serialize(): Buffer }[]): Promise<void>;
   srtp?: { localContext: SrtpContextInternals };
   transportSequenceNumber: number;
   bytesSent: number;
