@@ -92,6 +92,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #publisher: PeerConnectionLike | undefined;
   #subscriber: PeerConnectionLike | undefined;
   #publishQueue: Promise<unknown> = Promise.resolve();
+  /** The publisher negotiation queued behind the current one and not started yet. */
+  #publishWaiting: Promise<void> | undefined;
   #subscribeQueue: Promise<unknown> = Promise.resolve();
   /** Local candidates held back until the description they belong to has been sent. */
   readonly #heldCandidates: Record<PcTarget, CandidateLike[] | undefined> = { publisher: [], subscriber: [] };
@@ -405,8 +407,15 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     await this.#signal.request({ type: 'endRoom' });
   }
 
+  /**
+   * Negotiates the publisher connection after the negotiation in progress, if any. Calls made before that
+   * next negotiation has started share it: tracks published together (camera and microphone at join) go
+   * in one offer.
+   */
   #negotiatePublisher(): Promise<void> {
+    if (this.#publishWaiting) return this.#publishWaiting;
     const run = async () => {
+      this.#publishWaiting = undefined;
       const pc = this.#pc('publisher');
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
@@ -423,6 +432,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       }
     };
     const next = this.#publishQueue.then(run, run);
+    this.#publishWaiting = next;
     this.#publishQueue = next.catch(() => {});
     return next;
   }
