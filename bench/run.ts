@@ -16,7 +16,7 @@
  *                                      step just before this checkout's, so both share the machine's state
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -425,7 +425,10 @@ async function runProfile(system: System): Promise<Record<string, unknown>> {
     [step],
     ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir],
   );
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  // One profile per thread: with rooms on a worker the forwarding is in the worker's, the largest one.
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
   // Only the measurement window: joins (DTLS handshakes) and module loading are not the forwarding path.
   const [fromUs, toUs] = rows[0]!.windowUs;
