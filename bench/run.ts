@@ -312,23 +312,24 @@ async function runWorkers(): Promise<ScenarioResult | undefined> {
   } finally {
     removeSinkFilter();
   }
-  // The measure: the most packets forwarded at < 1 % loss (everyone receiving); and, stricter,
-  // the largest step also held at p99 < 50 ms.
-  const underLoss = (r: StepRow | undefined) =>
+  // Held, as in every scenario: < 1 % loss, p99 < 50 ms, everyone receiving. Also the largest step at
+  // < 1 % loss alone: a saturated server can keep its loss low for a while by queueing (p99 in the
+  // hundreds of ms), which nobody in a call would call holding.
+  const step = (r: StepRow | undefined) =>
     r ? { step: r.label, forwardedPps: r.forwardedPps, lossPercent: r.lossPercent, p99Ms: r.p99Ms } : null;
-  const lossOk = (list: StepRow[] | undefined) =>
+  const lossOnly = (list: StepRow[] | undefined) =>
     list?.filter((r) => r.lossPercent < 1 && r.flowing === r.participants && r.corruptSamples === 0).at(-1);
-  const one = lossOk(rows['workers-1']);
-  const two = lossOk(rows['workers-2']);
   const heldOne = largestHeld(rows['workers-1']);
   const heldTwo = largestHeld(rows['workers-2']);
+  const lossOne = lossOnly(rows['workers-1']);
+  const lossTwo = lossOnly(rows['workers-2']);
   const summary = {
-    workers1LargestUnder1PctLoss: underLoss(one),
-    workers2LargestUnder1PctLoss: underLoss(two),
-    twoOverOne: one && two ? round(two.forwardedPps / one.forwardedPps, 2) : null,
-    workers1LargestHeld: underLoss(heldOne),
-    workers2LargestHeld: underLoss(heldTwo),
-    twoOverOneHeld: heldOne && heldTwo ? round(heldTwo.forwardedPps / heldOne.forwardedPps, 2) : null,
+    workers1LargestHeld: step(heldOne),
+    workers2LargestHeld: step(heldTwo),
+    twoOverOne: heldOne && heldTwo ? round(heldTwo.forwardedPps / heldOne.forwardedPps, 2) : null,
+    workers1LargestUnder1PctLossOnly: step(lossOne),
+    workers2LargestUnder1PctLossOnly: step(lossTwo),
+    twoOverOneByLossOnly: lossOne && lossTwo ? round(lossTwo.forwardedPps / lossOne.forwardedPps, 2) : null,
   };
   const path = writeJson(workersScenario.name, {
     scenario: workersScenario.name,
