@@ -161,6 +161,25 @@ describe('rooms on worker threads (--workers 2)', () => {
     }
   });
 
+  it('answers what a connection sent just before a join that moved it to another worker', async () => {
+    // Two connections in a row start on different workers (turn by turn), so one of them moves to north's.
+    for (const name of ['first', 'second']) {
+      const c = await RawClient.open(t.url);
+      try {
+        c.ws.send(JSON.stringify({ type: 'ping', rid: 'p' }));
+        c.ws.send(JSON.stringify({ type: 'join', v: PROTOCOL_VERSION, room: 'north', name, rid: 'j' }));
+        const reply = (rid: string) => c.messages.find((m) => m.rid === rid);
+        await eventually(`${name}: the ping and the join are answered`, () =>
+          Boolean(reply('p') && reply('j')),
+        );
+        assert.equal(reply('p')!.type, 'pong');
+        assert.equal(reply('j')!.type, 'joined');
+      } finally {
+        c.ws.close(1000);
+      }
+    }
+  });
+
   it('releases a room’s placement when the room closes, and says bye to everyone on close', async () => {
     for (const bot of south.splice(0)) await bot.stop();
     await eventually(

@@ -119,19 +119,23 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
     const id = ++nextId;
     let joined = false;
     let worker = workers.lobby();
-    const client = {
-      send(data: string) {
-        if (!joined && isJoined(data)) joined = true;
-        if (ws.readyState === ws.OPEN) ws.send(data);
-      },
-      end(code: number, reason: string) {
-        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
-      },
-    };
+    /** Workers this connection was on: their replies to earlier messages still reach the client. */
+    const visited = new Set<RoomWorker>();
     const attach = (to: RoomWorker) => {
       worker = to;
-      worker.clients.set(id, client);
-      worker.post({ t: 'open', id, address });
+      visited.add(to);
+      to.clients.set(id, {
+        send(data: string) {
+          if (!joined && isJoined(data)) joined = true;
+          if (ws.readyState === ws.OPEN) ws.send(data);
+        },
+        // Only the worker the connection is on now may close it.
+        end(code: number, reason: string) {
+          if (worker !== to) return;
+          if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+        },
+      });
+      to.post({ t: 'open', id, address });
     };
     attach(worker);
     ws.on('message', (raw, binary) => {
@@ -148,8 +152,8 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
             return;
           }
           if (placed.worker !== worker) {
+            // The earlier worker forgets the connection (it has no participant of it: not joined).
             worker.post({ t: 'closed', id, code: 1000 });
-            worker.clients.delete(id);
             attach(placed.worker);
           }
           route = placed.route;
@@ -159,7 +163,7 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
     });
     ws.on('close', (code) => {
       worker.post({ t: 'closed', id, code });
-      worker.clients.delete(id);
+      for (const w of visited) w.clients.delete(id);
     });
     ws.on('error', (error) => log.debug({ err: error }, 'websocket error'));
   }
