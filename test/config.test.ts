@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_PORT, parseConfig } from '../src/config/config.js';
+import { ConfigError, DEFAULT_PORT, parseConfig, resolveWorkers } from '../src/config/config.js';
 import { loadConfig } from '../src/config/loadConfig.js';
 
 describe('configuration', () => {
@@ -55,5 +55,34 @@ describe('configuration', () => {
     );
     assert.throws(() => loadConfig(['--config', '/nonexistent/port545.json'], {}), /cannot read config file/);
     assert.throws(() => parseConfig({ port: 'x' }), ConfigError);
+  });
+});
+
+describe('room workers', () => {
+  it('runs one per core by default, none on one core, and as many as asked with --workers', () => {
+    assert.equal(loadConfig([], {}).workers, 'auto');
+    assert.deepEqual(resolveWorkers(loadConfig([], {}), 4), { count: 4 });
+    assert.deepEqual(resolveWorkers(loadConfig([], {}), 1), { count: 0 });
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', '3'], {}), 2), { count: 3 });
+    assert.deepEqual(resolveWorkers(loadConfig([], { PORT545_WORKERS: '0' }), 8), { count: 0 });
+    assert.equal(loadConfig(['--workers', 'auto'], { PORT545_WORKERS: '2' }).workers, 'auto');
+  });
+
+  it('keeps rooms on the main thread when the SIP gateway is on, and says so', () => {
+    const { count, note } = resolveWorkers(loadConfig(['--sip', '--workers', '2'], {}), 2);
+    assert.equal(count, 0);
+    assert.match(note ?? '', /SIP gateway .* main thread/);
+  });
+
+  it('refuses a worker count that is not a number or auto, naming the setting', () => {
+    assert.throws(
+      () => loadConfig(['--workers', 'many'], {}),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /--workers: "many" is not a number/);
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig(['--workers', '-1'], {}), /workers/);
   });
 });
