@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
 import { displayName, roomName } from '../protocol/messages.js';
-import type { SignalSink } from '../room/Participant.js';
+import type { Participant, SignalSink } from '../room/Participant.js';
 
 /**
  * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
@@ -109,4 +110,55 @@ export function fragmentCandidates(fragment: string): { candidate: string; sdpMi
     else if (line.startsWith('a=candidate:')) out.push({ candidate: line.slice(2).trim(), sdpMid: mid });
   }
   return out;
+}
+
+/** A WHIP or WHEP session: a participant of `room`, reachable at its resource URL. */
+export interface GatewayResource {
+  id: string;
+  room: string;
+  participant: Participant;
+}
+
+/**
+ * The routes on a session's resource URL, `/<kind>/<room>/sessions/<id>`: OPTIONS, PATCH to trickle ICE
+ * candidates (RFC 8840) into the participant's `role` connection, DELETE to leave.
+ */
+export function registerSessionRoutes(
+  scope: FastifyInstance,
+  kind: 'WHIP' | 'WHEP',
+  resources: Map<string, GatewayResource>,
+  options: { sdpMaxBytes: number; log: Logger },
+): void {
+  const url = `/${kind.toLowerCase()}/:room/sessions/:id`;
+  const role = kind === 'WHIP' ? 'publisher' : 'subscriber';
+  const find = (params: { room: string; id: string }): GatewayResource => {
+    const resource = resources.get(params.id);
+    if (!resource || resource.room !== params.room) throw new CodedError('SESSION_NOT_FOUND');
+    return resource;
+  };
+  scope.options(url, async (_request, reply) =>
+    reply.header('Accept-Patch', SDP_FRAG_TYPE).status(204).send(),
+  );
+  scope.patch<{ Params: { room: string; id: string } }>(
+    url,
+    { bodyLimit: options.sdpMaxBytes },
+    async (request, reply) => {
+      const resource = find(request.params);
+      for (const c of fragmentCandidates(textBody(request, SDP_FRAG_TYPE))) {
+        try {
+          await resource.participant.session.addIceCandidate(role, c);
+        } catch (error) {
+          throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
+        }
+      }
+      return reply.status(204).send();
+    },
+  );
+  scope.delete<{ Params: { room: string; id: string } }>(url, async (request, reply) => {
+    const resource = find(request.params);
+    resources.delete(resource.id);
+    await resource.participant.close('left');
+    options.log.info({ room: resource.room, resource: resource.id }, `${kind} session ended`);
+    return reply.status(200).send();
+  });
 }

@@ -5,13 +5,14 @@ import type { Participant } from '../../room/Participant.js';
 import type { RoomRegistry } from '../../room/RoomRegistry.js';
 import { SdpError } from '../../sfu/index.js';
 import {
-  fragmentCandidates,
+  type GatewayResource,
   HttpSessionSink,
   mediaLines,
   newResourceId,
   parseDisplayName,
   parseRoomName,
   registerSdpParsers,
+  registerSessionRoutes,
   SDP_FRAG_TYPE,
   SDP_TYPE,
   textBody,
@@ -26,9 +27,7 @@ export interface WhepOptions {
   log: Logger;
 }
 
-interface WhepResource {
-  id: string;
-  room: string;
+interface WhepResource extends GatewayResource {
   session: WhepSession;
 }
 
@@ -82,7 +81,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     }
     const id = newResourceId();
     const session = new WhepSession({ room, participant, follow, log });
-    resources.set(id, { id, room: roomName, session });
+    resources.set(id, { id, room: roomName, participant: session.participant, session });
     participant.on('closed', () => {
       session.close();
       resources.delete(id);
@@ -130,37 +129,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
         },
       );
     }
-    scope.options('/whep/:room/sessions/:id', async (_request, reply) =>
-      reply.header('Accept-Patch', SDP_FRAG_TYPE).status(204).send(),
-    );
-    scope.patch<{ Params: { room: string; id: string } }>(
-      '/whep/:room/sessions/:id',
-      { bodyLimit: options.sdpMaxBytes },
-      async (request, reply) => {
-        const resource = resources.get(request.params.id);
-        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
-        const fragment = textBody(request, SDP_FRAG_TYPE);
-        for (const c of fragmentCandidates(fragment)) {
-          try {
-            await resource.session.participant.session.addIceCandidate('subscriber', c);
-          } catch (error) {
-            throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
-          }
-        }
-        return reply.status(204).send();
-      },
-    );
-    scope.delete<{ Params: { room: string; id: string } }>(
-      '/whep/:room/sessions/:id',
-      async (request, reply) => {
-        const resource = resources.get(request.params.id);
-        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
-        resources.delete(resource.id);
-        await resource.session.participant.close('left');
-        log.info({ room: resource.room, resource: resource.id }, 'WHEP session ended');
-        return reply.status(200).send();
-      },
-    );
+    registerSessionRoutes(scope, 'WHEP', resources, { sdpMaxBytes: options.sdpMaxBytes, log });
   });
   return resources;
 }

@@ -2,16 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { CodedError } from '../../common/errors.js';
 import type { TrackSource } from '../../protocol/messages.js';
-import type { Participant } from '../../room/Participant.js';
 import type { RoomRegistry } from '../../room/RoomRegistry.js';
 import {
-  fragmentCandidates,
+  type GatewayResource,
   HttpSessionSink,
   mediaLines,
   newResourceId,
   parseDisplayName,
   parseRoomName,
   registerSdpParsers,
+  registerSessionRoutes,
   SDP_FRAG_TYPE,
   SDP_TYPE,
   textBody,
@@ -25,31 +25,20 @@ export interface WhipOptions {
   log: Logger;
 }
 
-/** One WHIP ingest: a publisher in a room, reachable at its resource URL until DELETE or disconnect. */
-interface WhipResource {
-  id: string;
-  room: string;
-  participant: Participant;
-}
-
 /**
  * WHIP ingest (RFC 9725): `POST /whip/<room>` with an SDP offer publishes into the room as a participant
  * (name from `?name=` or the token); the answer comes back with `201 Created` and the session's resource
  * URL in `Location`; `DELETE` on it leaves; `PATCH` trickles candidates (RFC 8840).
  */
-export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<string, WhipResource> {
+export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<string, GatewayResource> {
   const { registry, log } = options;
-  const resources = new Map<string, WhipResource>();
+  const resources = new Map<string, GatewayResource>();
 
   app.register(async (scope) => {
     registerSdpParsers(scope);
 
     scope.options('/whip/:room', async (_request, reply) => {
       reply.header('Accept-Post', SDP_TYPE);
-      return reply.status(204).send();
-    });
-    scope.options('/whip/:room/sessions/:id', async (_request, reply) => {
-      reply.header('Accept-Patch', SDP_FRAG_TYPE);
       return reply.status(204).send();
     });
 
@@ -116,35 +105,7 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
       },
     );
 
-    scope.patch<{ Params: { room: string; id: string } }>(
-      '/whip/:room/sessions/:id',
-      { bodyLimit: options.sdpMaxBytes },
-      async (request, reply) => {
-        const resource = resources.get(request.params.id);
-        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
-        const fragment = textBody(request, SDP_FRAG_TYPE);
-        for (const c of fragmentCandidates(fragment)) {
-          try {
-            await resource.participant.session.addIceCandidate('publisher', c);
-          } catch (error) {
-            throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
-          }
-        }
-        return reply.status(204).send();
-      },
-    );
-
-    scope.delete<{ Params: { room: string; id: string } }>(
-      '/whip/:room/sessions/:id',
-      async (request, reply) => {
-        const resource = resources.get(request.params.id);
-        if (!resource || resource.room !== request.params.room) throw new CodedError('SESSION_NOT_FOUND');
-        resources.delete(resource.id);
-        await resource.participant.close('left');
-        log.info({ room: resource.room, resource: resource.id }, 'WHIP session ended');
-        return reply.status(200).send();
-      },
-    );
+    registerSessionRoutes(scope, 'WHIP', resources, { sdpMaxBytes: options.sdpMaxBytes, log });
   });
   return resources;
 }
