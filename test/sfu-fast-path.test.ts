@@ -10,7 +10,9 @@ import {
   SrtpAuthenticationError,
   SrtpSession,
 } from 'werift';
+import { PublishedTrack } from '../src/sfu/PublishedTrack.js';
 import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
+import type { RtpListener, RtpSource } from '../src/sfu/RtpSource.js';
 import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
 import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
 import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
@@ -298,4 +300,73 @@ describe('SRTP decryption of the receive path', () => {
       assert.match(states(ours), /"rolloverCounter":1/, 'the sequence wrapped');
     });
   }
+});
+
+describe('Forwarding under overload: packets may be dropped, never duplicated or sent too late', () => {
+  /** A published track fed by hand, and the sequence numbers its one subscriber is given. */
+  function track(): { feed(seq: number, ssrc?: number): void; forwarded: number[] } {
+    let listener: RtpListener | undefined;
+    const source: RtpSource = {
+      kind: 'video',
+      mimeType: 'video/VP8',
+      onRtp(l) {
+        listener = l;
+        return () => {
+          listener = undefined;
+        };
+      },
+    };
+    const published = new PublishedTrack('t', source);
+    const forwarded: number[] = [];
+    published.addSink({ write: (rtp) => forwarded.push(rtp.header.sequenceNumber), close() {} });
+    const feed = (sequenceNumber: number, ssrc = 1234) =>
+      listener!(
+        new RtpPacket(
+          new RtpHeader({ ssrc, sequenceNumber, timestamp: 0, payloadType: 96 }),
+          Buffer.alloc(10),
+        ),
+        undefined,
+      );
+    return { feed, forwarded };
+  }
+
+  it('a packet a publisher sends again (repeated NACKs of an overloaded server) is forwarded once', () => {
+    const t = track();
+    for (let seq = 65530; seq < 65536; seq++) t.feed(seq);
+    for (let seq = 0; seq < 5; seq++) t.feed(seq);
+    // A retransmission of each, some more than once (werift repeats a NACK every 5 ms, up to 10 times).
+    for (const seq of [65533, 65533, 2, 4, 4, 4, 65535]) t.feed(seq);
+    t.feed(5);
+    assert.deepEqual(t.forwarded, [65530, 65531, 65532, 65533, 65534, 65535, 0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a packet that was lost is forwarded when its retransmission comes, unless it is too late', () => {
+    const t = track();
+    for (let seq = 65500; seq < 65536; seq++) if (seq !== 65510 && seq !== 65530) t.feed(seq);
+    for (let seq = 0; seq < 150; seq++) t.feed(seq);
+    // 65530 is 156 behind: an SRTP receiver guesses the rollover counter only within 100 sequence numbers
+    // (werift's MaxROCDisorder), so it would be undecryptable (and useless to a jitter buffer) by now.
+    t.feed(65530);
+    t.feed(120); // a duplicate within the window
+    t.feed(110 - 200 + 65536); // 200 behind: too late
+    t.feed(100); // a retransmission of one that was forwarded
+    assert.equal(t.forwarded.length, 34 + 150);
+    assert.equal(new Set(t.forwarded).size, t.forwarded.length);
+    assert.ok(!t.forwarded.includes(65530) && !t.forwarded.includes(65510));
+
+    // Lost, then retransmitted in time: forwarded, once.
+    t.feed(152);
+    t.feed(151);
+    t.feed(151);
+    assert.deepEqual(t.forwarded.slice(-2), [152, 151]);
+  });
+
+  it('a stream that starts over (new SSRC, or sequence numbers far back) is forwarded from its new start', () => {
+    const t = track();
+    for (let seq = 1000; seq < 1010; seq++) t.feed(seq);
+    for (let seq = 5; seq < 8; seq++) t.feed(seq, 999);
+    for (let seq = 40000; seq < 40003; seq++) t.feed(seq, 999);
+    for (let seq = 10; seq < 13; seq++) t.feed(seq, 999);
+    assert.deepEqual(t.forwarded.slice(10), [5, 6, 7, 40000, 40001, 40002, 10, 11, 12]);
+  });
 });

@@ -12,6 +12,20 @@ export interface PublishedTrackEvents {
   closed: [];
 }
 
+/**
+ * How far behind the newest forwarded packet a late one (a retransmission the publisher sent for a NACK)
+ * may be and still be forwarded. Subscribers' SRTP receivers guess a packet's rollover counter from how
+ * far it is from the last one they got; werift's guess holds within 100 sequence numbers (its
+ * MaxROCDisorder), and the fast path's sender keeps its counter by the same rule, so a packet further
+ * behind, near a sequence wrap, would be sealed with an index the receiver does not reproduce (an
+ * authentication failure). It is also too late for a jitter buffer by then (0.4 s or more of video).
+ */
+export const LATE_PACKET_WINDOW = 64;
+/** A packet this far behind the newest is a stream that started over (sequence numbers reset), not late. */
+const RESTART_DISTANCE = 3000;
+/** Sequence numbers forwarded recently, by sequence number modulo this (at least LATE_PACKET_WINDOW). */
+const SEEN_RING = 128;
+
 /** Time constant of the smoothed audio level, in ms: long enough to ride over the gaps between words. */
 const AUDIO_LEVEL_TAU_MS = 200;
 
@@ -30,6 +44,8 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   paused = false;
   closed = false;
   packetsReceived = 0;
+  /** Packets not forwarded: copies of one already forwarded, or too late (see LATE_PACKET_WINDOW). */
+  packetsDiscarded = 0;
   keyframeRequests = 0;
 
   readonly #source: RtpSource;
@@ -40,6 +56,11 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   /** Smoothed linear audio amplitude (0..1) at `#levelAt`; see `audioLevel`. */
   #level = 0;
   #levelAt = 0;
+  // The stream being forwarded: its SSRC, newest sequence number, and seq + 1 of the packets forwarded
+  // lately at seq % SEEN_RING (0: none).
+  #ssrc = -1;
+  #newest = 0;
+  readonly #seen = new Int32Array(SEEN_RING);
 
   constructor(id: string, source: RtpSource) {
     super();
@@ -93,8 +114,43 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#source.requestKeyframe();
   }
 
+  /**
+   * Whether `rtp` is a packet not forwarded yet. A publisher sends a packet again for each NACK (RFC 4585
+   * §6.2.1), and werift's receiver repeats a NACK every 5 ms (up to 10 times) until the packet comes: an
+   * overloaded server, whose receive queue holds the retransmission for longer than that, asks for it
+   * again and again and gets several copies. Each is forwarded to every subscriber at most once.
+   */
+  #isNew(rtp: RtpPacket): boolean {
+    const { ssrc, sequenceNumber: seq } = rtp.header;
+    const seen = this.#seen;
+    if (ssrc !== this.#ssrc) {
+      this.#ssrc = ssrc;
+      seen.fill(0);
+    } else {
+      const ahead = (seq - this.#newest) & 0xffff;
+      if (ahead === 0) return false;
+      if (ahead >= 0x8000) {
+        const behind = 0x10000 - ahead;
+        if (behind < LATE_PACKET_WINDOW) {
+          if (seen[seq % SEEN_RING] === seq + 1) return false;
+          seen[seq % SEEN_RING] = seq + 1;
+          return true;
+        }
+        if (behind <= RESTART_DISTANCE) return false;
+        seen.fill(0);
+      } else if (ahead >= SEEN_RING) seen.fill(0);
+    }
+    this.#newest = seq;
+    seen[seq % SEEN_RING] = seq + 1;
+    return true;
+  }
+
   #forward(rtp: RtpPacket, level: number | undefined): void {
     this.packetsReceived++;
+    if (!this.#isNew(rtp)) {
+      this.packetsDiscarded++;
+      return;
+    }
     if (level !== undefined) {
       // RFC 6464 §3: the level is -dBov, 0 (loudest) to 127 (silence).
       const amplitude = level >= 127 ? 0 : 10 ** (-level / 20);
