@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 
 /**
  * "Sink" subscribers for the workers scenario: real WebRTC subscribers (ICE, DTLS, SRTP keys) whose RTP
- * and RTCP the kernel counts and drops before their socket (nftables on loopback), so thousands of
- * received packets per second cost the load process nothing and the server, not the generator, is what
- * runs out of CPU. STUN and DTLS still reach the sink's werift peer connection (ICE consent keeps working).
+ * the kernel counts and drops (their RTCP it drops uncounted) before their socket (nftables on loopback),
+ * so thousands of received packets per second cost the load process nothing and the server, not the
+ * generator, is what runs out of CPU. STUN and DTLS still reach the sink's werift peer connection (ICE consent keeps working).
  * Needs root and `nft` (Debian package nftables); only loopback traffic to the sink port range is touched.
  */
 export const SINK_PORTS: [number, number] = [61000, 64999];
@@ -31,14 +31,18 @@ export function sinksAvailable(): boolean {
 /** Installs the counting filter (replacing one left over from an interrupted run). */
 export function installSinkFilter(): void {
   removeSinkFilter();
-  // RFC 7983: a first byte of 128..191 is RTP or RTCP (STUN 0..3, DTLS 20..63 pass). A counter per port.
+  // RFC 7983: a first byte of 128..191 is RTP or RTCP (STUN 0..3, DTLS 20..63 pass). RTCP (RFC 5761 §4:
+  // a second byte of 192..223; the server's sender reports, about one a second per stream) is dropped
+  // uncounted: the count is compared with the RTP packets the publishers sent. A counter per port.
+  const ports = `${SINK_PORTS[0]}-${SINK_PORTS[1]}`;
   nft(
     ['-f', '-'],
     `table inet ${TABLE} {
   set sinks { type inet_service; flags dynamic; counter; size 65535; }
   chain input {
     type filter hook input priority -300;
-    iif "lo" udp dport ${SINK_PORTS[0]}-${SINK_PORTS[1]} @th,64,2 2 update @sinks { udp dport } drop
+    iif "lo" udp dport ${ports} @th,64,2 2 @th,72,8 192-223 drop
+    iif "lo" udp dport ${ports} @th,64,2 2 update @sinks { udp dport } drop
   }
 }
 `,
@@ -51,7 +55,7 @@ export function removeSinkFilter(): void {
   } catch {}
 }
 
-/** RTP/RTCP datagrams (and their bytes) that reached each sink port since the filter was installed. */
+/** RTP datagrams (and their bytes) that reached each sink port since the filter was installed. */
 export function readSinkCounters(): Map<number, { packets: number; bytes: number }> {
   const out = new Map<number, { packets: number; bytes: number }>();
   const json = JSON.parse(nft(['-j', 'list', 'set', 'inet', TABLE, 'sinks'])) as {
