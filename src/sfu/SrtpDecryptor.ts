@@ -1,11 +1,13 @@
 import { createDecipheriv, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { type RTCPeerConnection, SrtpAuthenticationError } from 'werift';
+import {
+  GCM_TAG_BYTES,
+  HMAC_TAG_BYTES,
+  PROFILE_AEAD_AES_128_GCM,
+  PROFILE_AES_CM_128_HMAC_SHA1_80,
+} from './srtpConstants.js';
 import type { SrtpSsrcState } from './weriftInternals.js';
 
-const PROFILE_AES_CM_128_HMAC_SHA1_80 = 1;
-const PROFILE_AEAD_AES_128_GCM = 7;
-const HMAC_TAG_BYTES = 10;
-const GCM_TAG_BYTES = 16;
 /** RFC 8285 §4.2 / §4.3 header extension profiles. */
 const ONE_BYTE_PROFILE = 0xbede;
 const TWO_BYTE_PROFILE = 0x1000;

@@ -1,15 +1,15 @@
 import * as crypto from 'node:crypto';
 import { type Cipher, createCipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { endianness } from 'node:os';
+import {
+  GCM_TAG_BYTES,
+  HMAC_TAG_BYTES,
+  PROFILE_AEAD_AES_128_GCM,
+  PROFILE_AES_CM_128_HMAC_SHA1_80,
+} from './srtpConstants.js';
 import { type BufferOwner, flushSendBatch } from './udpSend.js';
 import type { SrtpContextInternals } from './weriftInternals.js';
 
-const PROFILE_AES_CM_128_HMAC_SHA1_80 = 1;
-const PROFILE_AEAD_AES_128_GCM = 7;
-/** RFC 3711 §4.2 / RFC 5764 §4.1.2: SRTP_AES128_CM_HMAC_SHA1_80 keeps 80 bits of the HMAC. */
-const HMAC_TAG_BYTES = 10;
-/** RFC 7714 §7.1: the AEAD_AES_128_GCM authentication tag. */
-const GCM_TAG_BYTES = 16;
 /** SHA-1's block size: the HMAC key pads (RFC 2104 §2). */
 const SHA1_BLOCK = 64;
 const SHA1_BYTES = 20;
