@@ -5,6 +5,7 @@ import {
   HMAC_TAG_BYTES,
   PROFILE_AEAD_AES_128_GCM,
   PROFILE_AES_CM_128_HMAC_SHA1_80,
+  writeGcmIv,
 } from './srtpConstants.js';
 import type { SrtpSsrcState } from './weriftInternals.js';
 
@@ -142,12 +143,7 @@ export class SrtpDecryptor {
     roc: number,
     out: Buffer,
   ) {
-    const iv = this.#iv;
-    iv.writeUInt16BE(0, 0);
-    iv.writeUInt32BE(ssrc, 2);
-    iv.writeUInt32BE(roc, 6);
-    iv.writeUInt16BE(seq, 10);
-    for (let i = 0; i < 12; i++) iv[i]! ^= this.#salt[i];
+    const iv = writeGcmIv(this.#iv, this.#salt, ssrc, roc, seq);
     const decipher = createDecipheriv('aes-128-gcm', this.#key, iv);
     decipher.setAAD(packet.subarray(0, headerEnd));
     decipher.setAuthTag(packet.subarray(end));

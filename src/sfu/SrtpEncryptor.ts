@@ -6,6 +6,7 @@ import {
   HMAC_TAG_BYTES,
   PROFILE_AEAD_AES_128_GCM,
   PROFILE_AES_CM_128_HMAC_SHA1_80,
+  writeGcmIv,
 } from './srtpConstants.js';
 import { type BufferOwner, flushSendBatch } from './udpSend.js';
 import type { SrtpContextInternals } from './weriftInternals.js';
@@ -97,12 +98,7 @@ export class SrtpEncryptor {
 
   /** RFC 7714 §8.1: IV = (0x0000 ‖ SSRC ‖ ROC ‖ SEQ) XOR salt; the header is the AAD (§8.2). */
   #encryptGcm(header: Buffer, payload: Buffer, ssrc: number, seq: number, roc: number): Buffer {
-    const iv = this.#iv;
-    iv.writeUInt16BE(0, 0);
-    iv.writeUInt32BE(ssrc, 2);
-    iv.writeUInt32BE(roc, 6);
-    iv.writeUInt16BE(seq, 10);
-    for (let i = 0; i < 12; i++) iv[i]! ^= this.#salt[i];
+    const iv = writeGcmIv(this.#iv, this.#salt, ssrc, roc, seq);
     const cipher = createCipheriv('aes-128-gcm', this.#key, iv);
     cipher.setAAD(header);
     const encrypted = cipher.update(payload);
