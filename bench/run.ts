@@ -14,6 +14,10 @@
  *   npm run bench -- --only workers    two rooms with --workers 1, then --workers 2 (root and nft)
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
+ *
+ * Environment: BENCH_WORKERS_N=2 runs the workers scenario with those worker counts only (default 1,2);
+ * BENCH_LOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes Node flags to the load process;
+ * BENCH_SHOW_OUTPUT=1 shows the server's output after start-up (e.g. with --server-node-args=--trace-gc).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -297,20 +301,22 @@ async function runWorkers(): Promise<ScenarioResult | undefined> {
       ? workersScenario.quickSteps
       : workersScenario.steps;
   const rows: Record<string, StepRow[]> = {};
-  installSinkFilter();
-  try {
-    for (const n of [1, 2]) {
-      const system: System = {
-        ...current,
-        name: `workers-${n}`,
-        serveArgs: ['--workers', String(n)],
-        unpinned: true,
-        cores: n,
-      };
+  for (const n of (process.env.BENCH_WORKERS_N ?? '1,2').split(',').map(Number)) {
+    const system: System = {
+      ...current,
+      name: `workers-${n}`,
+      serveArgs: ['--workers', String(n)],
+      unpinned: true,
+      cores: n,
+    };
+    // A new filter (counters at zero) for each server: the next load process gives its sinks the same
+    // ports, and a sink counts as receiving once its port's counter is above zero.
+    installSinkFilter();
+    try {
       rows[system.name] = await runSteps(workersScenario, system, steps);
+    } finally {
+      removeSinkFilter();
     }
-  } finally {
-    removeSinkFilter();
   }
   // Held, as in every scenario: < 1 % loss, p99 < 50 ms, everyone receiving. Also the largest step at
   // < 1 % loss alone: a saturated server can keep its loss low for a while by queueing (p99 in the

@@ -148,7 +148,9 @@ export interface LoadProcess extends Managed {
 }
 
 export async function startLoad(root: string, pin: string[]): Promise<LoadProcess> {
-  const child = start(pin, ['--import', 'tsx', 'bench/load.ts'], true, root);
+  // BENCH_LOAD_NODE_ARGS: Node flags for the load process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+  const nodeArgs = (process.env.BENCH_LOAD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = start(pin, [...nodeArgs, '--import', 'tsx', 'bench/load.ts'], true, root);
   child.stdout!.pipe(process.stdout);
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
