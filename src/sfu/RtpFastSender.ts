@@ -19,6 +19,8 @@ import {
 } from './rtpHeaderBytes.js';
 import { type Keystream, SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
 import { scheduleSenderReports } from './senderReports.js';
+// RFC 3711 rollover counters in werift's SRTP contexts (a side effect of the import).
+import './srtpRollover.js';
 import { type BufferOwner, queueDatagram, sendBatchOpen, sendDatagram } from './udpSend.js';
 import {
   type CandidatePairInternals,

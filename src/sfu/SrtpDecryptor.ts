@@ -8,6 +8,8 @@ import {
   writeGcmIv,
 } from './srtpConstants.js';
 import type { SrtpSsrcState } from './weriftInternals.js';
+// RFC 3711 rollover counters in werift's SRTP contexts (a side effect of the import).
+import './srtpRollover.js';
 
 /** RFC 8285 §4.2 / §4.3 header extension profiles. */
 const ONE_BYTE_PROFILE = 0xbede;
