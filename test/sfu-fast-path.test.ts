@@ -11,7 +11,7 @@ import {
   SrtpSession,
 } from 'werift';
 import { PublishedTrack } from '../src/sfu/PublishedTrack.js';
-import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
+import { RtpFastSender, srtpEncryptorOf } from '../src/sfu/RtpFastSender.js';
 import type { RtpListener, RtpSource } from '../src/sfu/RtpSource.js';
 import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
 import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
@@ -221,6 +221,27 @@ for (const { name, profile } of PROFILES)
         reports[0]!.senderInfo.octetCount,
         payloads.reduce((n, p) => n + p.length, 0),
       );
+    });
+
+    it("frees the stream's keystream when the sender is closed, and makes it again if it sends", () => {
+      const context = (transceiver.sender.dtlsTransport as unknown as { srtp: { localContext: object } }).srtp
+        .localContext as SrtpContextInternals;
+      const cm = () => srtpEncryptorOf(context)?.aesCm;
+      if (profile !== 1) return assert.equal(cm(), undefined, 'AES-GCM has no keystream batches');
+      const fast = new RtpFastSender(transceiver.sender);
+      const send = (seq: number) =>
+        fast.send(
+          new RtpPacket(
+            new RtpHeader({ payloadType: 100, sequenceNumber: seq, timestamp: seq, ssrc: 42 }),
+            randomBytes(500),
+          ),
+        );
+      send(100);
+      assert.equal(cm()!.streamCount, 1);
+      fast.close();
+      assert.equal(cm()!.streamCount, 0, 'closed: no keystream kept');
+      send(101);
+      assert.equal(cm()!.streamCount, 1);
     });
   });
 

@@ -78,6 +78,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     if (this.closed) return;
     this.closed = true;
     this.#unsubscribe();
+    this.#fast.close();
     this.source.removeSink(this);
     this.emit('closed');
     this.removeAllListeners();

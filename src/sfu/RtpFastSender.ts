@@ -37,6 +37,10 @@ const RTP_HISTORY_SIZE = 128;
 
 /** One SRTP encryptor per werift SRTP context (one per subscriber transport), made on first use. */
 const encryptors = new WeakMap<SrtpContextInternals, SrtpEncryptor>();
+/** The encryptor the fast path made for a werift SRTP context, if it made one (for tests). */
+export function srtpEncryptorOf(context: SrtpContextInternals): SrtpEncryptor | undefined {
+  return encryptors.get(context);
+}
 /** Transports checked once for the internals the fast path needs. */
 const transportChecked = new WeakMap<DtlsInternals, boolean>();
 
@@ -206,6 +210,17 @@ export class RtpFastSender {
       });
     }
     return true;
+  }
+
+  /**
+   * The stream is no longer sent (its subscription closed): frees its keystream batch in the transport's
+   * encryptor (about 19 KB for a video stream), which otherwise lives as long as the connection does, so
+   * a subscriber that stays while others come and go would collect one per stream it ever received.
+   */
+  close(): void {
+    if (this.#keystream) this.#encryptor?.aesCm?.forget(this.#keystream.ssrc);
+    this.#keystream = undefined;
+    this.#state = undefined;
   }
 
   /**

@@ -343,6 +343,11 @@ export class AesCmPackets implements BufferOwner {
     keystream.blocks = perPacket;
   }
 
+  /** How many streams have a keystream batch. */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
   /** Forgets the keystream of an SSRC that is no longer sent. */
   forget(ssrc: number): void {
     this.#streams.delete(ssrc);
