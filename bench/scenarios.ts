@@ -77,7 +77,7 @@ const MEASURED_SUBSCRIBERS = 2;
 export const workersScenario: Scenario = {
   name: 'workers',
   description: `2 rooms, each ${WORKER_ROOM_PUBLISHERS} publishers (VP8 + Opus) → S subscribers; --workers 1, then 2`,
-  steps: [20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 180, 200],
+  steps: [20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200],
   quickSteps: [20],
   profileStep: 40,
   stepLabel: (s) => `2×S=${s}`,
