@@ -14,6 +14,7 @@ import { Room } from '../src/client/Room.js';
 import type { PeerConnectionLike, WebSocketLike } from '../src/client/rtc.js';
 import { ClipSource } from '../src/media/ClipSource.js';
 import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
+import { candidatesOn, JanusApi } from './lib/janus.js';
 import { nowMs, withMarker } from './lib/marker.js';
 import type {
   FlowState,
@@ -55,6 +56,13 @@ const participants: LoadParticipant[] = [];
 let mode: Mode = 'sfu';
 let url = '';
 let relayPort = 0;
+let janus: JanusApi | undefined;
+/** With Janus: the load's end of the link to Janus's namespace, where its candidates are gathered. */
+let janusLink = '';
+/** With Janus: Janus's end of the link, the only candidate address the load process accepts. */
+let janusAddress = '';
+/** Janus publisher ids (feeds) per bench room, for its subscribers to ask for. */
+const janusFeeds = new Map<string, number[]>();
 let joinFailures = 0;
 let nextName = 0;
 
@@ -207,6 +215,94 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
   return p;
 }
 
+/** Resolves once werift has gathered its candidates, so its local SDP carries them all. */
+async function gathered(pc: RTCPeerConnection): Promise<string> {
+  const deadline = Date.now() + 5000;
+  while (pc.iceGatheringState !== 'complete' && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  return pc.localDescription!.sdp;
+}
+
+/**
+ * A participant of Janus's VideoRoom: a publisher (werift offers, Janus answers) or a subscriber to every
+ * feed of the room (Janus offers, werift answers), each on its own plugin handle and peer connection.
+ */
+async function joinJanus(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
+  const api = janus!;
+  const tap = new ReceiverTap(sink);
+  const handle = await api.attach();
+  const roomId = await api.room(room, handle);
+  const pc = new RTCPeerConnection(nodePeerConfig([janusLink]));
+  let source: ClipSource | undefined;
+  const p: LoadParticipant = {
+    room,
+    tap,
+    streams: (video ? 1 : 0) + (audio ? 1 : 0),
+    sent: 0,
+    plis: 0,
+    describe: () => `janus handle ${handle}: ${pc.connectionState}/${pc.signalingState}`,
+    stop: async () => {
+      source?.stop();
+      await api.detach(handle);
+      await pc.close();
+    },
+  };
+  if (video || audio) {
+    const videoSender = video ? pc.addTransceiver('video', { direction: 'sendonly' }).sender : undefined;
+    const audioSender = audio ? pc.addTransceiver('audio', { direction: 'sendonly' }).sender : undefined;
+    await pc.setLocalDescription(await pc.createOffer());
+    const offer = await gathered(pc);
+    const joined = await api.message(
+      handle,
+      { request: 'joinandconfigure', room: roomId, ptype: 'publisher', display: `load-${nextName++}` },
+      { type: 'offer', sdp: offer },
+    );
+    await api.endOfCandidates(handle);
+    if (!joined.jsep)
+      throw new Error(`janus: no answer to the publisher's offer (${JSON.stringify(joined.data)})`);
+    await pc.setRemoteDescription({ type: 'answer', sdp: candidatesOn(joined.jsep.sdp, janusAddress) });
+    // Janus offers a feed to subscribers once its publisher's DTLS is up ("No such feed" before).
+    const deadline = Date.now() + 10_000;
+    while (pc.connectionState !== 'connected' && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    if (pc.connectionState !== 'connected') throw new Error('janus: the publisher did not connect in 10 s');
+    const feeds = janusFeeds.get(room) ?? [];
+    feeds.push(joined.data.id as number);
+    janusFeeds.set(room, feeds);
+    const videoFast = videoSender && new RtpFastSender(videoSender);
+    const audioFast = audioSender && new RtpFastSender(audioSender);
+    source = startClip(
+      video,
+      audio,
+      p,
+      (rtp) => videoFast?.send(rtp),
+      (rtp) => audioFast?.send(rtp),
+    );
+    // Janus asks for a keyframe when a subscriber starts, as the SFU does; answer like an encoder.
+    videoSender?.onPictureLossIndication.subscribe(() => {
+      p.plis++;
+      source?.requestKeyframe();
+    });
+    source.start();
+    return p;
+  }
+  const feeds = janusFeeds.get(room) ?? [];
+  if (!feeds.length) throw new Error(`janus: nobody publishes in ${room} yet`);
+  tapPeerConnection(pc, tap);
+  const offered = await api.message(handle, {
+    request: 'join',
+    room: roomId,
+    ptype: 'subscriber',
+    streams: feeds.map((feed) => ({ feed })),
+  });
+  if (!offered.jsep) throw new Error(`janus: no offer for the subscriber (${JSON.stringify(offered.data)})`);
+  await pc.setRemoteDescription({ type: 'offer', sdp: candidatesOn(offered.jsep.sdp, janusAddress) });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await api.message(handle, { request: 'start', room: roomId }, { type: 'answer', sdp: await gathered(pc) });
+  await api.endOfCandidates(handle);
+  return p;
+}
+
 let nextSinkPort = SINK_PORTS[0];
 
 async function add(
@@ -227,7 +323,9 @@ async function add(
         if (sinks) nextSinkPort += 2;
         const p = await (mode === 'sfu'
           ? joinSfu(room, video, audio, sinkPort)
-          : joinRelay(room, video, audio));
+          : mode === 'janus'
+            ? joinJanus(room, video, audio)
+            : joinRelay(room, video, audio));
         participants.push(p);
       } catch (error) {
         joinFailures++;
@@ -420,6 +518,12 @@ async function handle(command: LoadCommand): Promise<unknown> {
       mode = command.mode;
       url = command.url ?? '';
       relayPort = command.relayPort ?? 0;
+      if (mode === 'janus') {
+        janusLink = command.localAddress ?? '';
+        janusAddress = new URL(url).hostname;
+        janus = new JanusApi(url);
+        await janus.open();
+      }
       return null;
     case 'add':
       await add(
@@ -447,6 +551,7 @@ async function handle(command: LoadCommand): Promise<unknown> {
         Promise.allSettled(participants.map((p) => p.stop())),
         new Promise((resolve) => setTimeout(resolve, 3000)),
       ]);
+      janus?.close();
       setImmediate(() => process.exit(0));
       return null;
   }

@@ -14,6 +14,8 @@
  *   npm run bench -- --only workers    two rooms with --workers 1, then --workers 2 (root and nft)
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
+ *   npm run bench -- --only livestream --janus   also Janus's VideoRoom (Debian package `janus`), same
+ *                                      load, same core: CPU per forwarded packet against a C server
  *
  * Environment: BENCH_WORKERS_N=2 runs the workers scenario with those worker counts only (default 1,2);
  * BENCH_LOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes Node flags to the load process;
@@ -25,6 +27,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
+import { type JanusProcess, janusBinary, startJanus } from './lib/janus.js';
 import { machineInfo, sampleProcess } from './lib/proc.js';
 import {
   type LoadProcess,
@@ -63,6 +66,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string' },
     'server-node-args': { type: 'string', default: '' },
     'no-relay': { type: 'boolean', default: false },
+    janus: { type: 'boolean', default: false },
   },
 });
 
@@ -113,6 +117,9 @@ interface System {
 
 const current: System = { name: 'sfu', mode: 'sfu', root: ROOT };
 const relay: System = { name: 'relay', mode: 'relay', root: ROOT };
+const janusSystem: System = { name: 'janus', mode: 'janus', root: ROOT };
+/** Scenarios Janus runs with --janus: the livestream (a publisher's feed to S subscribers). */
+const JANUS_SCENARIOS = ['livestream'];
 
 async function withProcesses<T>(
   system: System,
@@ -124,7 +131,9 @@ async function withProcesses<T>(
   const target =
     system.mode === 'sfu'
       ? await startServer(system.root, sPin, [...extra, ...nodeArgs], system.serveArgs)
-      : await startRelay(ROOT, sPin);
+      : system.mode === 'janus'
+        ? await startJanus(sPin)
+        : await startRelay(ROOT, sPin);
   const load = await startLoad(ROOT, system.unpinned ? [] : loadPin);
   try {
     await load.request({
@@ -132,6 +141,7 @@ async function withProcesses<T>(
       mode: system.mode,
       url: 'url' in target ? target.url : undefined,
       relayPort: 'port' in target ? target.port : undefined,
+      localAddress: 'localAddress' in target ? (target as JanusProcess).localAddress : undefined,
     });
     return await body(load, target);
   } finally {
@@ -239,6 +249,19 @@ function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unkno
     sfuCpuMsPer10k: at?.cpuMsPer10k ?? null,
     relayCpuMsPer10k: relayAt?.cpuMsPer10k ?? null,
   };
+  const janus = steps.janus;
+  if (janus) {
+    // CPU per forwarded packet, SFU / Janus, at the largest step both carried without saturating their
+    // core or losing 1 % (the issue's target: at most 0.75).
+    const fair = (r: StepRow) => !r.serverBound && r.lossPercent < 1;
+    const common = sfu.filter((r) => fair(r) && janus.some((j) => j.step === r.step && fair(j))).at(-1);
+    const j = common && janus.find((r) => r.step === common.step);
+    summary.janusLargestHeldStep = held(janus);
+    summary.janusComparedAtStep = common?.step ?? null;
+    summary.janusCpuMsPer10k = j?.cpuMsPer10k ?? null;
+    summary.sfuCpuMsPer10kAtJanusStep = common?.cpuMsPer10k ?? null;
+    summary.sfuCpuOverJanus = common && j ? round(common.cpuMsPer10k / j.cpuMsPer10k, 3) : null;
+  }
   if (before) {
     // CPU per packet after / before, at the largest step both ran without saturating the server or
     // losing 1 % (an overloaded server drops work, which flatters its CPU per delivered packet).
@@ -273,6 +296,10 @@ async function runScenario(scenario: Scenario, baseline: System | undefined): Pr
   // --quick compares with the relay in the livestream only, to stay a one-minute smoke run.
   const withRelay = !args['no-relay'] && (!quick || scenario.name === 'livestream');
   if (withRelay) rows.relay = await runSteps(scenario, relay, ran);
+  if (args.janus && JANUS_SCENARIOS.includes(scenario.name)) {
+    if (janusBinary()) rows.janus = await runSteps(scenario, janusSystem, ran);
+    else note('  janus: skipped, the janus binary is not installed (apt-get install janus)');
+  }
   const summary = scenarioSummary(rows);
   const path = writeJson(scenario.name, {
     scenario: scenario.name,

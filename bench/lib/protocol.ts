@@ -1,9 +1,17 @@
 /** Messages between the benchmark runner and its load process (Node IPC). */
 
-export type Mode = 'sfu' | 'relay';
+/** What forwards: port545, the bare UDP relay, or Janus's VideoRoom (`--janus`). */
+export type Mode = 'sfu' | 'relay' | 'janus';
 
 export type LoadCommand =
-  | { cmd: 'init'; mode: Mode; url?: string; relayPort?: number }
+  | {
+      cmd: 'init';
+      mode: Mode;
+      url?: string;
+      relayPort?: number;
+      /** Janus only: the address the load process gathers ICE candidates on. */
+      localAddress?: string;
+    }
   | {
       cmd: 'add';
       room: string;
