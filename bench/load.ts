@@ -56,6 +56,9 @@ const participants: LoadParticipant[] = [];
 let mode: Mode = 'sfu';
 let url = '';
 let relayPort = 0;
+let relayAddress = '127.0.0.1';
+/** Where the load's relay members send from: loopback, or the host's end of a namespace's link. */
+let relayLocal = '127.0.0.1';
 let janus: JanusApi | undefined;
 /** With Janus: the load's end of the link to Janus's namespace, where its candidates are gathered. */
 let janusLink = '';
@@ -177,7 +180,7 @@ async function joinSfu(
 async function joinRelay(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
   const tap = new ReceiverTap(sink);
   const socket: Socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => socket.bind(0, relayLocal, resolve));
   let registered: (() => void) | undefined;
   socket.on('message', (data) => {
     if (data.length >= 12 && data[0]! >= 128) tap.onRtp(data);
@@ -188,7 +191,7 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
     const deadline = Date.now() + 5000;
     const ask = () => {
       if (Date.now() > deadline) return reject(new Error('the relay did not answer'));
-      socket.send(`HELO ${room}`, relayPort, '127.0.0.1');
+      socket.send(`HELO ${room}`, relayPort, relayAddress);
       timer = setTimeout(ask, 100);
     };
     let timer: NodeJS.Timeout = setTimeout(ask, 0);
@@ -197,7 +200,7 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
       resolve();
     };
   });
-  const send = (rtp: RtpPacket) => socket.send(rtp.serialize(), relayPort, '127.0.0.1');
+  const send = (rtp: RtpPacket) => socket.send(rtp.serialize(), relayPort, relayAddress);
   const p: LoadParticipant = {
     room,
     tap,
@@ -518,6 +521,8 @@ async function handle(command: LoadCommand): Promise<unknown> {
       mode = command.mode;
       url = command.url ?? '';
       relayPort = command.relayPort ?? 0;
+      relayAddress = command.relayAddress ?? '127.0.0.1';
+      relayLocal = command.localAddress ?? '127.0.0.1';
       if (mode === 'janus') {
         janusLink = command.localAddress ?? '';
         janusAddress = new URL(url).hostname;

@@ -2,7 +2,8 @@
  * The bare UDP relay of `npm run bench`: the limit a Node process reaches when forwarding costs nothing
  * but the socket. No ICE, DTLS, SRTP, RTCP or header rewriting: every datagram a member sends is sent
  * as-is to every other member of its room, the same fan-out the SFU does when everyone is subscribed to
- * everything. Members join with a datagram `HELO <room>`; all traffic is on 127.0.0.1, so a member is
+ * everything. Members join with a datagram `HELO <room>`; all traffic is on one address (127.0.0.1, or
+ * with `--janus` also the link to a network namespace: the address is the first argument), so a member is
  * known by its port.
  */
 import { createSocket } from 'node:dgram';
@@ -43,8 +44,9 @@ socket.on('message', (data, rinfo) => {
   }
 });
 
-socket.bind(0, '127.0.0.1', () => {
-  console.log(`relay listening on 127.0.0.1:${socket.address().port}`);
+const address = process.argv[2] ?? '127.0.0.1';
+socket.bind(0, address, () => {
+  console.log(`relay listening on ${address}:${socket.address().port}`);
 });
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

@@ -15,11 +15,15 @@
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
  *   npm run bench -- --only livestream --janus   also Janus's VideoRoom (Debian package `janus`), same
- *                                      load, same core: CPU per forwarded packet against a C server
+ *                                      load, same core: CPU per forwarded packet against a C server; it
+ *                                      runs in a network namespace (root, iproute2), and so does a second
+ *                                      relay pass ("relay-link") that shows what that link costs
  *
  * Environment: BENCH_WORKERS_N=2 runs the workers scenario with those worker counts only (default 1,2);
  * BENCH_LOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes Node flags to the load process;
- * BENCH_SHOW_OUTPUT=1 shows the server's output after start-up (e.g. with --server-node-args=--trace-gc).
+ * BENCH_SHOW_OUTPUT=1 shows the server's output after start-up (e.g. with --server-node-args=--trace-gc);
+ * BENCH_JANUS_EVENT_LOOPS=N sets Janus's event_loops (default 1; 0 is Janus's own default, a media thread
+ * per handle).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -27,7 +31,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
-import { type JanusProcess, janusBinary, startJanus } from './lib/janus.js';
+import { createNamespaceLink, janusBinary, type NamespaceLink, startJanus } from './lib/janus.js';
 import { machineInfo, sampleProcess } from './lib/proc.js';
 import {
   type LoadProcess,
@@ -113,11 +117,17 @@ interface System {
   unpinned?: boolean;
   /** Cores the server may use, for "server saturated". */
   cores?: number;
+  /** The relay runs in a network namespace, across a veth link (as Janus must: see bench/lib/janus.ts). */
+  acrossLink?: boolean;
 }
 
 const current: System = { name: 'sfu', mode: 'sfu', root: ROOT };
 const relay: System = { name: 'relay', mode: 'relay', root: ROOT };
 const janusSystem: System = { name: 'janus', mode: 'janus', root: ROOT };
+/** The relay across the same link as Janus: the link's own cost, and the limit Janus is compared with. */
+const relayAcrossLink: System = { name: 'relay-link', mode: 'relay', root: ROOT, acrossLink: true };
+/** Janus's `event_loops`: 1 (handles share one media thread, the cheapest on one core) unless set. */
+const janusEventLoops = Number(process.env.BENCH_JANUS_EVENT_LOOPS ?? 1);
 /** Scenarios Janus runs with --janus: the livestream (a publisher's feed to S subscribers). */
 const JANUS_SCENARIOS = ['livestream'];
 
@@ -128,25 +138,34 @@ async function withProcesses<T>(
 ): Promise<T> {
   const extra = args['server-node-args']!.split(' ').filter(Boolean);
   const sPin = system.unpinned ? [] : serverPin;
-  const target =
-    system.mode === 'sfu'
-      ? await startServer(system.root, sPin, [...extra, ...nodeArgs], system.serveArgs)
-      : system.mode === 'janus'
-        ? await startJanus(sPin)
-        : await startRelay(ROOT, sPin);
+  let link: NamespaceLink | undefined;
+  let target: Managed & { url?: string; port?: number; address?: string; localAddress?: string };
+  if (system.mode === 'sfu')
+    target = await startServer(system.root, sPin, [...extra, ...nodeArgs], system.serveArgs);
+  else if (system.mode === 'janus') target = await startJanus(sPin, janusEventLoops);
+  else if (system.acrossLink) {
+    link = createNamespaceLink();
+    const r = await startRelay(ROOT, [...link.exec, ...sPin], link.address).catch((error: unknown) => {
+      link?.remove();
+      throw error;
+    });
+    target = { ...r, localAddress: link.hostAddress };
+  } else target = await startRelay(ROOT, sPin);
   const load = await startLoad(ROOT, system.unpinned ? [] : loadPin);
   try {
     await load.request({
       cmd: 'init',
       mode: system.mode,
-      url: 'url' in target ? target.url : undefined,
-      relayPort: 'port' in target ? target.port : undefined,
-      localAddress: 'localAddress' in target ? (target as JanusProcess).localAddress : undefined,
+      url: target.url,
+      relayPort: target.port,
+      relayAddress: target.address,
+      localAddress: target.localAddress,
     });
     return await body(load, target);
   } finally {
     await load.stop();
     await target.stop();
+    link?.remove();
   }
 }
 
@@ -261,6 +280,11 @@ function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unkno
     summary.janusCpuMsPer10k = j?.cpuMsPer10k ?? null;
     summary.sfuCpuMsPer10kAtJanusStep = common?.cpuMsPer10k ?? null;
     summary.sfuCpuOverJanus = common && j ? round(common.cpuMsPer10k / j.cpuMsPer10k, 3) : null;
+    // Janus against the relay on its own link, as the SFU against the relay on loopback.
+    const linkRelay = j && steps['relay-link']?.find((r) => r.step === j.step);
+    summary.relayLinkCpuMsPer10k = linkRelay?.cpuMsPer10k ?? null;
+    summary.janusFractionOfRelayLink =
+      j && linkRelay ? round(j.pktsPerCoreSecond / linkRelay.pktsPerCoreSecond, 3) : null;
   }
   if (before) {
     // CPU per packet after / before, at the largest step both ran without saturating the server or
@@ -297,8 +321,10 @@ async function runScenario(scenario: Scenario, baseline: System | undefined): Pr
   const withRelay = !args['no-relay'] && (!quick || scenario.name === 'livestream');
   if (withRelay) rows.relay = await runSteps(scenario, relay, ran);
   if (args.janus && JANUS_SCENARIOS.includes(scenario.name)) {
-    if (janusBinary()) rows.janus = await runSteps(scenario, janusSystem, ran);
-    else note('  janus: skipped, the janus binary is not installed (apt-get install janus)');
+    if (janusBinary()) {
+      rows.janus = await runSteps(scenario, janusSystem, ran);
+      rows['relay-link'] = await runSteps(scenario, relayAcrossLink, ran);
+    } else note('  janus: skipped, the janus binary is not installed (apt-get install janus)');
   }
   const summary = scenarioSummary(rows);
   const path = writeJson(scenario.name, {

@@ -46,7 +46,7 @@ export function janusBinary(): string | undefined {
   }
 }
 
-/** The namespace's link: the load process's address (host side) and Janus's (namespace side). */
+/** The namespace's link: the load process's address (host side) and the far side's (in the namespace). */
 const NETNS = 'port545-janus';
 const HOST_ADDRESS = '10.254.45.1';
 const JANUS_ADDRESS = '10.254.45.2';
@@ -56,23 +56,42 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function removeNamespace(): void {
-  try {
-    ip('netns', 'delete', NETNS);
-  } catch {}
+/** A network namespace joined to the host by one veth pair; what runs in it is reached at `address`. */
+export interface NamespaceLink {
+  /** Prefix of a command line that runs in the namespace (`ip netns exec …`; it execs, the pid stays). */
+  exec: string[];
+  /** The far end, in the namespace. */
+  address: string;
+  /** The host's end: the load process sends from it. */
+  hostAddress: string;
+  remove(): void;
 }
 
-/** A network namespace with loopback and one veth link to the host, nothing else. */
-function createNamespace(): void {
-  removeNamespace();
+/**
+ * Creates the namespace (loopback and the veth link, nothing else; one at a time). Needs root and `ip`.
+ * Also used for the bare relay, to measure what the link itself costs beside loopback.
+ */
+export function createNamespaceLink(): NamespaceLink {
+  const remove = () => {
+    try {
+      ip('netns', 'delete', NETNS);
+    } catch {}
+  };
+  remove();
   ip('netns', 'add', NETNS);
-  ip('link', 'add', 'p545-janus-h', 'type', 'veth', 'peer', 'name', 'p545-janus-n');
-  ip('link', 'set', 'p545-janus-n', 'netns', NETNS);
-  ip('addr', 'add', `${HOST_ADDRESS}/30`, 'dev', 'p545-janus-h');
-  ip('link', 'set', 'p545-janus-h', 'up');
-  ip('-n', NETNS, 'addr', 'add', `${JANUS_ADDRESS}/30`, 'dev', 'p545-janus-n');
-  ip('-n', NETNS, 'link', 'set', 'p545-janus-n', 'up');
-  ip('-n', NETNS, 'link', 'set', 'lo', 'up');
+  try {
+    ip('link', 'add', 'p545-janus-h', 'type', 'veth', 'peer', 'name', 'p545-janus-n');
+    ip('link', 'set', 'p545-janus-n', 'netns', NETNS);
+    ip('addr', 'add', `${HOST_ADDRESS}/30`, 'dev', 'p545-janus-h');
+    ip('link', 'set', 'p545-janus-h', 'up');
+    ip('-n', NETNS, 'addr', 'add', `${JANUS_ADDRESS}/30`, 'dev', 'p545-janus-n');
+    ip('-n', NETNS, 'link', 'set', 'p545-janus-n', 'up');
+    ip('-n', NETNS, 'link', 'set', 'lo', 'up');
+  } catch (error) {
+    remove();
+    throw error;
+  }
+  return { exec: ['ip', 'netns', 'exec', NETNS], address: JANUS_ADDRESS, hostAddress: HOST_ADDRESS, remove };
 }
 
 export interface JanusProcess extends Managed {
@@ -82,8 +101,11 @@ export interface JanusProcess extends Managed {
   localAddress: string;
 }
 
-/** Starts Janus in its namespace, pinned like the SFU. */
-export async function startJanus(pin: string[]): Promise<JanusProcess> {
+/**
+ * Starts Janus in its namespace, pinned like the SFU. `eventLoops`: Janus's `event_loops` (handles share
+ * that many media threads); 0 keeps its default, a thread per handle.
+ */
+export async function startJanus(pin: string[], eventLoops = 0): Promise<JanusProcess> {
   const binary = janusBinary();
   if (!binary) throw new Error('janus is not installed (apt-get install janus)');
   const dir = mkdtempSync(join(tmpdir(), 'port545-janus-'));
@@ -98,7 +120,7 @@ export async function startJanus(pin: string[]): Promise<JanusProcess> {
   loggers_folder = "${LIB}/loggers"
   debug_level = 3
   session_timeout = 0
-}
+${eventLoops ? `  event_loops = ${eventLoops}\n` : ''}}
 media: {
   rtp_port_range = "40000-49999"
 }
@@ -135,13 +157,10 @@ admin: {
 `,
   );
   writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
-  createNamespace();
+  const link = createNamespaceLink();
   // `ip netns exec` and `taskset` exec in turn: the child's pid is Janus's, for /proc.
   const [cmd, ...rest] = [
-    'ip',
-    'netns',
-    'exec',
-    NETNS,
+    ...link.exec,
     ...pin,
     binary,
     '--configs-folder',
@@ -162,7 +181,7 @@ admin: {
   const url = `http://${JANUS_ADDRESS}:${API_PORT}/janus`;
   const fail = (why: string) => {
     child.kill('SIGKILL');
-    removeNamespace();
+    link.remove();
     return new Error(`${why}:\n${output}`);
   };
   const deadline = Date.now() + 20_000;
@@ -178,7 +197,7 @@ admin: {
   return {
     pid: child.pid!,
     url,
-    localAddress: HOST_ADDRESS,
+    localAddress: link.hostAddress,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = once(child, 'exit');
@@ -187,7 +206,7 @@ admin: {
         await exited;
         clearTimeout(timer);
       }
-      removeNamespace();
+      link.remove();
     },
   };
 }

@@ -135,12 +135,18 @@ export async function startServer(
 
 export interface RelayProcess extends Managed {
   port: number;
+  address: string;
 }
 
-export async function startRelay(root: string, pin: string[]): Promise<RelayProcess> {
-  const child = start(pin, ['--import', 'tsx', 'bench/relay.ts'], false, root);
-  const m = await waitForLine(child, /relay listening on 127\.0\.0\.1:(\d+)/, 'the bare relay');
-  return { pid: child.pid!, port: Number(m[1]), stop: () => stopChild(child, 3000) };
+/** The bare relay on `address` (`prefix`: e.g. `ip netns exec NS` and taskset, which exec in turn). */
+export async function startRelay(
+  root: string,
+  prefix: string[],
+  address = '127.0.0.1',
+): Promise<RelayProcess> {
+  const child = start(prefix, ['--import', 'tsx', 'bench/relay.ts', address], false, root);
+  const m = await waitForLine(child, /relay listening on ([\d.]+):(\d+)/, 'the bare relay');
+  return { pid: child.pid!, address: m[1]!, port: Number(m[2]), stop: () => stopChild(child, 3000) };
 }
 
 export interface LoadProcess extends Managed {

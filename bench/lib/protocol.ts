@@ -9,7 +9,8 @@ export type LoadCommand =
       mode: Mode;
       url?: string;
       relayPort?: number;
-      /** Janus only: the address the load process gathers ICE candidates on. */
+      relayAddress?: string;
+      /** Across a namespace's link (Janus, the relay beside it): the load process's address on it. */
       localAddress?: string;
     }
   | {
