@@ -10,6 +10,7 @@ import {
   SrtpAuthenticationError,
   SrtpSession,
 } from 'werift';
+import { nodePeerConfig } from '../src/client/node.js';
 import { PublishedTrack } from '../src/sfu/PublishedTrack.js';
 import { RtpFastSender, srtpEncryptorOf } from '../src/sfu/RtpFastSender.js';
 import type { RtpListener, RtpSource } from '../src/sfu/RtpSource.js';
@@ -114,7 +115,7 @@ for (const { name, profile } of PROFILES)
     const received: RtpPacket[] = [];
 
     before(async () => {
-      const config = { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: LOOPBACK };
+      const config = nodePeerConfig(LOOPBACK);
       a = new RTCPeerConnection(config);
       b = new RTCPeerConnection(config);
       a.onicecandidate = ({ candidate }) => candidate && b.addIceCandidate(candidate);

@@ -1,6 +1,8 @@
 /** The client SDK in Node: werift for WebRTC, `ws` for the WebSocket. Used by bots, tests and benchmarks. */
 import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
+// No STUN server unless configured (werift would ask Google's for every connection).
+import '../sfu/noDefaultStun.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
@@ -24,7 +26,9 @@ export interface NodeConnectOptions {
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
   // One transport for all m-lines: with werift's default policy a second ICE transport is opened for
   // the offer, dropped when the answer bundles, and its UDP socket is never closed.
-  const bundle: Partial<PeerConfig> = { bundlePolicy: 'max-bundle' };
+  // No STUN server: werift's default lists Google's (see src/sfu/noDefaultStun.ts); the SFU is reachable at
+  // its candidates and learns this side's address from its checks (peer-reflexive).
+  const bundle: Partial<PeerConfig> = { bundlePolicy: 'max-bundle', iceServers: [] };
   if (!hostAddresses?.length) return bundle;
   return { ...bundle, iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hostAddresses };
 }

@@ -1,5 +1,7 @@
 import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
+// No STUN server unless configured (werift would ask Google's for every connection).
+import './noDefaultStun.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {
@@ -82,6 +84,8 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
     codecs: supportedCodecs(),
     icePortRange: icePortSearch(settings.minPort, settings.maxPort),
     bundlePolicy: 'max-bundle',
+    // werift's default lists Google's STUN server; port545 asks none (see noDefaultStun.ts).
+    iceServers: [],
   };
   if (options.receiveAudioLevel) {
     config.headerExtensions = { audio: [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] };
