@@ -10,7 +10,7 @@ import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
 import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
-import { checkSdp, withTimeout } from './sdpCheck.js';
+import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from './sdpCheck.js';
 import { preferSrtpProfiles, SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80 } from './weriftInternals.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
@@ -131,7 +131,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#publisherPc();
     try {
       await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }),
+        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(offerSdp) }),
         NEGOTIATION_TIMEOUT_MS,
         'applying the offer',
       );
@@ -241,7 +241,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#subscriberPc();
     try {
       await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }),
+        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(offerSdp) }),
         NEGOTIATION_TIMEOUT_MS,
         'applying the offer',
       );
@@ -273,7 +273,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     checkSdp(sdp);
     try {
       await withTimeout(
-        pc.setRemoteDescription({ type: 'answer', sdp }),
+        pc.setRemoteDescription({ type: 'answer', sdp: withoutNamedCandidates(sdp) }),
         NEGOTIATION_TIMEOUT_MS,
         'applying the answer',
       );
@@ -292,6 +292,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = role === 'publisher' ? this.#publisher : this.#subscriber;
     if (!pc) throw new SdpError(`no ${role} connection to add a candidate to`);
     if (!candidate || candidate.candidate === '') return; // end of candidates
+    // A host name (mDNS or other) is not resolved: the client's checks give its address (sdpCheck.ts).
+    if (isNamedCandidate(candidate.candidate)) return;
     try {
       await pc.addIceCandidate({
         candidate: candidate.candidate,

@@ -2,6 +2,8 @@ import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
 // No STUN server unless configured (werift would ask Google's for every connection).
 import './noDefaultStun.js';
+// A peer that sends no usable candidate (mDNS names only) is found from its checks.
+import './icePeerReflexive.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { SdpError } from './SdpError.js';
 
 /**
@@ -31,4 +32,31 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer = setTimeout(() => reject(new SdpError(`${what} did not complete within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * True for an ICE candidate whose address is a host name (an mDNS ".local" name, RFC 8839 §5.1, or any
+ * other name) rather than an IP literal. `candidate` is the attribute value ("candidate:…"), with or
+ * without "a=".
+ *
+ * The SFU drops such candidates: werift would resolve a ".local" name by multicast DNS on the server's
+ * network (a socket on port 5353 and a query per candidate) and any other name by DNS, so a client could
+ * make the server send queries for names it chooses. The server needs neither: a client's connectivity
+ * checks tell it the client's address (a peer-reflexive candidate, RFC 8445 §7.3.1.3; see
+ * icePeerReflexive.ts). Browsers send only ".local" names when the page has no camera or microphone
+ * permission, e.g. a viewer.
+ */
+export function isNamedCandidate(candidate: string): boolean {
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …
+  const address = candidate.trim().split(/\s+/)[4];
+  return address !== undefined && isIP(address) === 0;
+}
+
+/** The session description without its named candidates (see isNamedCandidate). */
+export function withoutNamedCandidates(sdp: string): string {
+  if (!sdp.includes('a=candidate:')) return sdp;
+  return sdp
+    .split(/(?<=\n)/)
+    .filter((line) => !(line.startsWith('a=candidate:') && isNamedCandidate(line)))
+    .join('');
 }

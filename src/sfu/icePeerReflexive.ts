@@ -1,0 +1,54 @@
+import { Connection } from 'werift';
+
+/**
+ * An ICE agent with no candidate from its peer waits for the peer's checks, for every werift ICE
+ * connection in the process.
+ *
+ * werift (0.25.2) starts connectivity checks when the local description is applied and, if it has no
+ * remote candidate at that moment, fails at once (`Connection.connect`: an empty check list is "ICE
+ * negotiation failed"). A browser page without camera or microphone permission (a viewer, a WHEP player)
+ * hides its addresses behind mDNS names, which the server does not resolve (sdpCheck.ts), so its offer or
+ * answer carries no usable candidate: the connection failed before the browser's first check arrived, and
+ * the join was refused. RFC 8445 §7.3.1.3 has the answer: a check from an unknown address makes a
+ * peer-reflexive candidate. So `connect` first waits until there is a remote candidate or a check from
+ * the peer (werift keeps checks that come before `connect` and answers them), for up to
+ * WAIT_FOR_PEER_MS; then werift's own `connect` runs, and fails as before if nothing came.
+ */
+
+/** How long an agent without remote candidates waits for the peer's first check. */
+export const WAIT_FOR_PEER_MS = 15_000;
+const POLL_MS = 20;
+
+interface ConnectionInternals {
+  remoteCandidates: unknown[];
+  earlyChecks: unknown[];
+  state: string;
+  connect(): Promise<void>;
+}
+
+let installed = false;
+
+/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
+export function installPeerReflexiveWait(): void {
+  if (installed) return;
+  const proto = Connection.prototype as unknown as ConnectionInternals;
+  const original = proto.connect;
+  if (typeof original !== 'function')
+    throw new Error('werift Connection has no connect: check src/sfu/icePeerReflexive.ts');
+  proto.connect = async function (this: ConnectionInternals) {
+    if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
+      const deadline = Date.now() + WAIT_FOR_PEER_MS;
+      while (
+        this.remoteCandidates.length === 0 &&
+        this.earlyChecks.length === 0 &&
+        this.state !== 'closed' &&
+        Date.now() < deadline
+      )
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    return original.call(this);
+  };
+  installed = true;
+}
+
+installPeerReflexiveWait();
