@@ -6,6 +6,9 @@
  *   - join to first frame: from the click on "Join now" (pre-join screen, devices already open) to the
  *     first remote camera frame presented on the page (requestVideoFrameCallback), in Debian's Chromium
  *     with a fake camera, against two people already in the room. Five runs, median reported.
+ *   - camera to the server: a page publishes its camera with WHIP (camera already allowed); from the
+ *     POST of its offer to the first RTP packet of it the server receives, and from the answer to it
+ *     (ICE and the DTLS handshake). Same runs, median reported.
  *
  *   npm run bench:web                  5 runs
  *   npm run bench:web -- --runs 9
@@ -72,6 +75,7 @@ const browser = await launchChromium();
 const chromium = browser.version();
 const present: Person[] = [];
 const joins: number[] = [];
+const publishes: { fromPost: number; fromAnswer: number }[] = [];
 try {
   for (const name of ['Ann', 'Bob']) present.push(await openRoom(browser, server.url, 'bench-web', name));
   console.log(`\nJoin to first remote frame (${runs} runs, 2 people already in the room)`);
@@ -98,6 +102,57 @@ try {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+  console.log(`\nCamera to the server over WHIP (${runs} runs)`);
+  for (let i = 1; i <= runs; i++) {
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(`${server.url}/healthz`);
+      // The camera allowed and opened once before, as for someone who has been in a call.
+      await p.evaluate(async () => {
+        for (const t of (await navigator.mediaDevices.getUserMedia({ video: true })).getTracks()) t.stop();
+      });
+      const room = `bench-whip-${i}`;
+      const stream = await p.evaluateHandle(() =>
+        navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } }),
+      );
+      const postAt = Date.now();
+      const answeredAt = await p.evaluate(
+        async ({ url, stream }) => {
+          const pc = new RTCPeerConnection();
+          for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly' });
+          await pc.setLocalDescription(await pc.createOffer());
+          await new Promise<void>((resolve) => {
+            if (pc.iceGatheringState === 'complete') return resolve();
+            pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+          });
+          const r = await fetch(url, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/sdp' },
+            body: pc.localDescription!.sdp,
+          });
+          await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+          (window as unknown as { pc: RTCPeerConnection }).pc = pc;
+          return Date.now();
+        },
+        { url: `${server.url}/whip/${room}?name=Camera`, stream },
+      );
+      let firstAt = 0;
+      while (!firstAt && Date.now() - postAt < 10_000) {
+        const people = server.server.registry.rooms.get(room)?.participants.values() ?? [];
+        if ([...people].some((q) => q.session.publishedTracks.some((t) => t.packetsReceived > 0)))
+          firstAt = Date.now();
+        else await new Promise((r) => setTimeout(r, 2));
+      }
+      if (!firstAt) throw new Error(`run ${i}: no packet of the camera reached the server in 10 s`);
+      publishes.push({ fromPost: firstAt - postAt, fromAnswer: firstAt - answeredAt });
+      console.log(
+        `run ${i}: ${firstAt - postAt} ms from the POST, ${firstAt - answeredAt} ms from the answer`,
+      );
+    } finally {
+      await context.close();
+    }
+  }
 } finally {
   await closeAll(present);
   await browser.close();
@@ -114,6 +169,11 @@ const result = {
     node: process.version,
   },
   bundle: { files: sizes, total },
+  cameraToServerMs: {
+    runs: publishes,
+    medianFromPost: median(publishes.map((p) => p.fromPost)),
+    medianFromAnswer: median(publishes.map((p) => p.fromAnswer)),
+  },
   joinToFirstFrameMs: {
     runs: joins,
     median: median(joins),
@@ -122,7 +182,10 @@ const result = {
   },
 };
 console.log(
-  `\nmedian ${result.joinToFirstFrameMs.median} ms (min ${result.joinToFirstFrameMs.min}, max ${result.joinToFirstFrameMs.max}); bundle ${kB(total.gzip)} gzip`,
+  `\ncamera to the server: median ${result.cameraToServerMs.medianFromPost} ms from the POST, ${result.cameraToServerMs.medianFromAnswer} ms from the answer`,
+);
+console.log(
+  `median ${result.joinToFirstFrameMs.median} ms (min ${result.joinToFirstFrameMs.min}, max ${result.joinToFirstFrameMs.max}); bundle ${kB(total.gzip)} gzip`,
 );
 mkdirSync(RESULTS, { recursive: true });
 const file = join(RESULTS, `web-client-${result.startedAt.replace(/:/g, '-').replace(/\..*$/, '')}.json`);
