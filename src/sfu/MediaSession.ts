@@ -11,12 +11,7 @@ import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
 import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from './sdpCheck.js';
-import {
-  answerAsDtlsServer,
-  preferSrtpProfiles,
-  SRTP_AEAD_AES_128_GCM,
-  SRTP_AES128_CM_HMAC_SHA1_80,
-} from './weriftInternals.js';
+import { preferSrtpProfiles, SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80 } from './weriftInternals.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
 const NEGOTIATION_TIMEOUT_MS = 5000;
@@ -143,8 +138,6 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     } catch (error) {
       throw new SdpError(`publisher offer rejected: ${(error as Error).message}`);
     }
-    // The client's DTLS handshake starts as soon as ICE is up (werift as the client waits 100 ms first).
-    answerAsDtlsServer(pc);
     const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
     await withTimeout(
       this.#during(pc.setLocalDescription(answer)),
@@ -262,7 +255,6 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#slots.set(t.mid, new MediaSlot(t));
     }
     if (this.#slots.size === 0) throw new SdpError('the offer has no audio or video m-line to play into');
-    answerAsDtlsServer(pc);
     const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
     await withTimeout(
       this.#during(pc.setLocalDescription(answer)),

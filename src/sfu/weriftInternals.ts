@@ -164,24 +164,3 @@ export function preferSrtpProfiles(pc: unknown, profiles: readonly number[]): bo
   for (const transport of p.dtlsTransports ?? []) if (transport.state === 'new') apply(transport);
   return true;
 }
-
-interface DtlsRoles {
-  dtlsTransports?: { role?: string }[];
-}
-
-/**
- * Makes this side answer `a=setup:passive` (the DTLS server) on the transports the remote offer left to
- * it (`actpass`, werift's role "auto"), where werift would answer `active`. Call after applying the
- * offer, before creating the answer.
- *
- * RFC 8842 §5.3 lets the answerer take either role. werift's DTLS client waits a fixed 100 ms before its
- * ClientHello (`RTCDtlsTransport.start`), so as the client the server added 100 ms to every publisher's
- * start; as the server it answers the browser's ClientHello at once. Returns false when werift's
- * internals are not as expected (the answer then stays `active`).
- */
-export function answerAsDtlsServer(pc: unknown): boolean {
-  const transports = (pc as DtlsRoles).dtlsTransports;
-  if (!Array.isArray(transports)) return false;
-  for (const transport of transports) if (transport.role === 'auto') transport.role = 'server';
-  return true;
-}
