@@ -22,6 +22,7 @@
  * Environment: BENCH_WORKERS_N=2 runs the workers scenario with those worker counts only (default 1,2);
  * BENCH_LOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes Node flags to the load process;
  * BENCH_SHOW_OUTPUT=1 shows the server's output after start-up (e.g. with --server-node-args=--trace-gc);
+ * BENCH_SERVER_FROM_SOURCE=1 runs the server from source with tsx instead of compiling it first to dist/;
  * BENCH_JANUS_EVENT_LOOPS=N sets Janus's event_loops (default 1; 0 is Janus's own default, a media thread
  * per handle).
  */
@@ -504,10 +505,19 @@ async function runProfile(system: System): Promise<Record<string, unknown>> {
 function exportBaseline(rev: string): System {
   const dir = mkdtempSync(join(tmpdir(), 'port545-baseline-'));
   const files = ['src', 'fixtures', 'package.json', 'tsconfig.json'];
-  const tar = execFileSync('git', ['archive', '--format=tar', rev, ...files], {
-    cwd: ROOT,
-    maxBuffer: 1 << 30,
-  });
+  // tsconfig.build.json too where the revision has one: the bench runs a compiled server (processes.ts).
+  const archive = (paths: string[]) =>
+    execFileSync('git', ['archive', '--format=tar', rev, ...paths], {
+      cwd: ROOT,
+      maxBuffer: 1 << 30,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+  let tar: Buffer;
+  try {
+    tar = archive([...files, 'tsconfig.build.json']);
+  } catch {
+    tar = archive(files);
+  }
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return { name: 'sfu-before', mode: 'sfu', root: dir };
