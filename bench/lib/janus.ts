@@ -73,9 +73,16 @@ export interface NamespaceLink {
  */
 export function createNamespaceLink(): NamespaceLink {
   const remove = () => {
-    try {
-      ip('netns', 'delete', NETNS);
-    } catch {}
+    // The veth pair first: deleting it is synchronous, while the kernel tears a namespace down (and the
+    // pair with it) in the background, so the next link could find the old names still taken.
+    for (const args of [
+      ['link', 'delete', 'p545-janus-h'],
+      ['netns', 'delete', NETNS],
+    ]) {
+      try {
+        ip(...args);
+      } catch {}
+    }
   };
   remove();
   ip('netns', 'add', NETNS);
