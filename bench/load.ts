@@ -91,6 +91,18 @@ function startClip(
   return source;
 }
 
+/** A load participant's common part: what it publishes, and counters at zero. */
+function newParticipant(
+  room: string,
+  tap: ReceiverTap,
+  video: boolean,
+  audio: boolean,
+  describe: () => string,
+  stop: () => Promise<void>,
+): LoadParticipant {
+  return { room, tap, streams: (video ? 1 : 0) + (audio ? 1 : 0), sent: 0, plis: 0, describe, stop };
+}
+
 async function joinSfu(
   room: string,
   video: boolean,
@@ -122,21 +134,20 @@ async function joinSfu(
     },
   });
   client.on('error', (error) => console.error(`load: ${client.participantId}: ${error.message}`));
-  const p: LoadParticipant = {
+  const p = newParticipant(
     room,
     tap,
-    ...(sinkPort ? { sinkPort } : {}),
-    streams: (video ? 1 : 0) + (audio ? 1 : 0),
-    sent: 0,
-    plis: 0,
-    describe: () =>
+    video,
+    audio,
+    () =>
       `${client.participantId}: peer connections ${pcs.map((pc) => `${pc.connectionState}/${pc.signalingState}`).join(' ') || 'none'}, ` +
       `${[...client.participants.values()].reduce((n, q) => n + q.tracks.size, 0)} remote tracks announced`,
-    stop: async () => {
+    async () => {
       source?.stop();
       await client.leave();
     },
-  };
+  );
+  if (sinkPort) p.sinkPort = sinkPort;
   let source: ClipSource | undefined;
   if (video || audio) {
     const videoTrack = new MediaStreamTrack({ kind: 'video' });
@@ -201,18 +212,17 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
     };
   });
   const send = (rtp: RtpPacket) => socket.send(rtp.serialize(), relayPort, relayAddress);
-  const p: LoadParticipant = {
+  const p = newParticipant(
     room,
     tap,
-    streams: (video ? 1 : 0) + (audio ? 1 : 0),
-    sent: 0,
-    plis: 0,
-    describe: () => `relay member ${socket.address().port}`,
-    stop: async () => {
+    video,
+    audio,
+    () => `relay member ${socket.address().port}`,
+    async () => {
       source?.stop();
       socket.close();
     },
-  };
+  );
   const source = video || audio ? startClip(video, audio, p, send, send) : undefined;
   source?.start();
   return p;
@@ -237,19 +247,18 @@ async function joinJanus(room: string, video: boolean, audio: boolean): Promise<
   const roomId = await api.room(room, handle);
   const pc = new RTCPeerConnection(nodePeerConfig([janusLink]));
   let source: ClipSource | undefined;
-  const p: LoadParticipant = {
+  const p = newParticipant(
     room,
     tap,
-    streams: (video ? 1 : 0) + (audio ? 1 : 0),
-    sent: 0,
-    plis: 0,
-    describe: () => `janus handle ${handle}: ${pc.connectionState}/${pc.signalingState}`,
-    stop: async () => {
+    video,
+    audio,
+    () => `janus handle ${handle}: ${pc.connectionState}/${pc.signalingState}`,
+    async () => {
       source?.stop();
       await api.detach(handle);
       await pc.close();
     },
-  };
+  );
   if (video || audio) {
     const videoSender = video ? pc.addTransceiver('video', { direction: 'sendonly' }).sender : undefined;
     const audioSender = audio ? pc.addTransceiver('audio', { direction: 'sendonly' }).sender : undefined;
