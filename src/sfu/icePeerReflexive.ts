@@ -16,7 +16,7 @@ import { Connection } from 'werift';
  */
 
 /** How long an agent without remote candidates waits for the peer's first check. */
-export const WAIT_FOR_PEER_MS = 15_000;
+const WAIT_FOR_PEER_MS = 15_000;
 const POLL_MS = 20;
 
 interface ConnectionInternals {
