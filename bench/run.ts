@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
 import { createNamespaceLink, janusBinary, type NamespaceLink, startJanus } from './lib/janus.js';
-import { machineInfo, sampleProcess } from './lib/proc.js';
+import { cpuShare, machineInfo, sampleProcess } from './lib/proc.js';
 import {
   type LoadProcess,
   type Managed,
@@ -182,6 +182,8 @@ async function runSteps(
     const idle = sampleProcess(target.pid);
     const rows: StepRow[] = [];
     let previous = 0;
+    // The server's CPU share before a step's joins: idle, then the previous step's window.
+    let baselineShare = cpuShare(idle, sampleProcess(target.pid));
     for (const step of steps) {
       if (overBudget()) {
         note(
@@ -190,10 +192,13 @@ async function runSteps(
         break;
       }
       const t0 = performance.now();
+      const j0 = sampleProcess(target.pid);
       await scenario.grow(load, previous, step);
+      const joined = scenario.participants(step) - (previous ? scenario.participants(previous) : 0);
       previous = step;
       const flow = await load.request<FlowState>({ cmd: 'waitFlowing', timeoutMs: 30_000 });
       const joinSeconds = (performance.now() - t0) / 1000;
+      const j1 = sampleProcess(target.pid);
       await sleep(timing.settleMs);
       const s0 = sampleProcess(target.pid);
       const l0 = sampleProcess(load.pid);
@@ -218,11 +223,13 @@ async function runSteps(
         l0,
         l1,
         joinSeconds,
+        join: { before: j0, after: j1, baselineShare, joined },
         windowUs,
         loadAverage1m,
         serverCores: system.cores ?? 1,
       });
       rows.push(row);
+      baselineShare = cpuShare(s0, s1);
       note(formatStepTable([row], rows.length === 1));
       if (row.lossPercent > 5 || !(row.p99Ms <= 500) || row.flowing < row.participants) {
         note(
@@ -406,9 +413,9 @@ async function runJoinTime(system: System): Promise<Record<string, unknown>> {
   note(
     `\n== join (${system.name}): ${timing.joins} joins, WebSocket open → first remote video frame at a bot`,
   );
-  return withProcesses(system, [], async (load) => {
+  return withProcesses(system, [], async (load, target) => {
     const r = await load.request<JoinTimeResult>(
-      { cmd: 'joinTime', count: timing.joins, timeoutMs: 10_000 },
+      { cmd: 'joinTime', count: timing.joins, timeoutMs: 10_000, serverPid: target.pid },
       300_000,
     );
     const summary = {
@@ -418,6 +425,8 @@ async function runJoinTime(system: System): Promise<Record<string, unknown>> {
       p50Ms: percentile(r.joins, 50),
       p95Ms: percentile(r.joins, 95),
       maxMs: r.joins.length ? Math.max(...r.joins) : null,
+      // Server CPU per join: the joiner's signaling, ICE, DTLS, subscription and first keyframe.
+      serverCpuMsPerJoin: r.serverCpuMsPerJoin,
       allMs: r.joins,
       // Medians of the steps on the way: where the time goes.
       phasesP50Ms: {
@@ -429,7 +438,7 @@ async function runJoinTime(system: System): Promise<Record<string, unknown>> {
     };
     note(
       `  join time p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms over ${summary.joins} joins (${r.failures} failed); ` +
-        `p50 of the steps: ${JSON.stringify(summary.phasesP50Ms)}`,
+        `p50 of the steps: ${JSON.stringify(summary.phasesP50Ms)}; server CPU ${summary.serverCpuMsPerJoin} ms per join`,
     );
     return summary;
   });

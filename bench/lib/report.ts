@@ -18,6 +18,11 @@ export interface StepRow {
   participants: number;
   flowing: number;
   joinSeconds: number;
+  /**
+   * Server CPU per participant who joined in this step, from the first join until everyone flowed, in ms:
+   * the CPU of that phase less what the previous step's forwarding (or the idle server) used in as long.
+   */
+  joinCpuMsPerJoin: number;
   forwardedPps: number;
   mbps: number;
   serverCpuPercent: number;
@@ -62,6 +67,8 @@ export function summarise(input: {
   l0: ProcSample;
   l1: ProcSample;
   joinSeconds: number;
+  /** Server samples around the join phase, the CPU share before it, and how many joined. */
+  join: { before: ProcSample; after: ProcSample; baselineShare: number; joined: number };
   windowUs: [number, number];
   loadAverage1m: number;
   /** Cores the server may use (its worker threads in the workers scenario). */
@@ -88,6 +95,7 @@ export function summarise(input: {
     participants,
     flowing: flow.flowing,
     joinSeconds: round(input.joinSeconds, 1),
+    joinCpuMsPerJoin: joinCpuMs(input.join),
     forwardedPps: Math.round(pps),
     mbps: round((w.bytes * 8) / w.seconds / 1e6, 1),
     serverCpuPercent: round(serverCpu * 100, 1),
@@ -118,11 +126,24 @@ export function summarise(input: {
   };
 }
 
+function joinCpuMs(j: {
+  before: ProcSample;
+  after: ProcSample;
+  baselineShare: number;
+  joined: number;
+}): number {
+  if (j.joined <= 0) return Number.NaN;
+  const wall = (j.after.atMs - j.before.atMs) / 1000;
+  const extra = j.after.cpuSeconds - j.before.cpuSeconds - j.baselineShare * wall;
+  return round(Math.max(0, extra * 1000) / j.joined, 1);
+}
+
 const columns: [string, (r: StepRow) => string][] = [
   ['system', (r) => r.system],
   ['step', (r) => r.label],
   ['fwd pkt/s', (r) => String(r.forwardedPps)],
   ['Mbps', (r) => r.mbps.toFixed(1)],
+  ['join CPU ms', (r) => (Number.isNaN(r.joinCpuMsPerJoin) ? '-' : r.joinCpuMsPerJoin.toFixed(1))],
   ['srv CPU%', (r) => r.serverCpuPercent.toFixed(0)],
   ['sys%', (r) => r.serverSysPercent.toFixed(0)],
   ['main%', (r) => r.serverMainThreadPercent.toFixed(0)],
