@@ -3,6 +3,8 @@ import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werif
 import WebSocket from 'ws';
 // No STUN server unless configured (werift would ask Google's for every connection).
 import '../sfu/noDefaultStun.js';
+// The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
+import '../sfu/nativeDtlsCrypto.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 

@@ -4,6 +4,8 @@ import { AUDIO_LEVEL_URI } from './RtpSource.js';
 import './noDefaultStun.js';
 // A peer that sends no usable candidate (mDNS names only) is found from its checks.
 import './icePeerReflexive.js';
+// The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
+import './nativeDtlsCrypto.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {

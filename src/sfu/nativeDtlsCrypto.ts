@@ -1,0 +1,159 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSign,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { createRequire } from 'node:module';
+
+/**
+ * The public-key work of werift's DTLS handshake done by Node's crypto (OpenSSL) instead of JavaScript,
+ * for every werift connection in the process. Per handshake werift 0.25.2 spends:
+ *
+ * - X25519 (the ECDHE curve Chromium and werift pick first) in tweetnacl, pure JavaScript: a key pair
+ *   (0.54 ms) and the shared secret (0.9 ms). OpenSSL does both in about 0.1 ms.
+ * - its ECDSA signature (the server's key exchange, or the client's certificate verify) through
+ *   @fidm/x509's `PrivateKey.sign`, which hands OpenSSL the key as PEM text to parse on every signature:
+ *   335 µs, against 23 µs with the key parsed once.
+ *
+ * On a server that is about 1.7 ms of one thread per subscriber joining, spent while that thread also
+ * forwards everyone else's media; with 400 people joining a room at once it was a tenth of the join
+ * work (`npm run bench`, profile of the join phase).
+ *
+ * Composition, not an edit of node_modules: werift's bundle imports tweetnacl's and @fidm/x509's module
+ * objects, so the functions are replaced on those objects (resolved from werift's own location, so they are
+ * the instances werift loaded). Results are the same bytes as tweetnacl's (test/nativeDtlsCrypto.test.ts
+ * compares them); where OpenSSL refuses an input tweetnacl accepts (a low-order public point, whose shared
+ * secret is all zeros, RFC 7748 §6.1), tweetnacl's own function answers, so nothing a peer sends can
+ * make the handshake code throw where it did not before.
+ */
+
+interface Nacl {
+  box: { keyPair: NaclKeyPairFn };
+  scalarMult: ((n: Uint8Array, p: Uint8Array) => Uint8Array) & { base: unknown };
+}
+type NaclKeyPairFn = (() => { publicKey: Uint8Array; secretKey: Uint8Array }) & {
+  fromSecretKey?: unknown;
+};
+interface PrivateKeyInternals {
+  oid: string;
+  toPEM(): string;
+  sign(data: Buffer, hashAlgorithm: string): Buffer;
+}
+interface PrivateKeyClass {
+  prototype: PrivateKeyInternals;
+  _signers?: Record<string, unknown>;
+}
+
+/** DER prefixes of an X25519 key (RFC 8410): PKCS #8 private key, SubjectPublicKeyInfo. */
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+const KEY_BYTES = 32;
+
+/** What werift's `require` would load: the instances its bundle imported. */
+function fromWerift(id: string): unknown {
+  const local = createRequire(import.meta.url);
+  return createRequire(local.resolve('werift'))(id);
+}
+
+function x25519PrivateKey(secret: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secret]), format: 'der', type: 'pkcs8' });
+}
+
+function x25519PublicKey(point: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519, point]), format: 'der', type: 'spki' });
+}
+
+/** A fresh array of its own: werift reads `.buffer` of what tweetnacl returns. */
+function own(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(KEY_BYTES);
+  out.set(bytes);
+  return out;
+}
+
+/** tweetnacl's `box.keyPair`: a random secret and its X25519 public key (RFC 7748 §6.1). */
+function keyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const keys = generateKeyPairSync('x25519');
+  const secret = keys.privateKey.export({ format: 'der', type: 'pkcs8' });
+  const point = keys.publicKey.export({ format: 'der', type: 'spki' });
+  return {
+    publicKey: own(point.subarray(point.length - KEY_BYTES)),
+    secretKey: own(secret.subarray(secret.length - KEY_BYTES)),
+  };
+}
+
+/** Private keys parsed once, by PEM: werift makes a new @fidm/x509 PrivateKey for every handshake. */
+const signingKeys = new Map<string, KeyObject>();
+const MAX_SIGNING_KEYS = 16;
+
+let installed = false;
+/** What was installed, to tell whether werift's modules still hold it. */
+let ours:
+  | { nacl: Partial<Nacl>; scalarMult: unknown; keyPair: unknown; x509: PrivateKeyClass; sign: unknown }
+  | undefined;
+
+/** Whether werift's tweetnacl and @fidm/x509 run the functions of this module. */
+export function nativeDtlsCryptoInstalled(): boolean {
+  return (
+    ours !== undefined &&
+    ours.nacl.scalarMult === ours.scalarMult &&
+    ours.nacl.box?.keyPair === ours.keyPair &&
+    ours.x509.prototype.sign === ours.sign
+  );
+}
+
+/** Idempotent; throws if the modules' shape changed, so an upgrade cannot silently drop the patch. */
+export function installNativeDtlsCrypto(): void {
+  if (installed) return;
+  const nacl = fromWerift('tweetnacl') as Partial<Nacl>;
+  const x509 = fromWerift('@fidm/x509') as { PrivateKey?: PrivateKeyClass };
+  const naclScalarMult = nacl.scalarMult;
+  const naclKeyPair = nacl.box?.keyPair;
+  const PrivateKey = x509.PrivateKey;
+  const fidmSign = PrivateKey?.prototype.sign;
+  if (
+    typeof naclScalarMult !== 'function' ||
+    typeof naclKeyPair !== 'function' ||
+    typeof fidmSign !== 'function'
+  )
+    throw new Error("werift's tweetnacl or @fidm/x509 changed shape: check src/sfu/nativeDtlsCrypto.ts");
+
+  const scalarMult = Object.assign((n: Uint8Array, p: Uint8Array): Uint8Array => {
+    // tweetnacl's own checks and messages for a wrong size.
+    if (n?.length !== KEY_BYTES || p?.length !== KEY_BYTES) return naclScalarMult(n, p);
+    try {
+      return new Uint8Array(
+        diffieHellman({ privateKey: x25519PrivateKey(n), publicKey: x25519PublicKey(p) }),
+      );
+    } catch {
+      return naclScalarMult(n, p);
+    }
+  }, naclScalarMult);
+  nacl.scalarMult = scalarMult;
+  nacl.box!.keyPair = Object.assign(keyPair, naclKeyPair);
+
+  PrivateKey!.prototype.sign = function (this: PrivateKeyInternals, data: Buffer, hashAlgorithm: string) {
+    // Ed25519/Ed448 keys go through @fidm/x509's own signers, as before.
+    if (PrivateKey!._signers?.[this.oid]) return fidmSign.call(this, data, hashAlgorithm);
+    const pem = this.toPEM();
+    let key = signingKeys.get(pem);
+    if (!key) {
+      key = createPrivateKey(pem);
+      if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.clear();
+      signingKeys.set(pem, key);
+    }
+    return createSign(hashAlgorithm).update(data).sign(key);
+  };
+  ours = {
+    nacl,
+    scalarMult,
+    keyPair: nacl.box!.keyPair,
+    x509: PrivateKey!,
+    sign: PrivateKey!.prototype.sign,
+  };
+  installed = true;
+}
+
+installNativeDtlsCrypto();
