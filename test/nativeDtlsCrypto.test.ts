@@ -92,6 +92,13 @@ describe("werift's DTLS public-key work in OpenSSL", () => {
       assert.equal(publicKey.buffer.byteLength, 32);
       assert.deepEqual(publicKey, naclX25519(secretKey, hex('09'.padEnd(64, '0'))));
       seen.add(Buffer.from(secretKey).toString('hex'));
+      // As werift uses them: the secret wrapped in a Buffer of its own, with the peer's public key.
+      const peer = new Uint8Array(randomBytes(32));
+      assert.deepEqual(nacl.scalarMult(Buffer.from(secretKey.buffer), peer), naclX25519(secretKey, peer));
+      // The same buffer with other bytes in it is another secret.
+      const changed = Buffer.from(secretKey.buffer);
+      changed[1]! ^= 1;
+      assert.deepEqual(nacl.scalarMult(changed, peer), naclX25519(changed, peer));
     }
     assert.equal(seen.size, 20);
   });
