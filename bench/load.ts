@@ -16,7 +16,6 @@ import { ClipSource } from '../src/media/ClipSource.js';
 import { RtpFastSender } from '../src/sfu/RtpFastSender.js';
 import { candidatesOn, JanusApi } from './lib/janus.js';
 import { nowMs, withMarker } from './lib/marker.js';
-import { cpuShare, type ProcSample, sampleProcess } from './lib/proc.js';
 import type {
   FlowState,
   JoinTimeResult,
@@ -476,27 +475,13 @@ function endWindow(): WindowResult {
 }
 
 /** Join time as a person sees it: a bot opens the WebSocket and waits for its first whole video frame. */
-async function joinTime(count: number, timeoutMs: number, serverPid?: number): Promise<JoinTimeResult> {
+async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResult> {
   const room = 'join-time';
   const publisher = await Bot.start({ url, room, name: 'join-publisher', hostAddresses: LOOPBACK });
   const joins: number[] = [];
   const phases: JoinTimeResult['phases'] = { joined: [], subscribed: [], firstPacket: [] };
   let failures = 0;
-  // The server's CPU with the publisher alone, then around the joins (each join and its leave).
-  const server = (): ProcSample | undefined => {
-    try {
-      return serverPid ? sampleProcess(serverPid) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  let serverCpuMsPerJoin: number | null = null;
   try {
-    // The publisher's first second (its keyframe, the server's first packets) is not in the baseline.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const alone = server();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const before = server();
     for (let i = 0; i < count; i++) {
       const t0 = Date.now();
       let bot: Bot | undefined;
@@ -533,16 +518,10 @@ async function joinTime(count: number, timeoutMs: number, serverPid?: number): P
       // request throttle (KEYFRAME_REQUEST_INTERVAL_MS) that spaces out a burst of joins on purpose.
       await new Promise((resolve) => setTimeout(resolve, JOIN_SPACING_MS));
     }
-    const after = server();
-    if (alone && before && after && count > 0) {
-      const publisherShare = cpuShare(alone, before);
-      const cpu = after.cpuSeconds - before.cpuSeconds - publisherShare * ((after.atMs - before.atMs) / 1000);
-      serverCpuMsPerJoin = Math.round((Math.max(0, cpu) * 1000 * 10) / count) / 10;
-    }
   } finally {
     await publisher.stop().catch(() => {});
   }
-  return { joins, failures, phases, serverCpuMsPerJoin };
+  return { joins, failures, phases };
 }
 
 async function handle(command: LoadCommand): Promise<unknown> {
@@ -580,7 +559,7 @@ async function handle(command: LoadCommand): Promise<unknown> {
     case 'windowEnd':
       return endWindow();
     case 'joinTime':
-      return joinTime(command.count, command.timeoutMs, command.serverPid);
+      return joinTime(command.count, command.timeoutMs);
     case 'shutdown':
       await Promise.race([
         Promise.allSettled(participants.map((p) => p.stop())),

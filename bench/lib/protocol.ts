@@ -26,13 +26,7 @@ export type LoadCommand =
   | { cmd: 'waitFlowing'; timeoutMs: number }
   | { cmd: 'windowStart' }
   | { cmd: 'windowEnd' }
-  | {
-      cmd: 'joinTime';
-      count: number;
-      timeoutMs: number;
-      /** The server's process: its CPU is read from /proc around the joins (Linux). */
-      serverPid?: number;
-    }
+  | { cmd: 'joinTime'; count: number; timeoutMs: number }
   | { cmd: 'shutdown' };
 
 export interface FlowState {
@@ -73,11 +67,6 @@ export interface JoinTimeResult {
     /** ICE and DTLS done: the first video RTP packet arrived. */
     firstPacket: number[];
   };
-  /**
-   * Server CPU per join (ms): the CPU of the joins less what the publisher alone used in as long (read
-   * just before them); null without the server's pid or /proc.
-   */
-  serverCpuMsPerJoin: number | null;
 }
 
 export type LoadReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
