@@ -12,7 +12,8 @@ import type { MediaSession, PublishedTrack } from '../sfu/index.js';
 
 /** Where a participant's messages go: its signaling connection. */
 export interface SignalSink {
-  send(message: ServerMessage): void;
+  /** `json`, when given, is `message` serialized (a broadcast serializes once for everyone). */
+  send(message: ServerMessage, json?: string): void;
   /** Ends the connection; used when a resume moves the participant to a newer connection. */
   close(code: number, reason: string): void;
 }
@@ -92,8 +93,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
     };
   }
 
-  send(message: ServerMessage): void {
-    this.#sink?.send(message);
+  send(message: ServerMessage, json?: string): void {
+    this.#sink?.send(message, json);
   }
 
   isAttachedTo(sink: SignalSink): boolean {

@@ -361,9 +361,14 @@ export class Room extends TypedEmitter<RoomEvents> {
     return message;
   }
 
-  /** Sends a message to every connected participant except `except`. */
+  /**
+   * Sends a message to every connected participant except `except`, serialized once: when many join a
+   * large room at once, each join is announced to everyone already there.
+   */
   broadcast(message: ServerMessage, except?: Participant): void {
-    for (const p of this.participants.values()) if (p !== except) p.send(message);
+    if (this.participants.size === 0) return;
+    const json = JSON.stringify(message);
+    for (const p of this.participants.values()) if (p !== except) p.send(message, json);
   }
 
   leave(participant: Participant, reason: LeaveReason): Promise<void> {

@@ -103,9 +103,9 @@ export class SignalingConnection implements SignalSink {
     return this.#queue;
   }
 
-  send(message: ServerMessage): void {
+  send(message: ServerMessage, json?: string): void {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
-    this.#ws.send(JSON.stringify(message));
+    this.#ws.send(json ?? JSON.stringify(message));
   }
 
   close(code: number, reason: string): void {
