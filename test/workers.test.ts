@@ -161,6 +161,42 @@ describe('rooms on worker threads (--workers 2)', () => {
     }
   });
 
+  it('delivers a burst of room messages to everyone, each in the order sent, with the replies in between', async () => {
+    const clients = await Promise.all([1, 2, 3].map(() => RawClient.open(t.url)));
+    try {
+      for (const [i, c] of clients.entries()) {
+        c.send({ type: 'join', v: PROTOCOL_VERSION, room: 'burst', name: `b${i}`, rid: 'j' });
+        await c.next((m) => m.type === 'joined');
+      }
+      // Two speakers at once, 40 messages each, sent without waiting; a ping after each message.
+      for (let n = 0; n < 40; n++)
+        for (const speaker of [0, 1]) {
+          clients[speaker]!.send({ type: 'chat', text: `${speaker}:${n}` });
+          clients[speaker]!.send({ type: 'ping', rid: `p${n}` });
+        }
+      const said = (m: Record<string, unknown>) =>
+        m.type === 'chat' ? (m.message as { text: string }).text : undefined;
+      for (const [i, c] of clients.entries()) {
+        await eventually(`b${i} has every message`, () => c.messages.filter(said).length === 80, 5000);
+        for (const speaker of [0, 1])
+          assert.deepEqual(
+            c.messages.map(said).filter((x) => x?.startsWith(`${speaker}:`)),
+            Array.from({ length: 40 }, (_, n) => `${speaker}:${n}`),
+            `b${i}: ${speaker}'s messages in order`,
+          );
+      }
+      // A speaker gets its own message n, then the answer to the ping after it, then its message n + 1.
+      for (const speaker of [0, 1]) {
+        const own = clients[speaker]!.messages.map((m) =>
+          m.type === 'pong' ? `pong ${m.rid}` : said(m),
+        ).filter((x) => x === `pong p${x?.slice(6)}` || x?.startsWith(`${speaker}:`));
+        assert.deepEqual(own, Array.from({ length: 40 }, (_, n) => [`${speaker}:${n}`, `pong p${n}`]).flat());
+      }
+    } finally {
+      for (const c of clients) c.ws.close(1000);
+    }
+  });
+
   it('answers what a connection sent just before a join that moved it to another worker', async () => {
     // Two connections in a row start on different workers (turn by turn), so one of them moves to north's.
     for (const name of ['first', 'second']) {

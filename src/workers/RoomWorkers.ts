@@ -206,6 +206,10 @@ export class RoomWorkers {
       case 'send':
         worker.clients.get(message.id)?.send(message.data);
         return;
+      case 'sends':
+        for (let i = 0; i < message.ids.length; i++)
+          worker.clients.get(message.ids[i]!)?.send(message.data[i]!);
+        return;
       case 'end':
         worker.clients.get(message.id)?.end(message.code, message.reason);
         return;

@@ -39,6 +39,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'send'; id: number; data: string }
+  /** Several `send`s in order (`ids[i]` gets `data[i]`): what the worker sent in one turn of its loop. */
+  | { t: 'sends'; ids: number[]; data: string[] }
   /** Close the WebSocket with this code and reason. */
   | { t: 'end'; id: number; code: number; reason: string }
   | { t: 'httpReply'; rid: number; reply: HttpReply }

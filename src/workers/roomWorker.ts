@@ -14,7 +14,34 @@ if (!port) throw new Error('roomWorker.ts runs as a worker thread');
 const { index, config } = workerData as WorkerData;
 const log = pino({ level: config.logLevel, base: { worker: index } });
 const server = buildServer(config, { log });
-const post = (message: FromWorker): void => port.postMessage(message);
+
+/**
+ * Signaling messages for the clients, sent to the main thread once per turn of the event loop rather than
+ * one by one: a join in a room of N is announced to N others, and each message across threads has a fixed
+ * cost on both sides (in a 400-person burst of joins, posting was 8 % of the worker's time). Other posts
+ * flush the batch first, so that everything reaches the main thread in the order it was posted.
+ */
+let sendIds: number[] = [];
+let sendData: string[] = [];
+const flushSends = (): void => {
+  if (sendIds.length === 0) return;
+  const message: FromWorker =
+    sendIds.length === 1
+      ? { t: 'send', id: sendIds[0]!, data: sendData[0]! }
+      : { t: 'sends', ids: sendIds, data: sendData };
+  sendIds = [];
+  sendData = [];
+  port.postMessage(message);
+};
+function postSend(id: number, data: string): void {
+  if (sendIds.length === 0) setImmediate(flushSends);
+  sendIds.push(id);
+  sendData.push(data);
+}
+const post = (message: FromWorker): void => {
+  flushSends();
+  port.postMessage(message);
+};
 
 const sockets = new Map<number, { socket: PortSocket; connection: SignalingConnection }>();
 /** The last route the main thread sent for each room this worker may hold. */
@@ -73,7 +100,7 @@ port.on('message', (message: ToWorker) => {
     case 'open': {
       const { id } = message;
       const socket = new PortSocket(
-        (data) => post({ t: 'send', id, data }),
+        (data) => postSend(id, data),
         (code, reason) => post({ t: 'end', id, code, reason }),
       );
       const connection = new SignalingConnection(socket, server.registry, config.limits, log, {
