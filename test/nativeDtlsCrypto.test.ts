@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { RTCPeerConnection } from 'werift';
+import { CipherContext, RTCPeerConnection } from 'werift';
 import { nodePeerConfig } from '../src/client/node.js';
 import { nativeDtlsCryptoInstalled } from '../src/sfu/nativeDtlsCrypto.js';
 import { peerConfig } from '../src/sfu/peerConfig.js';
@@ -16,8 +16,9 @@ interface Nacl {
   lowlevel: { crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): number };
 }
 const nacl = fromWerift('tweetnacl') as Nacl;
-const { PrivateKey } = fromWerift('@fidm/x509') as {
+const { PrivateKey, Certificate } = fromWerift('@fidm/x509') as {
   PrivateKey: { fromPEM(pem: Buffer): { sign(data: Buffer, hash: string): Buffer } };
+  Certificate: { fromPEM(pem: Buffer): { raw: Buffer } };
 };
 
 /** tweetnacl's own X25519, which the patch leaves in `lowlevel`. */
@@ -114,6 +115,21 @@ describe("werift's DTLS public-key work in OpenSSL", () => {
         assert.ok(!verify('sha256', randomBytes(100), keys.publicKey, signature));
       }
     }
+  });
+
+  it('parses each certificate once, and gives its DER bytes', async () => {
+    const ecdsa = { signature: 3, hash: 4 } as const;
+    const pems = await Promise.all(
+      [1, 2].map(async () => (await CipherContext.createSelfSignedCertificateWithKey(ecdsa, 23)).certPem),
+    );
+    const der = (pem: string) =>
+      Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s/g, ''), 'base64');
+    const [a, b] = pems.map((pem) => Certificate.fromPEM(Buffer.from(pem)));
+    assert.equal(Certificate.fromPEM(Buffer.from(pems[0]!)), a, 'the same PEM again: the same object');
+    assert.notEqual(a, b);
+    assert.deepEqual(a!.raw, der(pems[0]!));
+    assert.deepEqual(b!.raw, der(pems[1]!));
+    assert.throws(() => Certificate.fromPEM(Buffer.from('not a certificate')));
   });
 
   it('a server connection and a client connection complete their DTLS handshake and agree on SRTP keys', async () => {
