@@ -206,10 +206,15 @@ export class RoomWorkers {
       case 'send':
         worker.clients.get(message.id)?.send(message.data);
         return;
-      case 'sends':
-        for (let i = 0; i < message.ids.length; i++)
-          worker.clients.get(message.ids[i]!)?.send(message.data[i]!);
+      case 'sends': {
+        let next = 0;
+        for (let i = 0; i < message.data.length; i++) {
+          const data = message.data[i]!;
+          for (const end = next + message.counts[i]!; next < end; next++)
+            worker.clients.get(message.ids[next]!)?.send(data);
+        }
         return;
+      }
       case 'end':
         worker.clients.get(message.id)?.end(message.code, message.reason);
         return;

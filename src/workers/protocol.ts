@@ -39,8 +39,11 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'send'; id: number; data: string }
-  /** Several `send`s in order (`ids[i]` gets `data[i]`): what the worker sent in one turn of its loop. */
-  | { t: 'sends'; ids: number[]; data: string[] }
+  /**
+   * Several `send`s in order, what the worker sent in one turn of its loop: `data[i]` goes to the next
+   * `counts[i]` connections of `ids`.
+   */
+  | { t: 'sends'; ids: number[]; counts: number[]; data: string[] }
   /** Close the WebSocket with this code and reason. */
   | { t: 'end'; id: number; code: number; reason: string }
   | { t: 'httpReply'; rid: number; reply: HttpReply }
