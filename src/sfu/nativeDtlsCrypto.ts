@@ -13,16 +13,16 @@ import { createRequire } from 'node:module';
  * for every werift connection in the process. Per handshake werift 0.25.2 spends:
  *
  * - X25519 (the ECDHE curve Chromium and werift pick first) in tweetnacl, pure JavaScript: a key pair
- *   (0.54 ms) and the shared secret (0.87 ms). OpenSSL does them in 36 µs and 36 µs.
+ *   (0.54 ms) and the shared secret (0.87 ms). Here they take 37 µs and 42 µs.
  * - its ECDSA signature (the server's key exchange, or the client's certificate verify) through
  *   @fidm/x509's `PrivateKey.sign`, which hands OpenSSL the key as PEM text to parse on every signature:
  *   335 µs, against 23 µs with the key parsed once.
  * - its own certificate, parsed from PEM by @fidm/x509 (in JavaScript, 72 µs) for every handshake and
  *   every fingerprint it puts in an SDP; it is now parsed once.
  *
- * On a server that is about 1.7 ms of one thread per subscriber joining, spent while that thread also
- * forwards everyone else's media; with 400 people joining a room at once it was a tenth of the join
- * work (`npm run bench`, profile of the join phase).
+ * That work runs on the thread that also forwards everyone else's media: with 400 people joining a room
+ * at once it was 15 % of the room worker's time (X25519 8.8 %, the signature 4.3 %, the certificate
+ * 2.3 %; docs/BENCHMARKS.md, "Joins in a burst").
  *
  * Composition, not an edit of node_modules: werift's bundle imports tweetnacl's and @fidm/x509's module
  * objects, so the functions are replaced on those objects (resolved from werift's own location, so they are
