@@ -252,6 +252,20 @@ interface ScenarioResult {
 
 const largestHeld = (rows: StepRow[] | undefined) => rows?.filter((r) => r.held).at(-1);
 
+/**
+ * The relay's CPU per packet falls or stays as its fan-out grows (its fixed costs spread over more
+ * packets). A compared step that costs it far more than the step before was disturbed (other work on
+ * the machine, a stalled receiver) and would flatter the SFU's fraction: said in the summary, to run again.
+ */
+function relayDisturbed(rows: StepRow[], at: StepRow): string | null {
+  const previous = rows[rows.indexOf(at) - 1];
+  if (!previous || !(at.cpuMsPer10k > 1.5 * previous.cpuMsPer10k)) return null;
+  return (
+    `the relay's ${at.label} cost ${at.cpuMsPer10k} ms per 10k packets against ${previous.cpuMsPer10k} at ` +
+    `${previous.label}: disturbed, the fraction is not a result; run the scenario again`
+  );
+}
+
 function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unknown> {
   const sfu = steps.sfu ?? [];
   const relayRows = steps.relay ?? [];
@@ -275,6 +289,7 @@ function scenarioSummary(steps: Record<string, StepRow[]>): Record<string, unkno
     sfuFractionOfRelay: fraction === undefined ? null : round(fraction, 3),
     sfuCpuMsPer10k: at?.cpuMsPer10k ?? null,
     relayCpuMsPer10k: relayAt?.cpuMsPer10k ?? null,
+    relayWarning: relayAt ? relayDisturbed(relayRows, relayAt) : null,
   };
   const janus = steps.janus;
   if (janus) {
@@ -342,6 +357,7 @@ async function runScenario(scenario: Scenario, baseline: System | undefined): Pr
     summary,
   });
   note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  if (summary.relayWarning) note(`  WARNING: ${summary.relayWarning}`);
   return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
 }
 
@@ -572,6 +588,7 @@ async function main(): Promise<void> {
     note(`\n${r.scenario}: ${r.description}`);
     note(formatStepTable(Object.values(r.steps).flat(), true));
     note(`  ${JSON.stringify(r.summary)}`);
+    if (r.summary.relayWarning) note(`  WARNING: ${r.summary.relayWarning}`);
   }
   for (const j of joins)
     note(
