@@ -19,9 +19,10 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { AesCmPackets, SEAL_OFFSET } from '../src/sfu/SrtpEncryptor.js';
 import { sendDatagram } from '../src/sfu/udpSend.js';
+import { round } from './lib/stats.js';
 
+/** Subscriber sessions sealed for, and datagrams sent in a burst: one fan-out of a livestream step. */
 const SUBSCRIBERS = 400;
-const BURST = SUBSCRIBERS;
 const PACKETS_PER_SIZE = 200_000;
 const SIZES = [
   { name: 'video', payload: 1100 },
@@ -33,7 +34,6 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A receiver in another process that reads and drops every datagram (as the bench's subscribers do). */
@@ -62,7 +62,7 @@ async function sendCost(send: ((data: Buffer) => void) | undefined, payload: num
   data[0] = 0x80;
   const burst = send
     ? () => {
-        for (let i = 0; i < BURST; i++) send(data);
+        for (let i = 0; i < SUBSCRIBERS; i++) send(data);
       }
     : () => {};
   for (let i = 0; i < 20; i++) {
@@ -70,7 +70,7 @@ async function sendCost(send: ((data: Buffer) => void) | undefined, payload: num
     await tick();
   }
   const c0 = cpuMs();
-  for (let sent = 0; sent < PACKETS_PER_SIZE; sent += BURST) {
+  for (let sent = 0; sent < PACKETS_PER_SIZE; sent += SUBSCRIBERS) {
     burst();
     // Let the sends finish and the receiver drain, as the time between a server's incoming packets does.
     await tick();
@@ -125,11 +125,11 @@ async function main(): Promise<void> {
       const floor = fastSend + srtp;
       rows.push({
         packet: `${size.name} (${size.payload} B payload)`,
-        'relay send (Socket.send) µs': round(relaySend),
-        'port545 send (sendDatagram) µs': round(fastSend),
-        'SRTP seal µs': round(srtp),
-        'SFU floor (send + SRTP) µs': round(floor),
-        'most an SFU reaches of the relay': round(relaySend / floor),
+        'relay send (Socket.send) µs': round(relaySend, 2),
+        'port545 send (sendDatagram) µs': round(fastSend, 2),
+        'SRTP seal µs': round(srtp, 2),
+        'SFU floor (send + SRTP) µs': round(floor, 2),
+        'most an SFU reaches of the relay': round(relaySend / floor, 2),
       });
     }
   } finally {
