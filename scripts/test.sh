@@ -11,6 +11,12 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# Clients port545 did not write: baresip (softphone) and GStreamer's webrtcbin (WHIP/WHEP from Python).
+command -v baresip >/dev/null 2>&1 || need+=(baresip)
+for pkg in python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "The tests need these Debian packages: ${need[*]} (run as root, or install them first)." >&2
