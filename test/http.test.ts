@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
 import { VERSION } from '../src/version.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -40,10 +41,19 @@ describe('HTTP endpoints', () => {
   });
 
   it('a WebSocket upgrade anywhere but /ws is refused', async () => {
-    const res = await fetch(`${t.url}/elsewhere`, {
-      headers: { connection: 'upgrade', upgrade: 'websocket' },
-    }).catch((error: Error) => error);
-    // Either the server answers 404 or it ends the socket; it never upgrades.
-    if (res instanceof Response) assert.equal(res.status, 404);
+    // A real WebSocket client: it reports either the server's answer to the upgrade or an open socket.
+    const outcome = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(`${t.url.replace('http', 'ws')}/elsewhere`);
+      ws.on('open', () => {
+        ws.close();
+        resolve('upgraded');
+      });
+      ws.on('unexpected-response', (_request, response) => {
+        resolve(`${response.statusCode} ${response.headers.server}`);
+        response.destroy();
+      });
+      ws.on('error', (error) => resolve(`error: ${error.message}`));
+    });
+    assert.equal(outcome, `404 port545/${VERSION}`);
   });
 });
