@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -66,11 +67,47 @@ export function ensureWebBuild(): void {
   );
 }
 
-export function launchChromium(): Promise<Browser> {
+/**
+ * A small moving test pattern (160×120 at 15 fps, four seconds looped) for the fake camera. Chromium's
+ * own fake camera gives the 1280×720 at 30 fps the web client asks for, and a few pages encoding and
+ * decoding that saturate a 2-core machine; what the tests check (frames arrive and advance) needs no
+ * more than this. Made once with ffmpeg and kept in the temporary directory.
+ */
+export function smallFakeCamera(): string {
+  const dir = join(tmpdir(), 'port545-test');
+  const file = join(dir, 'camera-160x120-15fps.y4m');
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  const partial = `${file}.${process.pid}.y4m`;
+  execFileSync(
+    'ffmpeg',
+    [
+      ...['-hide_banner', '-loglevel', 'error', '-y'],
+      ...['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '4', '-pix_fmt', 'yuv420p'],
+      partial,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  renameSync(partial, file);
+  return file;
+}
+
+export interface LaunchOptions {
+  /**
+   * `small` (the default): the fake camera shows the small test pattern of `smallFakeCamera`.
+   * `chromium`: Chromium's own fake camera at whatever size the page asks for (what the join-time
+   * benchmark measures, closer to a real camera's cost).
+   */
+  camera?: 'small' | 'chromium';
+}
+
+export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
+  const camera =
+    (options.camera ?? 'small') === 'small' ? [`--use-file-for-fake-video-capture=${smallFakeCamera()}`] : [];
   return chromium.launch({
     executablePath: CHROME_PATH,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...camera],
     timeout: 60_000,
   });
 }
@@ -193,6 +230,160 @@ export function remoteAudioEnergy(page: Page): Promise<Record<string, number>> {
     }
     return out;
   });
+}
+
+/** How long a test waits for something a person would notice before calling it a failure. */
+export const NOTICE_MS = 20_000;
+/** Audio energy (sum of squared samples × seconds) a beeping fake microphone surely exceeds in a second. */
+export const SOUND = 0.005;
+/** What counts as silence over a second: a muted microphone sends only zeros. */
+export const SILENCE = 0.0005;
+
+/**
+ * Waits until every video element matching `selector` has presented `frames` new frames (the picture
+ * moves), or fails after `timeoutMs` with how many each one showed. No rate is asserted: a loaded
+ * machine shows fewer frames a second, and that is a benchmark's business.
+ */
+export async function waitForFrames(
+  page: Page,
+  selector: string,
+  options: { frames?: number; timeoutMs?: number; count?: number } = {},
+): Promise<void> {
+  const frames = options.frames ?? 5;
+  const timeoutMs = options.timeoutMs ?? NOTICE_MS;
+  const deadline = Date.now() + timeoutMs;
+  if (options.count !== undefined) {
+    await page.waitForFunction(
+      ({ selector, count }) => document.querySelectorAll(selector).length === count,
+      { selector, count: options.count },
+      { timeout: timeoutMs },
+    );
+  }
+  const seen = await page.evaluate(
+    ({ selector, frames, ms }) =>
+      Promise.all(
+        [...document.querySelectorAll<HTMLVideoElement>(selector)].map(
+          (video) =>
+            new Promise<number>((resolve) => {
+              let n = 0;
+              const timer = setTimeout(() => resolve(n), ms);
+              const step = () => {
+                if (++n >= frames) {
+                  clearTimeout(timer);
+                  resolve(n);
+                } else video.requestVideoFrameCallback(step);
+              };
+              video.requestVideoFrameCallback(step);
+            }),
+        ),
+      ),
+    { selector, frames, ms: Math.max(1000, deadline - Date.now()) },
+  );
+  if (seen.length === 0) throw new Error(`no video matches ${selector}`);
+  if (seen.some((n) => n < frames))
+    throw new Error(
+      `${selector}: videos presented ${seen.join(', ')} of ${frames} frames in ${timeoutMs} ms`,
+    );
+}
+
+/**
+ * Waits until `page` hears `name`: a one-second window with sound from their microphone. Fails after
+ * `timeoutMs` with the last window's energy.
+ */
+export async function waitForSound(page: Page, name: string, timeoutMs = NOTICE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: number | undefined;
+  do {
+    last = (await audioEnergyDuring(page, 1000))[name];
+    if ((last ?? 0) > SOUND) return;
+  } while (Date.now() < deadline);
+  throw new Error(`no sound from ${name} in ${timeoutMs} ms (last second's energy: ${last})`);
+}
+
+/**
+ * Waits until `page` no longer hears `name`: a one-second window without sound from their microphone
+ * (what was already on its way has played out). Fails after `timeoutMs` with the last window's energy.
+ */
+export async function waitForSilence(page: Page, name: string, timeoutMs = NOTICE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: number | undefined;
+  do {
+    last = (await audioEnergyDuring(page, 1000))[name];
+    if ((last ?? 0) < SILENCE) return;
+  } while (Date.now() < deadline);
+  throw new Error(`${name} is still heard after ${timeoutMs} ms (last second's energy: ${last})`);
+}
+
+/**
+ * Arms a watch in the page for `selector` to match (or, with `gone`, to stop matching), optionally an
+ * element whose text is exactly `text`. Returns a function that resolves with the page's wall-clock time
+ * (the same clock as Date.now() here) when it happened.
+ */
+export async function watchFor(
+  page: Page,
+  selector: string,
+  options: { text?: string; gone?: boolean; timeoutMs?: number } = {},
+): Promise<() => Promise<number>> {
+  const key = `w${Math.random().toString(36).slice(2)}`;
+  await page.evaluate(
+    ({ key, selector, text, gone, timeoutMs }) => {
+      const store = window as unknown as Record<string, Promise<number>>;
+      store[key] = new Promise<number>((resolve, reject) => {
+        const matches = () =>
+          [...document.querySelectorAll(selector)].some((e) => text === undefined || e.textContent === text);
+        const check = () => {
+          if (matches() === !gone) {
+            observer.disconnect();
+            clearTimeout(timer);
+            resolve(Date.now());
+          }
+        };
+        const observer = new MutationObserver(check);
+        const timer = setTimeout(() => {
+          observer.disconnect();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${gone ? 'no ' : ''}${selector}`));
+        }, timeoutMs);
+        observer.observe(document.body, {
+          subtree: true,
+          childList: true,
+          attributes: true,
+          characterData: true,
+        });
+        check();
+      });
+    },
+    {
+      key,
+      selector,
+      text: options.text,
+      gone: options.gone ?? false,
+      timeoutMs: options.timeoutMs ?? NOTICE_MS,
+    },
+  );
+  return () => page.evaluate((key) => (window as unknown as Record<string, Promise<number>>)[key]!, key);
+}
+
+/**
+ * Does `action` and returns when the page saw the person act (the wall-clock time of the first `event`
+ * it dispatched): the latency a person notices starts there, not when the harness got around to it.
+ */
+export async function timedAction(
+  page: Page,
+  event: 'click' | 'keydown',
+  action: () => Promise<void>,
+): Promise<number> {
+  await page.evaluate((event) => {
+    const w = window as unknown as { __actedAt?: number };
+    w.__actedAt = undefined;
+    const record = () => {
+      w.__actedAt ??= Date.now();
+    };
+    document.addEventListener(event, record, { capture: true, once: true });
+  }, event);
+  await action();
+  const at = await page.evaluate(() => (window as unknown as { __actedAt?: number }).__actedAt);
+  if (!at) throw new Error(`the page saw no ${event}`);
+  return at;
 }
 
 /** How much audio energy arrived from each remote person during `ms`. */
