@@ -9,6 +9,8 @@
  *   - camera to the server: a page publishes its camera with WHIP (camera already allowed); from the
  *     POST of its offer to the first RTP packet of it the server receives, and from the answer to it
  *     (ICE and the DTLS handshake). Same runs, median reported.
+ *   - in a call of three: remote frame rate, and how soon the others see a mute, a chat message, a
+ *     screen share start and stop, a Leave and a closed tab (`lib/callTimings.ts`), median and spread.
  *
  *   npm run bench:web                  5 runs
  *   npm run bench:web -- --runs 9
@@ -27,6 +29,7 @@ import {
   type Person,
 } from '../test/helpers/browser.js';
 import { startTestServer } from '../test/helpers/server.js';
+import { type CallTimings, measureCallTimings } from './lib/callTimings.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'web', 'dist');
@@ -71,11 +74,13 @@ for (const s of sizes) console.log(s.file.padEnd(36), kB(s.bytes).padStart(10), 
 console.log('total'.padEnd(36), kB(total.bytes).padStart(10), kB(total.gzip).padStart(10));
 
 const server = await startTestServer();
-const browser = await launchChromium();
+// Chromium's own fake camera at the size the page asks for, closer to a real camera than the tests' one.
+const browser = await launchChromium({ camera: 'chromium' });
 const chromium = browser.version();
 const present: Person[] = [];
 const joins: number[] = [];
 const publishes: { fromPost: number; fromAnswer: number }[] = [];
+let call: CallTimings | undefined;
 try {
   for (const name of ['Ann', 'Bob']) present.push(await openRoom(browser, server.url, 'bench-web', name));
   console.log(`\nJoin to first remote frame (${runs} runs, 2 people already in the room)`);
@@ -153,6 +158,9 @@ try {
       await context.close();
     }
   }
+  await closeAll(present);
+  console.log(`\nIn a call of three (${runs} rounds)`);
+  call = await measureCallTimings(browser, server.url, 'bench-call', runs, (line) => console.log(line));
 } finally {
   await closeAll(present);
   await browser.close();
@@ -174,6 +182,7 @@ const result = {
     medianFromPost: median(publishes.map((p) => p.fromPost)),
     medianFromAnswer: median(publishes.map((p) => p.fromAnswer)),
   },
+  call,
   joinToFirstFrameMs: {
     runs: joins,
     median: median(joins),
@@ -187,6 +196,15 @@ console.log(
 console.log(
   `median ${result.joinToFirstFrameMs.median} ms (min ${result.joinToFirstFrameMs.min}, max ${result.joinToFirstFrameMs.max}); bundle ${kB(total.gzip)} gzip`,
 );
+if (call) {
+  console.log(
+    `\n${'in a call of three'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`,
+  );
+  for (const [what, s] of Object.entries(call))
+    console.log(
+      `${what.padEnd(44)}${String(s.median).padStart(8)}${String(s.min).padStart(8)}${String(s.max).padStart(8)}`,
+    );
+}
 mkdirSync(RESULTS, { recursive: true });
 const file = join(RESULTS, `web-client-${result.startedAt.replace(/:/g, '-').replace(/\..*$/, '')}.json`);
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

