@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+
+/**
+ * GStreamer's webrtcbin (Debian's python3-gst-1.0, gir1.2-gst-plugins-bad-1.0, gstreamer1.0-nice) as a
+ * WHIP publisher and a WHEP player: the scripts of examples/, run as docs/interop.md tells users to.
+ * Both offer with webrtcbin's default max-bundle policy, whose second m-line is bundle-only.
+ * libnice gathers on 127.0.0.1 only (--ice-address) and the server offers only loopback candidates.
+ */
+const PYTHON = process.env.GST_PYTHON ?? '/usr/bin/python3';
+const ICE = LOOPBACK.flatMap((address) => ['--ice-address', address]);
+
+interface Counts {
+  audioBuffers: number;
+  videoFrames: number;
+  final?: boolean;
+}
+
+/** A running example script: its stdout lines, its stderr, and how it ended. */
+class Script {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  stderr = '';
+  exit: number | null | undefined;
+  readonly #ended: Promise<void>;
+
+  constructor(name: string, args: string[]) {
+    this.child = spawn(PYTHON, [`examples/${name}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let partial = '';
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop()!;
+      this.lines.push(...lines.filter((l) => l.trim() !== ''));
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    this.#ended = new Promise((resolve) => {
+      this.child.on('error', (error) => {
+        this.stderr += `\ncannot run ${PYTHON}: ${error.message}`;
+        this.exit = -1;
+        resolve();
+      });
+      this.child.on('close', (code) => {
+        this.exit = code;
+        resolve();
+      });
+    });
+  }
+
+  /** The last progress line printed by gst-whep.py. */
+  get counts(): Counts | undefined {
+    const last = this.lines.findLast((l) => l.startsWith('{"audioBuffers"'));
+    return last ? (JSON.parse(last) as Counts) : undefined;
+  }
+
+  /** Stops the script (SIGTERM: it DELETEs its session and prints its last line) and waits for it. */
+  async stop(): Promise<void> {
+    if (this.exit === undefined) this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.#ended;
+    clearTimeout(timer);
+  }
+
+  ended(): Promise<void> {
+    return this.#ended;
+  }
+}
+
+describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/gst-whep.py)', () => {
+  let t: TestServer;
+  let publisher: Script | undefined;
+
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(async () => {
+    await publisher?.stop();
+    await t.close();
+  });
+
+  it('a max-bundle webrtcbin publishes audio and video by WHIP; another plays both by WHEP', async (context) => {
+    publisher = new Script('gst-whip.py', [`${t.url}/whip/gst?name=GStreamer`, ...ICE]);
+    const tracks = () => {
+      const room = t.server.registry.rooms.get('gst');
+      const p = room && [...room.participants.values()].find((x) => x.name === 'GStreamer');
+      return p ? [...p.tracks.values()].map((e) => e.track.kind).sort() : [];
+    };
+    await eventually(
+      'the GStreamer publisher is in the room with an audio and a video track',
+      () => tracks().length === 2 || publisher!.exit !== undefined,
+      30_000,
+      100,
+    );
+    assert.deepEqual(tracks(), ['audio', 'video'], `gst-whip.py: ${publisher.stderr}`);
+
+    // The player follows the publisher: its audio and video come from GStreamer untouched.
+    const player = new Script('gst-whep.py', [`${t.url}/whep/gst/GStreamer`, ...ICE]);
+    try {
+      const both = (c: Counts | undefined) => c !== undefined && c.audioBuffers > 0 && c.videoFrames > 0;
+      await eventually(
+        'the player decodes audio and video',
+        () => both(player.counts) || player.exit !== undefined,
+        30_000,
+        100,
+      );
+      const first = player.counts;
+      assert.ok(both(first), `gst-whep.py decoded ${JSON.stringify(first)}: ${player.stderr}`);
+      await eventually(
+        'the decoded audio and video advance',
+        () => {
+          const now = player.counts!;
+          return (
+            (now.audioBuffers >= first!.audioBuffers + 50 && now.videoFrames >= first!.videoFrames + 15) ||
+            player.exit !== undefined
+          );
+        },
+        30_000,
+        100,
+      );
+      await player.stop();
+      const last = player.counts!;
+      assert.equal(last.final, true, `gst-whep.py printed its final counts: ${player.stderr}`);
+      assert.ok(last.audioBuffers >= first!.audioBuffers + 50, `audio advanced: ${JSON.stringify(last)}`);
+      assert.ok(last.videoFrames >= first!.videoFrames + 15, `video advanced: ${JSON.stringify(last)}`);
+      context.diagnostic(
+        `gst-whep.py decoded ${last.audioBuffers} audio buffers and ${last.videoFrames} video frames`,
+      );
+      await eventually(
+        'the player left the room on its DELETE',
+        () => t.server.gateways.whep.size === 0,
+        15_000,
+      );
+    } finally {
+      await player.stop();
+    }
+  });
+
+  it("an H.264-only player of a VP8 room is refused, told the room's codec", async () => {
+    assert.ok(publisher && publisher.exit === undefined, 'the VP8 publisher of the previous test runs');
+    const player = new Script('gst-whep.py', [
+      `${t.url}/whep/gst`,
+      '--video-codec',
+      'H264',
+      '--no-audio',
+      '--seconds',
+      '20',
+      ...ICE,
+    ]);
+    await player.ended();
+    assert.equal(player.exit, 1, `gst-whep.py exits with an error: ${player.stderr}`);
+    const refusal = JSON.parse(player.lines.find((l) => l.startsWith('{"status"'))!) as {
+      status: number;
+      body: string;
+    };
+    assert.equal(refusal.status, 400);
+    const { code, message } = JSON.parse(refusal.body).error;
+    assert.equal(code, 'NO_COMMON_CODEC');
+    assert.match(message, /room's video is VP8/);
+    assert.equal(t.server.gateways.whep.size, 0);
+  });
+});
