@@ -5,7 +5,7 @@
 
 Every second it prints a JSON line {"audioBuffers": …, "videoFrames": …} with the decoded audio
 buffers and video frames so far, and a last one with "final": true. --show opens a window and plays the
-sound instead of only counting. The offer is webrtcbin's default max-bundle one: its second m-line is
+sound instead of only counting. The offer uses the max-bundle policy, so its second m-line is
 bundle-only (port 0, a=bundle-only, RFC 9143 §7).
 """
 

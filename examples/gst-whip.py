@@ -3,8 +3,8 @@
 
     /usr/bin/python3 examples/gst-whip.py http://127.0.0.1:8545/whip/lobby?name=GStreamer
 
-The offer is webrtcbin's default max-bundle one: the audio m-line is bundle-only (port 0,
-a=bundle-only, RFC 9143 §7), as RFC 9725 clients send it.
+The offer uses the max-bundle policy, so its audio m-line is bundle-only (port 0, a=bundle-only,
+RFC 9143 §7).
 """
 
 import os

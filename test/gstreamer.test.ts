@@ -6,7 +6,7 @@ import { eventually, LOOPBACK, startTestServer, type TestServer } from './helper
 /**
  * GStreamer's webrtcbin (Debian's python3-gst-1.0, gir1.2-gst-plugins-bad-1.0, gstreamer1.0-nice) as a
  * WHIP publisher and a WHEP player: the scripts of examples/, run as docs/interop.md tells users to.
- * Both offer with webrtcbin's default max-bundle policy, whose second m-line is bundle-only.
+ * Both offer with the max-bundle policy, so their second m-line is bundle-only.
  * libnice gathers on 127.0.0.1 only (--ice-address) and the server offers only loopback candidates.
  */
 const PYTHON = process.env.GST_PYTHON ?? '/usr/bin/python3';

@@ -8,8 +8,8 @@ import { eventually, LOOPBACK, startTestServer, type TestServer } from './helper
 import { SDP, whipPublish } from './helpers/whip.js';
 
 /**
- * Offers as GStreamer 1.22's webrtcbin makes them with its default max-bundle policy: the second m-line
- * is bundle-only (port 0 and a=bundle-only, RFC 9143 §7.3.3), its mid in the BUNDLE group.
+ * Offers as GStreamer 1.22's webrtcbin makes them with the max-bundle policy: the second m-line
+ * is bundle-only (port 0 and a=bundle-only, RFC 9143 §7), its mid in the BUNDLE group.
  */
 function maxBundleOffer(
   direction: 'sendonly' | 'recvonly',

@@ -98,8 +98,8 @@ export const newResourceId = () => randomBytes(12).toString('base64url');
 
 /**
  * The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated), and
- * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7.3.3: port
- * 0 there means "bundled only", as GStreamer's webrtcbin and other max-bundle offerers send it).
+ * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7: port
+ * 0 there means "bundled only", as max-bundle offerers such as GStreamer's webrtcbin send it).
  */
 export interface MediaLine {
   kind: string;

@@ -1,10 +1,10 @@
 /**
- * RFC 9143 §7.3.3 (and RFC 8829 §4.1.1's "max-bundle" policy): an offerer that only wants an m-line
+ * RFC 9143 §6–7 (and the "max-bundle" policy of JSEP, RFC 8829): an offerer that only wants an m-line
  * bundled gives it port 0 and `a=bundle-only`, and lists its mid in the BUNDLE group. Port 0 otherwise
  * means a rejected m-line (RFC 3264 §6), and werift reads it so: it answered such a line port 0 /
- * inactive and left it out of the group, so GStreamer's webrtcbin (max-bundle by default) reached a room
+ * inactive and left it out of the group, so GStreamer's webrtcbin with max-bundle reached a room
  * with its video only. An answerer that accepts the line answers it like the other bundled lines
- * (RFC 9143 §7.3.1), which is what werift does once the line carries a port of its own.
+ * (RFC 9143 §7.3), which is what werift does once the line carries a port of its own.
  */
 
 /** The mids of the m-lines that are bundle-only: port 0, `a=bundle-only`, and in a BUNDLE group. */
