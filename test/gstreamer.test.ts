@@ -97,45 +97,55 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
     );
     assert.deepEqual(tracks(), ['audio', 'video'], `gst-whip.py: ${publisher.stderr}`);
 
-    // The player follows the publisher: its audio and video come from GStreamer untouched.
-    const player = new Script('gst-whep.py', [`${t.url}/whep/gst/GStreamer`, ...ICE]);
+    // One player follows the publisher (its audio and video forwarded untouched), the other plays the
+    // room (the server's Opus mix and the speaker's video); both offer a bundle-only audio line.
+    const players = [
+      {
+        what: 'the player of GStreamer',
+        script: new Script('gst-whep.py', [`${t.url}/whep/gst/GStreamer`, ...ICE]),
+      },
+      { what: 'the player of the room', script: new Script('gst-whep.py', [`${t.url}/whep/gst`, ...ICE]) },
+    ];
     try {
       const both = (c: Counts | undefined) => c !== undefined && c.audioBuffers > 0 && c.videoFrames > 0;
+      const firsts: Counts[] = [];
+      for (const { what, script } of players) {
+        await eventually(
+          `${what} decodes audio and video`,
+          () => both(script.counts) || script.exit !== undefined,
+          30_000,
+          100,
+        );
+        assert.ok(both(script.counts), `${what} decoded ${JSON.stringify(script.counts)}: ${script.stderr}`);
+        firsts.push(script.counts!);
+      }
+      const advanced = (first: Counts, now: Counts) =>
+        now.audioBuffers >= first.audioBuffers + 50 && now.videoFrames >= first.videoFrames + 15;
+      for (const [i, { what, script }] of players.entries()) {
+        await eventually(
+          `what ${what} decodes advances`,
+          () => advanced(firsts[i]!, script.counts!) || script.exit !== undefined,
+          30_000,
+          100,
+        );
+        await script.stop();
+        const last = script.counts!;
+        assert.equal(last.final, true, `${what} printed its final counts: ${script.stderr}`);
+        assert.ok(
+          advanced(firsts[i]!, last),
+          `${what}: from ${JSON.stringify(firsts[i])} to ${JSON.stringify(last)}`,
+        );
+        context.diagnostic(
+          `${what} decoded ${last.audioBuffers} audio buffers and ${last.videoFrames} video frames`,
+        );
+      }
       await eventually(
-        'the player decodes audio and video',
-        () => both(player.counts) || player.exit !== undefined,
-        30_000,
-        100,
-      );
-      const first = player.counts;
-      assert.ok(both(first), `gst-whep.py decoded ${JSON.stringify(first)}: ${player.stderr}`);
-      await eventually(
-        'the decoded audio and video advance',
-        () => {
-          const now = player.counts!;
-          return (
-            (now.audioBuffers >= first!.audioBuffers + 50 && now.videoFrames >= first!.videoFrames + 15) ||
-            player.exit !== undefined
-          );
-        },
-        30_000,
-        100,
-      );
-      await player.stop();
-      const last = player.counts!;
-      assert.equal(last.final, true, `gst-whep.py printed its final counts: ${player.stderr}`);
-      assert.ok(last.audioBuffers >= first!.audioBuffers + 50, `audio advanced: ${JSON.stringify(last)}`);
-      assert.ok(last.videoFrames >= first!.videoFrames + 15, `video advanced: ${JSON.stringify(last)}`);
-      context.diagnostic(
-        `gst-whep.py decoded ${last.audioBuffers} audio buffers and ${last.videoFrames} video frames`,
-      );
-      await eventually(
-        'the player left the room on its DELETE',
+        'the players left the room on their DELETE',
         () => t.server.gateways.whep.size === 0,
         15_000,
       );
     } finally {
-      await player.stop();
+      for (const { script } of players) await script.stop();
     }
   });
 
