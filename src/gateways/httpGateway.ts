@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
 import { displayName, roomName } from '../protocol/messages.js';
 import type { Participant, SignalSink } from '../room/Participant.js';
+import { bundleOnlyMids, checkSdp } from '../sfu/index.js';
 
 /**
  * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
@@ -32,7 +33,11 @@ export function registerSdpParsers(scope: FastifyInstance): void {
   scope.addHook('onRequest', async (_request, reply) => allowCors(reply));
 }
 
-/** The body of a request that must be `type`; 415 otherwise, 400 when empty. */
+/**
+ * The body of a request that must be `type`: 415 otherwise; 400 when it is empty or not text. Bodies are
+ * read as UTF-8, so bytes that are not UTF-8 arrive as U+FFFD; those and control characters other than
+ * tab, CR and LF are in no SDP (RFC 8866 §5: a text format of "<type>=<value>" lines).
+ */
 export function textBody(request: FastifyRequest, type: string): string {
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== type)
@@ -43,6 +48,35 @@ export function textBody(request: FastifyRequest, type: string): string {
   const body = request.body;
   if (typeof body !== 'string' || body.trim() === '')
     throw new CodedError('INVALID_SDP', `The body is empty: send the ${type} in it`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(body))
+    throw new CodedError(
+      'INVALID_SDP',
+      `The body is not text (it has binary bytes): send the ${type} as text`,
+    );
+  return body;
+}
+
+/** An SDP offer: the body checked as a session description (starts with "v=0", has "m=" lines). */
+export function sdpBody(request: FastifyRequest): string {
+  const body = textBody(request, SDP_TYPE);
+  try {
+    checkSdp(body);
+  } catch (error) {
+    throw new CodedError('INVALID_SDP', `The body is not an SDP offer: ${(error as Error).message}`);
+  }
+  return body;
+}
+
+/** An RFC 8840 SDP fragment: "a=" lines (and "m=" lines), nothing else. */
+export function sdpFragmentBody(request: FastifyRequest): string {
+  const body = textBody(request, SDP_FRAG_TYPE);
+  const bad = body.split(/\r?\n/).find((line) => line !== '' && !/^[am]=/.test(line));
+  if (bad !== undefined)
+    throw new CodedError(
+      'INVALID_SDP',
+      `The body is not an SDP fragment (RFC 8840: "a=" and "m=" lines): "${bad.slice(0, 40)}" is not one`,
+    );
   return body;
 }
 
@@ -62,15 +96,22 @@ export function parseDisplayName(raw: unknown, fallback: string): string {
 
 export const newResourceId = () => randomBytes(12).toString('base64url');
 
-/** The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated). */
+/**
+ * The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated), and
+ * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7: port
+ * 0 there means "bundled only", as max-bundle offerers such as GStreamer's webrtcbin send it).
+ */
 export interface MediaLine {
   kind: string;
   mid: string | undefined;
-  port: number;
+  live: boolean;
+  /** Codec names of its a=rtpmap lines (e.g. "VP8", "OPUS"), in the offer's order. */
+  codecs: string[];
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 }
 
 export function mediaLines(sdp: string): MediaLine[] {
+  const bundleOnly = bundleOnlyMids(sdp);
   return sdp
     .split(/\r?\n(?=m=)/)
     .slice(1)
@@ -80,7 +121,9 @@ export function mediaLines(sdp: string): MediaLine[] {
       const direction =
         (/\r?\na=(sendrecv|sendonly|recvonly|inactive)\b/.exec(section)?.[1] as MediaLine['direction']) ??
         'sendrecv';
-      return { kind, mid, port: Number(port), direction };
+      const live = Number(port) !== 0 || (mid !== undefined && bundleOnly.has(mid));
+      const codecs = [...section.matchAll(/\r?\na=rtpmap:\d+ ([^/\s]+)/g)].map((c) => c[1]!.toUpperCase());
+      return { kind, mid, live, codecs, direction };
     });
 }
 
@@ -144,7 +187,7 @@ export function registerSessionRoutes(
     { bodyLimit: options.sdpMaxBytes },
     async (request, reply) => {
       const resource = find(request.params);
-      for (const c of fragmentCandidates(textBody(request, SDP_FRAG_TYPE))) {
+      for (const c of fragmentCandidates(sdpFragmentBody(request))) {
         try {
           await resource.participant.session.addIceCandidate(role, c);
         } catch (error) {

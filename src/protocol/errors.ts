@@ -16,6 +16,7 @@ export const errorCatalog = {
   },
   SESSION_NOT_FOUND: { status: 404, message: 'No such WHIP or WHEP session (it ended, or never existed)' },
   NO_MEDIA: { status: 400, message: 'The offer has no audio or video to send or receive' },
+  NO_COMMON_CODEC: { status: 400, message: 'The offer has none of the codecs the room sends' },
   NOT_JOINED: { status: 409, message: 'Join a room before sending this message' },
   ALREADY_JOINED: { status: 409, message: 'This connection has already joined a room' },
   TRACK_NOT_FOUND: { status: 404, message: 'No such track' },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { acceptBundleOnly } from './bundleOnly.js';
 import { DownTrack } from './DownTrack.js';
 import { guardIce } from './iceGuard.js';
 import { MediaSlot } from './MediaSlot.js';
@@ -131,7 +132,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#publisherPc();
     try {
       await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(offerSdp) }),
+        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(acceptBundleOnly(offerSdp)) }),
         NEGOTIATION_TIMEOUT_MS,
         'applying the offer',
       );
@@ -241,7 +242,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#subscriberPc();
     try {
       await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(offerSdp) }),
+        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(acceptBundleOnly(offerSdp)) }),
         NEGOTIATION_TIMEOUT_MS,
         'applying the offer',
       );

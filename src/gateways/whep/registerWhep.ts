@@ -15,10 +15,11 @@ import {
   registerSessionRoutes,
   SDP_FRAG_TYPE,
   SDP_TYPE,
-  textBody,
+  sdpBody,
 } from '../httpGateway.js';
 import type { JoinAuthorizer } from '../joinAuth.js';
 import { WhepSession } from './WhepSession.js';
+import { preferRoomCodecs, sourceCodecs } from './whepCodecs.js';
 
 export interface WhepOptions {
   registry: RoomRegistry;
@@ -51,8 +52,9 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     const roomName = parseRoomName(roomRaw);
     const grant = await options.authorize(authorization, roomName);
     const name = parseDisplayName(nameRaw ?? grant.name, 'WHEP player');
-    const receiving = mediaLines(offer).filter(
-      (m) => (m.kind === 'audio' || m.kind === 'video') && m.port !== 0 && m.direction !== 'sendonly',
+    const lines = mediaLines(offer);
+    const receiving = lines.filter(
+      (m) => (m.kind === 'audio' || m.kind === 'video') && m.live && m.direction !== 'sendonly',
     );
     if (receiving.length === 0) throw new CodedError('NO_MEDIA', 'The offer receives no audio or video');
     const room = registry.rooms.get(roomName);
@@ -65,6 +67,10 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
         throw new CodedError('PARTICIPANT_NOT_FOUND', `Nobody called "${followRaw}" is in the room`);
       follow = target.id;
     }
+    const sources = follow === undefined ? [...room.participants.values()] : [room.participants.get(follow)!];
+    let playable = preferRoomCodecs(offer, lines, 'video', sourceCodecs(sources, 'video'));
+    if (follow !== undefined)
+      playable = preferRoomCodecs(playable, lines, 'audio', sourceCodecs(sources, 'audio'));
     const participant: Participant = room.join(
       name,
       new HttpSessionSink(() => void room.leave(participant, 'left')),
@@ -73,7 +79,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     );
     let answer: string;
     try {
-      answer = await participant.session.answerSubscriberOffer(offer);
+      answer = await participant.session.answerSubscriberOffer(playable);
     } catch (error) {
       await room.leave(participant, 'left');
       if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
@@ -111,7 +117,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
         path,
         { bodyLimit: options.sdpMaxBytes },
         async (request, reply) => {
-          const offer = textBody(request, SDP_TYPE);
+          const offer = sdpBody(request);
           const { id, roomName, answer } = await start(
             request.params.room,
             request.params.participant,

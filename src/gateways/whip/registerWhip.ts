@@ -14,7 +14,7 @@ import {
   registerSessionRoutes,
   SDP_FRAG_TYPE,
   SDP_TYPE,
-  textBody,
+  sdpBody,
 } from '../httpGateway.js';
 import type { JoinAuthorizer } from '../joinAuth.js';
 
@@ -47,13 +47,13 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
       { bodyLimit: options.sdpMaxBytes },
       async (request, reply) => {
         const roomName = parseRoomName(request.params.room);
-        const offer = textBody(request, SDP_TYPE);
+        const offer = sdpBody(request);
         const grant = await options.authorize(request.headers.authorization, roomName);
         const name = parseDisplayName(request.query.name ?? grant.name, 'WHIP');
         const sending = mediaLines(offer).filter(
           (m) =>
             (m.kind === 'audio' || m.kind === 'video') &&
-            m.port !== 0 &&
+            m.live &&
             m.mid !== undefined &&
             (m.direction === 'sendonly' || m.direction === 'sendrecv'),
         );
