@@ -10,7 +10,8 @@
  *     POST of its offer to the first RTP packet of it the server receives, and from the answer to it
  *     (ICE and the DTLS handshake). Same runs, median reported.
  *   - in a call of three: remote frame rate, and how soon the others see a mute, a chat message, a
- *     screen share start and stop, a Leave and a closed tab (`lib/callTimings.ts`), median and spread.
+ *     screen share start and stop, a Leave and a closed tab (`lib/callTimings.ts`), median and spread;
+ *   - a WHEP player of the room switching to whoever talks (`lib/speakerSwitch.ts`).
  *
  *   npm run bench:web                  5 runs
  *   npm run bench:web -- --runs 9
@@ -29,7 +30,8 @@ import {
   type Person,
 } from '../test/helpers/browser.js';
 import { startTestServer } from '../test/helpers/server.js';
-import { type CallTimings, measureCallTimings } from './lib/callTimings.js';
+import { type CallTimings, measureCallTimings, type Spread } from './lib/callTimings.js';
+import { measureSpeakerSwitch } from './lib/speakerSwitch.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'web', 'dist');
@@ -81,6 +83,7 @@ const present: Person[] = [];
 const joins: number[] = [];
 const publishes: { fromPost: number; fromAnswer: number }[] = [];
 let call: CallTimings | undefined;
+let speakerSwitchMs: Spread | undefined;
 try {
   for (const name of ['Ann', 'Bob']) present.push(await openRoom(browser, server.url, 'bench-web', name));
   console.log(`\nJoin to first remote frame (${runs} runs, 2 people already in the room)`);
@@ -161,6 +164,10 @@ try {
   await closeAll(present);
   console.log(`\nIn a call of three (${runs} rounds)`);
   call = await measureCallTimings(browser, server.url, 'bench-call', runs, (line) => console.log(line));
+  console.log(`\nA WHEP player of the room follows the active speaker (${runs * 2} switches)`);
+  speakerSwitchMs = await measureSpeakerSwitch(browser, server.url, 'bench-speaker', runs, (line) =>
+    console.log(line),
+  );
 } finally {
   await closeAll(present);
   await browser.close();
@@ -183,6 +190,7 @@ const result = {
     medianFromAnswer: median(publishes.map((p) => p.fromAnswer)),
   },
   call,
+  speakerSwitchMs,
   joinToFirstFrameMs: {
     runs: joins,
     median: median(joins),
@@ -196,11 +204,11 @@ console.log(
 console.log(
   `median ${result.joinToFirstFrameMs.median} ms (min ${result.joinToFirstFrameMs.min}, max ${result.joinToFirstFrameMs.max}); bundle ${kB(total.gzip)} gzip`,
 );
-if (call) {
+if (call && speakerSwitchMs) {
   console.log(
     `\n${'in a call of three'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`,
   );
-  for (const [what, s] of Object.entries(call))
+  for (const [what, s] of Object.entries({ ...call, whepSpeakerSwitchMs: speakerSwitchMs }))
     console.log(
       `${what.padEnd(44)}${String(s.median).padStart(8)}${String(s.min).padStart(8)}${String(s.max).padStart(8)}`,
     );
