@@ -377,14 +377,17 @@ describe('ClipSource', () => {
     const audio: RtpPacket[] = [];
     source.onVideoRtp((p) => video.push(p));
     const off = source.onAudioRtp((p) => audio.push(p));
+    const startedAt = performance.now();
     source.start();
     await sleep(350);
     source.stop();
+    // A busy machine may wake the test late; the source keeps to the clock, one packet per 20 ms.
+    const due = Math.floor((performance.now() - startedAt) / 20) + 1;
     off();
     source.start();
     await sleep(100);
     source.stop();
-    assert.equal(audio.length >= 17 && audio.length <= 19, true, `${audio.length} audio packets`);
+    assert.ok(Math.abs(audio.length - due) <= 2, `${audio.length} audio packets, ${due} were due`);
     const markers = video.filter((p) => p.header.marker);
     assert.ok(markers.length >= 12, `${markers.length} video frames over 3 loops and a restart`);
     checkSequence(video, (a, b) =>
