@@ -8,8 +8,8 @@ import { Bot } from '../src/bot/Bot.js';
 import { loadConfig } from '../src/config/loadConfig.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
-import { RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
+import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
+import { RtpListener, runSipp, SIPP_PCAP_DIR, startSipServer } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
@@ -30,11 +30,25 @@ function alawRms(packets: Buffer[]): { rms: number; count: number } {
   return { rms: pcmRms(all), count: samples.length };
 }
 
-describe('SIP gateway with sipp as the caller', () => {
+const ADMIN = { authorization: `Bearer ${'k'.repeat(16)}` };
+
+/** The `sip` counters the admin API shows for a phone caller. */
+async function adminCallStats(t: TestServer, room: string, id: string) {
+  const res = await t.server.app.inject({
+    method: 'GET',
+    url: `/api/v1/rooms/${room}/participants`,
+    headers: ADMIN,
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  const participant = res.json().participants.find((p: { id: string }) => p.id === id);
+  return participant?.sip as { packetsSent: number; sendErrors: number; codec: string } | undefined;
+}
+
+describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on ::, the phone on IPv4)', () => {
   let t: TestServer;
 
   before(async () => {
-    t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0 } });
+    t = await startSipServer({ auth: { apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) } });
   });
   after(async () => {
     await t.close();
@@ -72,6 +86,16 @@ describe('SIP gateway with sipp as the caller', () => {
           10_000,
         );
         const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
+        // The admin API counts what the call's RTP socket sent to the phone, and what it could not send.
+        await eventually('50 RTP packets sent or refused', () => {
+          const call = t.server.gateways.sip!.callStats(caller.id);
+          return (call?.packetsSent ?? 0) + (call?.sendErrors ?? 0) > 50;
+        });
+        const stats = await adminCallStats(t, room, caller.id);
+        console.log(`  ${transport}: admin API: ${JSON.stringify(stats)}`);
+        assert.equal(stats?.codec, 'PCMA');
+        assert.equal(stats?.sendErrors, 0, 'the server could send RTP to the IPv4 phone');
+        assert.ok(stats.packetsSent > 50, `the admin API shows ${stats.packetsSent} RTP packets sent`);
         const result = await sipp;
         assert.equal(result.code, 0, `sipp failed:\n${result.stdout}\n${result.errors}\n${result.messages}`);
 
@@ -154,7 +178,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
   const pcap = (key: string) => join(SIPP_PCAP_DIR, `dtmf_2833_${key}.pcap`);
 
   before(async () => {
-    t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, pinAttempts: 1 } });
+    t = await startSipServer({ sip: { pinAttempts: 1 } });
   });
   after(async () => {
     await t.close();
@@ -241,8 +265,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
   });
 
   it('a call to a room that does not exist in secured mode is refused with 404 and the reason', async () => {
-    const secured = await startTestServer({
-      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+    const secured = await startSipServer({
       auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) },
     });
     try {
@@ -266,7 +289,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
 
 describe('SIP: CANCEL while ringing', () => {
   it('answers CANCEL with 200 and the INVITE with 487, and keeps nothing', async () => {
-    const t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, ringMs: 3000 } });
+    const t = await startSipServer({ sip: { ringMs: 3000 } });
     try {
       const result = await runSipp({
         scenario: 'cancel.xml',
@@ -288,8 +311,7 @@ describe('SIP: CANCEL while ringing', () => {
 
 describe('SIP: a full room', () => {
   it('answers 486 Busy Here', async () => {
-    const t = await startTestServer({
-      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+    const t = await startSipServer({
       rooms: { maxParticipants: 1 },
     });
     const bot = await Bot.start({

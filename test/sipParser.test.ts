@@ -11,7 +11,7 @@ import {
   SipParseError,
 } from '../src/gateways/sip/SipMessage.js';
 import { negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
-import { startTestServer } from './helpers/server.js';
+import { startSipServer } from './helpers/sipp.js';
 
 const SDP_BODY =
   'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
@@ -165,7 +165,7 @@ describe('SIP message parser', () => {
 
 describe('SIP gateway under malformed input', () => {
   it('answers malformed requests with 400 (or drops them) and keeps serving, over UDP and TCP', async () => {
-    const t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0 } });
+    const t = await startSipServer();
     const port = t.server.gateways.sip!.port;
     const udp = createSocket('udp4');
     const replies: string[] = [];

@@ -5,12 +5,23 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConfigInput } from '../../src/config/config.js';
+import { startTestServer, type TestServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
 /** The pcaps sip-tester ships: a G.711 A-law recording and one RFC 4733 event per DTMF key. */
 export const SIPP_PCAP_DIR = process.env.SIPP_PCAP_DIR ?? '/usr/share/sip-tester';
 export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
+
+/**
+ * A server with SIP on, bound as it is by default: HTTP, SIP and the calls' RTP sockets on `::` (dual
+ * stack), not on loopback only, so that IPv4 phones meet the IPv6 sockets they meet in production.
+ * Peers still reach it on 127.0.0.1 only; WebRTC media stays on loopback (`rtc.hostAddresses`).
+ */
+export function startSipServer(overrides: ConfigInput = {}): Promise<TestServer> {
+  return startTestServer({ ...overrides, host: '::', sip: { enabled: true, port: 0, ...overrides.sip } });
+}
 
 export interface SippOptions {
   scenario: string;

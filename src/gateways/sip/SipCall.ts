@@ -166,7 +166,12 @@ export class SipCall {
         }
       }
       this.#checkCapacity();
-      this.media = await SipMedia.open(settings.rtpHost, settings.rtpMinPort, settings.rtpMaxPort);
+      this.media = await SipMedia.open(
+        settings.rtpHost,
+        settings.rtpMinPort,
+        settings.rtpMaxPort,
+        log.child({ room: this.roomName, callId: this.callId }),
+      );
       if (this.state === 'ended') return this.#cleanup();
       const address = await this.#ctx.localAddress(this.peer);
       const sdpOptions = {

@@ -29,6 +29,15 @@ export interface SipGatewayOptions extends SipCallSettings {
   log: Logger;
 }
 
+export interface SipCallStats {
+  transport: 'UDP' | 'TCP';
+  codec: string | null;
+  /** RTP packets sent to the phone, received from it, and refused by the socket (the phone hears nothing). */
+  packetsSent: number;
+  packetsReceived: number;
+  sendErrors: number;
+}
+
 /** Methods of RFC 3261 and its common extensions: known but not served here gets 405, unknown 501. */
 const KNOWN_METHODS = new Set([
   'REGISTER',
@@ -84,6 +93,22 @@ export class SipGateway {
 
   get port(): number {
     return this.transport.port;
+  }
+
+  /** The phone call that brought a participant in, for the admin API: its codec and RTP counters. */
+  callStats(participantId: string): SipCallStats | undefined {
+    for (const call of this.calls.values()) {
+      if (call.participant?.id !== participantId) continue;
+      const media = call.media;
+      return {
+        transport: call.peer.transport,
+        codec: media?.codec?.name ?? null,
+        packetsSent: media?.packetsSent ?? 0,
+        packetsReceived: media?.packetsReceived ?? 0,
+        sendErrors: media?.sendErrors ?? 0,
+      };
+    }
+    return undefined;
   }
 
   get transactionCount(): number {
