@@ -6,6 +6,7 @@ import type { RoomGate } from '../joinAuth.js';
 import { type CallContext, SipCall, type SipCallSettings } from './SipCall.js';
 import {
   header,
+  headers,
   parseNameAddr,
   parseSipUri,
   parseVia,
@@ -129,10 +130,7 @@ export class SipGateway {
     const request = error.partial;
     if (request.method === 'ACK' || !parseVia(header(request, 'via') ?? '')) return;
     this.transport.respond(
-      makeResponse(request, 400, {
-        reason: 'Bad Request',
-        headers: [['Warning', `399 port545 "${error.message.replace(/"/g, "'")}"`]],
-      }),
+      makeResponse(request, 400, { reason: 'Bad Request', warning: error.message }),
       peer,
     );
   }
@@ -162,43 +160,61 @@ export class SipGateway {
       this.#dispatch(tx);
     } catch (error) {
       this.#log.error({ err: error }, 'SIP request failed');
-      tx.respond(makeResponse(request, 500));
+      tx.respond(makeResponse(request, 500, { warning: 'internal error' }));
     }
   }
 
   #dispatch(tx: ServerTransaction): void {
     const request = tx.request;
     const uri = parseSipUri(request.uri);
-    if (!uri)
-      return tx.respond(
-        makeResponse(request, 416, { headers: [['Warning', '399 port545 "sip: URIs only"']] }),
-      );
+    if (!uri) return tx.respond(makeResponse(request, 416, { warning: 'sip: URIs only' }));
     const maxForwards = header(request, 'max-forwards');
     if (maxForwards !== undefined && !/^\d{1,3}$/.test(maxForwards))
-      return tx.respond(makeResponse(request, 400, { reason: 'Bad Max-Forwards' }));
-    if (maxForwards === '0' && request.method !== 'OPTIONS') return tx.respond(makeResponse(request, 483));
-    const require = header(request, 'require');
-    if (require && request.method !== 'CANCEL')
-      return tx.respond(makeResponse(request, 420, { headers: [['Unsupported', require]] }));
+      return tx.respond(
+        makeResponse(request, 400, { reason: 'Bad Max-Forwards', warning: 'Max-Forwards is not a number' }),
+      );
+    if (maxForwards === '0' && request.method !== 'OPTIONS')
+      return tx.respond(makeResponse(request, 483, { warning: 'Max-Forwards reached 0' }));
+    // §8.2.2.3: every option tag in Require (one header or several, comma lists) is unsupported here.
+    const required = headers(request, 'require')
+      .flatMap((value) => value.split(','))
+      .map((tag) => tag.trim())
+      .filter(Boolean);
+    if (required.length && request.method !== 'CANCEL')
+      return tx.respond(
+        makeResponse(request, 420, {
+          headers: [['Unsupported', required.join(', ')]],
+          warning: `unsupported SIP extensions: ${required.join(', ')}`,
+        }),
+      );
     const toTag = parseNameAddr(header(request, 'to') ?? '')?.params.get('tag');
     const call = this.#callOf(request);
+    const noCall = () =>
+      tx.respond(makeResponse(request, 481, { warning: 'no call with this Call-ID and tags' }));
     switch (request.method) {
       case 'INVITE': {
-        if (toTag !== undefined) return call ? call.onReInvite(tx) : tx.respond(makeResponse(request, 481));
+        if (toTag !== undefined) return call ? call.onReInvite(tx) : noCall();
         if (this.calls.size >= this.#options.maxCalls)
-          return tx.respond(makeResponse(request, 503, { headers: [['Retry-After', '30']] }));
+          return tx.respond(
+            makeResponse(request, 503, {
+              headers: [['Retry-After', '30']],
+              warning: `the server takes ${this.#options.maxCalls} calls at once: try again later`,
+            }),
+          );
         // §8.2.6.1: a 100 Trying at once stops the caller's INVITE retransmissions.
         tx.respond(makeResponse(request, 100));
         const created = new SipCall(this.#context, tx, uri.user ?? '');
         if (this.calls.has(created.key))
-          return tx.respond(makeResponse(request, 482, { toTag: created.localTag }));
+          return tx.respond(
+            makeResponse(request, 482, { toTag: created.localTag, warning: 'this call already exists' }),
+          );
         this.calls.set(created.key, created);
         this.#byInvite.set(tx.key, created);
         void created.start();
         return;
       }
       case 'BYE':
-        return call ? call.onBye(tx) : tx.respond(makeResponse(request, 481));
+        return call ? call.onBye(tx) : noCall();
       case 'CANCEL':
         return this.#onCancel(tx);
       case 'OPTIONS':
@@ -212,11 +228,12 @@ export class SipGateway {
           }),
         );
       case 'INFO':
-        return call ? call.onInfo(tx) : tx.respond(makeResponse(request, 481));
+        return call ? call.onInfo(tx) : noCall();
       default:
         return tx.respond(
           makeResponse(request, KNOWN_METHODS.has(request.method) ? 405 : 501, {
             headers: [['Allow', ALLOW]],
+            warning: `${request.method.slice(0, 32)} is not served here: ${ALLOW}`,
           }),
         );
     }
@@ -242,7 +259,8 @@ export class SipGateway {
     const key = transactionKey(tx.request, 'INVITE');
     const invite = this.#transactions.get(key);
     const call = this.#byInvite.get(key);
-    if (!invite && !call) return tx.respond(makeResponse(tx.request, 481));
+    if (!invite && !call)
+      return tx.respond(makeResponse(tx.request, 481, { warning: 'no INVITE to cancel with this branch' }));
     tx.respond(makeResponse(tx.request, 200, { toTag: call?.localTag }));
     call?.onCancel();
   }
