@@ -10,7 +10,7 @@ import {
   parseSipMessage,
   SipParseError,
 } from '../src/gateways/sip/SipMessage.js';
-import { negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
+import { buildAnswer, negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
 import { eventually } from './helpers/server.js';
 import { startSipServer } from './helpers/sipp.js';
 
@@ -161,6 +161,40 @@ describe('SIP message parser', () => {
       }
     }
     assert.ok(parsed > 0, 'some mutations are still valid messages');
+  });
+});
+
+describe('SIP offer/answer: DTMF next to Opus', () => {
+  /** An Opus offer with telephone-event at each `pt:rate` given. */
+  const offer = (...events: [number, number][]) =>
+    parseSdp(
+      [
+        'v=0',
+        'o=- 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        `m=audio 4000 RTP/AVP 111 ${events.map(([pt]) => pt).join(' ')}`,
+        'a=rtpmap:111 opus/48000/2',
+        ...events.map(([pt, rate]) => `a=rtpmap:${pt} telephone-event/${rate}`),
+        '',
+      ].join('\r\n'),
+    );
+  const answer = (sdp: ReturnType<typeof parseSdp>) =>
+    buildAnswer(sdp, negotiate(sdp), { address: '127.0.0.1', port: 5004, sessionId: 1, version: 1 });
+
+  it('keeps telephone-event at 8000 Hz that a caller offers with Opus (baresip, Asterisk)', () => {
+    const sdp = offer([101, 8000]);
+    assert.equal(negotiate(sdp).dtmfPayloadType, 101);
+    assert.match(answer(sdp), /m=audio 5004 RTP\/AVP 111 101\r\n/);
+    assert.match(answer(sdp), /a=rtpmap:101 telephone-event\/8000\r\n/);
+  });
+
+  it("prefers telephone-event at the codec's rate when both are offered", () => {
+    const sdp = offer([101, 8000], [102, 48000]);
+    assert.equal(negotiate(sdp).dtmfPayloadType, 102);
+    assert.match(answer(sdp), /a=rtpmap:102 telephone-event\/48000\r\n/);
+    assert.doesNotMatch(answer(sdp), /telephone-event\/8000/);
   });
 });
 
