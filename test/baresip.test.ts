@@ -5,7 +5,7 @@ import { writeOggOpus } from '../src/media/ogg.js';
 import { Baresip, type BaresipCodec } from './helpers/baresip.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
-import { startSipServer } from './helpers/sipp.js';
+import { roomHearsParticipant, startSipServer } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -37,6 +37,7 @@ describe('SIP gateway with baresip as the caller', () => {
       keepMedia: true,
       hostAddresses: LOOPBACK,
     });
+    await roomHearsParticipant(t, room, 'Ada');
     const results: string[] = [];
     try {
       for (const transport of ['udp', 'tcp'] as const) {

@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/loadConfig.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
-import { RtpListener, runSipp, SIPP_PCAP_DIR, startSipServer } from './helpers/sipp.js';
+import { RtpListener, roomHearsParticipant, runSipp, SIPP_PCAP_DIR, startSipServer } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
@@ -65,6 +65,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         keepMedia: true,
         hostAddresses: LOOPBACK,
       });
+      await roomHearsParticipant(t, room, 'Ada');
       const phone = new RtpListener();
       await phone.open();
       const socketsBefore = udpSockets();
@@ -87,10 +88,14 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         );
         const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
         // The admin API counts what the call's RTP socket sent to the phone, and what it could not send.
-        await eventually('50 RTP packets sent or refused', () => {
-          const call = t.server.gateways.sip!.callStats(caller.id);
-          return (call?.packetsSent ?? 0) + (call?.sendErrors ?? 0) > 50;
-        });
+        await eventually(
+          '50 RTP packets sent or refused',
+          () => {
+            const call = t.server.gateways.sip!.callStats(caller.id);
+            return (call?.packetsSent ?? 0) + (call?.sendErrors ?? 0) > 50;
+          },
+          20_000,
+        );
         const stats = await adminCallStats(t, room, caller.id);
         console.log(`  ${transport}: admin API: ${JSON.stringify(stats)}`);
         assert.equal(stats?.codec, 'PCMA');
@@ -101,7 +106,8 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
 
         const heard = alawRms(phone.packets);
         console.log(`  ${transport}: the phone got ${heard.count} PCMA packets, RMS ${heard.rms.toFixed(3)}`);
-        assert.ok(heard.count > 150, `the phone received ${heard.count} RTP packets of the room's audio`);
+        // 6 s of call; fewer packets when a busy machine makes the mixer skip frames.
+        assert.ok(heard.count > 100, `the phone received ${heard.count} RTP packets of the room's audio`);
         assert.ok(
           heard.rms > 0.02,
           `the room's audio at the phone has RMS ${heard.rms.toFixed(3)}, not silence`,

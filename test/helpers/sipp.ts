@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../src/config/config.js';
-import { startTestServer, type TestServer } from './server.js';
+import { eventually, startTestServer, type TestServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
@@ -21,6 +21,23 @@ export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
  */
 export function startSipServer(overrides: ConfigInput = {}): Promise<TestServer> {
   return startTestServer({ ...overrides, host: '::', sip: { enabled: true, port: 0, ...overrides.sip } });
+}
+
+/**
+ * Waits until the room gets `name`'s audio: a bot's connection can take seconds on a busy machine, and a
+ * phone that calls before then hears silence.
+ */
+export async function roomHearsParticipant(t: TestServer, room: string, name: string): Promise<void> {
+  await eventually(
+    `the room receives ${name}'s audio`,
+    () =>
+      [...(t.server.registry.rooms.get(room)?.participants.values() ?? [])].some(
+        (p) =>
+          p.name === name &&
+          [...p.tracks.values()].some(({ track }) => track.kind === 'audio' && track.packetsReceived > 25),
+      ),
+    30_000,
+  );
 }
 
 export interface SippOptions {
