@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
 import { RtpPacket } from 'werift';
 import { decodeG711 } from '../src/audio/g711.js';
 import { pcmRms } from '../src/audio/pcm.js';
 import { Bot } from '../src/bot/Bot.js';
 import { loadConfig } from '../src/config/loadConfig.js';
+import { SipMedia } from '../src/gateways/sip/SipMedia.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
@@ -342,6 +344,33 @@ describe('SIP: a full room', () => {
     } finally {
       await bot.stop();
       await t.close();
+    }
+  });
+});
+
+describe('SIP media: RTP the socket refuses to send', () => {
+  it('is counted and logged once per call, never dropped silently', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    // An IPv6 loopback socket cannot send to an IPv4 phone (EINVAL): nothing leaves the machine.
+    const media = await SipMedia.open('::1', 40_000, 40_998, log);
+    const phone = new RtpListener();
+    await phone.open();
+    try {
+      media.configure(
+        { name: 'PCMU', payloadType: 0, clockRate: 8000, channels: 1 },
+        undefined,
+        { address: '127.0.0.1', port: phone.port, direction: 'sendrecv' },
+        '127.0.0.1',
+      );
+      await eventually('10 refused RTP packets', () => media.sendErrors >= 10, 20_000);
+      assert.equal(media.packetsSent, 0);
+      const warnings = lines.filter((l) => l.includes('cannot send RTP to the caller'));
+      assert.equal(warnings.length, 1, 'the first refusal of the call is logged, not each one');
+      assert.match(warnings[0]!, /"remote":"127\.0\.0\.1"/);
+    } finally {
+      media.close();
+      await phone.close();
     }
   });
 });
