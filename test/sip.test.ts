@@ -56,9 +56,13 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
     await t.close();
   });
 
-  for (const transport of ['udp', 'tcp'] as const) {
-    it(`over ${transport.toUpperCase()}: the caller hears the room, the room hears the caller, BYE frees everything`, async () => {
-      const room = `phone-${transport}`;
+  for (const [transport, family] of [
+    ['udp', 4],
+    ['tcp', 4],
+    ['udp', 6],
+  ] as const) {
+    it(`over ${transport.toUpperCase()} and IPv${family}: the caller hears the room, the room hears the caller, BYE frees everything`, async () => {
+      const room = `phone-${transport}${family}`;
       const bot = await Bot.start({
         url: t.url,
         room,
@@ -68,7 +72,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         hostAddresses: LOOPBACK,
       });
       await roomHearsParticipant(t, room, 'Ada');
-      const phone = new RtpListener();
+      const phone = new RtpListener(family);
       await phone.open();
       const socketsBefore = udpSockets();
       // The server is shared: an earlier call's BYE transaction may still be waiting out Timer J.
@@ -78,6 +82,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
           scenario: 'call.xml',
           port: t.server.gateways.sip!.port,
           transport,
+          ipv6: family === 6,
           service: room,
           keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
           pauseMs: 6000,
@@ -90,24 +95,32 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         );
         const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
         // The admin API counts what the call's RTP socket sent to the phone, and what it could not send.
+        let last = t.server.gateways.sip!.callStats(caller.id);
         await eventually(
-          '50 RTP packets sent or refused',
+          '10 RTP packets sent or refused, or the call over',
           () => {
-            const call = t.server.gateways.sip!.callStats(caller.id);
-            return (call?.packetsSent ?? 0) + (call?.sendErrors ?? 0) > 50;
+            const now = t.server.gateways.sip!.callStats(caller.id);
+            if (now) last = now;
+            return !now || now.packetsSent + now.sendErrors > 10;
           },
           20_000,
         );
-        const stats = await adminCallStats(t, room, caller.id);
-        console.log(`  ${transport}: admin API: ${JSON.stringify(stats)}`);
+        const stats = (await adminCallStats(t, room, caller.id)) ?? last;
+        console.log(`  ${transport}${family}: admin API: ${JSON.stringify(stats)}`);
         assert.equal(stats?.codec, 'PCMA');
-        assert.equal(stats?.sendErrors, 0, 'the server could send RTP to the IPv4 phone');
-        assert.ok(stats.packetsSent > 50, `the admin API shows ${stats.packetsSent} RTP packets sent`);
+        assert.equal(
+          stats?.sendErrors,
+          0,
+          `the server could send RTP to the phone: ${JSON.stringify(stats)}`,
+        );
+        assert.ok(stats.packetsSent > 10, `RTP packets sent to the phone: ${JSON.stringify(stats)}`);
         const result = await sipp;
         assert.equal(result.code, 0, `sipp failed:\n${result.stdout}\n${result.errors}\n${result.messages}`);
 
         const heard = alawRms(phone.packets);
-        console.log(`  ${transport}: the phone got ${heard.count} PCMA packets, RMS ${heard.rms.toFixed(3)}`);
+        console.log(
+          `  ${transport}${family}: the phone got ${heard.count} PCMA packets, RMS ${heard.rms.toFixed(3)}`,
+        );
         // 6 s of call; fewer packets when a busy machine makes the mixer skip frames.
         assert.ok(heard.count > 100, `the phone received ${heard.count} RTP packets of the room's audio`);
         assert.ok(
@@ -119,7 +132,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         assert.ok(fromCaller && fromCaller.packets > 100, 'the bot received the caller as an audio track');
         const rms = await opusRms(writeOggOpus(fromCaller.media, { channels: 1 }));
         console.log(
-          `  ${transport}: the bot got ${fromCaller.packets} Opus packets from the caller, RMS ${rms.toFixed(3)}`,
+          `  ${transport}${family}: the bot got ${fromCaller.packets} Opus packets from the caller, RMS ${rms.toFixed(3)}`,
         );
         assert.ok(rms > 0.01, `the caller's voice in the room has RMS ${rms.toFixed(3)}, not silence`);
 

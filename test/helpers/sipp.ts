@@ -42,8 +42,10 @@ export async function roomHearsParticipant(t: TestServer, room: string, name: st
 
 export interface SippOptions {
   scenario: string;
-  /** The server's SIP port on 127.0.0.1. */
+  /** The server's SIP port on 127.0.0.1 (or ::1 with `ipv6`). */
   port: number;
+  /** Call from ::1 to [::1]: SIP and the SDP's c= line over IPv6. */
+  ipv6?: boolean;
   transport?: 'udp' | 'tcp';
   /** The user part of the Request-URI: the room. */
   service: string;
@@ -89,18 +91,19 @@ export async function runSipp(options: SippOptions): Promise<SippResult> {
   const dir = await mkdtemp(join(tmpdir(), 'port545-sipp-'));
   try {
     const transport = options.transport ?? 'udp';
+    const local = options.ipv6 ? '::1' : '127.0.0.1';
     const args = [
-      `127.0.0.1:${options.port}`,
+      options.ipv6 ? `[::1]:${options.port}` : `127.0.0.1:${options.port}`,
       '-sf',
       join(SCENARIOS, options.scenario),
       '-s',
       options.service,
       '-i',
-      '127.0.0.1',
+      local,
       '-p',
       String(await freePort()),
       '-mi',
-      '127.0.0.1',
+      local,
       '-mp',
       String(await freePort()),
       '-t',
@@ -153,15 +156,17 @@ export async function runSipp(options: SippOptions): Promise<SippResult> {
 export class RtpListener {
   readonly socket: Socket;
   readonly packets: Buffer[] = [];
+  readonly #host: string;
   port = 0;
 
-  constructor() {
-    this.socket = createSocket('udp4');
+  constructor(family: 4 | 6 = 4) {
+    this.#host = family === 6 ? '::1' : '127.0.0.1';
+    this.socket = createSocket(family === 6 ? 'udp6' : 'udp4');
     this.socket.on('message', (data) => this.packets.push(data));
   }
 
   async open(port = 0): Promise<number> {
-    await new Promise<void>((resolve) => this.socket.bind(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.socket.bind(port, this.#host, () => resolve()));
     this.port = this.socket.address().port;
     return this.port;
   }
