@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
 import { RtpPacket } from 'werift';
 import { decodeG711 } from '../src/audio/g711.js';
 import { pcmRms } from '../src/audio/pcm.js';
 import { Bot } from '../src/bot/Bot.js';
 import { loadConfig } from '../src/config/loadConfig.js';
+import { SipMedia } from '../src/gateways/sip/SipMedia.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
-import { RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
+import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
+import { RtpListener, roomHearsParticipant, runSipp, SIPP_PCAP_DIR, startSipServer } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
@@ -30,19 +32,37 @@ function alawRms(packets: Buffer[]): { rms: number; count: number } {
   return { rms: pcmRms(all), count: samples.length };
 }
 
-describe('SIP gateway with sipp as the caller', () => {
+const ADMIN = { authorization: `Bearer ${'k'.repeat(16)}` };
+
+/** The `sip` counters the admin API shows for a phone caller. */
+async function adminCallStats(t: TestServer, room: string, id: string) {
+  const res = await t.server.app.inject({
+    method: 'GET',
+    url: `/api/v1/rooms/${room}/participants`,
+    headers: ADMIN,
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  const participant = res.json().participants.find((p: { id: string }) => p.id === id);
+  return participant?.sip as { packetsSent: number; sendErrors: number; codec: string } | undefined;
+}
+
+describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on ::, the phone on IPv4)', () => {
   let t: TestServer;
 
   before(async () => {
-    t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0 } });
+    t = await startSipServer({ auth: { apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) } });
   });
   after(async () => {
     await t.close();
   });
 
-  for (const transport of ['udp', 'tcp'] as const) {
-    it(`over ${transport.toUpperCase()}: the caller hears the room, the room hears the caller, BYE frees everything`, async () => {
-      const room = `phone-${transport}`;
+  for (const [transport, family] of [
+    ['udp', 4],
+    ['tcp', 4],
+    ['udp', 6],
+  ] as const) {
+    it(`over ${transport.toUpperCase()} and IPv${family}: the caller hears the room, the room hears the caller, BYE frees everything`, async () => {
+      const room = `phone-${transport}${family}`;
       const bot = await Bot.start({
         url: t.url,
         room,
@@ -51,7 +71,8 @@ describe('SIP gateway with sipp as the caller', () => {
         keepMedia: true,
         hostAddresses: LOOPBACK,
       });
-      const phone = new RtpListener();
+      await roomHearsParticipant(t, room, 'Ada');
+      const phone = new RtpListener(family);
       await phone.open();
       const socketsBefore = udpSockets();
       // The server is shared: an earlier call's BYE transaction may still be waiting out Timer J.
@@ -61,6 +82,7 @@ describe('SIP gateway with sipp as the caller', () => {
           scenario: 'call.xml',
           port: t.server.gateways.sip!.port,
           transport,
+          ipv6: family === 6,
           service: room,
           keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
           pauseMs: 6000,
@@ -72,12 +94,35 @@ describe('SIP gateway with sipp as the caller', () => {
           10_000,
         );
         const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
+        // The admin API counts what the call's RTP socket sent to the phone, and what it could not send.
+        let last = t.server.gateways.sip!.callStats(caller.id);
+        await eventually(
+          '10 RTP packets sent or refused, or the call over',
+          () => {
+            const now = t.server.gateways.sip!.callStats(caller.id);
+            if (now) last = now;
+            return !now || now.packetsSent + now.sendErrors > 10;
+          },
+          20_000,
+        );
+        const stats = (await adminCallStats(t, room, caller.id)) ?? last;
+        console.log(`  ${transport}${family}: admin API: ${JSON.stringify(stats)}`);
+        assert.equal(stats?.codec, 'PCMA');
+        assert.equal(
+          stats?.sendErrors,
+          0,
+          `the server could send RTP to the phone: ${JSON.stringify(stats)}`,
+        );
+        assert.ok(stats.packetsSent > 10, `RTP packets sent to the phone: ${JSON.stringify(stats)}`);
         const result = await sipp;
         assert.equal(result.code, 0, `sipp failed:\n${result.stdout}\n${result.errors}\n${result.messages}`);
 
         const heard = alawRms(phone.packets);
-        console.log(`  ${transport}: the phone got ${heard.count} PCMA packets, RMS ${heard.rms.toFixed(3)}`);
-        assert.ok(heard.count > 150, `the phone received ${heard.count} RTP packets of the room's audio`);
+        console.log(
+          `  ${transport}${family}: the phone got ${heard.count} PCMA packets, RMS ${heard.rms.toFixed(3)}`,
+        );
+        // 6 s of call; fewer packets when a busy machine makes the mixer skip frames.
+        assert.ok(heard.count > 100, `the phone received ${heard.count} RTP packets of the room's audio`);
         assert.ok(
           heard.rms > 0.02,
           `the room's audio at the phone has RMS ${heard.rms.toFixed(3)}, not silence`,
@@ -87,7 +132,7 @@ describe('SIP gateway with sipp as the caller', () => {
         assert.ok(fromCaller && fromCaller.packets > 100, 'the bot received the caller as an audio track');
         const rms = await opusRms(writeOggOpus(fromCaller.media, { channels: 1 }));
         console.log(
-          `  ${transport}: the bot got ${fromCaller.packets} Opus packets from the caller, RMS ${rms.toFixed(3)}`,
+          `  ${transport}${family}: the bot got ${fromCaller.packets} Opus packets from the caller, RMS ${rms.toFixed(3)}`,
         );
         assert.ok(rms > 0.01, `the caller's voice in the room has RMS ${rms.toFixed(3)}, not silence`);
 
@@ -154,7 +199,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
   const pcap = (key: string) => join(SIPP_PCAP_DIR, `dtmf_2833_${key}.pcap`);
 
   before(async () => {
-    t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, pinAttempts: 1 } });
+    t = await startSipServer({ sip: { pinAttempts: 1 } });
   });
   after(async () => {
     await t.close();
@@ -241,8 +286,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
   });
 
   it('a call to a room that does not exist in secured mode is refused with 404 and the reason', async () => {
-    const secured = await startTestServer({
-      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+    const secured = await startSipServer({
       auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) },
     });
     try {
@@ -266,7 +310,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
 
 describe('SIP: CANCEL while ringing', () => {
   it('answers CANCEL with 200 and the INVITE with 487, and keeps nothing', async () => {
-    const t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0, ringMs: 3000 } });
+    const t = await startSipServer({ sip: { ringMs: 3000 } });
     try {
       const result = await runSipp({
         scenario: 'cancel.xml',
@@ -288,8 +332,7 @@ describe('SIP: CANCEL while ringing', () => {
 
 describe('SIP: a full room', () => {
   it('answers 486 Busy Here', async () => {
-    const t = await startTestServer({
-      sip: { enabled: true, host: '127.0.0.1', port: 0 },
+    const t = await startSipServer({
       rooms: { maxParticipants: 1 },
     });
     const bot = await Bot.start({
@@ -314,6 +357,33 @@ describe('SIP: a full room', () => {
     } finally {
       await bot.stop();
       await t.close();
+    }
+  });
+});
+
+describe('SIP media: RTP the socket refuses to send', () => {
+  it('is counted and logged once per call, never dropped silently', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    // An IPv6 loopback socket cannot send to an IPv4 phone (EINVAL): nothing leaves the machine.
+    const media = await SipMedia.open('::1', 40_000, 40_998, log);
+    const phone = new RtpListener();
+    await phone.open();
+    try {
+      media.configure(
+        { name: 'PCMU', payloadType: 0, clockRate: 8000, channels: 1 },
+        undefined,
+        { address: '127.0.0.1', port: phone.port, direction: 'sendrecv' },
+        '127.0.0.1',
+      );
+      await eventually('10 refused RTP packets', () => media.sendErrors >= 10, 20_000);
+      assert.equal(media.packetsSent, 0);
+      const warnings = lines.filter((l) => l.includes('cannot send RTP to the caller'));
+      assert.equal(warnings.length, 1, 'the first refusal of the call is logged, not each one');
+      assert.match(warnings[0]!, /"remote":"127\.0\.0\.1"/);
+    } finally {
+      media.close();
+      await phone.close();
     }
   });
 });

@@ -10,8 +10,9 @@ import {
   parseSipMessage,
   SipParseError,
 } from '../src/gateways/sip/SipMessage.js';
-import { negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
-import { startTestServer } from './helpers/server.js';
+import { buildAnswer, negotiate, parseSdp } from '../src/gateways/sip/sipSdp.js';
+import { eventually } from './helpers/server.js';
+import { startSipServer } from './helpers/sipp.js';
 
 const SDP_BODY =
   'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
@@ -163,9 +164,43 @@ describe('SIP message parser', () => {
   });
 });
 
+describe('SIP offer/answer: DTMF next to Opus', () => {
+  /** An Opus offer with telephone-event at each `pt:rate` given. */
+  const offer = (...events: [number, number][]) =>
+    parseSdp(
+      [
+        'v=0',
+        'o=- 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        `m=audio 4000 RTP/AVP 111 ${events.map(([pt]) => pt).join(' ')}`,
+        'a=rtpmap:111 opus/48000/2',
+        ...events.map(([pt, rate]) => `a=rtpmap:${pt} telephone-event/${rate}`),
+        '',
+      ].join('\r\n'),
+    );
+  const answer = (sdp: ReturnType<typeof parseSdp>) =>
+    buildAnswer(sdp, negotiate(sdp), { address: '127.0.0.1', port: 5004, sessionId: 1, version: 1 });
+
+  it('keeps telephone-event at 8000 Hz that a caller offers with Opus (baresip, Asterisk)', () => {
+    const sdp = offer([101, 8000]);
+    assert.equal(negotiate(sdp).dtmfPayloadType, 101);
+    assert.match(answer(sdp), /m=audio 5004 RTP\/AVP 111 101\r\n/);
+    assert.match(answer(sdp), /a=rtpmap:101 telephone-event\/8000\r\n/);
+  });
+
+  it("prefers telephone-event at the codec's rate when both are offered", () => {
+    const sdp = offer([101, 8000], [102, 48000]);
+    assert.equal(negotiate(sdp).dtmfPayloadType, 102);
+    assert.match(answer(sdp), /a=rtpmap:102 telephone-event\/48000\r\n/);
+    assert.doesNotMatch(answer(sdp), /telephone-event\/8000/);
+  });
+});
+
 describe('SIP gateway under malformed input', () => {
   it('answers malformed requests with 400 (or drops them) and keeps serving, over UDP and TCP', async () => {
-    const t = await startTestServer({ sip: { enabled: true, host: '127.0.0.1', port: 0 } });
+    const t = await startSipServer();
     const port = t.server.gateways.sip!.port;
     const udp = createSocket('udp4');
     const replies: string[] = [];
@@ -232,6 +267,74 @@ describe('SIP gateway under malformed input', () => {
         setTimeout(() => socket.destroy(), 2000);
       });
       assert.match(tcpReply, /^SIP\/2\.0 400 /);
+    } finally {
+      udp.close();
+      await t.close();
+    }
+  });
+});
+
+describe('SIP gateway refusals', () => {
+  it('say why in a Warning, and 420 lists every unsupported option tag', async () => {
+    const t = await startSipServer();
+    const port = t.server.gateways.sip!.port;
+    const udp = createSocket('udp4');
+    const replies: string[] = [];
+    udp.on('message', (m) => replies.push(m.toString('latin1')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
+    const request = (method: string, id: string, extra: string[] = [], toTag = '') =>
+      [
+        `${method} sip:lobby@127.0.0.1 SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${udp.address().port};branch=z9hG4bK-${id};rport`,
+        'Max-Forwards: 70',
+        'From: <sip:probe@127.0.0.1>;tag=1',
+        `To: <sip:lobby@127.0.0.1>${toTag}`,
+        `Call-ID: ${id}@127.0.0.1`,
+        `CSeq: 1 ${method}`,
+        ...extra,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+    const answer = async (text: string, id: string) => {
+      udp.send(Buffer.from(text, 'latin1'), port, '127.0.0.1');
+      let reply: string | undefined;
+      await eventually(
+        `an answer to ${id}`,
+        () => {
+          reply = replies.find((r) => r.includes(`Call-ID: ${id}@127.0.0.1`));
+          return reply !== undefined;
+        },
+        15_000,
+      );
+      return reply!;
+    };
+    try {
+      const cases: [string, string, RegExp][] = [
+        [
+          'require',
+          request('OPTIONS', 'require', ['Require: 100rel, timer', 'Require: precondition']),
+          /^SIP\/2\.0 420 /,
+        ],
+        ['bye', request('BYE', 'bye', [], ';tag=nope'), /^SIP\/2\.0 481 /],
+        ['info', request('INFO', 'info', [], ';tag=nope'), /^SIP\/2\.0 481 /],
+        ['cancel', request('CANCEL', 'cancel'), /^SIP\/2\.0 481 /],
+        ['subscribe', request('SUBSCRIBE', 'subscribe'), /^SIP\/2\.0 405 /],
+        ['frobnicate', request('FROBNICATE', 'frobnicate'), /^SIP\/2\.0 501 /],
+      ];
+      for (const [id, text, status] of cases) {
+        const reply = await answer(text, id);
+        const warning = /^Warning: (.*)$/m.exec(reply)?.[1];
+        console.log(`  ${reply.split('\r\n')[0]}: Warning ${warning}`);
+        assert.match(reply, status);
+        assert.match(warning ?? '', /^399 port545 "[^"]+"\r?$/, `${reply.split('\r\n')[0]} says why`);
+        if (id === 'require')
+          assert.match(
+            reply,
+            /^Unsupported: 100rel, timer, precondition\r?$/m,
+            'every unsupported tag is listed',
+          );
+      }
     } finally {
       udp.close();
       await t.close();

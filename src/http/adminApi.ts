@@ -4,6 +4,7 @@ import { createAccessToken, MAX_TOKEN_TTL_SECONDS, parseTtl } from '../auth/acce
 import { checkApiKey } from '../auth/apiKey.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import type { SipCallStats } from '../gateways/sip/SipGateway.js';
 import { displayName, participantRole, roomName } from '../protocol/messages.js';
 import type { Participant } from '../room/Participant.js';
 import type { Room } from '../room/Room.js';
@@ -31,7 +32,11 @@ function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, w
   throw new CodedError('BAD_REQUEST', `${what}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
 }
 
-function participantView(p: Participant) {
+/** The phone call behind a participant, when the SIP gateway brought it in. */
+export type SipCallLookup = (participantId: string) => SipCallStats | undefined;
+
+function participantView(p: Participant, sipCall?: SipCallLookup) {
+  const sip = sipCall?.(p.id);
   return {
     id: p.id,
     name: p.name,
@@ -41,6 +46,7 @@ function participantView(p: Participant) {
     state: p.state,
     joinedAt: new Date(p.joinedAt).toISOString(),
     tracks: [...p.tracks.values()].map(({ info, track }) => ({ ...info, paused: track.paused })),
+    ...(sip && { sip }),
   };
 }
 
@@ -57,7 +63,13 @@ function roomView(room: Room) {
  * The admin HTTP API (docs/api.md): rooms and participants, removal, ending a room, and access tokens.
  * Every route needs `Authorization: Bearer <API key>`; without a configured key the API is off.
  */
-export function registerAdminApi(app: FastifyInstance, config: Config, registry: RoomRegistry): void {
+export function registerAdminApi(
+  app: FastifyInstance,
+  config: Config,
+  registry: RoomRegistry,
+  sipCall?: SipCallLookup,
+): void {
+  const view = (p: Participant) => participantView(p, sipCall);
   app.register(
     async (api) => {
       api.addHook('onRequest', async (request, reply) => {
@@ -80,11 +92,11 @@ export function registerAdminApi(app: FastifyInstance, config: Config, registry:
 
       api.get<{ Params: { room: string } }>('/rooms/:room', async (request) => {
         const room = roomOf(request.params.room);
-        return { ...roomView(room), participants: [...room.participants.values()].map(participantView) };
+        return { ...roomView(room), participants: [...room.participants.values()].map(view) };
       });
 
       api.get<{ Params: { room: string } }>('/rooms/:room/participants', async (request) => ({
-        participants: [...roomOf(request.params.room).participants.values()].map(participantView),
+        participants: [...roomOf(request.params.room).participants.values()].map(view),
       }));
 
       api.delete<{ Params: { room: string; id: string } }>(

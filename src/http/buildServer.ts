@@ -57,9 +57,8 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     rooms: registry.rooms.size,
     participants: registry.participantCount,
   }));
-  registerAdminApi(app, config, registry);
-
   const gateways = registerGateways(app, { config, registry, log });
+  registerAdminApi(app, config, registry, (id) => gateways.sip?.callStats(id));
   const ready = registerWebClient(app);
 
   const wss = acceptWebSockets(app, config, (ws, address) => {

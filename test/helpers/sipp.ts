@@ -5,6 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConfigInput } from '../../src/config/config.js';
+import { eventually, startTestServer, type TestServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
@@ -12,10 +14,38 @@ export const SIPP = process.env.SIPP ?? 'sipp';
 export const SIPP_PCAP_DIR = process.env.SIPP_PCAP_DIR ?? '/usr/share/sip-tester';
 export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
 
+/**
+ * A server with SIP on, bound as it is by default: HTTP, SIP and the calls' RTP sockets on `::` (dual
+ * stack), not on loopback only, so that IPv4 phones meet the IPv6 sockets they meet in production.
+ * Peers still reach it on 127.0.0.1 only; WebRTC media stays on loopback (`rtc.hostAddresses`).
+ */
+export function startSipServer(overrides: ConfigInput = {}): Promise<TestServer> {
+  return startTestServer({ ...overrides, host: '::', sip: { enabled: true, port: 0, ...overrides.sip } });
+}
+
+/**
+ * Waits until the room gets `name`'s audio: a bot's connection can take seconds on a busy machine, and a
+ * phone that calls before then hears silence.
+ */
+export async function roomHearsParticipant(t: TestServer, room: string, name: string): Promise<void> {
+  await eventually(
+    `the room receives ${name}'s audio`,
+    () =>
+      [...(t.server.registry.rooms.get(room)?.participants.values() ?? [])].some(
+        (p) =>
+          p.name === name &&
+          [...p.tracks.values()].some(({ track }) => track.kind === 'audio' && track.packetsReceived > 25),
+      ),
+    30_000,
+  );
+}
+
 export interface SippOptions {
   scenario: string;
-  /** The server's SIP port on 127.0.0.1. */
+  /** The server's SIP port on 127.0.0.1 (or ::1 with `ipv6`). */
   port: number;
+  /** Call from ::1 to [::1]: SIP and the SDP's c= line over IPv6. */
+  ipv6?: boolean;
   transport?: 'udp' | 'tcp';
   /** The user part of the Request-URI: the room. */
   service: string;
@@ -61,18 +91,19 @@ export async function runSipp(options: SippOptions): Promise<SippResult> {
   const dir = await mkdtemp(join(tmpdir(), 'port545-sipp-'));
   try {
     const transport = options.transport ?? 'udp';
+    const local = options.ipv6 ? '::1' : '127.0.0.1';
     const args = [
-      `127.0.0.1:${options.port}`,
+      options.ipv6 ? `[::1]:${options.port}` : `127.0.0.1:${options.port}`,
       '-sf',
       join(SCENARIOS, options.scenario),
       '-s',
       options.service,
       '-i',
-      '127.0.0.1',
+      local,
       '-p',
       String(await freePort()),
       '-mi',
-      '127.0.0.1',
+      local,
       '-mp',
       String(await freePort()),
       '-t',
@@ -125,15 +156,17 @@ export async function runSipp(options: SippOptions): Promise<SippResult> {
 export class RtpListener {
   readonly socket: Socket;
   readonly packets: Buffer[] = [];
+  readonly #host: string;
   port = 0;
 
-  constructor() {
-    this.socket = createSocket('udp4');
+  constructor(family: 4 | 6 = 4) {
+    this.#host = family === 6 ? '::1' : '127.0.0.1';
+    this.socket = createSocket(family === 6 ? 'udp6' : 'udp4');
     this.socket.on('message', (data) => this.packets.push(data));
   }
 
   async open(port = 0): Promise<number> {
-    await new Promise<void>((resolve) => this.socket.bind(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.socket.bind(port, this.#host, () => resolve()));
     this.port = this.socket.address().port;
     return this.port;
   }

@@ -166,7 +166,12 @@ export class SipCall {
         }
       }
       this.#checkCapacity();
-      this.media = await SipMedia.open(settings.rtpHost, settings.rtpMinPort, settings.rtpMaxPort);
+      this.media = await SipMedia.open(
+        settings.rtpHost,
+        settings.rtpMinPort,
+        settings.rtpMaxPort,
+        log.child({ room: this.roomName, callId: this.callId }),
+      );
       if (this.state === 'ended') return this.#cleanup();
       const address = await this.#ctx.localAddress(this.peer);
       const sdpOptions = {
@@ -225,7 +230,7 @@ export class SipCall {
       this.#invite.respond(
         makeResponse(request, refusal.status, {
           toTag: this.localTag,
-          headers: [['Warning', `399 port545 "${refusal.message.replace(/"/g, "'")}"`]],
+          warning: refusal.message,
         }),
       );
       this.endReason = 'refused';
@@ -302,9 +307,20 @@ export class SipCall {
   /** A re-INVITE (§14.2): hold, resume or a new media address; the codec stays. */
   onReInvite(tx: ServerTransaction): void {
     const request = tx.request;
-    if (this.#final) return tx.respond(makeResponse(request, 491, { toTag: this.localTag }));
+    if (this.#final)
+      return tx.respond(
+        makeResponse(request, 491, {
+          toTag: this.localTag,
+          warning: 'the last INVITE is not acknowledged yet',
+        }),
+      );
     if (!this.#acceptCseq(request))
-      return tx.respond(makeResponse(request, 500, { reason: 'CSeq out of order' }));
+      return tx.respond(
+        makeResponse(request, 500, {
+          reason: 'CSeq out of order',
+          warning: 'CSeq is not above the last one',
+        }),
+      );
     if (request.body.length > 0) {
       try {
         const n = negotiate(parseSdp(request.body.toString('utf8')));
@@ -323,7 +339,7 @@ export class SipCall {
         });
       } catch (error) {
         const why = error instanceof Error ? error.message : 'bad SDP';
-        return tx.respond(makeResponse(request, 488, { headers: [['Warning', `399 port545 "${why}"`]] }));
+        return tx.respond(makeResponse(request, 488, { warning: why }));
       }
     }
     this.#sendFinal2xx(
@@ -351,7 +367,9 @@ export class SipCall {
   /** CANCEL before the final response (§9.2): 487 to the INVITE. */
   onCancel(): void {
     if (this.#invite.finalSent || this.state === 'ended') return;
-    this.#invite.respond(makeResponse(this.#invite.request, 487, { toTag: this.localTag }));
+    this.#invite.respond(
+      makeResponse(this.#invite.request, 487, { toTag: this.localTag, warning: 'cancelled by the caller' }),
+    );
     this.#end('caller');
   }
 
@@ -461,7 +479,11 @@ export class SipCall {
     if (this.state === 'ended') return;
     if (this.state === 'starting') {
       this.#invite.respond(
-        makeResponse(this.#invite.request, 480, { toTag: this.localTag, reason: 'Temporarily Unavailable' }),
+        makeResponse(this.#invite.request, 480, {
+          toTag: this.localTag,
+          reason: 'Temporarily Unavailable',
+          warning: `the call ended before it was answered (${reason})`,
+        }),
       );
       return this.#end(reason);
     }

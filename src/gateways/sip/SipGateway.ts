@@ -6,6 +6,7 @@ import type { RoomGate } from '../joinAuth.js';
 import { type CallContext, SipCall, type SipCallSettings } from './SipCall.js';
 import {
   header,
+  headers,
   parseNameAddr,
   parseSipUri,
   parseVia,
@@ -27,6 +28,15 @@ export interface SipGatewayOptions extends SipCallSettings {
   registry: RoomRegistry;
   gate: RoomGate;
   log: Logger;
+}
+
+export interface SipCallStats {
+  transport: 'UDP' | 'TCP';
+  codec: string | null;
+  /** RTP packets sent to the phone, received from it, and refused by the socket (the phone hears nothing). */
+  packetsSent: number;
+  packetsReceived: number;
+  sendErrors: number;
 }
 
 /** Methods of RFC 3261 and its common extensions: known but not served here gets 405, unknown 501. */
@@ -86,6 +96,22 @@ export class SipGateway {
     return this.transport.port;
   }
 
+  /** The phone call that brought a participant in, for the admin API: its codec and RTP counters. */
+  callStats(participantId: string): SipCallStats | undefined {
+    for (const call of this.calls.values()) {
+      if (call.participant?.id !== participantId) continue;
+      const media = call.media;
+      return {
+        transport: call.peer.transport,
+        codec: media?.codec?.name ?? null,
+        packetsSent: media?.packetsSent ?? 0,
+        packetsReceived: media?.packetsReceived ?? 0,
+        sendErrors: media?.sendErrors ?? 0,
+      };
+    }
+    return undefined;
+  }
+
   get transactionCount(): number {
     return this.#transactions.size + this.#clients.size;
   }
@@ -104,10 +130,7 @@ export class SipGateway {
     const request = error.partial;
     if (request.method === 'ACK' || !parseVia(header(request, 'via') ?? '')) return;
     this.transport.respond(
-      makeResponse(request, 400, {
-        reason: 'Bad Request',
-        headers: [['Warning', `399 port545 "${error.message.replace(/"/g, "'")}"`]],
-      }),
+      makeResponse(request, 400, { reason: 'Bad Request', warning: error.message }),
       peer,
     );
   }
@@ -137,43 +160,61 @@ export class SipGateway {
       this.#dispatch(tx);
     } catch (error) {
       this.#log.error({ err: error }, 'SIP request failed');
-      tx.respond(makeResponse(request, 500));
+      tx.respond(makeResponse(request, 500, { warning: 'internal error' }));
     }
   }
 
   #dispatch(tx: ServerTransaction): void {
     const request = tx.request;
     const uri = parseSipUri(request.uri);
-    if (!uri)
-      return tx.respond(
-        makeResponse(request, 416, { headers: [['Warning', '399 port545 "sip: URIs only"']] }),
-      );
+    if (!uri) return tx.respond(makeResponse(request, 416, { warning: 'sip: URIs only' }));
     const maxForwards = header(request, 'max-forwards');
     if (maxForwards !== undefined && !/^\d{1,3}$/.test(maxForwards))
-      return tx.respond(makeResponse(request, 400, { reason: 'Bad Max-Forwards' }));
-    if (maxForwards === '0' && request.method !== 'OPTIONS') return tx.respond(makeResponse(request, 483));
-    const require = header(request, 'require');
-    if (require && request.method !== 'CANCEL')
-      return tx.respond(makeResponse(request, 420, { headers: [['Unsupported', require]] }));
+      return tx.respond(
+        makeResponse(request, 400, { reason: 'Bad Max-Forwards', warning: 'Max-Forwards is not a number' }),
+      );
+    if (maxForwards === '0' && request.method !== 'OPTIONS')
+      return tx.respond(makeResponse(request, 483, { warning: 'Max-Forwards reached 0' }));
+    // §8.2.2.3: every option tag in Require (one header or several, comma lists) is unsupported here.
+    const required = headers(request, 'require')
+      .flatMap((value) => value.split(','))
+      .map((tag) => tag.trim())
+      .filter(Boolean);
+    if (required.length && request.method !== 'CANCEL')
+      return tx.respond(
+        makeResponse(request, 420, {
+          headers: [['Unsupported', required.join(', ')]],
+          warning: `unsupported SIP extensions: ${required.join(', ')}`,
+        }),
+      );
     const toTag = parseNameAddr(header(request, 'to') ?? '')?.params.get('tag');
     const call = this.#callOf(request);
+    const noCall = () =>
+      tx.respond(makeResponse(request, 481, { warning: 'no call with this Call-ID and tags' }));
     switch (request.method) {
       case 'INVITE': {
-        if (toTag !== undefined) return call ? call.onReInvite(tx) : tx.respond(makeResponse(request, 481));
+        if (toTag !== undefined) return call ? call.onReInvite(tx) : noCall();
         if (this.calls.size >= this.#options.maxCalls)
-          return tx.respond(makeResponse(request, 503, { headers: [['Retry-After', '30']] }));
+          return tx.respond(
+            makeResponse(request, 503, {
+              headers: [['Retry-After', '30']],
+              warning: `the server takes ${this.#options.maxCalls} calls at once: try again later`,
+            }),
+          );
         // §8.2.6.1: a 100 Trying at once stops the caller's INVITE retransmissions.
         tx.respond(makeResponse(request, 100));
         const created = new SipCall(this.#context, tx, uri.user ?? '');
         if (this.calls.has(created.key))
-          return tx.respond(makeResponse(request, 482, { toTag: created.localTag }));
+          return tx.respond(
+            makeResponse(request, 482, { toTag: created.localTag, warning: 'this call already exists' }),
+          );
         this.calls.set(created.key, created);
         this.#byInvite.set(tx.key, created);
         void created.start();
         return;
       }
       case 'BYE':
-        return call ? call.onBye(tx) : tx.respond(makeResponse(request, 481));
+        return call ? call.onBye(tx) : noCall();
       case 'CANCEL':
         return this.#onCancel(tx);
       case 'OPTIONS':
@@ -187,11 +228,12 @@ export class SipGateway {
           }),
         );
       case 'INFO':
-        return call ? call.onInfo(tx) : tx.respond(makeResponse(request, 481));
+        return call ? call.onInfo(tx) : noCall();
       default:
         return tx.respond(
           makeResponse(request, KNOWN_METHODS.has(request.method) ? 405 : 501, {
             headers: [['Allow', ALLOW]],
+            warning: `${request.method.slice(0, 32)} is not served here: ${ALLOW}`,
           }),
         );
     }
@@ -217,7 +259,8 @@ export class SipGateway {
     const key = transactionKey(tx.request, 'INVITE');
     const invite = this.#transactions.get(key);
     const call = this.#byInvite.get(key);
-    if (!invite && !call) return tx.respond(makeResponse(tx.request, 481));
+    if (!invite && !call)
+      return tx.respond(makeResponse(tx.request, 481, { warning: 'no INVITE to cancel with this branch' }));
     tx.respond(makeResponse(tx.request, 200, { toTag: call?.localTag }));
     call?.onCancel();
   }

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
+import type { Logger } from 'pino';
 import { RtpHeader, RtpPacket } from 'werift';
 import { AudioMixer } from '../../audio/AudioMixer.js';
 import { decodeG711, encodeG711, type G711Law } from '../../audio/g711.js';
@@ -12,6 +13,7 @@ import type { PublishedTrack, RtpListener, RtpSource } from '../../sfu/index.js'
 import { DtmfDetector } from './dtmf.js';
 import type { Codec, Direction } from './sipSdp.js';
 import { ToneGenerator, type TonePattern } from './tones.js';
+import { plainAddress, sendAddress } from './udpAddress.js';
 
 export interface SipMediaEvents {
   dtmf: [string];
@@ -22,9 +24,6 @@ export interface RemoteMedia {
   port: number;
   direction: Direction;
 }
-
-/** Strips the IPv4-mapped prefix a dual-stack socket reports (`::ffff:127.0.0.1`). */
-const plainAddress = (address: string) => (address.startsWith('::ffff:') ? address.slice(7) : address);
 
 /** The caller's Opus packets, forwarded to the room untouched (no transcoding for Opus phones). */
 class RelaySource implements RtpSource {
@@ -49,11 +48,15 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
   closed = false;
   packetsSent = 0;
   packetsReceived = 0;
+  /** Packets the socket refused to send (no route, an address of the other family): counted, never dropped silently. */
+  sendErrors = 0;
   lastPacketAt = 0;
   codec: Codec | undefined;
   /** The caller's voice as Opus, set by `configure`. */
   voice: RtpSource | undefined;
   #socket: Socket;
+  readonly #ipv6: boolean;
+  readonly #log: Logger;
   #remote: RemoteMedia | undefined;
   #allowed = new Set<string>();
   #dtmfPayloadType: number | undefined;
@@ -68,18 +71,19 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
   #timestamp = randomInt(0, 2 ** 32);
   #marker = true;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, log: Logger) {
     super();
     this.#socket = socket;
-    this.port = socket.address().port;
+    this.#log = log;
+    const address = socket.address();
+    this.port = address.port;
+    this.#ipv6 = address.family === 'IPv6';
     socket.on('message', (data, rinfo) => this.#onPacket(data, rinfo));
-    socket.on('error', () => {
-      // Send errors (ICMP unreachable) are expected when a phone hangs up; receiving goes on.
-    });
+    socket.on('error', (error) => this.#sendFailed(error));
   }
 
   /** Binds an even UDP port in [min, max] (RFC 3550 §11: RTP on even ports). */
-  static async open(host: string, min: number, max: number): Promise<SipMedia> {
+  static async open(host: string, min: number, max: number, log: Logger): Promise<SipMedia> {
     const type = isIP(host) === 6 || host === '::' ? 'udp6' : 'udp4';
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = min + 2 * randomInt(0, Math.floor((max - min) / 2) + 1);
@@ -92,7 +96,7 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
             resolve();
           });
         });
-        return new SipMedia(socket);
+        return new SipMedia(socket, log);
       } catch {
         socket.close();
       }
@@ -199,8 +203,21 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
     if (!sending || remote.port === 0 || remote.address === '0.0.0.0' || remote.address === '::') return;
     this.#marker = false;
     const packet = new RtpPacket(header, this.#encode(frame)).serialize();
-    this.packetsSent++;
-    this.#socket.send(packet, remote.port, remote.address);
+    this.#socket.send(packet, remote.port, sendAddress(this.#ipv6, remote.address), (error) => {
+      if (error) this.#sendFailed(error);
+      else this.packetsSent++;
+    });
+  }
+
+  /** The caller hears nothing while sends fail: the first failure of a call is logged, all are counted. */
+  #sendFailed(error: Error): void {
+    if (this.closed) return;
+    this.sendErrors++;
+    if (this.sendErrors === 1)
+      this.#log.warn(
+        { err: error, remote: this.#remote?.address, port: this.#remote?.port },
+        'SIP call: cannot send RTP to the caller',
+      );
   }
 
   #onPacket(data: Buffer, rinfo: RemoteInfo): void {

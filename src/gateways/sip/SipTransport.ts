@@ -14,6 +14,7 @@ import {
   type SipResponse,
   serializeSipMessage,
 } from './SipMessage.js';
+import { sendAddress } from './udpAddress.js';
 
 /** Where a message came from, and how to answer it. */
 export interface SipPeer {
@@ -44,6 +45,7 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
   port = 0;
   host = '';
   #udp: UdpSocket | undefined;
+  #udpIpv6 = false;
   #tcp: Server | undefined;
   readonly #connections = new Set<Socket>();
   readonly #log: Logger;
@@ -87,6 +89,7 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
       udp.on('error', (error) => this.#log.warn({ err: error }, 'SIP UDP socket error'));
       tcp.on('error', (error) => this.#log.warn({ err: error }, 'SIP TCP server error'));
       this.#udp = udp;
+      this.#udpIpv6 = udp.address().family === 'IPv6';
       this.#tcp = tcp;
       this.host = host;
       this.port = bound;
@@ -159,8 +162,8 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
       if (c && !c.destroyed && c.writable) c.write(data);
       return;
     }
-    this.#udp?.send(data, peer.port, peer.address, (error) => {
-      if (error) this.#log.debug({ err: error, peer: peer.address }, 'SIP UDP send failed');
+    this.#udp?.send(data, peer.port, sendAddress(this.#udpIpv6, peer.address), (error) => {
+      if (error) this.#log.warn({ err: error, peer: peer.address }, 'SIP UDP send failed');
     });
   }
 

@@ -43,6 +43,8 @@ export interface ResponseOptions {
   /** Added to To when it has no tag yet (§8.2.6.2); never on 100 Trying. */
   toTag?: string;
   headers?: [string, string][];
+  /** Why a request is refused, for a person to read: `Warning: 399 port545 "<why>"` (RFC 3261 §20.43). */
+  warning?: string;
   body?: Buffer;
   contentType?: string;
 }
@@ -70,7 +72,12 @@ export function makeResponse(
     if (value !== undefined) h.set(name, [value]);
   }
   h.set('server', [USER_AGENT]);
-  for (const [name, value] of options.headers ?? []) {
+  const extra = options.headers ?? [];
+  const fields: [string, string][] =
+    options.warning === undefined
+      ? extra
+      : [...extra, ['Warning', `399 port545 "${options.warning.replace(/["\\\r\n]/g, "'")}"`]];
+  for (const [name, value] of fields) {
     const list = h.get(name.toLowerCase());
     if (list) list.push(value);
     else h.set(name.toLowerCase(), [value]);

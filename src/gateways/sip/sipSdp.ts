@@ -105,8 +105,10 @@ function codecOf(section: MediaSection, pt: number): Codec | undefined {
 
 export interface Negotiated {
   codec: Codec;
-  /** telephone-event payload type at the codec's clock rate, if the offer has one. */
+  /** telephone-event payload type (RFC 4733), if the offer has one at a clock rate we take. */
   dtmfPayloadType: number | undefined;
+  /** Its clock rate: the codec's, or 8000 when only that was offered. */
+  dtmfClockRate: number;
   remoteAddress: string;
   remotePort: number;
   direction: Direction;
@@ -131,21 +133,22 @@ export function negotiate(offer: SessionDescription): Negotiated {
       reason = 'no common codec: offer PCMU, PCMA or Opus';
       continue;
     }
-    let dtmfPayloadType: number | undefined;
+    // RFC 4733 §2.1 puts telephone-event on the codec's clock, but PBXs and softphones (baresip,
+    // Asterisk) offer it at 8000 Hz next to Opus too: take the codec's rate if offered, else 8000.
+    const events = new Map<number, number>();
     for (const [pt, map] of section.rtpmap) {
       const [name = '', rate = ''] = map.split('/');
-      if (
-        name.toLowerCase() === 'telephone-event' &&
-        Number(rate) === codec.clockRate &&
-        section.formats.includes(String(pt))
-      )
-        dtmfPayloadType = pt;
+      if (name.toLowerCase() === 'telephone-event' && section.formats.includes(String(pt)))
+        events.set(Number(rate), pt);
     }
+    const dtmfClockRate = events.has(codec.clockRate) ? codec.clockRate : 8000;
+    const dtmfPayloadType = events.get(dtmfClockRate);
     const remoteAddress = section.address ?? offer.address;
     if (!remoteAddress) throw new SdpNegotiationError('the audio stream has no c= address');
     return {
       codec,
       dtmfPayloadType,
+      dtmfClockRate,
       remoteAddress,
       remotePort: section.port,
       direction: section.direction,
@@ -207,7 +210,7 @@ export function buildAnswer(offer: SessionDescription, chosen: Negotiated, optio
       const dtmf =
         chosen.dtmfPayloadType === undefined
           ? []
-          : [{ pt: chosen.dtmfPayloadType, rate: chosen.codec.clockRate }];
+          : [{ pt: chosen.dtmfPayloadType, rate: chosen.dtmfClockRate }];
       lines.push(...audioLines(options.port, [chosen.codec], dtmf, REVERSE[chosen.direction]));
     } else {
       lines.push(`m=${section.kind} 0 ${section.proto} ${section.formats.join(' ') || '0'}`);
