@@ -12,7 +12,9 @@ describe('bad input on /ws', () => {
   const bots: Bot[] = [];
 
   before(async () => {
-    t = await startTestServer({ limits: { joinTimeoutMs: 800 } });
+    // Long enough for a busy machine to get through the malformed messages on one connection before
+    // the server gives up on its join; short enough for the test of that to wait for it.
+    t = await startTestServer({ limits: { joinTimeoutMs: 5000 } });
     bots.push(await Bot.start({ url: t.url, room: 'steady', name: 'one', hostAddresses: LOOPBACK }));
     bots.push(await Bot.start({ url: t.url, room: 'steady', name: 'two', hostAddresses: LOOPBACK }));
     await eventually('the two bots receive each other', () => bots.every((b) => packetsOf(b) > 50), 10_000);
@@ -27,10 +29,9 @@ describe('bad input on /ws', () => {
   async function whileMediaFlows(abuse: () => Promise<void>): Promise<void> {
     const before = bots.map(packetsOf);
     await abuse();
-    await sleep(300);
-    for (const [i, b] of bots.entries()) {
-      assert.ok(packetsOf(b) > before[i]! + 10, 'media between the others kept flowing');
-    }
+    await eventually('media between the others kept flowing', () =>
+      bots.every((b, i) => packetsOf(b) > before[i]! + 10),
+    );
   }
 
   it('answers each kind of malformed message with its own code', async () => {
@@ -113,7 +114,7 @@ describe('bad input on /ws', () => {
 
   it('closes a connection that never joins', async () => {
     const c = await RawClient.open(t.url);
-    const error = await c.next((m) => m.type === 'error', 3000);
+    const error = await c.next((m) => m.type === 'error', 20_000);
     assert.equal(error.code, 'JOIN_TIMEOUT');
     assert.equal(await c.waitClose(), 1008);
   });
