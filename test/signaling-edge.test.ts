@@ -4,7 +4,6 @@ import { Bot } from '../src/bot/Bot.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient } from './helpers/ws.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const packetsOf = (bot: Bot) => [...bot.received.values()].reduce((n, r) => n + r.packets, 0);
 
 describe('bad input on /ws', () => {
@@ -154,15 +153,13 @@ describe('resume after a dropped connection', () => {
       flaky.room.dropConnection();
       await eventually('the flaky one is back', () => states.includes('connected'), 15_000);
       const back = Date.now() - cutAt;
-      assert.ok(back < 15_000, `resumed after ${back} ms`);
       ctx.diagnostic(`WebSocket cut → resumed in ${back} ms`);
       assert.equal(flaky.room.participantId, id, 'same participant after the resume');
       await eventually('the watcher saw it come back', () => seen.includes(`connected:${id}`), 3000);
       assert.ok(seen.includes(`reconnecting:${id}`), `watcher saw: ${seen.join(', ')}`);
       assert.ok(!seen.includes(`left:${id}`), 'no leave was announced');
       const before = packetsOf(watcher);
-      await sleep(500);
-      assert.ok(packetsOf(watcher) > before + 20, 'the resumed participant media still arrives');
+      await eventually('the resumed participant media still arrives', () => packetsOf(watcher) > before + 20);
       // Still working after the resume: a chat goes through.
       const chat = new Promise<string>((resolve) => watcher.room.on('chat', (m) => resolve(m.text)));
       flaky.room.sendChat('back again');
