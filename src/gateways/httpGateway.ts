@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
 import { displayName, roomName } from '../protocol/messages.js';
 import type { Participant, SignalSink } from '../room/Participant.js';
+import { checkSdpLimits, SdpError } from '../sfu/index.js';
 
 /**
  * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
@@ -44,6 +46,23 @@ export function textBody(request: FastifyRequest, type: string): string {
   if (typeof body !== 'string' || body.trim() === '')
     throw new CodedError('INVALID_SDP', `The body is empty: send the ${type} in it`);
   return body;
+}
+
+/**
+ * Refuses an offer past the m-line or candidate limits with INVALID_SDP before werift sees it; returns
+ * how many candidates it holds (they count towards the session's `candidatesPerSession`).
+ */
+export function checkOfferLimits(sdp: string, limits: Config['limits']): number {
+  try {
+    checkSdpLimits(sdp, {
+      maxMediaSections: limits.sdpMaxMediaSections,
+      maxCandidates: limits.candidatesPerSession,
+    });
+  } catch (error) {
+    if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
+    throw error;
+  }
+  return sdp.split(/\r?\n/).filter((line) => line.startsWith('a=candidate:')).length;
 }
 
 export function parseRoomName(raw: string): string {
@@ -117,6 +136,8 @@ export interface GatewayResource {
   id: string;
   room: string;
   participant: Participant;
+  /** Remote candidates added so far, in the offer and by PATCH. */
+  candidates: number;
 }
 
 /**
@@ -127,7 +148,7 @@ export function registerSessionRoutes(
   scope: FastifyInstance,
   kind: 'WHIP' | 'WHEP',
   resources: Map<string, GatewayResource>,
-  options: { sdpMaxBytes: number; log: Logger },
+  options: { sdpMaxBytes: number; candidatesPerSession: number; log: Logger },
 ): void {
   const url = `/${kind.toLowerCase()}/:room/sessions/:id`;
   const role = kind === 'WHIP' ? 'publisher' : 'subscriber';
@@ -144,7 +165,14 @@ export function registerSessionRoutes(
     { bodyLimit: options.sdpMaxBytes },
     async (request, reply) => {
       const resource = find(request.params);
-      for (const c of fragmentCandidates(textBody(request, SDP_FRAG_TYPE))) {
+      const candidates = fragmentCandidates(textBody(request, SDP_FRAG_TYPE));
+      resource.candidates += candidates.length;
+      if (resource.candidates > options.candidatesPerSession)
+        throw new CodedError(
+          'INVALID_CANDIDATE',
+          `A session may add at most ${options.candidatesPerSession} ICE candidates`,
+        );
+      for (const c of candidates) {
         try {
           await resource.participant.session.addIceCandidate(role, c);
         } catch (error) {

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { createAccessToken, MAX_TOKEN_TTL_SECONDS, parseTtl } from '../auth/accessToken.js';
 import { checkApiKey } from '../auth/apiKey.js';
+import { auditLog } from '../auth/audit.js';
+import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
 import { displayName, participantRole, roomName } from '../protocol/messages.js';
@@ -31,6 +34,14 @@ function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, w
   throw new CodedError('BAD_REQUEST', `${what}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
 }
 
+/** What an audit line says about a token that was made: for whom and what, never the token. */
+function tokenAuditFields(body: unknown): Record<string, unknown> {
+  const parsed = tokenBody.safeParse(body ?? {});
+  if (!parsed.success) return {};
+  const { room, identity, role, ttl } = parsed.data;
+  return { token: { room, identity, role, ttl } };
+}
+
 function participantView(p: Participant) {
   return {
     id: p.id,
@@ -57,9 +68,30 @@ function roomView(room: Room) {
  * The admin HTTP API (docs/api.md): rooms and participants, removal, ending a room, and access tokens.
  * Every route needs `Authorization: Bearer <API key>`; without a configured key the API is off.
  */
-export function registerAdminApi(app: FastifyInstance, config: Config, registry: RoomRegistry): void {
+export function registerAdminApi(
+  app: FastifyInstance,
+  config: Config,
+  registry: RoomRegistry,
+  log: Logger,
+): void {
+  const audit = auditLog(log);
   app.register(
     async (api) => {
+      // Every change made through the API is an audit line (refused keys are logged where they are refused).
+      api.addHook('onResponse', async (request, reply) => {
+        if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+        if (reply.statusCode >= 400) return;
+        audit.info(
+          {
+            address: addressKey(request.ip),
+            method: request.method,
+            path: request.url.split('?')[0]!.slice(0, 200),
+            status: reply.statusCode,
+            ...(request.url.endsWith('/tokens') ? tokenAuditFields(request.body) : {}),
+          },
+          'admin action',
+        );
+      });
       api.addHook('onRequest', async (request, reply) => {
         reply.header('Cache-Control', 'no-store');
         try {

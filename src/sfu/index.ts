@@ -4,6 +4,7 @@
  * touching rooms or signaling.
  */
 export { ActiveSpeaker, SPEAKING_LEVEL } from './ActiveSpeaker.js';
+export { ConnectDeadline } from './connectDeadline.js';
 export { DownTrack } from './DownTrack.js';
 export {
   MediaSession,
@@ -20,3 +21,4 @@ export { PublishedTrack } from './PublishedTrack.js';
 export { type RtcSettings, supportedCodecs } from './peerConfig.js';
 export { AUDIO_LEVEL_URI, type RtpListener, type RtpSink, type RtpSource } from './RtpSource.js';
 export { SdpError } from './SdpError.js';
+export { checkSdpLimits, type SdpLimits } from './sdpLimits.js';
