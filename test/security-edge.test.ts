@@ -18,6 +18,7 @@ import { SignJWT } from 'jose';
 import pino from 'pino';
 import { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
+import { createAccessToken } from '../src/auth/accessToken.js';
 import { Bot } from '../src/bot/Bot.js';
 import { nodePeerConfig } from '../src/client/node.js';
 import type { ConfigInput } from '../src/config/config.js';
@@ -284,6 +285,7 @@ describe('limits on offers, origins, rates and tokens', () => {
         adminRequestsPerMinute: 20,
         gatewayRequestsPerMinute: 8,
         gatewaySessionsPerIp: 2,
+        gatewaySessionsPerToken: 2,
         candidatesPerSession: 5,
         sdpMaxBytes: 512 * 1024,
         wsConnectsPerMinute: 40,
@@ -365,7 +367,7 @@ describe('limits on offers, origins, rates and tokens', () => {
     assert.ok(!JSON.stringify(action).includes('eyJ'), 'the token itself is not logged');
   });
 
-  it('WHEP: per address and per token, 429 with Retry-After; open sessions per address are capped', async () => {
+  it('WHEP: per address and per token, 429 with Retry-After; open sessions per address and per token are capped; trickled candidates are counted', async () => {
     // Per token: one token from two addresses, each under the address limit, is limited as one.
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -386,17 +388,53 @@ describe('limits on offers, origins, rates and tokens', () => {
     room.send({ type: 'join', v: 1, room: 'capped', name: 'anchor' });
     await room.next((m) => m.type === 'joined');
     const offer = await deadOffer('recvonly');
-    const codes: (string | number)[] = [];
-    for (let i = 0; i < 3; i++) {
+    const post = async (localAddress: string, authorization?: string) => {
       const r = await send(`${t.url}/whep/capped`, {
         method: 'POST',
-        localAddress: '127.0.0.5',
-        headers: SDP,
+        localAddress,
+        headers: authorization ? { ...SDP, authorization } : SDP,
         body: offer,
       });
-      codes.push(r.status === 201 ? 201 : (JSON.parse(r.body) as { error: { code: string } }).error.code);
-    }
-    assert.deepEqual(codes, [201, 201, 'TOO_MANY_SESSIONS']);
+      return {
+        location: String(r.headers.location),
+        outcome: r.status === 201 ? 201 : (JSON.parse(r.body) as { error: { code: string } }).error.code,
+      };
+    };
+    const byAddress = [await post('127.0.0.5'), await post('127.0.0.5'), await post('127.0.0.5')];
+    assert.deepEqual(
+      byAddress.map((r) => r.outcome),
+      [201, 201, 'TOO_MANY_SESSIONS'],
+    );
+    // …and the third under one token while two are open, whatever the address.
+    const { token } = await createAccessToken(API_SECRET, {
+      room: 'capped',
+      identity: 'viewer',
+      ttlSeconds: 60,
+    });
+    const bearer = `Bearer ${token}`;
+    const byToken = [
+      await post('127.0.0.6', bearer),
+      await post('127.0.0.7', bearer),
+      await post('127.0.0.8', bearer),
+    ];
+    assert.deepEqual(
+      byToken.map((r) => r.outcome),
+      [201, 201, 'TOO_MANY_SESSIONS'],
+    );
+
+    // Trickled candidates count towards candidatesPerSession (5 here) like those in the offer.
+    const candidates = Array.from(
+      { length: 6 },
+      (_, i) => `a=candidate:${i} 1 udp 2122260223 127.0.0.1 ${50000 + i} typ host`,
+    );
+    const patch = await send(`${t.url}${byAddress[0]!.location}`, {
+      method: 'PATCH',
+      localAddress: '127.0.0.9',
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
+      body: `a=mid:0\r\n${candidates.join('\r\n')}\r\n`,
+    });
+    assert.equal(patch.status, 400, patch.body);
+    assert.match(patch.body, /INVALID_CANDIDATE.*at most 5 ICE candidates/);
     room.ws.close(1000);
   });
 
