@@ -411,4 +411,18 @@ describe('TLS on the one port', () => {
     // A secret on the command line would be visible to every user in `ps`: there is no such flag.
     assert.throws(() => loadConfig(['--api-secret', API_SECRET], env), /Unknown option '--api-secret'/);
   });
+
+  it('flags and environment: --hsts and --allowed-origins, like every other setting', () => {
+    const config = loadConfig(
+      ['--hsts', '--allowed-origins', 'https://a.example, https://b.example:8443'],
+      {},
+    );
+    assert.equal(config.http.hsts, true);
+    assert.deepEqual(config.http.allowedOrigins, ['https://a.example', 'https://b.example:8443']);
+    const fromEnv = loadConfig([], { PORT545_HSTS: 'off', PORT545_ALLOWED_ORIGINS: 'https://c.example' });
+    assert.equal(fromEnv.http.hsts, false);
+    assert.deepEqual(fromEnv.http.allowedOrigins, ['https://c.example']);
+    assert.equal(loadConfig([], {}).http.hsts, undefined, 'unset: decided by the kind of certificate');
+    assert.throws(() => loadConfig(['--allowed-origins', 'not a url'], {}), /http\.allowedOrigins\.0/);
+  });
 });

@@ -52,7 +52,11 @@ const claimsSchema = z.object({
   role: participantRole.default('guest'),
   canPublish: z.boolean().default(true),
   exp: z.number(),
+  iat: z.number().optional(),
 });
+
+/** Clock difference allowed between the host that signed a token and this one, in seconds. */
+const CLOCK_SKEW_SECONDS = 60;
 
 function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
@@ -88,7 +92,8 @@ export async function createAccessToken(
 
 /**
  * Verifies a token for a join to `room`. Each way a token can be wrong has its own code: malformed,
- * a disallowed algorithm, a bad signature, expired, or made for another room.
+ * a disallowed algorithm, a bad signature, expired, good for longer than 30 days (by `exp − iat` or
+ * `exp − now`), or made for another room.
  */
 export async function verifyAccessToken(secret: string, token: string, room: string): Promise<AccessClaims> {
   let alg: unknown;
@@ -124,6 +129,13 @@ export async function verifyAccessToken(secret: string, token: string, room: str
     throw new CodedError('TOKEN_MALFORMED', `The access token's "${issue.path.join('.')}" claim is invalid`);
   }
   const c = claims.data;
+  // The 30-day ceiling holds for tokens made elsewhere with the same secret too (docs/SECURITY.md).
+  const now = Math.floor(Date.now() / 1000);
+  if (
+    c.exp - now > MAX_TOKEN_TTL_SECONDS + CLOCK_SKEW_SECONDS ||
+    (c.iat !== undefined && c.exp - c.iat > MAX_TOKEN_TTL_SECONDS)
+  )
+    throw new CodedError('TOKEN_LIFETIME_TOO_LONG');
   if (c.room !== '*' && c.room !== room)
     throw new CodedError('TOKEN_WRONG_ROOM', `The access token is for room "${c.room}", not "${room}"`);
   return {

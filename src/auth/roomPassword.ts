@@ -40,6 +40,11 @@ export interface PasswordGuardOptions {
   backoffMs: number;
   /** …up to this. */
   backoffMaxMs: number;
+  /**
+   * Wrong passwords from all addresses together per minute; past it every try is refused until the
+   * minute is over. The per-address slowdown alone lets many addresses (a botnet) guess in parallel.
+   */
+  roomFailuresPerMinute?: number;
 }
 
 /** Tries from one address that may wait in line at once; more are refused outright. */
@@ -68,6 +73,9 @@ interface Entry {
 export class PasswordGuard {
   readonly #options: PasswordGuardOptions;
   readonly #entries = new Map<string, Entry>();
+  /** Wrong passwords from every address in the current minute, and when that minute began. */
+  #roomFailures = 0;
+  #roomWindowStart = 0;
 
   constructor(options: PasswordGuardOptions) {
     this.#options = options;
@@ -112,12 +120,15 @@ export class PasswordGuard {
    * says no, TOO_MANY_ATTEMPTS when too many tries from the address are already waiting.
    */
   async attempt(address: string, check: () => Promise<boolean>): Promise<void> {
+    if (this.#roomLimited()) throw new CodedError('TOO_MANY_ATTEMPTS');
     const entry = this.#entry(address);
     if (entry.waiting >= MAX_WAITING) throw new CodedError('TOO_MANY_ATTEMPTS');
     entry.waiting++;
     const run = entry.chain.then(async () => {
       const wait = entry.nextAt - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      // Tries that waited in line are counted against the room's budget when their turn comes.
+      if (this.#roomLimited()) throw new CodedError('TOO_MANY_ATTEMPTS');
       const ok = await check();
       if (ok) {
         entry.failures = 0;
@@ -125,6 +136,7 @@ export class PasswordGuard {
         return true;
       }
       entry.failures++;
+      this.#roomFailures++;
       entry.lastFailureAt = Date.now();
       entry.nextAt = Date.now() + this.#backoff(entry.failures);
       return false;
@@ -136,6 +148,18 @@ export class PasswordGuard {
       entry.waiting--;
       if (entry.waiting === 0 && entry.failures === 0) this.#entries.delete(address);
     }
+  }
+
+  /** True while the room's wrong passwords of this minute have reached `roomFailuresPerMinute`. */
+  #roomLimited(): boolean {
+    const limit = this.#options.roomFailuresPerMinute;
+    if (limit === undefined) return false;
+    const now = Date.now();
+    if (now - this.#roomWindowStart >= 60_000) {
+      this.#roomWindowStart = now;
+      this.#roomFailures = 0;
+    }
+    return this.#roomFailures >= limit;
   }
 
   clear(): void {

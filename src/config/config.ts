@@ -61,6 +61,11 @@ export const configSchema = z
         /** Delay before answering the next try after that, doubling per wrong password up to the max. */
         passwordBackoffMs: z.number().int().min(0).default(250),
         passwordBackoffMaxMs: z.number().int().min(0).default(5000),
+        /**
+         * Wrong passwords for one room from all addresses together, per minute; past it every try waits
+         * for the next minute (TOO_MANY_ATTEMPTS). Many addresses (a botnet) get no more guesses than this.
+         */
+        passwordRoomAttemptsPerMinute: z.number().int().min(1).default(30),
       })
       .strict()
       .default({})
@@ -86,6 +91,22 @@ export const configSchema = z
       .refine((t) => !(t.selfSigned && t.cert), {
         message: 'choose either certificate files or a self-signed certificate, not both',
       }),
+    /** The HTTP edge: which pages may open signaling, and what HTTPS tells browsers. */
+    http: z
+      .object({
+        /**
+         * Origins (scheme://host[:port]) whose pages may open `/ws`, besides the server's own (the
+         * request's Host). A request without Origin is not from a browser page and is let in.
+         */
+        allowedOrigins: z.array(z.string().url()).default([]),
+        /**
+         * Send Strict-Transport-Security on HTTPS. Unset: on with certificate files (--tls-cert), off with
+         * a self-signed certificate (a browser that pinned HSTS could not click through its warning).
+         */
+        hsts: z.boolean().optional(),
+      })
+      .strict()
+      .default({}),
     /** The SIP gateway (RFC 3261 over UDP and TCP): phones and PBXs call sip:<room>@<host>. */
     sip: z
       .object({
@@ -124,6 +145,21 @@ export const configSchema = z
         joinTimeoutMs: z.number().int().min(100).default(10_000),
         /** Open WebSocket connections from one IP address (people behind one NAT share an address). */
         connectionsPerIp: z.number().int().min(1).default(50),
+        /** New WebSocket connections from one IP address per minute (each may join once). */
+        wsConnectsPerMinute: z.number().int().min(1).default(120),
+        /** A peer connection that has not connected (ICE and DTLS) this long after its offer/answer ends its participant. */
+        connectTimeoutMs: z.number().int().min(100).default(30_000),
+        /** Open WHIP plus WHEP sessions from one IP address, and under one bearer token. */
+        gatewaySessionsPerIp: z.number().int().min(1).default(20),
+        gatewaySessionsPerToken: z.number().int().min(1).default(20),
+        /** HTTP requests per minute to WHIP and WHEP, per IP address and per bearer token. */
+        gatewayRequestsPerMinute: z.number().int().min(1).default(120),
+        /** HTTP requests per minute to the admin API (/api/v1), per IP address and per bearer key. */
+        adminRequestsPerMinute: z.number().int().min(1).default(120),
+        /** Media sections (m-lines) in one offer or answer. */
+        sdpMaxMediaSections: z.number().int().min(1).default(64),
+        /** Remote ICE candidates one participant's connection may add, in its SDP and trickled. */
+        candidatesPerSession: z.number().int().min(1).default(100),
       })
       .strict()
       .default({}),

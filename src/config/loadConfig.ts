@@ -23,6 +23,13 @@ const settings = [
   { flag: 'tls', env: 'PORT545_TLS', path: ['tls', 'selfSigned'], type: 'tls' },
   { flag: 'tls-cert', env: 'PORT545_TLS_CERT', path: ['tls', 'cert'], type: 'string' },
   { flag: 'tls-key', env: 'PORT545_TLS_KEY', path: ['tls', 'key'], type: 'string' },
+  { flag: 'hsts', env: 'PORT545_HSTS', path: ['http', 'hsts'], type: 'bool' },
+  {
+    flag: 'allowed-origins',
+    env: 'PORT545_ALLOWED_ORIGINS',
+    path: ['http', 'allowedOrigins'],
+    type: 'list',
+  },
   { flag: 'data-dir', env: 'PORT545_DATA_DIR', path: ['dataDir'], type: 'string' },
   { flag: 'sip', env: 'PORT545_SIP', path: ['sip', 'enabled'], type: 'bool' },
   { flag: 'sip-port', env: 'PORT545_SIP_PORT', path: ['sip', 'port'], type: 'int' },
@@ -51,6 +58,10 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --tls-cert FILE        PEM certificate (chain) for HTTPS and WSS on the same port
   --tls-key FILE         PEM private key of that certificate
   --tls self-signed      make a self-signed certificate once, keep it in the data directory, reuse it
+  --hsts                 send Strict-Transport-Security on HTTPS (default: on with --tls-cert, off
+                         with a self-signed certificate; PORT545_HSTS=off turns it off)
+  --allowed-origins URL[,URL]
+                         other origins whose pages may open the WebSocket (default: the server's own)
   --data-dir DIR         where the server keeps state between runs (default ./data)
   --sip                  answer phone calls: SIP over UDP and TCP, sip:<room>@<host> joins <room>
   --sip-port N           UDP and TCP port for SIP (default 5060)

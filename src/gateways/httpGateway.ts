@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
 import { displayName, roomName } from '../protocol/messages.js';
 import type { Participant, SignalSink } from '../room/Participant.js';
-import { bundleOnlyMids, checkSdp } from '../sfu/index.js';
+import { bundleOnlyMids, checkSdp, checkSdpLimits, SdpError } from '../sfu/index.js';
 
 /**
  * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
@@ -78,6 +79,23 @@ export function sdpFragmentBody(request: FastifyRequest): string {
       `The body is not an SDP fragment (RFC 8840: "a=" and "m=" lines): "${bad.slice(0, 40)}" is not one`,
     );
   return body;
+}
+
+/**
+ * Refuses an offer past the m-line or candidate limits with INVALID_SDP before werift sees it; returns
+ * how many candidates it holds (they count towards the session's `candidatesPerSession`).
+ */
+export function checkOfferLimits(sdp: string, limits: Config['limits']): number {
+  try {
+    checkSdpLimits(sdp, {
+      maxMediaSections: limits.sdpMaxMediaSections,
+      maxCandidates: limits.candidatesPerSession,
+    });
+  } catch (error) {
+    if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
+    throw error;
+  }
+  return sdp.split(/\r?\n/).filter((line) => line.startsWith('a=candidate:')).length;
 }
 
 export function parseRoomName(raw: string): string {
@@ -160,6 +178,8 @@ export interface GatewayResource {
   id: string;
   room: string;
   participant: Participant;
+  /** Remote candidates added so far, in the offer and by PATCH. */
+  candidates: number;
 }
 
 /**
@@ -170,7 +190,7 @@ export function registerSessionRoutes(
   scope: FastifyInstance,
   kind: 'WHIP' | 'WHEP',
   resources: Map<string, GatewayResource>,
-  options: { sdpMaxBytes: number; log: Logger },
+  options: { sdpMaxBytes: number; candidatesPerSession: number; log: Logger },
 ): void {
   const url = `/${kind.toLowerCase()}/:room/sessions/:id`;
   const role = kind === 'WHIP' ? 'publisher' : 'subscriber';
@@ -187,7 +207,14 @@ export function registerSessionRoutes(
     { bodyLimit: options.sdpMaxBytes },
     async (request, reply) => {
       const resource = find(request.params);
-      for (const c of fragmentCandidates(sdpFragmentBody(request))) {
+      const candidates = fragmentCandidates(sdpFragmentBody(request));
+      resource.candidates += candidates.length;
+      if (resource.candidates > options.candidatesPerSession)
+        throw new CodedError(
+          'INVALID_CANDIDATE',
+          `A session may add at most ${options.candidatesPerSession} ICE candidates`,
+        );
+      for (const c of candidates) {
         try {
           await resource.participant.session.addIceCandidate(role, c);
         } catch (error) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomRegistry } from '../room/RoomRegistry.js';
 import { type JoinAuthorizer, type RoomGate, roomPasswordGate, tokenAuthorizer } from './joinAuth.js';
+import { SessionCaps } from './sessionCaps.js';
 import { SipGateway } from './sip/SipGateway.js';
 import { registerWhep } from './whep/registerWhep.js';
 import { registerWhip } from './whip/registerWhip.js';
@@ -30,8 +31,14 @@ export function registerGateways(app: FastifyInstance, context: GatewayContext):
   const { config, registry, log } = context;
   const authorize = context.authorize ?? tokenAuthorizer(config);
   const sdpMaxBytes = config.limits.sdpMaxBytes;
-  const whip = registerWhip(app, { registry, sdpMaxBytes, authorize, log });
-  const whep = registerWhep(app, { registry, sdpMaxBytes, authorize, log });
+  // One count for both: a WHIP and a WHEP session hold the same things (a participant, a UDP socket).
+  const caps = new SessionCaps({
+    perIp: config.limits.gatewaySessionsPerIp,
+    perToken: config.limits.gatewaySessionsPerToken,
+  });
+  const shared = { registry, sdpMaxBytes, limits: config.limits, caps, authorize, log };
+  const whip = registerWhip(app, shared);
+  const whep = registerWhep(app, shared);
   let sip: SipGateway | undefined;
   if (config.sip.enabled) {
     const gateway = new SipGateway({

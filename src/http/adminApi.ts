@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { createAccessToken, MAX_TOKEN_TTL_SECONDS, parseTtl } from '../auth/accessToken.js';
 import { checkApiKey } from '../auth/apiKey.js';
+import { auditLog } from '../auth/audit.js';
+import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
 import type { SipCallStats } from '../gateways/sip/SipGateway.js';
@@ -35,6 +38,14 @@ function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, w
 /** The phone call behind a participant, when the SIP gateway brought it in. */
 export type SipCallLookup = (participantId: string) => SipCallStats | undefined;
 
+/** What an audit line says about a token that was made: for whom and what, never the token. */
+function tokenAuditFields(body: unknown): Record<string, unknown> {
+  const parsed = tokenBody.safeParse(body ?? {});
+  if (!parsed.success) return {};
+  const { room, identity, role, ttl } = parsed.data;
+  return { token: { room, identity, role, ttl } };
+}
+
 function participantView(p: Participant, sipCall?: SipCallLookup) {
   const sip = sipCall?.(p.id);
   return {
@@ -67,11 +78,28 @@ export function registerAdminApi(
   app: FastifyInstance,
   config: Config,
   registry: RoomRegistry,
+  log: Logger,
   sipCall?: SipCallLookup,
 ): void {
   const view = (p: Participant) => participantView(p, sipCall);
+  const audit = auditLog(log);
   app.register(
     async (api) => {
+      // Every change made through the API is an audit line (refused keys are logged where they are refused).
+      api.addHook('onResponse', async (request, reply) => {
+        if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+        if (reply.statusCode >= 400) return;
+        audit.info(
+          {
+            address: addressKey(request.ip),
+            method: request.method,
+            path: request.url.split('?')[0]!.slice(0, 200),
+            status: reply.statusCode,
+            ...(request.url.endsWith('/tokens') ? tokenAuditFields(request.body) : {}),
+          },
+          'admin action',
+        );
+      });
       api.addHook('onRequest', async (request, reply) => {
         reply.header('Cache-Control', 'no-store');
         try {

@@ -26,6 +26,8 @@ export interface Port545Server extends ServerHandle {
 export interface BuildOptions {
   /** The logger to use instead of a new one at `config.logLevel` (a room worker's, with its index). */
   log?: Logger;
+  /** False for a room worker: the main thread in front of it enforces the edge's request limits. */
+  edge?: boolean;
 }
 
 /**
@@ -34,7 +36,7 @@ export interface BuildOptions {
  */
 export function buildServer(config: Config, options: BuildOptions = {}): Port545Server {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
-  const app = createHttpApp(config, log);
+  const app = createHttpApp(config, log, { edge: options.edge ?? true });
   const registry = new RoomRegistry({
     rtc: config.rtc,
     maxRooms: config.rooms.maxRooms,
@@ -47,6 +49,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
       freeAttempts: config.auth.passwordFreeAttempts,
       backoffMs: config.auth.passwordBackoffMs,
       backoffMaxMs: config.auth.passwordBackoffMaxMs,
+      roomFailuresPerMinute: config.auth.passwordRoomAttemptsPerMinute,
     },
     log,
   });
@@ -58,10 +61,10 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     participants: registry.participantCount,
   }));
   const gateways = registerGateways(app, { config, registry, log });
-  registerAdminApi(app, config, registry, (id) => gateways.sip?.callStats(id));
+  registerAdminApi(app, config, registry, log, (id) => gateways.sip?.callStats(id));
   const ready = registerWebClient(app);
 
-  const wss = acceptWebSockets(app, config, (ws, address) => {
+  const wss = acceptWebSockets(app, config, log, (ws, address) => {
     const connection = new SignalingConnection(ws, registry, config.limits, log, {
       address,
       auth: config.auth,

@@ -4,14 +4,16 @@ import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { auditLog, isAudited } from '../auth/audit.js';
 import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
-import { errorCatalog } from '../protocol/errors.js';
+import { type ErrorCode, errorCatalog } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { CLOSE_POLICY_VIOLATION } from '../signaling/SignalingConnection.js';
 import { loadTlsMaterial, type TlsMaterial } from '../tls/tlsMaterial.js';
 import { VERSION } from '../version.js';
+import { HSTS_VALUE, hstsEnabled, MinuteCounter, originAllowed, registerRateLimits } from './edge.js';
 
 export const SERVER_HEADER = `port545/${VERSION}`;
 
@@ -33,10 +35,41 @@ export function tlsEnabled(config: Config): boolean {
 }
 
 /**
+ * TLS 1.3 (preferred: a client that speaks it gets it) and, on TLS 1.2, only forward-secret AEAD suites
+ * (ECDHE with AES-GCM or ChaCha20-Poly1305, as Mozilla's "intermediate" profile): no CBC, no SHA-1 MAC,
+ * no static RSA key exchange.
+ */
+export const TLS_OPTIONS = {
+  minVersion: 'TLSv1.2' as const,
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+};
+
+export interface HttpAppOptions {
+  /**
+   * True (the default) for the app that faces clients: it enforces request rate limits. A room worker's
+   * app gets requests the main thread has already let through, so it does not count them again.
+   */
+  edge?: boolean;
+}
+
+/**
  * The Fastify app every port545 server starts from: the Server and security headers on every reply,
  * coded JSON errors, the 404 reply and `/.well-known/port545`.
  */
-export function createHttpApp(config: Config, log: Logger): FastifyInstance {
+export function createHttpApp(config: Config, log: Logger, options: HttpAppOptions = {}): FastifyInstance {
+  const audit = auditLog(log);
+  const hsts = hstsEnabled(config);
   const app: FastifyInstance = Fastify({
     // Fastify's own per-request lines are noise at info; it logs at warn and above.
     loggerInstance: log.child(
@@ -45,17 +78,29 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
     ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     // HTTPS and WSS on the one port; the certificate is loaded (or made) in `listen`.
-    ...(tlsEnabled(config) ? { https: { minVersion: 'TLSv1.2' as const } } : {}),
+    ...(tlsEnabled(config) ? { https: TLS_OPTIONS } : {}),
   }) as unknown as FastifyInstance;
 
   // Anyone who finds this port open can tell what listens on it (see the security note on port 545).
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('Server', SERVER_HEADER);
     reply.headers(SECURITY_HEADERS);
+    if (hsts) reply.header('Strict-Transport-Security', HSTS_VALUE);
   });
+  if (options.edge ?? true) registerRateLimits(app, config);
 
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error, request, reply) => {
     if (error instanceof CodedError) {
+      if (isAudited(error.code))
+        audit.warn(
+          {
+            address: addressKey(request.ip),
+            method: request.method,
+            path: request.url.split('?')[0]!.slice(0, 200),
+            code: error.code,
+          },
+          'request refused',
+        );
       return reply.status(error.status).send({ error: { code: error.code, message: error.message } });
     }
     const status = (error as { statusCode?: number }).statusCode;
@@ -89,9 +134,12 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
 export function acceptWebSockets(
   app: FastifyInstance,
   config: Config,
+  log: Logger,
   onSocket: (ws: WebSocket, address: string) => void,
 ): WebSocketServer {
+  const audit = auditLog(log);
   const connectionsByAddress = new Map<string, number>();
+  const connectsByAddress = new MinuteCounter(config.limits.wsConnectsPerMinute);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.wsMaxMessageBytes });
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
@@ -100,11 +148,24 @@ export function acceptWebSockets(
       return;
     }
     const address = addressKey(request.socket.remoteAddress);
+    // Refused before the upgrade: a browser shows the status, and no WebSocket is ever made.
+    const refuse = (status: string, code: ErrorCode, extra = '') => {
+      audit.warn({ address, origin: request.headers.origin?.slice(0, 200), code }, 'WebSocket refused');
+      const body = JSON.stringify({ error: { code, message: errorCatalog[code].message } });
+      socket.end(
+        `HTTP/1.1 ${status}\r\nServer: ${SERVER_HEADER}\r\nContent-Type: application/json\r\n${extra}` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    if (!originAllowed(request, config)) return refuse('403 Forbidden', 'ORIGIN_NOT_ALLOWED');
+    const wait = connectsByAddress.hit(address);
+    if (wait > 0) return refuse('429 Too Many Requests', 'RATE_LIMITED', `Retry-After: ${wait}\r\n`);
     wss.handleUpgrade(request, socket, head, (ws) => {
       // Over the limit: the client still gets a coded error it can show, then the socket closes.
       const open = connectionsByAddress.get(address) ?? 0;
       if (open >= config.limits.connectionsPerIp) {
         const error = new CodedError('TOO_MANY_CONNECTIONS');
+        audit.warn({ address, code: error.code }, 'WebSocket refused');
         ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message }));
         ws.close(CLOSE_POLICY_VIOLATION, 'too many connections');
         return;
@@ -192,7 +253,7 @@ async function listenHttp(
       (app.server as unknown as HttpsServer).setSecureContext({
         cert: tls.cert,
         key: tls.key,
-        minVersion: 'TLSv1.2',
+        ...TLS_OPTIONS,
       });
   }
   await app.listen({ port, host: config.host });

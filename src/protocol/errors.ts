@@ -31,6 +31,16 @@ export const errorCatalog = {
   ROOM_FULL: { status: 403, message: 'The room is full' },
   TOO_MANY_TRACKS: { status: 403, message: 'Too many published tracks' },
   JOIN_TIMEOUT: { status: 408, message: 'No join message arrived in time' },
+  CONNECT_TIMEOUT: {
+    status: 408,
+    message:
+      'The media connection (ICE and DTLS) did not come up in time; check UDP reachability and join again',
+  },
+  TOO_MANY_SESSIONS: {
+    status: 429,
+    message: 'Too many open WHIP/WHEP sessions from your address or token; end one first',
+  },
+  ORIGIN_NOT_ALLOWED: { status: 403, message: 'Pages of this origin may not open signaling here' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   // Who may join (src/auth): each refusal has its own code so a client can say what to do about it.
   TOKEN_REQUIRED: { status: 401, message: 'This server requires an access token to join' },
@@ -38,6 +48,10 @@ export const errorCatalog = {
   TOKEN_ALG_NOT_ALLOWED: { status: 401, message: 'The access token must be signed with HS256' },
   TOKEN_BAD_SIGNATURE: { status: 401, message: 'The access token signature does not verify' },
   TOKEN_EXPIRED: { status: 401, message: 'The access token has expired; ask for a new one' },
+  TOKEN_LIFETIME_TOO_LONG: {
+    status: 401,
+    message: 'The access token lives longer than the 30 days allowed; ask for a shorter one',
+  },
   TOKEN_WRONG_ROOM: { status: 403, message: 'The access token is for another room' },
   PASSWORD_REQUIRED: { status: 401, message: 'This room needs a password' },
   PASSWORD_WRONG: { status: 401, message: 'Wrong room password' },

@@ -29,6 +29,8 @@ export interface ParticipantAccess {
   mayBecomeHost: boolean;
 }
 
+const newResumeToken = () => randomBytes(18).toString('base64url');
+
 const DEFAULT_ACCESS: ParticipantAccess = {
   identity: undefined,
   role: 'guest',
@@ -58,7 +60,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly id: string;
   readonly name: string;
   readonly session: MediaSession;
-  readonly resumeToken = randomBytes(18).toString('base64url');
+  /** A bearer secret for one resume; a resume replaces it (`RoomRegistry.claimResumeToken`). */
+  resumeToken = newResumeToken();
   readonly tracks = new Map<string, PublishedTrackEntry>();
   readonly identity: string | undefined;
   role: ParticipantRole;
@@ -91,6 +94,10 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
       state: this.state,
       tracks: [...this.tracks.values()].map((t) => t.info),
     };
+  }
+
+  rotateResumeToken(): void {
+    this.resumeToken = newResumeToken();
   }
 
   send(message: ServerMessage, json?: string): void {

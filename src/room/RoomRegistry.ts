@@ -76,6 +76,19 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
     return room?.participants.get(participant.id) === participant ? participant : undefined;
   }
 
+  /**
+   * Like `findByResumeToken`, and spends the token: the participant gets a new one (sent in the
+   * `joined` reply of the resume), so a resume token that was seen once on the wire is good for nothing.
+   */
+  claimResumeToken(token: string, roomName: string): Participant | undefined {
+    const participant = this.findByResumeToken(token, roomName);
+    if (!participant) return undefined;
+    this.#byResumeToken.delete(token);
+    participant.rotateResumeToken();
+    this.#byResumeToken.set(participant.resumeToken, participant);
+    return participant;
+  }
+
   /** Ends a room: everyone in it gets `bye` with `reason` and leaves. */
   async closeRoom(name: string, reason?: string): Promise<void> {
     const room = this.rooms.get(name);

@@ -5,6 +5,7 @@
  */
 export { ActiveSpeaker, SPEAKING_LEVEL } from './ActiveSpeaker.js';
 export { acceptBundleOnly, bundleOnlyMids } from './bundleOnly.js';
+export { ConnectDeadline } from './connectDeadline.js';
 export { DownTrack } from './DownTrack.js';
 export {
   MediaSession,
@@ -22,3 +23,4 @@ export { type RtcSettings, supportedCodecs } from './peerConfig.js';
 export { AUDIO_LEVEL_URI, type RtpListener, type RtpSink, type RtpSource } from './RtpSource.js';
 export { SdpError } from './SdpError.js';
 export { checkSdp } from './sdpCheck.js';
+export { checkSdpLimits, type SdpLimits } from './sdpLimits.js';

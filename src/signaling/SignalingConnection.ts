@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { auditLog, isAudited } from '../auth/audit.js';
 import { authorizeJoin } from '../auth/authorizeJoin.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
@@ -13,12 +14,17 @@ import {
 import type { Participant, SignalSink } from '../room/Participant.js';
 import type { Room } from '../room/Room.js';
 import type { RoomRegistry } from '../room/RoomRegistry.js';
+import { ConnectDeadline, checkSdpLimits, type PeerRole } from '../sfu/index.js';
 
 export interface SignalingLimits {
   sdpMaxBytes: number;
   chatMaxChars: number;
   wsMessagesPerSecond: number;
   joinTimeoutMs: number;
+  /** After its offer or answer, a peer connection that has not connected this long ends the participant. */
+  connectTimeoutMs: number;
+  sdpMaxMediaSections: number;
+  candidatesPerSession: number;
 }
 
 /** Who is on the other end, for the decisions about access. */
@@ -59,10 +65,14 @@ export class SignalingConnection implements SignalSink {
   readonly #registry: RoomRegistry;
   readonly #limits: SignalingLimits;
   readonly #log: Logger;
+  readonly #audit: Logger;
   readonly #peer: SignalingPeer;
   #room: Room | undefined;
   #participant: Participant | undefined;
   #offParticipantClosed: (() => void) | undefined;
+  #connectDeadline: ConnectDeadline | undefined;
+  /** Remote ICE candidates this connection added, trickled and in SDP. */
+  #candidates = 0;
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
   #joinTimer: NodeJS.Timeout | undefined;
@@ -83,6 +93,7 @@ export class SignalingConnection implements SignalSink {
     this.#registry = registry;
     this.#limits = limits;
     this.#log = log;
+    this.#audit = auditLog(log);
     this.#peer = peer;
     this.#tokens = limits.wsMessagesPerSecond * 2;
     this.#joinTimer = setTimeout(() => {
@@ -162,14 +173,21 @@ export class SignalingConnection implements SignalSink {
     this.#queued++;
     this.#queue = this.#queue
       .then(() => this.#handle(parsed.data))
-      .catch((error: unknown) => this.#fail(error, parsed.data.rid))
+      .catch((error: unknown) => this.#fail(error, parsed.data.rid, parsed.data.type))
       .finally(() => {
         this.#queued--;
       });
   }
 
-  #fail(error: unknown, rid: string | number | undefined): void {
-    if (error instanceof CodedError) return this.#sendError(error.code, error.message, rid);
+  #fail(error: unknown, rid: string | number | undefined, type?: string): void {
+    if (error instanceof CodedError) {
+      if (isAudited(error.code))
+        this.#audit.warn(
+          { address: this.#peer.address, code: error.code, message: type, room: this.#room?.name },
+          'signaling refused',
+        );
+      return this.#sendError(error.code, error.message, rid);
+    }
     if (error instanceof InvalidStateError)
       return this.#sendError('NOT_JOINED', 'You are no longer in the room', rid);
     this.#log.error({ err: error }, 'signaling message failed');
@@ -187,14 +205,15 @@ export class SignalingConnection implements SignalSink {
       case 'join':
         return this.#join(message);
       case 'offer': {
-        if (Buffer.byteLength(message.sdp) > this.#limits.sdpMaxBytes) throw new CodedError('SDP_TOO_LARGE');
+        this.#checkSdp(message.sdp);
         const { room, participant } = this.#joined();
         const answer = await room.publish(participant, message.sdp, message.tracks);
         this.send({ ...answer, ...(message.rid !== undefined ? { rid: message.rid } : {}) });
+        this.#connectDeadline?.arm('publisher');
         return;
       }
       case 'answer': {
-        if (Buffer.byteLength(message.sdp) > this.#limits.sdpMaxBytes) throw new CodedError('SDP_TOO_LARGE');
+        this.#checkSdp(message.sdp);
         const { participant } = this.#joined();
         try {
           await participant.session.applySubscriberAnswer(message.sdp);
@@ -205,6 +224,11 @@ export class SignalingConnection implements SignalSink {
       }
       case 'candidate': {
         const { participant } = this.#joined();
+        if (++this.#candidates > this.#limits.candidatesPerSession)
+          throw new CodedError(
+            'INVALID_CANDIDATE',
+            `A connection may add at most ${this.#limits.candidatesPerSession} ICE candidates`,
+          );
         try {
           await participant.session.addIceCandidate(message.target, message.candidate);
         } catch (error) {
@@ -268,6 +292,19 @@ export class SignalingConnection implements SignalSink {
     }
   }
 
+  /** Size, m-lines and candidates of a remote description, before anything parses it for real. */
+  #checkSdp(sdp: string): void {
+    if (Buffer.byteLength(sdp) > this.#limits.sdpMaxBytes) throw new CodedError('SDP_TOO_LARGE');
+    try {
+      checkSdpLimits(sdp, {
+        maxMediaSections: this.#limits.sdpMaxMediaSections,
+        maxCandidates: this.#limits.candidatesPerSession,
+      });
+    } catch (error) {
+      throw asCoded(error, 'INVALID_SDP');
+    }
+  }
+
   /** Answers a host control that has no other reply, so a client can await it. */
   #ok(rid: string | number | undefined): void {
     this.send({ type: 'ok', ...(rid !== undefined ? { rid } : {}) });
@@ -283,7 +320,8 @@ export class SignalingConnection implements SignalSink {
     let participant: Participant;
     let room: Room;
     if (message.resume) {
-      const found = this.#registry.findByResumeToken(message.resume, message.room);
+      // The token works once: the reply carries its successor (a token seen on the wire is spent).
+      const found = this.#registry.claimResumeToken(message.resume, message.room);
       if (!found) throw new CodedError('RESUME_FAILED');
       room = this.#registry.rooms.get(message.room)!;
       participant = found;
@@ -318,14 +356,17 @@ export class SignalingConnection implements SignalSink {
     this.#room = room;
     this.#participant = participant;
     // When the room removes the participant (timeout, room closed), end this connection too.
-    this.#offParticipantClosed = participant.on('closed', () => {
+    const offClosed = participant.on('closed', () => {
       if (!this.#closed) this.close(CLOSE_NORMAL, 'removed from room');
     });
+    this.#connectDeadline = connectDeadlineOf(participant, room, this.#limits.connectTimeoutMs, this.#log);
+    this.#offParticipantClosed = offClosed;
   }
 
   #release(): void {
     this.#offParticipantClosed?.();
     this.#offParticipantClosed = undefined;
+    this.#connectDeadline = undefined;
   }
 
   #onClose(code: number): void {
@@ -346,11 +387,42 @@ export class SignalingConnection implements SignalSink {
   }
 }
 
+/**
+ * One deadline per participant, not per connection: a resumed participant's connections may have
+ * connected long ago, and a renegotiation must not start their clock again.
+ */
+const connectDeadlines = new WeakMap<Participant, ConnectDeadline>();
+
+/**
+ * The participant's connect deadline (made on its first join): a peer connection negotiated but never
+ * connected would hold its UDP socket and a place in the room. The subscriber's clock starts with the
+ * first offer the server makes, the publisher's with the first answer (`arm('publisher')`).
+ */
+function connectDeadlineOf(participant: Participant, room: Room, ms: number, log: Logger): ConnectDeadline {
+  const existing = connectDeadlines.get(participant);
+  if (existing) return existing;
+  const made = new ConnectDeadline(participant.session, ms, (role: PeerRole) => {
+    log.info({ room: room.name, participant: participant.id, role }, 'media never connected');
+    const error = new CodedError(
+      'CONNECT_TIMEOUT',
+      `Your ${role} connection did not connect within ${ms} ms`,
+    );
+    participant.send({ type: 'error', code: error.code, message: error.message });
+    // Leaving closes the participant's signaling connection too (it listens for `closed`).
+    void room.leave(participant, 'disconnected');
+  });
+  connectDeadlines.set(participant, made);
+  participant.session.on('subscriberOffer', () => made.arm('subscriber'));
+  if (participant.session.pendingSubscriberOffer) made.arm('subscriber');
+  return made;
+}
+
 const OPEN_AUTH: Config['auth'] = {
   mode: 'open',
   passwordFreeAttempts: 3,
   passwordBackoffMs: 250,
   passwordBackoffMaxMs: 5000,
+  passwordRoomAttemptsPerMinute: 30,
 };
 
 function ridOf(json: unknown): string | number | undefined {

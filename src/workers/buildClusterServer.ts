@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
@@ -40,8 +40,17 @@ const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
  * connections and media, lives on one worker. A WebSocket goes to the worker of the room its `join`
  * names; WHIP, WHEP and the admin API's room paths go to the worker of the room in their path.
  */
-export function buildClusterServer(config: Config, workerCount: number): ClusterServer {
-  const log = pino({ level: config.logLevel, base: undefined });
+export interface ClusterOptions {
+  /** The main thread's logger instead of a new one at `config.logLevel` (tests read its audit lines). */
+  log?: Logger;
+}
+
+export function buildClusterServer(
+  config: Config,
+  workerCount: number,
+  options: ClusterOptions = {},
+): ClusterServer {
+  const log = options.log ?? pino({ level: config.logLevel, base: undefined });
   const app = createHttpApp(config, log);
   const workers = new RoomWorkers(config, workerCount, log);
   let nextId = 0;
@@ -109,7 +118,7 @@ export function buildClusterServer(config: Config, workerCount: number): Cluster
 
   const ready = Promise.all([registerWebClient(app), workers.ready()]);
 
-  const wss = acceptWebSockets(app, config, (ws, address) => routeSocket(ws, address));
+  const wss = acceptWebSockets(app, config, log, (ws, address) => routeSocket(ws, address));
 
   /**
    * Until it has joined, a connection may still name any room: each valid `join` is routed to that room's

@@ -13,7 +13,8 @@ const port = parentPort;
 if (!port) throw new Error('roomWorker.ts runs as a worker thread');
 const { index, config } = workerData as WorkerData;
 const log = pino({ level: config.logLevel, base: { worker: index } });
-const server = buildServer(config, { log });
+// Requests arrive here already let through by the main thread's rate limits and Origin check.
+const server = buildServer(config, { log, edge: false });
 
 /**
  * Signaling messages for the clients, sent to the main thread once per turn of the event loop rather than

@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { bearerToken } from '../../auth/authorizeJoin.js';
 import { CodedError } from '../../common/errors.js';
+import type { Config } from '../../config/config.js';
 import type { Participant } from '../../room/Participant.js';
 import type { RoomRegistry } from '../../room/RoomRegistry.js';
-import { SdpError } from '../../sfu/index.js';
+import { ConnectDeadline, SdpError } from '../../sfu/index.js';
 import {
+  checkOfferLimits,
   type GatewayResource,
   HttpSessionSink,
   mediaLines,
@@ -18,12 +21,16 @@ import {
   sdpBody,
 } from '../httpGateway.js';
 import type { JoinAuthorizer } from '../joinAuth.js';
+import type { SessionCaps } from '../sessionCaps.js';
 import { WhepSession } from './WhepSession.js';
 import { preferRoomCodecs, sourceCodecs } from './whepCodecs.js';
 
 export interface WhepOptions {
   registry: RoomRegistry;
   sdpMaxBytes: number;
+  limits: Config['limits'];
+  /** Open sessions per address and token, shared with WHIP. */
+  caps: SessionCaps;
   authorize: JoinAuthorizer;
   log: Logger;
 }
@@ -48,8 +55,10 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     authorization: string | undefined,
     nameRaw: string | undefined,
     offer: string,
+    address: string,
   ) => {
     const roomName = parseRoomName(roomRaw);
+    const candidates = checkOfferLimits(offer, options.limits);
     const grant = await options.authorize(authorization, roomName);
     const name = parseDisplayName(nameRaw ?? grant.name, 'WHEP player');
     const lines = mediaLines(offer);
@@ -71,12 +80,20 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     let playable = preferRoomCodecs(offer, lines, 'video', sourceCodecs(sources, 'video'));
     if (follow !== undefined)
       playable = preferRoomCodecs(playable, lines, 'audio', sourceCodecs(sources, 'audio'));
-    const participant: Participant = room.join(
-      name,
-      new HttpSessionSink(() => void room.leave(participant, 'left')),
-      undefined,
-      { media: { subscriptions: 'routed' }, grant },
-    );
+    const release = options.caps.take(address, bearerToken(authorization));
+    let participant: Participant;
+    try {
+      participant = room.join(
+        name,
+        new HttpSessionSink(() => void room.leave(participant, 'left')),
+        undefined,
+        { media: { subscriptions: 'routed' }, grant },
+      );
+    } catch (error) {
+      release();
+      throw error;
+    }
+    participant.on('closed', release);
     let answer: string;
     try {
       answer = await participant.session.answerSubscriberOffer(playable);
@@ -87,7 +104,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
     }
     const id = newResourceId();
     const session = new WhepSession({ room, participant, follow, log });
-    resources.set(id, { id, room: roomName, participant: session.participant, session });
+    resources.set(id, { id, room: roomName, participant: session.participant, session, candidates });
     participant.on('closed', () => {
       session.close();
       resources.delete(id);
@@ -102,7 +119,18 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
       const off = followed.on('closed', () => void room.leave(participant, 'left'));
       participant.on('closed', off);
     }
-    session.start();
+    // A player that never connects would hold its socket and its place in the room for good.
+    new ConnectDeadline(participant.session, options.limits.connectTimeoutMs, () => {
+      log.info({ room: roomName, resource: id }, 'WHEP session ended: it never connected');
+      void room.leave(participant, 'disconnected');
+    }).arm('subscriber');
+    try {
+      session.start();
+    } catch (error) {
+      // Whatever failed (the mix's Opus encoder, say), the player must not stay behind without media.
+      await room.leave(participant, 'left');
+      throw error;
+    }
     log.info({ room: roomName, participant: participant.id, follow, resource: id }, 'WHEP session started');
     return { id, roomName, answer };
   };
@@ -124,6 +152,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
             request.headers.authorization,
             request.query.name,
             offer,
+            request.ip,
           );
           return reply
             .status(201)
@@ -135,7 +164,11 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
         },
       );
     }
-    registerSessionRoutes(scope, 'WHEP', resources, { sdpMaxBytes: options.sdpMaxBytes, log });
+    registerSessionRoutes(scope, 'WHEP', resources, {
+      sdpMaxBytes: options.sdpMaxBytes,
+      candidatesPerSession: options.limits.candidatesPerSession,
+      log,
+    });
   });
   return resources;
 }

@@ -1,9 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { bearerToken } from '../../auth/authorizeJoin.js';
 import { CodedError } from '../../common/errors.js';
+import type { Config } from '../../config/config.js';
 import type { TrackSource } from '../../protocol/messages.js';
+import type { Participant } from '../../room/Participant.js';
 import type { RoomRegistry } from '../../room/RoomRegistry.js';
+import { ConnectDeadline } from '../../sfu/index.js';
 import {
+  checkOfferLimits,
   type GatewayResource,
   HttpSessionSink,
   mediaLines,
@@ -17,10 +22,14 @@ import {
   sdpBody,
 } from '../httpGateway.js';
 import type { JoinAuthorizer } from '../joinAuth.js';
+import type { SessionCaps } from '../sessionCaps.js';
 
 export interface WhipOptions {
   registry: RoomRegistry;
   sdpMaxBytes: number;
+  limits: Config['limits'];
+  /** Open sessions per address and token, shared with WHEP. */
+  caps: SessionCaps;
   authorize: JoinAuthorizer;
   log: Logger;
 }
@@ -48,6 +57,7 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
       async (request, reply) => {
         const roomName = parseRoomName(request.params.room);
         const offer = sdpBody(request);
+        const candidates = checkOfferLimits(offer, options.limits);
         const grant = await options.authorize(request.headers.authorization, roomName);
         const name = parseDisplayName(request.query.name ?? grant.name, 'WHIP');
         const sending = mediaLines(offer).filter(
@@ -63,16 +73,27 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
             'The offer sends no audio or video (no sendonly m-line with a mid)',
           );
 
-        const room = registry.getOrCreate(roomName);
+        const release = options.caps.take(request.ip, bearerToken(request.headers.authorization));
+        let room: ReturnType<typeof registry.getOrCreate>;
+        let participant: Participant;
+        try {
+          room = registry.getOrCreate(roomName);
+          participant = room.join(
+            name,
+            new HttpSessionSink(() => void room.leave(participant, 'left')),
+            undefined,
+            { grant },
+          );
+        } catch (error) {
+          release();
+          throw error;
+        }
         const id = newResourceId();
-        const participant = room.join(
-          name,
-          new HttpSessionSink(() => void room.leave(participant, 'left')),
-          undefined,
-          { grant },
-        );
-        resources.set(id, { id, room: roomName, participant });
-        participant.on('closed', () => resources.delete(id));
+        resources.set(id, { id, room: roomName, participant, candidates });
+        participant.on('closed', () => {
+          release();
+          resources.delete(id);
+        });
         // No signaling channel: a connection that fails or closes is the end of the session.
         participant.session.on('connectionState', (role, state) => {
           if (role === 'publisher' && (state === 'failed' || state === 'closed'))
@@ -93,6 +114,11 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
           await room.leave(participant, 'left');
           throw error;
         }
+        // A publisher that never connects would hold its socket and its place in the room for good.
+        new ConnectDeadline(participant.session, options.limits.connectTimeoutMs, () => {
+          log.info({ room: roomName, resource: id }, 'WHIP session ended: it never connected');
+          void room.leave(participant, 'disconnected');
+        }).arm('publisher');
         log.info({ room: roomName, participant: participant.id, resource: id }, 'WHIP session started');
         const location = `/whip/${encodeURIComponent(roomName)}/sessions/${id}`;
         return reply
@@ -105,7 +131,11 @@ export function registerWhip(app: FastifyInstance, options: WhipOptions): Map<st
       },
     );
 
-    registerSessionRoutes(scope, 'WHIP', resources, { sdpMaxBytes: options.sdpMaxBytes, log });
+    registerSessionRoutes(scope, 'WHIP', resources, {
+      sdpMaxBytes: options.sdpMaxBytes,
+      candidatesPerSession: options.limits.candidatesPerSession,
+      log,
+    });
   });
   return resources;
 }
