@@ -1,10 +1,11 @@
-import { MediaStreamTrack, type RTCRtpSender } from 'werift';
+import { MediaStreamTrack, type RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
 import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
 import type { RemoteTrack } from '../client/tracks.js';
 import { ClipSource } from '../media/ClipSource.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../media/Vp8FrameAssembler.js';
 import { isVp8KeyframeStart } from '../media/vp8.js';
+import { ReorderBuffer } from './ReorderBuffer.js';
 
 export interface BotOptions {
   url: string;
@@ -23,6 +24,13 @@ export interface BotOptions {
   password?: string;
   /** Extra trust for a wss:// server: the PEM of its self-signed certificate. */
   ca?: string | Buffer;
+  /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
+  onPeerConnection?: (pc: RTCPeerConnection) => void;
+  /**
+   * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
+   * before giving it up, as a browser's jitter buffer does; without it packets are taken as they come.
+   */
+  jitterBufferMs?: number;
 }
 
 /** What a bot has received of one remote track. */
@@ -54,12 +62,26 @@ export class Bot {
   readonly received = new Map<string, ReceivedTrack>();
   readonly #source: ClipSource | undefined;
   readonly #disposers: (() => void)[] = [];
+  /** The listener on each remote track's current media, by track id. */
+  readonly #listening = new Map<string, () => void>();
   #stopped = false;
 
-  private constructor(room: Room<MediaStreamTrack>, source: ClipSource | undefined, keepMedia: boolean) {
+  readonly #jitterBufferMs: number;
+
+  private constructor(
+    room: Room<MediaStreamTrack>,
+    source: ClipSource | undefined,
+    keepMedia: boolean,
+    jitterBufferMs = 0,
+  ) {
     this.room = room;
     this.#source = source;
+    this.#jitterBufferMs = jitterBufferMs;
     room.on('trackSubscribed', (track) => this.#record(track, keepMedia));
+    room.on('trackUnsubscribed', (track) => {
+      this.#listening.get(track.id)?.();
+      this.#listening.delete(track.id);
+    });
     for (const p of room.participants.values())
       for (const t of p.tracks.values()) if (t.mediaTrack) this.#record(t, keepMedia);
   }
@@ -73,20 +95,29 @@ export class Bot {
       token: options.token,
       password: options.password,
       ca: options.ca,
+      onPeerConnection: options.onPeerConnection,
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;
     const source = video || audio ? new ClipSource({ video, audio }) : undefined;
-    const bot = new Bot(room, source, options.keepMedia ?? false);
+    const bot = new Bot(room, source, options.keepMedia ?? false, options.jitterBufferMs);
     if (source) {
       if (video) {
         const track = new MediaStreamTrack({ kind: 'video' });
         source.onVideoRtp((rtp) => track.writeRtp(rtp));
         const local = await room.publishTrack(track, 'camera');
         // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
-        const sender = local.transceiver.sender as unknown as RTCRtpSender;
-        const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
-        bot.#disposers.push(pli.unSubscribe);
+        const onPli = () => {
+          const sender = local.transceiver.sender as unknown as RTCRtpSender;
+          const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+          bot.#disposers.push(pli.unSubscribe);
+        };
+        onPli();
+        // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
+        room.on('rejoined', () => {
+          onPli();
+          source.requestKeyframe();
+        });
       }
       if (audio) {
         const track = new MediaStreamTrack({ kind: 'audio' });
@@ -100,8 +131,9 @@ export class Bot {
 
   #record(track: RemoteTrack<MediaStreamTrack>, keepMedia: boolean): void {
     const media = track.mediaTrack;
-    if (!media || this.received.has(track.id)) return;
-    const stats: ReceivedTrack = {
+    if (!media || this.#listening.has(track.id)) return;
+    // Received again on a new connection (after a new join): keep counting into the same record.
+    const stats: ReceivedTrack = this.received.get(track.id) ?? {
       trackId: track.id,
       participantId: track.participantId,
       kind: track.kind,
@@ -116,6 +148,7 @@ export class Bot {
       media: [],
     };
     this.received.set(track.id, stats);
+    let firstPacket = true;
     const onFrame = (frame: Vp8Frame) => {
       stats.frames++;
       if (frame.keyframe) {
@@ -125,17 +158,28 @@ export class Bot {
       if (keepMedia) stats.media.push(frame.data);
     };
     const assembler = track.kind === 'video' ? new Vp8FrameAssembler(onFrame) : undefined;
-    const { unSubscribe } = media.onReceiveRtp.subscribe((rtp) => {
+    const reorder =
+      assembler && this.#jitterBufferMs > 0
+        ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, (rtp) =>
+            assembler.push({ ...rtp.header, payload: rtp.payload }),
+          )
+        : undefined;
+    const subscription = media.onReceiveRtp.subscribe((rtp) => {
       stats.packets++;
       stats.bytes += rtp.payload.length;
-      if (stats.firstPacketAt === undefined) {
-        stats.firstPacketAt = Date.now();
-        if (assembler) stats.startedWithKeyframe = isVp8KeyframeStart(rtp.payload);
+      if (firstPacket) {
+        firstPacket = false;
+        stats.firstPacketAt ??= Date.now();
+        if (assembler) stats.startedWithKeyframe ??= isVp8KeyframeStart(rtp.payload);
       }
-      if (assembler) assembler.push({ ...rtp.header, payload: rtp.payload });
+      if (reorder) reorder.push(rtp);
+      else if (assembler) assembler.push({ ...rtp.header, payload: rtp.payload });
       else if (keepMedia) stats.media.push(rtp.payload);
     });
-    this.#disposers.push(unSubscribe);
+    this.#listening.set(track.id, () => {
+      subscription.unSubscribe();
+      reorder?.close();
+    });
   }
 
   /** Received-track records of one remote participant. */
@@ -148,6 +192,8 @@ export class Bot {
     this.#stopped = true;
     this.#source?.stop();
     for (const dispose of this.#disposers) dispose();
+    for (const dispose of this.#listening.values()) dispose();
+    this.#listening.clear();
     await this.room.leave();
   }
 }
