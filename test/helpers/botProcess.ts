@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       video: publish,
       audio: publish,
       hostAddresses: [hostAddress],
+      jitterBufferMs: 400,
       onPeerConnection: debug,
     });
     if (process.env.BOT_DEBUG) {

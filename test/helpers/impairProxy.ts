@@ -15,7 +15,10 @@ export interface ImpairOptions {
   loss?: number;
   /** Fixed one-way delay, ms. */
   delayMs?: number;
-  /** Extra delay drawn uniformly from 0–jitterMs per datagram (datagrams overtake one another). */
+  /**
+   * Extra delay drawn uniformly from 0–jitterMs per datagram. Order is kept, as in a queue: a datagram
+   * never overtakes the one before it (only `reorder` reorders), so the delay varies by up to jitterMs.
+   */
   jitterMs?: number;
   /** Fraction of datagrams held back a further `reorderMs` (default 30 ms), so later ones pass them. */
   reorder?: number;
@@ -41,6 +44,8 @@ export class ImpairStage {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** When the link is free again (rate limiting), in ms of Date.now(). */
   #busyUntil = 0;
+  /** When the last datagram kept in order is delivered. */
+  #lastDelivery = 0;
   #closed = false;
 
   constructor(options: ImpairOptions) {
@@ -69,6 +74,10 @@ export class ImpairStage {
     if (o.reorder && Math.random() < o.reorder) {
       this.stats.reordered++;
       delay += o.reorderMs ?? 30;
+    } else {
+      const now = Date.now();
+      delay = Math.max(delay, this.#lastDelivery - now);
+      this.#lastDelivery = now + delay;
     }
     const copies = o.duplicate && Math.random() < o.duplicate ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
