@@ -1,4 +1,10 @@
-import { MediaStreamTrack, type RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
+import {
+  MediaStreamTrack,
+  type RTCPeerConnection,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
 import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
 import type { RemoteTrack } from '../client/tracks.js';
@@ -6,6 +12,9 @@ import { ClipSource } from '../media/ClipSource.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../media/Vp8FrameAssembler.js';
 import { isVp8KeyframeStart } from '../media/vp8.js';
 import { ReorderBuffer } from './ReorderBuffer.js';
+
+/** A receiving bot asks for a keyframe at most this often while it throws frames away. */
+const KEYFRAME_REQUEST_MS = 300;
 
 export interface BotOptions {
   url: string;
@@ -31,6 +40,8 @@ export interface BotOptions {
    * before giving it up, as a browser's jitter buffer does; without it packets are taken as they come.
    */
   jitterBufferMs?: number;
+  /** Keep each received video frame's RTP timestamp and arrival time (`frameTimes`), to measure freezes. */
+  recordFrameTimes?: boolean;
 }
 
 /** What a bot has received of one remote track. */
@@ -51,6 +62,8 @@ export interface ReceivedTrack {
   firstPacketAt: number | undefined;
   /** Received frames (video) or Opus packets (audio) when `keepMedia` is set. */
   media: Buffer[];
+  /** Per video frame, [RTP timestamp, Date.now() at arrival], when `recordFrameTimes` is set. */
+  frameTimes: [number, number][];
 }
 
 /**
@@ -67,16 +80,18 @@ export class Bot {
   #stopped = false;
 
   readonly #jitterBufferMs: number;
+  readonly #recordFrameTimes: boolean;
 
   private constructor(
     room: Room<MediaStreamTrack>,
     source: ClipSource | undefined,
     keepMedia: boolean,
-    jitterBufferMs = 0,
+    options: Pick<BotOptions, 'jitterBufferMs' | 'recordFrameTimes'> = {},
   ) {
     this.room = room;
     this.#source = source;
-    this.#jitterBufferMs = jitterBufferMs;
+    this.#jitterBufferMs = options.jitterBufferMs ?? 0;
+    this.#recordFrameTimes = options.recordFrameTimes ?? false;
     room.on('trackSubscribed', (track) => this.#record(track, keepMedia));
     room.on('trackUnsubscribed', (track) => {
       this.#listening.get(track.id)?.();
@@ -100,7 +115,7 @@ export class Bot {
     const video = options.video ?? true;
     const audio = options.audio ?? true;
     const source = video || audio ? new ClipSource({ video, audio }) : undefined;
-    const bot = new Bot(room, source, options.keepMedia ?? false, options.jitterBufferMs);
+    const bot = new Bot(room, source, options.keepMedia ?? false, options);
     if (source) {
       if (video) {
         const track = new MediaStreamTrack({ kind: 'video' });
@@ -146,6 +161,7 @@ export class Bot {
       subscribedAt: Date.now(),
       firstPacketAt: undefined,
       media: [],
+      frameTimes: [],
     };
     this.received.set(track.id, stats);
     let firstPacket = true;
@@ -156,13 +172,27 @@ export class Bot {
         stats.firstKeyframeAt ??= Date.now();
       }
       if (keepMedia) stats.media.push(frame.data);
+      if (this.#recordFrameTimes) stats.frameTimes.push([frame.timestamp, Date.now()]);
     };
     const assembler = track.kind === 'video' ? new Vp8FrameAssembler(onFrame) : undefined;
+    // Like a decoder that lost a frame: ask for a keyframe (RFC 4585 §6.3.1) rather than wait for the next
+    // one, at most every KEYFRAME_REQUEST_MS while frames are being thrown away.
+    const receiver = (track.transceiver as unknown as RTCRtpTransceiver | undefined)?.receiver;
+    let lost = 0;
+    let lastPli = 0;
+    const assemble = (rtp: RtpPacket) => {
+      assembler!.push({ ...rtp.header, payload: rtp.payload });
+      const now = Date.now();
+      const waiting = assembler!.droppedFrames + assembler!.skippedFrames;
+      if (waiting === lost || now - lastPli < KEYFRAME_REQUEST_MS || stats.firstKeyframeAt === undefined)
+        return;
+      lost = waiting;
+      lastPli = now;
+      receiver?.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
+    };
     const reorder =
       assembler && this.#jitterBufferMs > 0
-        ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, (rtp) =>
-            assembler.push({ ...rtp.header, payload: rtp.payload }),
-          )
+        ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, assemble)
         : undefined;
     const subscription = media.onReceiveRtp.subscribe((rtp) => {
       stats.packets++;
@@ -173,7 +203,7 @@ export class Bot {
         if (assembler) stats.startedWithKeyframe ??= isVp8KeyframeStart(rtp.payload);
       }
       if (reorder) reorder.push(rtp);
-      else if (assembler) assembler.push({ ...rtp.header, payload: rtp.payload });
+      else if (assembler) assemble(rtp);
       else if (keepMedia) stats.media.push(rtp.payload);
     });
     this.#listening.set(track.id, () => {
