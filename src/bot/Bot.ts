@@ -37,7 +37,8 @@ export interface BotOptions {
   onPeerConnection?: (pc: RTCPeerConnection) => void;
   /**
    * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
-   * before giving it up, as a browser's jitter buffer does; without it packets are taken as they come.
+   * before giving it up, and ask for a keyframe when frames must be thrown away, as a browser's jitter
+   * buffer and decoder do; without it packets are taken as they come.
    */
   jitterBufferMs?: number;
   /** Keep each received video frame's RTP timestamp and arrival time (`frameTimes`), to measure freezes. */
@@ -116,30 +117,36 @@ export class Bot {
     const audio = options.audio ?? true;
     const source = video || audio ? new ClipSource({ video, audio }) : undefined;
     const bot = new Bot(room, source, options.keepMedia ?? false, options);
-    if (source) {
-      if (video) {
-        const track = new MediaStreamTrack({ kind: 'video' });
-        source.onVideoRtp((rtp) => track.writeRtp(rtp));
-        const local = await room.publishTrack(track, 'camera');
-        // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
-        const onPli = () => {
-          const sender = local.transceiver.sender as unknown as RTCRtpSender;
-          const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
-          bot.#disposers.push(pli.unSubscribe);
-        };
-        onPli();
-        // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
-        room.on('rejoined', () => {
+    try {
+      if (source) {
+        if (video) {
+          const track = new MediaStreamTrack({ kind: 'video' });
+          source.onVideoRtp((rtp) => track.writeRtp(rtp));
+          const local = await room.publishTrack(track, 'camera');
+          // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
+          const onPli = () => {
+            const sender = local.transceiver.sender as unknown as RTCRtpSender;
+            const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+            bot.#disposers.push(pli.unSubscribe);
+          };
           onPli();
-          source.requestKeyframe();
-        });
+          // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
+          room.on('rejoined', () => {
+            onPli();
+            source.requestKeyframe();
+          });
+        }
+        if (audio) {
+          const track = new MediaStreamTrack({ kind: 'audio' });
+          source.onAudioRtp((rtp) => track.writeRtp(rtp));
+          await room.publishTrack(track, 'microphone');
+        }
+        source.start();
       }
-      if (audio) {
-        const track = new MediaStreamTrack({ kind: 'audio' });
-        source.onAudioRtp((rtp) => track.writeRtp(rtp));
-        await room.publishTrack(track, 'microphone');
-      }
-      source.start();
+    } catch (error) {
+      // A bot that could not publish leaves rather than stay half-joined with its connections open.
+      await bot.stop().catch(() => {});
+      throw error;
     }
     return bot;
   }
@@ -180,20 +187,20 @@ export class Bot {
     const receiver = (track.transceiver as unknown as RTCRtpTransceiver | undefined)?.receiver;
     let lost = 0;
     let lastPli = 0;
+    const jitterBuffer = this.#jitterBufferMs > 0;
     const assemble = (rtp: RtpPacket) => {
       assembler!.push({ ...rtp.header, payload: rtp.payload });
       const now = Date.now();
       const waiting = assembler!.droppedFrames + assembler!.skippedFrames;
-      if (waiting === lost || now - lastPli < KEYFRAME_REQUEST_MS || stats.firstKeyframeAt === undefined)
+      // Only a bot that acts as a browser does (a jitter buffer) asks: the clip skips ahead to answer.
+      if (!jitterBuffer || waiting === lost || now - lastPli < KEYFRAME_REQUEST_MS || !stats.firstKeyframeAt)
         return;
       lost = waiting;
       lastPli = now;
       receiver?.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
     };
     const reorder =
-      assembler && this.#jitterBufferMs > 0
-        ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, assemble)
-        : undefined;
+      assembler && jitterBuffer ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, assemble) : undefined;
     const subscription = media.onReceiveRtp.subscribe((rtp) => {
       stats.packets++;
       stats.bytes += rtp.payload.length;
