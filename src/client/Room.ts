@@ -39,6 +39,8 @@ export interface ConnectOptions {
  * offerer, restarts ICE this often (RFC 8445 §9); the server restarts the subscriber connection.
  */
 const ICE_RESTART_INTERVAL_MS = 8000;
+/** How long a client cut off from the server keeps trying to join again before it gives up. */
+const REJOIN_WINDOW_MS = 10 * 60_000;
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
 
@@ -355,11 +357,13 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   }
 
   /**
-   * The server ended the session after its media stayed lost past the resume window: join again, as a new
-   * participant, and publish the same tracks on new connections.
+   * The server ended the session after its media (or its signaling) stayed lost past the resume window:
+   * join again, as a new participant, and publish the same tracks on new connections.
    */
   async #rejoin(): Promise<void> {
+    this.#rejoining = true;
     this.#setState('reconnecting');
+    const deadline = Date.now() + REJOIN_WINDOW_MS;
     this.#stopRestarts();
     this.#mediaDown.clear();
     const old = [this.#publisher, this.#subscriber];
@@ -378,6 +382,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     }
     let delay = 250;
     while (!this.#leaving) {
+      if (Date.now() > deadline) {
+        this.#rejoining = false;
+        await this.#teardown();
+        return;
+      }
       try {
         await this.#join();
         break;
@@ -574,15 +583,20 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         if (this.#mediaDown.size === 0) this.#setState('connected');
         return;
       } catch (error) {
+        // The server let the session go (its resume window ran out during a long cut): join again.
+        if (error instanceof ServerError && error.code === 'RESUME_FAILED') break;
         if (error instanceof ServerError) {
           this.emit('error', error);
-          break;
+          this.#teardown();
+          return;
         }
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 2000);
     }
-    this.#teardown();
+    if (this.#leaving) return;
+    this.#rejoining = true;
+    await this.#rejoin();
   }
 
   #teardown(): Promise<unknown> {

@@ -10,7 +10,8 @@ import { RTCPeerConnection } from 'werift';
  * while its ICE agent never checked a pair, had none selected, and sent nothing (RFC 7675: no consent, no
  * data). A connection whose consent expired (`failed`) therefore never carried media again. Here
  * `connect` runs the checks of such transports (RFC 8445 §9: a restart keeps DTLS, RFC 8842 §4) and only
- * then says `connected`, or `failed` when they fail, as werift does for a first connection.
+ * then says `connected`, or `failed` when they fail, as werift does for a first connection. A restart
+ * made while the checks of the previous one still run does not wait for them (they never end).
  * `test/capAndLift.test.ts` fails without it.
  */
 
@@ -18,6 +19,8 @@ interface IceTransportInternals {
   state: string;
   /** How many times werift restarted this transport. */
   iceRestarts: number;
+  /** Set while a `start` runs; a later `start` waits for it. */
+  waitStart: unknown;
   connection: { remoteUsername: string; remotePassword: string };
   start(): Promise<void>;
 }
@@ -48,7 +51,12 @@ export function installIceRestartChecks(): void {
         d.iceTransport.connection.remotePassword !== '',
     );
     if (restarted.length === 0) return original.call(this);
-    for (const d of restarted) checked.set(d.iceTransport, d.iceTransport.iceRestarts);
+    for (const d of restarted) {
+      checked.set(d.iceTransport, d.iceTransport.iceRestarts);
+      // A restart during the checks of the one before (a path still dead) left that start waiting on a
+      // check list the restart replaced, for ever; the next start would wait behind it, for ever.
+      d.iceTransport.waitStart = undefined;
+    }
     this.secureManager.setConnectionState('connecting');
     const results = await Promise.allSettled(restarted.map((d) => d.iceTransport.start()));
     // Transports not restarted (none with max-bundle) go through werift's own path.
