@@ -14,7 +14,7 @@ import { isVp8KeyframeStart } from '../media/vp8.js';
 import { ReorderBuffer } from './ReorderBuffer.js';
 
 /** A receiving bot asks for a keyframe at most this often while it throws frames away. */
-const KEYFRAME_REQUEST_MS = 300;
+const KEYFRAME_REQUEST_MS = 2000;
 
 export interface BotOptions {
   url: string;
