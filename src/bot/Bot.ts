@@ -1,10 +1,20 @@
-import { MediaStreamTrack, type RTCRtpSender } from 'werift';
+import {
+  MediaStreamTrack,
+  type RTCPeerConnection,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
 import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
 import type { RemoteTrack } from '../client/tracks.js';
 import { ClipSource } from '../media/ClipSource.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../media/Vp8FrameAssembler.js';
 import { isVp8KeyframeStart } from '../media/vp8.js';
+import { ReorderBuffer } from './ReorderBuffer.js';
+
+/** A receiving bot asks for a keyframe at most this often while it throws frames away. */
+const KEYFRAME_REQUEST_MS = 2000;
 
 export interface BotOptions {
   url: string;
@@ -23,6 +33,16 @@ export interface BotOptions {
   password?: string;
   /** Extra trust for a wss:// server: the PEM of its self-signed certificate. */
   ca?: string | Buffer;
+  /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
+  onPeerConnection?: (pc: RTCPeerConnection) => void;
+  /**
+   * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
+   * before giving it up, and ask for a keyframe when frames must be thrown away, as a browser's jitter
+   * buffer and decoder do; without it packets are taken as they come.
+   */
+  jitterBufferMs?: number;
+  /** Keep each received video frame's RTP timestamp and arrival time (`frameTimes`), to measure freezes. */
+  recordFrameTimes?: boolean;
 }
 
 /** What a bot has received of one remote track. */
@@ -43,6 +63,8 @@ export interface ReceivedTrack {
   firstPacketAt: number | undefined;
   /** Received frames (video) or Opus packets (audio) when `keepMedia` is set. */
   media: Buffer[];
+  /** Per video frame, [RTP timestamp, Date.now() at arrival], when `recordFrameTimes` is set. */
+  frameTimes: [number, number][];
 }
 
 /**
@@ -54,12 +76,28 @@ export class Bot {
   readonly received = new Map<string, ReceivedTrack>();
   readonly #source: ClipSource | undefined;
   readonly #disposers: (() => void)[] = [];
+  /** The listener on each remote track's current media, by track id. */
+  readonly #listening = new Map<string, () => void>();
   #stopped = false;
 
-  private constructor(room: Room<MediaStreamTrack>, source: ClipSource | undefined, keepMedia: boolean) {
+  readonly #jitterBufferMs: number;
+  readonly #recordFrameTimes: boolean;
+
+  private constructor(
+    room: Room<MediaStreamTrack>,
+    source: ClipSource | undefined,
+    keepMedia: boolean,
+    options: Pick<BotOptions, 'jitterBufferMs' | 'recordFrameTimes'> = {},
+  ) {
     this.room = room;
     this.#source = source;
+    this.#jitterBufferMs = options.jitterBufferMs ?? 0;
+    this.#recordFrameTimes = options.recordFrameTimes ?? false;
     room.on('trackSubscribed', (track) => this.#record(track, keepMedia));
+    room.on('trackUnsubscribed', (track) => {
+      this.#listening.get(track.id)?.();
+      this.#listening.delete(track.id);
+    });
     for (const p of room.participants.values())
       for (const t of p.tracks.values()) if (t.mediaTrack) this.#record(t, keepMedia);
   }
@@ -73,35 +111,51 @@ export class Bot {
       token: options.token,
       password: options.password,
       ca: options.ca,
+      onPeerConnection: options.onPeerConnection,
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;
     const source = video || audio ? new ClipSource({ video, audio }) : undefined;
-    const bot = new Bot(room, source, options.keepMedia ?? false);
-    if (source) {
-      if (video) {
-        const track = new MediaStreamTrack({ kind: 'video' });
-        source.onVideoRtp((rtp) => track.writeRtp(rtp));
-        const local = await room.publishTrack(track, 'camera');
-        // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
-        const sender = local.transceiver.sender as unknown as RTCRtpSender;
-        const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
-        bot.#disposers.push(pli.unSubscribe);
+    const bot = new Bot(room, source, options.keepMedia ?? false, options);
+    try {
+      if (source) {
+        if (video) {
+          const track = new MediaStreamTrack({ kind: 'video' });
+          source.onVideoRtp((rtp) => track.writeRtp(rtp));
+          const local = await room.publishTrack(track, 'camera');
+          // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
+          const onPli = () => {
+            const sender = local.transceiver.sender as unknown as RTCRtpSender;
+            const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+            bot.#disposers.push(pli.unSubscribe);
+          };
+          onPli();
+          // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
+          room.on('rejoined', () => {
+            onPli();
+            source.requestKeyframe();
+          });
+        }
+        if (audio) {
+          const track = new MediaStreamTrack({ kind: 'audio' });
+          source.onAudioRtp((rtp) => track.writeRtp(rtp));
+          await room.publishTrack(track, 'microphone');
+        }
+        source.start();
       }
-      if (audio) {
-        const track = new MediaStreamTrack({ kind: 'audio' });
-        source.onAudioRtp((rtp) => track.writeRtp(rtp));
-        await room.publishTrack(track, 'microphone');
-      }
-      source.start();
+    } catch (error) {
+      // A bot that could not publish leaves rather than stay half-joined with its connections open.
+      await bot.stop().catch(() => {});
+      throw error;
     }
     return bot;
   }
 
   #record(track: RemoteTrack<MediaStreamTrack>, keepMedia: boolean): void {
     const media = track.mediaTrack;
-    if (!media || this.received.has(track.id)) return;
-    const stats: ReceivedTrack = {
+    if (!media || this.#listening.has(track.id)) return;
+    // Received again on a new connection (after a new join): keep counting into the same record.
+    const stats: ReceivedTrack = this.received.get(track.id) ?? {
       trackId: track.id,
       participantId: track.participantId,
       kind: track.kind,
@@ -114,8 +168,10 @@ export class Bot {
       subscribedAt: Date.now(),
       firstPacketAt: undefined,
       media: [],
+      frameTimes: [],
     };
     this.received.set(track.id, stats);
+    let firstPacket = true;
     const onFrame = (frame: Vp8Frame) => {
       stats.frames++;
       if (frame.keyframe) {
@@ -123,19 +179,44 @@ export class Bot {
         stats.firstKeyframeAt ??= Date.now();
       }
       if (keepMedia) stats.media.push(frame.data);
+      if (this.#recordFrameTimes) stats.frameTimes.push([frame.timestamp, Date.now()]);
     };
     const assembler = track.kind === 'video' ? new Vp8FrameAssembler(onFrame) : undefined;
-    const { unSubscribe } = media.onReceiveRtp.subscribe((rtp) => {
+    // Like a decoder that lost a frame: ask for a keyframe (RFC 4585 §6.3.1) rather than wait for the next
+    // one, at most every KEYFRAME_REQUEST_MS while frames are being thrown away.
+    const receiver = (track.transceiver as unknown as RTCRtpTransceiver | undefined)?.receiver;
+    let lost = 0;
+    let lastPli = 0;
+    const jitterBuffer = this.#jitterBufferMs > 0;
+    const assemble = (rtp: RtpPacket) => {
+      assembler!.push({ ...rtp.header, payload: rtp.payload });
+      const now = Date.now();
+      const waiting = assembler!.droppedFrames + assembler!.skippedFrames;
+      // Only a bot that acts as a browser does (a jitter buffer) asks: the clip skips ahead to answer.
+      if (!jitterBuffer || waiting === lost || now - lastPli < KEYFRAME_REQUEST_MS || !stats.firstKeyframeAt)
+        return;
+      lost = waiting;
+      lastPli = now;
+      receiver?.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
+    };
+    const reorder =
+      assembler && jitterBuffer ? new ReorderBuffer<RtpPacket>(this.#jitterBufferMs, assemble) : undefined;
+    const subscription = media.onReceiveRtp.subscribe((rtp) => {
       stats.packets++;
       stats.bytes += rtp.payload.length;
-      if (stats.firstPacketAt === undefined) {
-        stats.firstPacketAt = Date.now();
-        if (assembler) stats.startedWithKeyframe = isVp8KeyframeStart(rtp.payload);
+      if (firstPacket) {
+        firstPacket = false;
+        stats.firstPacketAt ??= Date.now();
+        if (assembler) stats.startedWithKeyframe ??= isVp8KeyframeStart(rtp.payload);
       }
-      if (assembler) assembler.push({ ...rtp.header, payload: rtp.payload });
+      if (reorder) reorder.push(rtp);
+      else if (assembler) assemble(rtp);
       else if (keepMedia) stats.media.push(rtp.payload);
     });
-    this.#disposers.push(unSubscribe);
+    this.#listening.set(track.id, () => {
+      subscription.unSubscribe();
+      reorder?.close();
+    });
   }
 
   /** Received-track records of one remote participant. */
@@ -148,6 +229,8 @@ export class Bot {
     this.#stopped = true;
     this.#source?.stop();
     for (const dispose of this.#disposers) dispose();
+    for (const dispose of this.#listening.values()) dispose();
+    this.#listening.clear();
     await this.room.leave();
   }
 }

@@ -34,6 +34,14 @@ export interface ConnectOptions {
   password?: string;
 }
 
+/**
+ * While the publisher connection's transport is down (ICE consent expired, RFC 7675 §5.1), the client, its
+ * offerer, restarts ICE this often (RFC 8445 §9); the server restarts the subscriber connection.
+ */
+const ICE_RESTART_INTERVAL_MS = 8000;
+/** How long a client cut off from the server keeps trying to join again before it gives up. */
+const REJOIN_WINDOW_MS = 10 * 60_000;
+
 export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
 
 export interface RoomEvents<T extends TrackLike> {
@@ -56,6 +64,11 @@ export interface RoomEvents<T extends TrackLike> {
   ended: [reason: string];
   chat: [ChatMessage];
   connectionState: [ConnectionState];
+  /**
+   * The server ended the session because its media stayed lost past the resume window, and the client
+   * joined again as a new participant (`participantId` changed) and published its tracks again.
+   */
+  rejoined: [];
   /** Something went wrong that the caller may want to show (an error reply, a failed resume). */
   error: [Error];
 }
@@ -98,6 +111,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** Local candidates held back until the description they belong to has been sent. */
   readonly #heldCandidates: Record<PcTarget, CandidateLike[] | undefined> = { publisher: [], subscriber: [] };
   #leaving = false;
+  /** Between a `bye` that invites a new join and the end of that join. */
+  #rejoining = false;
+  /** Connections whose transport is down, waiting for an ICE restart. */
+  readonly #mediaDown = new Set<PcTarget>();
+  #restartTimer: ReturnType<typeof setInterval> | undefined;
+  #iceRestart = false;
 
   private constructor(options: ConnectOptions) {
     super();
@@ -242,6 +261,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         this.emit('error', new ServerError(message.code, message.message));
         return;
       case 'bye':
+        if (message.rejoin && !this.#leaving) {
+          this.#rejoining = true;
+          void this.#rejoin();
+          return;
+        }
         this.#leaving = true;
         this.emit('ended', message.reason);
         return;
@@ -292,9 +316,103 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       if (held) held.push(candidateToJson(c));
       else this.#signal.send({ type: 'candidate', target, candidate: candidateToJson(c) });
     };
+    pc.onconnectionstatechange = () => this.#onPeerState(target, pc);
     if (target === 'publisher') this.#publisher = pc;
     else this.#subscriber = pc;
     return pc;
+  }
+
+  /**
+   * A connection whose ICE consent expired is `failed` until ICE restarts. This client restarts the
+   * publisher connection (it offers) until it is back; the server restarts the subscriber connection.
+   */
+  #onPeerState(target: PcTarget, pc: PeerConnectionLike): void {
+    if (pc !== (target === 'publisher' ? this.#publisher : this.#subscriber) || this.#leaving) return;
+    const state = pc.connectionState;
+    if (state === 'failed') {
+      this.#mediaDown.add(target);
+      this.#setState('reconnecting');
+      if (target === 'publisher' && !this.#restartTimer) {
+        this.#restartPublisher();
+        this.#restartTimer = setInterval(() => this.#restartPublisher(), ICE_RESTART_INTERVAL_MS);
+      }
+      return;
+    }
+    if (state !== 'connected' || !this.#mediaDown.delete(target)) return;
+    if (target === 'publisher') this.#stopRestarts();
+    if (this.#mediaDown.size === 0 && !this.#signal.closed && !this.#rejoining) this.#setState('connected');
+  }
+
+  #restartPublisher(): void {
+    if (this.#leaving || this.#publisher?.connectionState === 'connected') return this.#stopRestarts();
+    this.#iceRestart = true;
+    this.#negotiatePublisher().catch(() => {
+      // The signaling connection is down too; its resume (or the next restart) tries again.
+    });
+  }
+
+  #stopRestarts(): void {
+    clearInterval(this.#restartTimer);
+    this.#restartTimer = undefined;
+  }
+
+  /**
+   * The server ended the session after its media (or its signaling) stayed lost past the resume window:
+   * join again, as a new participant, and publish the same tracks on new connections.
+   */
+  async #rejoin(): Promise<void> {
+    this.#rejoining = true;
+    this.#setState('reconnecting');
+    const deadline = Date.now() + REJOIN_WINDOW_MS;
+    this.#stopRestarts();
+    this.#mediaDown.clear();
+    const old = [this.#publisher, this.#subscriber];
+    this.#publisher = undefined;
+    this.#subscriber = undefined;
+    for (const pc of old) pc?.close();
+    this.#heldCandidates.publisher = [];
+    this.#heldCandidates.subscriber = [];
+    for (const p of this.participants.values()) {
+      for (const t of p.tracks.values()) {
+        if (!t.mediaTrack) continue;
+        t.mediaTrack = undefined;
+        t.transceiver = undefined;
+        this.emit('trackUnsubscribed', t, p);
+      }
+    }
+    let delay = 250;
+    while (!this.#leaving) {
+      if (Date.now() > deadline) {
+        this.#rejoining = false;
+        await this.#teardown();
+        return;
+      }
+      try {
+        await this.#join();
+        break;
+      } catch (error) {
+        if (error instanceof ServerError) {
+          this.emit('error', error);
+          this.#rejoining = false;
+          await this.#teardown();
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+    if (this.#leaving) return;
+    if (this.localTracks.length > 0) {
+      const pc = this.#pc('publisher');
+      for (const local of this.localTracks) {
+        local.id = undefined;
+        local.transceiver = pc.addTransceiver(local.track, { direction: 'sendonly' });
+      }
+      await this.#negotiatePublisher().catch((error: unknown) => this.emit('error', error as Error));
+    }
+    this.#rejoining = false;
+    this.#setState('connected');
+    this.emit('rejoined');
   }
 
   #releaseCandidates(target: PcTarget): void {
@@ -417,7 +535,9 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     const run = async () => {
       this.#publishWaiting = undefined;
       const pc = this.#pc('publisher');
-      const offer = await pc.createOffer();
+      const iceRestart = this.#iceRestart;
+      this.#iceRestart = false;
+      const offer = await pc.createOffer(iceRestart ? { iceRestart } : undefined);
       await pc.setLocalDescription(offer);
       const tracks = this.localTracks
         .filter((l) => l.transceiver.mid !== null)
@@ -444,7 +564,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   }
 
   #onSignalClose(signal: Signal, code: number): void {
-    if (signal !== this.#signal || this.state === 'disconnected') return;
+    if (signal !== this.#signal || this.state === 'disconnected' || this.#rejoining) return;
     if (this.#leaving || code === 1000 || code === 4001) {
       this.#teardown();
       return;
@@ -460,22 +580,28 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     while (Date.now() < deadline && !this.#leaving) {
       try {
         await this.#join(this.#resumeToken);
-        this.#setState('connected');
+        if (this.#mediaDown.size === 0) this.#setState('connected');
         return;
       } catch (error) {
+        // The server let the session go (its resume window ran out during a long cut): join again.
+        if (error instanceof ServerError && error.code === 'RESUME_FAILED') break;
         if (error instanceof ServerError) {
           this.emit('error', error);
-          break;
+          this.#teardown();
+          return;
         }
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 2000);
     }
-    this.#teardown();
+    if (this.#leaving) return;
+    this.#rejoining = true;
+    await this.#rejoin();
   }
 
   #teardown(): Promise<unknown> {
     this.#leaving = true;
+    this.#stopRestarts();
     const closing = Promise.allSettled([this.#publisher, this.#subscriber].map((pc) => pc?.close()));
     this.#publisher = undefined;
     this.#subscriber = undefined;

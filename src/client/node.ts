@@ -5,6 +5,8 @@ import WebSocket from 'ws';
 import '../sfu/noDefaultStun.js';
 // The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
 import '../sfu/nativeDtlsCrypto.js';
+// An ICE restart runs its checks (a connection whose consent expired comes back).
+import '../sfu/iceRestart.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
@@ -23,6 +25,8 @@ export interface NodeConnectOptions {
   password?: string;
   /** Extra trust for a wss:// server, e.g. the PEM of a self-signed certificate. */
   ca?: string | Buffer;
+  /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
+  onPeerConnection?: (pc: RTCPeerConnection) => void;
 }
 
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
@@ -50,6 +54,10 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
         maxPayload: 16 * 1024 * 1024,
         ...(options.ca ? { ca: options.ca } : {}),
       }) as unknown as WebSocketLike,
-    createPeerConnection: () => new RTCPeerConnection(config) as unknown as PeerConnectionLike,
+    createPeerConnection: () => {
+      const pc = new RTCPeerConnection(config);
+      options.onPeerConnection?.(pc);
+      return pc as unknown as PeerConnectionLike;
+    },
   });
 }

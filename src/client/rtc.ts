@@ -41,7 +41,7 @@ export interface PeerConnectionLike {
   // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in the track type accepted.
   addTransceiver(trackOrKind: any, init?: { direction?: any; streams?: any[] }): TransceiverLike;
   getTransceivers(): TransceiverLike[];
-  createOffer(): Promise<DescriptionLike>;
+  createOffer(options?: { iceRestart?: boolean }): Promise<DescriptionLike>;
   createAnswer(): Promise<DescriptionLike>;
   // biome-ignore lint/suspicious/noExplicitAny: description init types differ between implementations.
   setLocalDescription(description: any): Promise<unknown>;

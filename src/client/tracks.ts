@@ -48,7 +48,8 @@ export class LocalTrack<T extends TrackLike = TrackLike> {
   readonly source: TrackSource;
   /** The media being sent; `Room.replaceTrack` swaps it (another camera) without renegotiating. */
   track: T;
-  readonly transceiver: TransceiverLike;
+  /** Replaced when the client joins again after the server ended a session whose media was lost. */
+  transceiver: TransceiverLike;
   muted: boolean;
 
   constructor(track: T, source: TrackSource, transceiver: TransceiverLike, muted: boolean) {

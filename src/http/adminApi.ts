@@ -56,7 +56,11 @@ function participantView(p: Participant, sipCall?: SipCallLookup) {
     canPublish: p.canPublish,
     state: p.state,
     joinedAt: new Date(p.joinedAt).toISOString(),
-    tracks: [...p.tracks.values()].map(({ info, track }) => ({ ...info, paused: track.paused })),
+    tracks: [...p.tracks.values()].map(({ info, track }) => ({
+      ...info,
+      paused: track.paused,
+      stalled: track.stalled,
+    })),
     ...(sip && { sip }),
   };
 }
@@ -65,6 +69,7 @@ function roomView(room: Room) {
   return {
     name: room.name,
     participants: room.participants.size,
+    stalledTracks: room.stalledTracks,
     ...room.access.state,
     createdAt: new Date(room.createdAt).toISOString(),
   };

@@ -176,6 +176,7 @@ export type ServerMessage =
   | { type: 'pong'; rid?: string | number }
   /** The reply to a host control that succeeded (a failure is an `error` with the same rid). */
   | { type: 'ok'; rid?: string | number }
-  | { type: 'bye'; reason: string };
+  /** `rejoin`: the session ended because its media connection was lost; the client may join again. */
+  | { type: 'bye'; reason: string; rejoin?: boolean };
 
 export type ServerMessageType = ServerMessage['type'];

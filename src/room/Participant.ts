@@ -69,6 +69,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly mayBecomeHost: boolean;
   readonly joinedAt = Date.now();
   closed = false;
+  /** Its media transport is down (ICE consent expired) and has not come back yet. */
+  mediaLost = false;
   #sink: SignalSink | undefined;
 
   constructor(id: string, name: string, session: MediaSession, access: ParticipantAccess = DEFAULT_ACCESS) {
@@ -83,7 +85,7 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   }
 
   get state(): ParticipantInfo['state'] {
-    return this.#sink ? 'connected' : 'reconnecting';
+    return this.#sink && !this.mediaLost ? 'connected' : 'reconnecting';
   }
 
   get info(): ParticipantInfo {

@@ -73,6 +73,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** Participant id that owns each published track id. */
   readonly #trackOwner = new Map<string, string>();
   readonly #resumeTimers = new Map<string, NodeJS.Timeout>();
+  /** Participants whose media transport is down, with the timer that ends them if it stays down. */
+  readonly #mediaTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(options: RoomOptions) {
     super();
@@ -107,9 +109,13 @@ export class Room extends TypedEmitter<RoomEvents> {
         tracks: offer.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
       });
     });
-    session.on('connectionState', (role, state) =>
-      this.#log.debug({ participant: id, role, state }, 'peer state'),
-    );
+    session.on('connectionState', (role, state) => this.#onPeerState(participant, role, state));
+    session.on('trackStalled', (track, stalled) => {
+      const info = participant.tracks.get(track.id)?.info;
+      const fields = { room: this.name, participant: id, track: track.id, source: info?.source };
+      if (stalled) this.#log.warn(fields, 'track stalled: no packets while its publisher is connected');
+      else this.#log.info(fields, 'track flowing again');
+    });
     participant.on('detached', () => this.#onDetached(participant));
     participant.on('attached', () => this.#onAttached(participant));
     participant.on('closed', (reason) => this.#onClosed(participant, reason));
@@ -137,6 +143,14 @@ export class Room extends TypedEmitter<RoomEvents> {
     );
     this.emit('participantJoined', participant);
     return participant;
+  }
+
+  /** Published tracks that receive nothing although their publisher is connected (the stall watchdog). */
+  get stalledTracks(): number {
+    let n = 0;
+    for (const p of this.participants.values())
+      for (const { track } of p.tracks.values()) if (track.stalled) n++;
+    return n;
   }
 
   /** Takes back a participant whose signaling dropped, on a new connection. */
@@ -392,15 +406,60 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (!timer) return;
     clearTimeout(timer);
     this.#resumeTimers.delete(participant.id);
+    if (participant.state !== 'connected') return;
     this.broadcast(
       { type: 'participantState', participantId: participant.id, state: 'connected' },
       participant,
     );
   }
 
+  /**
+   * A peer connection whose ICE consent expired (RFC 7675 §5.1: no answer to the checks for 30 s) is
+   * dead until ICE restarts: the SFU restarts the subscriber connection, the client the publisher
+   * connection. Meanwhile the others see the participant `reconnecting`; if its media is not back within
+   * the resume window, the session ends and the client is told it may join again.
+   */
+  #onPeerState(participant: Participant, role: 'publisher' | 'subscriber', state: string): void {
+    this.#log.debug({ participant: participant.id, role, state }, 'peer state');
+    if (participant.closed) return;
+    const id = participant.id;
+    if (state === 'failed' && !this.#mediaTimers.has(id)) {
+      this.#log.warn(
+        { room: this.name, participant: id, role, resumeWindowMs: this.#options.resumeWindowMs },
+        'media connection lost; waiting for an ICE restart',
+      );
+      const wasConnected = participant.state === 'connected';
+      participant.mediaLost = true;
+      const timer = setTimeout(() => {
+        this.#mediaTimers.delete(id);
+        this.#log.warn(
+          { room: this.name, participant: id },
+          'media connection not back in time; session ended',
+        );
+        participant.send({ type: 'bye', reason: 'media connection lost', rejoin: true });
+        void participant.close('timeout');
+      }, this.#options.resumeWindowMs);
+      this.#mediaTimers.set(id, timer);
+      if (wasConnected)
+        this.broadcast({ type: 'participantState', participantId: id, state: 'reconnecting' }, participant);
+      return;
+    }
+    const session = participant.session;
+    const up = (r: 'publisher' | 'subscriber') => ['new', 'connected'].includes(session.connectionState(r));
+    if (state !== 'connected' || !this.#mediaTimers.has(id) || !up('publisher') || !up('subscriber')) return;
+    clearTimeout(this.#mediaTimers.get(id));
+    this.#mediaTimers.delete(id);
+    participant.mediaLost = false;
+    this.#log.info({ room: this.name, participant: id }, 'media connection back');
+    if (participant.state === 'connected')
+      this.broadcast({ type: 'participantState', participantId: id, state: 'connected' }, participant);
+  }
+
   #onClosed(participant: Participant, reason: LeaveReason): void {
     clearTimeout(this.#resumeTimers.get(participant.id));
     this.#resumeTimers.delete(participant.id);
+    clearTimeout(this.#mediaTimers.get(participant.id));
+    this.#mediaTimers.delete(participant.id);
     this.participants.delete(participant.id);
     for (const trackId of participant.tracks.keys()) this.#trackOwner.delete(trackId);
     // Closing its published tracks closed every DownTrack of them; the subscribers renegotiate.

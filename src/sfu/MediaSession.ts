@@ -16,6 +16,19 @@ import { preferSrtpProfiles, SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80 
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
 const NEGOTIATION_TIMEOUT_MS = 5000;
+/**
+ * While the subscriber connection's transport is down (consent expired, RFC 7675 §5.1), the SFU, its
+ * offerer, restarts ICE this often (RFC 8445 §2.4): checks of a restart made while the path is still
+ * dead back off for tens of seconds, so a later restart finds a path that came back sooner.
+ */
+export const ICE_RESTART_INTERVAL_MS = 8000;
+/**
+ * A video track that receives no packet for this long while its publisher's connection is up is stalled:
+ * a camera that stopped, or a publisher whose encoder waits for a keyframe request that was lost. Audio is
+ * not watched (a publisher using DTX sends nothing in silence).
+ */
+export const STALL_AFTER_MS = 3000;
+const STALL_CHECK_MS = 1000;
 
 export type PeerRole = 'publisher' | 'subscriber';
 
@@ -57,6 +70,8 @@ export interface MediaSessionEvents {
   trackAvailable: [PublishedTrack];
   /** Routed mode: an available track ended. */
   trackUnavailable: [PublishedTrack];
+  /** A published video track stopped receiving packets (true) or receives them again (false). */
+  trackStalled: [PublishedTrack, boolean];
   connectionState: [PeerRole, string];
   closed: [];
 }
@@ -91,6 +106,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly #available = new Map<string, { track: PublishedTrack; off: () => void }>();
   /** Routed mode: the m-lines of the client's offer, by mid. */
   readonly #slots = new Map<string, MediaSlot>();
+  readonly #states: Record<PeerRole, string> = { publisher: 'new', subscriber: 'new' };
+  /** Set while the subscriber connection's transport is down: the next offer restarts ICE. */
+  #iceRestart = false;
+  readonly #lost = new Set<PeerRole>();
+  #restartTimer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** Per published track: its packet count at the last check and since when it has not changed. */
+  readonly #lastPackets = new WeakMap<PublishedTrack, { packets: number; since: number }>();
 
   constructor(id: string, settings: RtcSettings, options: MediaSessionOptions = {}) {
     super();
@@ -115,6 +138,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   /** Routed mode: the slots (m-lines) of the answered subscriber offer. */
   get slots(): MediaSlot[] {
     return [...this.#slots.values()];
+  }
+
+  /** The state (RTCPeerConnectionState) of the publisher or subscriber connection; `new` before it exists. */
+  connectionState(role: PeerRole): string {
+    return this.#states[role];
   }
 
   /** The subscriber offer still waiting for an answer, to send again after the client reconnects. */
@@ -174,6 +202,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     const sdp = announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
     const tracks = [...this.#published].map(([mid, track]) => ({ mid, track }));
+    this.#stallTimer ??= setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
     return { sdp, tracks, added, removed };
   }
 
@@ -324,15 +353,73 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     // SrtpEncryptor), so the subscriber connection prefers it. Publishers keep werift's order (GCM first).
     if (role === 'subscriber') preferSrtpProfiles(pc, [SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM]);
     pc.connectionStateChange.subscribe((state) => {
+      this.#states[role] = state;
       // Incoming SRTP is decrypted by SrtpDecryptor once the keys exist (same result, less work).
       if (state === 'connected') accelerateSrtpReceive(pc);
-      if (!this.closed) this.emit('connectionState', role, state);
+      if (this.closed) return;
+      if (role === 'subscriber' && this.subscriptions === 'negotiated') this.#watchTransport(state);
+      // Back after a loss: the pictures sent across it are broken, so start them over with keyframes.
+      if (state === 'failed' || state === 'disconnected') this.#lost.add(role);
+      else if (state === 'connected' && this.#lost.delete(role)) this.#requestKeyframes(role);
+      this.emit('connectionState', role, state);
     });
     // Datagrams from no peer of this session never reach DTLS/SRTP (see iceGuard.ts).
     pc.iceGatheringStateChange.subscribe((state) => {
       if (state === 'complete') guardIce(pc);
     });
     return pc;
+  }
+
+  /**
+   * The subscriber connection is the SFU's to restart (it offers). A client restarts the publisher
+   * connection with an offer of its own (RFC 8445 §9), which `publish` applies like any other.
+   */
+  #watchTransport(state: string): void {
+    if (state === 'connected' || state === 'closed') {
+      clearInterval(this.#restartTimer);
+      this.#restartTimer = undefined;
+      return;
+    }
+    if (state !== 'failed' || this.#restartTimer) return;
+    const restart = () => {
+      if (this.closed || this.#states.subscriber === 'connected') return;
+      this.#iceRestart = true;
+      this.#scheduleNegotiation();
+    };
+    restart();
+    this.#restartTimer = setInterval(restart, ICE_RESTART_INTERVAL_MS);
+  }
+
+  /**
+   * The stall watchdog: a video track whose packets stopped while the publisher connection is up gets a
+   * keyframe request every check (RFC 4585 §6.3.1; the publisher's encoder may be waiting for one).
+   */
+  #checkStalls(): void {
+    const now = Date.now();
+    const up = this.#states.publisher === 'connected';
+    for (const track of this.#published.values()) {
+      if (track.kind !== 'video') continue;
+      const last = this.#lastPackets.get(track);
+      const flowing = last !== undefined && last.packets !== track.packetsReceived;
+      if (!up || track.paused || !last || flowing) {
+        this.#lastPackets.set(track, { packets: track.packetsReceived, since: now });
+        if (!track.stalled) continue;
+        track.stalled = false;
+        // Without its connection the track is not stalled but cut off, which the room reports as such.
+        if (flowing) this.emit('trackStalled', track, false);
+        continue;
+      }
+      if (now - last.since < STALL_AFTER_MS) continue;
+      track.requestKeyframe();
+      if (track.stalled) continue;
+      track.stalled = true;
+      this.emit('trackStalled', track, true);
+    }
+  }
+
+  #requestKeyframes(role: PeerRole): void {
+    if (role === 'publisher') for (const track of this.#published.values()) track.requestKeyframe();
+    else for (const down of this.#subscriptions.values()) down.source.requestKeyframe();
   }
 
   /** Coalesces changes made in one tick into one offer. */
@@ -356,7 +443,9 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const pc = this.#subscriberPc();
     this.#negotiating = true;
     try {
-      const offer = await pc.createOffer();
+      const iceRestart = this.#iceRestart;
+      this.#iceRestart = false;
+      const offer = await pc.createOffer(iceRestart ? { iceRestart } : undefined);
       await this.#during(pc.setLocalDescription(offer));
     } catch (error) {
       // Leave the session able to try again on the next change rather than stuck "negotiating".
@@ -389,6 +478,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.#restartTimer);
+    this.#restartTimer = undefined;
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = undefined;
     for (const down of [...this.#subscriptions.values()]) down.close();
     this.#subscriptions.clear();
     for (const slot of this.#slots.values()) slot.close();

@@ -47,6 +47,8 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   /** Packets not forwarded: copies of one already forwarded, or too late (see LATE_PACKET_WINDOW). */
   packetsDiscarded = 0;
   keyframeRequests = 0;
+  /** No packet for a while although its publisher's connection is up (see MediaSession's watchdog). */
+  stalled = false;
 
   readonly #source: RtpSource;
   readonly #sinks = new Set<RtpSink>();

@@ -6,6 +6,8 @@ import './noDefaultStun.js';
 import './icePeerReflexive.js';
 // The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
 import './nativeDtlsCrypto.js';
+// An ICE restart runs its checks (a connection whose consent expired comes back).
+import './iceRestart.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {

@@ -1,0 +1,277 @@
+/**
+ * `npm run soak`: a long call through bad weather. One server (in this process), three publishing bots and
+ * three receive-only bots; one publisher and one subscriber sit in a network namespace behind a veth pair
+ * (as root), whose link is capped (tc tbf) for 40 s, 90 s and 5 minutes, and two bots get 5 % loss with
+ * 100 ms of jitter for a while (test/helpers/impairProxy.ts). Between the phases the network is clean.
+ *
+ * It fails when, once the network is clean again and the call had its recovery time, any subscriber's
+ * frames from any publisher stop advancing for 2 s; when the process's RSS grows more than 10 % from the
+ * end of the warm-up to the end; or when, after everyone left, a UDP socket or a timer is left behind.
+ * It writes bench/results/soak.json (frames, RSS, sockets over time) and prints a summary.
+ *
+ *   npm run soak -- [--minutes 30] [--out bench/results/soak.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Bot } from '../src/bot/Bot.js';
+import { parseConfig } from '../src/config/config.js';
+import { buildServer } from '../src/http/buildServer.js';
+import { type BotProcess, type BotReport, receivedByName, spawnBots } from '../test/helpers/botProcess.js';
+import { type ImpairedPeer, impairPeerConnection } from '../test/helpers/impairProxy.js';
+import { createNetnsLink, netnsUnavailable } from '../test/helpers/netns.js';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    out: { type: 'string', default: 'bench/results/soak.json' },
+  },
+});
+const durationMs = Number(values.minutes) * 60_000;
+if (!(durationMs > 0)) throw new Error('--minutes must be a positive number');
+
+/** Frames that stop for this long on a clean network fail the soak. */
+const STALL_LIMIT_MS = 2000;
+/** After a phase ends, the call has this long to come back (ICE restart, or a new join after the window). */
+const RECOVERY_MS = 60_000;
+const RSS_GROWTH_LIMIT = 0.1;
+const WARMUP_MS = Math.min(120_000, durationMs / 6);
+const SAMPLE_MS = 250;
+
+type Phase = { name: string; ms: number; kind: 'cap' | 'loss' | 'clean' };
+/** In order; a phase that does not fit in what is left of the run (with its recovery) is skipped. */
+const PHASES: Phase[] = [
+  { name: 'cap 40 s', ms: 40_000, kind: 'cap' },
+  { name: 'clean', ms: 90_000, kind: 'clean' },
+  { name: '5 % loss, 100 ms jitter', ms: 120_000, kind: 'loss' },
+  { name: 'clean', ms: 90_000, kind: 'clean' },
+  { name: 'cap 90 s', ms: 90_000, kind: 'cap' },
+  { name: 'clean', ms: 90_000, kind: 'clean' },
+  { name: 'cap 5 min', ms: 300_000, kind: 'cap' },
+];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+const t0 = Date.now();
+const elapsed = () => Math.round((Date.now() - t0) / 1000);
+const say = (text: string) => console.log(`[${String(elapsed()).padStart(5)} s] ${text}`);
+
+const reason = await netnsUnavailable();
+if (reason) {
+  console.error(`soak: ${reason}`);
+  process.exit(2);
+}
+
+const link = await createNetnsLink();
+const server = buildServer(
+  parseConfig({
+    host: link.hostIp,
+    port: 0,
+    logLevel: process.env.PORT545_SOAK_LOG ?? 'warn',
+    rtc: { hostAddresses: ['127.0.0.1', link.hostIp] },
+    rooms: { emptyTimeoutMs: 500 },
+  }),
+);
+const port = await server.listen(0);
+const url = `http://${link.hostIp}:${port}`;
+await sleep(500);
+const baseline = { udp: count('UDPWrap'), timers: count('Timeout') };
+
+const impaired = new Set<ImpairedPeer>();
+const impair = (pc: Parameters<typeof impairPeerConnection>[0]) => impaired.add(impairPeerConnection(pc, {}));
+const near: Bot[] = [];
+for (const [name, publish, lossy] of [
+  ['pub-1', true, false],
+  ['pub-2', true, true],
+  ['sub-1', false, false],
+  ['sub-2', false, true],
+] as const) {
+  near.push(
+    await Bot.start({
+      url,
+      room: 'soak',
+      name,
+      video: publish,
+      audio: publish,
+      hostAddresses: ['127.0.0.1'],
+      // As a browser's: retransmissions fill the gaps a loss leaves, in order.
+      jitterBufferMs: 400,
+      ...(lossy ? { onPeerConnection: impair } : {}),
+    }),
+  );
+}
+const far: BotProcess = spawnBots((c, a) => link.spawn(c, a), url, 'soak', link.nsIp, [
+  { name: 'pub-3', publish: true },
+  { name: 'sub-3', publish: false },
+]);
+const publishers = ['pub-1', 'pub-2', 'pub-3'];
+const subscribers = ['sub-1', 'sub-2', 'sub-3'];
+const names = new Map<string, string>();
+
+function frames(): Record<string, number> {
+  const report: BotReport = { ...(far.latest ?? {}) };
+  for (const bot of near) report[bot.room.displayName] = receivedByName(bot, names);
+  const out: Record<string, number> = {};
+  for (const s of subscribers) for (const p of publishers) out[`${s}<-${p}`] = report[s]?.[p]?.frames ?? 0;
+  return out;
+}
+
+interface Sample {
+  t: number;
+  phase: string;
+  rssMiB: number;
+  udpSockets: number;
+  timers: number;
+  frames: Record<string, number>;
+}
+const samples: Sample[] = [];
+const failures: string[] = [];
+let phase = 'warm-up';
+/** When frames must be flowing everywhere (the network is clean and recovery time has passed). */
+let strictFrom = Number.POSITIVE_INFINITY;
+const lastAdvance = new Map<string, { frames: number; at: number }>();
+const stalls: { pair: string; ms: number; at: number; phase: string }[] = [];
+
+const sampler = setInterval(() => {
+  const now = Date.now();
+  const f = frames();
+  for (const [pair, n] of Object.entries(f)) {
+    const last = lastAdvance.get(pair);
+    if (!last || n > last.frames) {
+      if (last && now - last.at >= STALL_LIMIT_MS && last.at >= strictFrom)
+        stalls.push({ pair, ms: now - last.at, at: elapsed(), phase });
+      lastAdvance.set(pair, { frames: n, at: now });
+    }
+  }
+  if (samples.length === 0 || now - samples[samples.length - 1]!.t >= 5000) {
+    samples.push({
+      t: now - t0,
+      phase,
+      rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+      udpSockets: count('UDPWrap'),
+      timers: count('Timeout'),
+      frames: f,
+    });
+  }
+}, SAMPLE_MS);
+
+/** Waits until every pair's frames advanced since `since`, or fails the phase after RECOVERY_MS. */
+async function recovered(what: string): Promise<number> {
+  const since = frames();
+  const start = Date.now();
+  while (Date.now() - start < RECOVERY_MS) {
+    const now = frames();
+    if (Object.entries(now).every(([k, n]) => n >= (since[k] ?? 0) + 10)) return Date.now() - start;
+    await sleep(SAMPLE_MS);
+  }
+  const stuck = Object.entries(frames())
+    .filter(([k, n]) => n < (since[k] ?? 0) + 10)
+    .map(([k]) => k);
+  failures.push(
+    `${what}: no frames ${RECOVERY_MS / 1000} s after the network was clean again: ${stuck.join(', ')}`,
+  );
+  return Number.NaN;
+}
+
+function openStalls(): string[] {
+  const now = Date.now();
+  return [...lastAdvance]
+    .filter(([, v]) => v.at >= strictFrom && now - v.at >= STALL_LIMIT_MS)
+    .map(([k, v]) => `${k} (${now - v.at} ms)`);
+}
+
+const recoveries: { phase: string; ms: number }[] = [];
+say(`server on ${url}; ${link.nsIp} in namespace ${link.name}; ${values.minutes} min`);
+const startupMs = await recovered('start');
+say(`everyone receives everyone (${startupMs} ms)`);
+strictFrom = Date.now();
+phase = 'clean';
+await sleep(Math.max(0, WARMUP_MS - (Date.now() - t0)));
+const rssStart = process.memoryUsage().rss;
+say(`warm-up over: RSS ${Math.round(rssStart / 2 ** 20)} MiB`);
+
+const endAt = t0 + durationMs;
+const skipped: string[] = [];
+for (const p of PHASES) {
+  if (Date.now() + p.ms + RECOVERY_MS > endAt) {
+    skipped.push(p.name);
+    continue;
+  }
+  phase = p.name;
+  say(`phase: ${p.name}`);
+  if (p.kind === 'clean') {
+    await sleep(p.ms);
+    continue;
+  }
+  strictFrom = Number.POSITIVE_INFINITY;
+  if (p.kind === 'cap') await link.cap(300, 100);
+  for (const peer of impaired) {
+    if (p.kind !== 'loss') continue;
+    for (const stage of [peer.send, peer.receive]) stage.options = { loss: 0.05, jitterMs: 100 };
+  }
+  await sleep(p.ms);
+  await link.lift();
+  for (const peer of impaired) for (const stage of [peer.send, peer.receive]) stage.options = {};
+  phase = `after ${p.name}`;
+  const ms = await recovered(p.name);
+  recoveries.push({ phase: p.name, ms });
+  say(`clean again after ${p.name}: frames everywhere after ${ms} ms`);
+  strictFrom = Date.now();
+}
+phase = 'clean';
+await sleep(Math.max(0, endAt - Date.now()));
+const open = openStalls();
+if (open.length) failures.push(`frames stopped at the end: ${open.join(', ')}`);
+const rssEnd = process.memoryUsage().rss;
+const rssGrowth = rssEnd / rssStart - 1;
+if (rssGrowth > RSS_GROWTH_LIMIT)
+  failures.push(`RSS grew ${(rssGrowth * 100).toFixed(1)} % (limit ${RSS_GROWTH_LIMIT * 100} %)`);
+for (const s of stalls)
+  failures.push(`${s.pair}: frames stopped for ${s.ms} ms on a clean network (${s.phase}, at ${s.at} s)`);
+
+say('everyone leaves');
+clearInterval(sampler);
+const finalFrames = frames();
+for (const bot of near) await bot.stop();
+await link.close();
+for (const peer of impaired) peer.close();
+const deadline = Date.now() + 15_000;
+while (server.registry.rooms.size > 0 && Date.now() < deadline) await sleep(100);
+// A leaving client waits up to 2 s for the server to close its socket (Room.leave): let those timers end.
+await sleep(3000);
+const left = { udp: count('UDPWrap') - baseline.udp, timers: count('Timeout') - baseline.timers };
+if (server.registry.rooms.size > 0) failures.push('the room is still open after everyone left');
+if (left.udp > 0) failures.push(`${left.udp} UDP socket(s) left behind`);
+if (left.timers > 0) failures.push(`${left.timers} timer(s) left behind`);
+await server.close();
+
+const result = {
+  startedAt: new Date(t0).toISOString(),
+  minutes: Number(values.minutes),
+  passed: failures.length === 0,
+  failures,
+  skippedPhases: skipped,
+  recoveries,
+  rssMiB: {
+    start: Math.round(rssStart / 2 ** 20),
+    end: Math.round(rssEnd / 2 ** 20),
+    growthPercent: rssGrowth * 100,
+  },
+  leftBehind: left,
+  finalFrames,
+  samples,
+};
+writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);
+console.log('');
+console.log('| phase | back after (s) |');
+console.log('|---|---|');
+for (const r of recoveries)
+  console.log(`| ${r.phase} | ${Number.isNaN(r.ms) ? 'never' : (r.ms / 1000).toFixed(1)} |`);
+console.log('');
+console.log(
+  `RSS ${result.rssMiB.start} → ${result.rssMiB.end} MiB (${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)} %); ` +
+    `left behind: ${left.udp} UDP sockets, ${left.timers} timers; skipped: ${skipped.join(', ') || 'none'}`,
+);
+console.log(`frames received (subscriber<-publisher): ${JSON.stringify(finalFrames)}`);
+console.log(failures.length ? `FAILED:\n- ${failures.join('\n- ')}` : 'PASSED');
+console.log(`report: ${values.out}`);
+process.exit(failures.length ? 1 : 0);

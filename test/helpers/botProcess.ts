@@ -1,0 +1,117 @@
+/**
+ * Bots in a child process, which can run in another network namespace (Node cannot move a socket into
+ * one). Run as a script, it starts the bots named on its command line and prints, every 500 ms, one JSON
+ * line: what each bot has received, by the name of the publisher (ids change when someone joins again).
+ * `spawnBots` starts it and keeps the latest line.
+ */
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Bot } from '../../src/bot/Bot.js';
+
+export interface BotSpec {
+  name: string;
+  publish: boolean;
+}
+
+/** Per bot: per publisher name, video frames and packets (all kinds) received so far. */
+export type BotReport = Record<string, Record<string, { frames: number; packets: number }>>;
+
+/** Sums what `bot` has received, by publisher name (`names` remembers those who left). */
+export function receivedByName(bot: Bot, names: Map<string, string>): BotReport[string] {
+  for (const p of bot.room.participants.values()) names.set(p.id, p.name);
+  const out: BotReport[string] = {};
+  for (const r of bot.received.values()) {
+    const who = names.get(r.participantId) ?? r.participantId;
+    const entry = out[who] ?? { frames: 0, packets: 0 };
+    entry.frames += r.frames;
+    entry.packets += r.packets;
+    out[who] = entry;
+  }
+  return out;
+}
+
+export interface BotProcess {
+  latest: BotReport | undefined;
+  exited: boolean;
+  stderr: string;
+}
+
+/** Starts `node --import tsx botProcess.ts` with `spawn` (e.g. a namespace's) and follows its reports. */
+export function spawnBots(
+  spawn: (command: string, args: string[]) => import('node:child_process').ChildProcess,
+  url: string,
+  room: string,
+  hostAddress: string,
+  bots: BotSpec[],
+): BotProcess {
+  const script = fileURLToPath(import.meta.url);
+  const spec = bots.map((b) => `${b.name}:${b.publish ? 'pub' : 'recv'}`).join(',');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, url, room, hostAddress, spec]);
+  const state: BotProcess = { latest: undefined, exited: false, stderr: '' };
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      state.latest = JSON.parse(line) as BotReport;
+    } catch {
+      // not a report
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    state.stderr = (state.stderr + chunk.toString()).slice(-4000);
+  });
+  child.once('exit', () => {
+    state.exited = true;
+  });
+  return state;
+}
+
+async function main(): Promise<void> {
+  const { Bot } = await import('../../src/bot/Bot.js');
+  const [url, room, hostAddress, spec] = process.argv.slice(2) as [string, string, string, string];
+  const bots: Bot[] = [];
+  const names = new Map<string, string>();
+  let pcs = 0;
+  for (const item of spec.split(',')) {
+    const [name, mode] = item.split(':') as [string, string];
+    const publish = mode === 'pub';
+    const debug = process.env.BOT_DEBUG
+      ? (pc: import('werift').RTCPeerConnection) => {
+          const n = ++pcs;
+          pc.connectionStateChange.subscribe((s) => console.error(Date.now(), name, `pc${n}`, s));
+        }
+      : undefined;
+    const bot = await Bot.start({
+      url,
+      room,
+      name,
+      video: publish,
+      audio: publish,
+      hostAddresses: [hostAddress],
+      jitterBufferMs: 400,
+      onPeerConnection: debug,
+    });
+    if (process.env.BOT_DEBUG) {
+      bot.room.on('connectionState', (s) => console.error(Date.now(), name, 'state', s));
+      bot.room.on('rejoined', () => console.error(Date.now(), name, 'rejoined'));
+    }
+    bots.push(bot);
+  }
+  const timer = setInterval(() => {
+    const report: BotReport = {};
+    for (const bot of bots) report[bot.room.displayName] = receivedByName(bot, names);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  }, 500);
+  const stop = async () => {
+    clearInterval(timer);
+    await Promise.allSettled(bots.map((b) => b.stop()));
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
