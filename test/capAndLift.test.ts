@@ -100,7 +100,11 @@ describe('a link capped for a while and lifted', { skip: reason }, () => {
     assert.equal(far.exited, false, far.stderr);
   });
 
-  it('comes back after a 90 s cap', async (ctx) => {
+  // npm test keeps to ten minutes; the soak (npm run soak) cuts for 90 s and 5 minutes every time.
+  const long = process.env.PORT545_LONG_TESTS
+    ? false
+    : 'the 90 s cap runs in npm run soak, or here with PORT545_LONG_TESTS=1';
+  it('comes back after a 90 s cap', { skip: long }, async (ctx) => {
     ctx.diagnostic(
       `every subscriber had 10 new frames from every publisher ${await cutAndLift(90)} ms after the lift`,
     );
