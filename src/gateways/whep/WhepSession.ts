@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AudioMixer } from '../../audio/AudioMixer.js';
-import { OpusFrameSource } from '../../audio/OpusFrameSource.js';
 import type { Participant } from '../../room/Participant.js';
 import type { Room } from '../../room/Room.js';
-import { ActiveSpeaker, type MediaSlot, PublishedTrack } from '../../sfu/index.js';
+import { ActiveSpeaker, type MediaSlot, type PublishedTrack } from '../../sfu/index.js';
+import type { RoomMix, RoomMixes } from './RoomMix.js';
 
 /** How often the active speaker is re-evaluated. */
 const SPEAKER_INTERVAL_MS = 100;
@@ -16,12 +14,15 @@ export interface WhepSessionOptions {
   participant: Participant;
   /** Play this participant only; undefined follows the room's active speaker. */
   follow: string | undefined;
+  /** Where the room's mix comes from, shared with the room's other players. */
+  mixes: RoomMixes;
   log: Logger;
 }
 
 /**
  * What a WHEP player receives. Following the room: audio is the mix of everyone (decoded, mixed and
- * encoded to Opus on the server, one m-line cannot carry several voices otherwise), and video is the
+ * encoded to Opus on the server once for all the room's players, `RoomMix`: one m-line cannot carry
+ * several voices otherwise), and video is the
  * active speaker's camera, switched with a keyframe request when someone else talks. Following one
  * participant: their own audio and video, forwarded untouched.
  */
@@ -36,9 +37,9 @@ export class WhepSession {
   readonly #log: Logger;
   readonly #audioSlot: MediaSlot | undefined;
   readonly #videoSlot: MediaSlot | undefined;
-  #mixer: AudioMixer | undefined;
-  #mixSource: OpusFrameSource | undefined;
-  #mixTrack: PublishedTrack | undefined;
+  readonly #mixes: RoomMixes;
+  /** The room's mix this player plays (following the room with an audio line). */
+  mix: RoomMix | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #offs: (() => void)[] = [];
 
@@ -47,6 +48,7 @@ export class WhepSession {
     this.participant = options.participant;
     this.follow = options.follow;
     this.#log = options.log;
+    this.#mixes = options.mixes;
     const slots = this.participant.session.slots;
     this.#audioSlot = slots.find((s) => s.kind === 'audio');
     this.#videoSlot = slots.find((s) => s.kind === 'video');
@@ -55,18 +57,13 @@ export class WhepSession {
   start(): void {
     const session = this.participant.session;
     if (this.follow === undefined && this.#audioSlot) {
-      this.#mixer = new AudioMixer(48_000);
-      this.#mixSource = new OpusFrameSource(48_000);
-      this.#mixTrack = new PublishedTrack(`TR_mix_${randomBytes(4).toString('hex')}`, this.#mixSource);
-      const source = this.#mixSource;
-      this.#mixer.on('frame', (frame) => source.push(frame));
-      this.#audioSlot.route(this.#mixTrack);
-      this.#mixer.start();
+      this.mix = this.#mixes.hold(this.room);
+      this.#audioSlot.route(this.mix.track);
     }
     this.#offs.push(
       session.on('trackAvailable', (track) => this.#onAvailable(track)),
       session.on('trackUnavailable', (track) => {
-        this.#mixer?.remove(track.id);
+        this.mix?.remove(track.id);
         this.#select();
       }),
     );
@@ -82,7 +79,7 @@ export class WhepSession {
   }
 
   #onAvailable(track: PublishedTrack): void {
-    if (this.#mixer && track.kind === 'audio') this.#mixer.add(track);
+    if (this.mix && track.kind === 'audio') this.mix.add(track);
     this.#select();
   }
 
@@ -132,11 +129,7 @@ export class WhepSession {
     clearInterval(this.#timer);
     this.#timer = undefined;
     for (const off of this.#offs) off();
-    this.#mixer?.close();
-    this.#mixTrack?.close();
-    this.#mixSource?.close();
-    this.#mixer = undefined;
-    this.#mixTrack = undefined;
-    this.#mixSource = undefined;
+    this.mix?.release();
+    this.mix = undefined;
   }
 }

@@ -22,6 +22,7 @@ import {
 } from '../httpGateway.js';
 import type { JoinAuthorizer } from '../joinAuth.js';
 import type { SessionCaps } from '../sessionCaps.js';
+import { RoomMixes } from './RoomMix.js';
 import { WhepSession } from './WhepSession.js';
 import { preferRoomCodecs, sourceCodecs } from './whepCodecs.js';
 
@@ -48,6 +49,7 @@ interface WhepResource extends GatewayResource {
 export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<string, WhepResource> {
   const { registry, log } = options;
   const resources = new Map<string, WhepResource>();
+  const mixes = new RoomMixes();
 
   const start = async (
     roomRaw: string,
@@ -103,7 +105,7 @@ export function registerWhep(app: FastifyInstance, options: WhepOptions): Map<st
       throw error;
     }
     const id = newResourceId();
-    const session = new WhepSession({ room, participant, follow, log });
+    const session = new WhepSession({ room, participant, follow, mixes, log });
     resources.set(id, { id, room: roomName, participant: session.participant, session, candidates });
     participant.on('closed', () => {
       session.close();
