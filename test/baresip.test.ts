@@ -5,7 +5,7 @@ import { writeOggOpus } from '../src/media/ogg.js';
 import { Baresip, type BaresipCodec } from './helpers/baresip.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
-import { roomHearsParticipant, startSipServer } from './helpers/sipp.js';
+import { startSipServer, startSpeakingBot } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,15 +29,7 @@ describe('SIP gateway with baresip as the caller', () => {
 
   it('calls over UDP and TCP with PCMU, PCMA and Opus: the phone hears the room, the room hears the phone', async () => {
     const room = 'baresip';
-    const bot = await Bot.start({
-      url: t.url,
-      room,
-      name: 'Ada',
-      video: false,
-      keepMedia: true,
-      hostAddresses: LOOPBACK,
-    });
-    await roomHearsParticipant(t, room, 'Ada');
+    const bot = await startSpeakingBot(t, room);
     const results: string[] = [];
     try {
       for (const transport of ['udp', 'tcp'] as const) {

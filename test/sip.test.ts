@@ -11,7 +11,7 @@ import { SipMedia } from '../src/gateways/sip/SipMedia.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
-import { RtpListener, roomHearsParticipant, runSipp, SIPP_PCAP_DIR, startSipServer } from './helpers/sipp.js';
+import { RtpListener, runSipp, SIPP_PCAP_DIR, startSipServer, startSpeakingBot } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
@@ -63,15 +63,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
   ] as const) {
     it(`over ${transport.toUpperCase()} and IPv${family}: the caller hears the room, the room hears the caller, BYE frees everything`, async () => {
       const room = `phone-${transport}${family}`;
-      const bot = await Bot.start({
-        url: t.url,
-        room,
-        name: 'Ada',
-        video: false,
-        keepMedia: true,
-        hostAddresses: LOOPBACK,
-      });
-      await roomHearsParticipant(t, room, 'Ada');
+      const bot = await startSpeakingBot(t, room);
       const phone = new RtpListener(family);
       await phone.open();
       const socketsBefore = udpSockets();

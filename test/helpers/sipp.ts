@@ -5,8 +5,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Bot } from '../../src/bot/Bot.js';
 import type { ConfigInput } from '../../src/config/config.js';
-import { eventually, startTestServer, type TestServer } from './server.js';
+import { eventually, LOOPBACK, startTestServer, type TestServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
@@ -38,6 +39,23 @@ export async function roomHearsParticipant(t: TestServer, room: string, name: st
       ),
     30_000,
   );
+}
+
+/**
+ * A bot named Ada that speaks in `room` (the clip's audio, no video) and keeps what it receives, once the
+ * room hears her: what a phone caller should hear, and the ear that checks the caller is heard.
+ */
+export async function startSpeakingBot(t: TestServer, room: string): Promise<Bot> {
+  const bot = await Bot.start({
+    url: t.url,
+    room,
+    name: 'Ada',
+    video: false,
+    keepMedia: true,
+    hostAddresses: LOOPBACK,
+  });
+  await roomHearsParticipant(t, room, 'Ada');
+  return bot;
 }
 
 export interface SippOptions {
