@@ -7,6 +7,8 @@ import '../sfu/noDefaultStun.js';
 import '../sfu/nativeDtlsCrypto.js';
 // An ICE restart runs its checks (a connection whose consent expired comes back).
 import '../sfu/iceRestart.js';
+// Losses across the RTP sequence number wrap are asked for again like any other.
+import '../sfu/nackWrap.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
