@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism, loadavg } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { type ImpairedPeer, impairPeerConnection } from './helpers/impairProxy.js';
@@ -9,6 +10,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const IMPAIRMENT = { loss: 0.05, jitterMs: 100 };
 /** The share of the time the picture may stand still (see the assertion). */
 const FROZEN_LIMIT = 0.05;
+/**
+ * The same when the machine is busy (load average above its core count): other processes then delay the
+ * retransmissions past the receivers' playout delay now and then. Broken repair freezes far more: without
+ * NACKs across the sequence number wrap, 37–68 % (docs/RELIABILITY.md).
+ */
+const FROZEN_LIMIT_BUSY = 0.15;
 /** How long the call is watched under impairment. */
 const MEASURE_MS = 30_000;
 /**
@@ -111,6 +118,7 @@ describe('a call over a lossy, jittery path', () => {
     // The call is set up on a clean path, then the path turns bad: what is measured is a call that goes on.
     for (const link of links) for (const stage of [link.send, link.receive]) stage.options = IMPAIRMENT;
     const sentWhenImpaired = lossy.videoPacketsSent;
+    const loadAtStart = loadavg()[0]!;
     await sleep(2000);
     const downFrom = video(lossy, clean)!.frameTimes.length;
     const upFrom = video(clean, lossy)!.frameTimes.length;
@@ -145,7 +153,7 @@ describe('a call over a lossy, jittery path', () => {
         `frozen: down ${(frozenDown * 100).toFixed(2)} %, up ${(frozenUp * 100).toFixed(2)} %; ` +
         `the lossy bot's video wrapped ${((((PACKETS_BEFORE_WRAP - sentWhenImpaired) / (sentAtEnd - sentWhenImpaired)) * (MEASURE_MS + 2000)) / 1000).toFixed(1)} s after the path turned bad; ` +
         `keyframe requests to the lossy publisher: ${lossyKeyframeRequests()}; ` +
-        `this process stood still ${stalls.length} times, ${stalled} ms in all (freezes then not counted)`,
+        `this process stood still ${stalls.length} times, ${stalled} ms in all (freezes then not counted); load average ${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`,
     );
     assert.ok(
       sentWhenImpaired < PACKETS_BEFORE_WRAP && sentAtEnd > PACKETS_BEFORE_WRAP,
@@ -159,17 +167,21 @@ describe('a call over a lossy, jittery path', () => {
       `${down.length} frames received by the lossy bot (at least ${expected})`,
     );
     assert.ok(up.length > expected, `${up.length} frames received from the lossy bot (at least ${expected})`);
-    // Measured on a quieter machine: about 1 % (docs/RELIABILITY.md). A shared, busy machine delays packets
-    // and timers on top of the impairment, so the bound here is looser; when this process itself stood
-    // still for more than a second in all, the freezes are the machine's and are only reported.
+    // Measured on a quiet machine: under 1 % (docs/RELIABILITY.md). A shared, busy machine delays packets
+    // and timers on top of the impairment, so the bound here is looser, and looser still while the load
+    // average is above the core count; when this process itself stood still for more than a second in all,
+    // the freezes are the machine's and are only reported.
     if (stalled > 1000) return;
+    const load = Math.max(loadAtStart, loadavg()[0]!);
+    const limit = load > availableParallelism() ? FROZEN_LIMIT_BUSY : FROZEN_LIMIT;
+    const why = `(limit ${limit * 100} % at load average ${load.toFixed(1)} on ${availableParallelism()} cores)`;
     assert.ok(
-      frozenDown < FROZEN_LIMIT,
-      `the lossy bot's picture was frozen ${(frozenDown * 100).toFixed(2)} % of the time`,
+      frozenDown < limit,
+      `the lossy bot's picture was frozen ${(frozenDown * 100).toFixed(2)} % of the time ${why}`,
     );
     assert.ok(
-      frozenUp < FROZEN_LIMIT,
-      `the lossy bot's own picture was frozen ${(frozenUp * 100).toFixed(2)} % of the time`,
+      frozenUp < limit,
+      `the lossy bot's own picture was frozen ${(frozenUp * 100).toFixed(2)} % of the time ${why}`,
     );
   });
 
