@@ -1,7 +1,36 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+/** What `npm start` and the `port545` bin run: the build of `src/`. */
+const CLI = join(REPO, 'dist', 'cli.js');
+
+/** The newest modification time of the files under `dir`. */
+function newest(dir: string): number {
+  let time = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    time = Math.max(time, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return time;
+}
+
+let checked = false;
+/** The CLI tests run the build, as users do; a build older than the sources would test old code. */
+function assertBuilt(): void {
+  if (checked) return;
+  let built: number;
+  try {
+    built = statSync(CLI).mtimeMs;
+  } catch {
+    throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+  }
+  if (newest(join(REPO, 'src')) > built)
+    throw new Error(`${CLI} is older than src/: run \`npm run build\` first (npm test does)`);
+  checked = true;
+}
 
 export interface CliRun {
   child: ChildProcess;
@@ -11,12 +40,16 @@ export interface CliRun {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `port545 <args>` from the sources (through tsx), optionally under a wrapper such as setpriv. */
+/**
+ * Runs `port545 <args>` as `npm start` does (`node dist/cli.js`), optionally under a wrapper such as
+ * setpriv. The build must be newer than `src/`.
+ */
 export function runCli(
   args: string[],
   options: { wrapper?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): CliRun {
-  const command = [...(options.wrapper ?? []), process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
+  assertBuilt();
+  const command = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
   const child = spawn(command[0]!, command.slice(1), {
     cwd: REPO,
     env: { ...process.env, ...options.env },
