@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GenericNack, RTCRtpReceiver, RtpHeader, RtpPacket } from 'werift';
-import '../src/sfu/nackWrap.js';
+import '../src/werift/nackWrap.js';
 
 /** The NACK generator of a real werift receiver (the SFU's, for each published track; a bot's, downstream). */
 function nackHandler() {

@@ -4,11 +4,11 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { CipherContext, RTCPeerConnection } from 'werift';
 import { nodePeerConfig } from '../src/client/node.js';
-import { nativeDtlsCryptoInstalled } from '../src/sfu/nativeDtlsCrypto.js';
 import { peerConfig } from '../src/sfu/peerConfig.js';
+import { nativeDtlsCryptoInstalled } from '../src/werift/nativeDtlsCrypto.js';
 import { LOOPBACK } from './helpers/server.js';
 
-/** The instances werift loaded (patched by src/sfu/nativeDtlsCrypto.ts). */
+/** The instances werift loaded (patched by src/werift/nativeDtlsCrypto.ts). */
 const fromWerift = createRequire(createRequire(import.meta.url).resolve('werift'));
 interface Nacl {
   scalarMult: ((n: Uint8Array, p: Uint8Array) => Uint8Array) & { base(n: Uint8Array): Uint8Array };

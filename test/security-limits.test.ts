@@ -14,7 +14,7 @@ import { nodePeerConfig } from '../src/client/node.js';
 import { Room } from '../src/client/Room.js';
 import type { PeerConnectionLike, WebSocketLike } from '../src/client/rtc.js';
 import { ClipSource } from '../src/media/ClipSource.js';
-import { iceGuardStats } from '../src/sfu/iceGuard.js';
+import { iceGuardStats } from '../src/werift/iceGuard.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient } from './helpers/ws.js';
 

@@ -18,7 +18,7 @@ import { rtpHeaderSize, writeRtpHeader } from '../src/sfu/rtpHeaderBytes.js';
 import { accelerateSrtpReceive } from '../src/sfu/SrtpDecryptor.js';
 import { SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
 import { reportedSenders } from '../src/sfu/senderReports.js';
-import { preferSrtpProfiles, type SrtpContextInternals } from '../src/sfu/weriftInternals.js';
+import { preferSrtpProfiles, type SrtpContextInternals } from '../src/werift/internals.js';
 import { eventually, LOOPBACK } from './helpers/server.js';
 
 const PROFILES = [

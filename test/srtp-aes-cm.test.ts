@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { RtpHeader, SrtpSession } from 'werift';
 import { AesCmPackets, SEAL_OFFSET, SrtpEncryptor } from '../src/sfu/SrtpEncryptor.js';
 import { sendDatagram, udpSendStats } from '../src/sfu/udpSend.js';
-import type { SrtpContextInternals } from '../src/sfu/weriftInternals.js';
+import type { SrtpContextInternals } from '../src/werift/internals.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 

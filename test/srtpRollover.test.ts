@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { RtpHeader, SrtpSession } from 'werift';
 import { SrtpDecryptor } from '../src/sfu/SrtpDecryptor.js';
-import { type RolloverState, updateRolloverCount } from '../src/sfu/srtpRollover.js';
+import { type RolloverState, updateRolloverCount } from '../src/werift/srtpRollover.js';
 
 /** The rollover counters `updateRolloverCount` gives a stream of sequence numbers, from a new state. */
 function counters(seqs: number[], state: RolloverState = { rolloverCounter: 0, lastSequenceNumber: 0 }) {

@@ -1,14 +1,8 @@
 /** The client SDK in Node: werift for WebRTC, `ws` for the WebSocket. Used by bots, tests and benchmarks. */
 import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
-// No STUN server unless configured (werift would ask Google's for every connection).
-import '../sfu/noDefaultStun.js';
-// The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
-import '../sfu/nativeDtlsCrypto.js';
-// An ICE restart runs its checks (a connection whose consent expired comes back).
-import '../sfu/iceRestart.js';
-// Losses across the RTP sequence number wrap are asked for again like any other.
-import '../sfu/nackWrap.js';
+// port545's changes to werift, for every peer connection in the process.
+import '../werift/install.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
@@ -34,7 +28,7 @@ export interface NodeConnectOptions {
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
   // One transport for all m-lines: with werift's default policy a second ICE transport is opened for
   // the offer, dropped when the answer bundles, and its UDP socket is never closed.
-  // No STUN server: werift's default lists Google's (see src/sfu/noDefaultStun.ts); the SFU is reachable at
+  // No STUN server: werift's default lists Google's (see src/werift/noDefaultStun.ts); the SFU is reachable at
   // its candidates and learns this side's address from its checks (peer-reflexive).
   const bundle: Partial<PeerConfig> = { bundlePolicy: 'max-bundle', iceServers: [] };
   if (!hostAddresses?.length) return bundle;

@@ -2,9 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { guardIce } from '../werift/iceGuard.js';
+import {
+  preferSrtpProfiles,
+  SRTP_AEAD_AES_128_GCM,
+  SRTP_AES128_CM_HMAC_SHA1_80,
+} from '../werift/internals.js';
 import { acceptBundleOnly } from './bundleOnly.js';
 import { DownTrack } from './DownTrack.js';
-import { guardIce } from './iceGuard.js';
 import { MediaSlot } from './MediaSlot.js';
 import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
@@ -12,7 +17,6 @@ import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
 import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from './sdpCheck.js';
-import { preferSrtpProfiles, SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80 } from './weriftInternals.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
 const NEGOTIATION_TIMEOUT_MS = 5000;

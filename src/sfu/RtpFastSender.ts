@@ -19,9 +19,8 @@ import {
 } from './rtpHeaderBytes.js';
 import { type Keystream, SEAL_OFFSET, SrtpEncryptor } from './SrtpEncryptor.js';
 import { scheduleSenderReports } from './senderReports.js';
-// RFC 3711 rollover counters in werift's SRTP contexts (a side effect of the import).
-import './srtpRollover.js';
-import { type BufferOwner, queueDatagram, sendBatchOpen, sendDatagram } from './udpSend.js';
+// RFC 3711 rollover counters in werift's SRTP contexts, among port545's changes to werift.
+import '../werift/install.js';
 import {
   type CandidatePairInternals,
   type DtlsInternals,
@@ -30,7 +29,8 @@ import {
   type SrtpContextInternals,
   type SrtpSsrcState,
   transportCompatible,
-} from './weriftInternals.js';
+} from '../werift/internals.js';
+import { type BufferOwner, queueDatagram, sendBatchOpen, sendDatagram } from './udpSend.js';
 
 /** werift's RTP_HISTORY_SIZE: how many sent packets the sender keeps for NACKs. */
 const RTP_HISTORY_SIZE = 128;

@@ -1,5 +1,6 @@
 import { createDecipheriv, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { type RTCPeerConnection, SrtpAuthenticationError } from 'werift';
+import type { SrtpContextInternals, SrtpSessionInternals } from '../werift/internals.js';
 import {
   GCM_TAG_BYTES,
   HMAC_TAG_BYTES,
@@ -7,29 +8,13 @@ import {
   PROFILE_AES_CM_128_HMAC_SHA1_80,
   writeGcmIv,
 } from './srtpConstants.js';
-import type { SrtpSsrcState } from './weriftInternals.js';
-// RFC 3711 rollover counters in werift's SRTP contexts (a side effect of the import).
-import './srtpRollover.js';
+// RFC 3711 rollover counters in werift's SRTP contexts, among port545's changes to werift.
+import '../werift/install.js';
 
 /** RFC 8285 §4.2 / §4.3 header extension profiles. */
 const ONE_BYTE_PROFILE = 0xbede;
 const TWO_BYTE_PROFILE = 0x1000;
 const FAILED = 'Failed to authenticate SRTP packet';
-
-/** The remote (decrypting) SRTP context of a werift transport: keys, and the rollover state per SSRC. */
-interface RemoteContextInternals {
-  profile: number;
-  srtpSessionKey: Buffer;
-  srtpSessionSalt: Buffer;
-  srtpSessionAuthTag: Buffer;
-  srtpSSRCStates: Record<number, SrtpSsrcState & { ssrc: number }>;
-  updateRolloverCount(sequenceNumber: number, state: SrtpSsrcState): void;
-}
-
-interface SrtpSessionInternals {
-  decrypt: (packet: Buffer) => Buffer;
-  remoteContext: RemoteContextInternals;
-}
 
 const accelerated = new WeakSet<SrtpSessionInternals>();
 
@@ -84,7 +69,7 @@ function payloadOffset(packet: Buffer, end: number): number {
  * object (werift parses it again right after), the keys are imported once, no helper objects per packet.
  */
 export class SrtpDecryptor {
-  readonly #context: RemoteContextInternals;
+  readonly #context: SrtpContextInternals;
   readonly #gcm: boolean;
   readonly #key: KeyObject;
   readonly #authKey: KeyObject;
@@ -92,7 +77,7 @@ export class SrtpDecryptor {
   readonly #iv: Buffer;
   readonly #roc = Buffer.alloc(4);
 
-  constructor(context: RemoteContextInternals) {
+  constructor(context: SrtpContextInternals) {
     if (context.profile !== PROFILE_AEAD_AES_128_GCM && context.profile !== PROFILE_AES_CM_128_HMAC_SHA1_80)
       throw new RangeError(`SRTP protection profile ${context.profile} is not supported`);
     this.#context = context;

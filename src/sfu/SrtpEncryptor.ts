@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { type Cipher, createCipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { endianness } from 'node:os';
+import type { SrtpContextInternals } from '../werift/internals.js';
 import {
   GCM_TAG_BYTES,
   HMAC_TAG_BYTES,
@@ -9,7 +10,6 @@ import {
   writeGcmIv,
 } from './srtpConstants.js';
 import { type BufferOwner, flushSendBatch } from './udpSend.js';
-import type { SrtpContextInternals } from './weriftInternals.js';
 
 /** SHA-1's block size: the HMAC key pads (RFC 2104 §2). */
 const SHA1_BLOCK = 64;

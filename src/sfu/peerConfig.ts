@@ -1,15 +1,7 @@
 import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
-// No STUN server unless configured (werift would ask Google's for every connection).
-import './noDefaultStun.js';
-// A peer that sends no usable candidate (mDNS names only) is found from its checks.
-import './icePeerReflexive.js';
-// The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
-import './nativeDtlsCrypto.js';
-// An ICE restart runs its checks (a connection whose consent expired comes back).
-import './iceRestart.js';
-// Losses across the RTP sequence number wrap are asked for again like any other.
-import './nackWrap.js';
+// port545's changes to werift, for every peer connection in the process.
+import '../werift/install.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {

@@ -7,7 +7,7 @@ import {
   SourceDescriptionItem,
   timestampSeconds,
 } from 'werift';
-import type { SenderInternals } from './weriftInternals.js';
+import type { SenderInternals } from '../werift/internals.js';
 
 /**
  * Sender reports (RFC 3550 §6.4.1) of the senders the fast path drives, on one timer per thread instead

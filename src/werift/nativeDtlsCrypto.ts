@@ -157,7 +157,7 @@ export function installNativeDtlsCrypto(): void {
     typeof fidmSign !== 'function' ||
     typeof fidmFromPEM !== 'function'
   )
-    throw new Error("werift's tweetnacl or @fidm/x509 changed shape: check src/sfu/nativeDtlsCrypto.ts");
+    throw new Error("werift's tweetnacl or @fidm/x509 changed shape: check src/werift/nativeDtlsCrypto.ts");
 
   const scalarMult = Object.assign((n: Uint8Array, p: Uint8Array): Uint8Array => {
     // tweetnacl's own checks and messages for a wrong size.

@@ -1,12 +1,18 @@
 import type { Socket } from 'node:dgram';
-import type { RtpHeader } from 'werift';
+import type { RtpHeader, RtpPacket } from 'werift';
 
 /**
- * The parts of werift 0.25's RTP sender, DTLS transport, SRTP context and ICE connection that the fast
- * send path (RtpFastSender) reads and writes. werift keeps them public in JavaScript but leaves them out
- * of its typings. `fastPathCompatible` checks their shape before anything relies on them, so a werift
- * version that changes them makes the SFU fall back to `RTCRtpSender.sendRtp` instead of failing.
+ * The parts of werift 0.25 that port545 reads or replaces and werift leaves out of its typings (they are
+ * public in its JavaScript): one declaration per werift class, for every file that uses it.
+ * - The fast send path (RtpFastSender, SrtpEncryptor, senderReports) uses the RTP sender, DTLS transport,
+ *   SRTP context and ICE connection; `fastPathCompatible` and `transportCompatible` check their shape
+ *   before anything relies on them, so a werift version that changes them makes the SFU fall back to
+ *   `RTCRtpSender.sendRtp` instead of failing.
+ * - The modules of this folder that change werift's behaviour check the shape they need when installed
+ *   and throw if it changed.
  */
+
+/** werift's `RTCRtpSender`. */
 export interface SenderInternals {
   stopped: boolean;
   ssrc: number;
@@ -47,15 +53,44 @@ export interface SenderInternals {
   };
 }
 
+/** werift's `RTCDtlsTransport`. */
 export interface DtlsInternals {
   state: string;
+  /** The DTLS-SRTP protection profiles it offers (see `preferSrtpProfiles`). */
+  srtpProfiles: number[];
   sendRtcp(packets: { serialize(): Buffer }[]): Promise<void>;
-  srtp?: { localContext: SrtpContextInternals };
+  srtp?: SrtpSessionInternals;
   transportSequenceNumber: number;
   bytesSent: number;
   packetsSent: number;
   config: { debug?: { outboundPacketLoss?: number } };
-  iceTransport: { connection: IceConnectionInternals };
+  iceTransport: IceTransportInternals;
+}
+
+/** werift's `RTCIceTransport`. */
+export interface IceTransportInternals {
+  state: string;
+  /** How many times werift restarted this transport. */
+  iceRestarts: number;
+  /** Set while a `start` runs; a later `start` waits for it. */
+  waitStart: unknown;
+  connection: IceConnectionInternals;
+  start(): Promise<void>;
+}
+
+/** werift's `RTCPeerConnection`. */
+export interface PeerConnectionInternals {
+  dtlsTransports: DtlsInternals[];
+  secureManager: { setConnectionState(state: string): void };
+  connect(): Promise<void>;
+  createDtlsTransport(...args: unknown[]): DtlsInternals;
+}
+
+/** werift's `SrtpSession` of a DTLS transport: one context to encrypt, one to decrypt. */
+export interface SrtpSessionInternals {
+  localContext: SrtpContextInternals;
+  remoteContext: SrtpContextInternals;
+  decrypt: (packet: Buffer) => Buffer;
 }
 
 export interface SrtpSsrcState {
@@ -63,6 +98,7 @@ export interface SrtpSsrcState {
   lastSequenceNumber: number;
 }
 
+/** werift's SRTP `Context`. */
 export interface SrtpContextInternals {
   /** SRTP protection profile: 1 AES_CM_128_HMAC_SHA1_80 (RFC 3711), 7 AEAD_AES_128_GCM (RFC 7714). */
   profile: number;
@@ -70,21 +106,60 @@ export interface SrtpContextInternals {
   srtpSessionSalt: Buffer;
   srtpSessionAuthTag: Buffer;
   getSrtpSsrcState(ssrc: number): SrtpSsrcState;
+  srtpSSRCStates: Record<number, SrtpSsrcState & { ssrc: number }>;
   /** RFC 3711 §3.3.1: the rollover counter guessed from the sequence number. */
   updateRolloverCount(sequenceNumber: number, state: SrtpSsrcState): void;
 }
 
+/** werift's ICE `CandidatePair`. */
 export interface CandidatePairInternals {
+  /** werift's `CandidatePairState` (3: succeeded). */
+  state: number;
   protocol: { type: string; transport?: { type: string; closed: boolean; socket?: Socket } };
   remoteAddr: [string, number];
   packetsSent: number;
   bytesSent: number;
 }
 
+/** werift's ICE `Connection` (the agent of one ICE transport). */
 export interface IceConnectionInternals {
+  state: string;
   nominated?: CandidatePairInternals;
   canSendApplicationData(): boolean;
   send(data: Buffer): Promise<void>;
+  localUsername: string;
+  localPassword: string;
+  remoteUsername: string;
+  remotePassword: string;
+  /** Earlier local credentials (before an ICE restart), by username. */
+  userHistory?: Record<string, string>;
+  checkList: CandidatePairInternals[];
+  /** Its sockets, one per local candidate. */
+  protocols: unknown[];
+  remoteCandidates: unknown[];
+  /** Checks that came before the remote description. */
+  earlyChecks: unknown[];
+  connect(): Promise<void>;
+  options?: { stunServer?: unknown };
+  stunServer?: unknown;
+  applyStunTurnServersFromOptions(): void;
+}
+
+/** werift's ICE `StunProtocol`: one UDP socket of an ICE agent. */
+export interface IceProtocolInternals {
+  datagramReceived: (data: Buffer, addr: [string, number]) => void;
+}
+
+/** werift's `NackHandler`: the NACK generator of an `RTCRtpReceiver`. */
+export interface NackHandlerInternals {
+  newEstSeqNum: number;
+  _lost: Record<number, number>;
+  mediaSourceSsrc: number | undefined;
+  getLost(seq: number): number | undefined;
+  setLost(seq: number, count: number): void;
+  removeLost(seq: number): void;
+  pruneLost(): void;
+  addPacket(packet: RtpPacket): void;
 }
 
 const isFn = (v: unknown) => typeof v === 'function';
@@ -135,11 +210,6 @@ export function transportCompatible(dtls: DtlsInternals): boolean {
 export const SRTP_AES128_CM_HMAC_SHA1_80 = 1;
 export const SRTP_AEAD_AES_128_GCM = 7;
 
-interface PeerConnectionTransports {
-  createDtlsTransport(...args: unknown[]): { srtpProfiles: number[] };
-  dtlsTransports: { state: string; srtpProfiles: number[] }[];
-}
-
 /**
  * Makes the DTLS transports of `pc` offer `profiles` in this order of preference instead of werift's
  * (AEAD_AES_128_GCM, then AES128_CM_HMAC_SHA1_80). When port545 is the DTLS server it picks the first of
@@ -150,10 +220,10 @@ interface PeerConnectionTransports {
  * connection then keeps werift's order).
  */
 export function preferSrtpProfiles(pc: unknown, profiles: readonly number[]): boolean {
-  const p = pc as Partial<PeerConnectionTransports>;
+  const p = pc as Partial<PeerConnectionInternals>;
   if (typeof p.createDtlsTransport !== 'function') return false;
   const create = p.createDtlsTransport.bind(pc);
-  const apply = (transport: { srtpProfiles?: unknown }) => {
+  const apply = (transport: Partial<DtlsInternals>) => {
     if (Array.isArray(transport?.srtpProfiles)) transport.srtpProfiles = [...profiles];
   };
   p.createDtlsTransport = (...args: unknown[]) => {

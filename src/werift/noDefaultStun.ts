@@ -1,4 +1,5 @@
 import { Connection } from 'werift';
+import type { IceConnectionInternals } from './internals.js';
 
 /**
  * No STUN server unless one is configured, for every werift ICE connection in the process.
@@ -17,24 +18,18 @@ import { Connection } from 'werift';
  * `iceServers` is kept, and there is none when nothing is. TURN is untouched.
  */
 
-interface ConnectionInternals {
-  options?: { stunServer?: unknown };
-  stunServer?: unknown;
-  applyStunTurnServersFromOptions(): void;
-}
-
 let installed = false;
 
 /** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the default back silently. */
 export function installNoDefaultStun(): void {
   if (installed) return;
-  const proto = Connection.prototype as unknown as ConnectionInternals;
+  const proto = Connection.prototype as unknown as IceConnectionInternals;
   const original = proto.applyStunTurnServersFromOptions;
   if (typeof original !== 'function')
     throw new Error(
-      'werift Connection has no applyStunTurnServersFromOptions: check src/sfu/noDefaultStun.ts',
+      'werift Connection has no applyStunTurnServersFromOptions: check src/werift/noDefaultStun.ts',
     );
-  proto.applyStunTurnServersFromOptions = function (this: ConnectionInternals) {
+  proto.applyStunTurnServersFromOptions = function (this: IceConnectionInternals) {
     original.call(this);
     if (!this.options?.stunServer) this.stunServer = undefined;
   };

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RTCPeerConnection } from 'werift';
+import type { IceConnectionInternals, IceProtocolInternals } from './internals.js';
 
 /**
  * A gate in front of werift's ICE sockets, for UDP datagrams that belong to no session.
@@ -24,25 +25,6 @@ const STUN_BINDING_REQUEST = 0x0001;
 const ATTR_USERNAME = 0x0006;
 const ATTR_MESSAGE_INTEGRITY = 0x0008;
 
-interface PairInternals {
-  state: number;
-  remoteAddr: [string, number];
-}
-
-interface ConnectionInternals {
-  localUsername: string;
-  localPassword: string;
-  userHistory?: Record<string, string>;
-  checkList: PairInternals[];
-  nominated?: PairInternals;
-  protocols: unknown[];
-}
-
-type DatagramHandler = (data: Buffer, addr: [string, number]) => void;
-interface ProtocolInternals {
-  datagramReceived: DatagramHandler;
-}
-
 /** What the gate did in this process, for tests and diagnostics. */
 export const iceGuardStats: {
   dropped: number;
@@ -53,8 +35,8 @@ export const iceGuardStats: {
 
 const guarded = new WeakSet<object>();
 
-function isConnection(value: unknown): value is ConnectionInternals {
-  const c = value as ConnectionInternals | undefined;
+function isConnection(value: unknown): value is IceConnectionInternals {
+  const c = value as IceConnectionInternals | undefined;
   return (
     typeof c?.localUsername === 'string' &&
     typeof c.localPassword === 'string' &&
@@ -63,15 +45,15 @@ function isConnection(value: unknown): value is ConnectionInternals {
   );
 }
 
-function isProtocol(value: unknown): value is ProtocolInternals {
-  return typeof (value as ProtocolInternals | undefined)?.datagramReceived === 'function';
+function isProtocol(value: unknown): value is IceProtocolInternals {
+  return typeof (value as IceProtocolInternals | undefined)?.datagramReceived === 'function';
 }
 
 const sameAddress = (a: [string, number] | undefined, b: [string, number]) =>
   a !== undefined && a[0] === b[0] && a[1] === b[1];
 
 /** True for a STUN binding request we may answer: our ufrag, and an integrity that verifies. */
-function authenticBindingRequest(data: Buffer, connection: ConnectionInternals): boolean {
+function authenticBindingRequest(data: Buffer, connection: IceConnectionInternals): boolean {
   let offset = 20;
   let username: string | undefined;
   const length = 20 + data.readUInt16BE(2);
@@ -101,7 +83,7 @@ function authenticBindingRequest(data: Buffer, connection: ConnectionInternals):
   return false;
 }
 
-function accept(data: Buffer, addr: [string, number], connection: ConnectionInternals): boolean {
+function accept(data: Buffer, addr: [string, number], connection: IceConnectionInternals): boolean {
   if (data.length === 0) return false;
   const first = data[0]!;
   // RFC 7983 §7: 0–3 is STUN.

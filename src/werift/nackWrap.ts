@@ -1,4 +1,5 @@
 import { GenericNack, RTCRtpReceiver, type RtpPacket } from 'werift';
+import type { NackHandlerInternals } from './internals.js';
 
 /**
  * NACKs across the RTP sequence number wrap, for every werift receiver and sender in the process.
@@ -14,18 +15,6 @@ import { GenericNack, RTCRtpReceiver, type RtpPacket } from 'werift';
  *   wrap (65536 instead of 0), which no sender's history holds: those retransmissions were never sent.
  * Both are replaced here with the same logic done modulo 2^16.
  */
-
-/** werift's NackHandler, as this file uses it. */
-interface NackHandlerInternals {
-  newEstSeqNum: number;
-  _lost: Record<number, number>;
-  mediaSourceSsrc: number | undefined;
-  getLost(seq: number): number | undefined;
-  setLost(seq: number, count: number): void;
-  removeLost(seq: number): void;
-  pruneLost(): void;
-  addPacket(packet: RtpPacket): void;
-}
 
 /** werift's LOST_SIZE: how many lost packets a receiver asks for at most. */
 const LOST_SIZE = 150;
@@ -44,7 +33,7 @@ export function installNackWrap(): void {
   const proto = probe.nack && (Object.getPrototypeOf(probe.nack) as NackHandlerInternals);
   (probe.nack as unknown as { close?: () => void } | undefined)?.close?.();
   if (!proto || typeof proto.addPacket !== 'function' || typeof proto.setLost !== 'function')
-    throw new Error('werift RTCRtpReceiver has no NackHandler: check src/sfu/nackWrap.ts');
+    throw new Error('werift RTCRtpReceiver has no NackHandler: check src/werift/nackWrap.ts');
 
   proto.addPacket = function (this: NackHandlerInternals, packet: RtpPacket) {
     const { sequenceNumber: seq, ssrc } = packet.header;
@@ -90,7 +79,7 @@ export function installNackWrap(): void {
 
   const deSerialize = GenericNack.deSerialize;
   if (typeof deSerialize !== 'function')
-    throw new Error('werift GenericNack has no deSerialize: check src/sfu/nackWrap.ts');
+    throw new Error('werift GenericNack has no deSerialize: check src/werift/nackWrap.ts');
   GenericNack.deSerialize = function (...args: Parameters<typeof deSerialize>) {
     const nack = deSerialize.apply(this, args);
     nack.lost = nack.lost.map((seq) => seq & 0xffff);

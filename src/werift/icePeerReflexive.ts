@@ -1,4 +1,5 @@
 import { Connection } from 'werift';
+import type { IceConnectionInternals } from './internals.js';
 
 /**
  * An ICE agent with no candidate from its peer waits for the peer's checks, for every werift ICE
@@ -19,23 +20,16 @@ import { Connection } from 'werift';
 const WAIT_FOR_PEER_MS = 15_000;
 const POLL_MS = 20;
 
-interface ConnectionInternals {
-  remoteCandidates: unknown[];
-  earlyChecks: unknown[];
-  state: string;
-  connect(): Promise<void>;
-}
-
 let installed = false;
 
 /** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
 export function installPeerReflexiveWait(): void {
   if (installed) return;
-  const proto = Connection.prototype as unknown as ConnectionInternals;
+  const proto = Connection.prototype as unknown as IceConnectionInternals;
   const original = proto.connect;
   if (typeof original !== 'function')
-    throw new Error('werift Connection has no connect: check src/sfu/icePeerReflexive.ts');
-  proto.connect = async function (this: ConnectionInternals) {
+    throw new Error('werift Connection has no connect: check src/werift/icePeerReflexive.ts');
+  proto.connect = async function (this: IceConnectionInternals) {
     if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
       const deadline = Date.now() + WAIT_FOR_PEER_MS;
       while (

@@ -102,7 +102,7 @@ export function installRfc3711Rollover(): void {
   let proto: unknown = Object.getPrototypeOf(probe.localContext);
   while (proto && !Object.hasOwn(proto, 'updateRolloverCount')) proto = Object.getPrototypeOf(proto);
   if (!proto || typeof (proto as ContextPrototype).updateRolloverCount !== 'function')
-    throw new Error('werift SRTP context has no updateRolloverCount: check src/sfu/srtpRollover.ts');
+    throw new Error('werift SRTP context has no updateRolloverCount: check src/werift/srtpRollover.ts');
   (proto as ContextPrototype).updateRolloverCount = updateRolloverCount;
   installed = true;
 }

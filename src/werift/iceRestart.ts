@@ -1,4 +1,5 @@
 import { RTCPeerConnection } from 'werift';
+import type { PeerConnectionInternals } from './internals.js';
 
 /**
  * An ICE restart that actually runs its checks, for every werift peer connection in the process.
@@ -15,22 +16,6 @@ import { RTCPeerConnection } from 'werift';
  * `test/capAndLift.test.ts` fails without it.
  */
 
-interface IceTransportInternals {
-  state: string;
-  /** How many times werift restarted this transport. */
-  iceRestarts: number;
-  /** Set while a `start` runs; a later `start` waits for it. */
-  waitStart: unknown;
-  connection: { remoteUsername: string; remotePassword: string };
-  start(): Promise<void>;
-}
-
-interface PeerInternals {
-  dtlsTransports: { state: string; iceTransport: IceTransportInternals }[];
-  secureManager: { setConnectionState(state: string): void };
-  connect(): Promise<void>;
-}
-
 let installed = false;
 /** The restart (werift's `iceRestarts`) whose checks ran last, per ICE transport. */
 const checked = new WeakMap<object, number>();
@@ -38,11 +23,11 @@ const checked = new WeakMap<object, number>();
 /** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
 export function installIceRestartChecks(): void {
   if (installed) return;
-  const proto = RTCPeerConnection.prototype as unknown as PeerInternals;
+  const proto = RTCPeerConnection.prototype as unknown as PeerConnectionInternals;
   const original = proto.connect;
   if (typeof original !== 'function')
-    throw new Error('werift RTCPeerConnection has no connect: check src/sfu/iceRestart.ts');
-  proto.connect = async function (this: PeerInternals) {
+    throw new Error('werift RTCPeerConnection has no connect: check src/werift/iceRestart.ts');
+  proto.connect = async function (this: PeerConnectionInternals) {
     const restarted = (this.dtlsTransports ?? []).filter(
       (d) =>
         d.state === 'connected' &&

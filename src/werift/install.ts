@@ -1,0 +1,19 @@
+/**
+ * Every process-wide change port545 makes to werift (0.25.2), installed from this one place. The server
+ * (`src/sfu/peerConfig.ts`) and the Node client SDK (`src/client/node.ts`) both import it, so a bot or a
+ * test peer behaves as the server does. Each module says which werift behaviour it replaces and why, checks
+ * werift's shape when installed, and throws if it changed (an upgrade cannot bring the old behaviour back
+ * silently). The declarations of werift's internals they use are in `internals.ts`.
+ */
+// No STUN server unless configured (werift would ask Google's for every connection).
+import './noDefaultStun.js';
+// A peer that sends no usable candidate (mDNS names only) is found from its checks.
+import './icePeerReflexive.js';
+// The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
+import './nativeDtlsCrypto.js';
+// An ICE restart runs its checks (a connection whose consent expired comes back).
+import './iceRestart.js';
+// Losses across the RTP sequence number wrap are asked for again like any other.
+import './nackWrap.js';
+// SRTP rollover counters guessed as RFC 3711 says (a stream that lost >100 packets across a wrap recovers).
+import './srtpRollover.js';
