@@ -35,7 +35,7 @@ function assertBuilt(): void {
 export interface CliRun {
   child: ChildProcess;
   output: () => string;
-  /** Resolves when the output matches `pattern`; rejects on exit or timeout. */
+  /** Resolves when the output matches `pattern`; rejects on exit or after `timeoutMs` (30 s: a busy machine starts a server slowly). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -73,7 +73,7 @@ export function runCli(
     child,
     output: () => text,
     exited,
-    waitFor(pattern, timeoutMs = 15_000) {
+    waitFor(pattern, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = text.match(pattern);
