@@ -23,7 +23,6 @@ export const errorCatalog = {
   ROOM_NOT_FOUND: { status: 404, message: 'Room not found' },
   PARTICIPANT_NOT_FOUND: { status: 404, message: 'Participant not found' },
   RESUME_FAILED: { status: 410, message: 'The session cannot be resumed; join again' },
-  MESSAGE_TOO_LARGE: { status: 413, message: 'The message is too large' },
   SDP_TOO_LARGE: { status: 413, message: 'The SDP is too large' },
   CHAT_TOO_LONG: { status: 413, message: 'The chat message is too long' },
   TOO_MANY_ROOMS: { status: 503, message: 'This server has no room for another room' },
