@@ -3,11 +3,7 @@ import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { guardIce } from '../werift/iceGuard.js';
-import {
-  preferSrtpProfiles,
-  SRTP_AEAD_AES_128_GCM,
-  SRTP_AES128_CM_HMAC_SHA1_80,
-} from '../werift/internals.js';
+import { preferSrtpProfiles } from '../werift/internals.js';
 import { acceptBundleOnly } from './bundleOnly.js';
 import { DownTrack } from './DownTrack.js';
 import { MediaSlot } from './MediaSlot.js';
@@ -17,6 +13,7 @@ import { type RtpSource, receiverSource } from './RtpSource.js';
 import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
 import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from './sdpCheck.js';
+import { PROFILE_AEAD_AES_128_GCM, PROFILE_AES_CM_128_HMAC_SHA1_80 } from './srtpConstants.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */
 const NEGOTIATION_TIMEOUT_MS = 5000;
@@ -355,7 +352,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     // Every forwarded packet is encrypted once per subscriber; with AES-CM + HMAC-SHA1 (which every WebRTC
     // endpoint supports, RFC 8827 §6.5) that costs about a third of what AES-GCM costs in Node (see
     // SrtpEncryptor), so the subscriber connection prefers it. Publishers keep werift's order (GCM first).
-    if (role === 'subscriber') preferSrtpProfiles(pc, [SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM]);
+    if (role === 'subscriber')
+      preferSrtpProfiles(pc, [PROFILE_AES_CM_128_HMAC_SHA1_80, PROFILE_AEAD_AES_128_GCM]);
     pc.connectionStateChange.subscribe((state) => {
       this.#states[role] = state;
       // Incoming SRTP is decrypted by SrtpDecryptor once the keys exist (same result, less work).

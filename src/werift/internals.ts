@@ -206,10 +206,6 @@ export function transportCompatible(dtls: DtlsInternals): boolean {
   );
 }
 
-/** RFC 5764 §4.1.2 DTLS-SRTP protection profiles (werift's SRTP_PROFILE). */
-export const SRTP_AES128_CM_HMAC_SHA1_80 = 1;
-export const SRTP_AEAD_AES_128_GCM = 7;
-
 /**
  * Makes the DTLS transports of `pc` offer `profiles` in this order of preference instead of werift's
  * (AEAD_AES_128_GCM, then AES128_CM_HMAC_SHA1_80). When port545 is the DTLS server it picks the first of
