@@ -13,7 +13,7 @@ import pino from 'pino';
 import { connectNode, ServerError } from '../src/client/node.js';
 import { buildServer } from '../src/http/buildServer.js';
 import { RoomStateStore, type StoredRoom } from '../src/room/RoomStateStore.js';
-import { eventually, LOOPBACK, testConfig } from './helpers/server.js';
+import { eventually, LOOPBACK, MIN_WAIT_MS, testConfig, withDeadline } from './helpers/server.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -155,7 +155,7 @@ describe('a restarted server', () => {
           ended = true;
         });
       await first.close();
-      await reconnecting;
+      await withDeadline(reconnecting, MIN_WAIT_MS, 'both clients are told to reconnect');
 
       second = buildServer(config);
       await second.listen(port);

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
-import { type ClusterTestServer, eventually, LOOPBACK, startClusterTestServer } from './helpers/server.js';
+import {
+  type ClusterTestServer,
+  eventually,
+  LOOPBACK,
+  MIN_WAIT_MS,
+  startClusterTestServer,
+  withDeadline,
+} from './helpers/server.js';
 import { whipPublish } from './helpers/whip.js';
 import { RawClient } from './helpers/ws.js';
 
@@ -232,7 +239,7 @@ describe('rooms on worker threads (--workers 2)', () => {
       north[0]!.room.on('connectionState', (state) => state === 'reconnecting' && resolve()),
     );
     await t.close();
-    await reconnecting;
+    await withDeadline(reconnecting, MIN_WAIT_MS, 'the client is told to reconnect');
     assert.equal(ended, false, 'the call did not end for the client');
     assert.ok(
       t.server.workers.all.every((w) => w.worker.threadId === -1),
