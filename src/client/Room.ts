@@ -42,7 +42,7 @@ const ICE_RESTART_INTERVAL_MS = 8000;
 /** How long a client cut off from the server keeps trying to join again before it gives up. */
 const REJOIN_WINDOW_MS = 10 * 60_000;
 /** The longest wait between two tries to join again. */
-const REJOIN_MAX_DELAY_MS = 3000;
+const REJOIN_MAX_DELAY_MS = 2000;
 /** Refusals that say "not now" rather than "no": the server is still stopping, or busy. */
 const RETRY_CODES = new Set(['SERVER_SHUTTING_DOWN', 'INTERNAL_ERROR', 'RATE_LIMITED', 'TOO_MANY_ROOMS']);
 

@@ -34,10 +34,19 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly #byResumeToken = new Map<string, Participant>();
   #closed = false;
+  /** Saves every room again now and then, so that a long meeting's state does not look stale. */
+  readonly #refresh: NodeJS.Timeout | undefined;
 
   constructor(options: RoomRegistryOptions) {
     super();
     this.#options = options;
+    const store = options.stateStore;
+    if (store) {
+      this.#refresh = setInterval(() => {
+        for (const room of this.rooms.values()) if (room.joinCount > 0) store.save(room.persistentState);
+      }, store.maxAgeMs / 4);
+      this.#refresh.unref();
+    }
   }
 
   getOrCreate(name: string): Room {
@@ -135,6 +144,7 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   /** Shuts down: every room is closed with a `bye` that tells its participants to rejoin the restarted server. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#refresh);
     await Promise.all(
       [...this.rooms.keys()].map((name) =>
         this.closeRoom(name, 'server restarting', RESTART_REJOIN_AFTER_MS),

@@ -51,10 +51,16 @@ export class RoomStateStore {
   readonly dir: string;
   readonly #options: RoomStateStoreOptions;
   #dirMade = false;
+  /** A failed write is logged once, not on every change of every room. */
+  #warned = false;
 
   constructor(options: RoomStateStoreOptions) {
     this.#options = options;
     this.dir = join(options.dataDir, 'rooms');
+  }
+
+  get maxAgeMs(): number {
+    return this.#options.maxAgeMs;
   }
 
   #path(room: string): string {
@@ -88,6 +94,8 @@ export class RoomStateStore {
       renameSync(tmp, path);
     } catch (error) {
       this.#remove(tmp);
+      if (this.#warned) return;
+      this.#warned = true;
       this.#options.log.warn(
         { err: error, room: state.room, dir: this.dir },
         'could not save room state; it will not survive a restart',

@@ -38,16 +38,24 @@ function freePort(): Promise<number> {
   });
 }
 
+interface Seen {
+  reconnecting: boolean;
+  /** A remote tile carried the "Reconnecting…" overlay. */
+  frozenTiles: boolean;
+  ended: string[];
+}
+
 /**
- * Records, in the page, whether it ever showed the call as reconnecting and whether it ever showed an
+ * Records, in the page, whether it ever showed the call (and the others' frozen tiles) as reconnecting and whether it ever showed an
  * end page (`.end`: call ended, removed, could not be resumed).
  */
 async function watchPage(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { __seen: { reconnecting: boolean; ended: string[] } };
-    w.__seen = { reconnecting: false, ended: [] };
+    const w = window as unknown as { __seen: Seen };
+    w.__seen = { reconnecting: false, frozenTiles: false, ended: [] };
     const look = () => {
       if (document.querySelector('.call[data-status="reconnecting"]')) w.__seen.reconnecting = true;
+      if (document.querySelector('.tile[data-self="false"] .tile-overlay')) w.__seen.frozenTiles = true;
       const end = document.querySelector('.end');
       if (end) w.__seen.ended.push(end.textContent ?? '');
     };
@@ -60,10 +68,8 @@ async function watchPage(page: Page): Promise<void> {
   });
 }
 
-function seen(page: Page): Promise<{ reconnecting: boolean; ended: string[] }> {
-  return page.evaluate(
-    () => (window as unknown as { __seen: { reconnecting: boolean; ended: string[] } }).__seen,
-  );
+function seen(page: Page): Promise<Seen> {
+  return page.evaluate(() => (window as unknown as { __seen: Seen }).__seen);
 }
 
 describe('a server restart in Chromium', () => {
@@ -147,6 +153,7 @@ describe('a server restart in Chromium', () => {
       for (const p of people) {
         const s = await seen(p.page);
         assert.equal(s.reconnecting, true, `${signal}: ${p.name}'s page showed the call reconnecting`);
+        assert.equal(s.frozenTiles, true, `${signal}: ${p.name}'s page marked the frozen tiles`);
         assert.deepEqual(s.ended, [], `${signal}: ${p.name}'s page never said the call ended`);
         const remoteTiles = p.page.locator('.tile[data-self="false"][data-source="camera"]');
         assert.equal(await remoteTiles.count(), 2, `${p.name}: two others, no tile left from before`);
