@@ -12,8 +12,17 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { connectNode, ServerError } from '../src/client/node.js';
 import { buildServer } from '../src/http/buildServer.js';
+import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
 import { RoomStateStore, type StoredRoom } from '../src/room/RoomStateStore.js';
-import { eventually, LOOPBACK, MIN_WAIT_MS, testConfig, withDeadline } from './helpers/server.js';
+import {
+  eventually,
+  LOOPBACK,
+  MIN_WAIT_MS,
+  startTestServer,
+  testConfig,
+  withDeadline,
+} from './helpers/server.js';
+import { RawClient } from './helpers/ws.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -222,6 +231,58 @@ describe('a restarted server', () => {
       );
     } finally {
       await server.close();
+    }
+  });
+
+  it('lets in only the holder of a rejoin token, once; a made-up token or a known name is a newcomer', async () => {
+    const t = await startTestServer({ resumeWindowMs: 200 });
+    const clients: RawClient[] = [];
+    const join = async (name: string, rejoin?: string) => {
+      const c = await RawClient.open(t.url);
+      clients.push(c);
+      c.send({
+        type: 'join',
+        v: PROTOCOL_VERSION,
+        room: 'vault',
+        name,
+        rid: 'j',
+        ...(rejoin ? { rejoin } : {}),
+      });
+      return { c, reply: await c.next((m) => m.rid === 'j') };
+    };
+    const refused = async (name: string, rejoin?: string) => {
+      const { reply } = await join(name, rejoin);
+      return reply.type === 'error' ? reply.code : `joined as ${(reply.self as { role: string }).role}`;
+    };
+    try {
+      const ann = await join('Ann');
+      const bob = await join('Bob');
+      const bobToken = bob.reply.rejoinToken as string;
+      assert.equal((ann.reply.self as { role: string }).role, 'host');
+      assert.ok(bobToken.length >= 24, 'a rejoin token comes with joined');
+      ann.c.send({ type: 'lockRoom', locked: true, rid: 'l' });
+      assert.equal((await ann.c.next((m) => m.rid === 'l')).type, 'ok');
+
+      // Bob is cut off and his session ends (resume window): he may come back, nobody else may.
+      bob.c.close(4000);
+      const room = t.server.registry.rooms.get('vault')!;
+      await eventually("Bob's session ended", () => room.participants.size === 1);
+      assert.equal(await refused('Bob'), 'ROOM_LOCKED', 'his name alone does not open the lock');
+      assert.equal(await refused('Eve', 'not-a-token-the-server-gave'), 'ROOM_LOCKED');
+      const back = await join('Bob', bobToken);
+      assert.equal(back.reply.type, 'joined', 'the holder of the token is let back in');
+      assert.equal((back.reply.self as { role: string }).role, 'guest', 'with the role he had');
+      assert.notEqual(back.reply.rejoinToken, bobToken, 'and a new token');
+      assert.equal(await refused('Bob', bobToken), 'ROOM_LOCKED', 'a spent token is worth nothing');
+
+      // Ann leaves of her own accord: her token is forgotten, and the host role passes to Bob.
+      const annToken = ann.reply.rejoinToken as string;
+      ann.c.close(1000);
+      await back.c.next((m) => m.type === 'participantRole' && m.role === 'host');
+      assert.equal(await refused('Ann', annToken), 'ROOM_LOCKED');
+    } finally {
+      for (const c of clients) c.close(1000);
+      await t.close();
     }
   });
 });
