@@ -133,6 +133,7 @@ describe('a server restart in Chromium', () => {
       const stopped = Date.now();
       server!.child.kill(signal);
       const exit = await server!.exited;
+      const down = Date.now() - stopped;
       if (signal === 'SIGKILL') assert.equal(exit.signal, 'SIGKILL');
       else assert.equal(exit.code, 0, 'SIGTERM: the server drained and exited');
       server = await startServer();
@@ -147,7 +148,7 @@ describe('a server restart in Chromium', () => {
         }),
       );
       t.diagnostic(
-        `${signal}: server up again after ${up} ms; video back on the pages after ${back.join(', ')} ms`,
+        `${signal}: server exited after ${down} ms, up again after ${up} ms; video back on the pages after ${back.join(', ')} ms`,
       );
 
       for (const p of people) {
