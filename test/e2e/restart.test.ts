@@ -2,7 +2,8 @@
  * A restart of `port545 serve` as people live through it: three people in a call in Chromium, the
  * server killed with -9 (and later stopped with SIGTERM) and started again on the same port and data
  * directory. Nobody touches a page: each comes back by itself, sees the others' video moving again, the
- * host still hosts, the room is still locked, and no page ever says the call ended.
+ * host still hosts, the room is still locked and has its password (nobody retypes it), and no page ever
+ * says the call ended.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -116,7 +117,7 @@ describe('a server restart in Chromium', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('after kill -9 and after SIGTERM, all three are back with video, the host hosts, the room stays locked', async (t) => {
+  test('after kill -9 and after SIGTERM, all three are back with video, the host hosts, lock and password stay', async (t) => {
     const url = `http://127.0.0.1:${port}`;
     for (const name of ['Ann', 'Bob', 'Cid']) people.push(await openRoom(browser, url, ROOM, name));
     const [ann, bob, cid] = people as [Person, Person, Person];
@@ -125,8 +126,12 @@ describe('a server restart in Chromium', () => {
     await ann.page.locator('.call-count .tag.host').waitFor({ timeout: NOTICE_MS });
     await ann.page.keyboard.press('p');
     await ann.page.getByRole('button', { name: 'Lock the room' }).click();
-    for (const p of people)
+    await ann.page.getByLabel('Set a room password').fill('open sesame');
+    await ann.page.getByRole('button', { name: 'Set', exact: true }).click();
+    for (const p of people) {
       await p.page.locator('.call-count .tag', { hasText: 'locked' }).waitFor({ timeout: NOTICE_MS });
+      await p.page.locator('.call-count .tag', { hasText: 'password' }).waitFor({ timeout: NOTICE_MS });
+    }
 
     for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
       for (const p of people) await watchPage(p.page);
@@ -166,12 +171,17 @@ describe('a server restart in Chromium', () => {
           0,
           `${guest.name} is a guest`,
         );
-      for (const p of people)
+      for (const p of people) {
         await p.page.locator('.call-count .tag', { hasText: 'locked' }).waitFor({ timeout: NOTICE_MS });
+        await p.page.locator('.call-count .tag', { hasText: 'password' }).waitFor({ timeout: NOTICE_MS });
+      }
 
-      // Somebody new is still refused: the room is locked.
+      // Somebody new is asked for the password (its hash survived), and even with it is refused: locked.
       const dan = await openRoom(browser, url, ROOM, 'Dan', { join: false, query: 'join=1' });
       try {
+        await dan.page.locator('.end[data-end="password"]').waitFor({ timeout: NOTICE_MS });
+        await dan.page.getByLabel(`Password for ${ROOM}`).fill('open sesame');
+        await dan.page.getByRole('button', { name: 'Join', exact: true }).click();
         await dan.page.getByText('The room is locked.', { exact: false }).waitFor({ timeout: NOTICE_MS });
       } finally {
         await dan.context.close();
