@@ -43,6 +43,8 @@ interface Seen {
   reconnecting: boolean;
   /** A remote tile carried the "Reconnecting…" overlay. */
   frozenTiles: boolean;
+  /** Notices that someone joined or left (the same people coming back are no news). */
+  comings: string[];
   ended: string[];
 }
 
@@ -53,10 +55,16 @@ interface Seen {
 async function watchPage(page: Page): Promise<void> {
   await page.evaluate(() => {
     const w = window as unknown as { __seen: Seen };
-    w.__seen = { reconnecting: false, frozenTiles: false, ended: [] };
+    w.__seen = { reconnecting: false, frozenTiles: false, comings: [], ended: [] };
+    const earlier = new WeakSet(document.querySelectorAll('.notices > *'));
     const look = () => {
       if (document.querySelector('.call[data-status="reconnecting"]')) w.__seen.reconnecting = true;
       if (document.querySelector('.tile[data-self="false"] .tile-overlay')) w.__seen.frozenTiles = true;
+      for (const notice of document.querySelectorAll('.notices > *')) {
+        if (earlier.has(notice)) continue;
+        const text = notice.textContent ?? '';
+        if (/ (joined|left)$/.test(text) && !w.__seen.comings.includes(text)) w.__seen.comings.push(text);
+      }
       const end = document.querySelector('.end');
       if (end) w.__seen.ended.push(end.textContent ?? '');
     };
@@ -160,6 +168,7 @@ describe('a server restart in Chromium', () => {
         const s = await seen(p.page);
         assert.equal(s.reconnecting, true, `${signal}: ${p.name}'s page showed the call reconnecting`);
         assert.equal(s.frozenTiles, true, `${signal}: ${p.name}'s page marked the frozen tiles`);
+        assert.deepEqual(s.comings, [], `${signal}: ${p.name}'s page announced nobody joining or leaving`);
         assert.deepEqual(s.ended, [], `${signal}: ${p.name}'s page never said the call ended`);
         const remoteTiles = p.page.locator('.tile[data-self="false"][data-source="camera"]');
         assert.equal(await remoteTiles.count(), 2, `${p.name}: two others, no tile left from before`);
