@@ -13,6 +13,7 @@ import pino from 'pino';
 import { connectNode, ServerError } from '../src/client/node.js';
 import { buildServer } from '../src/http/buildServer.js';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
+import { Room } from '../src/room/Room.js';
 import { RoomStateStore, type StoredRoom } from '../src/room/RoomStateStore.js';
 import {
   eventually,
@@ -283,6 +284,28 @@ describe('a restarted server', () => {
     } finally {
       for (const c of clients) c.close(1000);
       await t.close();
+    }
+  });
+
+  it('keeps the host role for a host who may come back, then gives it to someone present', async () => {
+    const room = new Room({
+      name: 'late',
+      rtc: testConfig().rtc,
+      maxParticipants: 10,
+      tracksPerParticipant: 4,
+      chatHistory: 10,
+      resumeWindowMs: 1000,
+      hostReturnMs: 500,
+      log: pino({ level: 'silent' }),
+    });
+    const sink = { send: () => {}, close: () => {} };
+    room.restore({ v: 1, room: 'late', savedAt: Date.now(), locked: false, members: [member(1, 'host')] });
+    try {
+      const bob = room.join('Bob', sink);
+      assert.equal(bob.role, 'guest', 'a newcomer does not take the role while the host may come back');
+      await eventually('the role passes to Bob when the host did not come back', () => bob.role === 'host');
+    } finally {
+      await room.close();
     }
   });
 });

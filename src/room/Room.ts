@@ -27,6 +27,8 @@ export interface RoomOptions {
   resumeWindowMs: number;
   /** Slowdown of wrong room passwords (config `auth.password*`). */
   passwordGuard?: PasswordGuardOptions;
+  /** After a restart, how long a host that has not come back keeps the role from newcomers. */
+  hostReturnMs?: number;
   log: Logger;
 }
 
@@ -85,6 +87,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #resumeTimers = new Map<string, NodeJS.Timeout>();
   /** Participants whose media transport is down, with the timer that ends them if it stays down. */
   readonly #mediaTimers = new Map<string, NodeJS.Timeout>();
+  /** After a restart: when the host has had its time to come back, someone present may take the role. */
+  #hostReturnTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RoomOptions) {
     super();
@@ -94,7 +98,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.access = new RoomAccess(
       options.passwordGuard ?? { freeAttempts: 3, backoffMs: 250, backoffMaxMs: 5000 },
     );
-    this.members = new RoomMembers(Math.max(64, options.maxParticipants * 2));
+    this.members = new RoomMembers(Math.max(64, options.maxParticipants * 2), options.hostReturnMs);
   }
 
   /** The state a restarted server restores (`RoomStateStore`). */
@@ -121,7 +125,8 @@ export class Room extends TypedEmitter<RoomEvents> {
           }
         : undefined,
     );
-    this.members.restore(state.members);
+    const waitForHost = this.members.restore(state.members);
+    if (waitForHost > 0) this.#hostReturnTimer = setTimeout(() => this.#passOnHost(), waitForHost);
   }
 
   join(name: string, sink: SignalSink, rid?: string | number, options: JoinOptions = {}): Participant {
@@ -133,7 +138,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       this.access.admit(grant, options.passwordChecked ?? false, member !== undefined);
       if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
     } catch (error) {
-      if (member) this.members.restore([member]);
+      if (member) this.members.putBack(member);
       throw error;
     }
     const id = newParticipantId();
@@ -550,6 +555,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closed) return;
     this.closed = true;
     this.access.close();
+    clearTimeout(this.#hostReturnTimer);
     const participants = [...this.participants.values()];
     const bye: ServerMessage = {
       type: 'bye',

@@ -20,16 +20,28 @@ export class RoomMembers {
   /** Keys of the members present now, by participant id. */
   readonly #present = new Map<string, string>();
   readonly #cap: number;
+  readonly #hostReturnMs: number;
   #hostReturnUntil = 0;
 
-  constructor(cap: number) {
+  constructor(cap: number, hostReturnMs = HOST_RETURN_MS) {
     this.#cap = cap;
+    this.#hostReturnMs = hostReturnMs;
   }
 
-  /** Takes in the members of a saved state (a restart): they may come back, and a host among them too. */
-  restore(members: StoredMember[]): void {
+  /**
+   * Takes in the members of a saved state (a restart): they may come back, and a host among them too.
+   * Returns how long newcomers wait for that host (0: there was none).
+   */
+  restore(members: StoredMember[]): number {
     for (const m of members) this.#members.set(m.key, m);
-    if (members.some((m) => m.role === 'host')) this.#hostReturnUntil = Date.now() + HOST_RETURN_MS;
+    if (!members.some((m) => m.role === 'host')) return 0;
+    this.#hostReturnUntil = Date.now() + this.#hostReturnMs;
+    return this.#hostReturnMs;
+  }
+
+  /** Gives back a claimed member whose join was refused after all (the room was full). */
+  putBack(member: StoredMember): void {
+    this.#members.set(member.key, member);
   }
 
   /**
