@@ -36,7 +36,7 @@ async function serve(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`port545: ${signal} received, closing rooms and connections`);
+    console.log(`port545: ${signal} received; telling everyone to rejoin after the restart, closing rooms`);
     const deadline = setTimeout(() => {
       console.error('port545: shutdown took too long; exiting anyway');
       process.exit(0);

@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
+import pino from 'pino';
 import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
-import { buildServer, type ServerHandle } from './http/buildServer.js';
+import { buildServer, roomStateStore, type ServerHandle } from './http/buildServer.js';
 import { buildClusterServer } from './workers/buildClusterServer.js';
 
 export interface Started {
@@ -32,6 +33,7 @@ function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
 export async function startServer(config: Config, notice: (line: string) => void): Promise<Started> {
   const { count: workers, note } = resolveWorkers(config);
   if (note) notice(note);
+  keepRoomStateTidy(config);
   let server = build(config, workers);
   try {
     return { server, port: await server.listen(config.port), workers };
@@ -63,6 +65,20 @@ export async function startServer(config: Config, notice: (line: string) => void
       throw fallbackError;
     }
   }
+}
+
+/** How often saved room state that nobody came back to is looked for and dropped once stale. */
+const ROOM_STATE_PRUNE_MS = 10 * 60_000;
+
+/**
+ * Drops saved room state that is stale, unreadable or past the room cap: at start, before any room can
+ * load it, and every ten minutes for the rooms nobody rejoined after a restart.
+ */
+function keepRoomStateTidy(config: Config): void {
+  if (config.rooms.stateMaxAgeMs <= 0) return;
+  const store = roomStateStore(config, pino({ level: config.logLevel, base: undefined }));
+  store.prune();
+  setInterval(() => store.prune(), ROOM_STATE_PRUNE_MS).unref();
 }
 
 /** The URLs a person can open: localhost plus every non-internal IPv4 address when listening on all. */

@@ -41,6 +41,17 @@ export interface ConnectOptions {
 const ICE_RESTART_INTERVAL_MS = 8000;
 /** How long a client cut off from the server keeps trying to join again before it gives up. */
 const REJOIN_WINDOW_MS = 10 * 60_000;
+/** The longest wait between two tries to join again. */
+const REJOIN_MAX_DELAY_MS = 2000;
+/** Refusals that say "not now" rather than "no": the server is still stopping, or busy. */
+const RETRY_CODES = new Set(['SERVER_SHUTTING_DOWN', 'INTERNAL_ERROR', 'RATE_LIMITED', 'TOO_MANY_ROOMS']);
+
+/**
+ * `ms` plus up to half of it again, at random: after a restart everyone in every room comes back, and
+ * they should not all knock at the same instant.
+ */
+const jittered = (ms: number) => ms + Math.random() * (ms / 2);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
 
@@ -102,6 +113,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #signal!: Signal;
   readonly #options: ConnectOptions;
   #resumeToken = '';
+  /** Lets this client back in as it was (name, role; through a lock or a password) after a restart. */
+  #rejoinToken = '';
   #publisher: PeerConnectionLike | undefined;
   #subscriber: PeerConnectionLike | undefined;
   #publishQueue: Promise<unknown> = Promise.resolve();
@@ -143,6 +156,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         ...(resume ? { resume } : {}),
         ...(!resume && this.#options.token ? { token: this.#options.token } : {}),
         ...(!resume && this.#options.password ? { password: this.#options.password } : {}),
+        ...(!resume && this.#rejoinToken ? { rejoin: this.#rejoinToken } : {}),
       });
     } catch (error) {
       signal.close();
@@ -159,6 +173,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.canPublish = joined.self.canPublish ?? true;
     if (joined.roomState) this.roomState = joined.roomState;
     this.#resumeToken = joined.resumeToken;
+    if (joined.rejoinToken) this.#rejoinToken = joined.rejoinToken;
     this.#applySnapshot(joined);
   }
 
@@ -261,9 +276,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         this.emit('error', new ServerError(message.code, message.message));
         return;
       case 'bye':
-        if (message.rejoin && !this.#leaving) {
+        // The server is restarting (and says when to come back), or ended a session whose media was lost.
+        if ((message.rejoin || message.rejoinAfterMs !== undefined) && !this.#leaving) {
           this.#rejoining = true;
-          void this.#rejoin();
+          void this.#rejoin(message.rejoinAfterMs);
           return;
         }
         this.#leaving = true;
@@ -357,10 +373,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   }
 
   /**
-   * The server ended the session after its media (or its signaling) stayed lost past the resume window:
-   * join again, as a new participant, and publish the same tracks on new connections.
+   * The server ended the session after its media (or its signaling) stayed lost past the resume window,
+   * or it restarted (said so with `bye`, or was killed and no longer knows the session): join again, as a
+   * new participant with the rejoin token (same name and role, let through a lock), and publish the same
+   * tracks on new connections. `afterMs`: how long the server asked to wait first.
    */
-  async #rejoin(): Promise<void> {
+  async #rejoin(afterMs = 0): Promise<void> {
     this.#rejoining = true;
     this.#setState('reconnecting');
     const deadline = Date.now() + REJOIN_WINDOW_MS;
@@ -379,7 +397,13 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         t.transceiver = undefined;
         this.emit('trackUnsubscribed', t, p);
       }
+      // Until the new snapshot, the others are shown as what they are to us: cut off, coming back.
+      if (p.state !== 'reconnecting') {
+        p.state = 'reconnecting';
+        this.emit('participantState', p);
+      }
     }
+    if (afterMs > 0) await sleep(jittered(afterMs));
     let delay = 250;
     while (!this.#leaving) {
       if (Date.now() > deadline) {
@@ -391,15 +415,15 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         await this.#join();
         break;
       } catch (error) {
-        if (error instanceof ServerError) {
+        if (error instanceof ServerError && !RETRY_CODES.has(error.code)) {
           this.emit('error', error);
           this.#rejoining = false;
           await this.#teardown();
           return;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 5000);
+      await sleep(jittered(delay));
+      delay = Math.min(delay * 2, REJOIN_MAX_DELAY_MS);
     }
     if (this.#leaving) return;
     if (this.localTracks.length > 0) {
@@ -583,15 +607,16 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         if (this.#mediaDown.size === 0) this.#setState('connected');
         return;
       } catch (error) {
-        // The server let the session go (its resume window ran out during a long cut): join again.
+        // The server let the session go (its resume window ran out during a long cut, or it restarted
+        // and never knew it): join again.
         if (error instanceof ServerError && error.code === 'RESUME_FAILED') break;
-        if (error instanceof ServerError) {
+        if (error instanceof ServerError && !RETRY_CODES.has(error.code)) {
           this.emit('error', error);
           this.#teardown();
           return;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(jittered(delay));
       delay = Math.min(delay * 2, 2000);
     }
     if (this.#leaving) return;

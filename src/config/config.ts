@@ -40,12 +40,17 @@ export const configSchema = z
         maxParticipants: z.number().int().min(1).default(100),
         maxRooms: z.number().int().min(1).default(1000),
         chatHistory: z.number().int().min(0).max(10_000).default(100),
+        /**
+         * A room's lock, password and who was admitted are kept in `<dataDir>/rooms/` so that a restart
+         * lets the same people back in; state saved longer ago than this is dropped. 0 keeps nothing.
+         */
+        stateMaxAgeMs: z.number().int().min(0).default(3_600_000),
       })
       .strict()
       .default({}),
     /** A participant whose signaling connection drops is kept this long for a resume. */
     resumeWindowMs: z.number().int().min(0).default(15_000),
-    /** Where the server keeps what must survive a restart (the self-signed TLS certificate). */
+    /** Where the server keeps what must survive a restart (the self-signed TLS certificate, room state). */
     dataDir: z.string().min(1).default('./data'),
     /** Who may join and who may administer: see docs/SECURITY.md. */
     auth: z

@@ -2,6 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways } from '../gateways/registerGateways.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
+import { RoomStateStore } from '../room/RoomStateStore.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { registerAdminApi } from './adminApi.js';
 import {
@@ -51,6 +52,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
       backoffMaxMs: config.auth.passwordBackoffMaxMs,
       roomFailuresPerMinute: config.auth.passwordRoomAttemptsPerMinute,
     },
+    ...(config.rooms.stateMaxAgeMs > 0 ? { stateStore: roomStateStore(config, log) } : {}),
     log,
   });
   const connections = new Set<SignalingConnection>();
@@ -74,10 +76,21 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
   });
 
   const stop = async () => {
-    for (const c of connections) c.send({ type: 'bye', reason: 'server shutting down' });
+    // The participants' rooms tell them to rejoin; a connection that has not joined just hears why it ends.
+    for (const c of connections) if (!c.participant) c.send({ type: 'bye', reason: 'server shutting down' });
     await registry.close();
     await closeWebSockets(wss);
     await app.close();
   };
   return Object.assign(serverHandle(config, app, log, ready, stop), { registry, connections, gateways });
+}
+
+/** Where the rooms of this config keep their state across restarts (`rooms.stateMaxAgeMs` > 0). */
+export function roomStateStore(config: Config, log: Logger): RoomStateStore {
+  return new RoomStateStore({
+    dataDir: config.dataDir,
+    maxAgeMs: config.rooms.stateMaxAgeMs,
+    maxRooms: config.rooms.maxRooms,
+    log,
+  });
 }

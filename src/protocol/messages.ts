@@ -51,6 +51,11 @@ export const clientMessage = z.discriminatedUnion('type', [
     name: displayName,
     /** Resume token from an earlier `joined`, to take back a participant whose connection dropped. */
     resume: z.string().max(256).optional(),
+    /**
+     * Rejoin token from an earlier `joined`: after a restart, or once the session ended, the same person
+     * comes back with the name and role they had, also into a locked or password-protected room.
+     */
+    rejoin: z.string().max(256).optional(),
     /** Access token (JWT): required in secured mode; sets identity, name, role and may-publish. */
     token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
     /** The room password, for a room whose host set one. */
@@ -143,6 +148,8 @@ export type ServerMessage =
       self: { id: string; name: string; role: ParticipantRole; canPublish: boolean };
       roomState: RoomAccessState;
       resumeToken: string;
+      /** Keep it for a rejoin (`join.rejoin`): it outlives this session and a server restart. */
+      rejoinToken: string;
       resumed: boolean;
       participants: ParticipantInfo[];
       chat: ChatMessage[];
@@ -176,7 +183,10 @@ export type ServerMessage =
   | { type: 'pong'; rid?: string | number }
   /** The reply to a host control that succeeded (a failure is an `error` with the same rid). */
   | { type: 'ok'; rid?: string | number }
-  /** `rejoin`: the session ended because its media connection was lost; the client may join again. */
-  | { type: 'bye'; reason: string; rejoin?: boolean };
+  /**
+   * `rejoin`: the session ended because its media connection was lost; the client may join again.
+   * `rejoinAfterMs`: the server is restarting; join again (with the rejoin token) after this long.
+   */
+  | { type: 'bye'; reason: string; rejoin?: boolean; rejoinAfterMs?: number };
 
 export type ServerMessageType = ServerMessage['type'];

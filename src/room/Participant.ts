@@ -62,6 +62,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly session: MediaSession;
   /** A bearer secret for one resume; a resume replaces it (`RoomRegistry.claimResumeToken`). */
   resumeToken = newResumeToken();
+  /** A bearer secret that lets this person back in after a restart (`RoomMembers`). */
+  rejoinToken = '';
   readonly tracks = new Map<string, PublishedTrackEntry>();
   readonly identity: string | undefined;
   role: ParticipantRole;

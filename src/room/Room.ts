@@ -14,6 +14,8 @@ import {
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 import { RoomAccess } from './RoomAccess.js';
+import { RoomMembers } from './RoomMembers.js';
+import type { StoredRoom } from './RoomStateStore.js';
 
 export interface RoomOptions {
   name: string;
@@ -25,6 +27,8 @@ export interface RoomOptions {
   resumeWindowMs: number;
   /** Slowdown of wrong room passwords (config `auth.password*`). */
   passwordGuard?: PasswordGuardOptions;
+  /** After a restart, how long a host that has not come back keeps the role from newcomers. */
+  hostReturnMs?: number;
   log: Logger;
 }
 
@@ -36,6 +40,8 @@ export interface RoomEvents {
   participantLeft: [Participant, LeaveReason];
   /** The last participant left. */
   empty: [];
+  /** What a restart must keep changed: the lock, the password, who was admitted and with which role. */
+  stateChanged: [];
   closed: [];
 }
 
@@ -47,6 +53,8 @@ export interface JoinOptions {
   grant?: JoinGrant;
   /** The door already checked the room password with `room.access.checkPassword`. */
   passwordChecked?: boolean;
+  /** The rejoin token of an earlier `joined`: the same person comes back with the same name and role. */
+  rejoin?: string;
 }
 
 export interface PublishRequest {
@@ -67,6 +75,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly chat: ChatMessage[] = [];
   readonly createdAt = Date.now();
   readonly access: RoomAccess;
+  /** Who this room admitted, for rejoins after a restart. */
+  readonly members: RoomMembers;
+  /** Joins so far: a restored room that nobody came back to keeps its saved state when it closes. */
+  joinCount = 0;
   closed = false;
   readonly #options: RoomOptions;
   readonly #log: Logger;
@@ -75,6 +87,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #resumeTimers = new Map<string, NodeJS.Timeout>();
   /** Participants whose media transport is down, with the timer that ends them if it stays down. */
   readonly #mediaTimers = new Map<string, NodeJS.Timeout>();
+  /** After a restart: when the host has had its time to come back, someone present may take the role. */
+  #hostReturnTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RoomOptions) {
     super();
@@ -84,23 +98,67 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.access = new RoomAccess(
       options.passwordGuard ?? { freeAttempts: 3, backoffMs: 250, backoffMaxMs: 5000 },
     );
+    this.members = new RoomMembers(Math.max(64, options.maxParticipants * 2), options.hostReturnMs);
+  }
+
+  /** The state a restarted server restores (`RoomStateStore`). */
+  get persistentState(): Omit<StoredRoom, 'v' | 'savedAt'> {
+    const password = this.access.passwordHash;
+    return {
+      room: this.name,
+      locked: this.access.locked,
+      ...(password
+        ? { password: { salt: password.salt.toString('base64'), hash: password.hash.toString('base64') } }
+        : {}),
+      members: this.members.all,
+    };
+  }
+
+  /** Takes back the state saved before a restart; called on the new room before anyone joins. */
+  restore(state: StoredRoom): void {
+    this.access.locked = state.locked;
+    this.access.restorePassword(
+      state.password
+        ? {
+            salt: Buffer.from(state.password.salt, 'base64'),
+            hash: Buffer.from(state.password.hash, 'base64'),
+          }
+        : undefined,
+    );
+    const waitForHost = this.members.restore(state.members);
+    if (waitForHost > 0) this.#hostReturnTimer = setTimeout(() => this.#passOnHost(), waitForHost);
   }
 
   join(name: string, sink: SignalSink, rid?: string | number, options: JoinOptions = {}): Participant {
     this.#assertOpen();
     const grant = options.grant ?? OPEN_GUEST;
-    this.access.admit(grant, options.passwordChecked ?? false);
-    if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
+    // Someone this room admitted before (a restart, or a session that ended) comes back as they were.
+    const member = this.members.claim(options.rejoin, grant.identity);
+    try {
+      this.access.admit(grant, options.passwordChecked ?? false, member !== undefined);
+      if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
+    } catch (error) {
+      if (member) this.members.putBack(member);
+      throw error;
+    }
     const id = newParticipantId();
-    // Open mode: whoever joins without a role of their own hosts a room that has no host.
-    const mayBecomeHost = grant.role === undefined;
-    const role = grant.role ?? (this.#hasHost() ? 'guest' : 'host');
+    // Open mode: whoever joins without a role of their own hosts a room that has no host (and whose
+    // host, before a restart, has had time to come back).
+    const mayBecomeHost = grant.role === undefined && (member?.mayBecomeHost ?? true);
+    const role =
+      grant.role ?? member?.role ?? (this.#hasHost() || this.members.hostMayReturn ? 'guest' : 'host');
     const session = new MediaSession(id, this.#options.rtc, options.media);
-    const participant = new Participant(id, grant.name ?? name, session, {
+    const participant = new Participant(id, grant.name ?? member?.name ?? name, session, {
       identity: grant.identity,
       role,
       canPublish: grant.canPublish,
       mayBecomeHost,
+    });
+    participant.rejoinToken = this.members.add(id, {
+      name: participant.name,
+      role,
+      mayBecomeHost,
+      ...(grant.identity !== undefined ? { identity: grant.identity } : {}),
     });
     session.on('subscriberOffer', (offer) => {
       participant.send({
@@ -130,6 +188,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       self: { id, name: participant.name, role, canPublish: participant.canPublish },
       roomState: this.access.state,
       resumeToken: participant.resumeToken,
+      rejoinToken: participant.rejoinToken,
       resumed: false,
       participants: others.map((p) => p.info),
       chat: this.chat,
@@ -138,10 +197,19 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.broadcast({ type: 'participantJoined', participant: participant.info }, participant);
     for (const other of others) for (const { track } of other.tracks.values()) session.subscribe(track);
     this.#log.info(
-      { room: this.name, participant: id, name: participant.name, identity: grant.identity, role },
+      {
+        room: this.name,
+        participant: id,
+        name: participant.name,
+        identity: grant.identity,
+        role,
+        ...(member ? { rejoined: true } : {}),
+      },
       'participant joined',
     );
+    this.joinCount++;
     this.emit('participantJoined', participant);
+    this.emit('stateChanged');
     return participant;
   }
 
@@ -169,6 +237,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       },
       roomState: this.access.state,
       resumeToken: participant.resumeToken,
+      rejoinToken: participant.rejoinToken,
       resumed: true,
       participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
       chat: this.chat,
@@ -317,6 +386,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.access.locked === locked) return;
     this.access.locked = locked;
     this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.emit('stateChanged');
   }
 
   /** Host control: sets (or with null removes) the room password. Token holders never need it. */
@@ -324,6 +394,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertHost(by);
     await this.access.setPassword(password);
     this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.emit('stateChanged');
   }
 
   /** Throws NOT_HOST unless `by` may use host controls. Ending a room is the registry's, after this check. */
@@ -356,6 +427,8 @@ export class Room extends TypedEmitter<RoomEvents> {
       if (p.mayBecomeHost && (!next || p.joinedAt < next.joinedAt)) next = p;
     if (!next) return;
     next.role = 'host';
+    this.members.setRole(next.id, 'host');
+    this.emit('stateChanged');
     this.broadcast({ type: 'participantRole', participantId: next.id, role: 'host' });
     this.#log.info({ room: this.name, participant: next.id }, 'host role passed on');
   }
@@ -466,6 +539,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.broadcast({ type: 'participantLeft', participantId: participant.id, reason });
     this.#log.info({ room: this.name, participant: participant.id, reason }, 'participant left');
     this.emit('participantLeft', participant, reason);
+    // Who left or was removed is forgotten; who was cut off (or whose room closed) may rejoin.
+    this.members.leave(participant.id, reason === 'left' || reason === 'removed');
+    this.emit('stateChanged');
     if (participant.role === 'host') this.#passOnHost();
     if (this.participants.size === 0 && !this.closed) this.emit('empty');
   }
@@ -474,12 +550,19 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closed) throw new InvalidStateError(`room ${this.name} is closed`);
   }
 
-  async close(reason = 'room closed'): Promise<void> {
+  /** Ends the room. `rejoinAfterMs`: the server is restarting; everyone is told to join again after it. */
+  async close(reason = 'room closed', rejoinAfterMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.access.close();
+    clearTimeout(this.#hostReturnTimer);
     const participants = [...this.participants.values()];
-    for (const p of participants) p.send({ type: 'bye', reason });
+    const bye: ServerMessage = {
+      type: 'bye',
+      reason,
+      ...(rejoinAfterMs !== undefined ? { rejoinAfterMs } : {}),
+    };
+    for (const p of participants) p.send(bye);
     await Promise.all(participants.map((p) => p.close('closed')));
     this.emit('closed');
     this.removeAllListeners();

@@ -32,6 +32,16 @@ export class RoomAccess {
     return this.#password !== undefined;
   }
 
+  /** The password's scrypt salt and hash, for the state that survives a restart. */
+  get passwordHash(): PasswordHash | undefined {
+    return this.#password;
+  }
+
+  /** Puts back a password hash saved before a restart. */
+  restorePassword(stored: PasswordHash | undefined): void {
+    this.#password = stored;
+  }
+
   async setPassword(password: string | null): Promise<void> {
     this.#password = password === null ? undefined : await hashPassword(password);
     this.#guard.clear();
@@ -48,10 +58,15 @@ export class RoomAccess {
     await this.#guard.attempt(address, () => verifyPassword(password, stored));
   }
 
-  /** Throws when this grant may not come in now. `passwordChecked`: the door already ran checkPassword. */
-  admit(grant: JoinGrant, passwordChecked: boolean): void {
+  /**
+   * Throws when this grant may not come in now. `passwordChecked`: the door already ran checkPassword.
+   * `returning`: the room admitted this person before (a rejoin token), so neither lock nor password
+   * keeps them out; a removal does.
+   */
+  admit(grant: JoinGrant, passwordChecked: boolean, returning = false): void {
     if (grant.identity !== undefined && this.#removed.has(grant.identity))
       throw new CodedError('REMOVED_FROM_ROOM');
+    if (returning) return;
     // A host's token opens a locked room: the people who run the meeting are never locked out of it.
     if (this.locked && grant.role !== 'host') throw new CodedError('ROOM_LOCKED');
     // An access token is the operator's word and outranks the room password.

@@ -5,6 +5,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
 import type { Participant } from './Participant.js';
 import { Room } from './Room.js';
+import type { RoomStateStore } from './RoomStateStore.js';
 
 export interface RoomRegistryOptions {
   rtc: RtcSettings;
@@ -15,8 +16,13 @@ export interface RoomRegistryOptions {
   emptyTimeoutMs: number;
   resumeWindowMs: number;
   passwordGuard?: PasswordGuardOptions;
+  /** Keeps what a host set, and who was admitted, across a restart; none: rooms start afresh. */
+  stateStore?: RoomStateStore;
   log: Logger;
 }
+
+/** How long clients wait before they join again when the server says it is restarting. */
+export const RESTART_REJOIN_AFTER_MS = 1000;
 
 /**
  * The rooms of one server. A room is created by its first join and closed once it has been empty for
@@ -28,20 +34,26 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly #byResumeToken = new Map<string, Participant>();
   #closed = false;
+  /** Saves every room again now and then, so that a long meeting's state does not look stale. */
+  readonly #refresh: NodeJS.Timeout | undefined;
 
   constructor(options: RoomRegistryOptions) {
     super();
     this.#options = options;
+    const store = options.stateStore;
+    if (store) {
+      this.#refresh = setInterval(() => {
+        for (const room of this.rooms.values()) if (room.joinCount > 0) store.save(room.persistentState);
+      }, store.maxAgeMs / 4);
+      this.#refresh.unref();
+    }
   }
 
   getOrCreate(name: string): Room {
     if (this.#closed) throw new CodedError('SERVER_SHUTTING_DOWN');
+    // An empty room's timer runs on until a join succeeds (a refused join must not keep the room).
     const existing = this.rooms.get(name);
-    if (existing) {
-      clearTimeout(this.#emptyTimers.get(name));
-      this.#emptyTimers.delete(name);
-      return existing;
-    }
+    if (existing) return existing;
     if (this.rooms.size >= this.#options.maxRooms) throw new CodedError('TOO_MANY_ROOMS');
     const o = this.#options;
     const room = new Room({
@@ -54,18 +66,36 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
       ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
       log: o.log,
     });
-    room.on('participantJoined', (p) => this.#byResumeToken.set(p.resumeToken, p));
-    room.on('participantLeft', (p) => this.#byResumeToken.delete(p.resumeToken));
-    room.on('empty', () => {
-      clearTimeout(this.#emptyTimers.get(name));
-      this.#emptyTimers.set(
-        name,
-        setTimeout(() => void this.closeRoom(name), o.emptyTimeoutMs),
+    const store = o.stateStore;
+    const saved = store?.load(name);
+    if (saved) {
+      room.restore(saved);
+      o.log.info(
+        { room: name, locked: saved.locked, members: saved.members.length },
+        'room state restored from before a restart',
       );
+    }
+    if (store) room.on('stateChanged', () => store.save(room.persistentState));
+    room.on('participantJoined', (p) => {
+      clearTimeout(this.#emptyTimers.get(name));
+      this.#emptyTimers.delete(name);
+      this.#byResumeToken.set(p.resumeToken, p);
     });
+    room.on('participantLeft', (p) => this.#byResumeToken.delete(p.resumeToken));
+    room.on('empty', () => this.#closeWhenEmpty(name));
     this.rooms.set(name, room);
+    // A join that made the room may still be refused (a restored room is locked): it must not stay.
+    this.#closeWhenEmpty(name);
     o.log.info({ room: name }, 'room created');
     return room;
+  }
+
+  #closeWhenEmpty(name: string): void {
+    clearTimeout(this.#emptyTimers.get(name));
+    this.#emptyTimers.set(
+      name,
+      setTimeout(() => void this.closeRoom(name), this.#options.emptyTimeoutMs),
+    );
   }
 
   /** The participant a resume token belongs to, if it is still in `room`. */
@@ -89,15 +119,19 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
     return participant;
   }
 
-  /** Ends a room: everyone in it gets `bye` with `reason` and leaves. */
-  async closeRoom(name: string, reason?: string): Promise<void> {
+  /**
+   * Ends a room: everyone in it gets `bye` with `reason` and leaves, and its saved state is deleted.
+   * `restartInMs`: the server is restarting; the state is kept and everyone is told to rejoin.
+   */
+  async closeRoom(name: string, reason?: string, restartInMs?: number): Promise<void> {
     const room = this.rooms.get(name);
     clearTimeout(this.#emptyTimers.get(name));
     this.#emptyTimers.delete(name);
     if (!room) return;
     this.rooms.delete(name);
     this.emit('roomClosed', name);
-    await room.close(reason);
+    await room.close(reason, restartInMs);
+    if (restartInMs === undefined && room.joinCount > 0) this.#options.stateStore?.delete(name);
     this.#options.log.info({ room: name, reason }, 'room closed');
   }
 
@@ -107,9 +141,15 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
     return n;
   }
 
+  /** Shuts down: every room is closed with a `bye` that tells its participants to rejoin the restarted server. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.rooms.keys()].map((name) => this.closeRoom(name)));
+    clearInterval(this.#refresh);
+    await Promise.all(
+      [...this.rooms.keys()].map((name) =>
+        this.closeRoom(name, 'server restarting', RESTART_REJOIN_AFTER_MS),
+      ),
+    );
     this.#byResumeToken.clear();
   }
 }

@@ -333,18 +333,25 @@ export class SignalingConnection implements SignalSink {
         { auth: this.#peer.auth },
         { room: message.room, token: message.token },
       );
-      const existing = this.#registry.rooms.get(message.room);
-      let passwordChecked = false;
-      if (existing && !grant.viaToken && existing.access.passwordProtected) {
-        await existing.access.checkPassword(message.password, this.#peer.address);
-        passwordChecked = true;
-      }
       if (this.#closed) return;
+      // A restarted server's room has its password back from the state store as soon as it exists.
+      const checked = this.#registry.getOrCreate(message.room);
+      let passwordChecked = false;
+      if (
+        !grant.viaToken &&
+        checked.access.passwordProtected &&
+        !checked.members.knows(message.rejoin, grant.identity)
+      ) {
+        await checked.access.checkPassword(message.password, this.#peer.address);
+        passwordChecked = true;
+        if (this.#closed) return;
+      }
       room = this.#registry.getOrCreate(message.room);
       // A room that ended while the password was checked is not the room it was checked for.
       participant = room.join(message.name, this, message.rid, {
         grant,
-        passwordChecked: passwordChecked && room === existing,
+        passwordChecked: passwordChecked && room === checked,
+        ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
       });
       this.#bind(room, participant);
     }

@@ -21,7 +21,8 @@ export function testConfig(overrides: ConfigInput = {}): Config {
     logLevel: process.env.PORT545_TEST_LOG ?? 'silent',
     ...overrides,
     rtc: { hostAddresses: LOOPBACK, ...overrides.rtc },
-    rooms: { emptyTimeoutMs: 500, ...overrides.rooms },
+    // Tests share the working directory: rooms keep no state there unless a test gives its own dataDir.
+    rooms: { emptyTimeoutMs: 500, stateMaxAgeMs: 0, ...overrides.rooms },
   });
 }
 

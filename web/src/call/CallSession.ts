@@ -74,6 +74,8 @@ export class CallSession extends Store {
   #nextNoticeId = 1;
   #busy = new Set<string>();
   #leaving = false;
+  /** Names of the people dropped from view while this client rejoined: expected back, not announced. */
+  readonly #returning = new Set<string>();
   /** Why the server ended this client's presence (`bye`), if it did. */
   #endedBy: string | undefined;
   #pendingCamera: MediaStreamTrack | undefined;
@@ -187,12 +189,15 @@ export class CallSession extends Store {
     const changed = () => this.changed();
     const on = this.#disposers;
     on.push(
+      // While this client rejoins (after a restart), the people it had are replaced by the same people
+      // under new ids, some of them a little later: that is no news to announce.
       room.on('participantJoined', (p) => {
-        this.notify(`${p.name} joined`, 'info');
+        if (!this.#returning.delete(p.name)) this.notify(`${p.name} joined`, 'info');
         this.#speakers.offer(p.id);
       }),
       room.on('participantLeft', (p) => {
-        this.notify(`${p.name} left`, 'info');
+        if (room.state === 'reconnecting') this.#returning.add(p.name);
+        else this.notify(`${p.name} left`, 'info');
         this.#speakers.forget(p.id, this.remotes[0]?.id);
       }),
       room.on('participantState', changed),

@@ -42,7 +42,8 @@ export function cameraTiles(session: CallSession): TileModel[] {
       video: camera && !camera.muted ? camera.mediaTrack : undefined,
       micMuted: !mic || mic.muted,
       speaking: session.speaking.has(p.id),
-      reconnecting: p.state === 'reconnecting',
+      // While this client is cut off, everyone's picture is frozen, not just the one who dropped.
+      reconnecting: p.state === 'reconnecting' || session.status === 'reconnecting',
       host: p.role === 'host',
     };
   });
@@ -76,7 +77,8 @@ export function screenTiles(session: CallSession): TileModel[] {
       video: screen.mediaTrack,
       micMuted: false,
       speaking: false,
-      reconnecting: p.state === 'reconnecting',
+      // While this client is cut off, everyone's picture is frozen, not just the one who dropped.
+      reconnecting: p.state === 'reconnecting' || session.status === 'reconnecting',
       host: false,
     });
   }
