@@ -1,7 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import pino from 'pino';
 import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
-import { buildServer, roomStateStore, type ServerHandle } from './http/buildServer.js';
+import { buildServer, type ServerHandle } from './http/buildServer.js';
+import { RoomStateStore } from './room/RoomStateStore.js';
 import { buildClusterServer } from './workers/buildClusterServer.js';
 
 export interface Started {
@@ -76,7 +77,12 @@ const ROOM_STATE_PRUNE_MS = 10 * 60_000;
  */
 function keepRoomStateTidy(config: Config): void {
   if (config.rooms.stateMaxAgeMs <= 0) return;
-  const store = roomStateStore(config, pino({ level: config.logLevel, base: undefined }));
+  const store = new RoomStateStore({
+    dataDir: config.dataDir,
+    maxAgeMs: config.rooms.stateMaxAgeMs,
+    maxRooms: config.rooms.maxRooms,
+    log: pino({ level: config.logLevel, base: undefined }),
+  });
   store.prune();
   setInterval(() => store.prune(), ROOM_STATE_PRUNE_MS).unref();
 }

@@ -2,7 +2,6 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways } from '../gateways/registerGateways.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
-import { RoomStateStore } from '../room/RoomStateStore.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { registerAdminApi } from './adminApi.js';
 import {
@@ -52,7 +51,9 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
       backoffMaxMs: config.auth.passwordBackoffMaxMs,
       roomFailuresPerMinute: config.auth.passwordRoomAttemptsPerMinute,
     },
-    ...(config.rooms.stateMaxAgeMs > 0 ? { stateStore: roomStateStore(config, log) } : {}),
+    ...(config.rooms.stateMaxAgeMs > 0
+      ? { state: { dataDir: config.dataDir, maxAgeMs: config.rooms.stateMaxAgeMs } }
+      : {}),
     log,
   });
   const connections = new Set<SignalingConnection>();
@@ -83,14 +84,4 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     await app.close();
   };
   return Object.assign(serverHandle(config, app, log, ready, stop), { registry, connections, gateways });
-}
-
-/** Where the rooms of this config keep their state across restarts (`rooms.stateMaxAgeMs` > 0). */
-export function roomStateStore(config: Config, log: Logger): RoomStateStore {
-  return new RoomStateStore({
-    dataDir: config.dataDir,
-    maxAgeMs: config.rooms.stateMaxAgeMs,
-    maxRooms: config.rooms.maxRooms,
-    log,
-  });
 }

@@ -5,7 +5,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
 import type { Participant } from './Participant.js';
 import { Room } from './Room.js';
-import type { RoomStateStore } from './RoomStateStore.js';
+import { RoomStateStore } from './RoomStateStore.js';
 
 export interface RoomRegistryOptions {
   rtc: RtcSettings;
@@ -16,8 +16,11 @@ export interface RoomRegistryOptions {
   emptyTimeoutMs: number;
   resumeWindowMs: number;
   passwordGuard?: PasswordGuardOptions;
-  /** Keeps what a host set, and who was admitted, across a restart; none: rooms start afresh. */
-  stateStore?: RoomStateStore;
+  /**
+   * Keeps what a host set, and who was admitted, across a restart, in `<dataDir>/rooms/` for `maxAgeMs`;
+   * none: rooms start afresh.
+   */
+  state?: { dataDir: string; maxAgeMs: number };
   log: Logger;
 }
 
@@ -31,6 +34,7 @@ export const RESTART_REJOIN_AFTER_MS = 1000;
 export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   readonly rooms = new Map<string, Room>();
   readonly #options: RoomRegistryOptions;
+  readonly #store: RoomStateStore | undefined;
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly #byResumeToken = new Map<string, Participant>();
   #closed = false;
@@ -40,7 +44,10 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
   constructor(options: RoomRegistryOptions) {
     super();
     this.#options = options;
-    const store = options.stateStore;
+    const store = options.state
+      ? new RoomStateStore({ ...options.state, maxRooms: options.maxRooms, log: options.log })
+      : undefined;
+    this.#store = store;
     if (store) {
       this.#refresh = setInterval(() => {
         for (const room of this.rooms.values()) if (room.joinCount > 0) store.save(room.persistentState);
@@ -66,7 +73,7 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
       ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
       log: o.log,
     });
-    const store = o.stateStore;
+    const store = this.#store;
     const saved = store?.load(name);
     if (saved) {
       room.restore(saved);
@@ -131,7 +138,7 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
     this.rooms.delete(name);
     this.emit('roomClosed', name);
     await room.close(reason, restartInMs);
-    if (restartInMs === undefined && room.joinCount > 0) this.#options.stateStore?.delete(name);
+    if (restartInMs === undefined && room.joinCount > 0) this.#store?.delete(name);
     this.#options.log.info({ room: name, reason }, 'room closed');
   }
 
