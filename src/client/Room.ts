@@ -263,11 +263,6 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
           .then(() => this.#onSubscriberOffer(message))
           .catch((error: unknown) => this.emit('error', error as Error));
         return;
-      case 'candidate': {
-        const pc = message.target === 'publisher' ? this.#publisher : this.#subscriber;
-        if (pc && message.candidate) pc.addIceCandidate(message.candidate).catch(() => {});
-        return;
-      }
       case 'chat':
         this.chat.push(message.message);
         this.emit('chat', message.message);

@@ -177,7 +177,6 @@ export type ServerMessage =
       tracks: { mid: string; trackId: string; participantId: string }[];
     }
   | { type: 'answer'; sdp: string; tracks: { mid: string; trackId: string }[]; rid?: string | number }
-  | { type: 'candidate'; target: PcTarget; candidate: IceCandidate | null }
   | { type: 'chat'; message: ChatMessage }
   | { type: 'error'; code: string; message: string; rid?: string | number }
   | { type: 'pong'; rid?: string | number }
