@@ -67,6 +67,12 @@ export interface DtlsInternals {
   iceTransport: IceTransportInternals;
 }
 
+/** werift's `RTCDtlsTransport`, as stopping it is seen: its DTLS socket and that socket's handshake state. */
+export interface DtlsTransportStopInternals {
+  dtls?: { dtls?: { flight: number } };
+  stop(): Promise<void>;
+}
+
 /** werift's `RTCIceTransport`. */
 export interface IceTransportInternals {
   state: string;

@@ -1,0 +1,36 @@
+import { RTCDtlsTransport } from 'werift';
+import type { DtlsTransportStopInternals } from './internals.js';
+
+/**
+ * A DTLS handshake that is still retransmitting when its transport stops ends at the next retransmission,
+ * for every werift DTLS transport in the process.
+ *
+ * werift (0.25.2) sends each handshake flight again after 0.5, 1, 1.5 … 5.5 s until the peer's next
+ * flight arrives (`Flight.transmit`), and nothing stops that loop when the connection closes: a peer
+ * connection closed during its handshake (a refused join, a page that left at once, a test) went on
+ * retransmitting into a closed ICE agent for 33 s, and its timer kept a Node process (a bot, a test file)
+ * from exiting for as long. The loop stops by itself once the handshake has moved past the flight it
+ * waits for (`dtls.flight >= nextFlight`); stopping the transport now says so.
+ */
+
+/** Past every flight of the handshake (client flights 1, 3, 5; server 2, 4, 6). */
+const PAST_EVERY_FLIGHT = 1_000;
+
+let installed = false;
+
+/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
+export function installDtlsFlightStop(): void {
+  if (installed) return;
+  const proto = RTCDtlsTransport.prototype as unknown as DtlsTransportStopInternals;
+  const original = proto.stop;
+  if (typeof original !== 'function')
+    throw new Error('werift RTCDtlsTransport has no stop: check src/werift/dtlsFlightStop.ts');
+  proto.stop = function (this: DtlsTransportStopInternals) {
+    const context = this.dtls?.dtls;
+    if (context && typeof context.flight === 'number') context.flight = PAST_EVERY_FLIGHT;
+    return original.call(this);
+  };
+  installed = true;
+}
+
+installDtlsFlightStop();
