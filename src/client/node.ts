@@ -7,6 +7,9 @@ import '../sfu/noDefaultStun.js';
 import '../sfu/nativeDtlsCrypto.js';
 // An ICE restart runs its checks (a connection whose consent expired comes back).
 import '../sfu/iceRestart.js';
+// SRTP rollover counters guessed as RFC 3711 says: with werift's guess, a subscriber that lost more than
+// ~100 packets of a stream across a sequence wrap (a capped link) rejected every later packet of it.
+import '../sfu/srtpRollover.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
