@@ -43,6 +43,8 @@ export interface BotOptions {
   jitterBufferMs?: number;
   /** Keep each received video frame's RTP timestamp and arrival time (`frameTimes`), to measure freezes. */
   recordFrameTimes?: boolean;
+  /** The first RTP sequence number of the published video (default random; see ClipSource). */
+  firstVideoSequenceNumber?: number;
 }
 
 /** What a bot has received of one remote track. */
@@ -102,6 +104,11 @@ export class Bot {
       for (const t of p.tracks.values()) if (t.mediaTrack) this.#record(t, keepMedia);
   }
 
+  /** Video RTP packets this bot has published (retransmissions not counted). */
+  get videoPacketsSent(): number {
+    return this.#source?.videoPacketsSent ?? 0;
+  }
+
   static async start(options: BotOptions): Promise<Bot> {
     const room = await connectNode({
       url: options.url,
@@ -115,7 +122,10 @@ export class Bot {
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;
-    const source = video || audio ? new ClipSource({ video, audio }) : undefined;
+    const source =
+      video || audio
+        ? new ClipSource({ video, audio, firstVideoSequenceNumber: options.firstVideoSequenceNumber })
+        : undefined;
     const bot = new Bot(room, source, options.keepMedia ?? false, options);
     try {
       if (source) {

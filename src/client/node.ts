@@ -10,6 +10,8 @@ import '../sfu/iceRestart.js';
 // SRTP rollover counters guessed as RFC 3711 says: with werift's guess, a subscriber that lost more than
 // ~100 packets of a stream across a sequence wrap (a capped link) rejected every later packet of it.
 import '../sfu/srtpRollover.js';
+// Losses across the RTP sequence number wrap are asked for again like any other.
+import '../sfu/nackWrap.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 

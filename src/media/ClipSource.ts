@@ -29,6 +29,11 @@ export interface ClipSourceOptions {
   audioPath?: string;
   /** Largest RTP payload for video packets, descriptor included (default 1200). */
   maxPayloadSize?: number;
+  /**
+   * The first video RTP sequence number (default random, as RFC 3550 §5.1 asks). Tests set it just below
+   * 65535 so that the numbers wrap while they watch.
+   */
+  firstVideoSequenceNumber?: number;
 }
 
 export type RtpListener = (packet: RtpPacket) => void;
@@ -153,6 +158,8 @@ export class ClipSource {
 
   constructor(options: ClipSourceOptions = {}) {
     this.#maxPayloadSize = options.maxPayloadSize ?? 1200;
+    if (options.firstVideoSequenceNumber !== undefined)
+      this.#videoSeq = options.firstVideoSequenceNumber & 0xffff;
     if (options.video ?? true) {
       this.#video = this.#track(loadVideoClip(options.videoPath ?? DEFAULT_VIDEO_CLIP_PATH), (unit, ts) =>
         this.#sendVideo(unit, ts),

@@ -8,6 +8,8 @@ import './icePeerReflexive.js';
 import './nativeDtlsCrypto.js';
 // An ICE restart runs its checks (a connection whose consent expired comes back).
 import './iceRestart.js';
+// Losses across the RTP sequence number wrap are asked for again like any other.
+import './nackWrap.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {
