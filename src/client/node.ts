@@ -12,6 +12,8 @@ import '../sfu/iceRestart.js';
 import '../sfu/srtpRollover.js';
 // Losses across the RTP sequence number wrap are asked for again like any other.
 import '../sfu/nackWrap.js';
+// A consent check answered late (a loaded machine, a growing queue) still counts (RFC 7675 §5.1).
+import '../sfu/consentWait.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 

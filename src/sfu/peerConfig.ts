@@ -10,6 +10,8 @@ import './nativeDtlsCrypto.js';
 import './iceRestart.js';
 // Losses across the RTP sequence number wrap are asked for again like any other.
 import './nackWrap.js';
+// A consent check answered late (a loaded machine, a growing queue) still counts (RFC 7675 §5.1).
+import './consentWait.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {
