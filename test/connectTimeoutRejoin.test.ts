@@ -19,7 +19,8 @@ describe('a join whose media never connected', () => {
   let rejoined = 0;
 
   before(async () => {
-    t = await startTestServer({ limits: { connectTimeoutMs: 3000 } });
+    // Long enough for the clean new join to connect on a busy machine (a short one would end it too).
+    t = await startTestServer({ limits: { connectTimeoutMs: 10_000 } });
     other = await Bot.start({ url: t.url, room: 'dead', name: 'other', hostAddresses: LOOPBACK });
     let made = 0;
     cut = await Bot.start({
