@@ -5,14 +5,20 @@
  * 100 ms of jitter for a while (test/helpers/impairProxy.ts). Between the phases the network is clean.
  *
  * It fails when, once the network is clean again and the call had its recovery time, any subscriber's
- * frames from any publisher stop advancing for 2 s; when the process's RSS grows more than 10 % from the
- * end of the warm-up to the end; or when, after everyone left, a UDP socket or a timer is left behind.
- * It writes bench/results/soak.json (frames, RSS, sockets over time) and prints a summary.
+ * frames from any publisher stop advancing for 2 s; when the process's RSS (after a full GC) grows more
+ * than 10 % from the memory baseline (see `memoryBaseline`) to the end; or when, after everyone left, a UDP
+ * socket or a timer is left behind. It writes bench/results/soak.json (frames, memory, sockets, timers,
+ * event-loop delay and load average over time) and prints a summary.
  *
  *   npm run soak -- [--minutes 30] [--out bench/results/soak.json]
  */
+import { createHook } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Bot } from '../src/bot/Bot.js';
 import { parseConfig } from '../src/config/config.js';
 import { buildServer } from '../src/http/buildServer.js';
@@ -49,6 +55,34 @@ const PHASES: Phase[] = [
   { name: 'cap 5 min', ms: 300_000, kind: 'cap' },
 ];
 
+/**
+ * With PORT545_SOAK_TRACE_TIMERS=1, where each live timer was made, so one left behind can be named (it costs
+ * a stack trace per timer, which is why it is not on by default).
+ */
+// The Error is kept, and its stack formatted only for a timer left behind.
+const liveTimers = new Map<number, { made: Error; resource: NodeJS.Timeout }>();
+if (process.env.PORT545_SOAK_TRACE_TIMERS) {
+  createHook({
+    init(id, type, _trigger, resource) {
+      if (type === 'Timeout')
+        liveTimers.set(id, { made: new Error('timer'), resource: resource as NodeJS.Timeout });
+    },
+    destroy(id) {
+      liveTimers.delete(id);
+    },
+  }).enable();
+}
+
+// Memory is compared after a full garbage collection: between two, the heap alone swings by 30 MiB or more
+// (a sawtooth of 40-75 MiB used in a 3-minute run), as much as the growth limit allows.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+function settledMemory(): NodeJS.MemoryUsage {
+  gc();
+  return process.memoryUsage();
+}
+const MiB = (bytes: number) => Math.round(bytes / 2 ** 20);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
 const t0 = Date.now();
@@ -75,6 +109,7 @@ const port = await server.listen(0);
 const url = `http://${link.hostIp}:${port}`;
 await sleep(500);
 const baseline = { udp: count('UDPWrap'), timers: count('Timeout') };
+const baselineTimers = new Set(liveTimers.keys());
 
 const impaired = new Set<ImpairedPeer>();
 const impair = (pc: Parameters<typeof impairPeerConnection>[0]) => impaired.add(impairPeerConnection(pc, {}));
@@ -119,10 +154,23 @@ interface Sample {
   t: number;
   phase: string;
   rssMiB: number;
+  /** What RSS holds: the JavaScript heap, and memory outside it (Buffers, ArrayBuffers, native objects). */
+  heapUsedMiB: number;
+  externalMiB: number;
   udpSockets: number;
   timers: number;
+  /** Once a minute: RSS and heap used right after a full garbage collection (what is really held). */
+  rssAfterGcMiB?: number;
+  heapAfterGcMiB?: number;
   frames: Record<string, number>;
+  /** The longest this process's event loop was held up since the previous sample (ms). */
+  loopDelayMaxMs: number;
+  /** The machine's 1-minute load average (2 cores, shared). */
+  load: number;
 }
+// A soak that fails because the machine stood still says so: how long the event loop was held up.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const samples: Sample[] = [];
 const failures: string[] = [];
 let phase = 'warm-up';
@@ -142,15 +190,23 @@ const sampler = setInterval(() => {
       lastAdvance.set(pair, { frames: n, at: now });
     }
   }
-  if (samples.length === 0 || now - samples[samples.length - 1]!.t >= 5000) {
+  if (samples.length === 0 || now - t0 - samples[samples.length - 1]!.t >= 5000) {
+    const memory = process.memoryUsage();
+    const settled = samples.length % 12 === 0 ? settledMemory() : undefined;
     samples.push({
       t: now - t0,
       phase,
-      rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+      rssMiB: Math.round(memory.rss / 2 ** 20),
+      heapUsedMiB: Math.round(memory.heapUsed / 2 ** 20),
+      externalMiB: Math.round(memory.external / 2 ** 20),
+      ...(settled ? { rssAfterGcMiB: MiB(settled.rss), heapAfterGcMiB: MiB(settled.heapUsed) } : {}),
       udpSockets: count('UDPWrap'),
       timers: count('Timeout'),
       frames: f,
+      loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
+      load: Number(loadavg()[0]!.toFixed(1)),
     });
+    loopDelay.reset();
   }
 }, SAMPLE_MS);
 
@@ -186,8 +242,19 @@ say(`everyone receives everyone (${startupMs} ms)`);
 strictFrom = Date.now();
 phase = 'clean';
 await sleep(Math.max(0, WARMUP_MS - (Date.now() - t0)));
-const rssStart = process.memoryUsage().rss;
-say(`warm-up over: RSS ${Math.round(rssStart / 2 ** 20)} MiB`);
+const warm = settledMemory();
+say(`warm-up over: RSS ${MiB(warm.rss)} MiB, heap ${MiB(warm.heapUsed)} MiB (after a full GC)`);
+/**
+ * What the memory is compared with at the end. RSS keeps the high-water mark of what the process needed:
+ * freed Buffers and heap pages stay mapped (malloc arenas, V8's heap reservations), and each kind of bad
+ * weather needs some of its own once (queues behind a cap, packets held for jitter, retransmission caches
+ * filled, ICE restarts and new joins). So the baseline is taken once each kind of impairment (a cap, loss)
+ * has happened and the call has been clean for a phase since; a leak still shows as growth over the
+ * remaining phases (in a 30-minute run: a 90 s cap, a 5-minute cap with new joins, and their recoveries,
+ * about 20 minutes). A run too short for that compares with the end of the warm-up.
+ */
+let memoryBaseline = { memory: warm, at: elapsed(), what: 'the end of the warm-up' };
+const seen = new Set<Phase['kind']>();
 
 const endAt = t0 + durationMs;
 const skipped: string[] = [];
@@ -200,8 +267,19 @@ for (const p of PHASES) {
   say(`phase: ${p.name}`);
   if (p.kind === 'clean') {
     await sleep(p.ms);
+    if (seen.has('cap') && seen.has('loss') && memoryBaseline.what === 'the end of the warm-up') {
+      memoryBaseline = {
+        memory: settledMemory(),
+        at: elapsed(),
+        what: 'after a cap, loss and a clean phase',
+      };
+      say(
+        `memory baseline: RSS ${MiB(memoryBaseline.memory.rss)} MiB, heap ${MiB(memoryBaseline.memory.heapUsed)} MiB`,
+      );
+    }
     continue;
   }
+  seen.add(p.kind);
   strictFrom = Number.POSITIVE_INFINITY;
   if (p.kind === 'cap') await link.cap(300, 100);
   for (const peer of impaired) {
@@ -221,7 +299,9 @@ phase = 'clean';
 await sleep(Math.max(0, endAt - Date.now()));
 const open = openStalls();
 if (open.length) failures.push(`frames stopped at the end: ${open.join(', ')}`);
-const rssEnd = process.memoryUsage().rss;
+const end = settledMemory();
+const rssStart = memoryBaseline.memory.rss;
+const rssEnd = end.rss;
 const rssGrowth = rssEnd / rssStart - 1;
 if (rssGrowth > RSS_GROWTH_LIMIT)
   failures.push(`RSS grew ${(rssGrowth * 100).toFixed(1)} % (limit ${RSS_GROWTH_LIMIT * 100} %)`);
@@ -230,6 +310,7 @@ for (const s of stalls)
 
 say('everyone leaves');
 clearInterval(sampler);
+loopDelay.disable();
 const finalFrames = frames();
 for (const bot of near) await bot.stop();
 await link.close();
@@ -242,6 +323,14 @@ const left = { udp: count('UDPWrap') - baseline.udp, timers: count('Timeout') - 
 if (server.registry.rooms.size > 0) failures.push('the room is still open after everyone left');
 if (left.udp > 0) failures.push(`${left.udp} UDP socket(s) left behind`);
 if (left.timers > 0) failures.push(`${left.timers} timer(s) left behind`);
+const leftTimers = [...liveTimers]
+  // `_destroyed`: Node's mark of a timer that fired or was cleared (its destroy hook may still be due).
+  .filter(([id, { resource }]) => {
+    const done = (resource as unknown as { _destroyed?: boolean })._destroyed;
+    return !baselineTimers.has(id) && resource.hasRef() && !done;
+  })
+  .map(([, { made }]) => made.stack ?? '');
+for (const stack of leftTimers) console.log(`a timer still set, made at:\n${stack}`);
 await server.close();
 
 const result = {
@@ -251,11 +340,20 @@ const result = {
   failures,
   skippedPhases: skipped,
   recoveries,
-  rssMiB: {
-    start: Math.round(rssStart / 2 ** 20),
-    end: Math.round(rssEnd / 2 ** 20),
-    growthPercent: rssGrowth * 100,
+  /** After a full GC each: at the baseline (see `memoryBaseline`), at the end, and at the end of the warm-up. */
+  memory: {
+    baseline: memoryBaseline.what,
+    baselineAtS: memoryBaseline.at,
+    rssMiB: { warmUp: MiB(warm.rss), start: MiB(rssStart), end: MiB(rssEnd), growthPercent: rssGrowth * 100 },
+    heapUsedMiB: {
+      warmUp: MiB(warm.heapUsed),
+      start: MiB(memoryBaseline.memory.heapUsed),
+      end: MiB(end.heapUsed),
+    },
   },
+  /** The longest the event loop was held up at once, and the highest load average seen. */
+  loopDelayMaxMs: Math.max(...samples.map((s) => s.loopDelayMaxMs)),
+  loadMax: Math.max(...samples.map((s) => s.load)),
   leftBehind: left,
   finalFrames,
   samples,
@@ -268,7 +366,7 @@ for (const r of recoveries)
   console.log(`| ${r.phase} | ${Number.isNaN(r.ms) ? 'never' : (r.ms / 1000).toFixed(1)} |`);
 console.log('');
 console.log(
-  `RSS ${result.rssMiB.start} → ${result.rssMiB.end} MiB (${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)} %); ` +
+  `RSS ${MiB(rssStart)} → ${MiB(rssEnd)} MiB from ${memoryBaseline.what} (${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)} %); ` +
     `left behind: ${left.udp} UDP sockets, ${left.timers} timers; skipped: ${skipped.join(', ') || 'none'}`,
 );
 console.log(`frames received (subscriber<-publisher): ${JSON.stringify(finalFrames)}`);

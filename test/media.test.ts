@@ -157,6 +157,24 @@ describe('vp8', () => {
     assert.equal(b.skippedFrames, 19);
   });
 
+  test('a stream whose sequence numbers start over, or jump more than half their space, resumes at a keyframe', () => {
+    const frames = clip.frames.slice(0, 91).map((f) => f.data);
+    for (const jump of [-5000, 40_000]) {
+      // Frames 0..40 in order, then (a new stream, or one back after a long outage) 41..90 from seq + jump.
+      const before = packetize(frames.slice(0, 41), 1000);
+      const after = packetize(frames.slice(41), (1000 + before.flat().length + jump) & 0xffff);
+      const assembler = new Vp8FrameAssembler();
+      const out = assemble([...before.flat(), ...after.flat()], assembler);
+      const indexes = out.map((f) => frames.findIndex((d) => d.equals(f.data)));
+      // The picture comes back at the next keyframe (60), as a decoder's would, not minutes later.
+      assert.deepEqual(indexes, [
+        ...Array.from({ length: 41 }, (_, i) => i),
+        ...Array.from({ length: 31 }, (_, i) => 60 + i),
+      ]);
+      assert.equal(assembler.droppedFrames, 1, `jump ${jump}`);
+    }
+  });
+
   test('reordering inside a frame and duplicates are tolerated; it starts on a keyframe', () => {
     const frames = clip.frames.slice(25, 35).map((f) => f.data);
     const packets = packetize(frames);

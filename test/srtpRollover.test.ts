@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { RtpHeader, SrtpSession } from 'werift';
 import { SrtpDecryptor } from '../src/sfu/SrtpDecryptor.js';
 import { type RolloverState, updateRolloverCount } from '../src/werift/srtpRollover.js';
@@ -128,5 +131,40 @@ describe('SRTP rollover counter (RFC 3711 §3.3.1)', () => {
     const forged = encrypt(pair(1).sender, 40000);
     assert.throws(() => decryptor.decrypt(forged), /authenticat/i);
     assert.equal(decryptor.decrypt(encrypt(sender, 7000)).subarray(12).toString(), 'payload 7000');
+  });
+
+  it('a Node client alone (bots, without the server in the process) opens a stream after 300 packets lost across a wrap', async () => {
+    // In this process the server's modules are loaded and have installed the guess; a bot in a process of
+    // its own (in a network namespace, as the soak runs one) has only what the client SDK loads.
+    const child = `
+      import { randomBytes } from 'node:crypto';
+      await import(process.argv[1]);
+      const { RtpHeader, SrtpSession } = await import('werift');
+      const k = () => ({ key: randomBytes(16), salt: randomBytes(14) });
+      const [a, b] = [k(), k()];
+      const keys = (l, r) => ({
+        localMasterKey: l.key, localMasterSalt: l.salt, remoteMasterKey: r.key, remoteMasterSalt: r.salt,
+      });
+      const sender = new SrtpSession({ keys: keys(a, b), profile: 1 });
+      const receiver = new SrtpSession({ keys: keys(b, a), profile: 1 });
+      const opened = [];
+      // Encrypted with the counters the sender has (the server, or a browser), not with a guess.
+      for (const [seq, roc] of [[65400, 0], [65401, 0], [165, 1], [166, 1], [167, 1]]) {
+        const header = new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: 0, ssrc: 1234 });
+        const packet = sender.localContext.cipher.encryptRtp(header, Buffer.from('payload'), roc);
+        try {
+          receiver.decrypt(packet);
+          opened.push(seq);
+        } catch {}
+      }
+      console.log(JSON.stringify(opened));
+    `;
+    const sdk = fileURLToPath(new URL('../src/client/node.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', child, sdk],
+      { timeout: 120_000 },
+    );
+    assert.deepEqual(JSON.parse(stdout), [65400, 65401, 165, 166, 167]);
   });
 });

@@ -269,6 +269,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         return;
       case 'error':
         this.emit('error', new ServerError(message.code, message.message));
+        // The server ended this participant because its media never came up (a path that went down while
+        // it joined, such as a capped link): join again, as after `bye` with `rejoin`, rather than stay out.
+        if (message.code === 'CONNECT_TIMEOUT' && !this.#leaving && !this.#rejoining) {
+          this.#rejoining = true;
+          void this.#rejoin();
+        }
         return;
       case 'bye':
         // The server is restarting (and says when to come back), or ended a session whose media was lost.

@@ -14,6 +14,12 @@ export interface Vp8Frame {
   timestamp: number;
 }
 
+/**
+ * A packet this far behind the last one is not late: the stream started over, or jumped forward by more
+ * than half the sequence space after a long outage (PublishedTrack and the bots' ReorderBuffer take it so).
+ */
+const RESTART_DISTANCE = 3000;
+
 /** Signed distance from sequence number b to a, modulo 2^16. */
 function seqDiff(a: number, b: number): number {
   return ((a - b + 0x8000) & 0xffff) - 0x8000;
@@ -23,7 +29,8 @@ function seqDiff(a: number, b: number): number {
  * Reassembles VP8 frames from RTP packets (RFC 7741). A frame is complete when its marker packet arrives and
  * its packets, from the S=1/PID=0 start, have consecutive sequence numbers that also follow the previous
  * frame. Like a decoder, after any loss it discards frames until the next keyframe. Packets reordered within
- * a frame are accepted; a packet arriving after its frame was closed is ignored.
+ * a frame are accepted; a packet arriving after its frame was closed is ignored. A stream that starts over
+ * (far behind the last packet) is followed from its next keyframe.
  */
 export class Vp8FrameAssembler {
   /** Frames lost to missing packets (a gap inside a frame, or whole frames missing between two). */
@@ -50,7 +57,14 @@ export class Vp8FrameAssembler {
   /** Feeds one RTP packet; returns the frame it completes, if any (also passed to the `onFrame` callback). */
   push(packet: Vp8RtpPacket): Vp8Frame | undefined {
     const seq = packet.sequenceNumber & 0xffff;
-    if (this.#lastSeq >= 0 && seqDiff(seq, this.#lastSeq) <= 0) return undefined;
+    if (this.#lastSeq >= 0) {
+      const ahead = seqDiff(seq, this.#lastSeq);
+      // Taken as late, every packet for up to 2^15 sequence numbers (minutes of video) would be dropped.
+      if (ahead < -RESTART_DISTANCE) {
+        this.reset();
+        this.droppedFrames++;
+      } else if (ahead <= 0) return undefined;
+    }
     const seqs = this.#seqs;
     if (seqs.length > 0 && packet.timestamp !== this.#timestamp) {
       // A late packet of a frame that was already abandoned.

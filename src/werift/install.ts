@@ -17,5 +17,7 @@ import './iceRestart.js';
 import './nackWrap.js';
 // SRTP rollover counters guessed as RFC 3711 says (a stream that lost >100 packets across a wrap recovers).
 import './srtpRollover.js';
+// A consent check answered late (a loaded machine, a growing queue) still counts (RFC 7675 §5.1).
+import './consentWait.js';
 // A DTLS handshake still retransmitting when its connection closes stops (it went on for 33 s).
 import './dtlsFlightStop.js';

@@ -156,6 +156,19 @@ export interface IceProtocolInternals {
   datagramReceived: (data: Buffer, addr: [string, number]) => void;
 }
 
+/** werift's ICE `StunProtocol.request`: one STUN request, and the wait for its answer. */
+export interface StunProtocolInternals {
+  request(
+    request: unknown,
+    addr: unknown,
+    integrityKey: unknown,
+    retransmissionsOrOptions?:
+      | number
+      | { retransmissions?: number; responseTimeout?: number; signal?: AbortSignal },
+    onRequestSent?: unknown,
+  ): Promise<unknown>;
+}
+
 /** werift's `NackHandler`: the NACK generator of an `RTCRtpReceiver`. */
 export interface NackHandlerInternals {
   newEstSeqNum: number;

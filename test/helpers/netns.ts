@@ -119,10 +119,15 @@ export async function createNetnsLink(): Promise<NetnsLink> {
     async close() {
       for (const child of children) {
         child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           new Promise((resolve) => child.once('exit', resolve)),
-          new Promise((resolve) => setTimeout(resolve, 5000)),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, 5000);
+          }),
         ]);
+        // A child that exited in time leaves no timer behind (the soak counts them after everyone left).
+        clearTimeout(timer);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       // Deleting the namespace deletes its veth end, and with it this one.
