@@ -10,7 +10,9 @@ import type { DtlsTransportStopInternals } from './internals.js';
  * connection closed during its handshake (a refused join, a page that left at once, a test) went on
  * retransmitting into a closed ICE agent for 33 s, and its timer kept a Node process (a bot, a test file)
  * from exiting for as long. The loop stops by itself once the handshake has moved past the flight it
- * waits for (`dtls.flight >= nextFlight`); stopping the transport now says so.
+ * waits for (`dtls.flight >= nextFlight`); stopping the transport now says so, also to a flight that had not
+ * started yet (werift starts a client's first one 100 ms after the transport, and a close often comes
+ * in between: one ClientHello, 0.5 s, and done).
  */
 
 /** Past every flight of the handshake (client flights 1, 3, 5; server 2, 4, 6). */
@@ -27,7 +29,14 @@ export function installDtlsFlightStop(): void {
     throw new Error('werift RTCDtlsTransport has no stop: check src/werift/dtlsFlightStop.ts');
   proto.stop = function (this: DtlsTransportStopInternals) {
     const context = this.dtls?.dtls;
-    if (context && typeof context.flight === 'number') context.flight = PAST_EVERY_FLIGHT;
+    // For good: a client transport stopped within werift's 100 ms before its first flight would set it
+    // back to 1 and retransmit from there.
+    if (context && typeof context.flight === 'number')
+      Object.defineProperty(context, 'flight', {
+        get: () => PAST_EVERY_FLIGHT,
+        set: () => {},
+        configurable: true,
+      });
     return original.call(this);
   };
   installed = true;
