@@ -88,9 +88,10 @@ describe('a link capped for a while and lifted', { skip: reason }, () => {
 
   after(async () => {
     await link?.lift();
-    await link?.close();
+    // Bots and server first: closing the link removes the address their connections use.
     for (const bot of local) await bot.stop();
     await t?.close();
+    await link?.close();
   });
 
   it('comes back after a 40 s cap', async (ctx) => {

@@ -263,8 +263,11 @@ describe('SIP gateway under malformed input', () => {
         socket.on('data', (c) => {
           data += c.toString('latin1');
         });
-        socket.on('close', () => resolve(data));
-        setTimeout(() => socket.destroy(), 2000);
+        const timer = setTimeout(() => socket.destroy(), 20_000);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve(data);
+        });
       });
       assert.match(tcpReply, /^SIP\/2\.0 400 /);
     } finally {

@@ -644,8 +644,16 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       else this.#signal.once('close', () => resolve());
     });
     this.#signal.send({ type: 'leave' });
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
-    this.#signal.close();
+    // The server closes the connection once it has taken the leave; do not wait for it past 2 s, and
+    // leave no timer behind (a Node process that left would otherwise stay up for those 2 s).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((resolve) => {
+      timer = setTimeout(resolve, 2000);
+    });
+    await Promise.race([closed, late]);
+    clearTimeout(timer);
+    // Not closed by the server in time: the path is gone (or the server is), so do not wait for a close frame.
+    this.#signal.abandon();
     await this.#teardown();
   }
 

@@ -310,7 +310,14 @@ export class SipGateway {
     if (this.#closed) return;
     const byes = [...this.calls.values()].map((call) => call.hangUp('server'));
     // Give the BYEs a moment to be answered; retransmissions stop when the transport closes.
-    await Promise.race([Promise.allSettled(byes), new Promise((resolve) => setTimeout(resolve, 500))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(byes),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 500);
+      }),
+    ]);
+    clearTimeout(timer);
     this.#closed = true;
     for (const tx of this.#clients.values()) tx.cancel();
     for (const tx of this.#transactions.values()) tx.terminate();
