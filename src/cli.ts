@@ -22,7 +22,7 @@ const SHUTDOWN_DEADLINE_MS = 4000;
 
 async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv);
-  const { server, port, workers } = await startServer(config, (line) => console.error(line));
+  const { server, port, workers, sipPort } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
   for (const url of urlsFor(config.host, port, server.tls ? 'https' : 'http')) console.log(`  ${url}`);
   console.log(`WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`);
@@ -31,6 +31,8 @@ async function serve(argv: string[]): Promise<void> {
       ? `Rooms run on ${workers} worker thread${workers === 1 ? '' : 's'} (--workers).`
       : 'Rooms run on the main thread (--workers 0).',
   );
+  if (sipPort !== undefined)
+    console.log(`Phones call sip:<room>@<this host>:${sipPort} (SIP over UDP and TCP).`);
   for (const line of securityLines(server)) console.log(line);
   let stopping = false;
   const stop = (signal: string) => {

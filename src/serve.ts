@@ -10,11 +10,18 @@ export interface Started {
   port: number;
   /** Room worker threads (0: rooms on the main thread). */
   workers: number;
+  /** Where SIP listens (UDP and TCP), with `--sip`. */
+  sipPort: number | undefined;
 }
 
 /** A server with its rooms on `workers` worker threads, or on this thread when 0. */
-function build(config: Config, workers: number): ServerHandle {
-  return workers > 0 ? buildClusterServer(config, workers) : buildServer(config);
+function build(config: Config, workers: number): { server: ServerHandle; sipPort: () => number | undefined } {
+  if (workers > 0) {
+    const cluster = buildClusterServer(config, workers);
+    return { server: cluster, sipPort: () => cluster.sip?.port };
+  }
+  const server = buildServer(config);
+  return { server, sipPort: () => server.gateways.sip?.port };
 }
 
 /** Thrown when the server cannot start; the message is for the operator. */
@@ -32,14 +39,14 @@ function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
  * be bound (no privilege, or taken), it falls back to 5450 and says why in one line through `notice`.
  */
 export async function startServer(config: Config, notice: (line: string) => void): Promise<Started> {
-  const { count: workers, note } = resolveWorkers(config);
-  if (note) notice(note);
+  const workers = resolveWorkers(config);
   keepRoomStateTidy(config);
-  let server = build(config, workers);
+  let built = build(config, workers);
   try {
-    return { server, port: await server.listen(config.port), workers };
+    const port = await built.server.listen(config.port);
+    return { server: built.server, port, workers, sipPort: built.sipPort() };
   } catch (error) {
-    await server.close();
+    await built.server.close();
     const problem = bindProblem(error);
     if (!problem) throw error;
     if (config.portExplicit) {
@@ -56,11 +63,12 @@ export async function startServer(config: Config, notice: (line: string) => void
     notice(
       `port545: cannot bind TCP port ${config.port} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
     );
-    server = build({ ...config, port: FALLBACK_PORT }, workers);
+    built = build({ ...config, port: FALLBACK_PORT }, workers);
     try {
-      return { server, port: await server.listen(FALLBACK_PORT), workers };
+      const port = await built.server.listen(FALLBACK_PORT);
+      return { server: built.server, port, workers, sipPort: built.sipPort() };
     } catch (fallbackError) {
-      await server.close();
+      await built.server.close();
       if (bindProblem(fallbackError))
         throw new StartError(`cannot bind TCP port ${FALLBACK_PORT} either; choose a free port with --port`);
       throw fallbackError;

@@ -61,17 +61,16 @@ describe('configuration', () => {
 describe('room workers', () => {
   it('runs one per core by default, none on one core, and as many as asked with --workers', () => {
     assert.equal(loadConfig([], {}).workers, 'auto');
-    assert.deepEqual(resolveWorkers(loadConfig([], {}), 4), { count: 4 });
-    assert.deepEqual(resolveWorkers(loadConfig([], {}), 1), { count: 0 });
-    assert.deepEqual(resolveWorkers(loadConfig(['--workers', '3'], {}), 2), { count: 3 });
-    assert.deepEqual(resolveWorkers(loadConfig([], { PORT545_WORKERS: '0' }), 8), { count: 0 });
+    assert.equal(resolveWorkers(loadConfig([], {}), 4), 4);
+    assert.equal(resolveWorkers(loadConfig([], {}), 1), 0);
+    assert.equal(resolveWorkers(loadConfig(['--workers', '3'], {}), 2), 3);
+    assert.equal(resolveWorkers(loadConfig([], { PORT545_WORKERS: '0' }), 8), 0);
     assert.equal(loadConfig(['--workers', 'auto'], { PORT545_WORKERS: '2' }).workers, 'auto');
   });
 
-  it('keeps rooms on the main thread when the SIP gateway is on, and says so', () => {
-    const { count, note } = resolveWorkers(loadConfig(['--sip', '--workers', '2'], {}), 2);
-    assert.equal(count, 0);
-    assert.match(note ?? '', /SIP gateway .* main thread/);
+  it('keeps the workers asked for when the SIP gateway is on (calls run on their rooms’ workers)', () => {
+    assert.equal(resolveWorkers(loadConfig(['--sip', '--workers', '2'], {}), 2), 2);
+    assert.equal(resolveWorkers(loadConfig(['--sip'], {}), 4), 4);
   });
 
   it('refuses a worker count that is not a number or auto, naming the setting', () => {

@@ -185,21 +185,9 @@ export function parseConfig(input: unknown): Config {
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
 
-/**
- * How many room workers `serve` starts, and why when it is not what was asked for. The SIP gateway needs
- * its rooms in the main thread, so with SIP on every room stays there.
- */
-export function resolveWorkers(
-  config: Config,
-  cores = availableParallelism(),
-): { count: number; note?: string } {
-  const wanted = config.workers === 'auto' ? (cores > 1 ? cores : 0) : config.workers;
-  if (wanted > 0 && config.sip.enabled)
-    return {
-      count: 0,
-      note: 'port545: the SIP gateway keeps its rooms on the main thread, so rooms do not use worker threads (workers: 0).',
-    };
-  return { count: wanted };
+/** How many room workers `serve` starts: `auto` is one per core, none on a single core. */
+export function resolveWorkers(config: Config, cores = availableParallelism()): number {
+  return config.workers === 'auto' ? (cores > 1 ? cores : 0) : config.workers;
 }
 
 export class ConfigError extends Error {

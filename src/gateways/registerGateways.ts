@@ -5,6 +5,7 @@ import type { RoomRegistry } from '../room/RoomRegistry.js';
 import { type JoinAuthorizer, type RoomGate, roomPasswordGate, tokenAuthorizer } from './joinAuth.js';
 import { SessionCaps } from './sessionCaps.js';
 import { SipGateway } from './sip/SipGateway.js';
+import type { SipWire } from './sip/SipTransport.js';
 import { registerWhep } from './whep/registerWhep.js';
 import { registerWhip } from './whip/registerWhip.js';
 
@@ -14,6 +15,13 @@ export interface GatewayContext {
   log: Logger;
   authorize?: JoinAuthorizer;
   gate?: RoomGate;
+  /** SIP through another thread's sockets (a room worker's gateway): it then binds nothing. */
+  sip?: SipWorkerOptions;
+}
+
+export interface SipWorkerOptions {
+  wire: SipWire;
+  onCallEnded: (callId: string) => void;
 }
 
 /** The standards gateways of one server: each joins rooms as an ordinary participant. */
@@ -51,10 +59,12 @@ export function registerGateways(app: FastifyInstance, context: GatewayContext):
       registry,
       gate: context.gate ?? roomPasswordGate(registry),
       log,
+      ...(context.sip ? { wire: context.sip.wire, onCallEnded: context.sip.onCallEnded } : {}),
     });
-    app.addHook('onReady', async () => {
-      await gateway.listen();
-    });
+    if (!context.sip)
+      app.addHook('onReady', async () => {
+        await gateway.listen();
+      });
     app.addHook('onClose', async () => {
       await gateway.close();
     });

@@ -65,13 +65,14 @@ function participantView(p: Participant, sipCall?: SipCallLookup) {
   };
 }
 
-function roomView(room: Room) {
+function roomView(room: Room, worker: number | undefined) {
   return {
     name: room.name,
     participants: room.participants.size,
     stalledTracks: room.stalledTracks,
     ...room.access.state,
     createdAt: new Date(room.createdAt).toISOString(),
+    ...(worker !== undefined && { worker }),
   };
 }
 
@@ -85,8 +86,11 @@ export function registerAdminApi(
   registry: RoomRegistry,
   log: Logger,
   sipCall?: SipCallLookup,
+  /** The room worker this API answers for (`worker` in room views), when rooms run on worker threads. */
+  worker?: number,
 ): void {
   const view = (p: Participant) => participantView(p, sipCall);
+  const viewRoom = (room: Room) => roomView(room, worker);
   const audit = auditLog(log);
   app.register(
     async (api) => {
@@ -121,11 +125,11 @@ export function registerAdminApi(
         return room;
       };
 
-      api.get('/rooms', async () => ({ rooms: [...registry.rooms.values()].map(roomView) }));
+      api.get('/rooms', async () => ({ rooms: [...registry.rooms.values()].map(viewRoom) }));
 
       api.get<{ Params: { room: string } }>('/rooms/:room', async (request) => {
         const room = roomOf(request.params.room);
-        return { ...roomView(room), participants: [...room.participants.values()].map(view) };
+        return { ...viewRoom(room), participants: [...room.participants.values()].map(view) };
       });
 
       api.get<{ Params: { room: string } }>('/rooms/:room/participants', async (request) => ({

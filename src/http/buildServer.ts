@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { type Gateways, registerGateways } from '../gateways/registerGateways.js';
+import { type Gateways, registerGateways, type SipWorkerOptions } from '../gateways/registerGateways.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { registerAdminApi } from './adminApi.js';
@@ -28,6 +28,10 @@ export interface BuildOptions {
   log?: Logger;
   /** False for a room worker: the main thread in front of it enforces the edge's request limits. */
   edge?: boolean;
+  /** A room worker's SIP: calls sent here by the main thread, which holds the SIP sockets. */
+  sip?: SipWorkerOptions;
+  /** A room worker's index, shown as `worker` in the admin API's rooms. */
+  worker?: number;
 }
 
 /**
@@ -63,8 +67,13 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     rooms: registry.rooms.size,
     participants: registry.participantCount,
   }));
-  const gateways = registerGateways(app, { config, registry, log });
-  registerAdminApi(app, config, registry, log, (id) => gateways.sip?.callStats(id));
+  const gateways = registerGateways(app, {
+    config,
+    registry,
+    log,
+    ...(options.sip ? { sip: options.sip } : {}),
+  });
+  registerAdminApi(app, config, registry, log, (id) => gateways.sip?.callStats(id), options.worker);
   const ready = registerWebClient(app);
 
   const wss = acceptWebSockets(app, config, log, (ws, address) => {

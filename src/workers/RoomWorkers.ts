@@ -25,6 +25,9 @@ export interface WorkerClient {
 
 type Pending = { resolve: (message: FromWorker) => void; reject: (error: Error) => void };
 
+/** What a worker's SIP gateway posts: a message to send, or a call that ended. */
+export type SipFromWorker = Extract<FromWorker, { t: 'sip' | 'sipEnded' }>;
+
 /** One room worker as the main thread sees it. */
 export class RoomWorker {
   readonly index: number;
@@ -66,6 +69,11 @@ export class RoomWorker {
 
   get worker(): Worker {
     return this.#worker;
+  }
+
+  /** The worker stopped (or is stopping): nothing more goes to it. */
+  get gone(): boolean {
+    return this.#exited;
   }
 
   post(message: ToWorker): void {
@@ -132,6 +140,8 @@ export class RoomWorkers {
   #nextLobby = 0;
   #closing = false;
   readonly #size: number;
+  /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
+  onSip: ((worker: RoomWorker, message: SipFromWorker) => void) | undefined;
 
   constructor(config: Config, count: number, log: Logger) {
     this.#config = config;
@@ -189,7 +199,6 @@ export class RoomWorkers {
       config: {
         ...this.#config,
         workers: 0,
-        sip: { ...this.#config.sip, enabled: false },
         rtc: { ...rtc, minPort, maxPort: minPort + span - 1 },
       },
     };
@@ -226,6 +235,10 @@ export class RoomWorkers {
         }
         return;
       }
+      case 'sip':
+      case 'sipEnded':
+        this.onSip?.(worker, message);
+        return;
       default:
         return;
     }

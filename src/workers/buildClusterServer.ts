@@ -14,9 +14,12 @@ import { registerWebClient } from '../http/webClient.js';
 import { clientMessage } from '../protocol/messages.js';
 import type { HttpReply, HttpRequest, Route } from './protocol.js';
 import { type RoomWorker, RoomWorkers } from './RoomWorkers.js';
+import { SipRouter } from './SipRouter.js';
 
 export interface ClusterServer extends ServerHandle {
   readonly workers: RoomWorkers;
+  /** With SIP on: the SIP sockets, routing each call to the worker of its room. */
+  readonly sip: SipRouter | undefined;
 }
 
 /** Reply headers that belong to one hop, not to the reply. */
@@ -53,6 +56,17 @@ export function buildClusterServer(
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
   const app = createHttpApp(config, log);
   const workers = new RoomWorkers(config, workerCount, log);
+  const sip = config.sip.enabled
+    ? new SipRouter(
+        workers,
+        { host: config.sip.host, port: config.sip.port, maxCalls: config.sip.maxCalls },
+        log,
+      )
+    : undefined;
+  if (sip)
+    app.addHook('onReady', async () => {
+      await sip.listen();
+    });
   let nextId = 0;
 
   app.get('/healthz', async () => {
@@ -179,12 +193,14 @@ export function buildClusterServer(
 
   const stop = async () => {
     await ready.catch(() => undefined);
-    // The workers say `bye` to their participants through these sockets before they are closed.
+    // The workers say `bye` to their participants (and BYE to their phones) through these sockets before
+    // they are closed.
     await workers.close();
+    await sip?.close();
     await closeWebSockets(wss);
     await app.close();
   };
-  return Object.assign(serverHandle(config, app, log, ready, stop), { workers });
+  return Object.assign(serverHandle(config, app, log, ready, stop), { workers, sip });
 }
 
 function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {

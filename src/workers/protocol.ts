@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import type { SipPeer } from '../gateways/sip/SipTransport.js';
 
 /**
  * Messages between the main thread and a room worker (`postMessage`, structured clone). The main thread
@@ -34,7 +35,12 @@ export type ToWorker =
   | { t: 'closed'; id: number; code: number }
   | { t: 'http'; rid: number; request: HttpRequest; route?: Route }
   | { t: 'health'; rid: number }
-  | { t: 'shutdown'; rid: number };
+  | { t: 'shutdown'; rid: number }
+  /**
+   * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
+   * worker of its room (`route` with its INVITE), the rest to any worker. `port`: the SIP port.
+   */
+  | { t: 'sip'; data: Uint8Array; peer: SipPeer; stream: boolean; port: number; route?: Route };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -50,10 +56,17 @@ export type FromWorker =
   | { t: 'health'; rid: number; rooms: number; participants: number }
   | { t: 'shutdown'; rid: number }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
-  | { t: 'released'; room: string; seq: number };
+  | { t: 'released'; room: string; seq: number }
+  /** A SIP message this worker's gateway sends, through the main thread's sockets. */
+  | { t: 'sip'; data: Uint8Array; peer: SipPeer }
+  /** A call of this worker's ended, or its INVITE started none: its Call-ID can be forgotten soon. */
+  | { t: 'sipEnded'; callId: string };
 
 export interface WorkerData {
   index: number;
-  /** The server's config for this worker: no SIP, `workers` 0, its own slice of the RTC port range. */
+  /**
+   * The server's config for this worker: `workers` 0, its own slice of the RTC port range (for WebRTC and
+   * for its phone calls' RTP); with SIP on, its gateway sends through the main thread's sockets.
+   */
   config: Config;
 }

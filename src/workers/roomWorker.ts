@@ -1,5 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
+import { serializeSipMessage } from '../gateways/sip/SipMessage.js';
+import { responsePeer, type SipWire } from '../gateways/sip/SipTransport.js';
 import { buildServer } from '../http/buildServer.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { PortSocket } from './PortSocket.js';
@@ -13,8 +15,29 @@ const port = parentPort;
 if (!port) throw new Error('roomWorker.ts runs as a worker thread');
 const { index, config } = workerData as WorkerData;
 const log = pino({ level: config.logLevel, base: { worker: index } });
+/** Where the main thread's SIP sockets listen (every routed message says). */
+let sipPort = 0;
+/** This worker's SIP gateway sends through the main thread, which holds the SIP sockets. */
+const sipWire: SipWire = {
+  get port() {
+    return sipPort;
+  },
+  send(message, peer) {
+    post({ t: 'sip', data: serializeSipMessage(message), peer });
+  },
+  respond(response, peer) {
+    sipWire.send(response, responsePeer(response, peer));
+  },
+};
 // Requests arrive here already let through by the main thread's rate limits and Origin check.
-const server = buildServer(config, { log, edge: false });
+const server = buildServer(config, {
+  log,
+  edge: false,
+  worker: index,
+  ...(config.sip.enabled
+    ? { sip: { wire: sipWire, onCallEnded: (callId: string) => post({ t: 'sipEnded', callId }) } }
+    : {}),
+});
 
 /**
  * Signaling messages for the clients, sent to the main thread once per turn of the event loop rather than
@@ -151,6 +174,14 @@ port.on('message', (message: ToWorker) => {
     case 'shutdown':
       void server.close().finally(() => post({ t: 'shutdown', rid: message.rid }));
       return;
+    case 'sip': {
+      sipPort = message.port;
+      const gateway = server.gateways.sip;
+      if (!gateway) return;
+      const done = gateway.deliver(toBuffer(message.data), message.peer, message.stream);
+      if (message.route) settle(message.route, done);
+      return;
+    }
   }
 });
 

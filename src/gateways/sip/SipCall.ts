@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './SipMessage.js';
-import type { SipPeer, SipTransport } from './SipTransport.js';
+import type { SipPeer, SipWire } from './SipTransport.js';
 import { makeRequest, makeResponse, newBranch, newTag } from './sipBuild.js';
 import {
   buildAnswer,
@@ -47,7 +47,7 @@ export interface SipCallSettings {
 
 /** What a call needs from its gateway. */
 export interface CallContext {
-  transport: SipTransport;
+  transport: SipWire;
   registry: RoomRegistry;
   gate: RoomGate;
   settings: SipCallSettings;
@@ -109,6 +109,9 @@ export class SipCall {
   #pinAttempts = 0;
   #room: Room | undefined;
   #offs: (() => void)[] = [];
+  /** Resolves once the call has joined its room or ended. */
+  readonly settled: Promise<void>;
+  #settle!: () => void;
 
   constructor(ctx: CallContext, invite: ServerTransaction, roomName: string) {
     this.#ctx = ctx;
@@ -128,6 +131,9 @@ export class SipCall {
     const fromUri = parseSipUri(from?.uri ?? '');
     const named = displayName.safeParse(from?.display?.replace(/\\(.)/g, '$1') ?? fromUri?.user ?? '');
     this.#callerName = named.success ? named.data : 'Phone';
+    this.settled = new Promise((resolve) => {
+      this.#settle = resolve;
+    });
   }
 
   get key(): string {
@@ -446,6 +452,7 @@ export class SipCall {
     });
     this.participant = participant;
     this.#room = room;
+    this.#settle();
     const media = this.media!;
     const session = participant.session;
     this.#offs.push(
@@ -543,6 +550,7 @@ export class SipCall {
     const participant = this.participant;
     if (participant && !participant.closed && this.#room) void this.#room.leave(participant, 'left');
     this.#ctx.ended(this);
+    this.#settle();
   }
 }
 

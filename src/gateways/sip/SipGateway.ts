@@ -11,12 +11,12 @@ import {
   parseSipUri,
   parseVia,
   type SipMessage,
-  type SipParseError,
+  SipParseError,
   SipPartialError,
   type SipRequest,
   type SipResponse,
 } from './SipMessage.js';
-import { type SipPeer, SipTransport } from './SipTransport.js';
+import { readSipMessage, type SipPeer, SipTransport, type SipWire } from './SipTransport.js';
 import { ALLOW, MAGIC_COOKIE, makeResponse } from './sipBuild.js';
 import { ClientTransaction, ServerTransaction, transactionKey } from './transactions.js';
 
@@ -28,6 +28,13 @@ export interface SipGatewayOptions extends SipCallSettings {
   registry: RoomRegistry;
   gate: RoomGate;
   log: Logger;
+  /**
+   * Send through this instead of binding UDP and TCP; messages then come in by `deliver`. A room worker's
+   * gateway sends through the main thread's sockets (src/workers/SipRouter.ts).
+   */
+  wire?: SipWire;
+  /** A call ended (answered or not): the main thread keeps routing its Call-ID a while longer, then forgets it. */
+  onCallEnded?: (callId: string) => void;
 }
 
 export interface SipCallStats {
@@ -37,6 +44,25 @@ export interface SipCallStats {
   packetsSent: number;
   packetsReceived: number;
   sendErrors: number;
+}
+
+/**
+ * The 400 for a message that could not be parsed (§21.4.1): only a request we can address is answered;
+ * responses, ACKs and unaddressable garbage are dropped.
+ */
+export function badRequest(error: SipParseError): SipResponse | undefined {
+  if (!(error instanceof SipPartialError) || error.partial.kind !== 'request') return undefined;
+  const request = error.partial;
+  if (request.method === 'ACK' || !parseVia(header(request, 'via') ?? '')) return undefined;
+  return makeResponse(request, 400, { reason: 'Bad Request', warning: error.message });
+}
+
+/** The 503 for an INVITE past the server's calls at once. */
+export function tooManyCalls(request: SipRequest, maxCalls: number): SipResponse {
+  return makeResponse(request, 503, {
+    headers: [['Retry-After', '30']],
+    warning: `the server takes ${maxCalls} calls at once: try again later`,
+  });
 }
 
 /** Methods of RFC 3261 and its common extensions: known but not served here gets 405, unknown 501. */
@@ -57,7 +83,9 @@ const KNOWN_METHODS = new Set([
  * is answered in and out of dialogs. No registrar: phones and PBXs call it directly or via a trunk.
  */
 export class SipGateway {
-  readonly transport: SipTransport;
+  readonly transport: SipWire;
+  /** The sockets, when this gateway binds its own. */
+  readonly #own: SipTransport | undefined;
   readonly calls = new Map<string, SipCall>();
   /** Messages answered with 400 or dropped because they could not be parsed. */
   malformed = 0;
@@ -69,13 +97,21 @@ export class SipGateway {
   readonly #byInvite = new Map<string, SipCall>();
   readonly #context: CallContext;
   #closed = false;
+  /** The call the message being handled started, if it started one. */
+  #started: SipCall | undefined;
 
   constructor(options: SipGatewayOptions) {
     this.#options = options;
     this.#log = options.log.child({ gateway: 'sip' });
-    this.transport = new SipTransport(this.#log);
-    this.transport.on('message', (message, peer) => this.#onMessage(message, peer));
-    this.transport.on('malformed', (error, peer) => this.#onMalformed(error, peer));
+    if (options.wire) {
+      this.transport = options.wire;
+    } else {
+      const own = new SipTransport(this.#log);
+      own.on('message', (message, peer) => this.#onMessage(message, peer));
+      own.on('malformed', (error, peer) => this.#onMalformed(error, peer));
+      this.#own = own;
+      this.transport = own;
+    }
     this.#context = {
       transport: this.transport,
       registry: options.registry,
@@ -88,6 +124,7 @@ export class SipGateway {
         if (this.calls.get(call.key) === call) this.calls.delete(call.key);
         if (this.#byInvite.get(call.inviteTransaction.key) === call)
           this.#byInvite.delete(call.inviteTransaction.key);
+        options.onCallEnded?.(call.callId);
       },
     };
   }
@@ -117,22 +154,41 @@ export class SipGateway {
   }
 
   async listen(): Promise<number> {
-    const port = await this.transport.listen(this.#options.host, this.#options.port);
+    if (!this.#own) throw new Error('this SIP gateway sends through another thread: it does not listen');
+    const port = await this.#own.listen(this.#options.host, this.#options.port);
     this.#log.info({ host: this.#options.host, port }, 'SIP gateway listening on UDP and TCP');
     return port;
+  }
+
+  /**
+   * A message another thread's transport read (a room worker's gateway). Resolves once what it started
+   * has settled: the call a new INVITE started has joined its room or ended.
+   */
+  deliver(data: Buffer, peer: SipPeer, stream: boolean): Promise<void> {
+    const read = readSipMessage(data, stream);
+    if (read instanceof SipParseError) {
+      this.#onMalformed(read, peer);
+      return Promise.resolve();
+    }
+    this.#started = undefined;
+    this.#onMessage(read, peer);
+    const started = this.#started as SipCall | undefined;
+    this.#started = undefined;
+    if (started) return started.settled;
+    // An INVITE that started no call (refused at once): the main thread need not keep its route long.
+    if (read.kind === 'request' && read.method === 'INVITE') {
+      const callId = header(read, 'call-id') ?? '';
+      if (![...this.calls.values()].some((call) => call.callId === callId))
+        this.#options.onCallEnded?.(callId);
+    }
+    return Promise.resolve();
   }
 
   #onMalformed(error: SipParseError, peer: SipPeer): void {
     this.malformed++;
     this.#log.debug({ peer: peer.address, why: error.message }, 'malformed SIP message');
-    // §21.4.1: answer a request we can address; responses and unaddressable garbage are dropped.
-    if (!(error instanceof SipPartialError) || error.partial.kind !== 'request') return;
-    const request = error.partial;
-    if (request.method === 'ACK' || !parseVia(header(request, 'via') ?? '')) return;
-    this.transport.respond(
-      makeResponse(request, 400, { reason: 'Bad Request', warning: error.message }),
-      peer,
-    );
+    const answer = badRequest(error);
+    if (answer) this.transport.respond(answer, peer);
   }
 
   #onMessage(message: SipMessage, peer: SipPeer): void {
@@ -195,12 +251,7 @@ export class SipGateway {
       case 'INVITE': {
         if (toTag !== undefined) return call ? call.onReInvite(tx) : noCall();
         if (this.calls.size >= this.#options.maxCalls)
-          return tx.respond(
-            makeResponse(request, 503, {
-              headers: [['Retry-After', '30']],
-              warning: `the server takes ${this.#options.maxCalls} calls at once: try again later`,
-            }),
-          );
+          return tx.respond(tooManyCalls(request, this.#options.maxCalls));
         // §8.2.6.1: a 100 Trying at once stops the caller's INVITE retransmissions.
         tx.respond(makeResponse(request, 100));
         const created = new SipCall(this.#context, tx, uri.user ?? '');
@@ -210,6 +261,7 @@ export class SipGateway {
           );
         this.calls.set(created.key, created);
         this.#byInvite.set(tx.key, created);
+        this.#started = created;
         void created.start();
         return;
       }
@@ -286,7 +338,7 @@ export class SipGateway {
   /** The local address a peer reaches us at, for SDP and Contact. */
   async #localAddress(peer: SipPeer): Promise<string> {
     const plain = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
-    if (peer.connection?.localAddress) return plain(peer.connection.localAddress);
+    if (peer.localAddress) return plain(peer.localAddress);
     const host = this.#options.host;
     if (host !== '::' && host !== '0.0.0.0') return host;
     // Bound to every interface: ask the routing table which address reaches the peer.
@@ -323,6 +375,6 @@ export class SipGateway {
     for (const tx of this.#transactions.values()) tx.terminate();
     this.#transactions.clear();
     this.#byInvite.clear();
-    await this.transport.close();
+    await this.#own?.close();
   }
 }

@@ -16,19 +16,56 @@ import {
 } from './SipMessage.js';
 import { sendAddress } from './udpAddress.js';
 
-/** Where a message came from, and how to answer it. */
+/**
+ * Where a message came from, and how to answer it. Plain data (it crosses to a room worker as it is): a
+ * TCP connection is named by the number the transport that read it gave it.
+ */
 export interface SipPeer {
   transport: 'UDP' | 'TCP';
   address: string;
   port: number;
   /** The TCP connection it came on. */
-  connection?: Socket;
+  connection?: number;
+  /** Our address on that TCP connection. */
+  localAddress?: string;
+}
+
+/**
+ * What a SIP user agent needs of its transport: the port it is reached on, and sending. `SipTransport`
+ * binds the sockets itself; a room worker's gateway sends through the main thread's (src/workers).
+ */
+export interface SipWire {
+  readonly port: number;
+  send(message: SipMessage, peer: SipPeer): void;
+  respond(response: SipResponse, peer: SipPeer): void;
 }
 
 export interface SipTransportEvents {
-  message: [SipMessage, SipPeer];
+  /** A message, and the bytes it was read from. */
+  message: [SipMessage, SipPeer, Buffer];
   /** A message that could not be parsed; `partial` is set when enough was read to answer 400. */
   malformed: [SipParseError, SipPeer];
+}
+
+/** Reads one message (a datagram, or one framed from a TCP stream): the message, or why it cannot be read. */
+export function readSipMessage(data: Buffer, stream: boolean): SipMessage | SipParseError {
+  try {
+    return parseSipMessage(data, { stream });
+  } catch (error) {
+    return error instanceof SipParseError ? error : new SipParseError(String(error));
+  }
+}
+
+/**
+ * Where a response goes (§18.2.2): back over the request's TCP connection, or for UDP to the source
+ * address and port when the request asked for it (RFC 3581 rport), named a host we would have to resolve,
+ * or an address other than the source (NAT, "received"); else to the top Via's address and port.
+ */
+export function responsePeer(response: SipResponse, peer: SipPeer): SipPeer {
+  if (peer.transport === 'TCP') return peer;
+  const via = parseVia(header(response, 'via') ?? '');
+  if (!via || via.params.has('rport') || isIP(via.host) === 0 || via.host !== peer.address) return peer;
+  return { transport: 'UDP', address: via.host, port: via.port ?? 5060 };
 }
 
 /** Open TCP connections are capped so that a peer cannot exhaust file descriptors. */
@@ -41,13 +78,15 @@ const TCP_IDLE_MS = 10 * 60_000;
  * into messages by Content-Length. Responses go where §18.2.2 and RFC 3581 say: back over the same TCP
  * connection, or for UDP to the source address and port (rport, or a Via that cannot be reached).
  */
-export class SipTransport extends TypedEmitter<SipTransportEvents> {
+export class SipTransport extends TypedEmitter<SipTransportEvents> implements SipWire {
   port = 0;
   host = '';
   #udp: UdpSocket | undefined;
   #udpIpv6 = false;
   #tcp: Server | undefined;
-  readonly #connections = new Set<Socket>();
+  /** Open TCP connections by the number their peers carry. */
+  readonly #connections = new Map<number, Socket>();
+  #nextConnection = 0;
   readonly #log: Logger;
 
   constructor(log: Logger) {
@@ -109,15 +148,9 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
   }
 
   #parse(data: Buffer, peer: SipPeer, stream: boolean): void {
-    let message: SipMessage;
-    try {
-      message = parseSipMessage(data, { stream });
-    } catch (error) {
-      const parseError = error instanceof SipParseError ? error : new SipParseError(String(error));
-      this.emit('malformed', parseError, peer);
-      return;
-    }
-    this.emit('message', message, peer);
+    const read = readSipMessage(data, stream);
+    if (read instanceof SipParseError) this.emit('malformed', read, peer);
+    else this.emit('message', read, peer, data);
   }
 
   #onConnection(socket: Socket): void {
@@ -125,13 +158,15 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
       socket.destroy();
       return;
     }
-    this.#connections.add(socket);
+    const id = ++this.#nextConnection;
+    this.#connections.set(id, socket);
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     const peer: SipPeer = {
       transport: 'TCP',
       address: socket.remoteAddress ?? '',
       port: socket.remotePort ?? 0,
-      connection: socket,
+      connection: id,
+      ...(socket.localAddress ? { localAddress: socket.localAddress } : {}),
     };
     let buffer: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -151,14 +186,18 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
       for (const frame of framed.frames) this.#parse(frame, peer, true);
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#connections.delete(socket));
+    socket.on('close', () => this.#connections.delete(id));
   }
 
   /** Sends a request or response to a peer (over its TCP connection when it has one). */
   send(message: SipMessage, peer: SipPeer): void {
-    const data = serializeSipMessage(message);
+    this.sendBytes(serializeSipMessage(message), peer);
+  }
+
+  /** Sends a serialized message (a room worker's) to a peer, over its TCP connection when it has one. */
+  sendBytes(data: Buffer, peer: SipPeer): void {
     if (peer.transport === 'TCP') {
-      const c = peer.connection;
+      const c = peer.connection === undefined ? undefined : this.#connections.get(peer.connection);
       if (c && !c.destroyed && c.writable) c.write(data);
       return;
     }
@@ -169,14 +208,7 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
 
   /** Sends a response to the peer a request came from, following the request's top Via (§18.2.2). */
   respond(response: SipResponse, peer: SipPeer): void {
-    if (peer.transport === 'TCP') return this.send(response, peer);
-    const via = parseVia(header(response, 'via') ?? '');
-    // RFC 3581: with rport, answer the source port; a Via that names a host we would have to resolve, or
-    // an address other than the source (NAT), is answered at the source too ("received").
-    if (!via || via.params.has('rport') || isIP(via.host) === 0 || via.host !== peer.address) {
-      return this.send(response, peer);
-    }
-    this.send(response, { transport: 'UDP', address: via.host, port: via.port ?? 5060 });
+    this.send(response, responsePeer(response, peer));
   }
 
   get connectionCount(): number {
@@ -184,7 +216,7 @@ export class SipTransport extends TypedEmitter<SipTransportEvents> {
   }
 
   async close(): Promise<void> {
-    for (const c of this.#connections) c.destroy();
+    for (const c of this.#connections.values()) c.destroy();
     this.#connections.clear();
     const udp = this.#udp;
     const tcp = this.#tcp;

@@ -1,5 +1,5 @@
 import { header, parseVia, type SipRequest, type SipResponse } from './SipMessage.js';
-import type { SipPeer, SipTransport } from './SipTransport.js';
+import type { SipPeer, SipWire } from './SipTransport.js';
 
 /** RFC 3261 §17.1.1.1 timer values, in ms. */
 export const T1 = 500;
@@ -29,11 +29,11 @@ export class ServerTransaction {
   readonly peer: SipPeer;
   state: 'proceeding' | 'completed' | 'confirmed' | 'terminated' = 'proceeding';
   lastResponse: SipResponse | undefined;
-  readonly #transport: SipTransport;
+  readonly #transport: SipWire;
   readonly #onTerminated: () => void;
   #timers: NodeJS.Timeout[] = [];
 
-  constructor(request: SipRequest, peer: SipPeer, transport: SipTransport, onTerminated: () => void) {
+  constructor(request: SipRequest, peer: SipPeer, transport: SipWire, onTerminated: () => void) {
     this.key = transactionKey(request);
     this.request = request;
     this.peer = peer;
@@ -109,7 +109,7 @@ export class ClientTransaction {
   readonly branch: string;
   readonly #request: SipRequest;
   readonly #peer: SipPeer;
-  readonly #transport: SipTransport;
+  readonly #transport: SipWire;
   readonly #done: (response: SipResponse | undefined) => void;
   #timers: NodeJS.Timeout[] = [];
   #finished = false;
@@ -118,7 +118,7 @@ export class ClientTransaction {
     request: SipRequest,
     branch: string,
     peer: SipPeer,
-    transport: SipTransport,
+    transport: SipWire,
     done: (response: SipResponse | undefined) => void,
   ) {
     this.branch = branch;
