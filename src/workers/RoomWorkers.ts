@@ -21,6 +21,8 @@ export interface WorkerClient {
   send(data: string): void;
   /** The worker closed the connection. */
   end(code: number, reason: string): void;
+  /** The worker took the connection's join: it stays there. */
+  joined(): void;
 }
 
 type Pending = { resolve: (message: FromWorker) => void; reject: (error: Error) => void };
@@ -226,6 +228,9 @@ export class RoomWorkers {
       }
       case 'end':
         worker.clients.get(message.id)?.end(message.code, message.reason);
+        return;
+      case 'joined':
+        worker.clients.get(message.id)?.joined();
         return;
       case 'released': {
         const entry = this.#placed.get(message.room);

@@ -149,8 +149,10 @@ export function buildClusterServer(
       visited.add(to);
       to.clients.set(id, {
         send(data: string) {
-          if (!joined && isJoined(data)) joined = true;
           if (ws.readyState === ws.OPEN) ws.send(data);
+        },
+        joined() {
+          joined = true;
         },
         // Only the worker the connection is on now may close it.
         end(code: number, reason: string) {
@@ -225,15 +227,6 @@ function joinOf(data: Buffer): { room: string; rid?: string | number } | undefin
   const parsed = clientMessage.safeParse(json);
   if (!parsed.success || parsed.data.type !== 'join') return undefined;
   return { room: parsed.data.room, ...(parsed.data.rid !== undefined ? { rid: parsed.data.rid } : {}) };
-}
-
-function isJoined(data: string): boolean {
-  if (!data.includes('"joined"')) return false;
-  try {
-    return (JSON.parse(data) as { type?: unknown }).type === 'joined';
-  } catch {
-    return false;
-  }
 }
 
 function toRequest(request: FastifyRequest): HttpRequest {

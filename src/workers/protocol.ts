@@ -52,6 +52,8 @@ export type FromWorker =
   | { t: 'sends'; ids: number[]; counts: number[]; data: string[] }
   /** Close the WebSocket with this code and reason. */
   | { t: 'end'; id: number; code: number; reason: string }
+  /** The connection's join (or resume) was taken: it stays on this worker, and no later `join` is routed. */
+  | { t: 'joined'; id: number }
   | { t: 'httpReply'; rid: number; reply: HttpReply }
   | { t: 'health'; rid: number; rooms: number; participants: number }
   | { t: 'shutdown'; rid: number }

@@ -147,7 +147,13 @@ port.on('message', (message: ToWorker) => {
       const entry = sockets.get(message.id);
       if (!entry) return;
       entry.socket.deliver(toBuffer(message.data), message.binary);
-      if (message.route) settle(message.route, entry.connection.idle());
+      if (!message.route) return;
+      // A routed frame is a join: once it has run, say whether it was taken (after its reply, in order).
+      const { id } = message;
+      const done = entry.connection.idle().then(() => {
+        if (entry.connection.participant) post({ t: 'joined', id });
+      });
+      settle(message.route, done);
       return;
     }
     case 'closed': {
