@@ -1,5 +1,6 @@
 import { StunProtocol } from 'werift';
 import type { StunProtocolInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * ICE consent checks wait long enough for their answer, for every werift ICE connection in the process.
@@ -27,19 +28,23 @@ let installed = false;
 export function installConsentWait(): void {
   if (installed) return;
   const proto = StunProtocol.prototype as unknown as StunProtocolInternals;
-  const original = proto.request;
-  if (typeof original !== 'function')
-    throw new Error('werift StunProtocol has no request method: check src/werift/consentWait.ts');
-  proto.request = function (this: unknown, request, addr, integrityKey, options, onRequestSent) {
-    if (
-      typeof options === 'object' &&
-      options.retransmissions === 0 &&
-      options.signal !== undefined &&
-      (options.responseTimeout ?? 0) < CONSENT_ANSWER_WAIT_MS
-    )
-      options = { ...options, responseTimeout: CONSENT_ANSWER_WAIT_MS };
-    return original.call(this, request, addr, integrityKey, options, onRequestSent);
-  };
+  replaceMethod(
+    proto,
+    'request',
+    'werift StunProtocol',
+    import.meta.url,
+    (original) =>
+      function (this: unknown, request, addr, integrityKey, options, onRequestSent) {
+        if (
+          typeof options === 'object' &&
+          options.retransmissions === 0 &&
+          options.signal !== undefined &&
+          (options.responseTimeout ?? 0) < CONSENT_ANSWER_WAIT_MS
+        )
+          options = { ...options, responseTimeout: CONSENT_ANSWER_WAIT_MS };
+        return original.call(this, request, addr, integrityKey, options, onRequestSent);
+      },
+  );
   installed = true;
 }
 

@@ -1,5 +1,6 @@
 import { RTCDtlsTransport } from 'werift';
 import type { DtlsTransportStopInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * A DTLS handshake that is still retransmitting when its transport stops ends at the next retransmission,
@@ -24,21 +25,25 @@ let installed = false;
 export function installDtlsFlightStop(): void {
   if (installed) return;
   const proto = RTCDtlsTransport.prototype as unknown as DtlsTransportStopInternals;
-  const original = proto.stop;
-  if (typeof original !== 'function')
-    throw new Error('werift RTCDtlsTransport has no stop: check src/werift/dtlsFlightStop.ts');
-  proto.stop = function (this: DtlsTransportStopInternals) {
-    const context = this.dtls?.dtls;
-    // For good: a client transport stopped within werift's 100 ms before its first flight would set it
-    // back to 1 and retransmit from there.
-    if (context && typeof context.flight === 'number')
-      Object.defineProperty(context, 'flight', {
-        get: () => PAST_EVERY_FLIGHT,
-        set: () => {},
-        configurable: true,
-      });
-    return original.call(this);
-  };
+  replaceMethod(
+    proto,
+    'stop',
+    'werift RTCDtlsTransport',
+    import.meta.url,
+    (original) =>
+      function (this: DtlsTransportStopInternals) {
+        const context = this.dtls?.dtls;
+        // For good: a client transport stopped within werift's 100 ms before its first flight would set
+        // it back to 1 and retransmit from there.
+        if (context && typeof context.flight === 'number')
+          Object.defineProperty(context, 'flight', {
+            get: () => PAST_EVERY_FLIGHT,
+            set: () => {},
+            configurable: true,
+          });
+        return original.call(this);
+      },
+  );
   installed = true;
 }
 

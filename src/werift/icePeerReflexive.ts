@@ -1,5 +1,6 @@
 import { Connection } from 'werift';
 import type { IceConnectionInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * An ICE agent with no candidate from its peer waits for the peer's checks, for every werift ICE
@@ -26,22 +27,26 @@ let installed = false;
 export function installPeerReflexiveWait(): void {
   if (installed) return;
   const proto = Connection.prototype as unknown as IceConnectionInternals;
-  const original = proto.connect;
-  if (typeof original !== 'function')
-    throw new Error('werift Connection has no connect: check src/werift/icePeerReflexive.ts');
-  proto.connect = async function (this: IceConnectionInternals) {
-    if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
-      const deadline = Date.now() + WAIT_FOR_PEER_MS;
-      while (
-        this.remoteCandidates.length === 0 &&
-        this.earlyChecks.length === 0 &&
-        this.state !== 'closed' &&
-        Date.now() < deadline
-      )
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-    return original.call(this);
-  };
+  replaceMethod(
+    proto,
+    'connect',
+    'werift Connection',
+    import.meta.url,
+    (original) =>
+      async function (this: IceConnectionInternals) {
+        if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
+          const deadline = Date.now() + WAIT_FOR_PEER_MS;
+          while (
+            this.remoteCandidates.length === 0 &&
+            this.earlyChecks.length === 0 &&
+            this.state !== 'closed' &&
+            Date.now() < deadline
+          )
+            await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+        return original.call(this);
+      },
+  );
   installed = true;
 }
 

@@ -1,5 +1,6 @@
 import { RTCPeerConnection } from 'werift';
 import type { PeerConnectionInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * An ICE restart that actually runs its checks, for every werift peer connection in the process.
@@ -24,31 +25,35 @@ const checked = new WeakMap<object, number>();
 export function installIceRestartChecks(): void {
   if (installed) return;
   const proto = RTCPeerConnection.prototype as unknown as PeerConnectionInternals;
-  const original = proto.connect;
-  if (typeof original !== 'function')
-    throw new Error('werift RTCPeerConnection has no connect: check src/werift/iceRestart.ts');
-  proto.connect = async function (this: PeerConnectionInternals) {
-    const restarted = (this.dtlsTransports ?? []).filter(
-      (d) =>
-        d.state === 'connected' &&
-        d.iceTransport.iceRestarts > (checked.get(d.iceTransport) ?? 0) &&
-        d.iceTransport.connection.remoteUsername !== '' &&
-        d.iceTransport.connection.remotePassword !== '',
-    );
-    if (restarted.length === 0) return original.call(this);
-    for (const d of restarted) {
-      checked.set(d.iceTransport, d.iceTransport.iceRestarts);
-      // A restart during the checks of the one before (a path still dead) left that start waiting on a
-      // check list the restart replaced, for ever; the next start would wait behind it, for ever.
-      d.iceTransport.waitStart = undefined;
-    }
-    this.secureManager.setConnectionState('connecting');
-    const results = await Promise.allSettled(restarted.map((d) => d.iceTransport.start()));
-    // Transports not restarted (none with max-bundle) go through werift's own path.
-    if (restarted.length < this.dtlsTransports.length) await original.call(this);
-    const failed = results.some((r) => r.status === 'rejected');
-    this.secureManager.setConnectionState(failed ? 'failed' : 'connected');
-  };
+  replaceMethod(
+    proto,
+    'connect',
+    'werift RTCPeerConnection',
+    import.meta.url,
+    (original) =>
+      async function (this: PeerConnectionInternals) {
+        const restarted = (this.dtlsTransports ?? []).filter(
+          (d) =>
+            d.state === 'connected' &&
+            d.iceTransport.iceRestarts > (checked.get(d.iceTransport) ?? 0) &&
+            d.iceTransport.connection.remoteUsername !== '' &&
+            d.iceTransport.connection.remotePassword !== '',
+        );
+        if (restarted.length === 0) return original.call(this);
+        for (const d of restarted) {
+          checked.set(d.iceTransport, d.iceTransport.iceRestarts);
+          // A restart during the checks of the one before (a path still dead) left that start waiting on a
+          // check list the restart replaced, for ever; the next start would wait behind it, for ever.
+          d.iceTransport.waitStart = undefined;
+        }
+        this.secureManager.setConnectionState('connecting');
+        const results = await Promise.allSettled(restarted.map((d) => d.iceTransport.start()));
+        // Transports not restarted (none with max-bundle) go through werift's own path.
+        if (restarted.length < this.dtlsTransports.length) await original.call(this);
+        const failed = results.some((r) => r.status === 'rejected');
+        this.secureManager.setConnectionState(failed ? 'failed' : 'connected');
+      },
+  );
   installed = true;
 }
 

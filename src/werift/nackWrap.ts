@@ -1,5 +1,6 @@
 import { GenericNack, RTCRtpReceiver, type RtpPacket } from 'werift';
 import type { NackHandlerInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * NACKs across the RTP sequence number wrap, for every werift receiver and sender in the process.
@@ -77,14 +78,18 @@ export function installNackWrap(): void {
     },
   });
 
-  const deSerialize = GenericNack.deSerialize;
-  if (typeof deSerialize !== 'function')
-    throw new Error('werift GenericNack has no deSerialize: check src/werift/nackWrap.ts');
-  GenericNack.deSerialize = function (...args: Parameters<typeof deSerialize>) {
-    const nack = deSerialize.apply(this, args);
-    nack.lost = nack.lost.map((seq) => seq & 0xffff);
-    return nack;
-  };
+  replaceMethod(
+    GenericNack,
+    'deSerialize',
+    'werift GenericNack',
+    import.meta.url,
+    (deSerialize) =>
+      function (this: unknown, ...args: Parameters<typeof GenericNack.deSerialize>) {
+        const nack: GenericNack = deSerialize.apply(this, args);
+        nack.lost = nack.lost.map((seq) => seq & 0xffff);
+        return nack;
+      },
+  );
   installed = true;
 }
 

@@ -1,5 +1,6 @@
 import { Connection } from 'werift';
 import type { IceConnectionInternals } from './internals.js';
+import { replaceMethod } from './replaceMethod.js';
 
 /**
  * No STUN server unless one is configured, for every werift ICE connection in the process.
@@ -24,15 +25,17 @@ let installed = false;
 export function installNoDefaultStun(): void {
   if (installed) return;
   const proto = Connection.prototype as unknown as IceConnectionInternals;
-  const original = proto.applyStunTurnServersFromOptions;
-  if (typeof original !== 'function')
-    throw new Error(
-      'werift Connection has no applyStunTurnServersFromOptions: check src/werift/noDefaultStun.ts',
-    );
-  proto.applyStunTurnServersFromOptions = function (this: IceConnectionInternals) {
-    original.call(this);
-    if (!this.options?.stunServer) this.stunServer = undefined;
-  };
+  replaceMethod(
+    proto,
+    'applyStunTurnServersFromOptions',
+    'werift Connection',
+    import.meta.url,
+    (original) =>
+      function (this: IceConnectionInternals) {
+        original.call(this);
+        if (!this.options?.stunServer) this.stunServer = undefined;
+      },
+  );
   installed = true;
 }
 
