@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,14 @@ import { Bot } from '../src/bot/Bot.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { type CliRun, runCli } from './helpers/cli.js';
 import { opusRms } from './helpers/ffmpeg.js';
-import { LOOPBACK, MIN_WAIT_MS, withDeadline } from './helpers/server.js';
+import {
+  type ClusterTestServer,
+  eventually,
+  LOOPBACK,
+  MIN_WAIT_MS,
+  startClusterTestServer,
+  withDeadline,
+} from './helpers/server.js';
 import { freePort, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
 
 const API_KEY = 'k'.repeat(24);
@@ -201,5 +209,122 @@ describe('port545 serve --sip --workers 2: each call runs on the worker of its r
     run.child.kill('SIGTERM');
     const { code } = await withDeadline(run.exited, 30_000, 'the server to exit after SIGTERM');
     assert.equal(code, 0, run.output());
+  });
+});
+
+/** A phone made of one UDP socket: sends requests as text, collects the responses by Call-ID. */
+class RawPhone {
+  readonly socket: Socket = createSocket('udp4');
+  readonly responses: string[] = [];
+  port = 0;
+
+  async open(): Promise<void> {
+    this.socket.on('message', (data) => this.responses.push(data.toString('latin1')));
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', () => resolve()));
+    this.port = this.socket.address().port;
+  }
+
+  send(text: string, to: number): void {
+    this.socket.send(text.replaceAll('PHONEPORT', String(this.port)), to, '127.0.0.1');
+  }
+
+  /** The first response for `callId` whose status line matches `status` (and whose text matches `and`). */
+  async response(callId: string, status: RegExp, and = /./): Promise<string> {
+    let found: string | undefined;
+    await eventually(`a ${status} for ${callId}`, () => {
+      found = this.responses.find(
+        (r) => status.test(r.split('\r\n')[0]!) && r.includes(`Call-ID: ${callId}`) && and.test(r),
+      );
+      return found !== undefined;
+    });
+    return found!;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+const SDP =
+  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n';
+
+function request(method: string, uri: string, callId: string, extra: string[] = [], body = ''): string {
+  return [
+    `${method} ${uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:PHONEPORT;branch=z9hG4bK-${callId}-${method};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:phone@127.0.0.1:PHONEPORT>;tag=${callId}-tag`,
+    ...extra,
+    `Call-ID: ${callId}`,
+    `CSeq: ${method === 'BYE' ? 2 : 1} ${method}`,
+    'Contact: <sip:phone@127.0.0.1:PHONEPORT>',
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/**
+ * What the main thread answers itself, and what it hands to a worker, when calls run on room workers:
+ * every message gets the answer a single-thread gateway gives.
+ */
+describe('SIP with rooms on workers: what the main thread answers and routes', () => {
+  let t: ClusterTestServer;
+  let phone: RawPhone;
+
+  before(async () => {
+    t = await startClusterTestServer(2, {
+      host: '::',
+      sip: { enabled: true, port: 0, maxCalls: 1 },
+      rooms: { emptyTimeoutMs: 500 },
+    });
+    phone = new RawPhone();
+    await phone.open();
+  });
+
+  after(async () => {
+    phone?.close();
+    await t?.close();
+  });
+
+  it('answers OPTIONS, garbage and requests for no call; refuses a call past maxCalls; a BYE ends the call on its worker', async () => {
+    const sip = t.server.sip!;
+    const to = sip.port;
+    phone.send(request('OPTIONS', 'sip:127.0.0.1', 'opt-1', ['To: <sip:127.0.0.1>']), to);
+    assert.match(await phone.response('opt-1', /^SIP\/2\.0 200 /), /Allow: .*INVITE/);
+
+    phone.send(
+      'OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:PHONEPORT;branch=z9hG4bK-bad;rport\r\nCall-ID: bad-1\r\n\r\n',
+      to,
+    );
+    await phone.response('bad-1', /^SIP\/2\.0 400 /);
+    assert.equal(sip.malformed, 1, 'the main thread read it and answered 400');
+
+    phone.send(request('BYE', 'sip:solo@127.0.0.1', 'nobody-1', ['To: <sip:solo@127.0.0.1>;tag=x']), to);
+    await phone.response('nobody-1', /^SIP\/2\.0 481 /);
+
+    // The first call is answered by the worker of its room.
+    phone.send(request('INVITE', 'sip:solo@127.0.0.1', 'call-1', ['To: <sip:solo@127.0.0.1>'], SDP), to);
+    const ok = await phone.response('call-1', /^SIP\/2\.0 200 /);
+    const toHeader = /^To: (.*)$/m.exec(ok)![1]!.trim();
+    assert.match(toHeader, /;tag=/);
+    assert.ok(t.server.workers.ownerOf('solo'), 'the call placed its room on a worker');
+    phone.send(request('ACK', 'sip:solo@127.0.0.1', 'call-1', [`To: ${toHeader}`]), to);
+    assert.equal(sip.activeCalls, 1);
+
+    // sip.maxCalls is 1 over all workers: the main thread refuses the second.
+    phone.send(request('INVITE', 'sip:other@127.0.0.1', 'call-2', ['To: <sip:other@127.0.0.1>'], SDP), to);
+    assert.match(await phone.response('call-2', /^SIP\/2\.0 503 /), /1 calls at once/);
+    assert.equal(t.server.workers.ownerOf('other'), undefined, 'a refused call places no room');
+
+    // The BYE follows the call to its worker, which ends it and says so.
+    phone.send(request('BYE', 'sip:solo@127.0.0.1', 'call-1', [`To: ${toHeader}`]), to);
+    await phone.response('call-1', /^SIP\/2\.0 200 /, /CSeq: 2 BYE/);
+    await eventually('the call has ended on its worker', () => sip.activeCalls === 0);
+    await eventually(
+      'its room is gone, and with it the placement',
+      () => t.server.workers.ownerOf('solo') === undefined,
+    );
   });
 });
