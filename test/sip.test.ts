@@ -2,35 +2,23 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { RtpPacket } from 'werift';
-import { decodeG711 } from '../src/audio/g711.js';
-import { pcmRms } from '../src/audio/pcm.js';
 import { Bot } from '../src/bot/Bot.js';
 import { loadConfig } from '../src/config/loadConfig.js';
 import { SipMedia } from '../src/gateways/sip/SipMedia.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
-import { RtpListener, runSipp, SIPP_PCAP_DIR, startSipServer, startSpeakingBot } from './helpers/sipp.js';
+import {
+  alawRms,
+  RtpListener,
+  runSipp,
+  SIPP_PCAP_DIR,
+  startSipServer,
+  startSpeakingBot,
+} from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
-
-/** RMS (0..1) of the A-law RTP packets a listener collected, and how many there were. */
-function alawRms(packets: Buffer[]): { rms: number; count: number } {
-  const samples: Int16Array[] = [];
-  for (const p of packets) {
-    const rtp = RtpPacket.deSerialize(p);
-    if (rtp.header.payloadType === 8) samples.push(decodeG711(rtp.payload, 'alaw'));
-  }
-  const all = new Int16Array(samples.reduce((n, s) => n + s.length, 0));
-  let o = 0;
-  for (const s of samples) {
-    all.set(s, o);
-    o += s.length;
-  }
-  return { rms: pcmRms(all), count: samples.length };
-}
 
 const ADMIN = { authorization: `Bearer ${'k'.repeat(16)}` };
 

@@ -4,9 +4,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RtpPacket } from 'werift';
-import { decodeG711 } from '../src/audio/g711.js';
-import { pcmRms } from '../src/audio/pcm.js';
 import { Bot } from '../src/bot/Bot.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { type CliRun, runCli } from './helpers/cli.js';
@@ -19,7 +16,7 @@ import {
   startClusterTestServer,
   withDeadline,
 } from './helpers/server.js';
-import { freePort, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
+import { alawRms, freePort, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
 
 const API_KEY = 'k'.repeat(24);
 const admin = { authorization: `Bearer ${API_KEY}` };
@@ -42,21 +39,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-/** RMS (0..1) of the A-law RTP packets a phone got, and how many there were. */
-function alawRms(packets: Buffer[]): { rms: number; count: number } {
-  const samples = packets
-    .map((p) => RtpPacket.deSerialize(p))
-    .filter((rtp) => rtp.header.payloadType === 8)
-    .map((rtp) => decodeG711(rtp.payload, 'alaw'));
-  const all = new Int16Array(samples.reduce((n, s) => n + s.length, 0));
-  let o = 0;
-  for (const s of samples) {
-    all.set(s, o);
-    o += s.length;
-  }
-  return { rms: pcmRms(all), count: samples.length };
 }
 
 /**

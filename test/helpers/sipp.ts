@@ -5,6 +5,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RtpPacket } from 'werift';
+import { decodeG711 } from '../../src/audio/g711.js';
+import { pcmRms } from '../../src/audio/pcm.js';
 import { Bot } from '../../src/bot/Bot.js';
 import type { ConfigInput } from '../../src/config/config.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './server.js';
@@ -168,6 +171,22 @@ export async function runSipp(options: SippOptions): Promise<SippResult> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** RMS (0..1) of the A-law RTP packets a listener collected, and how many there were. */
+export function alawRms(packets: Buffer[]): { rms: number; count: number } {
+  const samples: Int16Array[] = [];
+  for (const p of packets) {
+    const rtp = RtpPacket.deSerialize(p);
+    if (rtp.header.payloadType === 8) samples.push(decodeG711(rtp.payload, 'alaw'));
+  }
+  const all = new Int16Array(samples.reduce((n, s) => n + s.length, 0));
+  let o = 0;
+  for (const s of samples) {
+    all.set(s, o);
+    o += s.length;
+  }
+  return { rms: pcmRms(all), count: samples.length };
 }
 
 /** A UDP socket on loopback standing in for a phone's RTP port: collects what the server sends. */
