@@ -121,17 +121,6 @@ export class Signal extends TypedEmitter<SignalEvents> {
     else ws.close(4000, 'dropped');
   }
 
-  /**
-   * Closes without waiting for the server's close frame where the socket allows it (Node's `ws` waits 30 s
-   * for it, keeping the process up); a browser closes with 1000 as usual.
-   */
-  abandon(): void {
-    if (this.closed) return;
-    const ws = this.#ws as WebSocketLike & { terminate?: () => void };
-    if (ws.terminate) ws.terminate();
-    else ws.close(1000, '');
-  }
-
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
     this.#ws.close(code, reason);
