@@ -22,30 +22,23 @@ import { replaceMethod } from './replaceMethod.js';
  */
 export const CONSENT_ANSWER_WAIT_MS = 3500;
 
-let installed = false;
-
-/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old wait back silently. */
-export function installConsentWait(): void {
-  if (installed) return;
-  const proto = StunProtocol.prototype as unknown as StunProtocolInternals;
-  replaceMethod(
-    proto,
-    'request',
-    'werift StunProtocol',
-    import.meta.url,
-    (original) =>
-      function (this: unknown, request, addr, integrityKey, options, onRequestSent) {
-        if (
-          typeof options === 'object' &&
-          options.retransmissions === 0 &&
-          options.signal !== undefined &&
-          (options.responseTimeout ?? 0) < CONSENT_ANSWER_WAIT_MS
-        )
-          options = { ...options, responseTimeout: CONSENT_ANSWER_WAIT_MS };
-        return original.call(this, request, addr, integrityKey, options, onRequestSent);
-      },
-  );
-  installed = true;
-}
-
-installConsentWait();
+// Runs once, when this module is first imported (src/werift/install.ts); replaceMethod throws if
+// werift's shape changed, so an upgrade cannot bring the old wait back silently.
+const proto = StunProtocol.prototype as unknown as StunProtocolInternals;
+replaceMethod(
+  proto,
+  'request',
+  'werift StunProtocol',
+  import.meta.url,
+  (original) =>
+    function (this: unknown, request, addr, integrityKey, options, onRequestSent) {
+      if (
+        typeof options === 'object' &&
+        options.retransmissions === 0 &&
+        options.signal !== undefined &&
+        (options.responseTimeout ?? 0) < CONSENT_ANSWER_WAIT_MS
+      )
+        options = { ...options, responseTimeout: CONSENT_ANSWER_WAIT_MS };
+      return original.call(this, request, addr, integrityKey, options, onRequestSent);
+    },
+);

@@ -19,32 +19,25 @@ import { replaceMethod } from './replaceMethod.js';
 /** Past every flight of the handshake (client flights 1, 3, 5; server 2, 4, 6). */
 const PAST_EVERY_FLIGHT = 1_000;
 
-let installed = false;
-
-/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
-export function installDtlsFlightStop(): void {
-  if (installed) return;
-  const proto = RTCDtlsTransport.prototype as unknown as DtlsTransportStopInternals;
-  replaceMethod(
-    proto,
-    'stop',
-    'werift RTCDtlsTransport',
-    import.meta.url,
-    (original) =>
-      function (this: DtlsTransportStopInternals) {
-        const context = this.dtls?.dtls;
-        // For good: a client transport stopped within werift's 100 ms before its first flight would set
-        // it back to 1 and retransmit from there.
-        if (context && typeof context.flight === 'number')
-          Object.defineProperty(context, 'flight', {
-            get: () => PAST_EVERY_FLIGHT,
-            set: () => {},
-            configurable: true,
-          });
-        return original.call(this);
-      },
-  );
-  installed = true;
-}
-
-installDtlsFlightStop();
+// Runs once, when this module is first imported (src/werift/install.ts); replaceMethod throws if
+// werift's shape changed, so an upgrade cannot bring the old behaviour back silently.
+const proto = RTCDtlsTransport.prototype as unknown as DtlsTransportStopInternals;
+replaceMethod(
+  proto,
+  'stop',
+  'werift RTCDtlsTransport',
+  import.meta.url,
+  (original) =>
+    function (this: DtlsTransportStopInternals) {
+      const context = this.dtls?.dtls;
+      // For good: a client transport stopped within werift's 100 ms before its first flight would set
+      // it back to 1 and retransmit from there.
+      if (context && typeof context.flight === 'number')
+        Object.defineProperty(context, 'flight', {
+          get: () => PAST_EVERY_FLIGHT,
+          set: () => {},
+          configurable: true,
+        });
+      return original.call(this);
+    },
+);

@@ -21,33 +21,26 @@ import { replaceMethod } from './replaceMethod.js';
 const WAIT_FOR_PEER_MS = 15_000;
 const POLL_MS = 20;
 
-let installed = false;
-
-/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
-export function installPeerReflexiveWait(): void {
-  if (installed) return;
-  const proto = Connection.prototype as unknown as IceConnectionInternals;
-  replaceMethod(
-    proto,
-    'connect',
-    'werift Connection',
-    import.meta.url,
-    (original) =>
-      async function (this: IceConnectionInternals) {
-        if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
-          const deadline = Date.now() + WAIT_FOR_PEER_MS;
-          while (
-            this.remoteCandidates.length === 0 &&
-            this.earlyChecks.length === 0 &&
-            this.state !== 'closed' &&
-            Date.now() < deadline
-          )
-            await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        }
-        return original.call(this);
-      },
-  );
-  installed = true;
-}
-
-installPeerReflexiveWait();
+// Runs once, when this module is first imported (src/werift/install.ts); replaceMethod throws if
+// werift's shape changed, so an upgrade cannot bring the old behaviour back silently.
+const proto = Connection.prototype as unknown as IceConnectionInternals;
+replaceMethod(
+  proto,
+  'connect',
+  'werift Connection',
+  import.meta.url,
+  (original) =>
+    async function (this: IceConnectionInternals) {
+      if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
+        const deadline = Date.now() + WAIT_FOR_PEER_MS;
+        while (
+          this.remoteCandidates.length === 0 &&
+          this.earlyChecks.length === 0 &&
+          this.state !== 'closed' &&
+          Date.now() < deadline
+        )
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+      return original.call(this);
+    },
+);

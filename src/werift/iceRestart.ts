@@ -17,44 +17,38 @@ import { replaceMethod } from './replaceMethod.js';
  * `test/capAndLift.test.ts` fails without it.
  */
 
-let installed = false;
 /** The restart (werift's `iceRestarts`) whose checks ran last, per ICE transport. */
 const checked = new WeakMap<object, number>();
 
-/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the old behaviour back silently. */
-export function installIceRestartChecks(): void {
-  if (installed) return;
-  const proto = RTCPeerConnection.prototype as unknown as PeerConnectionInternals;
-  replaceMethod(
-    proto,
-    'connect',
-    'werift RTCPeerConnection',
-    import.meta.url,
-    (original) =>
-      async function (this: PeerConnectionInternals) {
-        const restarted = (this.dtlsTransports ?? []).filter(
-          (d) =>
-            d.state === 'connected' &&
-            d.iceTransport.iceRestarts > (checked.get(d.iceTransport) ?? 0) &&
-            d.iceTransport.connection.remoteUsername !== '' &&
-            d.iceTransport.connection.remotePassword !== '',
-        );
-        if (restarted.length === 0) return original.call(this);
-        for (const d of restarted) {
-          checked.set(d.iceTransport, d.iceTransport.iceRestarts);
-          // A restart during the checks of the one before (a path still dead) left that start waiting on a
-          // check list the restart replaced, for ever; the next start would wait behind it, for ever.
-          d.iceTransport.waitStart = undefined;
-        }
-        this.secureManager.setConnectionState('connecting');
-        const results = await Promise.allSettled(restarted.map((d) => d.iceTransport.start()));
-        // Transports not restarted (none with max-bundle) go through werift's own path.
-        if (restarted.length < this.dtlsTransports.length) await original.call(this);
-        const failed = results.some((r) => r.status === 'rejected');
-        this.secureManager.setConnectionState(failed ? 'failed' : 'connected');
-      },
-  );
-  installed = true;
-}
-
-installIceRestartChecks();
+// Runs once, when this module is first imported (src/werift/install.ts); replaceMethod throws if
+// werift's shape changed, so an upgrade cannot bring the old behaviour back silently.
+const proto = RTCPeerConnection.prototype as unknown as PeerConnectionInternals;
+replaceMethod(
+  proto,
+  'connect',
+  'werift RTCPeerConnection',
+  import.meta.url,
+  (original) =>
+    async function (this: PeerConnectionInternals) {
+      const restarted = (this.dtlsTransports ?? []).filter(
+        (d) =>
+          d.state === 'connected' &&
+          d.iceTransport.iceRestarts > (checked.get(d.iceTransport) ?? 0) &&
+          d.iceTransport.connection.remoteUsername !== '' &&
+          d.iceTransport.connection.remotePassword !== '',
+      );
+      if (restarted.length === 0) return original.call(this);
+      for (const d of restarted) {
+        checked.set(d.iceTransport, d.iceTransport.iceRestarts);
+        // A restart during the checks of the one before (a path still dead) left that start waiting on a
+        // check list the restart replaced, for ever; the next start would wait behind it, for ever.
+        d.iceTransport.waitStart = undefined;
+      }
+      this.secureManager.setConnectionState('connecting');
+      const results = await Promise.allSettled(restarted.map((d) => d.iceTransport.start()));
+      // Transports not restarted (none with max-bundle) go through werift's own path.
+      if (restarted.length < this.dtlsTransports.length) await original.call(this);
+      const failed = results.some((r) => r.status === 'rejected');
+      this.secureManager.setConnectionState(failed ? 'failed' : 'connected');
+    },
+);

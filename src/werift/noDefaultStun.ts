@@ -19,24 +19,17 @@ import { replaceMethod } from './replaceMethod.js';
  * `iceServers` is kept, and there is none when nothing is. TURN is untouched.
  */
 
-let installed = false;
-
-/** Idempotent; throws if werift's shape changed, so an upgrade cannot bring the default back silently. */
-export function installNoDefaultStun(): void {
-  if (installed) return;
-  const proto = Connection.prototype as unknown as IceConnectionInternals;
-  replaceMethod(
-    proto,
-    'applyStunTurnServersFromOptions',
-    'werift Connection',
-    import.meta.url,
-    (original) =>
-      function (this: IceConnectionInternals) {
-        original.call(this);
-        if (!this.options?.stunServer) this.stunServer = undefined;
-      },
-  );
-  installed = true;
-}
-
-installNoDefaultStun();
+// Runs once, when this module is first imported (src/werift/install.ts); replaceMethod throws if
+// werift's shape changed, so an upgrade cannot bring the default back silently.
+const proto = Connection.prototype as unknown as IceConnectionInternals;
+replaceMethod(
+  proto,
+  'applyStunTurnServersFromOptions',
+  'werift Connection',
+  import.meta.url,
+  (original) =>
+    function (this: IceConnectionInternals) {
+      original.call(this);
+      if (!this.options?.stunServer) this.stunServer = undefined;
+    },
+);
