@@ -5,6 +5,7 @@ import { header, parseNameAddr, parseSipUri, type SipMessage } from '../gateways
 import { type SipPeer, SipTransport } from '../gateways/sip/SipTransport.js';
 import { makeResponse } from '../gateways/sip/sipBuild.js';
 import { roomName } from '../protocol/messages.js';
+import type { Route } from './protocol.js';
 import type { RoomWorker, RoomWorkers, SipFromWorker } from './RoomWorkers.js';
 
 /**
@@ -118,7 +119,7 @@ export class SipRouter {
     return this.#calls.size >= this.#options.maxCalls * 4;
   }
 
-  #post(worker: RoomWorker, data: Buffer, peer: SipPeer, route?: { room: string; seq: number }): void {
+  #post(worker: RoomWorker, data: Buffer, peer: SipPeer, route?: Route): void {
     worker.post({
       t: 'sip',
       // A copy of this message's bytes only (a TCP frame may be a view into a larger buffer).

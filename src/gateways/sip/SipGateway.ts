@@ -97,8 +97,6 @@ export class SipGateway {
   readonly #byInvite = new Map<string, SipCall>();
   readonly #context: CallContext;
   #closed = false;
-  /** The call the message being handled started, if it started one. */
-  #started: SipCall | undefined;
 
   constructor(options: SipGatewayOptions) {
     this.#options = options;
@@ -170,17 +168,13 @@ export class SipGateway {
       this.#onMalformed(read, peer);
       return Promise.resolve();
     }
-    this.#started = undefined;
     this.#onMessage(read, peer);
-    const started = this.#started as SipCall | undefined;
-    this.#started = undefined;
-    if (started) return started.settled;
+    if (read.kind !== 'request' || read.method !== 'INVITE') return Promise.resolve();
+    const call = this.#byInvite.get(transactionKey(read));
+    if (call) return call.settled;
     // An INVITE that started no call (refused at once): the main thread need not keep its route long.
-    if (read.kind === 'request' && read.method === 'INVITE') {
-      const callId = header(read, 'call-id') ?? '';
-      if (![...this.calls.values()].some((call) => call.callId === callId))
-        this.#options.onCallEnded?.(callId);
-    }
+    const callId = header(read, 'call-id') ?? '';
+    if (![...this.calls.values()].some((c) => c.callId === callId)) this.#options.onCallEnded?.(callId);
     return Promise.resolve();
   }
 
@@ -261,7 +255,6 @@ export class SipGateway {
           );
         this.calls.set(created.key, created);
         this.#byInvite.set(tx.key, created);
-        this.#started = created;
         void created.start();
         return;
       }
