@@ -1,9 +1,4 @@
-/**
- * The import rules of docs/ARCHITECTURE.md, checked by `npm run lint` (and so by `npm test`).
- * `.dependency-cruiser-known-violations.json` lists the edges that still reach into rooms and the SFU
- * directly (they are to go through one host interface); any new one fails. Regenerate the list only when
- * removing entries: `npx depcruise src web/src --output-type baseline > .dependency-cruiser-known-violations.json`.
- */
+/** The import rules of docs/ARCHITECTURE.md, checked by `npm run lint` (and so by `npm test`). */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -42,7 +37,7 @@ module.exports = {
       comment:
         'The media plane is below rooms: it knows sessions and tracks, not who is in which room or how they came.',
       from: { path: '^src/(sfu|werift|media)/' },
-      to: { path: '^src/(room|signaling|http|gateways|workers|auth|config|cli|serve)' },
+      to: { path: '^src/(room|host|signaling|http|gateways|workers|auth|config|cli|serve)' },
     },
     {
       name: 'werift-changes-know-only-werift',
@@ -55,9 +50,17 @@ module.exports = {
       name: 'edges-through-the-door',
       severity: 'error',
       comment:
-        'Edges (signaling, HTTP, WHIP, WHEP, SIP) reach rooms through the room host, not by importing room or SFU internals. Known edges that still do are listed in .dependency-cruiser-known-violations.json; no new ones.',
+        'Edges (signaling, HTTP, WHIP, WHEP, SIP) reach rooms through the room host (src/host/RoomHost.ts), never by importing room or SFU internals.',
       from: { path: '^src/(signaling|http|gateways)/' },
       to: { path: '^src/(room|sfu)/' },
+    },
+    {
+      name: 'edges-see-only-the-door',
+      severity: 'error',
+      comment:
+        'Of src/host, edges see the interface alone; which host serves it is chosen where a server is built.',
+      from: { path: '^src/(signaling|http|gateways)/', pathNot: '^src/http/buildServer\\.ts$' },
+      to: { path: '^src/host/', pathNot: '^src/host/RoomHost\\.ts$' },
     },
   ],
   options: {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { MediaStreamTrack, RTCPeerConnection } from 'werift';
 import { nodePeerConfig } from '../src/client/node.js';
 import { ClipSource } from '../src/media/ClipSource.js';
-import { isNamedCandidate, withoutNamedCandidates } from '../src/sfu/sdpCheck.js';
+import { isNamedCandidate, withoutNamedCandidates } from '../src/media/sdpCheck.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 import { SDP } from './helpers/whip.js';
 

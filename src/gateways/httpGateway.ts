@@ -1,11 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { bearerToken, type JoinGrant } from '../auth/authorizeJoin.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import type { MediaLine, Member, MemberSink, RoomHost } from '../host/RoomHost.js';
+import { bundleOnlyMids } from '../media/bundleOnly.js';
+import { SdpError } from '../media/SdpError.js';
+import { checkSdp } from '../media/sdpCheck.js';
+import { checkSdpLimits } from '../media/sdpLimits.js';
 import { displayName, roomName } from '../protocol/messages.js';
-import type { Participant, SignalSink } from '../room/Participant.js';
-import { bundleOnlyMids, checkSdp, checkSdpLimits, SdpError } from '../sfu/index.js';
+import type { JoinAuthorizer } from './joinAuth.js';
+import type { SessionCaps } from './sessionCaps.js';
 
 /**
  * What WHIP (RFC 9725) and WHEP share: SDP bodies, CORS, resource ids, and the signal sink of a
@@ -114,20 +120,9 @@ export function parseDisplayName(raw: unknown, fallback: string): string {
 
 export const newResourceId = () => randomBytes(12).toString('base64url');
 
-/**
- * The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated), and
- * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7: port
- * 0 there means "bundled only", as max-bundle offerers such as GStreamer's webrtcbin send it).
- */
-export interface MediaLine {
-  kind: string;
-  mid: string | undefined;
-  live: boolean;
-  /** Codec names of its a=rtpmap lines (e.g. "VP8", "OPUS"), in the offer's order. */
-  codecs: string[];
-  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-}
+export type { MediaLine };
 
+/** The media sections of an SDP (`MediaLine`). */
 export function mediaLines(sdp: string): MediaLine[] {
   const bundleOnly = bundleOnlyMids(sdp);
   return sdp
@@ -146,7 +141,7 @@ export function mediaLines(sdp: string): MediaLine[] {
 }
 
 /** A participant's sink when it has no signaling channel: messages are dropped; `close` ends it. */
-export class HttpSessionSink implements SignalSink {
+export class HttpSessionSink implements MemberSink {
   readonly #onClose: () => void;
 
   constructor(onClose: () => void) {
@@ -173,11 +168,11 @@ export function fragmentCandidates(fragment: string): { candidate: string; sdpMi
   return out;
 }
 
-/** A WHIP or WHEP session: a participant of `room`, reachable at its resource URL. */
+/** A WHIP or WHEP session: a member of `room`, reachable at its resource URL. */
 export interface GatewayResource {
   id: string;
   room: string;
-  participant: Participant;
+  member: Member;
   /** Remote candidates added so far, in the offer and by PATCH. */
   candidates: number;
 }
@@ -216,8 +211,9 @@ export function registerSessionRoutes(
         );
       for (const c of candidates) {
         try {
-          await resource.participant.session.addIceCandidate(role, c);
+          await resource.member.addCandidate(role, c);
         } catch (error) {
+          if (error instanceof CodedError) throw error;
           throw new CodedError('INVALID_CANDIDATE', (error as Error).message);
         }
       }
@@ -227,8 +223,77 @@ export function registerSessionRoutes(
   scope.delete<{ Params: { room: string; id: string } }>(url, async (request, reply) => {
     const resource = find(request.params);
     resources.delete(resource.id);
-    await resource.participant.close('left');
+    await resource.member.leave('left');
     options.log.info({ room: resource.room, resource: resource.id }, `${kind} session ended`);
     return reply.status(200).send();
   });
+}
+
+/** What WHIP and WHEP need to open sessions. */
+export interface SessionOptions {
+  host: RoomHost;
+  sdpMaxBytes: number;
+  limits: Config['limits'];
+  /** Open sessions per address and token, shared by WHIP and WHEP. */
+  caps: SessionCaps;
+  authorize: JoinAuthorizer;
+  log: Logger;
+}
+
+/** What a WHIP or WHEP POST asked for, read and checked at the edge. */
+export interface SessionRequest {
+  room: string;
+  offer: string;
+  lines: MediaLine[];
+  grant: JoinGrant;
+  name: string;
+}
+
+/**
+ * The opening both share: the room name, the offer (and its limits), the token, the name, the cap on
+ * open sessions; then `enter` joins the room through the door and the session is kept under a new
+ * resource id until its member leaves. Replies `201 Created` with the answer and the resource URL.
+ */
+export async function openSession(
+  kind: 'WHIP' | 'WHEP',
+  request: FastifyRequest<{ Params: { room: string }; Querystring: { name?: string } }>,
+  reply: FastifyReply,
+  options: SessionOptions & { resources: Map<string, GatewayResource> },
+  enter: (request: SessionRequest, sink: MemberSink) => Promise<{ member: Member; answer: string }>,
+): Promise<FastifyReply> {
+  const room = parseRoomName(request.params.room);
+  const offer = sdpBody(request);
+  const candidates = checkOfferLimits(offer, options.limits);
+  const authorization = request.headers.authorization;
+  const grant = await options.authorize(authorization, room);
+  const name = parseDisplayName(request.query.name ?? grant.name, kind === 'WHIP' ? 'WHIP' : 'WHEP player');
+  const release = options.caps.take(request.ip, bearerToken(authorization));
+  const id = newResourceId();
+  let member: Member | undefined;
+  let answer: string;
+  try {
+    ({ member, answer } = await enter(
+      { room, offer, lines: mediaLines(offer), grant, name },
+      new HttpSessionSink(() => void member?.leave('left')),
+    ));
+  } catch (error) {
+    release();
+    throw error;
+  }
+  const { resources } = options;
+  resources.set(id, { id, room, member, candidates });
+  const left = () => {
+    release();
+    resources.delete(id);
+  };
+  if (member.closed) left();
+  else member.onClosed(left);
+  options.log.info({ room, participant: member.id, resource: id }, `${kind} session started`);
+  return reply
+    .status(201)
+    .header('Location', `/${kind.toLowerCase()}/${encodeURIComponent(room)}/sessions/${id}`)
+    .header('ETag', `"${id}"`)
+    .header('Accept-Patch', SDP_FRAG_TYPE)
+    .type(SDP_TYPE)
+    .send(answer);
 }

@@ -8,10 +8,8 @@ import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
 import type { SipCallStats } from '../gateways/sip/SipGateway.js';
+import type { ParticipantSummary, RoomHost, RoomSummary } from '../host/RoomHost.js';
 import { displayName, participantRole, roomName } from '../protocol/messages.js';
-import type { Participant } from '../room/Participant.js';
-import type { Room } from '../room/Room.js';
-import type { RoomRegistry } from '../room/RoomRegistry.js';
 
 export const ADMIN_PREFIX = '/api/v1';
 
@@ -46,34 +44,13 @@ function tokenAuditFields(body: unknown): Record<string, unknown> {
   return { token: { room, identity, role, ttl } };
 }
 
-function participantView(p: Participant, sipCall?: SipCallLookup) {
+function participantView(p: ParticipantSummary, sipCall?: SipCallLookup) {
   const sip = sipCall?.(p.id);
-  return {
-    id: p.id,
-    name: p.name,
-    identity: p.identity ?? null,
-    role: p.role,
-    canPublish: p.canPublish,
-    state: p.state,
-    joinedAt: new Date(p.joinedAt).toISOString(),
-    tracks: [...p.tracks.values()].map(({ info, track }) => ({
-      ...info,
-      paused: track.paused,
-      stalled: track.stalled,
-    })),
-    ...(sip && { sip }),
-  };
+  return { ...p, ...(sip && { sip }) };
 }
 
-function roomView(room: Room, worker: number | undefined) {
-  return {
-    name: room.name,
-    participants: room.participants.size,
-    stalledTracks: room.stalledTracks,
-    ...room.access.state,
-    createdAt: new Date(room.createdAt).toISOString(),
-    ...(worker !== undefined && { worker }),
-  };
+function roomView(room: RoomSummary, worker: number | undefined) {
+  return { ...room, ...(worker !== undefined && { worker }) };
 }
 
 /**
@@ -83,14 +60,14 @@ function roomView(room: Room, worker: number | undefined) {
 export function registerAdminApi(
   app: FastifyInstance,
   config: Config,
-  registry: RoomRegistry,
+  host: RoomHost,
   log: Logger,
   sipCall?: SipCallLookup,
   /** The room worker this API answers for (`worker` in room views), when rooms run on worker threads. */
   worker?: number,
 ): void {
-  const view = (p: Participant) => participantView(p, sipCall);
-  const viewRoom = (room: Room) => roomView(room, worker);
+  const view = (p: ParticipantSummary) => participantView(p, sipCall);
+  const viewRoom = (room: RoomSummary) => roomView(room, worker);
   const audit = auditLog(log);
   app.register(
     async (api) => {
@@ -119,27 +96,27 @@ export function registerAdminApi(
         }
       });
 
-      const roomOf = (name: string): Room => {
-        const room = registry.rooms.get(name);
-        if (!room || room.closed) throw new CodedError('ROOM_NOT_FOUND', `No room "${name.slice(0, 64)}"`);
+      const roomOf = (name: string) => {
+        const room = host.room(name);
+        if (!room) throw new CodedError('ROOM_NOT_FOUND', `No room "${name.slice(0, 64)}"`);
         return room;
       };
 
-      api.get('/rooms', async () => ({ rooms: [...registry.rooms.values()].map(viewRoom) }));
+      api.get('/rooms', async () => ({ rooms: host.rooms().map(viewRoom) }));
 
       api.get<{ Params: { room: string } }>('/rooms/:room', async (request) => {
-        const room = roomOf(request.params.room);
-        return { ...viewRoom(room), participants: [...room.participants.values()].map(view) };
+        const { people, ...room } = roomOf(request.params.room);
+        return { ...viewRoom(room), participants: people.map(view) };
       });
 
       api.get<{ Params: { room: string } }>('/rooms/:room/participants', async (request) => ({
-        participants: [...roomOf(request.params.room).participants.values()].map(view),
+        participants: roomOf(request.params.room).people.map(view),
       }));
 
       api.delete<{ Params: { room: string; id: string } }>(
         '/rooms/:room/participants/:id',
         async (request, reply) => {
-          await roomOf(request.params.room).removeParticipant('admin', request.params.id);
+          await host.administer(request.params.room, { type: 'remove', participantId: request.params.id });
           return reply.status(204).send();
         },
       );
@@ -148,14 +125,17 @@ export function registerAdminApi(
         '/rooms/:room/participants/:id/mute',
         async (request, reply) => {
           const { trackId } = parse(muteBody, request.body, 'mute');
-          roomOf(request.params.room).hostMute('admin', request.params.id, trackId);
+          await host.administer(request.params.room, {
+            type: 'mute',
+            participantId: request.params.id,
+            trackId,
+          });
           return reply.status(204).send();
         },
       );
 
       api.delete<{ Params: { room: string } }>('/rooms/:room', async (request, reply) => {
-        roomOf(request.params.room);
-        await registry.closeRoom(request.params.room, 'ended by the administrator');
+        await host.closeRoom(request.params.room, 'ended by the administrator');
         return reply.status(204).send();
       });
 

@@ -1,7 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways, type SipWorkerOptions } from '../gateways/registerGateways.js';
-import { RoomRegistry } from '../room/RoomRegistry.js';
+import { LocalRoomHost } from '../host/LocalRoomHost.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { registerAdminApi } from './adminApi.js';
 import {
@@ -16,7 +16,10 @@ import { registerWebClient } from './webClient.js';
 export { SERVER_HEADER, type ServerHandle } from './httpBase.js';
 
 export interface Port545Server extends ServerHandle {
-  readonly registry: RoomRegistry;
+  /** The door to this server's rooms, which live on this thread. */
+  readonly host: LocalRoomHost;
+  /** The rooms themselves, for a test to look inside. */
+  readonly registry: LocalRoomHost['registry'];
   /** Open signaling connections. */
   readonly connections: Set<SignalingConnection>;
   /** WHIP, WHEP and SIP. */
@@ -41,43 +44,21 @@ export interface BuildOptions {
 export function buildServer(config: Config, options: BuildOptions = {}): Port545Server {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
   const app = createHttpApp(config, log, { edge: options.edge ?? true });
-  const registry = new RoomRegistry({
-    rtc: config.rtc,
-    maxRooms: config.rooms.maxRooms,
-    maxParticipants: config.rooms.maxParticipants,
-    tracksPerParticipant: config.limits.tracksPerParticipant,
-    chatHistory: config.rooms.chatHistory,
-    emptyTimeoutMs: config.rooms.emptyTimeoutMs,
-    resumeWindowMs: config.resumeWindowMs,
-    passwordGuard: {
-      freeAttempts: config.auth.passwordFreeAttempts,
-      backoffMs: config.auth.passwordBackoffMs,
-      backoffMaxMs: config.auth.passwordBackoffMaxMs,
-      roomFailuresPerMinute: config.auth.passwordRoomAttemptsPerMinute,
-    },
-    ...(config.rooms.stateMaxAgeMs > 0
-      ? { state: { dataDir: config.dataDir, maxAgeMs: config.rooms.stateMaxAgeMs } }
-      : {}),
-    log,
-  });
+  const host = new LocalRoomHost(config, log);
   const connections = new Set<SignalingConnection>();
 
-  app.get('/healthz', async () => ({
-    status: 'ok',
-    rooms: registry.rooms.size,
-    participants: registry.participantCount,
-  }));
+  app.get('/healthz', async () => ({ status: 'ok', ...host.load }));
   const gateways = registerGateways(app, {
     config,
-    registry,
+    host,
     log,
     ...(options.sip ? { sip: options.sip } : {}),
   });
-  registerAdminApi(app, config, registry, log, (id) => gateways.sip?.callStats(id), options.worker);
+  registerAdminApi(app, config, host, log, (id) => gateways.sip?.callStats(id), options.worker);
   const ready = registerWebClient(app);
 
   const wss = acceptWebSockets(app, config, log, (ws, address) => {
-    const connection = new SignalingConnection(ws, registry, config.limits, log, {
+    const connection = new SignalingConnection(ws, host, config.limits, log, {
       address,
       auth: config.auth,
     });
@@ -87,10 +68,15 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
 
   const stop = async () => {
     // The participants' rooms tell them to rejoin; a connection that has not joined just hears why it ends.
-    for (const c of connections) if (!c.participant) c.send({ type: 'bye', reason: 'server shutting down' });
-    await registry.close();
+    for (const c of connections) if (!c.member) c.send({ type: 'bye', reason: 'server shutting down' });
+    await host.close();
     await closeWebSockets(wss);
     await app.close();
   };
-  return Object.assign(serverHandle(config, app, log, ready, stop), { registry, connections, gateways });
+  return Object.assign(serverHandle(config, app, log, ready, stop), {
+    host,
+    registry: host.registry,
+    connections,
+    gateways,
+  });
 }

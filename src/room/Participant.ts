@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import type { MemberSink } from '../host/RoomHost.js';
 import type {
   LeaveReason,
   ParticipantInfo,
@@ -10,13 +11,8 @@ import type {
 } from '../protocol/messages.js';
 import type { MediaSession, PublishedTrack } from '../sfu/index.js';
 
-/** Where a participant's messages go: its signaling connection. */
-export interface SignalSink {
-  /** `json`, when given, is `message` serialized (a broadcast serializes once for everyone). */
-  send(message: ServerMessage, json?: string): void;
-  /** Ends the connection; used when a resume moves the participant to a newer connection. */
-  close(code: number, reason: string): void;
-}
+/** Where a participant's messages go: its signaling connection (the door's `MemberSink`). */
+export type SignalSink = MemberSink;
 export type { LeaveReason };
 
 /** Who a participant is and what it may do; from its access token, or given by the room in open mode. */

@@ -2,17 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { acceptBundleOnly } from '../media/bundleOnly.js';
+import { SdpError } from '../media/SdpError.js';
+import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from '../media/sdpCheck.js';
 import { guardIce } from '../werift/iceGuard.js';
 import { preferSrtpProfiles } from '../werift/internals.js';
-import { acceptBundleOnly } from './bundleOnly.js';
 import { DownTrack } from './DownTrack.js';
 import { MediaSlot } from './MediaSlot.js';
 import { PublishedTrack } from './PublishedTrack.js';
 import { announceAddress, peerConfig, type RtcSettings } from './peerConfig.js';
 import { type RtpSource, receiverSource } from './RtpSource.js';
-import { SdpError } from './SdpError.js';
 import { accelerateSrtpReceive } from './SrtpDecryptor.js';
-import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from './sdpCheck.js';
 import { PROFILE_AEAD_AES_128_GCM, PROFILE_AES_CM_128_HMAC_SHA1_80 } from './srtpConstants.js';
 
 /** A werift negotiation step that takes longer than this is treated as a failure of the SDP. */

@@ -3,8 +3,12 @@
  * unsubscribe, close) and the PublishedTrack it hands out, so it can be optimised or replaced without
  * touching rooms or signaling.
  */
+
+export { acceptBundleOnly, bundleOnlyMids } from '../media/bundleOnly.js';
+export { SdpError } from '../media/SdpError.js';
+export { checkSdp } from '../media/sdpCheck.js';
+export { checkSdpLimits, type SdpLimits } from '../media/sdpLimits.js';
 export { ActiveSpeaker, SPEAKING_LEVEL } from './ActiveSpeaker.js';
-export { acceptBundleOnly, bundleOnlyMids } from './bundleOnly.js';
 export { ConnectDeadline } from './connectDeadline.js';
 export { DownTrack } from './DownTrack.js';
 export {
@@ -21,6 +25,3 @@ export { MediaSlot } from './MediaSlot.js';
 export { PublishedTrack } from './PublishedTrack.js';
 export { type RtcSettings, supportedCodecs } from './peerConfig.js';
 export { AUDIO_LEVEL_URI, type RtpListener, type RtpSink, type RtpSource } from './RtpSource.js';
-export { SdpError } from './SdpError.js';
-export { checkSdp } from './sdpCheck.js';
-export { checkSdpLimits, type SdpLimits } from './sdpLimits.js';

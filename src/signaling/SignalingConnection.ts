@@ -3,6 +3,8 @@ import { auditLog, isAudited } from '../auth/audit.js';
 import { authorizeJoin } from '../auth/authorizeJoin.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import type { Member, MemberSink, RoomHost } from '../host/RoomHost.js';
+import { checkSdpLimits } from '../media/sdpLimits.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import {
   type ClientMessage,
@@ -11,10 +13,6 @@ import {
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/messages.js';
-import type { Participant, SignalSink } from '../room/Participant.js';
-import type { Room } from '../room/Room.js';
-import type { RoomRegistry } from '../room/RoomRegistry.js';
-import { ConnectDeadline, checkSdpLimits, type PeerRole } from '../sfu/index.js';
 
 export interface SignalingLimits {
   sdpMaxBytes: number;
@@ -60,17 +58,15 @@ export const CLOSE_POLICY_VIOLATION = 1008;
  * One WebSocket at `/ws`. Validates every message at the edge, answers bad ones with a coded `error`,
  * and runs the good ones in arrival order (an offer is applied before the candidates that follow it).
  */
-export class SignalingConnection implements SignalSink {
+export class SignalingConnection implements MemberSink {
   readonly #ws: SignalSocket;
-  readonly #registry: RoomRegistry;
+  readonly #host: RoomHost;
   readonly #limits: SignalingLimits;
   readonly #log: Logger;
   readonly #audit: Logger;
   readonly #peer: SignalingPeer;
-  #room: Room | undefined;
-  #participant: Participant | undefined;
-  #offParticipantClosed: (() => void) | undefined;
-  #connectDeadline: ConnectDeadline | undefined;
+  #member: Member | undefined;
+  #offMemberClosed: (() => void) | undefined;
   /** Remote ICE candidates this connection added, trickled and in SDP. */
   #candidates = 0;
   #queue: Promise<void> = Promise.resolve();
@@ -84,13 +80,13 @@ export class SignalingConnection implements SignalSink {
 
   constructor(
     ws: SignalSocket,
-    registry: RoomRegistry,
+    host: RoomHost,
     limits: SignalingLimits,
     log: Logger,
     peer: SignalingPeer = { address: 'unknown', auth: OPEN_AUTH },
   ) {
     this.#ws = ws;
-    this.#registry = registry;
+    this.#host = host;
     this.#limits = limits;
     this.#log = log;
     this.#audit = auditLog(log);
@@ -105,8 +101,9 @@ export class SignalingConnection implements SignalSink {
     ws.on('error', (error) => this.#log.debug({ err: error }, 'websocket error'));
   }
 
-  get participant(): Participant | undefined {
-    return this.#participant;
+  /** Who this connection joined as, once it has. */
+  get member(): Member | undefined {
+    return this.#member;
   }
 
   /** Resolves once every message received so far has been handled. */
@@ -183,7 +180,7 @@ export class SignalingConnection implements SignalSink {
     if (error instanceof CodedError) {
       if (isAudited(error.code))
         this.#audit.warn(
-          { address: this.#peer.address, code: error.code, message: type, room: this.#room?.name },
+          { address: this.#peer.address, code: error.code, message: type, room: this.#member?.room },
           'signaling refused',
         );
       return this.#sendError(error.code, error.message, rid);
@@ -194,9 +191,9 @@ export class SignalingConnection implements SignalSink {
     this.#sendError('INTERNAL_ERROR', undefined, rid);
   }
 
-  #joined(): { room: Room; participant: Participant } {
-    if (!this.#room || !this.#participant || this.#participant.closed) throw new CodedError('NOT_JOINED');
-    return { room: this.#room, participant: this.#participant };
+  #joined(): Member {
+    if (!this.#member || this.#member.closed) throw new CodedError('NOT_JOINED');
+    return this.#member;
   }
 
   async #handle(message: ClientMessage): Promise<void> {
@@ -206,89 +203,50 @@ export class SignalingConnection implements SignalSink {
         return this.#join(message);
       case 'offer': {
         this.#checkSdp(message.sdp);
-        const { room, participant } = this.#joined();
-        const answer = await room.publish(participant, message.sdp, message.tracks);
+        const answer = await this.#joined().publish(message.sdp, message.tracks);
         this.send({ ...answer, ...(message.rid !== undefined ? { rid: message.rid } : {}) });
-        this.#connectDeadline?.arm('publisher');
         return;
       }
       case 'answer': {
         this.#checkSdp(message.sdp);
-        const { participant } = this.#joined();
-        try {
-          await participant.session.applySubscriberAnswer(message.sdp);
-        } catch (error) {
-          throw asCoded(error, 'INVALID_SDP');
-        }
+        await this.#joined().applyAnswer(message.sdp);
         return;
       }
       case 'candidate': {
-        const { participant } = this.#joined();
+        const member = this.#joined();
         if (++this.#candidates > this.#limits.candidatesPerSession)
           throw new CodedError(
             'INVALID_CANDIDATE',
             `A connection may add at most ${this.#limits.candidatesPerSession} ICE candidates`,
           );
-        try {
-          await participant.session.addIceCandidate(message.target, message.candidate);
-        } catch (error) {
-          throw asCoded(error, 'INVALID_CANDIDATE');
-        }
+        await member.addCandidate(message.target, message.candidate);
         return;
       }
-      case 'mute': {
-        const { room, participant } = this.#joined();
-        room.setMuted(participant, message.trackId, message.muted);
-        return;
-      }
-      case 'chat': {
+      case 'chat':
         if ([...message.text].length > this.#limits.chatMaxChars)
           throw new CodedError(
             'CHAT_TOO_LONG',
             `Chat messages are limited to ${this.#limits.chatMaxChars} characters`,
           );
-        const { room, participant } = this.#joined();
-        room.postChat(participant, message.text);
-        return;
-      }
+        return this.#joined().act(message);
       case 'leave': {
-        const { room, participant } = this.#joined();
+        const member = this.#joined();
         this.#release();
-        await room.leave(participant, 'left');
+        await member.leave('left');
         this.close(CLOSE_NORMAL, 'left');
         return;
       }
       case 'ping':
         this.send({ type: 'pong', ...(message.rid !== undefined ? { rid: message.rid } : {}) });
         return;
-      // Host controls: the room checks the role (NOT_HOST for a guest).
-      case 'muteParticipant': {
-        const { room, participant } = this.#joined();
-        room.hostMute(participant, message.participantId, message.trackId);
-        return this.#ok(message.rid);
-      }
-      case 'removeParticipant': {
-        const { room, participant } = this.#joined();
-        await room.removeParticipant(participant, message.participantId);
-        return this.#ok(message.rid);
-      }
-      case 'lockRoom': {
-        const { room, participant } = this.#joined();
-        room.setLocked(participant, message.locked);
-        return this.#ok(message.rid);
-      }
-      case 'setPassword': {
-        const { room, participant } = this.#joined();
-        await room.setPassword(participant, message.password);
-        return this.#ok(message.rid);
-      }
-      case 'endRoom': {
-        const { room, participant } = this.#joined();
-        room.assertHost(participant);
-        this.#ok(message.rid);
-        await this.#registry.closeRoom(room.name, 'ended by a host');
-        return;
-      }
+      // Mute, and the host controls: the room checks the role (NOT_HOST for a guest) and answers `ok`.
+      case 'mute':
+      case 'muteParticipant':
+      case 'removeParticipant':
+      case 'lockRoom':
+      case 'setPassword':
+      case 'endRoom':
+        return this.#joined().act(message);
     }
   }
 
@@ -305,28 +263,16 @@ export class SignalingConnection implements SignalSink {
     }
   }
 
-  /** Answers a host control that has no other reply, so a client can await it. */
-  #ok(rid: string | number | undefined): void {
-    this.send({ type: 'ok', ...(rid !== undefined ? { rid } : {}) });
-  }
-
   async #join(message: Extract<ClientMessage, { type: 'join' }>): Promise<void> {
-    if (this.#participant) throw new CodedError('ALREADY_JOINED');
+    if (this.#member) throw new CodedError('ALREADY_JOINED');
     if (message.v !== PROTOCOL_VERSION)
       throw new CodedError(
         'UNSUPPORTED_PROTOCOL_VERSION',
         `This server speaks protocol version ${PROTOCOL_VERSION}`,
       );
-    let participant: Participant;
-    let room: Room;
+    let member: Member;
     if (message.resume) {
-      // The token works once: the reply carries its successor (a token seen on the wire is spent).
-      const found = this.#registry.claimResumeToken(message.resume, message.room);
-      if (!found) throw new CodedError('RESUME_FAILED');
-      room = this.#registry.rooms.get(message.room)!;
-      participant = found;
-      this.#bind(room, participant);
-      room.resume(participant, this, message.rid);
+      member = this.#host.resume({ room: message.room, token: message.resume, rid: message.rid }, this);
     } else {
       // Who may join is decided before any room is created for them.
       const grant = await authorizeJoin(
@@ -334,46 +280,37 @@ export class SignalingConnection implements SignalSink {
         { room: message.room, token: message.token },
       );
       if (this.#closed) return;
-      // A restarted server's room has its password back from the state store as soon as it exists.
-      const checked = this.#registry.getOrCreate(message.room);
-      let passwordChecked = false;
-      if (
-        !grant.viaToken &&
-        checked.access.passwordProtected &&
-        !checked.members.knows(message.rejoin, grant.identity)
-      ) {
-        await checked.access.checkPassword(message.password, this.#peer.address);
-        passwordChecked = true;
-        if (this.#closed) return;
+      member = await this.#host.join(
+        {
+          kind: 'browser',
+          room: message.room,
+          name: message.name,
+          grant,
+          address: this.#peer.address,
+          ...(message.password !== undefined ? { password: message.password } : {}),
+          ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
+          ...(message.rid !== undefined ? { rid: message.rid } : {}),
+        },
+        this,
+      );
+      // The connection closed while the password was checked: it took the place, and gives it back.
+      if (this.#closed) {
+        await member.leave('left');
+        return;
       }
-      room = this.#registry.getOrCreate(message.room);
-      // A room that ended while the password was checked is not the room it was checked for.
-      participant = room.join(message.name, this, message.rid, {
-        grant,
-        passwordChecked: passwordChecked && room === checked,
-        ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
-      });
-      this.#bind(room, participant);
     }
+    this.#member = member;
+    // When the room removes the member (timeout, room closed), end this connection too.
+    this.#offMemberClosed = member.onClosed(() => {
+      if (!this.#closed) this.close(CLOSE_NORMAL, 'removed from room');
+    });
     clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
   }
 
-  #bind(room: Room, participant: Participant): void {
-    this.#room = room;
-    this.#participant = participant;
-    // When the room removes the participant (timeout, room closed), end this connection too.
-    const offClosed = participant.on('closed', () => {
-      if (!this.#closed) this.close(CLOSE_NORMAL, 'removed from room');
-    });
-    this.#connectDeadline = connectDeadlineOf(participant, room, this.#limits.connectTimeoutMs, this.#log);
-    this.#offParticipantClosed = offClosed;
-  }
-
   #release(): void {
-    this.#offParticipantClosed?.();
-    this.#offParticipantClosed = undefined;
-    this.#connectDeadline = undefined;
+    this.#offMemberClosed?.();
+    this.#offMemberClosed = undefined;
   }
 
   #onClose(code: number): void {
@@ -381,47 +318,15 @@ export class SignalingConnection implements SignalSink {
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
-    const participant = this.#participant;
-    const room = this.#room;
+    const member = this.#member;
     this.#release();
-    this.#participant = undefined;
-    this.#room = undefined;
-    if (!participant || !room || participant.closed || !participant.isAttachedTo(this)) return;
+    this.#member = undefined;
+    if (!member || member.closed || !member.isAttachedTo(this)) return;
     // A clean close (tab closed, page left) is a leave; anything else may be a network drop, so the
     // participant waits `resumeWindowMs` for the same client to come back.
-    if (code === CLOSE_NORMAL || code === CLOSE_GOING_AWAY) void room.leave(participant, 'left');
-    else participant.detach(this);
+    if (code === CLOSE_NORMAL || code === CLOSE_GOING_AWAY) void member.leave('left');
+    else member.detach(this);
   }
-}
-
-/**
- * One deadline per participant, not per connection: a resumed participant's connections may have
- * connected long ago, and a renegotiation must not start their clock again.
- */
-const connectDeadlines = new WeakMap<Participant, ConnectDeadline>();
-
-/**
- * The participant's connect deadline (made on its first join): a peer connection negotiated but never
- * connected would hold its UDP socket and a place in the room. The subscriber's clock starts with the
- * first offer the server makes, the publisher's with the first answer (`arm('publisher')`).
- */
-function connectDeadlineOf(participant: Participant, room: Room, ms: number, log: Logger): ConnectDeadline {
-  const existing = connectDeadlines.get(participant);
-  if (existing) return existing;
-  const made = new ConnectDeadline(participant.session, ms, (role: PeerRole) => {
-    log.info({ room: room.name, participant: participant.id, role }, 'media never connected');
-    const error = new CodedError(
-      'CONNECT_TIMEOUT',
-      `Your ${role} connection did not connect within ${ms} ms`,
-    );
-    participant.send({ type: 'error', code: error.code, message: error.message });
-    // Leaving closes the participant's signaling connection too (it listens for `closed`).
-    void room.leave(participant, 'disconnected');
-  });
-  connectDeadlines.set(participant, made);
-  participant.session.on('subscriberOffer', () => made.arm('subscriber'));
-  if (participant.session.pendingSubscriberOffer) made.arm('subscriber');
-  return made;
 }
 
 const OPEN_AUTH: Config['auth'] = {

@@ -135,7 +135,7 @@ port.on('message', (message: ToWorker) => {
         (data) => postSend(id, data),
         (code, reason) => post({ t: 'end', id, code, reason }),
       );
-      const connection = new SignalingConnection(socket, server.registry, config.limits, log, {
+      const connection = new SignalingConnection(socket, server.host, config.limits, log, {
         address: message.address,
         auth: config.auth,
       });
@@ -151,7 +151,7 @@ port.on('message', (message: ToWorker) => {
       // A routed frame is a join: once it has run, say whether it was taken (after its reply, in order).
       const { id } = message;
       const done = entry.connection.idle().then(() => {
-        if (entry.connection.participant) post({ t: 'joined', id });
+        if (entry.connection.member) post({ t: 'joined', id });
       });
       settle(message.route, done);
       return;

@@ -1,11 +1,8 @@
 import type { Logger } from 'pino';
 import { OPEN_GUEST } from '../../auth/authorizeJoin.js';
 import { CodedError } from '../../common/errors.js';
+import type { Member, MemberSink, RoomHost } from '../../host/RoomHost.js';
 import { displayName, roomName as roomNameSchema } from '../../protocol/messages.js';
-import type { Participant, SignalSink } from '../../room/Participant.js';
-import type { Room } from '../../room/Room.js';
-import type { RoomRegistry } from '../../room/RoomRegistry.js';
-import type { RoomGate } from '../joinAuth.js';
 import { parseDtmfRelay } from './dtmf.js';
 import { SipMedia } from './SipMedia.js';
 import {
@@ -48,8 +45,7 @@ export interface SipCallSettings {
 /** What a call needs from its gateway. */
 export interface CallContext {
   transport: SipWire;
-  registry: RoomRegistry;
-  gate: RoomGate;
+  rooms: RoomHost;
   settings: SipCallSettings;
   log: Logger;
   localAddress(peer: SipPeer): Promise<string>;
@@ -85,7 +81,8 @@ export class SipCall {
   readonly peer: SipPeer;
   readonly roomName: string;
   state: CallState = 'starting';
-  participant: Participant | undefined;
+  /** The caller in the room, once joined. */
+  participant: Member | undefined;
   media: SipMedia | undefined;
   /** Why the call ended: 'caller' (BYE/CANCEL), 'server', 'pin', 'timeout', 'refused'. */
   endReason: string | undefined;
@@ -107,7 +104,8 @@ export class SipCall {
   #timers = new Set<NodeJS.Timeout>();
   #pin = '';
   #pinAttempts = 0;
-  #room: Room | undefined;
+  /** A join is under way (a PIN was right): more digits are not another try. */
+  #joining = false;
   #offs: (() => void)[] = [];
   /** Resolves once the call has joined its room or ended. */
   readonly settled: Promise<void>;
@@ -146,16 +144,16 @@ export class SipCall {
 
   /** Answers the INVITE: checks the room and the SDP, opens media, rings if asked, then 200 OK. */
   async start(): Promise<void> {
-    const { settings, registry, log } = this.#ctx;
+    const { settings, rooms, log } = this.#ctx;
     const request = this.#invite.request;
     try {
       if (!roomNameSchema.safeParse(this.roomName).success)
         throw new SipRefusal(404, `no room "${this.roomName.slice(0, 64)}": call sip:<room>@<host>`);
       if (settings.secured) {
         // A phone has no access token: in secured mode its credential is the room password, as a PIN.
-        if (!registry.rooms.has(this.roomName))
+        if (rooms.roomSize(this.roomName) === undefined)
           throw new SipRefusal(404, `room "${this.roomName}" does not exist`);
-        if (!this.#ctx.gate.needsPin(this.roomName))
+        if (!this.#ctx.rooms.needsPin(this.roomName))
           throw new SipRefusal(403, 'this room takes phone calls only with a PIN: give it a room password');
       }
       let offer: ReturnType<typeof parseSdp> | undefined;
@@ -204,8 +202,9 @@ export class SipCall {
         await new Promise((resolve) => this.#after(settings.ringMs, () => resolve(undefined)));
         if ((this.state as CallState) === 'ended') return;
       }
-      const needsPin = this.#ctx.gate.needsPin(this.roomName);
-      if (!needsPin) this.#join(false);
+      const needsPin = this.#ctx.rooms.needsPin(this.roomName);
+      if (!needsPin) await this.#join(false);
+      if ((this.state as CallState) === 'ended') return;
       this.#sendFinal2xx(
         makeResponse(request, 200, {
           toTag: this.localTag,
@@ -246,8 +245,7 @@ export class SipCall {
   }
 
   #checkCapacity(): void {
-    const room = this.#ctx.registry.rooms.get(this.roomName);
-    if (room && room.participants.size >= this.#ctx.settings.maxParticipants)
+    if ((this.#ctx.rooms.roomSize(this.roomName) ?? 0) >= this.#ctx.settings.maxParticipants)
       throw new SipRefusal(486, 'the room is full');
   }
 
@@ -394,7 +392,7 @@ export class SipCall {
   }
 
   #onDigit(digit: string): void {
-    if (this.participant || this.state === 'ended') return;
+    if (this.participant || this.#joining || this.state === 'ended') return;
     this.media?.play(undefined);
     if (digit !== '#') {
       if (this.#pin.length < 32) this.#pin += digit;
@@ -408,14 +406,14 @@ export class SipCall {
   async #checkPin(pin: string): Promise<void> {
     let ok = false;
     try {
-      ok = await this.#ctx.gate.checkPin(this.roomName, pin, this.peer.address);
+      ok = await this.#ctx.rooms.checkPin(this.roomName, pin, this.peer.address);
     } catch {
       ok = false;
     }
-    if (this.state === 'ended' || this.participant) return;
+    if (this.state === 'ended' || this.participant || this.#joining) return;
     if (ok) {
       try {
-        this.#join(true);
+        await this.#join(true);
         this.media?.play(PIN_OK);
       } catch (error) {
         this.#ctx.log.info({ err: error, callId: this.callId }, 'SIP call could not join after the PIN');
@@ -439,32 +437,47 @@ export class SipCall {
   }
 
   /** Joins the room as a participant: hears the room's mix, publishes the caller's voice. */
-  #join(pinChecked: boolean): void {
-    const room = this.#ctx.registry.getOrCreate(this.roomName);
-    const sink: SignalSink = {
+  async #join(pinChecked: boolean): Promise<void> {
+    const sink: MemberSink = {
       send: () => {},
       close: () => void this.hangUp('server'),
     };
-    const participant = room.join(this.#callerName, sink, undefined, {
-      media: { subscriptions: 'routed' },
-      grant: OPEN_GUEST,
-      passwordChecked: pinChecked,
-    });
-    this.participant = participant;
-    this.#room = room;
-    this.#settle();
     const media = this.media!;
-    const session = participant.session;
-    this.#offs.push(
-      session.on('trackAvailable', (track) => track.kind === 'audio' && media.addRoomTrack(track)),
-      session.on('trackUnavailable', (track) => media.removeRoomTrack(track.id)),
-    );
-    for (const track of session.availableTracks) if (track.kind === 'audio') media.addRoomTrack(track);
+    this.#joining = true;
+    let member: Member;
+    try {
+      member = await this.#ctx.rooms.join(
+        {
+          kind: 'sip',
+          room: this.roomName,
+          name: this.#callerName,
+          grant: OPEN_GUEST,
+          address: this.peer.address,
+          passwordChecked: pinChecked,
+          phone: {
+            get voice() {
+              return media.voice;
+            },
+            hear: (track) => media.addRoomTrack(track),
+            forget: (trackId) => media.removeRoomTrack(trackId),
+          },
+        },
+        sink,
+      );
+    } finally {
+      this.#joining = false;
+    }
+    // The call ended while it joined (CANCEL, BYE): it leaves at once.
+    if (this.state === 'ended') {
+      void member.leave('left');
+      return;
+    }
+    this.participant = member;
+    this.#settle();
     // The room removed the caller (host, room closed): hang up.
-    participant.on('closed', () => {
+    member.onClosed(() => {
       if (this.state !== 'ended') void this.hangUp('server');
     });
-    if (media.voice) room.publishLocal(participant, session.publishLocal(media.voice), 'microphone');
     if (this.#ctx.settings.rtpTimeoutMs > 0) this.#watchRtp();
   }
 
@@ -547,8 +560,8 @@ export class SipCall {
     for (const off of this.#offs) off();
     this.#offs = [];
     this.media?.close();
-    const participant = this.participant;
-    if (participant && !participant.closed && this.#room) void this.#room.leave(participant, 'left');
+    const member = this.participant;
+    if (member && !member.closed) void member.leave('left');
     this.#ctx.ended(this);
     this.#settle();
   }

@@ -1,8 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { RoomRegistry } from '../../room/RoomRegistry.js';
-import type { RoomGate } from '../joinAuth.js';
+import type { RoomHost } from '../../host/RoomHost.js';
 import { type CallContext, SipCall, type SipCallSettings } from './SipCall.js';
 import {
   header,
@@ -25,8 +24,8 @@ export interface SipGatewayOptions extends SipCallSettings {
   port: number;
   /** Calls at once; more get 503. */
   maxCalls: number;
-  registry: RoomRegistry;
-  gate: RoomGate;
+  /** The door to the rooms calls join. */
+  rooms: RoomHost;
   log: Logger;
   /**
    * Send through this instead of binding UDP and TCP; messages then come in by `deliver`. A room worker's
@@ -112,8 +111,7 @@ export class SipGateway {
     }
     this.#context = {
       transport: this.transport,
-      registry: options.registry,
-      gate: options.gate,
+      rooms: options.rooms,
       settings: options,
       log: this.#log,
       localAddress: (peer) => this.#localAddress(peer),

@@ -9,7 +9,7 @@ import { OpusFrameSource } from '../../audio/OpusFrameSource.js';
 import { OpusDecoder, OpusEncoder } from '../../audio/opusCodec.js';
 import { pcmAudioLevel } from '../../audio/pcm.js';
 import { TypedEmitter } from '../../common/TypedEmitter.js';
-import type { PublishedTrack, RtpListener, RtpSource } from '../../sfu/index.js';
+import type { RoomTrack, RtpListener, RtpSource } from '../../host/RoomHost.js';
 import { DtmfDetector } from './dtmf.js';
 import type { Codec, Direction } from './sipSdp.js';
 import { ToneGenerator, type TonePattern } from './tones.js';
@@ -162,7 +162,7 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
   }
 
   /** Mixes a room track into what the caller hears. */
-  addRoomTrack(track: PublishedTrack): void {
+  addRoomTrack(track: RoomTrack): void {
     this.#mixer?.add(track);
   }
 

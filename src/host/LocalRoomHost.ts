@@ -1,0 +1,395 @@
+import type { Logger } from 'pino';
+import { addressKey } from '../common/address.js';
+import { CodedError, InvalidStateError } from '../common/errors.js';
+import type { Config } from '../config/config.js';
+import type { LeaveReason } from '../protocol/messages.js';
+import type { Participant } from '../room/Participant.js';
+import type { Room } from '../room/Room.js';
+import { RoomRegistry } from '../room/RoomRegistry.js';
+import { ConnectDeadline, type PeerRole, SdpError } from '../sfu/index.js';
+import type {
+  AdminAction,
+  AnswerMessage,
+  JoinRequest,
+  Member,
+  MemberAction,
+  MemberKind,
+  MemberSink,
+  ParticipantSummary,
+  PlayRequest,
+  PublishTrack,
+  RemoteCandidate,
+  ResumeRequest,
+  RoomDetail,
+  RoomHost,
+  RoomSummary,
+} from './RoomHost.js';
+import { RoomMixes } from './whep/RoomMix.js';
+import { WhepSession } from './whep/WhepSession.js';
+import { preferRoomCodecs, sourceCodecs } from './whep/whepCodecs.js';
+
+/**
+ * The room host whose rooms live on this thread: the door's in-process side. A room worker runs one, and
+ * so does a server without workers. It owns the rooms (`RoomRegistry`) and what each kind of member needs
+ * of them: connect deadlines, a WHEP player's choice of what to play, a phone's audio.
+ */
+export class LocalRoomHost implements RoomHost {
+  readonly registry: RoomRegistry;
+  /** The rooms' audio mixes for WHEP players (one per room, shared by its players). */
+  readonly mixes = new RoomMixes();
+  readonly #config: Config;
+  readonly #log: Logger;
+
+  constructor(config: Config, log: Logger) {
+    this.#config = config;
+    this.#log = log;
+    this.registry = new RoomRegistry({
+      rtc: config.rtc,
+      maxRooms: config.rooms.maxRooms,
+      maxParticipants: config.rooms.maxParticipants,
+      tracksPerParticipant: config.limits.tracksPerParticipant,
+      chatHistory: config.rooms.chatHistory,
+      emptyTimeoutMs: config.rooms.emptyTimeoutMs,
+      resumeWindowMs: config.resumeWindowMs,
+      passwordGuard: {
+        freeAttempts: config.auth.passwordFreeAttempts,
+        backoffMs: config.auth.passwordBackoffMs,
+        backoffMaxMs: config.auth.passwordBackoffMaxMs,
+        roomFailuresPerMinute: config.auth.passwordRoomAttemptsPerMinute,
+      },
+      ...(config.rooms.stateMaxAgeMs > 0
+        ? { state: { dataDir: config.dataDir, maxAgeMs: config.rooms.stateMaxAgeMs } }
+        : {}),
+      log,
+    });
+  }
+
+  get load(): { rooms: number; participants: number } {
+    return { rooms: this.registry.rooms.size, participants: this.registry.participantCount };
+  }
+
+  async join(request: JoinRequest, sink: MemberSink): Promise<Member> {
+    const { registry } = this;
+    const { grant } = request;
+    let passwordChecked = request.passwordChecked ?? false;
+    // A restarted server's room has its password back from the state store as soon as it exists.
+    const checked = registry.getOrCreate(request.room);
+    if (
+      request.kind === 'browser' &&
+      !grant.viaToken &&
+      checked.access.passwordProtected &&
+      !checked.members.knows(request.rejoin, grant.identity)
+    ) {
+      await checked.access.checkPassword(request.password, request.address);
+      passwordChecked = true;
+    }
+    const room = registry.getOrCreate(request.room);
+    // A room that ended while the password was checked is not the room it was checked for.
+    const participant = room.join(request.name, sink, request.rid, {
+      grant,
+      passwordChecked: passwordChecked && room === checked,
+      ...(request.rejoin !== undefined ? { rejoin: request.rejoin } : {}),
+      ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
+    });
+    const member = new LocalMember(request.kind, room, participant, this);
+    if (request.kind === 'browser') this.#deadline(participant, room, 'browser');
+    if (request.kind === 'whip') this.#endWhenFailed(participant, room, 'publisher');
+    if (request.phone) {
+      const phone = request.phone;
+      const session = participant.session;
+      const offs = [
+        session.on('trackAvailable', (track) => track.kind === 'audio' && phone.hear(track)),
+        session.on('trackUnavailable', (track) => phone.forget(track.id)),
+      ];
+      participant.on('closed', () => {
+        for (const off of offs) off();
+      });
+      for (const track of session.availableTracks) if (track.kind === 'audio') phone.hear(track);
+      if (phone.voice) room.publishLocal(participant, session.publishLocal(phone.voice), 'microphone');
+    }
+    return member;
+  }
+
+  resume(request: ResumeRequest, sink: MemberSink): Member {
+    // The token works once: the reply carries its successor (a token seen on the wire is spent).
+    const participant = this.registry.claimResumeToken(request.token, request.room);
+    const room = this.registry.rooms.get(request.room);
+    if (!participant || !room) throw new CodedError('RESUME_FAILED');
+    this.#deadline(participant, room, 'browser');
+    room.resume(participant, sink, request.rid);
+    return new LocalMember('browser', room, participant, this);
+  }
+
+  async play(request: PlayRequest, sink: MemberSink): Promise<{ member: Member; answer: string }> {
+    const room = this.registry.rooms.get(request.room);
+    if (!room) throw new CodedError('ROOM_NOT_FOUND', `There is no room "${request.room}" to play`);
+    let follow: string | undefined;
+    if (request.follow !== undefined) {
+      const wanted = request.follow;
+      const target =
+        room.participants.get(wanted) ?? [...room.participants.values()].find((p) => p.name === wanted);
+      if (!target) throw new CodedError('PARTICIPANT_NOT_FOUND', `Nobody called "${wanted}" is in the room`);
+      follow = target.id;
+    }
+    const sources = follow === undefined ? [...room.participants.values()] : [room.participants.get(follow)!];
+    const { offer, lines } = request;
+    let playable = preferRoomCodecs(offer, lines, 'video', sourceCodecs(sources, 'video'));
+    if (follow !== undefined)
+      playable = preferRoomCodecs(playable, lines, 'audio', sourceCodecs(sources, 'audio'));
+    const participant = room.join(request.name, sink, undefined, {
+      media: { subscriptions: 'routed' },
+      grant: request.grant,
+    });
+    let answer: string;
+    try {
+      answer = await participant.session.answerSubscriberOffer(playable);
+    } catch (error) {
+      await participant.close('left');
+      if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
+      throw error;
+    }
+    const session = new WhepSession({ room, participant, follow, mixes: this.mixes, log: this.#log });
+    participant.on('closed', () => session.close());
+    this.#endWhenFailed(participant, room, 'subscriber');
+    if (follow !== undefined) {
+      // Playing one person: when they leave there is nothing more to play.
+      const off = room.participants.get(follow)!.on('closed', () => void participant.close('left'));
+      participant.on('closed', off);
+    }
+    try {
+      session.start();
+    } catch (error) {
+      // Whatever failed (the mix's Opus encoder, say), the player must not stay behind without media.
+      await participant.close('left');
+      throw error;
+    }
+    return { member: new LocalMember('whep', room, participant, this), answer };
+  }
+
+  roomSize(room: string): number | undefined {
+    return this.registry.rooms.get(room)?.participants.size;
+  }
+
+  needsPin(room: string): boolean {
+    return this.registry.rooms.get(room)?.access.passwordProtected ?? false;
+  }
+
+  async checkPin(room: string, pin: string, address: string): Promise<boolean> {
+    const target = this.registry.rooms.get(room);
+    if (!target) return false;
+    try {
+      await target.access.checkPassword(pin, addressKey(address));
+      return true;
+    } catch (error) {
+      if (error instanceof CodedError) return false;
+      throw error;
+    }
+  }
+
+  rooms(): RoomSummary[] {
+    return [...this.registry.rooms.values()].map(roomSummary);
+  }
+
+  room(name: string): RoomDetail | undefined {
+    const room = this.registry.rooms.get(name);
+    if (!room || room.closed) return undefined;
+    return { ...roomSummary(room), people: [...room.participants.values()].map(participantSummary) };
+  }
+
+  async administer(name: string, action: AdminAction): Promise<void> {
+    const room = this.#open(name);
+    if (action.type === 'remove') await room.removeParticipant('admin', action.participantId);
+    else room.hostMute('admin', action.participantId, action.trackId);
+  }
+
+  async closeRoom(name: string, reason: string): Promise<void> {
+    this.#open(name);
+    await this.registry.closeRoom(name, reason);
+  }
+
+  /** Shuts down: every room's participants are told to rejoin the restarted server. */
+  close(): Promise<void> {
+    return this.registry.close();
+  }
+
+  #open(name: string): Room {
+    const room = this.registry.rooms.get(name);
+    if (!room || room.closed) throw new CodedError('ROOM_NOT_FOUND', `No room "${name.slice(0, 64)}"`);
+    return room;
+  }
+
+  /** A member without a signaling channel (WHIP, WHEP): its connection failing is the end of its session. */
+  #endWhenFailed(participant: Participant, room: Room, role: PeerRole): void {
+    participant.session.on('connectionState', (which, state) => {
+      if (which === role && (state === 'failed' || state === 'closed'))
+        void room.leave(participant, 'disconnected');
+    });
+    const kind = role === 'publisher' ? 'WHIP' : 'WHEP';
+    const deadline = this.#deadline(participant, room, kind);
+    if (role === 'subscriber') deadline.arm('subscriber');
+  }
+
+  /**
+   * The participant's connect deadline, made on its first join (a resume keeps it: connections that
+   * connected long ago must not start their clock again on a renegotiation). A peer connection
+   * negotiated but never connected would hold its UDP socket and a place in the room. A browser's
+   * subscriber clock starts with the first offer the server makes, every publisher's with its answer.
+   */
+  #deadline(participant: Participant, room: Room, kind: 'browser' | 'WHIP' | 'WHEP'): ConnectDeadline {
+    const existing = deadlines.get(participant);
+    if (existing) return existing;
+    const ms = this.#config.limits.connectTimeoutMs;
+    const made = new ConnectDeadline(participant.session, ms, (role: PeerRole) => {
+      this.#log.info({ room: room.name, participant: participant.id, role, kind }, 'media never connected');
+      const error = new CodedError(
+        'CONNECT_TIMEOUT',
+        `Your ${role} connection did not connect within ${ms} ms`,
+      );
+      participant.send({ type: 'error', code: error.code, message: error.message });
+      // Leaving closes the participant's signaling connection too (it listens for `closed`).
+      void room.leave(participant, 'disconnected');
+    });
+    deadlines.set(participant, made);
+    if (kind === 'browser') {
+      participant.session.on('subscriberOffer', () => made.arm('subscriber'));
+      if (participant.session.pendingSubscriberOffer) made.arm('subscriber');
+    }
+    return made;
+  }
+
+  /** After a member's publisher offer was answered: its connection has `connectTimeoutMs` to connect. */
+  armPublisher(participant: Participant): void {
+    deadlines.get(participant)?.arm('publisher');
+  }
+}
+
+const deadlines = new WeakMap<Participant, ConnectDeadline>();
+
+/** A participant of a room on this thread, as its edge holds it. */
+class LocalMember implements Member {
+  readonly #kind: MemberKind | 'whep';
+  readonly #room: Room;
+  readonly #participant: Participant;
+  readonly #host: LocalRoomHost;
+
+  constructor(kind: MemberKind | 'whep', room: Room, participant: Participant, host: LocalRoomHost) {
+    this.#kind = kind;
+    this.#room = room;
+    this.#participant = participant;
+    this.#host = host;
+  }
+
+  get id(): string {
+    return this.#participant.id;
+  }
+
+  get room(): string {
+    return this.#room.name;
+  }
+
+  get closed(): boolean {
+    return this.#participant.closed;
+  }
+
+  async publish(sdp: string, tracks: PublishTrack[]): Promise<AnswerMessage> {
+    if (this.#kind === 'whep') throw new CodedError('BAD_REQUEST', 'A player publishes nothing');
+    const answer = await this.#room.publish(this.#participant, sdp, tracks);
+    this.#host.armPublisher(this.#participant);
+    return answer;
+  }
+
+  async applyAnswer(sdp: string): Promise<void> {
+    try {
+      await this.#participant.session.applySubscriberAnswer(sdp);
+    } catch (error) {
+      if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
+      throw error;
+    }
+  }
+
+  async addCandidate(role: PeerRole, candidate: RemoteCandidate | null): Promise<void> {
+    try {
+      await this.#participant.session.addIceCandidate(role, candidate);
+    } catch (error) {
+      if (error instanceof SdpError) throw new CodedError('INVALID_CANDIDATE', error.message);
+      throw error;
+    }
+  }
+
+  async act(action: MemberAction): Promise<void> {
+    const room = this.#room;
+    const participant = this.#participant;
+    if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
+    const ok = () =>
+      participant.send({ type: 'ok', ...(action.rid !== undefined ? { rid: action.rid } : {}) });
+    switch (action.type) {
+      case 'mute':
+        return room.setMuted(participant, action.trackId, action.muted);
+      case 'chat':
+        room.postChat(participant, action.text);
+        return;
+      // Host controls: the room checks the role (NOT_HOST for a guest); each is answered with `ok`.
+      case 'muteParticipant':
+        room.hostMute(participant, action.participantId, action.trackId);
+        return ok();
+      case 'removeParticipant':
+        await room.removeParticipant(participant, action.participantId);
+        return ok();
+      case 'lockRoom':
+        room.setLocked(participant, action.locked);
+        return ok();
+      case 'setPassword':
+        await room.setPassword(participant, action.password);
+        return ok();
+      case 'endRoom':
+        room.assertHost(participant);
+        // Answered before the room ends, while the host is still in it to hear.
+        ok();
+        await this.#host.registry.closeRoom(room.name, 'ended by a host');
+        return;
+    }
+  }
+
+  leave(reason: LeaveReason): Promise<void> {
+    return this.#room.leave(this.#participant, reason);
+  }
+
+  detach(sink: MemberSink): void {
+    this.#participant.detach(sink);
+  }
+
+  isAttachedTo(sink: MemberSink): boolean {
+    return this.#participant.isAttachedTo(sink);
+  }
+
+  onClosed(listener: (reason: LeaveReason) => void): () => void {
+    return this.#participant.on('closed', listener);
+  }
+}
+
+function roomSummary(room: Room): RoomSummary {
+  return {
+    name: room.name,
+    participants: room.participants.size,
+    stalledTracks: room.stalledTracks,
+    ...room.access.state,
+    createdAt: new Date(room.createdAt).toISOString(),
+  };
+}
+
+function participantSummary(p: Participant): ParticipantSummary {
+  return {
+    id: p.id,
+    name: p.name,
+    identity: p.identity ?? null,
+    role: p.role,
+    canPublish: p.canPublish,
+    state: p.state,
+    joinedAt: new Date(p.joinedAt).toISOString(),
+    tracks: [...p.tracks.values()].map(({ info, track }) => ({
+      ...info,
+      paused: track.paused,
+      stalled: track.stalled,
+    })),
+  };
+}

@@ -1,0 +1,210 @@
+import type { JoinGrant } from '../auth/authorizeJoin.js';
+import type {
+  ClientMessage,
+  LeaveReason,
+  ParticipantRole,
+  PcTarget,
+  ServerMessage,
+  TrackInfo,
+  TrackSource,
+} from '../protocol/messages.js';
+import type { PublishedTrack, RtpListener, RtpSource } from '../sfu/index.js';
+
+/**
+ * The door into rooms: the only way the edges (WebSocket signaling, WHIP, WHEP, SIP, the admin API) reach
+ * a room. Everything that crosses it is plain data (strings, numbers, the protocol's messages), so the
+ * same calls can be served by rooms on this thread (`LocalRoomHost`), on a worker thread or on another
+ * machine. The two exceptions are named where they occur: the sink a member's messages go to, and a
+ * phone call's audio, which runs where its room runs.
+ */
+export interface RoomHost {
+  /**
+   * Joins a room, made by this first join if it does not exist yet. A browser's join checks the room
+   * password (unless its token or rejoin token vouches for it); the other kinds come in with what their
+   * door already checked. Refusals throw a `CodedError` from the catalog.
+   */
+  join(request: JoinRequest, sink: MemberSink): Promise<Member>;
+  /** Takes back a browser whose connection dropped, by its resume token (spent by this call). */
+  resume(request: ResumeRequest, sink: MemberSink): Member;
+  /** Plays a room, or one person in it, to a WHEP player: joins it as a viewer and answers its offer. */
+  play(request: PlayRequest, sink: MemberSink): Promise<{ member: Member; answer: string }>;
+  /** The size of a room, undefined when there is none (a phone's early "room full" or "no such room"). */
+  roomSize(room: string): number | undefined;
+  /** Whether a caller without a token must enter a PIN (the room password) to come into `room`. */
+  needsPin(room: string): boolean;
+  /** True for the right PIN, false for a wrong one (with the room's slowdown of guesses). */
+  checkPin(room: string, pin: string, address: string): Promise<boolean>;
+  /** Rooms as the admin API shows them. */
+  rooms(): RoomSummary[];
+  /** One room with its people, undefined when there is none. */
+  room(name: string): RoomDetail | undefined;
+  /** A host control by the administrator: remove or mute someone (throws ROOM_NOT_FOUND and the like). */
+  administer(room: string, action: AdminAction): Promise<void>;
+  /** Ends a room: everyone in it hears `bye` with `reason` and leaves. */
+  closeRoom(room: string, reason: string): Promise<void>;
+  /** How many rooms and participants there are (health). */
+  readonly load: { rooms: number; participants: number };
+}
+
+/** How a participant came in; it decides what the room does for it (deadlines, media, leave on failure). */
+export type MemberKind = 'browser' | 'whip' | 'sip';
+
+export interface JoinRequest {
+  kind: MemberKind;
+  room: string;
+  /** The display name asked for (a token's name wins). */
+  name: string;
+  /** What `authorizeJoin` granted. */
+  grant: JoinGrant;
+  /** The client's address key (`addressKey`), for the per-address password slowdown. */
+  address: string;
+  /** The password a browser typed (checked unless the grant or rejoin token vouches). */
+  password?: string;
+  /** The rejoin token of an earlier `joined`: the same person comes back as before. */
+  rejoin?: string;
+  /** The request id of the browser's `join`, echoed in its `joined`. */
+  rid?: string | number;
+  /** The door already checked the room password (a phone's PIN). */
+  passwordChecked?: boolean;
+  /** A phone call's audio (kind `sip`): what the room says to it and hears from it. */
+  phone?: PhoneAudio;
+}
+
+export interface ResumeRequest {
+  room: string;
+  token: string;
+  rid?: string | number;
+}
+
+export interface PlayRequest {
+  room: string;
+  /** A participant's id or display name: play only them; undefined plays the room. */
+  follow: string | undefined;
+  name: string;
+  grant: JoinGrant;
+  /** The player's recvonly offer, and its media sections as `mediaLines` read them. */
+  offer: string;
+  lines: MediaLine[];
+}
+
+/**
+ * A participant as its edge holds it. A member's messages (`joined`, offers, events) go to the sink it
+ * joined with; what its edge learns from the client comes in through these calls.
+ */
+export interface Member {
+  readonly id: string;
+  readonly room: string;
+  readonly closed: boolean;
+  /** Applies a publisher offer (a browser's or a WHIP client's); the answer says which track is which mid. */
+  publish(sdp: string, tracks: PublishTrack[]): Promise<AnswerMessage>;
+  /** The answer to an offer the server made for the member's subscriber connection. */
+  applyAnswer(sdp: string): Promise<void>;
+  /** A trickled remote ICE candidate for one of the member's connections (null: no more of them). */
+  addCandidate(role: PeerRole, candidate: RemoteCandidate | null): Promise<void>;
+  /** What a browser asks of its room: mute, chat and the host controls (`NOT_HOST` for a guest). */
+  act(action: MemberAction): Promise<void>;
+  /** Leaves the room (closing its media). */
+  leave(reason: LeaveReason): Promise<void>;
+  /** The sink's connection went away without a leave: the member waits for a resume. */
+  detach(sink: MemberSink): void;
+  /** Whether `sink` is still the one the member's messages go to (not replaced by a resume). */
+  isAttachedTo(sink: MemberSink): boolean;
+  /** Called once when the member leaves, whoever made it leave. Returns the function that unsubscribes. */
+  onClosed(listener: (reason: LeaveReason) => void): () => void;
+}
+
+/**
+ * Where a member's messages go: its signaling connection, or for a member without one (WHIP, WHEP,
+ * SIP) nowhere, with `close` ending its session.
+ */
+export interface MemberSink {
+  /** `json`, when given, is `message` serialized (a broadcast serializes once for everyone). */
+  send(message: ServerMessage, json?: string): void;
+  /** Ends the connection: the room removed the member, or a resume moved it to a newer connection. */
+  close(code: number, reason: string): void;
+}
+
+export type PeerRole = PcTarget;
+
+export interface RemoteCandidate {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+}
+
+export interface PublishTrack {
+  mid: string;
+  source: TrackSource;
+  muted: boolean;
+}
+
+export type AnswerMessage = Extract<ServerMessage, { type: 'answer' }>;
+
+export type MemberAction = Extract<
+  ClientMessage,
+  {
+    type: 'mute' | 'chat' | 'muteParticipant' | 'removeParticipant' | 'lockRoom' | 'setPassword' | 'endRoom';
+  }
+>;
+
+export type AdminAction =
+  | { type: 'remove'; participantId: string }
+  | { type: 'mute'; participantId: string; trackId?: string | undefined };
+
+/**
+ * The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated), and
+ * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7: port
+ * 0 there means "bundled only", as max-bundle offerers such as GStreamer's webrtcbin send it).
+ */
+export interface MediaLine {
+  kind: string;
+  mid: string | undefined;
+  live: boolean;
+  /** Codec names of its a=rtpmap lines (e.g. "VP8", "OPUS"), in the offer's order. */
+  codecs: string[];
+  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+export interface RoomSummary {
+  name: string;
+  participants: number;
+  stalledTracks: number;
+  locked: boolean;
+  passwordProtected: boolean;
+  /** ISO 8601. */
+  createdAt: string;
+}
+
+export interface RoomDetail extends RoomSummary {
+  people: ParticipantSummary[];
+}
+
+export interface ParticipantSummary {
+  id: string;
+  name: string;
+  identity: string | null;
+  role: ParticipantRole;
+  canPublish: boolean;
+  state: 'connected' | 'reconnecting';
+  /** ISO 8601. */
+  joinedAt: string;
+  tracks: (TrackInfo & { paused: boolean; stalled: boolean })[];
+}
+
+/**
+ * A phone call's audio, which runs where its room runs (its RTP socket, mixer and codec): the room
+ * hands it the audio tracks the caller hears and publishes its voice. Not plain data: a phone call's
+ * signalling is routed to its room's host (`src/workers/SipRouter.ts`) and opens its audio there.
+ */
+export interface PhoneAudio {
+  /** The caller's voice as an Opus source, once the codec is known. */
+  readonly voice: RtpSource | undefined;
+  /** A room's audio track, for the caller to hear. */
+  hear(track: PublishedTrack): void;
+  /** A room track the caller no longer hears. */
+  forget(trackId: string): void;
+}
+
+export type { LeaveReason };
+/** The media plane's types a phone call's audio works with (it runs beside the room, `PhoneAudio`). */
+export type { PublishedTrack as RoomTrack, RtpListener, RtpSource };
