@@ -29,7 +29,7 @@ import {
   openRoom,
   type Person,
 } from '../test/helpers/browser.js';
-import { startTestServer } from '../test/helpers/server.js';
+import { startInThreadServer } from '../test/helpers/server.js';
 import { type CallTimings, measureCallTimings, type Spread } from './lib/callTimings.js';
 import { measureSpeakerSwitch } from './lib/speakerSwitch.js';
 
@@ -75,7 +75,7 @@ console.log('file'.padEnd(36), 'raw'.padStart(10), 'gzip'.padStart(10));
 for (const s of sizes) console.log(s.file.padEnd(36), kB(s.bytes).padStart(10), kB(s.gzip).padStart(10));
 console.log('total'.padEnd(36), kB(total.bytes).padStart(10), kB(total.gzip).padStart(10));
 
-const server = await startTestServer();
+const server = await startInThreadServer();
 // Chromium's own fake camera at the size the page asks for, closer to a real camera than the tests' one.
 const browser = await launchChromium({ camera: 'chromium' });
 const chromium = browser.version();

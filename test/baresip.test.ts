@@ -4,7 +4,7 @@ import { Bot } from '../src/bot/Bot.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { Baresip, type BaresipCodec } from './helpers/baresip.js';
 import { opusRms } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK } from './helpers/server.js';
 import { startSipServer, startSpeakingBot } from './helpers/sipp.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -14,7 +14,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * `::`, the phone on IPv4). Calls are short: these tests share a busy machine.
  */
 describe('SIP gateway with baresip as the caller', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   const uri = (room: string, transport: 'udp' | 'tcp') =>
     `sip:${room}@127.0.0.1:${t.server.gateways.sip!.port}${transport === 'tcp' ? ';transport=tcp' : ''}`;
   const inRoom = (room: string, name: string) =>

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './helpers/server.js';
 
 /**
  * GStreamer's webrtcbin (Debian's python3-gst-1.0, gir1.2-gst-plugins-bad-1.0, gstreamer1.0-nice) as a
@@ -71,11 +71,11 @@ class Script {
 }
 
 describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/gst-whep.py)', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   let publisher: Script | undefined;
 
   before(async () => {
-    t = await startTestServer();
+    t = await startInThreadServer();
   });
   after(async () => {
     await publisher?.stop();

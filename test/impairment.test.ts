@@ -3,7 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { type ImpairedPeer, impairPeerConnection } from './helpers/impairProxy.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './helpers/server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -72,13 +72,13 @@ function frozenMs(frames: [number, number][], stalls: [number, number][]): numbe
  * after the packets that followed the lost ones.
  */
 describe('a call over a lossy, jittery path', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   let clean: Bot;
   let lossy: Bot;
   const links: ImpairedPeer[] = [];
 
   before(async () => {
-    t = await startTestServer();
+    t = await startInThreadServer();
     clean = await Bot.start({
       url: t.url,
       room: 'lossy',

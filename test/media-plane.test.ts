@@ -6,17 +6,23 @@ import { ClipSource } from '../src/media/ClipSource.js';
 import { writeIvf } from '../src/media/ivf.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { countDecodedVp8Frames, opusRms } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer, withDeadline } from './helpers/server.js';
+import {
+  eventually,
+  type InThreadTestServer,
+  LOOPBACK,
+  startInThreadServer,
+  withDeadline,
+} from './helpers/server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
 
 describe('three participants in one room', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   const bots: Bot[] = [];
 
   before(async () => {
-    t = await startTestServer();
+    t = await startInThreadServer();
     for (const name of ['Ada', 'Grace', 'Linus']) {
       bots.push(
         await Bot.start({ url: t.url, room: 'trio', name, keepMedia: true, hostAddresses: LOOPBACK }),
@@ -124,7 +130,7 @@ describe('three participants in one room', () => {
 
 describe('rooms come and go', () => {
   it('a room is created on first join and closed once empty for the grace period', async () => {
-    const t = await startTestServer({ rooms: { emptyTimeoutMs: 300 } });
+    const t = await startInThreadServer({ rooms: { emptyTimeoutMs: 300 } });
     try {
       const bot = await Bot.start({
         url: t.url,
@@ -143,7 +149,7 @@ describe('rooms come and go', () => {
   });
 
   it('audio-only, video-only and receive-only participants work together', async () => {
-    const t = await startTestServer();
+    const t = await startInThreadServer();
     const bots: Bot[] = [];
     try {
       bots.push(
@@ -184,7 +190,7 @@ describe('rooms come and go', () => {
 
 describe('renegotiation', () => {
   it('publishing and unpublishing a screen share does not interrupt the camera already flowing', async (ctx) => {
-    const t = await startTestServer();
+    const t = await startInThreadServer();
     const presenter = await Bot.start({
       url: t.url,
       room: 'share',

@@ -5,7 +5,7 @@ import { MediaStreamTrack, RTCPeerConnection } from 'werift';
 import { nodePeerConfig } from '../src/client/node.js';
 import { ClipSource } from '../src/media/ClipSource.js';
 import { isNamedCandidate, withoutNamedCandidates } from '../src/media/sdpCheck.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './helpers/server.js';
 import { SDP } from './helpers/whip.js';
 
 /** multicast DNS: werift resolves a ".local" name on a socket bound to this port. */
@@ -30,12 +30,12 @@ describe('ICE candidates named by host name', () => {
   });
 
   describe('from a client', () => {
-    let t: TestServer;
+    let t: InThreadTestServer;
     const bound: unknown[] = [];
     const realBind = Socket.prototype.bind;
 
     before(async () => {
-      t = await startTestServer();
+      t = await startInThreadServer();
       Socket.prototype.bind = function (this: Socket, ...args: unknown[]) {
         const a = args[0];
         bound.push(typeof a === 'object' && a !== null ? (a as { port?: number }).port : a);

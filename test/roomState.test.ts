@@ -19,7 +19,7 @@ import {
   eventually,
   LOOPBACK,
   MIN_WAIT_MS,
-  startTestServer,
+  startInThreadServer,
   testConfig,
   withDeadline,
 } from './helpers/server.js';
@@ -236,7 +236,7 @@ describe('a restarted server', () => {
   });
 
   it('lets in only the holder of a rejoin token, once; a made-up token or a known name is a newcomer', async () => {
-    const t = await startTestServer({ resumeWindowMs: 200 });
+    const t = await startInThreadServer({ resumeWindowMs: 200 });
     const clients: RawClient[] = [];
     const join = async (name: string, rejoin?: string) => {
       const c = await RawClient.open(t.url);

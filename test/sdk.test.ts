@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MediaStreamTrack } from 'werift';
 import { connectNode } from '../src/client/node.js';
-import { eventually, LOOPBACK, startTestServer } from './helpers/server.js';
+import { eventually, LOOPBACK, startInThreadServer } from './helpers/server.js';
 
 describe('client SDK', () => {
   it('publishes a camera and a microphone published together in one offer', async () => {
-    const t = await startTestServer();
+    const t = await startInThreadServer();
     const alice = await connectNode({ url: t.url, room: 'pair', name: 'Alice', hostAddresses: LOOPBACK });
     const bob = await connectNode({ url: t.url, room: 'pair', name: 'Bob', hostAddresses: LOOPBACK });
     try {

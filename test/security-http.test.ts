@@ -175,7 +175,7 @@ describe('admin API', () => {
       const end = await t.server.app.inject({ method: 'DELETE', url: '/api/v1/rooms/ops', headers: AUTH });
       assert.equal(end.statusCode, 204);
       assert.equal(await aliceEnded, 'ended by the administrator');
-      assert.equal(t.server.registry.rooms.has('ops'), false);
+      assert.equal(await t.server.room('ops'), undefined);
     } finally {
       await alice.stop();
       await bob.stop();

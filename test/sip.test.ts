@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config/loadConfig.js';
 import { SipMedia } from '../src/gateways/sip/SipMedia.js';
 import { writeOggOpus } from '../src/media/ogg.js';
 import { opusRms } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK } from './helpers/server.js';
 import {
   alawRms,
   RtpListener,
@@ -23,7 +23,7 @@ const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'U
 const ADMIN = { authorization: `Bearer ${'k'.repeat(16)}` };
 
 /** The `sip` counters the admin API shows for a phone caller. */
-async function adminCallStats(t: TestServer, room: string, id: string) {
+async function adminCallStats(t: InThreadTestServer, room: string, id: string) {
   const res = await t.server.app.inject({
     method: 'GET',
     url: `/api/v1/rooms/${room}/participants`,
@@ -35,7 +35,7 @@ async function adminCallStats(t: TestServer, room: string, id: string) {
 }
 
 describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on ::, the phone on IPv4)', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
 
   before(async () => {
     t = await startSipServer({ auth: { apiKey: 'k'.repeat(16), apiSecret: 's'.repeat(32) } });
@@ -175,7 +175,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
 });
 
 describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   const pcap = (key: string) => join(SIPP_PCAP_DIR, `dtmf_2833_${key}.pcap`);
 
   before(async () => {

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { RTCPeerConnection } from 'werift';
 import { Bot } from '../src/bot/Bot.js';
 import { nodePeerConfig } from '../src/client/node.js';
-import { eventually, LOOPBACK, startTestServer } from './helpers/server.js';
+import { eventually, LOOPBACK, startInThreadServer } from './helpers/server.js';
 import { SDP } from './helpers/whip.js';
 
 const PLAYERS = 80;
@@ -30,7 +30,7 @@ async function listen(url: string) {
 
 describe('WHEP players of a room', () => {
   it(`a player keeps hearing the room after ${PLAYERS} more players came to listen`, async (ctx) => {
-    const t = await startTestServer({
+    const t = await startInThreadServer({
       rooms: { maxParticipants: PLAYERS + 10 },
       limits: { gatewaySessionsPerIp: PLAYERS + 10, gatewayRequestsPerMinute: 10 * PLAYERS },
     });

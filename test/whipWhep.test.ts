@@ -4,7 +4,7 @@ import { RTCPeerConnection } from 'werift';
 import { createAccessToken } from '../src/auth/accessToken.js';
 import { Bot } from '../src/bot/Bot.js';
 import { nodePeerConfig } from '../src/client/node.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './helpers/server.js';
 import { SDP, whipPublish } from './helpers/whip.js';
 
 /**
@@ -84,10 +84,10 @@ function answerLines(sdp: string) {
 }
 
 describe('WHIP and WHEP over HTTP', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
 
   before(async () => {
-    t = await startTestServer();
+    t = await startInThreadServer();
   });
   after(async () => {
     await t.close();
@@ -364,7 +364,9 @@ describe('WHIP and WHEP over HTTP', () => {
 describe('WHIP and WHEP in secured mode', () => {
   it('refuse a missing or bad token with 401, accept a valid one', async () => {
     const secret = 's'.repeat(32);
-    const t = await startTestServer({ auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: secret } });
+    const t = await startInThreadServer({
+      auth: { mode: 'secured', apiKey: 'k'.repeat(16), apiSecret: secret },
+    });
     try {
       const offer = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\n';
       for (const path of ['/whip/vault', '/whep/vault']) {

@@ -2,6 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways, type SipWorkerOptions } from '../gateways/registerGateways.js';
 import { LocalRoomHost } from '../host/LocalRoomHost.js';
+import type { RoomDetail } from '../host/RoomHost.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { registerAdminApi } from './adminApi.js';
 import {
@@ -18,6 +19,8 @@ export { SERVER_HEADER, type ServerHandle } from './httpBase.js';
 export interface Port545Server extends ServerHandle {
   /** The door to this server's rooms, which live on this thread. */
   readonly host: LocalRoomHost;
+  /** A room and its people (as `ClusterServer.room` answers it). */
+  room(name: string): Promise<RoomDetail | undefined>;
   /** The rooms themselves, for a test to look inside. */
   readonly registry: LocalRoomHost['registry'];
   /** Open signaling connections. */
@@ -75,6 +78,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
   };
   return Object.assign(serverHandle(config, app, log, ready, stop), {
     host,
+    room: async (name: string) => host.room(name),
     registry: host.registry,
     connections,
     gateways,

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import type { RoomDetail } from '../host/RoomHost.js';
 import {
   acceptWebSockets,
   closeWebSockets,
@@ -18,6 +19,8 @@ import { SipRouter } from './SipRouter.js';
 
 export interface ClusterServer extends ServerHandle {
   readonly workers: RoomWorkers;
+  /** A room and its people, asked of the worker that holds it; undefined when no worker does. */
+  room(name: string): Promise<RoomDetail | undefined>;
   /** With SIP on: the SIP sockets, routing each call to the worker of its room. */
   readonly sip: SipRouter | undefined;
 }
@@ -202,7 +205,12 @@ export function buildClusterServer(
     await closeWebSockets(wss);
     await app.close();
   };
-  return Object.assign(serverHandle(config, app, log, ready, stop), { workers, sip });
+  const room = async (name: string): Promise<RoomDetail | undefined> => {
+    const worker = workers.ownerOf(name);
+    if (!worker) return undefined;
+    return (await worker.request<'room'>({ t: 'room', rid: worker.nextRid(), room: name })).room;
+  };
+  return Object.assign(serverHandle(config, app, log, ready, stop), { workers, sip, room });
 }
 
 function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {

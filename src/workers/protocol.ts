@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
+import type { RoomDetail } from '../host/RoomHost.js';
 
 /**
  * Messages between the main thread and a room worker (`postMessage`, structured clone). The main thread
@@ -35,6 +36,8 @@ export type ToWorker =
   | { t: 'closed'; id: number; code: number }
   | { t: 'http'; rid: number; request: HttpRequest; route?: Route }
   | { t: 'health'; rid: number }
+  /** One room of this worker's host, as plain data (`RoomHost.room`). */
+  | { t: 'room'; rid: number; room: string }
   | { t: 'shutdown'; rid: number }
   /**
    * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
@@ -56,6 +59,7 @@ export type FromWorker =
   | { t: 'joined'; id: number }
   | { t: 'httpReply'; rid: number; reply: HttpReply }
   | { t: 'health'; rid: number; rooms: number; participants: number }
+  | { t: 'room'; rid: number; room: RoomDetail | undefined }
   | { t: 'shutdown'; rid: number }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
   | { t: 'released'; room: string; seq: number }

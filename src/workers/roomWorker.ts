@@ -170,12 +170,10 @@ port.on('message', (message: ToWorker) => {
       return;
     }
     case 'health':
-      post({
-        t: 'health',
-        rid: message.rid,
-        rooms: server.registry.rooms.size,
-        participants: server.registry.participantCount,
-      });
+      post({ t: 'health', rid: message.rid, ...server.host.load });
+      return;
+    case 'room':
+      post({ t: 'room', rid: message.rid, room: server.host.room(message.room) });
       return;
     case 'shutdown':
       void server.close().finally(() => post({ t: 'shutdown', rid: message.rid }));

@@ -3,11 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { Bot } from '../../src/bot/Bot.js';
 import { launchChromium, NOTICE_MS, waitForFrames } from '../helpers/browser.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from '../helpers/server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from '../helpers/server.js';
 import { openWhipWhepPage, type WhipWhepClient } from '../helpers/whipWhepPage.js';
 
 describe('WHIP and WHEP with Chromium', () => {
-  let t: TestServer;
+  let t: InThreadTestServer;
   let browser: Browser;
   const pages: Page[] = [];
 
@@ -18,7 +18,7 @@ describe('WHIP and WHEP with Chromium', () => {
   }
 
   before(async () => {
-    t = await startTestServer();
+    t = await startInThreadServer();
     browser = await launchChromium();
   });
   after(async () => {

@@ -1,12 +1,15 @@
-import { type Config, type ConfigInput, parseConfig } from '../../src/config/config.js';
-import { buildServer, type Port545Server } from '../../src/http/buildServer.js';
+import { type Config, type ConfigInput, parseConfig, resolveWorkers } from '../../src/config/config.js';
+import { buildServer, type Port545Server, type ServerHandle } from '../../src/http/buildServer.js';
 import { buildClusterServer, type ClusterServer } from '../../src/workers/buildClusterServer.js';
 
 /** Every test peer and server stays on loopback. */
 export const LOOPBACK = ['127.0.0.1'];
 
-export interface TestServer {
-  server: Port545Server;
+/** A server as `port545 serve` builds it: rooms on worker threads, or on this thread with one core. */
+export type ServeServer = Port545Server | ClusterServer;
+
+export interface TestServer<S extends ServerHandle = ServeServer> {
+  server: S;
   port: number;
   /** http://127.0.0.1:<port> */
   url: string;
@@ -26,25 +29,44 @@ export function testConfig(overrides: ConfigInput = {}): Config {
   });
 }
 
-/** Starts a server with its rooms on this thread (the test can look inside them). */
+/**
+ * Starts a server wired as `port545 serve` wires it by default (`workers: auto`, src/serve.ts): rooms on
+ * one worker thread per core behind the main thread's HTTP, WebSocket and SIP edge; on one core, all on
+ * one thread. A test that needs to look inside rooms uses `startInThreadServer`.
+ */
 export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
-  const server = buildServer(testConfig(overrides));
-  const port = await server.listen(0);
+  const config = testConfig(overrides);
+  const workers = resolveWorkers(config);
+  const server = workers > 0 ? buildClusterServer(config, workers) : buildServer(config);
+  return listening(server);
+}
+
+/** Starts a server with its rooms on this thread, for a test that looks inside them (`server.registry`). */
+export function startInThreadServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
+  return listening(buildServer(testConfig(overrides)));
+}
+
+/** Listens on an ephemeral port; a server that cannot (a bad certificate) is closed, its workers too. */
+async function listening<S extends ServerHandle>(server: S): Promise<TestServer<S>> {
+  let port: number;
+  try {
+    port = await server.listen(0);
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
   return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
-export interface ClusterTestServer extends Omit<TestServer, 'server'> {
-  server: ClusterServer;
-}
+export type ClusterTestServer = TestServer<ClusterServer>;
+export type InThreadTestServer = TestServer<Port545Server>;
 
 /** Starts a server with its rooms on `workers` worker threads. */
 export async function startClusterTestServer(
   workers: number,
   overrides: ConfigInput = {},
 ): Promise<ClusterTestServer> {
-  const server = buildClusterServer(testConfig(overrides), workers);
-  const port = await server.listen(0);
-  return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
+  return listening(buildClusterServer(testConfig(overrides), workers));
 }
 
 /**
@@ -59,13 +81,13 @@ export const MIN_WAIT_MS = 20_000;
  */
 export async function eventually(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = MIN_WAIT_MS,
   stepMs = 20,
 ): Promise<void> {
   timeoutMs = Math.max(timeoutMs, MIN_WAIT_MS);
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }

@@ -10,7 +10,7 @@ import { decodeG711 } from '../../src/audio/g711.js';
 import { pcmRms } from '../../src/audio/pcm.js';
 import { Bot } from '../../src/bot/Bot.js';
 import type { ConfigInput } from '../../src/config/config.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './server.js';
+import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
@@ -23,15 +23,15 @@ export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
  * stack), not on loopback only, so that IPv4 phones meet the IPv6 sockets they meet in production.
  * Peers still reach it on 127.0.0.1 only; WebRTC media stays on loopback (`rtc.hostAddresses`).
  */
-export function startSipServer(overrides: ConfigInput = {}): Promise<TestServer> {
-  return startTestServer({ ...overrides, host: '::', sip: { enabled: true, port: 0, ...overrides.sip } });
+export function startSipServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
+  return startInThreadServer({ ...overrides, host: '::', sip: { enabled: true, port: 0, ...overrides.sip } });
 }
 
 /**
  * Waits until the room gets `name`'s audio: a bot's connection can take seconds on a busy machine, and a
  * phone that calls before then hears silence.
  */
-export async function roomHearsParticipant(t: TestServer, room: string, name: string): Promise<void> {
+export async function roomHearsParticipant(t: InThreadTestServer, room: string, name: string): Promise<void> {
   await eventually(
     `the room receives ${name}'s audio`,
     () =>
@@ -48,7 +48,7 @@ export async function roomHearsParticipant(t: TestServer, room: string, name: st
  * A bot named Ada that speaks in `room` (the clip's audio, no video) and keeps what it receives, once the
  * room hears her: what a phone caller should hear, and the ear that checks the caller is heard.
  */
-export async function startSpeakingBot(t: TestServer, room: string): Promise<Bot> {
+export async function startSpeakingBot(t: InThreadTestServer, room: string): Promise<Bot> {
   const bot = await Bot.start({
     url: t.url,
     room,
