@@ -100,10 +100,6 @@ export class AudioMixer extends TypedEmitter<AudioMixerEvents> {
     this.frameSamples = (sampleRate * FRAME_MS) / 1000;
   }
 
-  get inputCount(): number {
-    return this.#inputs.size;
-  }
-
   /** Mixes `track` in from now on; ignores tracks that are not Opus audio. */
   add(track: PublishedTrack): void {
     if (this.closed || this.#inputs.has(track.id) || track.closed) return;

@@ -19,8 +19,6 @@ export interface SignalingLimits {
   chatMaxChars: number;
   wsMessagesPerSecond: number;
   joinTimeoutMs: number;
-  /** After its offer or answer, a peer connection that has not connected this long ends the participant. */
-  connectTimeoutMs: number;
   sdpMaxMediaSections: number;
   candidatesPerSession: number;
 }

@@ -153,7 +153,7 @@ export class SipCall {
         // A phone has no access token: in secured mode its credential is the room password, as a PIN.
         if (rooms.roomSize(this.roomName) === undefined)
           throw new SipRefusal(404, `room "${this.roomName}" does not exist`);
-        if (!this.#ctx.rooms.needsPin(this.roomName))
+        if (!rooms.needsPin(this.roomName))
           throw new SipRefusal(403, 'this room takes phone calls only with a PIN: give it a room password');
       }
       let offer: ReturnType<typeof parseSdp> | undefined;
@@ -442,7 +442,6 @@ export class SipCall {
       send: () => {},
       close: () => void this.hangUp('server'),
     };
-    const media = this.media!;
     this.#joining = true;
     let member: Member;
     try {
@@ -454,13 +453,7 @@ export class SipCall {
           grant: OPEN_GUEST,
           address: this.peer.address,
           passwordChecked: pinChecked,
-          phone: {
-            get voice() {
-              return media.voice;
-            },
-            hear: (track) => media.addRoomTrack(track),
-            forget: (trackId) => media.removeRoomTrack(trackId),
-          },
+          phone: this.media!,
         },
         sink,
       );

@@ -9,7 +9,7 @@ import { OpusFrameSource } from '../../audio/OpusFrameSource.js';
 import { OpusDecoder, OpusEncoder } from '../../audio/opusCodec.js';
 import { pcmAudioLevel } from '../../audio/pcm.js';
 import { TypedEmitter } from '../../common/TypedEmitter.js';
-import type { RoomTrack, RtpListener, RtpSource } from '../../host/RoomHost.js';
+import type { PhoneAudio, RoomTrack, RtpListener, RtpSource } from '../../host/RoomHost.js';
 import { DtmfDetector } from './dtmf.js';
 import type { Codec, Direction } from './sipSdp.js';
 import { ToneGenerator, type TonePattern } from './tones.js';
@@ -43,7 +43,7 @@ class RelaySource implements RtpSource {
  * relayed as is; either way the room gets an Opus track (`voice`). telephone-event packets become
  * `dtmf` events. Packets are accepted only from the caller's signalled media or signalling address.
  */
-export class SipMedia extends TypedEmitter<SipMediaEvents> {
+export class SipMedia extends TypedEmitter<SipMediaEvents> implements PhoneAudio {
   readonly port: number;
   closed = false;
   packetsSent = 0;
@@ -162,16 +162,12 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> {
   }
 
   /** Mixes a room track into what the caller hears. */
-  addRoomTrack(track: RoomTrack): void {
+  hear(track: RoomTrack): void {
     this.#mixer?.add(track);
   }
 
-  removeRoomTrack(trackId: string): void {
+  forget(trackId: string): void {
     this.#mixer?.remove(trackId);
-  }
-
-  get roomTrackCount(): number {
-    return this.#mixer?.inputCount ?? 0;
   }
 
   /** Lays a tone pattern over the caller's audio until it ends or another one starts. */
