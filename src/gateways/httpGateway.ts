@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { bearerToken, type JoinGrant } from '../auth/authorizeJoin.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
-import type { MediaLine, Member, MemberSink, RoomHost } from '../host/RoomHost.js';
-import { bundleOnlyMids } from '../media/bundleOnly.js';
+import type { Member, MemberSink, RoomHost } from '../host/RoomHost.js';
+import { type MediaLine, mediaLines } from '../media/mediaLines.js';
 import { SdpError } from '../media/SdpError.js';
 import { checkSdp } from '../media/sdpCheck.js';
 import { checkSdpLimits } from '../media/sdpLimits.js';
@@ -119,26 +119,6 @@ export function parseDisplayName(raw: unknown, fallback: string): string {
 }
 
 export const newResourceId = () => randomBytes(12).toString('base64url');
-
-export type { MediaLine };
-
-/** The media sections of an SDP (`MediaLine`). */
-export function mediaLines(sdp: string): MediaLine[] {
-  const bundleOnly = bundleOnlyMids(sdp);
-  return sdp
-    .split(/\r?\n(?=m=)/)
-    .slice(1)
-    .map((section) => {
-      const [, kind = '', port = '0'] = /^m=(\S+) (\d+)/.exec(section) ?? [];
-      const mid = /\r?\na=mid:(\S+)/.exec(section)?.[1];
-      const direction =
-        (/\r?\na=(sendrecv|sendonly|recvonly|inactive)\b/.exec(section)?.[1] as MediaLine['direction']) ??
-        'sendrecv';
-      const live = Number(port) !== 0 || (mid !== undefined && bundleOnly.has(mid));
-      const codecs = [...section.matchAll(/\r?\na=rtpmap:\d+ ([^/\s]+)/g)].map((c) => c[1]!.toUpperCase());
-      return { kind, mid, live, codecs, direction };
-    });
-}
 
 /** A participant's sink when it has no signaling channel: messages are dropped; `close` ends it. */
 export class HttpSessionSink implements MemberSink {

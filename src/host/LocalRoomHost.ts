@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { addressKey } from '../common/address.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import { mediaLines } from '../media/mediaLines.js';
 import type { LeaveReason } from '../protocol/messages.js';
 import type { Participant } from '../room/Participant.js';
 import type { Room } from '../room/Room.js';
@@ -132,7 +133,8 @@ export class LocalRoomHost implements RoomHost {
       follow = target.id;
     }
     const sources = follow === undefined ? [...room.participants.values()] : [room.participants.get(follow)!];
-    const { offer, lines } = request;
+    const { offer } = request;
+    const lines = mediaLines(offer);
     let playable = preferRoomCodecs(offer, lines, 'video', sourceCodecs(sources, 'video'));
     if (follow !== undefined)
       playable = preferRoomCodecs(playable, lines, 'audio', sourceCodecs(sources, 'audio'));
@@ -256,11 +258,6 @@ export class LocalRoomHost implements RoomHost {
     }
     return made;
   }
-
-  /** After a member's publisher offer was answered: its connection has `connectTimeoutMs` to connect. */
-  armPublisher(participant: Participant): void {
-    deadlines.get(participant)?.arm('publisher');
-  }
 }
 
 const deadlines = new WeakMap<Participant, ConnectDeadline>();
@@ -294,7 +291,8 @@ class LocalMember implements Member {
   async publish(sdp: string, tracks: PublishTrack[]): Promise<AnswerMessage> {
     if (this.#kind === 'whep') throw new CodedError('BAD_REQUEST', 'A player publishes nothing');
     const answer = await this.#room.publish(this.#participant, sdp, tracks);
-    this.#host.armPublisher(this.#participant);
+    // Its connection now has `connectTimeoutMs` to connect.
+    deadlines.get(this.#participant)?.arm('publisher');
     return answer;
   }
 

@@ -82,9 +82,8 @@ export interface PlayRequest {
   follow: string | undefined;
   name: string;
   grant: JoinGrant;
-  /** The player's recvonly offer, and its media sections as `mediaLines` read them. */
+  /** The player's recvonly offer. */
   offer: string;
-  lines: MediaLine[];
 }
 
 /**
@@ -150,20 +149,6 @@ export type MemberAction = Extract<
 export type AdminAction =
   | { type: 'remove'; participantId: string }
   | { type: 'mute'; participantId: string; trackId?: string | undefined };
-
-/**
- * The media sections of an SDP: kind, mid and direction (RFC 8866 §6.7: sendrecv when unstated), and
- * whether the line is live: a port other than 0 (RFC 3264 §6), or bundle-only (RFC 9143 §7: port
- * 0 there means "bundled only", as max-bundle offerers such as GStreamer's webrtcbin send it).
- */
-export interface MediaLine {
-  kind: string;
-  mid: string | undefined;
-  live: boolean;
-  /** Codec names of its a=rtpmap lines (e.g. "VP8", "OPUS"), in the offer's order. */
-  codecs: string[];
-  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-}
 
 export interface RoomSummary {
   name: string;

@@ -35,7 +35,8 @@ export function registerWhep(app: FastifyInstance, options: SessionOptions): Map
             );
             if (receiving.length === 0)
               throw new CodedError('NO_MEDIA', 'The offer receives no audio or video');
-            return host.play({ ...session, follow: request.params.participant }, sink);
+            const { room, name, grant, offer } = session;
+            return host.play({ room, follow: request.params.participant, name, grant, offer }, sink);
           }),
       );
     }

@@ -1,6 +1,6 @@
 import { CodedError } from '../../common/errors.js';
+import type { MediaLine } from '../../media/mediaLines.js';
 import type { Participant } from '../../room/Participant.js';
-import type { MediaLine } from '../RoomHost.js';
 
 /**
  * What a WHEP offer can play of a room. Forwarding never transcodes, so a video m-line that offers none
