@@ -4,10 +4,8 @@
  * touching rooms or signaling.
  */
 
-export { acceptBundleOnly, bundleOnlyMids } from '../media/bundleOnly.js';
+/** What `MediaSession` throws for a description or candidate it cannot apply. */
 export { SdpError } from '../media/SdpError.js';
-export { checkSdp } from '../media/sdpCheck.js';
-export { checkSdpLimits, type SdpLimits } from '../media/sdpLimits.js';
 export { ActiveSpeaker, SPEAKING_LEVEL } from './ActiveSpeaker.js';
 export { ConnectDeadline } from './connectDeadline.js';
 export { DownTrack } from './DownTrack.js';
