@@ -316,11 +316,11 @@ for (const bot of near) await bot.stop();
 await link.close();
 for (const peer of impaired) peer.close();
 const deadline = Date.now() + 15_000;
-while (server.registry.rooms.size > 0 && Date.now() < deadline) await sleep(100);
+while (server.host.registry.rooms.size > 0 && Date.now() < deadline) await sleep(100);
 // A leaving client waits up to 2 s for the server to close its socket (Room.leave): let those timers end.
 await sleep(3000);
 const left = { udp: count('UDPWrap') - baseline.udp, timers: count('Timeout') - baseline.timers };
-if (server.registry.rooms.size > 0) failures.push('the room is still open after everyone left');
+if (server.host.registry.rooms.size > 0) failures.push('the room is still open after everyone left');
 if (left.udp > 0) failures.push(`${left.udp} UDP socket(s) left behind`);
 if (left.timers > 0) failures.push(`${left.timers} timer(s) left behind`);
 const leftTimers = [...liveTimers]

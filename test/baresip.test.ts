@@ -18,7 +18,7 @@ describe('SIP gateway with baresip as the caller', () => {
   const uri = (room: string, transport: 'udp' | 'tcp') =>
     `sip:${room}@127.0.0.1:${t.server.gateways.sip!.port}${transport === 'tcp' ? ';transport=tcp' : ''}`;
   const inRoom = (room: string, name: string) =>
-    [...(t.server.registry.rooms.get(room)?.participants.values() ?? [])].find((p) => p.name === name);
+    [...(t.server.host.registry.rooms.get(room)?.participants.values() ?? [])].find((p) => p.name === name);
 
   before(async () => {
     t = await startSipServer({ sip: { pinAttempts: 1 } });
@@ -81,7 +81,7 @@ describe('SIP gateway with baresip as the caller', () => {
     const room = 'baresip-pin';
     const host = await Bot.start({ url: t.url, room, name: 'Host', video: false, hostAddresses: LOOPBACK });
     try {
-      await t.server.registry.rooms.get(room)!.access.setPassword('1234');
+      await t.server.host.registry.rooms.get(room)!.access.setPassword('1234');
       const right = await Baresip.start({ codec: 'opus', name: 'Right PIN' });
       try {
         await right.call(uri(room, 'udp'));
@@ -101,7 +101,7 @@ describe('SIP gateway with baresip as the caller', () => {
       }
 
       let entered = false;
-      t.server.registry.rooms.get(room)!.on('participantJoined', (p) => {
+      t.server.host.registry.rooms.get(room)!.on('participantJoined', (p) => {
         if (p.name === 'Wrong PIN') entered = true;
       });
       const wrong = await Baresip.start({ codec: 'opus', name: 'Wrong PIN' });

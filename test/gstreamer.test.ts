@@ -85,7 +85,7 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
   it('a max-bundle webrtcbin publishes audio and video by WHIP; another plays both by WHEP', async (context) => {
     publisher = new Script('gst-whip.py', [`${t.url}/whip/gst?name=GStreamer`, ...ICE]);
     const tracks = () => {
-      const room = t.server.registry.rooms.get('gst');
+      const room = t.server.host.registry.rooms.get('gst');
       const p = room && [...room.participants.values()].find((x) => x.name === 'GStreamer');
       return p ? [...p.tracks.values()].map((e) => e.track.kind).sort() : [];
     };

@@ -169,7 +169,7 @@ describe('a restarted server', () => {
 
       second = buildServer(config);
       await second.listen(port);
-      const registry = second.registry;
+      const registry = second.host.registry;
       await eventually(
         'Ann and Bob are back in the room',
         () => registry.rooms.get('board')?.participants.size === 2,
@@ -266,7 +266,7 @@ describe('a restarted server', () => {
 
       // Bob is cut off and his session ends (resume window): he may come back, nobody else may.
       bob.c.close(4000);
-      const room = t.server.registry.rooms.get('vault')!;
+      const room = t.server.host.registry.rooms.get('vault')!;
       await eventually("Bob's session ended", () => room.participants.size === 1);
       assert.equal(await refused('Bob'), 'ROOM_LOCKED', 'his name alone does not open the lock');
       assert.equal(await refused('Eve', 'not-a-token-the-server-gave'), 'ROOM_LOCKED');

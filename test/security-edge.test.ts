@@ -140,7 +140,7 @@ describe('sessions that never connect', () => {
 
   it('200 WHEP offers that never connect are torn down at the deadline with their sockets; real sessions stay', async (t2) => {
     const bot = await Bot.start({ url: t.url, room: 'stage', name: 'host', hostAddresses: LOOPBACK });
-    const registry = (t.server as ReturnType<typeof buildServer>).registry;
+    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
     const server = t.server as ReturnType<typeof buildServer>;
     try {
       // A signaling client that never answers the subscriber offer of the host's tracks.
@@ -224,7 +224,7 @@ describe('sessions that never connect', () => {
   });
 
   it('a participant that connected, resumed and renegotiates is not caught by the deadline', async () => {
-    const registry = (t.server as ReturnType<typeof buildServer>).registry;
+    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
     const first = await Bot.start({ url: t.url, room: 'again', name: 'first', hostAddresses: LOOPBACK });
     try {
       const states: string[] = [];
@@ -251,7 +251,7 @@ describe('sessions that never connect', () => {
   });
 
   it('a WHIP POST into a new room that never connects: the session and then the room are gone', async () => {
-    const registry = (t.server as ReturnType<typeof buildServer>).registry;
+    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
     const r = await fetch(`${t.url}/whip/lonely`, {
       method: 'POST',
       headers: SDP,

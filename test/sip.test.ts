@@ -67,7 +67,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
           keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
           pauseMs: 6000,
         });
-        const r = t.server.registry.rooms.get(room)!;
+        const r = t.server.host.registry.rooms.get(room)!;
         await eventually(
           'the caller joins the room',
           () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
@@ -145,7 +145,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         service: room,
         keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
       });
-      const r = t.server.registry.rooms.get(room)!;
+      const r = t.server.host.registry.rooms.get(room)!;
       await eventually(
         'the caller joins',
         () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
@@ -193,7 +193,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
       video: false,
       hostAddresses: LOOPBACK,
     });
-    await t.server.registry.rooms.get(name)!.access.setPassword('1234');
+    await t.server.host.registry.rooms.get(name)!.access.setPassword('1234');
     return bot;
   }
 
@@ -202,7 +202,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
     const phone = new RtpListener();
     await phone.open();
     try {
-      const r = t.server.registry.rooms.get('pin-ok')!;
+      const r = t.server.host.registry.rooms.get('pin-ok')!;
       const sipp = runSipp({
         scenario: 'pin-then-bye.xml',
         port: t.server.gateways.sip!.port,
@@ -236,7 +236,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
     const phone = new RtpListener();
     await phone.open();
     try {
-      const r = t.server.registry.rooms.get('pin-bad')!;
+      const r = t.server.host.registry.rooms.get('pin-bad')!;
       let entered = false;
       r.on('participantJoined', (p) => {
         if (p.name === 'Sipp Caller') entered = true;
@@ -300,7 +300,7 @@ describe('SIP: CANCEL while ringing', () => {
       assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
       assert.equal(t.server.gateways.sip!.calls.size, 0);
       assert.equal(
-        t.server.registry.rooms.get('ringing')?.participants.size ?? 0,
+        t.server.host.registry.rooms.get('ringing')?.participants.size ?? 0,
         0,
         'the caller never joined',
       );

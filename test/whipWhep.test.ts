@@ -153,7 +153,11 @@ describe('WHIP and WHEP over HTTP', () => {
     });
     assert.equal(noRoom.statusCode, 404);
     assert.equal(noRoom.json().error.code, 'ROOM_NOT_FOUND');
-    assert.equal(t.server.registry.participantCount, 0, 'no participant is left behind by a refused request');
+    assert.equal(
+      t.server.host.registry.participantCount,
+      0,
+      'no participant is left behind by a refused request',
+    );
   });
 
   it('accepts bundle-only m-lines (max-bundle offers) on WHIP and WHEP', async () => {
@@ -172,7 +176,7 @@ describe('WHIP and WHEP over HTTP', () => {
         `WHIP ${mid}: ${JSON.stringify(line)}`,
       );
     }
-    const room = t.server.registry.rooms.get('bundled')!;
+    const room = t.server.host.registry.rooms.get('bundled')!;
     const publisher = [...room.participants.values()].find((p) => p.name === 'webrtcbin')!;
     assert.deepEqual([...publisher.tracks.values()].map((e) => e.track.kind).sort(), ['audio', 'video']);
 
@@ -203,7 +207,7 @@ describe('WHIP and WHEP over HTTP', () => {
       payload: maxBundleOffer('sendonly', 'VP8'),
     });
     assert.equal(whip.statusCode, 201, whip.body);
-    const room = t.server.registry.rooms.get('vp8-room')!;
+    const room = t.server.host.registry.rooms.get('vp8-room')!;
     for (const url of ['/whep/vp8-room', '/whep/vp8-room/camera']) {
       const h264 = await t.server.app.inject({
         method: 'POST',
@@ -298,7 +302,7 @@ describe('WHIP and WHEP over HTTP', () => {
     });
     const whip = await whipPublish(t.url, 'ingest', 'OBS');
     try {
-      const room = t.server.registry.rooms.get('ingest')!;
+      const room = t.server.host.registry.rooms.get('ingest')!;
       const publisher = [...room.participants.values()].find((p) => p.name === 'OBS');
       assert.ok(publisher, 'the WHIP publisher appears in the room under its name');
       await eventually(
@@ -353,7 +357,7 @@ describe('WHIP and WHEP over HTTP', () => {
       assert.equal(missing.status, 404);
       const del = await fetch(`${t.url}${response.headers.get('location')}`, { method: 'DELETE' });
       assert.equal(del.status, 200);
-      assert.equal(t.server.registry.rooms.get('play')!.participants.size, 1, 'only the bot is left');
+      assert.equal(t.server.host.registry.rooms.get('play')!.participants.size, 1, 'only the bot is left');
     } finally {
       await pc.close();
       await bot.stop();
@@ -398,7 +402,9 @@ describe('WHIP and WHEP in secured mode', () => {
       });
       const whip = await whipPublish(t.url, 'vault', 'ignored', token);
       try {
-        const names = [...t.server.registry.rooms.get('vault')!.participants.values()].map((p) => p.name);
+        const names = [...t.server.host.registry.rooms.get('vault')!.participants.values()].map(
+          (p) => p.name,
+        );
         assert.deepEqual(names, ['Studio']);
       } finally {
         await whip.stop();

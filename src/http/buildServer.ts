@@ -17,12 +17,10 @@ import { registerWebClient } from './webClient.js';
 export { SERVER_HEADER, type ServerHandle } from './httpBase.js';
 
 export interface Port545Server extends ServerHandle {
-  /** The door to this server's rooms, which live on this thread. */
+  /** The door to this server's rooms, which live on this thread (`host.registry`: the rooms themselves). */
   readonly host: LocalRoomHost;
   /** A room and its people (as `ClusterServer.room` answers it). */
   room(name: string): Promise<RoomDetail | undefined>;
-  /** The rooms themselves, for a test to look inside. */
-  readonly registry: LocalRoomHost['registry'];
   /** Open signaling connections. */
   readonly connections: Set<SignalingConnection>;
   /** WHIP, WHEP and SIP. */
@@ -79,7 +77,6 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
   return Object.assign(serverHandle(config, app, log, ready, stop), {
     host,
     room: async (name: string) => host.room(name),
-    registry: host.registry,
     connections,
     gateways,
   });

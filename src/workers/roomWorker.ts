@@ -79,7 +79,7 @@ const sockets = new Map<number, { socket: PortSocket; connection: SignalingConne
 /** The last route the main thread sent for each room this worker may hold. */
 const routes = new Map<string, number>();
 
-server.registry.on('roomClosed', (room) => {
+server.host.registry.on('roomClosed', (room) => {
   const seq = routes.get(room);
   if (seq === undefined) return;
   routes.delete(room);
@@ -90,7 +90,7 @@ server.registry.on('roomClosed', (room) => {
 function settle(route: Route, done: Promise<unknown>): void {
   routes.set(route.room, route.seq);
   void done.finally(() => {
-    if (server.registry.rooms.has(route.room) || routes.get(route.room) !== route.seq) return;
+    if (server.host.registry.rooms.has(route.room) || routes.get(route.room) !== route.seq) return;
     routes.delete(route.room);
     post({ t: 'released', room: route.room, seq: route.seq });
   });

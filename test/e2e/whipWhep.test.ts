@@ -43,7 +43,7 @@ describe('WHIP and WHEP with Chromium', () => {
         `${t.url}/whip/studio?name=Camera`,
       );
       assert.match(location, /^\/whip\/studio\/sessions\//);
-      const room = t.server.registry.rooms.get('studio')!;
+      const room = t.server.host.registry.rooms.get('studio')!;
       const camera = [...room.participants.values()].find((p) => p.name === 'Camera');
       assert.ok(camera, 'the WHIP publisher is a participant named from ?name=');
       await eventually(

@@ -41,7 +41,7 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
   return listening(server);
 }
 
-/** Starts a server with its rooms on this thread, for a test that looks inside them (`server.registry`). */
+/** Starts a server with its rooms on this thread, for a test that looks inside them (`server.host.registry`). */
 export function startInThreadServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
   return listening(buildServer(testConfig(overrides)));
 }
