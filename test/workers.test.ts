@@ -276,3 +276,31 @@ describe('a room worker that dies', () => {
     }
   });
 });
+
+describe('a connection that has joined', () => {
+  it('stays in its room: a second join sent as soon as it sees `joined` is refused, never moved to another worker', async () => {
+    // Each pair of rooms is new, so placement spreads them over both workers; the second join names a room
+    // on the other worker about half the time. Before the worker told the main thread ahead of `joined`,
+    // a few in a hundred such joins were moved and taken.
+    const t = await startClusterTestServer(2, { limits: { wsConnectsPerMinute: 1000 } });
+    try {
+      for (let i = 0; i < 60; i++) {
+        const c = await RawClient.open(t.url);
+        try {
+          c.send({ type: 'join', v: PROTOCOL_VERSION, room: `first-${i}`, name: 'talker' });
+          await c.next((m) => m.type === 'joined');
+          const before = c.messages.length;
+          c.send({ type: 'join', v: PROTOCOL_VERSION, room: `second-${i}`, name: 'x' });
+          const reply = await c.next(
+            (m) => c.messages.indexOf(m) >= before && (m.type === 'error' || m.type === 'joined'),
+          );
+          assert.equal(reply.code, 'ALREADY_JOINED', `join ${i} was answered ${JSON.stringify(reply)}`);
+        } finally {
+          c.ws.close(1000);
+        }
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -28,6 +28,11 @@ export interface SignalingPeer {
   /** The client's address key (`addressKey`): per-address password slowdown. */
   address: string;
   auth: Config['auth'];
+  /**
+   * Called just before the `joined` message goes out (a room worker tells the main thread first, so that
+   * a join the client sends after seeing `joined` is never routed to another room).
+   */
+  onJoined?: () => void;
 }
 
 /**
@@ -111,6 +116,7 @@ export class SignalingConnection implements MemberSink {
 
   send(message: ServerMessage, json?: string): void {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
+    if (message.type === 'joined') this.#peer.onJoined?.();
     this.#ws.send(json ?? JSON.stringify(message));
   }
 

@@ -138,6 +138,9 @@ port.on('message', (message: ToWorker) => {
       const connection = new SignalingConnection(socket, server.host, config.limits, log, {
         address: message.address,
         auth: config.auth,
+        // Posted ahead of the `joined` message itself: the main thread pins the connection here before
+        // the client can see that it joined (and send another join).
+        onJoined: () => post({ t: 'joined', id }),
       });
       sockets.set(id, { socket, connection });
       server.connections.add(connection);
@@ -148,12 +151,8 @@ port.on('message', (message: ToWorker) => {
       if (!entry) return;
       entry.socket.deliver(toBuffer(message.data), message.binary);
       if (!message.route) return;
-      // A routed frame is a join: once it has run, say whether it was taken (after its reply, in order).
-      const { id } = message;
-      const done = entry.connection.idle().then(() => {
-        if (entry.connection.member) post({ t: 'joined', id });
-      });
-      settle(message.route, done);
+      // A routed frame is a join: once it has run, the room's placement is kept only if it took.
+      settle(message.route, entry.connection.idle());
       return;
     }
     case 'closed': {
