@@ -159,22 +159,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#assertOpen();
     checkSdp(offerSdp, mids);
     const pc = this.#publisherPc();
-    try {
-      await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(acceptBundleOnly(offerSdp)) }),
-        NEGOTIATION_TIMEOUT_MS,
-        'applying the offer',
-      );
-    } catch (error) {
-      throw new SdpError(`publisher offer rejected: ${(error as Error).message}`);
-    }
-    const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
-    await withTimeout(
-      this.#during(pc.setLocalDescription(answer)),
-      NEGOTIATION_TIMEOUT_MS,
-      'applying the answer',
-    );
-    this.#assertOpen();
+    await this.#applyRemote(pc, 'offer', withoutNamedCandidates(acceptBundleOnly(offerSdp)), 'publisher');
+    const sdp = await this.#answer(pc);
 
     const transceivers = new Map<string, RTCRtpTransceiver>();
     for (const t of pc.getTransceivers()) if (t.mid !== null && !t.stopped) transceivers.set(t.mid, t);
@@ -201,7 +187,6 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#published.set(mid, track);
       added.push(track);
     }
-    const sdp = announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
     const tracks = [...this.#published].map(([mid, track]) => ({ mid, track }));
     this.#stallTimer ??= setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
     return { sdp, tracks, added, removed };
@@ -270,15 +255,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     if (this.#subscriber) throw new SdpError('the subscriber connection has already been negotiated');
     checkSdp(offerSdp);
     const pc = this.#subscriberPc();
-    try {
-      await withTimeout(
-        pc.setRemoteDescription({ type: 'offer', sdp: withoutNamedCandidates(acceptBundleOnly(offerSdp)) }),
-        NEGOTIATION_TIMEOUT_MS,
-        'applying the offer',
-      );
-    } catch (error) {
-      throw new SdpError(`subscriber offer rejected: ${(error as Error).message}`);
-    }
+    await this.#applyRemote(pc, 'offer', withoutNamedCandidates(acceptBundleOnly(offerSdp)), 'subscriber');
     for (const t of pc.getTransceivers()) {
       if (t.mid === null || (t.kind !== 'audio' && t.kind !== 'video')) continue;
       // The client receives: this side only sends (RFC 3264 §6.1).
@@ -286,14 +263,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#slots.set(t.mid, new MediaSlot(t));
     }
     if (this.#slots.size === 0) throw new SdpError('the offer has no audio or video m-line to play into');
-    const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
-    await withTimeout(
-      this.#during(pc.setLocalDescription(answer)),
-      NEGOTIATION_TIMEOUT_MS,
-      'applying the answer',
-    );
-    this.#assertOpen();
-    return announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
+    return this.#answer(pc);
   }
 
   async applySubscriberAnswer(sdp: string): Promise<void> {
@@ -302,20 +272,42 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     if (!pc || pc.signalingState !== 'have-local-offer')
       throw new SdpError('no subscriber offer is waiting for an answer');
     checkSdp(sdp);
-    try {
-      await withTimeout(
-        pc.setRemoteDescription({ type: 'answer', sdp: withoutNamedCandidates(sdp) }),
-        NEGOTIATION_TIMEOUT_MS,
-        'applying the answer',
-      );
-    } catch (error) {
-      throw new SdpError(`subscriber answer rejected: ${(error as Error).message}`);
-    }
+    await this.#applyRemote(pc, 'answer', withoutNamedCandidates(sdp), 'subscriber');
     this.#negotiating = false;
     if (this.#renegotiate) {
       this.#renegotiate = false;
       this.#scheduleNegotiation();
     }
+  }
+
+  /** Applies the client's offer or answer; one werift refuses (or takes too long over) is an SdpError. */
+  async #applyRemote(
+    pc: RTCPeerConnection,
+    type: 'offer' | 'answer',
+    sdp: string,
+    role: PeerRole,
+  ): Promise<void> {
+    try {
+      await withTimeout(
+        pc.setRemoteDescription({ type, sdp }),
+        NEGOTIATION_TIMEOUT_MS,
+        `applying the ${type}`,
+      );
+    } catch (error) {
+      throw new SdpError(`${role} ${type} rejected: ${(error as Error).message}`);
+    }
+  }
+
+  /** Answers the offer `pc` holds; the answer's SDP, with the announced address. */
+  async #answer(pc: RTCPeerConnection): Promise<string> {
+    const answer = await withTimeout(pc.createAnswer(), NEGOTIATION_TIMEOUT_MS, 'creating the answer');
+    await withTimeout(
+      this.#during(pc.setLocalDescription(answer)),
+      NEGOTIATION_TIMEOUT_MS,
+      'applying the answer',
+    );
+    this.#assertOpen();
+    return announceAddress(pc.localDescription!.sdp, this.#settings.announcedIp);
   }
 
   async addIceCandidate(role: PeerRole, candidate: RemoteCandidate | null): Promise<void> {
