@@ -59,7 +59,7 @@ module.exports = {
       severity: 'error',
       comment:
         'Of src/host, edges see the interface alone; which host serves it is chosen where a server is built.',
-      from: { path: '^src/(signaling|http|gateways)/', pathNot: '^src/http/buildServer\\.ts$' },
+      from: { path: '^src/(signaling|http|gateways)/' },
       to: { path: '^src/host/', pathNot: '^src/host/RoomHost\\.ts$' },
     },
   ],

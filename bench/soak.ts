@@ -20,8 +20,8 @@ import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Bot } from '../src/bot/Bot.js';
+import { buildServer } from '../src/buildServer.js';
 import { parseConfig } from '../src/config/config.js';
-import { buildServer } from '../src/http/buildServer.js';
 import { type BotProcess, type BotReport, receivedByName, spawnBots } from '../test/helpers/botProcess.js';
 import { type ImpairedPeer, impairPeerConnection } from '../test/helpers/impairProxy.js';
 import { createNetnsLink, netnsUnavailable } from '../test/helpers/netns.js';
@@ -104,6 +104,7 @@ const server = buildServer(
     rtc: { hostAddresses: ['127.0.0.1', link.hostIp] },
     rooms: { emptyTimeoutMs: 500 },
   }),
+  0,
 );
 const port = await server.listen(0);
 const url = `http://${link.hostIp}:${port}`;
@@ -316,11 +317,13 @@ for (const bot of near) await bot.stop();
 await link.close();
 for (const peer of impaired) peer.close();
 const deadline = Date.now() + 15_000;
-while (server.host.registry.rooms.size > 0 && Date.now() < deadline) await sleep(100);
+while (server.workers.all[0]!.inThread!.server.host.registry.rooms.size > 0 && Date.now() < deadline)
+  await sleep(100);
 // A leaving client waits up to 2 s for the server to close its socket (Room.leave): let those timers end.
 await sleep(3000);
 const left = { udp: count('UDPWrap') - baseline.udp, timers: count('Timeout') - baseline.timers };
-if (server.host.registry.rooms.size > 0) failures.push('the room is still open after everyone left');
+if (server.workers.all[0]!.inThread!.server.host.registry.rooms.size > 0)
+  failures.push('the room is still open after everyone left');
 if (left.udp > 0) failures.push(`${left.udp} UDP socket(s) left behind`);
 if (left.timers > 0) failures.push(`${left.timers} timer(s) left behind`);
 const leftTimers = [...liveTimers]

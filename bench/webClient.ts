@@ -147,7 +147,7 @@ try {
       );
       let firstAt = 0;
       while (!firstAt && Date.now() - postAt < 10_000) {
-        const people = server.server.host.registry.rooms.get(room)?.participants.values() ?? [];
+        const people = server.rooms.host.registry.rooms.get(room)?.participants.values() ?? [];
         if ([...people].some((q) => q.session.publishedTracks.some((t) => t.packetsReceived > 0)))
           firstAt = Date.now();
         else await new Promise((r) => setTimeout(r, 2));

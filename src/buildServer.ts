@@ -1,23 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { CodedError } from '../common/errors.js';
-import type { Config } from '../config/config.js';
-import type { RoomDetail } from '../host/RoomHost.js';
+import { CodedError } from './common/errors.js';
+import type { Config } from './config/config.js';
+import type { RoomDetail } from './host/RoomHost.js';
 import {
   acceptWebSockets,
   closeWebSockets,
   createHttpApp,
   type ServerHandle,
   serverHandle,
-} from '../http/httpBase.js';
-import { registerWebClient } from '../http/webClient.js';
-import { clientMessage } from '../protocol/messages.js';
-import type { HttpReply, HttpRequest, Route } from './protocol.js';
-import { type RoomWorker, RoomWorkers } from './RoomWorkers.js';
-import { SipRouter } from './SipRouter.js';
+} from './http/httpBase.js';
+import { registerWebClient } from './http/webClient.js';
+import { clientMessage } from './protocol/messages.js';
+import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
+import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
+import { SipRouter } from './workers/SipRouter.js';
 
-export interface ClusterServer extends ServerHandle {
+export interface Port545Server extends ServerHandle {
   readonly workers: RoomWorkers;
   /** A room and its people, asked of the worker that holds it; undefined when no worker does. */
   room(name: string): Promise<RoomDetail | undefined>;
@@ -40,22 +40,20 @@ const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
   'OPTIONS',
 ];
 
-/**
- * A server whose rooms run on worker threads (`workers` > 0), the way mediasoup runs a worker per core.
- * This thread holds HTTP, the WebSockets and the web client; each room, with its participants, peer
- * connections and media, lives on one worker. A WebSocket goes to the worker of the room its `join`
- * names; WHIP, WHEP and the admin API's room paths go to the worker of the room in their path.
- */
-export interface ClusterOptions {
+export interface BuildOptions {
   /** The main thread's logger instead of a new one at `config.logLevel` (tests read its audit lines). */
   log?: Logger;
 }
 
-export function buildClusterServer(
-  config: Config,
-  workerCount: number,
-  options: ClusterOptions = {},
-): ClusterServer {
+/**
+ * The one server builder (`port545 serve`, the tests and the benches all use it). Its rooms run on
+ * `workerCount` worker threads, the way mediasoup runs a worker per core; with 0, on this thread, behind
+ * the same messages (`InThreadWorker`). This thread holds HTTP, the WebSockets, the SIP sockets and the
+ * web client; each room, with its participants, peer connections and media, lives on one worker. A
+ * WebSocket goes to the worker of the room its `join` names; WHIP, WHEP and the admin API's room paths go
+ * to the worker of the room in their path. Nothing is bound until `listen`.
+ */
+export function buildServer(config: Config, workerCount: number, options: BuildOptions = {}): Port545Server {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
   const app = createHttpApp(config, log);
   const workers = new RoomWorkers(config, workerCount, log);

@@ -1,27 +1,16 @@
 import { networkInterfaces } from 'node:os';
 import pino from 'pino';
+import { buildServer, type Port545Server } from './buildServer.js';
 import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
-import { buildServer, type ServerHandle } from './http/buildServer.js';
 import { RoomStateStore } from './room/RoomStateStore.js';
-import { buildClusterServer } from './workers/buildClusterServer.js';
 
 export interface Started {
-  server: ServerHandle;
+  server: Port545Server;
   port: number;
   /** Room worker threads (0: rooms on the main thread). */
   workers: number;
   /** Where SIP listens (UDP and TCP), with `--sip`. */
   sipPort: number | undefined;
-}
-
-/** A server with its rooms on `workers` worker threads, or on this thread when 0. */
-function build(config: Config, workers: number): { server: ServerHandle; sipPort: () => number | undefined } {
-  if (workers > 0) {
-    const cluster = buildClusterServer(config, workers);
-    return { server: cluster, sipPort: () => cluster.sip?.port };
-  }
-  const server = buildServer(config);
-  return { server, sipPort: () => server.gateways.sip?.port };
 }
 
 /** Thrown when the server cannot start; the message is for the operator. */
@@ -41,12 +30,12 @@ function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
 export async function startServer(config: Config, notice: (line: string) => void): Promise<Started> {
   const workers = resolveWorkers(config);
   keepRoomStateTidy(config);
-  let built = build(config, workers);
+  let server = buildServer(config, workers);
   try {
-    const port = await built.server.listen(config.port);
-    return { server: built.server, port, workers, sipPort: built.sipPort() };
+    const port = await server.listen(config.port);
+    return { server, port, workers, sipPort: server.sip?.port };
   } catch (error) {
-    await built.server.close();
+    await server.close();
     const problem = bindProblem(error);
     if (!problem) throw error;
     if (config.portExplicit) {
@@ -63,12 +52,12 @@ export async function startServer(config: Config, notice: (line: string) => void
     notice(
       `port545: cannot bind TCP port ${config.port} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
     );
-    built = build({ ...config, port: FALLBACK_PORT }, workers);
+    server = buildServer({ ...config, port: FALLBACK_PORT }, workers);
     try {
-      const port = await built.server.listen(FALLBACK_PORT);
-      return { server: built.server, port, workers, sipPort: built.sipPort() };
+      const port = await server.listen(FALLBACK_PORT);
+      return { server, port, workers, sipPort: server.sip?.port };
     } catch (fallbackError) {
-      await built.server.close();
+      await server.close();
       if (bindProblem(fallbackError))
         throw new StartError(`cannot bind TCP port ${FALLBACK_PORT} either; choose a free port with --port`);
       throw fallbackError;
@@ -108,7 +97,7 @@ export function urlsFor(host: string, port: number, scheme: 'http' | 'https' = '
 }
 
 /** The start-up lines that say who may join and how the connection is protected. */
-export function securityLines(server: ServerHandle): string[] {
+export function securityLines(server: Port545Server): string[] {
   const { auth } = server.config;
   const lines =
     auth.mode === 'secured'

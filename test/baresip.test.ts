@@ -16,9 +16,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('SIP gateway with baresip as the caller', () => {
   let t: InThreadTestServer;
   const uri = (room: string, transport: 'udp' | 'tcp') =>
-    `sip:${room}@127.0.0.1:${t.server.gateways.sip!.port}${transport === 'tcp' ? ';transport=tcp' : ''}`;
+    `sip:${room}@127.0.0.1:${t.server.sip!.port}${transport === 'tcp' ? ';transport=tcp' : ''}`;
   const inRoom = (room: string, name: string) =>
-    [...(t.server.host.registry.rooms.get(room)?.participants.values() ?? [])].find((p) => p.name === name);
+    [...(t.rooms.host.registry.rooms.get(room)?.participants.values() ?? [])].find((p) => p.name === name);
 
   before(async () => {
     t = await startSipServer({ sip: { pinAttempts: 1 } });
@@ -46,7 +46,7 @@ describe('SIP gateway with baresip as the caller', () => {
               () => (bot.receivedFrom(caller.id).find((r) => r.kind === 'audio')?.packets ?? 0) > 100,
               20_000,
             );
-            const stats = t.server.gateways.sip!.callStats(caller.id);
+            const stats = t.rooms.gateways.sip!.callStats(caller.id);
             assert.equal(stats?.codec, codec, `${name}: the call uses ${codec}`);
             assert.equal(stats?.transport, transport.toUpperCase());
             await phone.hangUp();
@@ -81,7 +81,7 @@ describe('SIP gateway with baresip as the caller', () => {
     const room = 'baresip-pin';
     const host = await Bot.start({ url: t.url, room, name: 'Host', video: false, hostAddresses: LOOPBACK });
     try {
-      await t.server.host.registry.rooms.get(room)!.access.setPassword('1234');
+      await t.rooms.host.registry.rooms.get(room)!.access.setPassword('1234');
       const right = await Baresip.start({ codec: 'opus', name: 'Right PIN' });
       try {
         await right.call(uri(room, 'udp'));
@@ -101,7 +101,7 @@ describe('SIP gateway with baresip as the caller', () => {
       }
 
       let entered = false;
-      t.server.host.registry.rooms.get(room)!.on('participantJoined', (p) => {
+      t.rooms.host.registry.rooms.get(room)!.on('participantJoined', (p) => {
         if (p.name === 'Wrong PIN') entered = true;
       });
       const wrong = await Baresip.start({ codec: 'opus', name: 'Wrong PIN' });
@@ -112,7 +112,7 @@ describe('SIP gateway with baresip as the caller', () => {
         // sip.pinAttempts is 1: the server hangs up (BYE) a second after the wrong PIN.
         await wrong.waitFor('CALL_CLOSED', 20_000);
         assert.equal(entered, false, 'the caller with a wrong PIN never joined');
-        assert.equal(t.server.gateways.sip!.calls.size, 0);
+        assert.equal(t.rooms.gateways.sip!.calls.size, 0);
       } catch (error) {
         console.log(wrong.log);
         throw error;

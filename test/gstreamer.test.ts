@@ -85,7 +85,7 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
   it('a max-bundle webrtcbin publishes audio and video by WHIP; another plays both by WHEP', async (context) => {
     publisher = new Script('gst-whip.py', [`${t.url}/whip/gst?name=GStreamer`, ...ICE]);
     const tracks = () => {
-      const room = t.server.host.registry.rooms.get('gst');
+      const room = t.rooms.host.registry.rooms.get('gst');
       const p = room && [...room.participants.values()].find((x) => x.name === 'GStreamer');
       return p ? [...p.tracks.values()].map((e) => e.track.kind).sort() : [];
     };
@@ -141,7 +141,7 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
       }
       await eventually(
         'the players left the room on their DELETE',
-        () => t.server.gateways.whep.size === 0,
+        () => t.rooms.gateways.whep.size === 0,
         15_000,
       );
     } finally {
@@ -170,6 +170,6 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
     const { code, message } = JSON.parse(refusal.body).error;
     assert.equal(code, 'NO_COMMON_CODEC');
     assert.match(message, /room's video is VP8/);
-    assert.equal(t.server.gateways.whep.size, 0);
+    assert.equal(t.rooms.gateways.whep.size, 0);
   });
 });

@@ -186,7 +186,7 @@ describe('a call over a lossy, jittery path', () => {
   });
 
   function lossyKeyframeRequests(): number {
-    const room = t.server.host.registry.rooms.get('lossy');
+    const room = t.rooms.host.registry.rooms.get('lossy');
     const p = room?.participants.get(lossy.room.participantId);
     return [...(p?.tracks.values() ?? [])].reduce((n, e) => n + e.track.keyframeRequests, 0);
   }

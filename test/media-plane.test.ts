@@ -89,7 +89,7 @@ describe('three participants in one room', () => {
   it('when one leaves, the others are told and nothing of it stays on the server', async (ctx) => {
     const leaver = bots.pop()!;
     const id = leaver.room.participantId;
-    const room = t.server.host.registry.rooms.get('trio')!;
+    const room = t.rooms.host.registry.rooms.get('trio')!;
     const participant = room.participants.get(id)!;
     const socketsBefore = udpSockets();
     const told = bots.map(
@@ -109,7 +109,7 @@ describe('three participants in one room', () => {
     assert.equal(participant.session.closed, true);
     assert.equal(participant.session.subscriptionCount, 0);
     assert.equal(participant.listenerCount(), 0, 'no listeners left on the participant');
-    assert.equal(t.server.host.registry.findByResumeToken(participant.resumeToken, 'trio'), undefined);
+    assert.equal(t.rooms.host.registry.findByResumeToken(participant.resumeToken, 'trio'), undefined);
     // Its two server-side connections and the bot's two each held one UDP socket.
     await eventually('the UDP sockets of the leaver are closed', () => udpSockets() <= socketsBefore - 4);
     for (const b of bots) {
@@ -139,10 +139,10 @@ describe('rooms come and go', () => {
         audio: false,
         hostAddresses: LOOPBACK,
       });
-      assert.equal(t.server.host.registry.rooms.has('brief'), true);
+      assert.equal(t.rooms.host.registry.rooms.has('brief'), true);
       await bot.stop();
-      assert.equal(t.server.host.registry.rooms.has('brief'), true, 'kept during the grace period');
-      await eventually('the empty room closes', () => !t.server.host.registry.rooms.has('brief'), 3000);
+      assert.equal(t.rooms.host.registry.rooms.has('brief'), true, 'kept during the grace period');
+      await eventually('the empty room closes', () => !t.rooms.host.registry.rooms.has('brief'), 3000);
     } finally {
       await t.close();
     }

@@ -75,7 +75,7 @@ describe('ICE candidates named by host name', () => {
         await eventually(
           'the published track in the room',
           () =>
-            [...(t.server.host.registry.rooms.get('named')?.participants.values() ?? [])].some(
+            [...(t.rooms.host.registry.rooms.get('named')?.participants.values() ?? [])].some(
               (p) => p.session.publishedTracks.length > 0,
             ),
           5000,

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
+import { buildServer } from '../src/buildServer.js';
 import { connectNode, ServerError } from '../src/client/node.js';
-import { buildServer } from '../src/http/buildServer.js';
+import { resolveWorkers } from '../src/config/config.js';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
 import { Room } from '../src/room/Room.js';
 import { RoomStateStore, type StoredRoom } from '../src/room/RoomStateStore.js';
@@ -138,7 +139,7 @@ describe('a restarted server', () => {
   it('lets the people of a locked room back in with their roles, and refuses a newcomer', async () => {
     const dataDir = tempDir();
     const config = testConfig({ dataDir, rooms: { stateMaxAgeMs: HOUR } });
-    const first = buildServer(config);
+    const first = buildServer(config, resolveWorkers(config));
     const port = await first.listen(0);
     const url = `http://127.0.0.1:${port}`;
     const join = (name: string, password?: string) =>
@@ -167,12 +168,12 @@ describe('a restarted server', () => {
       await first.close();
       await withDeadline(reconnecting, MIN_WAIT_MS, 'both clients are told to reconnect');
 
-      second = buildServer(config);
+      second = buildServer(config, resolveWorkers(config));
       await second.listen(port);
-      const registry = second.host.registry;
+      const restarted = second;
       await eventually(
         'Ann and Bob are back in the room',
-        () => registry.rooms.get('board')?.participants.size === 2,
+        async () => (await restarted.room('board'))?.participants === 2,
       );
       await eventually(
         'both clients are connected again',
@@ -212,7 +213,7 @@ describe('a restarted server', () => {
   it('keeps no session ids on disk, and deletes the state of a room that ended', async () => {
     const dataDir = tempDir();
     const config = testConfig({ dataDir, rooms: { stateMaxAgeMs: HOUR } });
-    const server = buildServer(config);
+    const server = buildServer(config, resolveWorkers(config));
     const port = await server.listen(0);
     const url = `http://127.0.0.1:${port}`;
     try {
@@ -266,7 +267,7 @@ describe('a restarted server', () => {
 
       // Bob is cut off and his session ends (resume window): he may come back, nobody else may.
       bob.c.close(4000);
-      const room = t.server.host.registry.rooms.get('vault')!;
+      const room = t.rooms.host.registry.rooms.get('vault')!;
       await eventually("Bob's session ended", () => room.participants.size === 1);
       assert.equal(await refused('Bob'), 'ROOM_LOCKED', 'his name alone does not open the lock');
       assert.equal(await refused('Eve', 'not-a-token-the-server-gave'), 'ROOM_LOCKED');

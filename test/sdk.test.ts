@@ -10,7 +10,7 @@ describe('client SDK', () => {
     const alice = await connectNode({ url: t.url, room: 'pair', name: 'Alice', hostAddresses: LOOPBACK });
     const bob = await connectNode({ url: t.url, room: 'pair', name: 'Bob', hostAddresses: LOOPBACK });
     try {
-      const room = t.server.host.registry.rooms.get('pair')!;
+      const room = t.rooms.host.registry.rooms.get('pair')!;
       let offers = 0;
       const publish = room.publish.bind(room);
       room.publish = (...args: Parameters<typeof room.publish>) => {

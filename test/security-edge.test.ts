@@ -20,11 +20,10 @@ import { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
 import { createAccessToken } from '../src/auth/accessToken.js';
 import { Bot } from '../src/bot/Bot.js';
+import { buildServer } from '../src/buildServer.js';
 import { nodePeerConfig } from '../src/client/node.js';
 import type { ConfigInput } from '../src/config/config.js';
-import { buildServer } from '../src/http/buildServer.js';
 import { ensureSelfSignedCertificate } from '../src/tls/selfSigned.js';
-import { buildClusterServer } from '../src/workers/buildClusterServer.js';
 import { eventually, LOOPBACK, testConfig } from './helpers/server.js';
 import { SDP, whipPublish } from './helpers/whip.js';
 import { RawClient } from './helpers/ws.js';
@@ -52,11 +51,11 @@ const auditLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.c
 async function start(overrides: ConfigInput, options: { workers?: number } = {}) {
   const { log, lines } = capturedLog();
   const config = testConfig(overrides);
-  const server = options.workers
-    ? buildClusterServer(config, options.workers, { log })
-    : buildServer(config, { log });
+  const server = buildServer(config, options.workers ?? 0, { log });
   const port = await server.listen(0);
-  return { server, port, url: `http://127.0.0.1:${port}`, lines, close: () => server.close() };
+  // With no worker threads, the rooms' side runs on this thread: a test may look inside it.
+  const rooms = () => server.workers.all[0]!.inThread!.server;
+  return { server, rooms, port, url: `http://127.0.0.1:${port}`, lines, close: () => server.close() };
 }
 
 /**
@@ -140,8 +139,8 @@ describe('sessions that never connect', () => {
 
   it('200 WHEP offers that never connect are torn down at the deadline with their sockets; real sessions stay', async (t2) => {
     const bot = await Bot.start({ url: t.url, room: 'stage', name: 'host', hostAddresses: LOOPBACK });
-    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
-    const server = t.server as ReturnType<typeof buildServer>;
+    const registry = t.rooms().host.registry;
+    const server = t.rooms();
     try {
       // A signaling client that never answers the subscriber offer of the host's tracks.
       const silent = await RawClient.open(t.url);
@@ -224,7 +223,7 @@ describe('sessions that never connect', () => {
   });
 
   it('a participant that connected, resumed and renegotiates is not caught by the deadline', async () => {
-    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
+    const registry = t.rooms().host.registry;
     const first = await Bot.start({ url: t.url, room: 'again', name: 'first', hostAddresses: LOOPBACK });
     try {
       const states: string[] = [];
@@ -251,7 +250,7 @@ describe('sessions that never connect', () => {
   });
 
   it('a WHIP POST into a new room that never connects: the session and then the room are gone', async () => {
-    const registry = (t.server as ReturnType<typeof buildServer>).host.registry;
+    const registry = t.rooms().host.registry;
     const r = await fetch(`${t.url}/whip/lonely`, {
       method: 'POST',
       headers: SDP,
@@ -264,7 +263,7 @@ describe('sessions that never connect', () => {
       () => !registry.rooms.has('lonely'),
       30_000,
     );
-    const sessions = [...(t.server as ReturnType<typeof buildServer>).gateways.whip.values()];
+    const sessions = [...t.rooms().gateways.whip.values()];
     assert.ok(!sessions.some((s) => (s as { room: string }).room === 'lonely'), 'its WHIP session is gone');
   });
 });

@@ -56,18 +56,18 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
       await phone.open();
       const socketsBefore = udpSockets();
       // The server is shared: an earlier call's BYE transaction may still be waiting out Timer J.
-      const transactionsBefore = t.server.gateways.sip!.transactionCount;
+      const transactionsBefore = t.rooms.gateways.sip!.transactionCount;
       try {
         const sipp = runSipp({
           scenario: 'call.xml',
-          port: t.server.gateways.sip!.port,
+          port: t.server.sip!.port,
           transport,
           ipv6: family === 6,
           service: room,
           keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
           pauseMs: 6000,
         });
-        const r = t.server.host.registry.rooms.get(room)!;
+        const r = t.rooms.host.registry.rooms.get(room)!;
         await eventually(
           'the caller joins the room',
           () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
@@ -75,11 +75,11 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         );
         const caller = [...r.participants.values()].find((p) => p.name === 'Sipp Caller')!;
         // The admin API counts what the call's RTP socket sent to the phone, and what it could not send.
-        let last = t.server.gateways.sip!.callStats(caller.id);
+        let last = t.rooms.gateways.sip!.callStats(caller.id);
         await eventually(
           '10 RTP packets sent or refused, or the call over',
           () => {
-            const now = t.server.gateways.sip!.callStats(caller.id);
+            const now = t.rooms.gateways.sip!.callStats(caller.id);
             if (now) last = now;
             return !now || now.packetsSent + now.sendErrors > 10;
           },
@@ -117,7 +117,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
         assert.ok(rms > 0.01, `the caller's voice in the room has RMS ${rms.toFixed(3)}, not silence`);
 
         await eventually('the caller has left the room', () => !r.participants.has(caller.id));
-        const gateway = t.server.gateways.sip!;
+        const gateway = t.rooms.gateways.sip!;
         assert.equal(gateway.calls.size, 0, 'no call left');
         assert.equal(caller.session.closed, true);
         await eventually('the RTP socket is closed', () => udpSockets() <= socketsBefore, 3000);
@@ -141,11 +141,11 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
     try {
       const sipp = runSipp({
         scenario: 'call-server-hangs-up.xml',
-        port: t.server.gateways.sip!.port,
+        port: t.server.sip!.port,
         service: room,
         keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
       });
-      const r = t.server.host.registry.rooms.get(room)!;
+      const r = t.rooms.host.registry.rooms.get(room)!;
       await eventually(
         'the caller joins',
         () => [...r.participants.values()].some((p) => p.name === 'Sipp Caller'),
@@ -157,7 +157,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
       const result = await sipp;
       assert.equal(result.code, 0, `sipp did not get a proper BYE:\n${result.errors}\n${result.messages}`);
       assert.match(result.messages, /BYE sip:caller@127\.0\.0\.1/, "the BYE went to the caller's Contact");
-      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      assert.equal(t.rooms.gateways.sip!.calls.size, 0);
     } finally {
       await phone.close();
       await bot.stop();
@@ -167,7 +167,7 @@ describe('SIP gateway with sipp as the caller (default binding: SIP and RTP on :
   it('answers OPTIONS with 200 and what it allows', async () => {
     const result = await runSipp({
       scenario: 'options.xml',
-      port: t.server.gateways.sip!.port,
+      port: t.server.sip!.port,
       service: 'x',
     });
     assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
@@ -193,7 +193,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
       video: false,
       hostAddresses: LOOPBACK,
     });
-    await t.server.host.registry.rooms.get(name)!.access.setPassword('1234');
+    await t.rooms.host.registry.rooms.get(name)!.access.setPassword('1234');
     return bot;
   }
 
@@ -202,10 +202,10 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
     const phone = new RtpListener();
     await phone.open();
     try {
-      const r = t.server.host.registry.rooms.get('pin-ok')!;
+      const r = t.rooms.host.registry.rooms.get('pin-ok')!;
       const sipp = runSipp({
         scenario: 'pin-then-bye.xml',
-        port: t.server.gateways.sip!.port,
+        port: t.server.sip!.port,
         service: 'pin-ok',
         keys: {
           rtp_port: phone.port,
@@ -236,14 +236,14 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
     const phone = new RtpListener();
     await phone.open();
     try {
-      const r = t.server.host.registry.rooms.get('pin-bad')!;
+      const r = t.rooms.host.registry.rooms.get('pin-bad')!;
       let entered = false;
       r.on('participantJoined', (p) => {
         if (p.name === 'Sipp Caller') entered = true;
       });
       const result = await runSipp({
         scenario: 'pin-refused.xml',
-        port: t.server.gateways.sip!.port,
+        port: t.server.sip!.port,
         service: 'pin-bad',
         keys: {
           rtp_port: phone.port,
@@ -256,7 +256,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
       });
       assert.equal(result.code, 0, `sipp expected a BYE:\n${result.errors}\n${result.messages}`);
       assert.equal(entered, false, 'the caller never joined');
-      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      assert.equal(t.rooms.gateways.sip!.calls.size, 0);
       // The prompt tone was played before the refusal: the phone heard something, not only silence.
       assert.ok(alawRms(phone.packets).rms > 0.01, 'the caller heard the PIN prompt');
     } finally {
@@ -272,7 +272,7 @@ describe('SIP: PIN for rooms with a password, CANCEL while ringing', () => {
     try {
       const result = await runSipp({
         scenario: 'call.xml',
-        port: secured.server.gateways.sip!.port,
+        port: secured.server.sip!.port,
         service: 'nowhere',
         keys: { rtp_port: 9, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
         pauseMs: 10,
@@ -294,13 +294,13 @@ describe('SIP: CANCEL while ringing', () => {
     try {
       const result = await runSipp({
         scenario: 'cancel.xml',
-        port: t.server.gateways.sip!.port,
+        port: t.server.sip!.port,
         service: 'ringing',
       });
       assert.equal(result.code, 0, `${result.errors}\n${result.messages}`);
-      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      assert.equal(t.rooms.gateways.sip!.calls.size, 0);
       assert.equal(
-        t.server.host.registry.rooms.get('ringing')?.participants.size ?? 0,
+        t.rooms.host.registry.rooms.get('ringing')?.participants.size ?? 0,
         0,
         'the caller never joined',
       );
@@ -326,14 +326,14 @@ describe('SIP: a full room', () => {
     try {
       const result = await runSipp({
         scenario: 'call.xml',
-        port: t.server.gateways.sip!.port,
+        port: t.server.sip!.port,
         service: 'full',
         keys: { rtp_port: 9, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
         pauseMs: 10,
       });
       assert.notEqual(result.code, 0);
       assert.match(result.messages, /SIP\/2\.0 486 Busy Here[\s\S]*Warning: 399 port545 "the room is full"/);
-      assert.equal(t.server.gateways.sip!.calls.size, 0);
+      assert.equal(t.rooms.gateways.sip!.calls.size, 0);
     } finally {
       await bot.stop();
       await t.close();

@@ -9,11 +9,11 @@ import { writeOggOpus } from '../src/media/ogg.js';
 import { type CliRun, runCli } from './helpers/cli.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import {
-  type ClusterTestServer,
   eventually,
   LOOPBACK,
   MIN_WAIT_MS,
   startClusterTestServer,
+  type TestServer,
   withDeadline,
 } from './helpers/server.js';
 import { alawRms, freePort, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
@@ -252,7 +252,7 @@ function request(method: string, uri: string, callId: string, extra: string[] = 
  * every message gets the answer a single-thread gateway gives.
  */
 describe('SIP with rooms on workers: what the main thread answers and routes', () => {
-  let t: ClusterTestServer;
+  let t: TestServer;
   let phone: RawPhone;
 
   before(async () => {

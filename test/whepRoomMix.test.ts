@@ -60,9 +60,9 @@ describe('WHEP players of a room', () => {
       assert.deepEqual(refused, [], `${refused.length} of ${PLAYERS} players refused`);
       const before = player.packets();
       await eventually('the first player still hears the room', () => player.packets() > before + 100);
-      const mixes = t.server.host.mixes.size;
+      const mixes = t.rooms.host.mixes.size;
       ctx.diagnostic(`${PLAYERS + 1} players, ${mixes} mix`);
-      assert.equal(t.server.gateways.whep.size, PLAYERS + 1, 'every player has its session');
+      assert.equal(t.rooms.gateways.whep.size, PLAYERS + 1, 'every player has its session');
       assert.equal(mixes, 1, 'one mix for the room');
     } finally {
       await player.close();

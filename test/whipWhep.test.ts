@@ -154,7 +154,7 @@ describe('WHIP and WHEP over HTTP', () => {
     assert.equal(noRoom.statusCode, 404);
     assert.equal(noRoom.json().error.code, 'ROOM_NOT_FOUND');
     assert.equal(
-      t.server.host.registry.participantCount,
+      t.rooms.host.registry.participantCount,
       0,
       'no participant is left behind by a refused request',
     );
@@ -176,7 +176,7 @@ describe('WHIP and WHEP over HTTP', () => {
         `WHIP ${mid}: ${JSON.stringify(line)}`,
       );
     }
-    const room = t.server.host.registry.rooms.get('bundled')!;
+    const room = t.rooms.host.registry.rooms.get('bundled')!;
     const publisher = [...room.participants.values()].find((p) => p.name === 'webrtcbin')!;
     assert.deepEqual([...publisher.tracks.values()].map((e) => e.track.kind).sort(), ['audio', 'video']);
 
@@ -207,7 +207,7 @@ describe('WHIP and WHEP over HTTP', () => {
       payload: maxBundleOffer('sendonly', 'VP8'),
     });
     assert.equal(whip.statusCode, 201, whip.body);
-    const room = t.server.host.registry.rooms.get('vp8-room')!;
+    const room = t.rooms.host.registry.rooms.get('vp8-room')!;
     for (const url of ['/whep/vp8-room', '/whep/vp8-room/camera']) {
       const h264 = await t.server.app.inject({
         method: 'POST',
@@ -302,7 +302,7 @@ describe('WHIP and WHEP over HTTP', () => {
     });
     const whip = await whipPublish(t.url, 'ingest', 'OBS');
     try {
-      const room = t.server.host.registry.rooms.get('ingest')!;
+      const room = t.rooms.host.registry.rooms.get('ingest')!;
       const publisher = [...room.participants.values()].find((p) => p.name === 'OBS');
       assert.ok(publisher, 'the WHIP publisher appears in the room under its name');
       await eventually(
@@ -316,7 +316,7 @@ describe('WHIP and WHEP over HTTP', () => {
       const del = await fetch(`${t.url}${whip.location}`, { method: 'DELETE' });
       assert.equal(del.status, 200);
       await eventually('the bot is told the publisher left', () => !bot.room.participants.has(publisher.id));
-      assert.equal(t.server.gateways.whip.size, 0);
+      assert.equal(t.rooms.gateways.whip.size, 0);
       const again = await fetch(`${t.url}${whip.location}`, { method: 'DELETE' });
       assert.equal(again.status, 404);
     } finally {
@@ -357,7 +357,7 @@ describe('WHIP and WHEP over HTTP', () => {
       assert.equal(missing.status, 404);
       const del = await fetch(`${t.url}${response.headers.get('location')}`, { method: 'DELETE' });
       assert.equal(del.status, 200);
-      assert.equal(t.server.host.registry.rooms.get('play')!.participants.size, 1, 'only the bot is left');
+      assert.equal(t.rooms.host.registry.rooms.get('play')!.participants.size, 1, 'only the bot is left');
     } finally {
       await pc.close();
       await bot.stop();
@@ -402,9 +402,7 @@ describe('WHIP and WHEP in secured mode', () => {
       });
       const whip = await whipPublish(t.url, 'vault', 'ignored', token);
       try {
-        const names = [...t.server.host.registry.rooms.get('vault')!.participants.values()].map(
-          (p) => p.name,
-        );
+        const names = [...t.rooms.host.registry.rooms.get('vault')!.participants.values()].map((p) => p.name);
         assert.deepEqual(names, ['Studio']);
       } finally {
         await whip.stop();

@@ -3,11 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
 import {
-  type ClusterTestServer,
   eventually,
   LOOPBACK,
   MIN_WAIT_MS,
   startClusterTestServer,
+  type TestServer,
   withDeadline,
 } from './helpers/server.js';
 import { whipPublish } from './helpers/whip.js';
@@ -24,7 +24,7 @@ function packetsFrom(bot: Bot, from: Bot): number {
 }
 
 describe('rooms on worker threads (--workers 2)', () => {
-  let t: ClusterTestServer;
+  let t: TestServer;
   const north: Bot[] = [];
   const south: Bot[] = [];
 
@@ -69,10 +69,10 @@ describe('rooms on worker threads (--workers 2)', () => {
     assert.equal(south[0]!.receivedFrom(north[0]!.room.participantId).length, 0);
 
     // Both worker threads are busy forwarding while the media flows.
-    const start = t.server.workers.all.map((w) => w.worker.performance.eventLoopUtilization());
+    const start = t.server.workers.all.map((w) => w.thread!.performance.eventLoopUtilization());
     const before = pairs.map(([to, from]) => packetsFrom(to, from));
     await sleep(1000);
-    const busy = t.server.workers.all.map((w, i) => w.worker.performance.eventLoopUtilization(start[i]!));
+    const busy = t.server.workers.all.map((w, i) => w.thread!.performance.eventLoopUtilization(start[i]!));
     const gained = pairs.map(([to, from], i) => packetsFrom(to, from) - before[i]!);
     ctx.diagnostic(`worker event-loop use over 1 s: ${busy.map((u) => u.utilization.toFixed(3)).join(', ')}`);
     ctx.diagnostic(`packets per second per receiver: ${gained.join(', ')}`);

@@ -191,7 +191,7 @@ export async function closeWebSockets(wss: WebSocketServer): Promise<void> {
   wss.close();
 }
 
-/** What `port545 serve` runs: one process (`buildServer`) or rooms on worker threads (`buildClusterServer`). */
+/** The listen/close surface of what `port545 serve` runs (`buildServer` in src/buildServer.ts). */
 export interface ServerHandle {
   readonly config: Config;
   readonly app: FastifyInstance;

@@ -1,7 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
+import { RoomService } from './RoomService.js';
 
 /** The worker's entry, next to this file: `.ts` when run from source (tsx), `.js` when built. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -13,6 +15,57 @@ function startWorker(data: WorkerData, name: string): Worker {
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, workerData: data, name });
+}
+
+/** A worker thread, or the same dispatch on this thread: what `RoomWorker` needs of either. */
+export interface WorkerLike {
+  /** -1 once stopped (as `Worker.threadId`); this thread's id for an in-thread worker. */
+  readonly threadId: number;
+  postMessage(message: ToWorker): void;
+  on(event: 'message', listener: (message: FromWorker) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  once(event: 'exit', listener: (code: number) => void): this;
+  off(event: 'message', listener: (message: FromWorker) => void): this;
+  terminate(): Promise<number>;
+}
+
+/**
+ * `--workers 0`: the room service on the main thread, behind the same messages as a worker thread. Each
+ * message is delivered on a later turn of the event loop, in order, as a thread's port would deliver it;
+ * objects are handed over as they are (neither side keeps using what it posted).
+ */
+export class InThreadWorker extends EventEmitter implements WorkerLike {
+  readonly service: RoomService;
+  #threadId = 0;
+
+  constructor(data: WorkerData, log: Logger) {
+    super();
+    this.service = new RoomService(data.index, data.config, log.child({ worker: data.index }), (message) =>
+      setImmediate(() => this.emit('message', message)),
+    );
+    setImmediate(() => this.emit('message', { t: 'ready' } satisfies FromWorker));
+  }
+
+  get threadId(): number {
+    return this.#threadId;
+  }
+
+  postMessage(message: ToWorker): void {
+    if (this.#threadId === -1) return;
+    setImmediate(() => {
+      if (this.#threadId !== -1) this.service.receive(message);
+    });
+  }
+
+  /** Closes the rooms, as a thread that stops would lose them, and says `exit`. */
+  async terminate(): Promise<number> {
+    if (this.#threadId === -1) return 0;
+    this.#threadId = -1;
+    await this.service.close();
+    this.emit('exit', 0);
+    return 0;
+  }
 }
 
 /** What the main thread holds for a WebSocket handed to a worker. */
@@ -36,15 +89,19 @@ export class RoomWorker {
   readonly clients = new Map<number, WorkerClient>();
   /** Rooms placed here. */
   readonly rooms = new Set<string>();
-  readonly #worker: Worker;
+  readonly #worker: WorkerLike;
   readonly #pending = new Map<number, Pending>();
   #rid = 0;
   readonly ready: Promise<void>;
   #exited = false;
 
-  constructor(index: number, data: WorkerData, onMessage: (worker: RoomWorker, message: FromWorker) => void) {
+  constructor(
+    index: number,
+    worker: WorkerLike,
+    onMessage: (worker: RoomWorker, message: FromWorker) => void,
+  ) {
     this.index = index;
-    this.#worker = startWorker(data, `port545-room-worker-${index}`);
+    this.#worker = worker;
     this.ready = new Promise((resolve, reject) => {
       const onReady = (message: FromWorker) => {
         if (message.t !== 'ready') return;
@@ -69,8 +126,18 @@ export class RoomWorker {
     });
   }
 
-  get worker(): Worker {
+  get worker(): WorkerLike {
     return this.#worker;
+  }
+
+  /** The worker thread, unless the rooms run on this thread. */
+  get thread(): Worker | undefined {
+    return this.#worker instanceof Worker ? this.#worker : undefined;
+  }
+
+  /** The room service itself when it runs on this thread (`--workers 0`), for a look inside its rooms. */
+  get inThread(): RoomService | undefined {
+    return this.#worker instanceof InThreadWorker ? this.#worker.service : undefined;
   }
 
   /** The worker stopped (or is stopping): nothing more goes to it. */
@@ -129,11 +196,25 @@ export interface Placement {
 }
 
 /**
+ * Which worker holds a room: what the routing of joins, requests and SIP calls asks. `RoomWorkers`
+ * answers it for the threads of one process; a placement shared by several machines would answer it
+ * from a store they share.
+ */
+export interface RoomPlacement {
+  /** The worker of `room`, placing the room when it has none; undefined when rooms are at the limit. */
+  place(room: string): Placement | undefined;
+  /** The worker `room` is on, if any. */
+  ownerOf(room: string): RoomWorker | undefined;
+  /** A worker for a connection or request that names no room yet. */
+  lobby(): RoomWorker;
+}
+
+/**
  * The room workers of one server and where each room is. A new room goes to the worker with the fewest
  * rooms, and stays there until that worker reports it gone (`released` with the last route it saw, so a
  * join routed meanwhile keeps the placement).
  */
-export class RoomWorkers {
+export class RoomWorkers implements RoomPlacement {
   readonly #config: Config;
   readonly #log: Logger;
   readonly #workers: RoomWorker[] = [];
@@ -142,14 +223,18 @@ export class RoomWorkers {
   #nextLobby = 0;
   #closing = false;
   readonly #size: number;
+  /** `--workers 0`: one room service on this thread instead of worker threads. */
+  readonly #inThread: boolean;
   /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
   onSip: ((worker: RoomWorker, message: SipFromWorker) => void) | undefined;
 
+  /** `count` worker threads; 0: the rooms run on this thread, behind the same messages. */
   constructor(config: Config, count: number, log: Logger) {
     this.#config = config;
     this.#log = log;
-    this.#size = count;
-    for (let i = 0; i < count; i++) this.#workers.push(this.#spawn(i));
+    this.#inThread = count === 0;
+    this.#size = Math.max(1, count);
+    for (let i = 0; i < this.#size; i++) this.#workers.push(this.#spawn(i));
   }
 
   get all(): readonly RoomWorker[] {
@@ -204,7 +289,10 @@ export class RoomWorkers {
         rtc: { ...rtc, minPort, maxPort: minPort + span - 1 },
       },
     };
-    const worker = new RoomWorker(index, data, (w, message) => this.#onMessage(w, message));
+    const thread = this.#inThread
+      ? new InThreadWorker(data, this.#log)
+      : startWorker(data, `port545-room-worker-${index}`);
+    const worker = new RoomWorker(index, thread, (w, message) => this.#onMessage(w, message));
     worker.worker.on('error', (error) =>
       this.#log.error({ err: error, worker: index }, 'room worker failed'),
     );

@@ -6,7 +6,7 @@ import { type SipPeer, SipTransport } from '../gateways/sip/SipTransport.js';
 import { makeResponse } from '../gateways/sip/sipBuild.js';
 import { roomName } from '../protocol/messages.js';
 import type { Route } from './protocol.js';
-import type { RoomWorker, RoomWorkers, SipFromWorker } from './RoomWorkers.js';
+import type { RoomPlacement, RoomWorker, RoomWorkers, SipFromWorker } from './RoomWorkers.js';
 
 /**
  * How long a call's Call-ID still goes to its worker after the call ended: 64·T1, the longest a SIP
@@ -40,14 +40,14 @@ export class SipRouter {
   readonly transport: SipTransport;
   /** Messages answered with 400 or dropped here because they could not be parsed. */
   malformed = 0;
-  readonly #workers: RoomWorkers;
+  readonly #placement: RoomPlacement;
   readonly #options: SipRouterOptions;
   readonly #log: Logger;
   readonly #calls = new Map<string, CallRoute>();
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(workers: RoomWorkers, options: SipRouterOptions, log: Logger) {
-    this.#workers = workers;
+    this.#placement = workers;
     this.#options = options;
     this.#log = log.child({ gateway: 'sip' });
     this.transport = new SipTransport(this.#log);
@@ -97,10 +97,10 @@ export class SipRouter {
     const room = initial ? parseSipUri(message.uri)?.user : undefined;
     // A call to a room: placed as a join would be. Anything else goes to any worker, which answers it.
     if (room === undefined || !roomName.safeParse(room).success)
-      return this.#post(this.#workers.lobby(), data, peer);
+      return this.#post(this.#placement.lobby(), data, peer);
     if (this.activeCalls >= this.#options.maxCalls || this.#full())
       return this.transport.respond(tooManyCalls(message, this.#options.maxCalls), peer);
-    const placed = this.#workers.place(room);
+    const placed = this.#placement.place(room);
     if (!placed) {
       const error = new CodedError('TOO_MANY_ROOMS');
       return this.transport.respond(

@@ -3,52 +3,42 @@ import type { Config } from '../config/config.js';
 import { type Gateways, registerGateways, type SipWorkerOptions } from '../gateways/registerGateways.js';
 import { LocalRoomHost } from '../host/LocalRoomHost.js';
 import type { RoomDetail } from '../host/RoomHost.js';
-import { SignalingConnection } from '../signaling/SignalingConnection.js';
-import { registerAdminApi } from './adminApi.js';
-import {
-  acceptWebSockets,
-  closeWebSockets,
-  createHttpApp,
-  type ServerHandle,
-  serverHandle,
-} from './httpBase.js';
-import { registerWebClient } from './webClient.js';
+import { registerAdminApi } from '../http/adminApi.js';
+import { createHttpApp } from '../http/httpBase.js';
 
-export { SERVER_HEADER, type ServerHandle } from './httpBase.js';
-
-export interface Port545Server extends ServerHandle {
-  /** The door to this server's rooms, which live on this thread (`host.registry`: the rooms themselves). */
+/**
+ * The rooms' side of a server: the rooms of one thread, and the routes (WHIP, WHEP, the admin API's room
+ * paths) that the main thread hands it. It never listens; `RoomService` is the only one that builds it.
+ */
+export interface RoomServer {
+  readonly config: Config;
+  readonly log: Logger;
+  /** The routes the main thread forwards here, run with `inject`. */
+  readonly app: ReturnType<typeof createHttpApp>;
+  /** The door to the rooms, which live on this thread (`host.registry`: the rooms themselves). */
   readonly host: LocalRoomHost;
   /** A room and its people (as `ClusterServer.room` answers it). */
-  room(name: string): Promise<RoomDetail | undefined>;
-  /** Open signaling connections. */
-  readonly connections: Set<SignalingConnection>;
+  room(name: string): RoomDetail | undefined;
   /** WHIP, WHEP and SIP. */
   readonly gateways: Gateways;
+  /** Closes every room (participants are told to rejoin, phones hear BYE). Idempotent. */
+  close(): Promise<void>;
 }
 
-export interface BuildOptions {
+export interface RoomServerOptions {
   /** The logger to use instead of a new one at `config.logLevel` (a room worker's, with its index). */
   log?: Logger;
-  /** False for a room worker: the main thread in front of it enforces the edge's request limits. */
-  edge?: boolean;
-  /** A room worker's SIP: calls sent here by the main thread, which holds the SIP sockets. */
+  /** SIP calls sent here by the main thread, which holds the SIP sockets. */
   sip?: SipWorkerOptions;
-  /** A room worker's index, shown as `worker` in the admin API's rooms. */
+  /** The index of the worker this runs in, shown as `worker` in the admin API's rooms. */
   worker?: number;
 }
 
-/**
- * Builds a server that holds its rooms in this thread, from one validated config object. Nothing is
- * bound until `listen`. A room worker runs one of these without ever listening.
- */
-export function buildServer(config: Config, options: BuildOptions = {}): Port545Server {
+export function buildRoomServer(config: Config, options: RoomServerOptions = {}): RoomServer {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
-  const app = createHttpApp(config, log, { edge: options.edge ?? true });
+  // The main thread in front of it enforces the edge's request limits.
+  const app = createHttpApp(config, log, { edge: false });
   const host = new LocalRoomHost(config, log);
-  const connections = new Set<SignalingConnection>();
-
-  app.get('/healthz', async () => ({ status: 'ok', ...host.load }));
   const gateways = registerGateways(app, {
     config,
     host,
@@ -56,28 +46,17 @@ export function buildServer(config: Config, options: BuildOptions = {}): Port545
     ...(options.sip ? { sip: options.sip } : {}),
   });
   registerAdminApi(app, config, host, log, (id) => gateways.sip?.callStats(id), options.worker);
-  const ready = registerWebClient(app);
-
-  const wss = acceptWebSockets(app, config, log, (ws, address) => {
-    const connection = new SignalingConnection(ws, host, config.limits, log, {
-      address,
-      auth: config.auth,
-    });
-    connections.add(connection);
-    ws.on('close', () => connections.delete(connection));
-  });
-
-  const stop = async () => {
-    // The participants' rooms tell them to rejoin; a connection that has not joined just hears why it ends.
-    for (const c of connections) if (!c.member) c.send({ type: 'bye', reason: 'server shutting down' });
-    await host.close();
-    await closeWebSockets(wss);
-    await app.close();
-  };
-  return Object.assign(serverHandle(config, app, log, ready, stop), {
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    log,
+    app,
     host,
-    room: async (name: string) => host.room(name),
-    connections,
+    room: (name) => host.room(name),
     gateways,
-  });
+    close() {
+      closing ??= host.close().then(() => app.close());
+      return closing;
+    },
+  };
 }

@@ -22,7 +22,7 @@ import {
   waitForSound,
   watchFor,
 } from '../helpers/browser.js';
-import { type ClusterTestServer, startClusterTestServer, startTestServer } from '../helpers/server.js';
+import { startClusterTestServer, startTestServer, type TestServer } from '../helpers/server.js';
 
 const SHOTS = 'test-results/web-client';
 const ROOM = 'e2e-call';
@@ -35,7 +35,7 @@ async function shot(page: Page, name: string): Promise<void> {
 
 // The call runs as `npm start` runs it on a multi-core machine: rooms on worker threads.
 describe('web client in Chromium', () => {
-  let server: ClusterTestServer;
+  let server: TestServer;
   let browser: Browser;
   const people = new Map<string, Person>();
   const person = (name: string): Person => {

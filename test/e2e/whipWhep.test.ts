@@ -43,7 +43,7 @@ describe('WHIP and WHEP with Chromium', () => {
         `${t.url}/whip/studio?name=Camera`,
       );
       assert.match(location, /^\/whip\/studio\/sessions\//);
-      const room = t.server.host.registry.rooms.get('studio')!;
+      const room = t.rooms.host.registry.rooms.get('studio')!;
       const camera = [...room.participants.values()].find((p) => p.name === 'Camera');
       assert.ok(camera, 'the WHIP publisher is a participant named from ?name=');
       await eventually(
@@ -73,7 +73,7 @@ describe('WHIP and WHEP with Chromium', () => {
       await eventually('the publisher left the room', () => !room.participants.has(camera.id));
       await eventually(
         'the WHEP session of the publisher ended with it',
-        () => t.server.gateways.whep.size === 0,
+        () => t.rooms.gateways.whep.size === 0,
       );
     } finally {
       await bot.stop();

@@ -1,15 +1,12 @@
+import { buildServer, type Port545Server } from '../../src/buildServer.js';
 import { type Config, type ConfigInput, parseConfig, resolveWorkers } from '../../src/config/config.js';
-import { buildServer, type Port545Server, type ServerHandle } from '../../src/http/buildServer.js';
-import { buildClusterServer, type ClusterServer } from '../../src/workers/buildClusterServer.js';
+import type { RoomServer } from '../../src/workers/buildRoomServer.js';
 
 /** Every test peer and server stays on loopback. */
 export const LOOPBACK = ['127.0.0.1'];
 
-/** A server as `port545 serve` builds it: rooms on worker threads, or on this thread with one core. */
-export type ServeServer = Port545Server | ClusterServer;
-
-export interface TestServer<S extends ServerHandle = ServeServer> {
-  server: S;
+export interface TestServer {
+  server: Port545Server;
   port: number;
   /** http://127.0.0.1:<port> */
   url: string;
@@ -31,23 +28,32 @@ export function testConfig(overrides: ConfigInput = {}): Config {
 
 /**
  * Starts a server wired as `port545 serve` wires it by default (`workers: auto`, src/serve.ts): rooms on
- * one worker thread per core behind the main thread's HTTP, WebSocket and SIP edge; on one core, all on
- * one thread. A test that needs to look inside rooms uses `startInThreadServer`.
+ * one worker thread per core behind the main thread's HTTP, WebSocket and SIP edge; on one core, the
+ * same edge in front of rooms on this thread. A test that looks inside rooms uses `startInThreadServer`.
  */
 export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
   const config = testConfig(overrides);
-  const workers = resolveWorkers(config);
-  const server = workers > 0 ? buildClusterServer(config, workers) : buildServer(config);
-  return listening(server);
+  return listening(buildServer(config, resolveWorkers(config)));
 }
 
-/** Starts a server with its rooms on this thread, for a test that looks inside them (`server.host.registry`). */
-export function startInThreadServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
-  return listening(buildServer(testConfig(overrides)));
+/** A server run as `port545 serve --workers 0`, whose rooms a test can look inside (`rooms.host.registry`). */
+export interface InThreadTestServer extends TestServer {
+  /** The rooms' side of the server, on the test's thread. */
+  rooms: RoomServer;
+}
+
+/**
+ * Starts a server as `port545 serve --workers 0` runs it: the same edge and messages as with worker
+ * threads, the room service on this thread, where a test can look inside its rooms.
+ */
+export async function startInThreadServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
+  const t = await listening(buildServer(testConfig(overrides), 0));
+  const service = t.server.workers.all[0]!.inThread!;
+  return { ...t, rooms: service.server };
 }
 
 /** Listens on an ephemeral port; a server that cannot (a bad certificate) is closed, its workers too. */
-async function listening<S extends ServerHandle>(server: S): Promise<TestServer<S>> {
+async function listening(server: Port545Server): Promise<TestServer> {
   let port: number;
   try {
     port = await server.listen(0);
@@ -58,15 +64,12 @@ async function listening<S extends ServerHandle>(server: S): Promise<TestServer<
   return { server, port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
-export type ClusterTestServer = TestServer<ClusterServer>;
-export type InThreadTestServer = TestServer<Port545Server>;
-
 /** Starts a server with its rooms on `workers` worker threads. */
 export async function startClusterTestServer(
   workers: number,
   overrides: ConfigInput = {},
-): Promise<ClusterTestServer> {
-  return listening(buildClusterServer(testConfig(overrides), workers));
+): Promise<TestServer> {
+  return listening(buildServer(testConfig(overrides), workers));
 }
 
 /**

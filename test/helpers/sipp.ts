@@ -35,7 +35,7 @@ export async function roomHearsParticipant(t: InThreadTestServer, room: string, 
   await eventually(
     `the room receives ${name}'s audio`,
     () =>
-      [...(t.server.host.registry.rooms.get(room)?.participants.values() ?? [])].some(
+      [...(t.rooms.host.registry.rooms.get(room)?.participants.values() ?? [])].some(
         (p) =>
           p.name === name &&
           [...p.tracks.values()].some(({ track }) => track.kind === 'audio' && track.packetsReceived > 25),
