@@ -1,5 +1,6 @@
 import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { countMedia, type KindTotals, type MediaKind, uncountMedia } from './mediaTotals.js';
 import type { PublishedTrack } from './PublishedTrack.js';
 import { RtpFastSender } from './RtpFastSender.js';
 import type { RtpSink } from './RtpSource.js';
@@ -21,6 +22,10 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
   readonly transceiver: RTCRtpTransceiver;
   closed = false;
   packetsSent = 0;
+  /** Payload bytes of the packets sent. */
+  bytesSent = 0;
+  /** Picture loss indications the subscriber sent. */
+  pliReceived = 0;
   #sender: RTCRtpSender;
   /** Sends as the werift sender would, with less work per packet (see RtpFastSender). */
   #fast: RtpFastSender;
@@ -36,14 +41,30 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.#fast = new RtpFastSender(transceiver.sender);
     this.#needKeyframe = source.isKeyframeStart !== undefined;
     // RFC 4585 §6.3.1 / RFC 5104 §4.3.1: the subscriber lost the picture, so ask the publisher.
-    const pli = this.#sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+    const pli = this.#sender.onPictureLossIndication.subscribe(() => {
+      this.pliReceived++;
+      source.requestKeyframe();
+    });
     this.#unsubscribe = pli.unSubscribe;
     source.addSink(this);
+    countMedia(this);
     // Ask for the first keyframe only once this subscriber can receive it (otherwise the first packet
     // that finds the transport up asks): a keyframe sent before DTLS is up is dropped, and the request
     // would hold the publisher's keyframe throttle for KEYFRAME_REQUEST_INTERVAL_MS, delaying the join.
     if (this.#needKeyframe && this.#sender.dtlsTransport?.state === 'connected' && this.#sender.codec)
       source.requestKeyframe();
+  }
+
+  get kind(): MediaKind {
+    return this.source.kind;
+  }
+
+  /** Adds what this subscription counted to `into` (the server's metrics, `mediaTotals.ts`). */
+  add(into: KindTotals): void {
+    into.packetsOut += this.packetsSent;
+    into.bytesOut += this.bytesSent;
+    into.pliReceived += this.pliReceived;
+    if (!this.closed) into.subscribed++;
   }
 
   write(rtp: RtpPacket): void {
@@ -68,6 +89,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       this.emit('started');
     }
     this.packetsSent++;
+    this.bytesSent += rtp.payload.length;
     if (this.#fast.send(rtp)) return;
     sender.sendRtp(rtp).catch(() => {
       // A send fails only when the transport is closing; the subscription is about to close as well.
@@ -80,6 +102,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.#unsubscribe();
     this.#fast.close();
     this.source.removeSink(this);
+    uncountMedia(this);
     this.emit('closed');
     this.removeAllListeners();
   }

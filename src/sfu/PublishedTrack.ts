@@ -2,6 +2,7 @@ import type { RtpPacket } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { keyframeDetector } from './keyframe.js';
+import { countMedia, type KindTotals, uncountMedia } from './mediaTotals.js';
 import type { RtpSink, RtpSource } from './RtpSource.js';
 import { beginSendBatch, endSendBatch } from './udpSend.js';
 
@@ -44,6 +45,8 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   paused = false;
   closed = false;
   packetsReceived = 0;
+  /** Payload bytes of the packets received. */
+  bytesReceived = 0;
   /** Packets not forwarded: copies of one already forwarded, or too late (see LATE_PACKET_WINDOW). */
   packetsDiscarded = 0;
   keyframeRequests = 0;
@@ -72,6 +75,15 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.isKeyframeStart = keyframeDetector(this.mimeType);
     this.#source = source;
     this.#unsubscribe = source.onRtp((rtp, level) => this.#forward(rtp, level));
+    countMedia(this);
+  }
+
+  /** Adds what this track counted to `into` (the server's metrics, `mediaTotals.ts`). */
+  add(into: KindTotals): void {
+    into.packetsIn += this.packetsReceived;
+    into.bytesIn += this.bytesReceived;
+    into.keyframeRequests += this.keyframeRequests;
+    if (!this.closed) into.published++;
   }
 
   /**
@@ -149,6 +161,7 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
 
   #forward(rtp: RtpPacket, level: number | undefined): void {
     this.packetsReceived++;
+    this.bytesReceived += rtp.payload.length;
     if (!this.#isNew(rtp)) {
       this.packetsDiscarded++;
       return;
@@ -180,6 +193,7 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#keyframeTimer = undefined;
     for (const sink of [...this.#sinks]) sink.close();
     this.#sinks.clear();
+    uncountMedia(this);
     this.emit('closed');
     this.removeAllListeners();
   }

@@ -1,0 +1,63 @@
+/**
+ * What this thread's media plane has moved since it started, for the server's metrics: live tracks are
+ * read when asked (their own counters, kept for each packet anyway), and a track that closes adds its
+ * counts to the totals of its kind. Nothing here runs per packet.
+ */
+export type MediaKind = 'audio' | 'video';
+
+export interface KindTotals {
+  /** RTP packets that arrived on published tracks (a publisher's, or a phone's voice). */
+  packetsIn: number;
+  /** Their payload bytes. */
+  bytesIn: number;
+  /** RTP packets sent to subscribers. */
+  packetsOut: number;
+  bytesOut: number;
+  /** Keyframe requests (PLI) sent to publishers. */
+  keyframeRequests: number;
+  /** Picture loss indications (PLI) received from subscribers. */
+  pliReceived: number;
+  /** Tracks published and subscriptions open now. */
+  published: number;
+  subscribed: number;
+}
+
+interface Counted {
+  readonly kind: MediaKind;
+  add(into: KindTotals): void;
+}
+
+const empty = (): KindTotals => ({
+  packetsIn: 0,
+  bytesIn: 0,
+  packetsOut: 0,
+  bytesOut: 0,
+  keyframeRequests: 0,
+  pliReceived: 0,
+  published: 0,
+  subscribed: 0,
+});
+const closed: Record<MediaKind, KindTotals> = { audio: empty(), video: empty() };
+const live = new Set<Counted>();
+
+/** Counts `item` from now on (a published track or a subscription). */
+export function countMedia(item: Counted): void {
+  live.add(item);
+}
+
+/** `item` closed: what it counted stays in the totals. */
+export function uncountMedia(item: Counted): void {
+  if (!live.delete(item)) return;
+  item.add(closed[item.kind]);
+}
+
+/** The totals by kind, live items included; `published` and `subscribed` are the live ones only. */
+export function mediaTotals(): Record<MediaKind, KindTotals> {
+  const totals = { audio: { ...closed.audio }, video: { ...closed.video } };
+  for (const kind of ['audio', 'video'] as const) {
+    totals[kind].published = 0;
+    totals[kind].subscribed = 0;
+  }
+  for (const item of live) item.add(totals[item.kind]);
+  return totals;
+}
