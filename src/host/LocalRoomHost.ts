@@ -69,6 +69,23 @@ export class LocalRoomHost implements RoomHost {
     return { rooms: this.registry.rooms.size, participants: this.registry.participantCount };
   }
 
+  /**
+   * Told, for each participant whose media comes up, how long it took from its join to its first
+   * connected peer connection (the server's metrics).
+   */
+  onMediaUp: ((seconds: number, kind: MemberKind | 'whep') => void) | undefined;
+
+  /** Reports the participant's first connected peer connection to `onMediaUp`. */
+  #timeMediaUp(participant: Participant, kind: MemberKind | 'whep'): void {
+    const start = performance.now();
+    const off = participant.session.on('connectionState', (_role, state) => {
+      if (state !== 'connected') return;
+      off();
+      this.onMediaUp?.((performance.now() - start) / 1000, kind);
+    });
+    participant.on('closed', off);
+  }
+
   async join(request: JoinRequest, sink: MemberSink): Promise<Member> {
     const { registry } = this;
     const { grant } = request;
@@ -93,6 +110,7 @@ export class LocalRoomHost implements RoomHost {
       ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
     });
     const member = new LocalMember(request.kind, room, participant, this);
+    this.#timeMediaUp(participant, request.kind);
     if (request.kind === 'browser') this.#deadline(participant, room, 'browser');
     if (request.kind === 'whip') this.#endWhenFailed(participant, room, 'publisher');
     if (request.phone) {
@@ -150,6 +168,7 @@ export class LocalRoomHost implements RoomHost {
       if (error instanceof SdpError) throw new CodedError('INVALID_SDP', error.message);
       throw error;
     }
+    this.#timeMediaUp(participant, 'whep');
     const session = new WhepSession({ room, participant, follow, mixes: this.mixes, log: this.#log });
     participant.on('closed', () => session.close());
     this.#endWhenFailed(participant, room, 'subscriber');
