@@ -13,8 +13,9 @@ command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # Clients port545 did not write: baresip (softphone) and GStreamer's webrtcbin (WHIP/WHEP from Python).
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
+# Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).
 for pkg in python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base \
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-prometheus-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
 import type { RoomDetail } from './host/RoomHost.js';
+import { requireApiKey } from './http/adminApi.js';
 import {
   acceptWebSockets,
   closeWebSockets,
@@ -13,6 +14,7 @@ import {
 } from './http/httpBase.js';
 import { registerWebClient } from './http/webClient.js';
 import { clientMessage } from './protocol/messages.js';
+import { exposition, type MetricsData, mainThreadMetrics } from './workers/metrics.js';
 import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
 import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
 import { SipRouter } from './workers/SipRouter.js';
@@ -80,6 +82,20 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       participants: all.reduce((n, h) => n + h.participants, 0),
       workers: all.length,
     };
+  });
+
+  // Prometheus metrics of every thread, with the API key (docs/api.md).
+  const metrics = mainThreadMetrics(() => wss.clients.size);
+  app.get('/metrics', async (request, reply) => {
+    requireApiKey(config, request, reply);
+    const threads = await Promise.all([
+      metrics.getMetricsAsJSON() as Promise<MetricsData>,
+      ...workers.all.map((w) =>
+        w.request<'metrics'>({ t: 'metrics', rid: w.nextRid() }).then((m) => m.metrics),
+      ),
+    ]);
+    const { contentType, body } = await exposition(threads);
+    return reply.type(contentType).send(body);
   });
 
   app.register(async (scope) => {

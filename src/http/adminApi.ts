@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { createAccessToken, MAX_TOKEN_TTL_SECONDS, parseTtl } from '../auth/accessToken.js';
@@ -54,6 +54,20 @@ function roomView(room: RoomSummary, worker: number | undefined) {
 }
 
 /**
+ * Lets the request through only with `Authorization: Bearer <API key>` (a 401 says how to authenticate);
+ * what it answers is never cached.
+ */
+export function requireApiKey(config: Config, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('Cache-Control', 'no-store');
+  try {
+    checkApiKey(config, request.headers.authorization);
+  } catch (error) {
+    if (error instanceof CodedError && error.status === 401) reply.header('WWW-Authenticate', 'Bearer');
+    throw error;
+  }
+}
+
+/**
  * The admin HTTP API (docs/api.md): rooms and participants, removal, ending a room, and access tokens.
  * Every route needs `Authorization: Bearer <API key>`; without a configured key the API is off.
  */
@@ -86,15 +100,7 @@ export function registerAdminApi(
           'admin action',
         );
       });
-      api.addHook('onRequest', async (request, reply) => {
-        reply.header('Cache-Control', 'no-store');
-        try {
-          checkApiKey(config, request.headers.authorization);
-        } catch (error) {
-          if (error instanceof CodedError && error.status === 401) reply.header('WWW-Authenticate', 'Bearer');
-          throw error;
-        }
-      });
+      api.addHook('onRequest', async (request, reply) => requireApiKey(config, request, reply));
 
       const roomOf = (name: string) => {
         const room = host.room(name);

@@ -17,7 +17,8 @@ const MINUTE_MS = 60_000;
 
 /** Which limit a request path falls under, if any. */
 function areaOf(url: string): 'admin' | 'gateway' | undefined {
-  if (/^\/api\/v1(\/|\?|$)/.test(url)) return 'admin';
+  // The metrics are read with the API key, and counted with the admin API.
+  if (/^\/(api\/v1|metrics)(\/|\?|$)/.test(url)) return 'admin';
   if (/^\/(whip|whep)(\/|\?|$)/.test(url)) return 'gateway';
   return undefined;
 }

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { serializeSipMessage } from '../gateways/sip/SipMessage.js';
 import { responsePeer, type SipWire } from '../gateways/sip/SipTransport.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { buildRoomServer, type RoomServer } from './buildRoomServer.js';
+import { type MetricsData, roomServiceMetrics } from './metrics.js';
 import { PortSocket } from './PortSocket.js';
 import type { FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
 
@@ -17,6 +19,7 @@ import type { FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
  */
 export class RoomService {
   readonly server: RoomServer;
+  readonly #metrics: Registry;
   readonly #post: (message: FromWorker) => void;
   #closing: Promise<void> | undefined;
   /** Where the main thread's SIP sockets listen (every routed message says). */
@@ -63,6 +66,7 @@ export class RoomService {
           }
         : {}),
     });
+    this.#metrics = roomServiceMetrics(this.server, index);
     this.server.host.registry.on('roomClosed', (room) => {
       const seq = this.#routes.get(room);
       if (seq === undefined) return;
@@ -121,6 +125,13 @@ export class RoomService {
         return;
       case 'room':
         this.#postNow({ t: 'room', rid: message.rid, room: this.server.host.room(message.room) });
+        return;
+      case 'metrics':
+        void this.#metrics
+          .getMetricsAsJSON()
+          .then((metrics) =>
+            this.#postNow({ t: 'metrics', rid: message.rid, metrics: metrics as MetricsData }),
+          );
         return;
       case 'shutdown':
         void this.close().finally(() => this.#postNow({ t: 'shutdown', rid: message.rid }));

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
 import type { RoomDetail } from '../host/RoomHost.js';
+import type { MetricsData } from './metrics.js';
 
 /**
  * Messages between the main thread and a room worker (`postMessage`, structured clone). The main thread
@@ -39,6 +40,8 @@ export type ToWorker =
   /** One room of this worker's host, as plain data (`RoomHost.room`). */
   | { t: 'room'; rid: number; room: string }
   | { t: 'shutdown'; rid: number }
+  /** This worker's Prometheus metrics, as plain data. */
+  | { t: 'metrics'; rid: number }
   /**
    * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
    * worker of its room (`route` with its INVITE), the rest to any worker. `port`: the SIP port.
@@ -61,6 +64,7 @@ export type FromWorker =
   | { t: 'health'; rid: number; rooms: number; participants: number }
   | { t: 'room'; rid: number; room: RoomDetail | undefined }
   | { t: 'shutdown'; rid: number }
+  | { t: 'metrics'; rid: number; metrics: MetricsData }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
   | { t: 'released'; room: string; seq: number }
   /** A SIP message this worker's gateway sends, through the main thread's sockets. */

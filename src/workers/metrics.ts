@@ -1,0 +1,211 @@
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import {
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+import { type MediaKind, mediaTotals } from '../sfu/mediaTotals.js';
+import type { RoomServer } from './buildRoomServer.js';
+
+/**
+ * The server's Prometheus metrics (`GET /metrics`). Each thread has its own registry, labelled with the
+ * thread (`main`, `worker-0`, …); the main thread asks every room worker for its metrics as plain data
+ * and serves them all together. Labels never carry a room name or a participant id: only kinds, threads
+ * and fixed values.
+ */
+
+/** The metrics of one thread, as plain data (what a worker posts to the main thread). */
+export type MetricsData = MetricObjectWithValues<MetricValue<string>>[];
+
+const KINDS: MediaKind[] = ['audio', 'video'];
+
+/** The event loop's delay and use on this thread, since the last scrape. */
+function eventLoopMetrics(registry: Registry): void {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let used = performance.eventLoopUtilization();
+  new Gauge({
+    name: 'port545_event_loop_delay_seconds',
+    help: 'Event loop delay on this thread since the last scrape, by quantile',
+    labelNames: ['quantile'],
+    registers: [registry],
+    collect() {
+      this.set({ quantile: '0.5' }, delay.percentile(50) / 1e9);
+      this.set({ quantile: '0.99' }, delay.percentile(99) / 1e9);
+      this.set({ quantile: '1' }, delay.max / 1e9);
+      delay.reset();
+    },
+  });
+  new Gauge({
+    name: 'port545_event_loop_utilization',
+    help: 'Share of time this thread was busy since the last scrape (0 to 1)',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization();
+      this.set(performance.eventLoopUtilization(now, used).utilization);
+      used = now;
+    },
+  });
+}
+
+/** A counter whose value is read at scrape time from something that only grows. */
+function readCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: (kind: MediaKind, totals: ReturnType<typeof mediaTotals>) => number,
+  totals: () => ReturnType<typeof mediaTotals>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const now = totals();
+      this.reset();
+      for (const kind of KINDS) this.inc({ kind }, read(kind, now));
+    },
+  });
+}
+
+/** The metrics of a room service: its rooms, people, gateways and media. */
+export function roomServiceMetrics(server: RoomServer, index: number): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ thread: `worker-${index}` });
+  const { host, gateways } = server;
+  new Gauge({
+    name: 'port545_rooms',
+    help: 'Rooms open',
+    registers: [registry],
+    collect() {
+      this.set(host.load.rooms);
+    },
+  });
+  new Gauge({
+    name: 'port545_participants',
+    help: 'Participants in rooms (browsers, WHIP publishers, WHEP viewers, phones)',
+    registers: [registry],
+    collect() {
+      this.set(host.load.participants);
+    },
+  });
+  new Gauge({
+    name: 'port545_gateway_sessions',
+    help: 'Open WHIP and WHEP sessions and SIP calls',
+    labelNames: ['gateway'],
+    registers: [registry],
+    collect() {
+      this.set({ gateway: 'whip' }, gateways.whip.size);
+      this.set({ gateway: 'whep' }, gateways.whep.size);
+      this.set({ gateway: 'sip' }, gateways.sip?.calls.size ?? 0);
+    },
+  });
+  // One read of the media totals serves every media metric of a scrape.
+  let cached: { at: number; totals: ReturnType<typeof mediaTotals> } | undefined;
+  const totals = () => {
+    const now = performance.now();
+    if (!cached || now - cached.at > 100) cached = { at: now, totals: mediaTotals() };
+    return cached.totals;
+  };
+  new Gauge({
+    name: 'port545_tracks_published',
+    help: 'Tracks published now',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const now = totals();
+      for (const kind of KINDS) this.set({ kind }, now[kind].published);
+    },
+  });
+  new Gauge({
+    name: 'port545_tracks_subscribed',
+    help: 'Subscriptions now (a published track sent to one participant)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const now = totals();
+      for (const kind of KINDS) this.set({ kind }, now[kind].subscribed);
+    },
+  });
+  readCounter(
+    registry,
+    'port545_packets_received_total',
+    'RTP packets received on published tracks',
+    (k, t) => t[k].packetsIn,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_bytes_received_total',
+    'RTP payload bytes received on published tracks',
+    (k, t) => t[k].bytesIn,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_packets_sent_total',
+    'RTP packets forwarded to subscribers',
+    (k, t) => t[k].packetsOut,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_bytes_sent_total',
+    'RTP payload bytes forwarded to subscribers',
+    (k, t) => t[k].bytesOut,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_keyframe_requests_total',
+    'Keyframe requests (PLI) sent to publishers',
+    (k, t) => t[k].keyframeRequests,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_pli_received_total',
+    'Picture loss indications (PLI) received from subscribers',
+    (k, t) => t[k].pliReceived,
+    totals,
+  );
+  const mediaUp = new Histogram({
+    name: 'port545_media_up_seconds',
+    help: "Time from a participant's join to its first connected peer connection",
+    labelNames: ['kind'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
+  host.onMediaUp = (seconds, kind) => mediaUp.observe({ kind }, seconds);
+  eventLoopMetrics(registry);
+  return registry;
+}
+
+/** The main thread's metrics: the process (CPU, memory, handles) and its own event loop. */
+export function mainThreadMetrics(connections: () => number): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ thread: 'main' });
+  collectDefaultMetrics({ register: registry, prefix: 'port545_' });
+  new Gauge({
+    name: 'port545_websocket_connections',
+    help: 'Open signaling WebSockets',
+    registers: [registry],
+    collect() {
+      this.set(connections());
+    },
+  });
+  eventLoopMetrics(registry);
+  return registry;
+}
+
+/** Every thread's metrics as one Prometheus text exposition. */
+export async function exposition(threads: MetricsData[]): Promise<{ contentType: string; body: string }> {
+  const all = AggregatorRegistry.aggregate(threads);
+  return { contentType: all.contentType, body: await all.metrics() };
+}
