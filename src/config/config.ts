@@ -12,18 +12,26 @@ export const configSchema = z
   .object({
     /** Interface for HTTP/WebSocket; '::' listens on all IPv6 and IPv4 interfaces. */
     host: z.string().min(1).default('::'),
+    /** TCP port for HTTP(S), WebSocket and the web client; 545 falls back to 5450 when it cannot be bound. */
     port: port.default(DEFAULT_PORT),
-    /** True when the port was chosen by the operator: then a failure to bind is an error, not a fallback. */
+    /**
+     * True when the port was chosen by the operator: then a failure to bind is an error, not a fallback.
+     * @internal set by the command line, not a setting
+     */
     portExplicit: z.boolean().default(false),
+    /** How much the server logs (JSON lines on stdout). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /**
      * Worker threads that hold the rooms and their media, a room on one worker; the main thread keeps
      * HTTP and signaling. 'auto': one per core (none on a single core); 0: everything on the main thread.
      */
     workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
+    /** WebRTC media. */
     rtc: z
       .object({
+        /** Lowest UDP port for media (each worker thread takes its own slice of the range). */
         minPort: udpPort.default(40000),
+        /** Highest UDP port for media. */
         maxPort: udpPort.default(49999),
         /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
         announcedIp: z.string().ip().optional(),
@@ -33,12 +41,16 @@ export const configSchema = z
       .strict()
       .default({})
       .refine((r) => r.minPort < r.maxPort, { message: 'rtc.minPort must be below rtc.maxPort' }),
+    /** Rooms and how long they live. */
     rooms: z
       .object({
         /** An empty room stays this long before it closes, so a quick rejoin finds it. */
         emptyTimeoutMs: z.number().int().min(0).default(10_000),
+        /** People in one room (browsers, WHIP publishers, WHEP viewers, phones). */
         maxParticipants: z.number().int().min(1).default(100),
+        /** Rooms open at once, over all worker threads. */
         maxRooms: z.number().int().min(1).default(1000),
+        /** Chat messages a newcomer is shown. */
         chatHistory: z.number().int().min(0).max(10_000).default(100),
         /**
          * A room's lock, password and who was admitted are kept in `<dataDir>/rooms/` so that a restart
@@ -65,6 +77,7 @@ export const configSchema = z
         passwordFreeAttempts: z.number().int().min(0).default(3),
         /** Delay before answering the next try after that, doubling per wrong password up to the max. */
         passwordBackoffMs: z.number().int().min(0).default(250),
+        /** The longest that delay grows to. */
         passwordBackoffMaxMs: z.number().int().min(0).default(5000),
         /**
          * Wrong passwords for one room from all addresses together, per minute; past it every try waits
@@ -84,8 +97,11 @@ export const configSchema = z
     /** HTTPS and WSS on the same port: certificate files, or a self-signed certificate kept in dataDir. */
     tls: z
       .object({
+        /** PEM certificate chain file (with `key`); reloaded when the server restarts. */
         cert: z.string().min(1).optional(),
+        /** PEM private key file of `cert`. */
         key: z.string().min(1).optional(),
+        /** Make (once) and serve a self-signed certificate kept in `dataDir`. */
         selfSigned: z.boolean().default(false),
       })
       .strict()
@@ -115,6 +131,7 @@ export const configSchema = z
     /** The SIP gateway (RFC 3261 over UDP and TCP): phones and PBXs call sip:<room>@<host>. */
     sip: z
       .object({
+        /** Turn the SIP gateway on. */
         enabled: z.boolean().default(false),
         /** Interface for SIP and its RTP; '::' is every interface. */
         host: z.string().min(1).default('::'),
@@ -124,29 +141,37 @@ export const configSchema = z
         maxCalls: z.number().int().min(1).default(100),
         /** Ring (180 Ringing) this long before answering; 0 answers at once. */
         ringMs: z.number().int().min(0).max(60_000).default(0),
-        /** Wrong PINs before a caller is hung up on, and how long they have to enter it. */
+        /** Wrong PINs before a caller is hung up on. */
         pinAttempts: z.number().int().min(1).max(10).default(3),
+        /** How long a caller has to enter the room's PIN. */
         pinTimeoutMs: z.number().int().min(1000).default(30_000),
         /** Hang up on a caller whose RTP stopped this long ago (a phone that vanished); 0 never. */
         rtpTimeoutMs: z.number().int().min(0).default(60_000),
       })
       .strict()
       .default({}),
+    /** What one client may send and hold: every input from the network has a cap (docs/SECURITY.md). */
     limits: z
       .object({
+        /** The largest signaling message; a larger one closes the connection with 1009. */
         wsMaxMessageBytes: z
           .number()
           .int()
           .min(1024)
           .default(256 * 1024),
+        /** Signaling messages per second per connection (bursts of twice that); past it, RATE_LIMITED. */
         wsMessagesPerSecond: z.number().int().min(1).default(50),
+        /** The largest SDP offer or answer (signaling, WHIP, WHEP). */
         sdpMaxBytes: z
           .number()
           .int()
           .min(1024)
           .default(64 * 1024),
+        /** The longest chat message. */
         chatMaxChars: z.number().int().min(1).default(2000),
+        /** Tracks one participant may publish. */
         tracksPerParticipant: z.number().int().min(1).default(8),
+        /** A WebSocket that has not joined a room this long after it opened is closed (JOIN_TIMEOUT). */
         joinTimeoutMs: z.number().int().min(100).default(10_000),
         /** Open WebSocket connections from one IP address (people behind one NAT share an address). */
         connectionsPerIp: z.number().int().min(1).default(50),
@@ -154,12 +179,13 @@ export const configSchema = z
         wsConnectsPerMinute: z.number().int().min(1).default(120),
         /** A peer connection that has not connected (ICE and DTLS) this long after its offer/answer ends its participant. */
         connectTimeoutMs: z.number().int().min(100).default(30_000),
-        /** Open WHIP plus WHEP sessions from one IP address, and under one bearer token. */
+        /** Open WHIP plus WHEP sessions from one IP address. */
         gatewaySessionsPerIp: z.number().int().min(1).default(20),
+        /** The same, under one bearer token. */
         gatewaySessionsPerToken: z.number().int().min(1).default(20),
         /** HTTP requests per minute to WHIP and WHEP, per IP address and per bearer token. */
         gatewayRequestsPerMinute: z.number().int().min(1).default(120),
-        /** HTTP requests per minute to the admin API (/api/v1), per IP address and per bearer key. */
+        /** HTTP requests per minute to the admin API (/api/v1) and /metrics, per IP address and per bearer key. */
         adminRequestsPerMinute: z.number().int().min(1).default(120),
         /** Media sections (m-lines) in one offer or answer. */
         sdpMaxMediaSections: z.number().int().min(1).default(64),

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { type Config, ConfigError, type ConfigInput, parseConfig } from './config.js';
 
 /** Command-line flags of `port545 serve`, each with its environment variable and config-file path. */
-const settings = [
+export const settings = [
   { flag: 'host', env: 'PORT545_HOST', path: ['host'], type: 'string' },
   { flag: 'port', env: 'PORT545_PORT', path: ['port'], type: 'int' },
   { flag: 'log-level', env: 'PORT545_LOG_LEVEL', path: ['logLevel'], type: 'string' },
@@ -37,7 +37,7 @@ const settings = [
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
-const secretSettings = [
+export const secretSettings = [
   { env: 'PORT545_API_KEY', path: ['auth', 'apiKey'] },
   { env: 'PORT545_API_SECRET', path: ['auth', 'apiSecret'] },
 ] as const;
