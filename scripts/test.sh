@@ -11,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# systemd-analyze checks the systemd unit in deploy/.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Clients port545 did not write: baresip (softphone) and GStreamer's webrtcbin (WHIP/WHEP from Python).
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
 # Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).
