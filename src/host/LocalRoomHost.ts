@@ -9,6 +9,7 @@ import type { Room } from '../room/Room.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import { ConnectDeadline, type PeerRole, SdpError } from '../sfu/index.js';
 import type {
+  ActivityParticipant,
   AdminAction,
   AnswerMessage,
   JoinRequest,
@@ -21,6 +22,7 @@ import type {
   PublishTrack,
   RemoteCandidate,
   ResumeRequest,
+  RoomActivity,
   RoomDetail,
   RoomHost,
   RoomSummary,
@@ -63,10 +65,47 @@ export class LocalRoomHost implements RoomHost {
         : {}),
       log,
     });
+    this.registry.on('roomCreated', (room) => this.#reportActivity(room));
   }
 
   get load(): { rooms: number; participants: number } {
     return { rooms: this.registry.rooms.size, participants: this.registry.participantCount };
+  }
+
+  /** Told what happens in each room, in the order it happens there (the webhooks). */
+  onActivity: ((activity: RoomActivity) => void) | undefined;
+
+  /** Reports what happens in `room` to `onActivity`. */
+  #reportActivity(room: Room): void {
+    const name = room.name;
+    const who = (p: Participant): ActivityParticipant => ({
+      id: p.id,
+      name: p.name,
+      identity: p.identity ?? null,
+    });
+    const say = (activity: RoomActivity) => this.onActivity?.(activity);
+    // A room starts with its first participant: one made for a join that was refused never started.
+    let started = false;
+    room.on('participantJoined', (p) => {
+      if (!started) say({ type: 'room_started', room: name });
+      started = true;
+      say({ type: 'participant_joined', room: name, participant: who(p) });
+    });
+    room.on('trackPublished', (p, track) =>
+      say({ type: 'track_published', room: name, participant: who(p), track }),
+    );
+    room.on('trackUnpublished', (p, trackId) =>
+      say({ type: 'track_unpublished', room: name, participant: who(p), trackId }),
+    );
+    room.on('participantLeft', (p, reason) => {
+      const participant = who(p);
+      for (const trackId of p.tracks.keys())
+        say({ type: 'track_unpublished', room: name, participant, trackId });
+      say({ type: 'participant_left', room: name, participant, reason });
+    });
+    room.on('closed', (restart) => {
+      if (started) say({ type: 'room_finished', room: name, reason: restart ? 'restart' : 'ended' });
+    });
   }
 
   /**

@@ -46,6 +46,26 @@ export interface RoomHost {
   readonly load: { rooms: number; participants: number };
 }
 
+/**
+ * What happened in a room, as plain data, for the webhooks (`src/webhooks`): the host reports each in
+ * the order it happened in its room. A room "starts" with its first participant and "finishes" when it
+ * closes (`reason` `ended`, or `restart` when the server stops to restart and its people will rejoin).
+ */
+export type RoomActivity =
+  | { type: 'room_started'; room: string }
+  | { type: 'room_finished'; room: string; reason: 'ended' | 'restart' }
+  | { type: 'participant_joined'; room: string; participant: ActivityParticipant }
+  | { type: 'participant_left'; room: string; participant: ActivityParticipant; reason: LeaveReason }
+  | { type: 'track_published'; room: string; participant: ActivityParticipant; track: TrackInfo }
+  | { type: 'track_unpublished'; room: string; participant: ActivityParticipant; trackId: string };
+
+export interface ActivityParticipant {
+  id: string;
+  name: string;
+  /** The access token's identity, null without a token. */
+  identity: string | null;
+}
+
 /** How a participant came in; it decides what the room does for it (deadlines, media, leave on failure). */
 export type MemberKind = 'browser' | 'whip' | 'sip';
 

@@ -38,11 +38,15 @@ export type Actor = Participant | 'admin';
 export interface RoomEvents {
   participantJoined: [Participant];
   participantLeft: [Participant, LeaveReason];
+  /** A participant published a track, or stopped publishing one (not when it leaves: that is `participantLeft`). */
+  trackPublished: [Participant, TrackInfo];
+  trackUnpublished: [Participant, string];
   /** The last participant left. */
   empty: [];
   /** What a restart must keep changed: the lock, the password, who was admitted and with which role. */
   stateChanged: [];
-  closed: [];
+  /** The room ended; `restart`: the server is restarting and its people will rejoin. */
+  closed: [restart: boolean];
 }
 
 /** How a participant joins: the defaults are those of a port545 client. */
@@ -281,6 +285,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         { type: 'trackUnpublished', participantId: participant.id, trackId: track.id },
         participant,
       );
+      this.emit('trackUnpublished', participant, track.id);
     }
     for (const track of result.added) {
       const request = result.tracks.find((t) => t.track === track)!;
@@ -312,6 +317,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         { type: 'trackUnpublished', participantId: participant.id, trackId: track.id },
         participant,
       );
+      this.emit('trackUnpublished', participant, track.id);
     });
   }
 
@@ -320,6 +326,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     participant.tracks.set(track.id, { info, track });
     this.#trackOwner.set(track.id, participant.id);
     this.broadcast({ type: 'trackPublished', participantId: participant.id, track: info }, participant);
+    this.emit('trackPublished', participant, info);
     for (const other of this.participants.values()) if (other !== participant) other.session.subscribe(track);
   }
 
@@ -564,7 +571,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     };
     for (const p of participants) p.send(bye);
     await Promise.all(participants.map((p) => p.close('closed')));
-    this.emit('closed');
+    this.emit('closed', rejoinAfterMs !== undefined);
     this.removeAllListeners();
   }
 }

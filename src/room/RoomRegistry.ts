@@ -31,7 +31,7 @@ export const RESTART_REJOIN_AFTER_MS = 1000;
  * The rooms of one server. A room is created by its first join and closed once it has been empty for
  * `emptyTimeoutMs`. Also finds participants by resume token.
  */
-export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
+export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; roomClosed: [name: string] }> {
   readonly rooms = new Map<string, Room>();
   readonly #options: RoomRegistryOptions;
   readonly #store: RoomStateStore | undefined;
@@ -94,6 +94,7 @@ export class RoomRegistry extends TypedEmitter<{ roomClosed: [name: string] }> {
     // A join that made the room may still be refused (a restored room is locked): it must not stay.
     this.#closeWhenEmpty(name);
     o.log.info({ room: name }, 'room created');
+    this.emit('roomCreated', room);
     return room;
   }
 
