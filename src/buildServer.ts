@@ -14,6 +14,7 @@ import {
 } from './http/httpBase.js';
 import { registerWebClient } from './http/webClient.js';
 import { clientMessage } from './protocol/messages.js';
+import { WebhookQueue } from './webhooks/WebhookQueue.js';
 import { exposition, type MetricsData, mainThreadMetrics } from './workers/metrics.js';
 import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
 import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
@@ -66,6 +67,19 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
         log,
       )
     : undefined;
+  const { webhooks: hooks } = config;
+  const webhooks =
+    hooks.url && hooks.secret
+      ? new WebhookQueue({
+          url: hooks.url,
+          secret: hooks.secret,
+          dataDir: config.dataDir,
+          maxQueued: hooks.maxQueued,
+          retryForMs: hooks.retryForMs,
+          log: log.child({ webhooks: true }),
+        })
+      : undefined;
+  if (webhooks) workers.onActivity = (activity) => webhooks.push(activity);
   if (sip)
     app.addHook('onReady', async () => {
       await sip.listen();
@@ -215,6 +229,8 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     // The workers say `bye` to their participants (and BYE to their phones) through these sockets before
     // they are closed.
     await workers.close();
+    // After the rooms: their last events (everyone left, the room finished) are in the journal.
+    await webhooks?.close();
     await sip?.close();
     await closeWebSockets(wss);
     await app.close();

@@ -128,6 +128,30 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** What happens in rooms, POSTed to one URL and signed as Standard Webhooks do it (docs/webhooks.md). */
+    webhooks: z
+      .object({
+        /** Where the events are POSTed (http or https); none: no webhooks. */
+        url: z.string().url().optional(),
+        /** The signing secret: `whsec_` and the base64 of 24 to 64 random bytes (`port545 token` does not make it). */
+        secret: z
+          .string()
+          .regex(
+            /^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/,
+            'must be whsec_ followed by the base64 of 24 to 64 bytes',
+          )
+          .optional(),
+        /** Events kept (in `dataDir`) while the receiver is down; past it the oldest are dropped, with a log line. */
+        maxQueued: z.number().int().min(1).default(10_000),
+        /** An event not delivered after trying this long is dropped, with a log line. */
+        retryForMs: z.number().int().min(1000).default(86_400_000),
+      })
+      .strict()
+      .default({})
+      .refine((w) => (w.url === undefined) === (w.secret === undefined), {
+        message:
+          'set both webhooks.url and webhooks.secret (PORT545_WEBHOOK_URL, PORT545_WEBHOOK_SECRET) or neither',
+      }),
     /** The SIP gateway (RFC 3261 over UDP and TCP): phones and PBXs call sip:<room>@<host>. */
     sip: z
       .object({

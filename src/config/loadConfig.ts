@@ -34,12 +34,14 @@ export const settings = [
   { flag: 'sip', env: 'PORT545_SIP', path: ['sip', 'enabled'], type: 'bool' },
   { flag: 'sip-port', env: 'PORT545_SIP_PORT', path: ['sip', 'port'], type: 'int' },
   { flag: 'sip-host', env: 'PORT545_SIP_HOST', path: ['sip', 'host'], type: 'string' },
+  { flag: 'webhook-url', env: 'PORT545_WEBHOOK_URL', path: ['webhooks', 'url'], type: 'string' },
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
 export const secretSettings = [
   { env: 'PORT545_API_KEY', path: ['auth', 'apiKey'] },
   { env: 'PORT545_API_SECRET', path: ['auth', 'apiSecret'] },
+  { env: 'PORT545_WEBHOOK_SECRET', path: ['webhooks', 'secret'] },
 ] as const;
 
 export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environment, or a key in --config FILE):
@@ -66,6 +68,8 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --sip                  answer phone calls: SIP over UDP and TCP, sip:<room>@<host> joins <room>
   --sip-port N           UDP and TCP port for SIP (default 5060)
   --sip-host ADDR        interface for SIP and its RTP (default: all, "::")
+  --webhook-url URL      POST what happens in rooms there, signed with PORT545_WEBHOOK_SECRET
+                         (environment or config file only)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --config FILE          JSON config file (PORT545_CONFIG)`;
 

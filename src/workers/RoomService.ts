@@ -67,6 +67,9 @@ export class RoomService {
         : {}),
     });
     this.#metrics = roomServiceMetrics(this.server, index);
+    // With webhooks on, what happens in rooms goes to the main thread, which sends them.
+    if (config.webhooks.url)
+      this.server.host.onActivity = (activity) => this.#postNow({ t: 'activity', activity });
     this.server.host.registry.on('roomClosed', (room) => {
       const seq = this.#routes.get(room);
       if (seq === undefined) return;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import type { RoomActivity } from '../host/RoomHost.js';
 import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
 import { RoomService } from './RoomService.js';
 
@@ -225,6 +226,8 @@ export class RoomWorkers implements RoomPlacement {
   readonly #size: number;
   /** `--workers 0`: one room service on this thread instead of worker threads. */
   readonly #inThread: boolean;
+  /** Told what happens in every worker's rooms (the webhooks), each room's activity in order. */
+  onActivity: ((activity: RoomActivity) => void) | undefined;
   /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
   onSip: ((worker: RoomWorker, message: SipFromWorker) => void) | undefined;
 
@@ -331,6 +334,9 @@ export class RoomWorkers implements RoomPlacement {
       case 'sip':
       case 'sipEnded':
         this.onSip?.(worker, message);
+        return;
+      case 'activity':
+        this.onActivity?.(message.activity);
         return;
       default:
         return;

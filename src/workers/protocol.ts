@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
-import type { RoomDetail } from '../host/RoomHost.js';
+import type { RoomActivity, RoomDetail } from '../host/RoomHost.js';
 import type { MetricsData } from './metrics.js';
 
 /**
@@ -65,6 +65,8 @@ export type FromWorker =
   | { t: 'room'; rid: number; room: RoomDetail | undefined }
   | { t: 'shutdown'; rid: number }
   | { t: 'metrics'; rid: number; metrics: MetricsData }
+  /** What happened in one of this worker's rooms (for the webhooks), in the order it happened. */
+  | { t: 'activity'; activity: RoomActivity }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
   | { t: 'released'; room: string; seq: number }
   /** A SIP message this worker's gateway sends, through the main thread's sockets. */
