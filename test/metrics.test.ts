@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Bot } from '../src/bot/Bot.js';
@@ -110,6 +111,11 @@ describe('metrics for Prometheus', () => {
       ...SCRAPE_PACE,
     );
     assert.equal(first!.sum('port545_websocket_connections'), 2);
+    // Every metric the Grafana dashboard in docs/ plots is one the server serves.
+    const dashboard = readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8');
+    const plotted = new Set(dashboard.match(/port545_[a-z0-9_]+/g));
+    assert.ok(plotted.size > 10, 'the dashboard plots the metrics');
+    for (const sample of plotted) assert.ok(first!.has(sample), `the dashboard's ${sample} is served`);
     for (const sample of ['port545_process_cpu_seconds_total', 'port545_event_loop_delay_seconds'])
       assert.ok(first!.has(sample), `the metrics have ${sample}`);
     for (const secret of ['metered', 'Ada', 'Grace', ...bots.map((b) => b.room.participantId)])
