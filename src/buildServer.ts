@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import { verifyAccessToken } from './auth/accessToken.js';
+import { bearerToken } from './auth/authorizeJoin.js';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
-import type { RoomDetail } from './host/RoomHost.js';
+import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
 import {
   acceptWebSockets,
@@ -27,6 +29,11 @@ export interface Port545Server extends ServerHandle {
   /** With SIP on: the SIP sockets, routing each call to the worker of its room. */
   readonly sip: SipRouter | undefined;
 }
+
+/** How long one answer of the directory serves (every open home page asks every few seconds). */
+const DIRECTORY_CACHE_MS = 1000;
+/** The most rooms the directory shows. */
+const MAX_LISTED_ROOMS = 200;
 
 /** Reply headers that belong to one hop, not to the reply. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
@@ -96,6 +103,44 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       participants: all.reduce((n, h) => n + h.participants, 0),
       workers: all.length,
     };
+  });
+
+  // The rooms their hosts listed, for the home page (docs/api.md). Every open home page asks every few
+  // seconds: one answer serves all that ask within a second.
+  let listed: { at: number; rooms: Promise<DirectoryEntry[]> } | undefined;
+  const directory = (): Promise<DirectoryEntry[]> => {
+    if (listed && Date.now() - listed.at < DIRECTORY_CACHE_MS) return listed.rooms;
+    const rooms = Promise.all(
+      workers.all.map((w) =>
+        w.request<'directory'>({ t: 'directory', rid: w.nextRid() }).then((m) => m.rooms),
+      ),
+    ).then((all) =>
+      all
+        .flat()
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .slice(0, MAX_LISTED_ROOMS),
+    );
+    listed = { at: Date.now(), rooms };
+    rooms.catch(() => {
+      listed = undefined;
+    });
+    return rooms;
+  };
+  app.get('/directory', async (request, reply) => {
+    let rooms = await directory();
+    // Secured: a visitor sees the listed rooms their access token opens, and without one nothing.
+    if (config.auth.mode === 'secured') {
+      const token = bearerToken(request.headers.authorization);
+      const opens = async (room: DirectoryEntry) =>
+        token !== undefined &&
+        (await verifyAccessToken(config.auth.apiSecret!, token, room.name).then(
+          () => true,
+          () => false,
+        ));
+      const allowed = await Promise.all(rooms.map(opens));
+      rooms = rooms.filter((_, i) => allowed[i]);
+    }
+    return reply.header('Cache-Control', 'no-store').send({ rooms });
   });
 
   // Prometheus metrics of every thread, with the API key (docs/api.md).

@@ -185,7 +185,7 @@ describe('a restarted server', () => {
       assert.equal(ann.displayName, 'Ann');
       assert.deepEqual(
         ann.roomState,
-        { locked: true, passwordProtected: true },
+        { locked: true, passwordProtected: true, listed: false },
         'lock and password survived',
       );
 

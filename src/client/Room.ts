@@ -108,7 +108,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   role: ParticipantRole = 'guest';
   /** The server lets this client publish (an access token may say no). */
   canPublish = true;
-  roomState: RoomAccessState = { locked: false, passwordProtected: false };
+  roomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
   state: ConnectionState = 'connected';
   #signal!: Signal;
   readonly #options: ConnectOptions;
@@ -294,7 +294,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         return;
       }
       case 'roomState':
-        this.roomState = { locked: message.locked, passwordProtected: message.passwordProtected };
+        this.roomState = {
+          locked: message.locked,
+          passwordProtected: message.passwordProtected,
+          listed: message.listed,
+          ...(message.topic !== undefined ? { topic: message.topic } : {}),
+        };
         this.emit('roomState', this.roomState);
         return;
       default:
@@ -538,6 +543,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** A locked room admits nobody new except holders of a host token. */
   async lockRoom(locked: boolean): Promise<void> {
     await this.#signal.request({ type: 'lockRoom', locked });
+  }
+
+  /** Shows the room in the server's directory with `topic` (hosts only), or with false takes it out. */
+  async listRoom(listed: boolean, topic?: string): Promise<void> {
+    await this.#signal.request({ type: 'listRoom', listed, ...(topic !== undefined ? { topic } : {}) });
   }
 
   /** Sets the room password (null removes it); people without an access token must then give it. */

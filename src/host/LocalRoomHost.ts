@@ -12,6 +12,7 @@ import type {
   ActivityParticipant,
   AdminAction,
   AnswerMessage,
+  DirectoryEntry,
   JoinRequest,
   Member,
   MemberAction,
@@ -66,6 +67,22 @@ export class LocalRoomHost implements RoomHost {
       log,
     });
     this.registry.on('roomCreated', (room) => this.#reportActivity(room));
+  }
+
+  directory(): DirectoryEntry[] {
+    const listed: DirectoryEntry[] = [];
+    for (const room of this.registry.rooms.values()) {
+      const { listed: shown, topic, locked, passwordProtected } = room.access.state;
+      if (!shown || room.closed) continue;
+      listed.push({
+        name: room.name,
+        ...(topic !== undefined ? { topic } : {}),
+        people: room.participants.size,
+        locked,
+        passwordProtected,
+      });
+    }
+    return listed;
   }
 
   get load(): { rooms: number; participants: number } {
@@ -393,6 +410,9 @@ class LocalMember implements Member {
         return ok();
       case 'lockRoom':
         room.setLocked(participant, action.locked);
+        return ok();
+      case 'listRoom':
+        room.setListed(participant, action.listed, action.topic);
         return ok();
       case 'setPassword':
         await room.setPassword(participant, action.password);

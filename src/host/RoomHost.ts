@@ -38,12 +38,23 @@ export interface RoomHost {
   rooms(): RoomSummary[];
   /** One room with its people, undefined when there is none. */
   room(name: string): RoomDetail | undefined;
+  /** The rooms their hosts listed, as the home page shows them (names no person). */
+  directory(): DirectoryEntry[];
   /** A host control by the administrator: remove or mute someone (throws ROOM_NOT_FOUND and the like). */
   administer(room: string, action: AdminAction): Promise<void>;
   /** Ends a room: everyone in it hears `bye` with `reason` and leaves. */
   closeRoom(room: string, reason: string): Promise<void>;
   /** How many rooms and participants there are (health). */
   readonly load: { rooms: number; participants: number };
+}
+
+/** A room in the server's directory. */
+export interface DirectoryEntry {
+  name: string;
+  topic?: string;
+  people: number;
+  locked: boolean;
+  passwordProtected: boolean;
 }
 
 /**
@@ -162,7 +173,15 @@ export type AnswerMessage = Extract<ServerMessage, { type: 'answer' }>;
 export type MemberAction = Extract<
   ClientMessage,
   {
-    type: 'mute' | 'chat' | 'muteParticipant' | 'removeParticipant' | 'lockRoom' | 'setPassword' | 'endRoom';
+    type:
+      | 'mute'
+      | 'chat'
+      | 'muteParticipant'
+      | 'removeParticipant'
+      | 'lockRoom'
+      | 'listRoom'
+      | 'setPassword'
+      | 'endRoom';
   }
 >;
 

@@ -32,6 +32,8 @@ export type ParticipantRole = z.infer<typeof participantRole>;
 /** Access tokens are JWTs (src/auth/accessToken.ts); a few kB at most. */
 export const MAX_TOKEN_CHARS = 4096;
 export const MAX_PASSWORD_CHARS = 256;
+/** The longest topic a listed room shows in the directory. */
+export const MAX_TOPIC_CHARS = 120;
 
 export const iceCandidate = z.object({
   candidate: z.string().max(1024),
@@ -94,6 +96,13 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('removeParticipant'), participantId: id, ...requestId }),
   z.object({ type: z.literal('lockRoom'), locked: z.boolean(), ...requestId }),
   z.object({
+    type: z.literal('listRoom'),
+    /** True: the room is shown in the server's directory (`GET /directory`), with its topic. */
+    listed: z.boolean(),
+    topic: z.string().trim().min(1).max(MAX_TOPIC_CHARS).optional(),
+    ...requestId,
+  }),
+  z.object({
     type: z.literal('setPassword'),
     /** null removes the password. */
     password: z.string().min(1).max(MAX_PASSWORD_CHARS).nullable(),
@@ -135,6 +144,9 @@ export interface ChatMessage {
 export interface RoomAccessState {
   locked: boolean;
   passwordProtected: boolean;
+  /** Shown in the server's directory; `topic` is what it says there. */
+  listed: boolean;
+  topic?: string;
 }
 
 /** Why a participant left: `removed` means a host or the admin API removed it. */

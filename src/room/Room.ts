@@ -388,6 +388,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     await target.close('removed');
   }
 
+  /** Host control: shows the room in the server's directory with `topic`, or takes it out. */
+  setListed(by: Actor, listed: boolean, topic: string | undefined): void {
+    this.#assertHost(by);
+    const newTopic = listed ? topic : undefined;
+    if (this.access.listed === listed && this.access.topic === newTopic) return;
+    this.access.listed = listed;
+    this.access.topic = newTopic;
+    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+  }
+
   setLocked(by: Actor, locked: boolean): void {
     this.#assertHost(by);
     if (this.access.locked === locked) return;

@@ -15,6 +15,9 @@ import type { RoomAccessState } from '../protocol/messages.js';
  */
 export class RoomAccess {
   locked = false;
+  /** Shown in the server's directory, with `topic`. */
+  listed = false;
+  topic: string | undefined;
   #password: PasswordHash | undefined;
   readonly #guard: PasswordGuard;
   /** Token identities removed by a host: they stay out until the room ends. */
@@ -25,7 +28,12 @@ export class RoomAccess {
   }
 
   get state(): RoomAccessState {
-    return { locked: this.locked, passwordProtected: this.#password !== undefined };
+    return {
+      locked: this.locked,
+      passwordProtected: this.#password !== undefined,
+      listed: this.listed,
+      ...(this.topic !== undefined ? { topic: this.topic } : {}),
+    };
   }
 
   get passwordProtected(): boolean {

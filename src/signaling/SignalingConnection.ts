@@ -248,6 +248,7 @@ export class SignalingConnection implements MemberSink {
       case 'muteParticipant':
       case 'removeParticipant':
       case 'lockRoom':
+      case 'listRoom':
       case 'setPassword':
       case 'endRoom':
         return this.#joined().act(message);

@@ -129,6 +129,9 @@ export class RoomService {
       case 'room':
         this.#postNow({ t: 'room', rid: message.rid, room: this.server.host.room(message.room) });
         return;
+      case 'directory':
+        this.#postNow({ t: 'directory', rid: message.rid, rooms: this.server.host.directory() });
+        return;
       case 'metrics':
         void this.#metrics
           .getMetricsAsJSON()

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
-import type { RoomActivity, RoomDetail } from '../host/RoomHost.js';
+import type { DirectoryEntry, RoomActivity, RoomDetail } from '../host/RoomHost.js';
 import type { MetricsData } from './metrics.js';
 
 /**
@@ -42,6 +42,8 @@ export type ToWorker =
   | { t: 'shutdown'; rid: number }
   /** This worker's Prometheus metrics, as plain data. */
   | { t: 'metrics'; rid: number }
+  /** The rooms of this worker that their hosts listed (`RoomHost.directory`). */
+  | { t: 'directory'; rid: number }
   /**
    * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
    * worker of its room (`route` with its INVITE), the rest to any worker. `port`: the SIP port.
@@ -65,6 +67,7 @@ export type FromWorker =
   | { t: 'room'; rid: number; room: RoomDetail | undefined }
   | { t: 'shutdown'; rid: number }
   | { t: 'metrics'; rid: number; metrics: MetricsData }
+  | { t: 'directory'; rid: number; rooms: DirectoryEntry[] }
   /** What happened in one of this worker's rooms (for the webhooks), in the order it happened. */
   | { t: 'activity'; activity: RoomActivity }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */

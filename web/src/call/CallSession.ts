@@ -395,6 +395,10 @@ export class CallSession extends Store {
     return this.#host(() => this.room?.lockRoom(locked));
   }
 
+  listRoom(listed: boolean, topic?: string): Promise<void> {
+    return this.#host(() => this.room?.listRoom(listed, topic));
+  }
+
   setRoomPassword(password: string | null): Promise<void> {
     return this.#host(async () => {
       await this.room?.setRoomPassword(password);

@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { inviteLink } from '../router.ts';
+import type { RoomAccessState } from '../sdk.ts';
 import { Icon, type IconName } from '../ui/icons.tsx';
 import { useStore } from '../util/useStore.ts';
 import type { CallSession } from './CallSession.ts';
@@ -39,7 +40,11 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   }, [panel, fromOthers]);
 
   const cameras = cameraTiles(session);
-  const access = session.room?.roomState ?? { locked: false, passwordProtected: false };
+  const access: RoomAccessState = session.room?.roomState ?? {
+    locked: false,
+    passwordProtected: false,
+    listed: false,
+  };
   const screens = screenTiles(session);
 
   const invite = async () => {
@@ -216,6 +221,9 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
                     ? {
                         locked: access.locked,
                         passwordProtected: access.passwordProtected,
+                        listed: access.listed,
+                        topic: access.topic,
+                        list: (listed, topic) => void session.listRoom(listed, topic),
                         mute: (id) => void session.muteParticipant(id),
                         remove: (id) => void session.removeParticipant(id),
                         lock: (locked) => void session.lockRoom(locked),

@@ -8,6 +8,10 @@ import type { TileModel } from './layout.ts';
 export interface HostActions {
   locked: boolean;
   passwordProtected: boolean;
+  /** Shown in the server's directory (the home page's list of rooms), with this topic. */
+  listed: boolean;
+  topic: string | undefined;
+  list(listed: boolean, topic?: string): void;
   mute(participantId: string): void;
   remove(participantId: string): void;
   lock(locked: boolean): void;
@@ -85,6 +89,7 @@ export function ParticipantsPanel({ people, onInvite, host }: ParticipantsPanelP
 
 function HostControls({ host }: { host: HostActions }): JSX.Element {
   const [password, setPassword] = useState('');
+  const [topic, setTopic] = useState(host.topic ?? '');
   return (
     <section class="host-controls" aria-labelledby="host-controls-title">
       <h3 id="host-controls-title">Host controls</h3>
@@ -99,6 +104,33 @@ function HostControls({ host }: { host: HostActions }): JSX.Element {
       <p class="host-hint">
         {host.locked ? 'Nobody new can join until you unlock it.' : 'A locked room lets nobody new in.'}
       </p>
+      <form
+        class="password-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          host.list(!host.listed, topic.trim() || undefined);
+        }}
+      >
+        <label for="room-topic">Topic in the directory</label>
+        <div class="join-row">
+          <input
+            id="room-topic"
+            type="text"
+            maxLength={120}
+            placeholder="What the call is about"
+            value={topic}
+            onInput={(e) => setTopic(e.currentTarget.value)}
+          />
+          <button type="submit" class="button small" aria-pressed={host.listed}>
+            {host.listed ? 'Unlist' : 'List'}
+          </button>
+        </div>
+        <p class="host-hint">
+          {host.listed
+            ? 'Listed: everyone who opens this server sees the room and can join it.'
+            : 'Unlisted: only people with the link find the room.'}
+        </p>
+      </form>
       <form
         class="password-form"
         onSubmit={(e) => {
