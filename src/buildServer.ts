@@ -17,7 +17,7 @@ import {
 import { registerWebClient } from './http/webClient.js';
 import { clientMessage } from './protocol/messages.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
-import { exposition, type MetricsData, mainThreadMetrics } from './workers/metrics.js';
+import { exposition, mainThreadMetrics } from './workers/metrics.js';
 import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
 import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
 import { SipRouter } from './workers/SipRouter.js';
@@ -148,7 +148,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
   app.get('/metrics', async (request, reply) => {
     requireApiKey(config, request, reply);
     const threads = await Promise.all([
-      metrics.getMetricsAsJSON() as Promise<MetricsData>,
+      metrics.json(),
       ...workers.all.map((w) =>
         w.request<'metrics'>({ t: 'metrics', rid: w.nextRid() }).then((m) => m.metrics),
       ),
@@ -273,6 +273,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     await ready.catch(() => undefined);
     // The workers say `bye` to their participants (and BYE to their phones) through these sockets before
     // they are closed.
+    metrics.close();
     await workers.close();
     // After the rooms: their last events (everyone left, the room finished) are in the journal.
     await webhooks?.close();

@@ -1,5 +1,6 @@
 import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import type { SenderInternals } from '../werift/internals.js';
 import { countMedia, type KindTotals, type MediaKind, uncountMedia } from './mediaTotals.js';
 import type { PublishedTrack } from './PublishedTrack.js';
 import { RtpFastSender } from './RtpFastSender.js';
@@ -64,7 +65,22 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     into.packetsOut += this.packetsSent;
     into.bytesOut += this.bytesSent;
     into.pliReceived += this.pliReceived;
-    if (!this.closed) into.subscribed++;
+    const stats = this.#sender as unknown as Pick<
+      SenderInternals,
+      'nackCount' | 'retransmittedPacketsSent' | 'rtt' | 'remoteFractionLost'
+    >;
+    into.nacksReceived += stats.nackCount ?? 0;
+    into.retransmitted += stats.retransmittedPacketsSent ?? 0;
+    if (this.closed) return;
+    into.subscribed++;
+    if (typeof stats.rtt === 'number') {
+      into.rttSum += stats.rtt;
+      into.rttCount++;
+    }
+    if (typeof stats.remoteFractionLost === 'number') {
+      into.lossSum += stats.remoteFractionLost;
+      into.lossCount++;
+    }
   }
 
   write(rtp: RtpPacket): void {

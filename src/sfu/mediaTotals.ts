@@ -17,6 +17,17 @@ export interface KindTotals {
   keyframeRequests: number;
   /** Picture loss indications (PLI) received from subscribers. */
   pliReceived: number;
+  /** NACKs received from subscribers, and packets sent again for them. */
+  nacksReceived: number;
+  retransmitted: number;
+  /**
+   * Live subscriptions whose receiver reports gave a round-trip time and a loss fraction: their sum and
+   * count (the metrics show the mean).
+   */
+  rttSum: number;
+  rttCount: number;
+  lossSum: number;
+  lossCount: number;
   /** Tracks published and subscriptions open now. */
   published: number;
   subscribed: number;
@@ -34,6 +45,12 @@ const empty = (): KindTotals => ({
   bytesOut: 0,
   keyframeRequests: 0,
   pliReceived: 0,
+  nacksReceived: 0,
+  retransmitted: 0,
+  rttSum: 0,
+  rttCount: 0,
+  lossSum: 0,
+  lossCount: 0,
   published: 0,
   subscribed: 0,
 });
@@ -55,8 +72,13 @@ export function uncountMedia(item: Counted): void {
 export function mediaTotals(): Record<MediaKind, KindTotals> {
   const totals = { audio: { ...closed.audio }, video: { ...closed.video } };
   for (const kind of ['audio', 'video'] as const) {
-    totals[kind].published = 0;
-    totals[kind].subscribed = 0;
+    const t = totals[kind];
+    t.published = 0;
+    t.subscribed = 0;
+    t.rttSum = 0;
+    t.rttCount = 0;
+    t.lossSum = 0;
+    t.lossCount = 0;
   }
   for (const item of live) item.add(totals[item.kind]);
   return totals;

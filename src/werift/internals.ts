@@ -35,6 +35,12 @@ export interface SenderInternals {
   octetCount: number;
   packetCount: number;
   headerBytesSent: number;
+  /** NACKs (RFC 4585 §6.2.1) the subscriber sent, and the packets sent again for them. */
+  nackCount: number;
+  retransmittedPacketsSent: number;
+  /** From the subscriber's receiver reports (RFC 3550 §6.4.1): smoothed round-trip time in seconds, and the fraction lost (0–1). */
+  rtt?: number;
+  remoteFractionLost?: number;
   /**
    * The NACK cache: the packet sent with sequence number n is at n % 128 (RFC 4585 §6.2.1). werift's NACK
    * handler reads only `header` and `payload` of an entry.

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { serializeSipMessage } from '../gateways/sip/SipMessage.js';
 import { responsePeer, type SipWire } from '../gateways/sip/SipTransport.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { buildRoomServer, type RoomServer } from './buildRoomServer.js';
-import { type MetricsData, roomServiceMetrics } from './metrics.js';
+import { type MetricsData, roomServiceMetrics, type ThreadMetrics } from './metrics.js';
 import { PortSocket } from './PortSocket.js';
 import type { FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
 
@@ -19,7 +18,7 @@ import type { FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
  */
 export class RoomService {
   readonly server: RoomServer;
-  readonly #metrics: Registry;
+  readonly #metrics: ThreadMetrics;
   readonly #post: (message: FromWorker) => void;
   #closing: Promise<void> | undefined;
   /** Where the main thread's SIP sockets listen (every routed message says). */
@@ -133,7 +132,7 @@ export class RoomService {
         this.#postNow({ t: 'directory', rid: message.rid, rooms: this.server.host.directory() });
         return;
       case 'metrics':
-        void this.#metrics
+        void this.#metrics.registry
           .getMetricsAsJSON()
           .then((metrics) =>
             this.#postNow({ t: 'metrics', rid: message.rid, metrics: metrics as MetricsData }),
@@ -160,6 +159,7 @@ export class RoomService {
       for (const { connection } of this.#sockets.values())
         if (!connection.member) connection.send({ type: 'bye', reason: 'server shutting down' });
       await this.server.close();
+      this.#metrics.close();
       this.#flushSends();
     })();
     return this.#closing;

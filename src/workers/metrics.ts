@@ -24,8 +24,14 @@ export type MetricsData = MetricObjectWithValues<MetricValue<string>>[];
 
 const KINDS: MediaKind[] = ['audio', 'video'];
 
-/** The event loop's delay and use on this thread, since the last scrape. */
-function eventLoopMetrics(registry: Registry): void {
+/** A thread's registry, and how to stop what it watches (the event-loop delay monitor). */
+export interface ThreadMetrics {
+  registry: Registry;
+  close(): void;
+}
+
+/** The event loop's delay and use on this thread, since the last scrape; returns how to stop watching. */
+function eventLoopMetrics(registry: Registry): () => void {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let used = performance.eventLoopUtilization();
@@ -35,6 +41,8 @@ function eventLoopMetrics(registry: Registry): void {
     labelNames: ['quantile'],
     registers: [registry],
     collect() {
+      // No sample since the last scrape (two scrapes in one turn of the loop): nothing to say.
+      if (delay.count === 0) return;
       this.set({ quantile: '0.5' }, delay.percentile(50) / 1e9);
       this.set({ quantile: '0.99' }, delay.percentile(99) / 1e9);
       this.set({ quantile: '1' }, delay.max / 1e9);
@@ -47,10 +55,12 @@ function eventLoopMetrics(registry: Registry): void {
     registers: [registry],
     collect() {
       const now = performance.eventLoopUtilization();
-      this.set(performance.eventLoopUtilization(now, used).utilization);
+      const { utilization } = performance.eventLoopUtilization(now, used);
+      if (Number.isFinite(utilization)) this.set(utilization);
       used = now;
     },
   });
+  return () => delay.disable();
 }
 
 /** A counter whose value is read at scrape time from something that only grows. */
@@ -75,7 +85,7 @@ function readCounter(
 }
 
 /** The metrics of a room service: its rooms, people, gateways and media. */
-export function roomServiceMetrics(server: RoomServer, index: number): Registry {
+export function roomServiceMetrics(server: RoomServer, index: number): ThreadMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ thread: `worker-${index}` });
   const { host, gateways } = server;
@@ -175,6 +185,44 @@ export function roomServiceMetrics(server: RoomServer, index: number): Registry 
     (k, t) => t[k].pliReceived,
     totals,
   );
+  readCounter(
+    registry,
+    'port545_nack_received_total',
+    'NACKs received from subscribers',
+    (k, t) => t[k].nacksReceived,
+    totals,
+  );
+  readCounter(
+    registry,
+    'port545_packets_retransmitted_total',
+    'RTP packets sent again for NACKs',
+    (k, t) => t[k].retransmitted,
+    totals,
+  );
+  new Gauge({
+    name: 'port545_subscriber_rtt_seconds',
+    help: "Mean round-trip time of the subscriptions, from their receivers' reports",
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const now = totals();
+      this.reset();
+      for (const kind of KINDS)
+        if (now[kind].rttCount > 0) this.set({ kind }, now[kind].rttSum / now[kind].rttCount);
+    },
+  });
+  new Gauge({
+    name: 'port545_subscriber_fraction_lost',
+    help: "Mean fraction of packets lost (0 to 1) on the way to subscribers, from their receivers' reports",
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const now = totals();
+      this.reset();
+      for (const kind of KINDS)
+        if (now[kind].lossCount > 0) this.set({ kind }, now[kind].lossSum / now[kind].lossCount);
+    },
+  });
   const mediaUp = new Histogram({
     name: 'port545_media_up_seconds',
     help: "Time from a participant's join to its first connected peer connection",
@@ -183,15 +231,30 @@ export function roomServiceMetrics(server: RoomServer, index: number): Registry 
     registers: [registry],
   });
   host.onMediaUp = (seconds, kind) => mediaUp.observe({ kind }, seconds);
-  eventLoopMetrics(registry);
-  return registry;
+  const close = eventLoopMetrics(registry);
+  return { registry, close };
 }
 
-/** The main thread's metrics: the process (CPU, memory, handles) and its own event loop. */
-export function mainThreadMetrics(connections: () => number): Registry {
+/**
+ * prom-client's process metrics (CPU, memory, handles, GC), collected once per process: each call of
+ * `collectDefaultMetrics` starts observers of its own, and a process may build many servers (tests).
+ */
+let processMetrics: Registry | undefined;
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    processMetrics.setDefaultLabels({ thread: 'main' });
+    collectDefaultMetrics({ register: processMetrics, prefix: 'port545_' });
+  }
+  return processMetrics;
+}
+
+/** The main thread's metrics: the process and its own event loop and WebSockets. */
+export function mainThreadMetrics(
+  connections: () => number,
+): ThreadMetrics & { json(): Promise<MetricsData> } {
   const registry = new Registry();
   registry.setDefaultLabels({ thread: 'main' });
-  collectDefaultMetrics({ register: registry, prefix: 'port545_' });
   new Gauge({
     name: 'port545_websocket_connections',
     help: 'Open signaling WebSockets',
@@ -200,8 +263,10 @@ export function mainThreadMetrics(connections: () => number): Registry {
       this.set(connections());
     },
   });
-  eventLoopMetrics(registry);
-  return registry;
+  const close = eventLoopMetrics(registry);
+  const json = async () =>
+    [...(await processRegistry().getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())] as MetricsData;
+  return { registry, close, json };
 }
 
 /** Every thread's metrics as one Prometheus text exposition. */
