@@ -172,6 +172,9 @@ describe('web client in Chromium', () => {
     const evilText = '<script>window.__xss=2</script><img src=x onerror="window.__xss=3"><b>bold</b>';
     const dee = await openRoom(browser, server.url, ROOM, EVIL_NAME);
     people.set(EVIL_NAME, dee);
+    // What was said before they came is history, not unread.
+    await dee.page.getByRole('button', { name: 'Chat (C)', exact: true }).waitFor({ timeout: NOTICE_MS });
+    assert.equal(await dee.page.locator('button[aria-label^="Chat (C), "]').count(), 0, 'no unread badge');
     await dee.page.keyboard.press('c');
     await dee.page.locator('.chat-message .chat-text', { hasText: text }).waitFor({ timeout: NOTICE_MS });
     const history = await dee.page.locator('.chat-message').count();

@@ -33,7 +33,12 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
 
   const room = session.options.room;
   const chat = session.room?.chat ?? [];
-  const fromOthers = chat.filter((m) => m.participantId !== session.selfId).length;
+  // What was said before this person joined (the history the server sends with `joined`) is not unread.
+  const history = useRef<Set<string> | null>(null);
+  if (!history.current && session.room) history.current = new Set(session.room.chat.map((m) => m.id));
+  const fromOthers = chat.filter(
+    (m) => m.participantId !== session.selfId && !history.current?.has(m.id),
+  ).length;
   const unread = panel === 'chat' ? 0 : Math.max(0, fromOthers - seenChat);
   useEffect(() => {
     if (panel === 'chat') setSeenChat(fromOthers);
