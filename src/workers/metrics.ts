@@ -9,7 +9,7 @@ import {
   type MetricValue,
   Registry,
 } from 'prom-client';
-import { type MediaKind, mediaTotals } from '../sfu/mediaTotals.js';
+import { type KindTotals, type MediaKind, mediaTotals } from '../sfu/mediaTotals.js';
 import type { RoomServer } from './buildRoomServer.js';
 
 /**
@@ -63,25 +63,76 @@ function eventLoopMetrics(registry: Registry): () => void {
   return () => delay.disable();
 }
 
-/** A counter whose value is read at scrape time from something that only grows. */
-function readCounter(
-  registry: Registry,
-  name: string,
-  help: string,
-  read: (kind: MediaKind, totals: ReturnType<typeof mediaTotals>) => number,
-  totals: () => ReturnType<typeof mediaTotals>,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const now = totals();
-      this.reset();
-      for (const kind of KINDS) this.inc({ kind }, read(kind, now));
-    },
-  });
+type Totals = ReturnType<typeof mediaTotals>;
+
+/**
+ * Metrics by media kind read at scrape time from this thread's media totals: counters (totals that only
+ * grow) and gauges (what is true now; `undefined` leaves a kind out, e.g. no receiver report yet).
+ */
+function mediaMetrics(registry: Registry, totals: () => Totals): void {
+  const counters: [name: string, help: string, read: (t: KindTotals) => number][] = [
+    ['port545_packets_received_total', 'RTP packets received on published tracks', (t) => t.packetsIn],
+    ['port545_bytes_received_total', 'RTP payload bytes received on published tracks', (t) => t.bytesIn],
+    ['port545_packets_sent_total', 'RTP packets forwarded to subscribers', (t) => t.packetsOut],
+    ['port545_bytes_sent_total', 'RTP payload bytes forwarded to subscribers', (t) => t.bytesOut],
+    [
+      'port545_keyframe_requests_total',
+      'Keyframe requests (PLI) sent to publishers',
+      (t) => t.keyframeRequests,
+    ],
+    [
+      'port545_pli_received_total',
+      'Picture loss indications (PLI) received from subscribers',
+      (t) => t.pliReceived,
+    ],
+    ['port545_nack_received_total', 'NACKs received from subscribers', (t) => t.nacksReceived],
+    ['port545_packets_retransmitted_total', 'RTP packets sent again for NACKs', (t) => t.retransmitted],
+  ];
+  for (const [name, help, read] of counters)
+    new Counter({
+      name,
+      help,
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const now = totals();
+        this.reset();
+        for (const kind of KINDS) this.inc({ kind }, read(now[kind]));
+      },
+    });
+  const gauges: [name: string, help: string, read: (t: KindTotals) => number | undefined][] = [
+    ['port545_tracks_published', 'Tracks published now', (t) => t.published],
+    [
+      'port545_tracks_subscribed',
+      'Subscriptions now (a published track sent to one participant)',
+      (t) => t.subscribed,
+    ],
+    [
+      'port545_subscriber_rtt_seconds',
+      "Mean round-trip time of the subscriptions, from their receivers' reports",
+      (t) => (t.rttCount > 0 ? t.rttSum / t.rttCount : undefined),
+    ],
+    [
+      'port545_subscriber_fraction_lost',
+      "Mean fraction of packets lost (0 to 1) on the way to subscribers, from their receivers' reports",
+      (t) => (t.lossCount > 0 ? t.lossSum / t.lossCount : undefined),
+    ],
+  ];
+  for (const [name, help, read] of gauges)
+    new Gauge({
+      name,
+      help,
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const now = totals();
+        this.reset();
+        for (const kind of KINDS) {
+          const value = read(now[kind]);
+          if (value !== undefined) this.set({ kind }, value);
+        }
+      },
+    });
 }
 
 /** The metrics of a room service: its rooms, people, gateways and media. */
@@ -117,112 +168,13 @@ export function roomServiceMetrics(server: RoomServer, index: number): ThreadMet
     },
   });
   // One read of the media totals serves every media metric of a scrape.
-  let cached: { at: number; totals: ReturnType<typeof mediaTotals> } | undefined;
+  let cached: { at: number; totals: Totals } | undefined;
   const totals = () => {
     const now = performance.now();
     if (!cached || now - cached.at > 100) cached = { at: now, totals: mediaTotals() };
     return cached.totals;
   };
-  new Gauge({
-    name: 'port545_tracks_published',
-    help: 'Tracks published now',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const now = totals();
-      for (const kind of KINDS) this.set({ kind }, now[kind].published);
-    },
-  });
-  new Gauge({
-    name: 'port545_tracks_subscribed',
-    help: 'Subscriptions now (a published track sent to one participant)',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const now = totals();
-      for (const kind of KINDS) this.set({ kind }, now[kind].subscribed);
-    },
-  });
-  readCounter(
-    registry,
-    'port545_packets_received_total',
-    'RTP packets received on published tracks',
-    (k, t) => t[k].packetsIn,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_bytes_received_total',
-    'RTP payload bytes received on published tracks',
-    (k, t) => t[k].bytesIn,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_packets_sent_total',
-    'RTP packets forwarded to subscribers',
-    (k, t) => t[k].packetsOut,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_bytes_sent_total',
-    'RTP payload bytes forwarded to subscribers',
-    (k, t) => t[k].bytesOut,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_keyframe_requests_total',
-    'Keyframe requests (PLI) sent to publishers',
-    (k, t) => t[k].keyframeRequests,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_pli_received_total',
-    'Picture loss indications (PLI) received from subscribers',
-    (k, t) => t[k].pliReceived,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_nack_received_total',
-    'NACKs received from subscribers',
-    (k, t) => t[k].nacksReceived,
-    totals,
-  );
-  readCounter(
-    registry,
-    'port545_packets_retransmitted_total',
-    'RTP packets sent again for NACKs',
-    (k, t) => t[k].retransmitted,
-    totals,
-  );
-  new Gauge({
-    name: 'port545_subscriber_rtt_seconds',
-    help: "Mean round-trip time of the subscriptions, from their receivers' reports",
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const now = totals();
-      this.reset();
-      for (const kind of KINDS)
-        if (now[kind].rttCount > 0) this.set({ kind }, now[kind].rttSum / now[kind].rttCount);
-    },
-  });
-  new Gauge({
-    name: 'port545_subscriber_fraction_lost',
-    help: "Mean fraction of packets lost (0 to 1) on the way to subscribers, from their receivers' reports",
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const now = totals();
-      this.reset();
-      for (const kind of KINDS)
-        if (now[kind].lossCount > 0) this.set({ kind }, now[kind].lossSum / now[kind].lossCount);
-    },
-  });
+  mediaMetrics(registry, totals);
   const mediaUp = new Histogram({
     name: 'port545_media_up_seconds',
     help: "Time from a participant's join to its first connected peer connection",
