@@ -152,6 +152,7 @@ describe('a restarted server', () => {
       assert.equal(bob.role, 'guest');
       await ann.setRoomPassword('sesame');
       await ann.lockRoom(true);
+      await ann.listRoom(true, 'Board meeting');
 
       // SIGTERM: the server says it is restarting; the clients wait, then keep trying.
       const reconnecting = Promise.all(
@@ -185,8 +186,8 @@ describe('a restarted server', () => {
       assert.equal(ann.displayName, 'Ann');
       assert.deepEqual(
         ann.roomState,
-        { locked: true, passwordProtected: true, listed: false },
-        'lock and password survived',
+        { locked: true, passwordProtected: true, listed: true, topic: 'Board meeting' },
+        'lock, password and listing survived',
       );
 
       // A newcomer is refused while locked, even with the right password.

@@ -111,6 +111,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     return {
       room: this.name,
       locked: this.access.locked,
+      ...(this.access.listed ? { listed: true } : {}),
+      ...(this.access.listed && this.access.topic !== undefined ? { topic: this.access.topic } : {}),
       ...(password
         ? { password: { salt: password.salt.toString('base64'), hash: password.hash.toString('base64') } }
         : {}),
@@ -121,6 +123,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** Takes back the state saved before a restart; called on the new room before anyone joins. */
   restore(state: StoredRoom): void {
     this.access.locked = state.locked;
+    this.access.listed = state.listed ?? false;
+    this.access.topic = state.listed ? state.topic : undefined;
     this.access.restorePassword(
       state.password
         ? {
@@ -396,6 +400,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.access.listed = listed;
     this.access.topic = newTopic;
     this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.emit('stateChanged');
   }
 
   setLocked(by: Actor, locked: boolean): void {

@@ -26,6 +26,9 @@ const storedRoom = z.object({
   locked: z.boolean(),
   /** The room password's scrypt salt and hash, base64. */
   password: z.object({ salt: z.string().max(200), hash: z.string().max(200) }).optional(),
+  /** Shown in the directory, with this topic. */
+  listed: z.boolean().optional(),
+  topic: z.string().min(1).max(200).optional(),
   members: z.array(storedMember).max(10_000),
 });
 export type StoredRoom = z.infer<typeof storedRoom>;
