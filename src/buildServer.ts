@@ -131,14 +131,11 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     // Secured: a visitor sees the listed rooms their access token opens, and without one nothing.
     if (config.auth.mode === 'secured') {
       const token = bearerToken(request.headers.authorization);
-      const opens = async (room: DirectoryEntry) =>
-        token !== undefined &&
-        (await verifyAccessToken(config.auth.apiSecret!, token, room.name).then(
-          () => true,
-          () => false,
-        ));
-      const allowed = await Promise.all(rooms.map(opens));
-      rooms = rooms.filter((_, i) => allowed[i]);
+      const claims =
+        token === undefined
+          ? undefined
+          : await verifyAccessToken(config.auth.apiSecret!, token, undefined).catch(() => undefined);
+      rooms = claims ? rooms.filter((r) => claims.room === '*' || claims.room === r.name) : [];
     }
     return reply.header('Cache-Control', 'no-store').send({ rooms });
   });
