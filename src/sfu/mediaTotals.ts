@@ -35,6 +35,7 @@ export interface KindTotals {
 
 interface Counted {
   readonly kind: MediaKind;
+  /** Adds its counts to `into`; once closed, only what it moved (not `published`, RTT or loss). */
   add(into: KindTotals): void;
 }
 
@@ -70,16 +71,9 @@ export function uncountMedia(item: Counted): void {
 
 /** The totals by kind, live items included; `published` and `subscribed` are the live ones only. */
 export function mediaTotals(): Record<MediaKind, KindTotals> {
+  // A closed item added only what it moved, none of what is true now (published, RTT, loss): those come
+  // from the live items alone.
   const totals = { audio: { ...closed.audio }, video: { ...closed.video } };
-  for (const kind of ['audio', 'video'] as const) {
-    const t = totals[kind];
-    t.published = 0;
-    t.subscribed = 0;
-    t.rttSum = 0;
-    t.rttCount = 0;
-    t.lossSum = 0;
-    t.lossCount = 0;
-  }
   for (const item of live) item.add(totals[item.kind]);
   return totals;
 }

@@ -70,69 +70,93 @@ type Totals = ReturnType<typeof mediaTotals>;
  * grow) and gauges (what is true now; `undefined` leaves a kind out, e.g. no receiver report yet).
  */
 function mediaMetrics(registry: Registry, totals: () => Totals): void {
-  const counters: [name: string, help: string, read: (t: KindTotals) => number][] = [
-    ['port545_packets_received_total', 'RTP packets received on published tracks', (t) => t.packetsIn],
-    ['port545_bytes_received_total', 'RTP payload bytes received on published tracks', (t) => t.bytesIn],
-    ['port545_packets_sent_total', 'RTP packets forwarded to subscribers', (t) => t.packetsOut],
-    ['port545_bytes_sent_total', 'RTP payload bytes forwarded to subscribers', (t) => t.bytesOut],
+  const table: [
+    type: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    read: (t: KindTotals) => number | undefined,
+  ][] = [
     [
+      'counter',
+      'port545_packets_received_total',
+      'RTP packets received on published tracks',
+      (t) => t.packetsIn,
+    ],
+    [
+      'counter',
+      'port545_bytes_received_total',
+      'RTP payload bytes received on published tracks',
+      (t) => t.bytesIn,
+    ],
+    ['counter', 'port545_packets_sent_total', 'RTP packets forwarded to subscribers', (t) => t.packetsOut],
+    ['counter', 'port545_bytes_sent_total', 'RTP payload bytes forwarded to subscribers', (t) => t.bytesOut],
+    [
+      'counter',
       'port545_keyframe_requests_total',
       'Keyframe requests (PLI) sent to publishers',
       (t) => t.keyframeRequests,
     ],
     [
+      'counter',
       'port545_pli_received_total',
       'Picture loss indications (PLI) received from subscribers',
       (t) => t.pliReceived,
     ],
-    ['port545_nack_received_total', 'NACKs received from subscribers', (t) => t.nacksReceived],
-    ['port545_packets_retransmitted_total', 'RTP packets sent again for NACKs', (t) => t.retransmitted],
-  ];
-  for (const [name, help, read] of counters)
-    new Counter({
-      name,
-      help,
-      labelNames: ['kind'],
-      registers: [registry],
-      collect() {
-        const now = totals();
-        this.reset();
-        for (const kind of KINDS) this.inc({ kind }, read(now[kind]));
-      },
-    });
-  const gauges: [name: string, help: string, read: (t: KindTotals) => number | undefined][] = [
-    ['port545_tracks_published', 'Tracks published now', (t) => t.published],
+    ['counter', 'port545_nack_received_total', 'NACKs received from subscribers', (t) => t.nacksReceived],
     [
+      'counter',
+      'port545_packets_retransmitted_total',
+      'RTP packets sent again for NACKs',
+      (t) => t.retransmitted,
+    ],
+    ['gauge', 'port545_tracks_published', 'Tracks published now', (t) => t.published],
+    [
+      'gauge',
       'port545_tracks_subscribed',
       'Subscriptions now (a published track sent to one participant)',
       (t) => t.subscribed,
     ],
     [
+      'gauge',
       'port545_subscriber_rtt_seconds',
       "Mean round-trip time of the subscriptions, from their receivers' reports",
       (t) => (t.rttCount > 0 ? t.rttSum / t.rttCount : undefined),
     ],
     [
+      'gauge',
       'port545_subscriber_fraction_lost',
       "Mean fraction of packets lost (0 to 1) on the way to subscribers, from their receivers' reports",
       (t) => (t.lossCount > 0 ? t.lossSum / t.lossCount : undefined),
     ],
   ];
-  for (const [name, help, read] of gauges)
-    new Gauge({
-      name,
-      help,
-      labelNames: ['kind'],
-      registers: [registry],
-      collect() {
-        const now = totals();
-        this.reset();
-        for (const kind of KINDS) {
-          const value = read(now[kind]);
-          if (value !== undefined) this.set({ kind }, value);
-        }
-      },
+  /** Each kind's value now, leaving out a kind that has none. */
+  const values = (read: (t: KindTotals) => number | undefined) => {
+    const now = totals();
+    return KINDS.flatMap((kind) => {
+      const value = read(now[kind]);
+      return value === undefined ? [] : [{ kind, value }];
     });
+  };
+  for (const [type, name, help, read] of table) {
+    const options = { name, help, labelNames: ['kind'], registers: [registry] };
+    if (type === 'counter')
+      new Counter({
+        ...options,
+        collect() {
+          // The totals only grow: the counter is set to them (reset, then added).
+          this.reset();
+          for (const { kind, value } of values(read)) this.inc({ kind }, value);
+        },
+      });
+    else
+      new Gauge({
+        ...options,
+        collect() {
+          this.reset();
+          for (const { kind, value } of values(read)) this.set({ kind }, value);
+        },
+      });
+  }
 }
 
 /** The metrics of a room service: its rooms, people, gateways and media. */
