@@ -94,6 +94,8 @@ export class LocalRoomHost implements RoomHost {
 
   /** Reports what happens in `room` to `onActivity`. */
   #reportActivity(room: Room): void {
+    // Nobody listens (no webhooks): the rooms are not watched at all.
+    if (!this.onActivity) return;
     const name = room.name;
     const who = (p: Participant): ActivityParticipant => ({
       id: p.id,
