@@ -28,6 +28,8 @@ export interface Port545Server extends ServerHandle {
   room(name: string): Promise<RoomDetail | undefined>;
   /** With SIP on: the SIP sockets, routing each call to the worker of its room. */
   readonly sip: SipRouter | undefined;
+  /** The rooms their hosts listed, over every worker (what GET /directory shows an open server's visitors). */
+  listedRooms(): Promise<DirectoryEntry[]>;
 }
 
 /** How long one answer of the directory serves (every open home page asks every few seconds). */
@@ -283,7 +285,12 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     if (!worker) return undefined;
     return (await worker.request<'room'>({ t: 'room', rid: worker.nextRid(), room: name })).room;
   };
-  return Object.assign(serverHandle(config, app, log, ready, stop), { workers, sip, room });
+  return Object.assign(serverHandle(config, app, log, ready, stop), {
+    workers,
+    sip,
+    room,
+    listedRooms: directory,
+  });
 }
 
 function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {

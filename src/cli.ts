@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from './config/config.js';
 import { loadConfig, serveFlagHelp } from './config/loadConfig.js';
-import { StartError, securityLines, startServer, urlsFor } from './serve.js';
+import { advertise, StartError, securityLines, startServer, urlsFor } from './serve.js';
 import { VERSION } from './version.js';
 
 const usage = `port545 ${VERSION}: self-hosted video conferencing on port 545
@@ -12,6 +12,7 @@ Usage:
   port545 token --room R --identity I [--name N] [--role host] [--ttl 1h]
                                    print an access token (needs PORT545_API_SECRET)
   port545 probe [HOST][:PORT]      tell what listens on TCP 545 (or PORT) of HOST (default localhost)
+  port545 browse                   list the port545 servers on the local network and their listed rooms
   port545 --version
 
 ${serveFlagHelp}
@@ -34,6 +35,8 @@ async function serve(argv: string[]): Promise<void> {
   if (sipPort !== undefined)
     console.log(`Phones call sip:<room>@<this host>:${sipPort} (SIP over UDP and TCP).`);
   for (const line of securityLines(server)) console.log(line);
+  const { advertiser, line } = advertise(server, port);
+  console.log(line);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -44,13 +47,16 @@ async function serve(argv: string[]): Promise<void> {
       process.exit(0);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error('port545: error while closing:', error);
-        process.exit(0);
-      },
-    );
+    // The goodbye first, so that browsers forget the server before it stops answering.
+    (advertiser?.close() ?? Promise.resolve())
+      .then(() => server.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error('port545: error while closing:', error);
+          process.exit(0);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -68,6 +74,11 @@ async function main(argv: string[]): Promise<void> {
     case 'token': {
       const { runTokenCli } = await import('./auth/tokenCli.js');
       return runTokenCli(rest);
+    }
+    case 'browse': {
+      const { runBrowseCli } = await import('./discovery/browseCli.js');
+      process.exitCode = await runBrowseCli(rest);
+      return;
     }
     case 'probe': {
       const { runProbeCli } = await import('./probe/probeCli.js');

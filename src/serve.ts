@@ -2,7 +2,9 @@ import { networkInterfaces } from 'node:os';
 import pino from 'pino';
 import { buildServer, type Port545Server } from './buildServer.js';
 import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
+import { Advertiser, isLoopbackHost } from './discovery/mdns.js';
 import { RoomStateStore } from './room/RoomStateStore.js';
+import { VERSION } from './version.js';
 
 export interface Started {
   server: Port545Server;
@@ -122,4 +124,29 @@ export function securityLines(server: Port545Server): string[] {
     );
   else lines.push(`TLS: ${tls.certPath} (${tls.subject}), SHA-256 ${tls.fingerprint256}`);
   return lines;
+}
+
+/**
+ * Advertises the server on the LAN (DNS-SD over multicast DNS) unless `--no-mdns` or HTTP listens on
+ * loopback only, with the start-up line that says which.
+ */
+export function advertise(server: Port545Server, port: number): { advertiser?: Advertiser; line: string } {
+  const { config } = server;
+  if (!config.mdns.enabled) return { line: 'LAN discovery: off (--no-mdns).' };
+  if (isLoopbackHost(config.host)) return { line: 'LAN discovery: off (listening on loopback only).' };
+  const advertiser = new Advertiser({
+    ...(config.mdns.name ? { name: config.mdns.name } : {}),
+    port,
+    host: config.host,
+    version: VERSION,
+    mode: config.auth.mode,
+    tls: server.tls !== undefined,
+    ...(server.tls ? { fingerprint256: server.tls.fingerprint256 } : {}),
+    listedRooms: async () => (await server.listedRooms()).length,
+    log: server.log.child({ mdns: true }),
+  });
+  return {
+    advertiser,
+    line: `LAN discovery: advertised as "${advertiser.name}" (_port545._tcp; port545 browse finds it, --no-mdns turns it off).`,
+  };
 }

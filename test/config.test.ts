@@ -84,4 +84,16 @@ describe('room workers', () => {
     );
     assert.throws(() => loadConfig(['--workers', '-1'], {}), /workers/);
   });
+
+  it('advertises on the LAN by default; --no-mdns, PORT545_MDNS=off or the file turn it off', () => {
+    assert.equal(loadConfig([], {}).mdns.enabled, true);
+    assert.equal(loadConfig(['--no-mdns'], {}).mdns.enabled, false);
+    assert.equal(loadConfig([], { PORT545_MDNS: 'off' }).mdns.enabled, false);
+    // A flag beats the environment, both ways.
+    assert.equal(loadConfig(['--mdns'], { PORT545_MDNS: 'off' }).mdns.enabled, true);
+    assert.equal(loadConfig(['--no-mdns'], { PORT545_MDNS: 'on' }).mdns.enabled, false);
+    assert.equal(loadConfig(['--mdns-name', 'Studio 5'], {}).mdns.name, 'Studio 5');
+    assert.throws(() => loadConfig(['--mdns-name', 'a.b'], {}), /mdns\.name: must be one DNS label/);
+    assert.throws(() => loadConfig(['--mdns-name', 'x'.repeat(64)], {}), /mdns\.name/);
+  });
 });

@@ -152,6 +152,27 @@ export const configSchema = z
         message:
           'set both webhooks.url and webhooks.secret (PORT545_WEBHOOK_URL, PORT545_WEBHOOK_SECRET) or neither',
       }),
+    /** LAN discovery: the server advertises itself by DNS-SD over multicast DNS (`_port545._tcp`). */
+    mdns: z
+      .object({
+        /**
+         * Advertise on the local network, where `port545 browse` and other DNS-SD browsers find it. Never
+         * while HTTP listens on loopback only.
+         */
+        enabled: z.boolean().default(true),
+        /** The name people see when browsing; default "port545 on <hostname>" (with the port when not 545). */
+        name: z
+          .string()
+          .min(1)
+          .refine(
+            (n) =>
+              Buffer.byteLength(n) <= 63 && !n.includes('.') && ![...n].some((c) => c.charCodeAt(0) < 0x20),
+            'must be one DNS label: at most 63 bytes, no dots or control characters',
+          )
+          .optional(),
+      })
+      .strict()
+      .default({}),
     /** The SIP gateway (RFC 3261 over UDP and TCP): phones and PBXs call sip:<room>@<host>. */
     sip: z
       .object({

@@ -35,6 +35,8 @@ export const settings = [
   { flag: 'sip-port', env: 'PORT545_SIP_PORT', path: ['sip', 'port'], type: 'int' },
   { flag: 'sip-host', env: 'PORT545_SIP_HOST', path: ['sip', 'host'], type: 'string' },
   { flag: 'webhook-url', env: 'PORT545_WEBHOOK_URL', path: ['webhooks', 'url'], type: 'string' },
+  { flag: 'mdns', env: 'PORT545_MDNS', path: ['mdns', 'enabled'], type: 'bool' },
+  { flag: 'mdns-name', env: 'PORT545_MDNS_NAME', path: ['mdns', 'name'], type: 'string' },
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
@@ -70,6 +72,9 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --sip-host ADDR        interface for SIP and its RTP (default: all, "::")
   --webhook-url URL      POST what happens in rooms there, signed with PORT545_WEBHOOK_SECRET
                          (environment or config file only)
+  --no-mdns              do not advertise this server on the local network (DNS-SD over multicast
+                         DNS, _port545._tcp; on by default unless listening on loopback only)
+  --mdns-name NAME       the name people see in \`port545 browse\` (default "port545 on <hostname>")
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --config FILE          JSON config file (PORT545_CONFIG)`;
 
@@ -125,14 +130,19 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
-  for (const s of settings)
+  for (const s of settings) {
     options[s.flag] = { type: s.type === 'auth' || s.type === 'bool' ? 'boolean' : 'string' };
+    if (s.type === 'bool') options[`no-${s.flag}`] = { type: 'boolean' };
+  }
   let values: Record<string, string | undefined>;
   try {
     const parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
     values = Object.fromEntries(
       Object.entries(parsed).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
     );
+    // Node 20's parseArgs has no negated flags: `--no-mdns` is `--mdns` set to false.
+    for (const s of settings)
+      if (s.type === 'bool' && values[`no-${s.flag}`] === 'true') values[s.flag] = 'false';
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }

@@ -52,7 +52,9 @@ export function runCli(
   const command = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
   const child = spawn(command[0]!, command.slice(1), {
     cwd: REPO,
-    env: { ...process.env, ...options.env },
+    // No multicast DNS announcements onto this machine's real network: the LAN discovery test turns it on
+    // inside network namespaces of its own.
+    env: { ...process.env, PORT545_MDNS: 'off', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

@@ -56,6 +56,24 @@ async function freeSubnet(): Promise<number> {
   throw new Error('no free 10.254.x.0/30 subnet for a test namespace');
 }
 
+/** SIGTERM, then SIGKILL after 5 s, for each process started in a namespace. */
+async function endChildren(children: Set<ChildProcess>): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise((resolve) => child.once('exit', resolve)),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 5000);
+      }),
+    ]);
+    // A child that exited in time leaves no timer behind (the soak counts them after everyone left).
+    clearTimeout(timer);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
 export async function createNetnsLink(): Promise<NetnsLink> {
   const tag = `${process.pid % 100_000}${Math.floor(Math.random() * 100)}`;
   const name = `p545-${tag}`;
@@ -117,23 +135,70 @@ export async function createNetnsLink(): Promise<NetnsLink> {
       return child;
     },
     async close() {
-      for (const child of children) {
-        child.kill('SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise((resolve) => child.once('exit', resolve)),
-          new Promise((resolve) => {
-            timer = setTimeout(resolve, 5000);
-          }),
-        ]);
-        // A child that exited in time leaves no timer behind (the soak counts them after everyone left).
-        clearTimeout(timer);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await endChildren(children);
       // Deleting the namespace deletes its veth end, and with it this one.
       await ip('netns', 'del', name).catch(() => {});
       await ip('link', 'del', hostDev).catch(() => {});
     },
   };
   return link;
+}
+
+/**
+ * Two network namespaces joined by one veth pair: two machines on a private LAN (a 10.254.x.0/30) that
+ * reaches nothing else, not even this namespace. Each has a route for multicast (224.0.0.0/4) on the
+ * link, as a LAN's default route gives it, so multicast DNS works between them and goes nowhere else.
+ */
+export interface NetnsPair {
+  a: { name: string; ip: string };
+  b: { name: string; ip: string };
+  /** The command prefix that runs a program inside `ns` (for runCli's wrapper). */
+  exec(ns: { name: string }): string[];
+  /** Starts a process inside `ns`; `close` ends it. */
+  spawn(ns: { name: string }, command: string, args: string[]): ChildProcess;
+  close(): Promise<void>;
+}
+
+export async function createNetnsPair(): Promise<NetnsPair> {
+  const tag = `${process.pid % 100_000}${Math.floor(Math.random() * 100)}`;
+  const x = await freeSubnet();
+  const a = { name: `p545a-${tag}`, ip: `10.254.${x}.1`, dev: `v545a${tag}`.slice(0, 15) };
+  const b = { name: `p545b-${tag}`, ip: `10.254.${x}.2`, dev: `v545b${tag}`.slice(0, 15) };
+  await ip('netns', 'add', a.name);
+  await ip('netns', 'add', b.name).catch(async (error: unknown) => {
+    await ip('netns', 'del', a.name).catch(() => {});
+    throw error;
+  });
+  const children = new Set<ChildProcess>();
+  const pair: NetnsPair = {
+    a: { name: a.name, ip: a.ip },
+    b: { name: b.name, ip: b.ip },
+    exec: (ns) => ['ip', 'netns', 'exec', ns.name],
+    spawn(ns, command, args) {
+      const child = spawn('ip', ['netns', 'exec', ns.name, command, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    },
+    async close() {
+      await endChildren(children);
+      await ip('netns', 'del', a.name).catch(() => {});
+      await ip('netns', 'del', b.name).catch(() => {});
+    },
+  };
+  try {
+    await ip('link', 'add', a.dev, 'netns', a.name, 'type', 'veth', 'peer', 'name', b.dev, 'netns', b.name);
+    for (const end of [a, b]) {
+      await ip('-n', end.name, 'addr', 'add', `${end.ip}/30`, 'dev', end.dev);
+      await ip('-n', end.name, 'link', 'set', end.dev, 'up');
+      await ip('-n', end.name, 'link', 'set', 'lo', 'up');
+      await ip('-n', end.name, 'route', 'add', '224.0.0.0/4', 'dev', end.dev);
+    }
+  } catch (error) {
+    await pair.close();
+    throw error;
+  }
+  return pair;
 }
