@@ -1,6 +1,7 @@
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type {
   ChatMessage,
+  ParticipantCard,
   ParticipantRole,
   PcTarget,
   RoomAccessState,
@@ -32,6 +33,8 @@ export interface ConnectOptions {
   token?: string;
   /** The room password, when its host set one. */
   password?: string;
+  /** This person's calling card, shown to the others (`setCard` changes it). */
+  card?: ParticipantCard;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface RoomEvents<T extends TrackLike> {
   trackMuted: [RemoteTrack<T>, RemoteParticipant<T>];
   /** A host muted one of this client's tracks: the server stopped forwarding it and it is muted here too. */
   localTrackMuted: [LocalTrack<T>, by: string];
+  /** Someone's calling card changed (maybe this client's own: compare with `participantId`). */
+  participantCard: [participantId: string, card: ParticipantCard | undefined];
   /** A participant (maybe this one: compare with `participantId`) became host. */
   roleChanged: [participantId: string, role: ParticipantRole];
   /** The room was locked or unlocked, or its password set or removed. */
@@ -109,6 +114,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** The server lets this client publish (an access token may say no). */
   canPublish = true;
   roomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
+  /** This person's calling card, as the room last heard it. */
+  card: ParticipantCard | undefined;
   state: ConnectionState = 'connected';
   #signal!: Signal;
   readonly #options: ConnectOptions;
@@ -136,6 +143,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.name = options.room;
     this.displayName = options.name;
     this.#options = options;
+    this.card = options.card;
   }
 
   static async connect<T extends TrackLike = TrackLike>(options: ConnectOptions): Promise<Room<T>> {
@@ -157,6 +165,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         ...(!resume && this.#options.token ? { token: this.#options.token } : {}),
         ...(!resume && this.#options.password ? { password: this.#options.password } : {}),
         ...(!resume && this.#rejoinToken ? { rejoin: this.#rejoinToken } : {}),
+        ...(!resume && this.card ? { card: this.card } : {}),
       });
     } catch (error) {
       signal.close();
@@ -205,6 +214,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       if (existing.state !== info.state) {
         existing.state = info.state;
         this.emit('participantState', existing);
+      }
+      if (JSON.stringify(existing.card) !== JSON.stringify(info.card)) {
+        existing.card = info.card;
+        this.emit('participantCard', existing.id, existing.card);
       }
     }
     const seen = new Set(this.chat.map((m) => m.id));
@@ -286,6 +299,14 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         this.#leaving = true;
         this.emit('ended', message.reason);
         return;
+      case 'participantCard': {
+        const card = message.card ?? undefined;
+        if (message.participantId === this.participantId) this.card = card;
+        const p = this.participants.get(message.participantId);
+        if (p) p.card = card;
+        this.emit('participantCard', message.participantId, card);
+        return;
+      }
       case 'participantRole': {
         if (message.participantId === this.participantId) this.role = message.role;
         const p = this.participants.get(message.participantId);
@@ -543,6 +564,16 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** A locked room admits nobody new except holders of a host token. */
   async lockRoom(locked: boolean): Promise<void> {
     await this.#signal.request({ type: 'lockRoom', locked });
+  }
+
+  /**
+   * Replaces this person's calling card (null removes it); everyone in the room sees the new one. The
+   * server refuses an invalid card with INVALID_CARD and more than a few changes a minute with
+   * CARD_RATE_LIMITED.
+   */
+  async setCard(card: ParticipantCard | null): Promise<void> {
+    // The room's `participantCard` (with the card as the server keeps it) arrives before the reply.
+    await this.#signal.request({ type: 'setCard', card });
   }
 
   /** Shows the room in the server's directory with `topic` (hosts only), or with false takes it out. */

@@ -2,8 +2,10 @@
  * The port545 client SDK: the one way the web app, bots and tests talk to a port545 server.
  * This entry uses the browser's WebSocket and RTCPeerConnection; Node code uses `./node.js`.
  */
+import type { ParticipantCard } from '../protocol/messages.js';
 import { Room } from './Room.js';
 
+export type { ParticipantCard } from '../protocol/messages.js';
 export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
 export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
 export { ServerError } from './Signal.js';
@@ -17,6 +19,8 @@ export interface BrowserConnectOptions {
   /** Access token (a server in secured mode needs one; the web client takes it from `?token=`). */
   token?: string;
   password?: string;
+  /** This person's calling card, shown to the others. */
+  card?: ParticipantCard;
 }
 
 /** Joins a room from a browser. */
@@ -27,6 +31,7 @@ export function connect(options: BrowserConnectOptions): Promise<Room<MediaStrea
     name: options.name,
     token: options.token,
     password: options.password,
+    ...(options.card ? { card: options.card } : {}),
     createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
     createPeerConnection: () =>
       new RTCPeerConnection(options.rtcConfiguration) as unknown as import('./rtc.js').PeerConnectionLike,

@@ -3,6 +3,7 @@ import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werif
 import WebSocket from 'ws';
 // port545's changes to werift, for every peer connection in the process.
 import '../werift/install.js';
+import type { ParticipantCard } from '../protocol/messages.js';
 import { Room } from './Room.js';
 import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
 
@@ -19,6 +20,8 @@ export interface NodeConnectOptions {
   resumeWindowMs?: number;
   token?: string;
   password?: string;
+  /** This participant's calling card, shown to the others. */
+  card?: ParticipantCard;
   /** Extra trust for a wss:// server, e.g. the PEM of a self-signed certificate. */
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
@@ -45,6 +48,7 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
     resumeWindowMs: options.resumeWindowMs,
     token: options.token,
     password: options.password,
+    ...(options.card ? { card: options.card } : {}),
     createWebSocket: (url) =>
       new WebSocket(url, {
         maxPayload: 16 * 1024 * 1024,

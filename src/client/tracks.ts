@@ -1,4 +1,10 @@
-import type { ParticipantInfo, ParticipantRole, TrackInfo, TrackSource } from '../protocol/messages.js';
+import type {
+  ParticipantCard,
+  ParticipantInfo,
+  ParticipantRole,
+  TrackInfo,
+  TrackSource,
+} from '../protocol/messages.js';
 import type { TrackLike, TransceiverLike } from './rtc.js';
 
 /** A track someone else publishes. `mediaTrack` is set while this client receives it. */
@@ -20,6 +26,8 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
   /** A host may mute, remove, lock and end; shown so people know who runs the room. */
   role: ParticipantRole;
   state: ParticipantInfo['state'];
+  /** Their calling card (pronouns, organisation, link, avatar), when they set one. */
+  card: ParticipantCard | undefined;
   readonly tracks = new Map<string, RemoteTrack<T>>();
 
   constructor(info: ParticipantInfo) {
@@ -27,6 +35,7 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
     this.name = info.name;
     this.role = info.role ?? 'guest';
     this.state = info.state;
+    this.card = info.card;
     for (const t of info.tracks) this.addTrack(t);
   }
 

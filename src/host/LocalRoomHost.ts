@@ -165,6 +165,7 @@ export class LocalRoomHost implements RoomHost {
       grant,
       passwordChecked: passwordChecked && room === checked,
       ...(request.rejoin !== undefined ? { rejoin: request.rejoin } : {}),
+      ...(request.card !== undefined ? { card: request.card } : {}),
       ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
     });
     const member = new LocalMember(request.kind, room, participant, this);
@@ -415,6 +416,9 @@ class LocalMember implements Member {
         return ok();
       case 'listRoom':
         room.setListed(participant, action.listed, action.topic);
+        return ok();
+      case 'setCard':
+        room.setCard(participant, action.card);
         return ok();
       case 'setPassword':
         await room.setPassword(participant, action.password);

@@ -2,6 +2,7 @@ import type { JoinGrant } from '../auth/authorizeJoin.js';
 import type {
   ClientMessage,
   LeaveReason,
+  ParticipantCard,
   ParticipantRole,
   PcTarget,
   ServerMessage,
@@ -93,6 +94,8 @@ export interface JoinRequest {
   password?: string;
   /** The rejoin token of an earlier `joined`: the same person comes back as before. */
   rejoin?: string;
+  /** The calling card a browser sent with its join. */
+  card?: ParticipantCard;
   /** The request id of the browser's `join`, echoed in its `joined`. */
   rid?: string | number;
   /** The door already checked the room password (a phone's PIN). */
@@ -181,7 +184,8 @@ export type MemberAction = Extract<
       | 'lockRoom'
       | 'listRoom'
       | 'setPassword'
-      | 'endRoom';
+      | 'endRoom'
+      | 'setCard';
   }
 >;
 

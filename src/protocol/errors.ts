@@ -25,6 +25,8 @@ export const errorCatalog = {
   RESUME_FAILED: { status: 410, message: 'The session cannot be resumed; join again' },
   SDP_TOO_LARGE: { status: 413, message: 'The SDP is too large' },
   CHAT_TOO_LONG: { status: 413, message: 'The chat message is too long' },
+  INVALID_CARD: { status: 400, message: 'The calling card is not valid' },
+  CARD_RATE_LIMITED: { status: 429, message: 'The calling card changes too often; try again in a minute' },
   TOO_MANY_ROOMS: { status: 503, message: 'This server has no room for another room' },
   RATE_LIMITED: { status: 429, message: 'Too many messages; slow down' },
   ROOM_FULL: { status: 403, message: 'The room is full' },

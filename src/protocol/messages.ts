@@ -35,6 +35,74 @@ export const MAX_PASSWORD_CHARS = 256;
 /** The longest topic a listed room shows in the directory. */
 export const MAX_TOPIC_CHARS = 120;
 
+/** A calling card's avatar: a small picture, at most this many bytes once decoded (the web client makes 96×96). */
+export const MAX_CARD_AVATAR_BYTES = 12 * 1024;
+const AVATAR_PREFIX = /^data:image\/(png|jpeg|webp);base64,/;
+/** The first bytes each avatar type starts with; an avatar whose bytes are not its declared type is refused. */
+const IMAGE_MAGIC: Record<string, (b: number[]) => boolean> = {
+  png: (b) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((x, i) => b[i] === x),
+  jpeg: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  webp: (b) =>
+    String.fromCharCode(...b.slice(0, 4)) === 'RIFF' && String.fromCharCode(...b.slice(8, 12)) === 'WEBP',
+};
+const TOO_LARGE = `is larger than ${MAX_CARD_AVATAR_BYTES / 1024} KiB`;
+function avatarProblem(url: string): string | undefined {
+  const type = AVATAR_PREFIX.exec(url)?.[1];
+  if (!type) return 'must be a data:image/png, image/jpeg or image/webp;base64 URL';
+  const data = url.slice(url.indexOf(',') + 1);
+  if ((data.length / 4) * 3 > MAX_CARD_AVATAR_BYTES + 2) return TOO_LARGE;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(data) || data.length % 4 !== 0) return 'is not valid base64';
+  // atob: in browsers and in Node alike (this module is shared with the client).
+  const head = [...atob(data.slice(0, 16))].map((c) => c.charCodeAt(0));
+  return IMAGE_MAGIC[type]!(head) ? undefined : `does not hold a ${type.toUpperCase()} picture`;
+}
+/** C0 and C1 control characters and the ones that reorder text: a card shows none of them. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are what is refused
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const cardText = (max: number) =>
+  z
+    .string()
+    .transform((s) => s.trim())
+    .pipe(
+      z
+        .string()
+        .max(max)
+        .refine((s) => !UNSAFE_TEXT.test(s), 'must not hold control characters'),
+    );
+/**
+ * A calling card: what a person tells about themselves besides their name, set once in the client and
+ * shown to the others in the room. Every field is optional and short; the link is a web, mail or phone
+ * link only (never `javascript:`), and the avatar a small picture whose bytes match its type.
+ */
+export const participantCard = z
+  .object({
+    pronouns: cardText(40).optional(),
+    organisation: cardText(80).optional(),
+    link: z
+      .string()
+      .trim()
+      .max(300)
+      .refine((s) => {
+        try {
+          return ['http:', 'https:', 'mailto:', 'tel:'].includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      }, 'must be an http, https, mailto or tel link')
+      .optional(),
+    avatar: z
+      .string()
+      // Not read at all past four times the limit.
+      .max(MAX_CARD_AVATAR_BYTES * 4, TOO_LARGE)
+      .superRefine((url, ctx) => {
+        const problem = avatarProblem(url);
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+      })
+      .optional(),
+  })
+  .strict();
+export type ParticipantCard = z.infer<typeof participantCard>;
+
 export const iceCandidate = z.object({
   candidate: z.string().max(1024),
   sdpMid: z.string().max(32).nullish(),
@@ -62,6 +130,8 @@ export const clientMessage = z.discriminatedUnion('type', [
     token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
     /** The room password, for a room whose host set one. */
     password: z.string().max(MAX_PASSWORD_CHARS).optional(),
+    /** The person's calling card, shown to the others (`setCard` changes it). */
+    card: participantCard.optional(),
     ...requestId,
   }),
   z.object({
@@ -84,6 +154,8 @@ export const clientMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
   z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
+  /** Replaces one's calling card (null: no card); everyone in the room hears `participantCard`. */
+  z.object({ type: z.literal('setCard'), card: participantCard.nullable(), ...requestId }),
   z.object({ type: z.literal('leave'), ...requestId }),
   // Host controls: the server checks the sender's role and answers a guest with NOT_HOST.
   z.object({
@@ -129,6 +201,8 @@ export interface ParticipantInfo {
   role: ParticipantRole;
   state: 'connected' | 'reconnecting';
   tracks: TrackInfo[];
+  /** Their calling card, when they set one. */
+  card?: ParticipantCard;
 }
 
 export interface ChatMessage {
@@ -181,6 +255,8 @@ export type ServerMessage =
       by?: string;
     }
   | { type: 'participantRole'; participantId: string; role: ParticipantRole }
+  /** Someone's calling card changed (null: they removed it); the sender hears it too. */
+  | { type: 'participantCard'; participantId: string; card: ParticipantCard | null }
   | ({ type: 'roomState'; by?: string } & RoomAccessState)
   | {
       type: 'offer';

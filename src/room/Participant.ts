@@ -4,6 +4,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { MemberSink } from '../host/RoomHost.js';
 import type {
   LeaveReason,
+  ParticipantCard,
   ParticipantInfo,
   ParticipantRole,
   ServerMessage,
@@ -26,6 +27,9 @@ export interface ParticipantAccess {
 }
 
 const newResumeToken = () => randomBytes(18).toString('base64url');
+
+/** Calling-card changes one participant may make a minute (each is sent to the whole room). */
+export const CARD_CHANGES_PER_MINUTE = 6;
 
 const DEFAULT_ACCESS: ParticipantAccess = {
   identity: undefined,
@@ -69,6 +73,10 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   closed = false;
   /** Its media transport is down (ICE consent expired) and has not come back yet. */
   mediaLost = false;
+  /** What they tell the room about themselves besides their name. */
+  card: ParticipantCard | undefined;
+  /** When the last calling-card changes were made (at most CARD_CHANGES_PER_MINUTE kept). */
+  readonly #cardChanges: number[] = [];
   #sink: SignalSink | undefined;
 
   constructor(id: string, name: string, session: MediaSession, access: ParticipantAccess = DEFAULT_ACCESS) {
@@ -93,7 +101,16 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
       role: this.role,
       state: this.state,
       tracks: [...this.tracks.values()].map((t) => t.info),
+      ...(this.card ? { card: this.card } : {}),
     };
+  }
+
+  /** Counts a calling-card change; false when this minute's changes are used up. */
+  takeCardChange(now = Date.now()): boolean {
+    while (this.#cardChanges.length > 0 && now - this.#cardChanges[0]! >= 60_000) this.#cardChanges.shift();
+    if (this.#cardChanges.length >= CARD_CHANGES_PER_MINUTE) return false;
+    this.#cardChanges.push(now);
+    return true;
   }
 
   rotateResumeToken(): void {

@@ -4,7 +4,13 @@ import { type JoinGrant, OPEN_GUEST } from '../auth/authorizeJoin.js';
 import type { PasswordGuardOptions } from '../auth/roomPassword.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import type { ChatMessage, ServerMessage, TrackInfo, TrackSource } from '../protocol/messages.js';
+import type {
+  ChatMessage,
+  ParticipantCard,
+  ServerMessage,
+  TrackInfo,
+  TrackSource,
+} from '../protocol/messages.js';
 import {
   MediaSession,
   type MediaSessionOptions,
@@ -59,6 +65,8 @@ export interface JoinOptions {
   passwordChecked?: boolean;
   /** The rejoin token of an earlier `joined`: the same person comes back with the same name and role. */
   rejoin?: string;
+  /** Their calling card, as the join validated it. */
+  card?: ParticipantCard;
 }
 
 export interface PublishRequest {
@@ -68,6 +76,9 @@ export interface PublishRequest {
 }
 
 const newParticipantId = () => `PA_${randomBytes(6).toString('base64url')}`;
+
+/** A card with nothing on it is no card. */
+const hasCard = (card: ParticipantCard) => Object.values(card).some((v) => v !== undefined && v !== '');
 
 /**
  * A named call. Every participant receives every other participant's tracks: when one publishes,
@@ -162,6 +173,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       canPublish: grant.canPublish,
       mayBecomeHost,
     });
+    if (options.card && hasCard(options.card)) participant.card = options.card;
     participant.rejoinToken = this.members.add(id, {
       name: participant.name,
       role,
@@ -453,6 +465,18 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.emit('stateChanged');
     this.broadcast({ type: 'participantRole', participantId: next.id, role: 'host' });
     this.#log.info({ room: this.name, participant: next.id }, 'host role passed on');
+  }
+
+  /**
+   * Replaces a participant's calling card (null or an empty card removes it) and tells everyone. A card
+   * may change `CARD_CHANGES_PER_MINUTE` times a minute: each change goes to the whole room.
+   */
+  setCard(participant: Participant, card: ParticipantCard | null): void {
+    this.#assertOpen();
+    if (!participant.takeCardChange()) throw new CodedError('CARD_RATE_LIMITED');
+    const next = card && hasCard(card) ? card : undefined;
+    participant.card = next;
+    this.broadcast({ type: 'participantCard', participantId: participant.id, card: next ?? null });
   }
 
   postChat(participant: Participant, text: string): ChatMessage {

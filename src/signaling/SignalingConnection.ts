@@ -169,6 +169,8 @@ export class SignalingConnection implements MemberSink {
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const field = issue.path.join('.') || 'message';
+      if (issue.path[0] === 'card')
+        return this.#sendError('INVALID_CARD', `Invalid calling card: ${field}: ${issue.message}`, rid);
       return this.#sendError('INVALID_MESSAGE', `Invalid "${type}" message: ${field}: ${issue.message}`, rid);
     }
     this.#queued++;
@@ -251,6 +253,7 @@ export class SignalingConnection implements MemberSink {
       case 'listRoom':
       case 'setPassword':
       case 'endRoom':
+      case 'setCard':
         return this.#joined().act(message);
     }
   }
@@ -294,6 +297,7 @@ export class SignalingConnection implements MemberSink {
           address: this.#peer.address,
           ...(message.password !== undefined ? { password: message.password } : {}),
           ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
+          ...(message.card !== undefined ? { card: message.card } : {}),
           ...(message.rid !== undefined ? { rid: message.rid } : {}),
         },
         this,
