@@ -8,4 +8,4 @@ export {
   type Room,
   ServerError,
 } from '../../src/client/index.ts';
-export type { ChatMessage, RoomAccessState } from '../../src/protocol/messages.ts';
+export type { ChatMessage, ParticipantCard, RoomAccessState } from '../../src/protocol/messages.ts';

@@ -6,7 +6,7 @@ import {
   type DeviceProblem,
   problemMessage,
 } from '../media/devices.ts';
-import { connect, type LocalTrack, type RemoteParticipant, type Room } from '../sdk.ts';
+import { connect, type LocalTrack, type ParticipantCard, type RemoteParticipant, type Room } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
 import { RemoteAudio } from './RemoteAudio.ts';
@@ -34,6 +34,8 @@ export interface CallSessionOptions {
   token?: string;
   /** The room password, when the room has one. */
   password?: string;
+  /** This person's calling card, kept in the browser and sent with every join. */
+  card?: ParticipantCard;
 }
 
 /** The key of this client's own tiles and speaking state. */
@@ -133,6 +135,7 @@ export class CallSession extends Store {
         name: this.options.name,
         token: this.options.token,
         password: this.options.password,
+        ...(this.options.card ? { card: this.options.card } : {}),
       });
     } catch (error) {
       const media = await this.options.media;
@@ -201,6 +204,7 @@ export class CallSession extends Store {
         this.#speakers.forget(p.id, this.remotes[0]?.id);
       }),
       room.on('participantState', changed),
+      room.on('participantCard', changed),
       room.on('trackPublished', changed),
       room.on('trackUnpublished', changed),
       room.on('trackMuted', changed),
@@ -393,6 +397,27 @@ export class CallSession extends Store {
 
   lockRoom(locked: boolean): Promise<void> {
     return this.#host(() => this.room?.lockRoom(locked));
+  }
+
+  /** This person's calling card as the room has it (before joining: the one it will be sent). */
+  get card(): ParticipantCard | undefined {
+    return this.room ? this.room.card : this.options.card;
+  }
+
+  /** Replaces this person's calling card for everyone in the room; says so, or why not. */
+  async setCard(card: ParticipantCard | undefined): Promise<boolean> {
+    this.options.card = card;
+    if (!this.room) return true;
+    try {
+      await this.room.setCard(card ?? null);
+      this.notify(card ? 'Your card is updated.' : 'Your card is removed.', 'info');
+      return true;
+    } catch (error) {
+      this.notify(`Your card was not updated: ${messageOf(error)}`, 'warn');
+      return false;
+    } finally {
+      this.changed();
+    }
   }
 
   listRoom(listed: boolean, topic?: string): Promise<void> {

@@ -3,6 +3,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { inviteLink } from '../router.ts';
 import type { RoomAccessState } from '../sdk.ts';
 import { Icon, type IconName } from '../ui/icons.tsx';
+import { saveCard } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
 import type { CallSession } from './CallSession.ts';
 import { ChatPanel } from './ChatPanel.tsx';
@@ -221,6 +222,11 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
               <ParticipantsPanel
                 people={cameras}
                 onInvite={() => void invite()}
+                onCard={async (card) => {
+                  const saved = await session.setCard(card);
+                  if (saved) saveCard(card);
+                  return saved;
+                }}
                 host={
                   session.isHost
                     ? {

@@ -1,7 +1,8 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
+import type { ParticipantCard } from '../sdk.ts';
+import { Avatar, CardEditor, CardLines } from '../ui/CallingCard.tsx';
 import { Icon } from '../ui/icons.tsx';
-import { hueOf, initials } from '../util/names.ts';
 import type { TileModel } from './layout.ts';
 
 /** What a host can do from the list (the server checks the role; a guest never sees these). */
@@ -22,12 +23,16 @@ export interface HostActions {
 export interface ParticipantsPanelProps {
   people: TileModel[];
   onInvite(): void;
+  /** Saves this person's calling card (in the browser and for the room); false when the room refused it. */
+  onCard(card: ParticipantCard | undefined): Promise<boolean>;
   /** Present when this person is a host. */
   host?: HostActions;
 }
 
-export function ParticipantsPanel({ people, onInvite, host }: ParticipantsPanelProps): JSX.Element {
+export function ParticipantsPanel({ people, onInvite, onCard, host }: ParticipantsPanelProps): JSX.Element {
   const sorted = [...people].sort((a, b) => Number(b.self) - Number(a.self));
+  const [editing, setEditing] = useState(false);
+  const self = sorted.find((p) => p.self);
   return (
     <div class="people">
       <button type="button" class="button wide" onClick={onInvite}>
@@ -36,17 +41,15 @@ export function ParticipantsPanel({ people, onInvite, host }: ParticipantsPanelP
       <ul class="people-list" aria-label="In this call">
         {sorted.map((p) => (
           <li key={p.key} class="person" data-participant={p.participantId}>
-            <span
-              class="person-avatar"
-              style={{ '--hue': String(hueOf(p.participantId || p.name)) }}
-              aria-hidden="true"
-            >
-              {initials(p.name)}
-            </span>
+            <Avatar name={p.name} hueKey={p.participantId || p.name} card={p.card} class="person-avatar" />
             <span class="person-name">
-              {p.self ? `${p.name} (you)` : p.name}
-              {p.host && <span class="tag host">host</span>}
-              {p.reconnecting && <span class="tag">reconnecting</span>}
+              <span class="person-name-line">
+                {p.self ? `${p.name} (you)` : p.name}
+                {p.card?.pronouns && <span class="person-pronouns"> ({p.card.pronouns})</span>}
+                {p.host && <span class="tag host">host</span>}
+                {p.reconnecting && <span class="tag">reconnecting</span>}
+              </span>
+              <CardLines card={p.card && { ...p.card, pronouns: undefined }} />
             </span>
             <span class="person-state">
               <span role="img" aria-label={p.micMuted ? 'Microphone off' : 'Microphone on'}>
@@ -82,8 +85,54 @@ export function ParticipantsPanel({ people, onInvite, host }: ParticipantsPanelP
           </li>
         ))}
       </ul>
+      {self && (
+        <button
+          type="button"
+          class="button wide"
+          aria-expanded={editing}
+          aria-controls="own-card"
+          onClick={() => setEditing(!editing)}
+        >
+          {editing ? 'Close your card' : self.card ? 'Edit your card' : 'Add your calling card'}
+        </button>
+      )}
+      {self && editing && (
+        <OwnCard
+          card={self.card}
+          onSave={async (card) => {
+            if (await onCard(card)) setEditing(false);
+          }}
+        />
+      )}
       {host && <HostControls host={host} />}
     </div>
+  );
+}
+
+/** Edits this person's card; nothing reaches the room until Save (each change goes to everyone). */
+function OwnCard(props: {
+  card: ParticipantCard | undefined;
+  onSave(card: ParticipantCard | undefined): Promise<void>;
+}): JSX.Element {
+  const [draft, setDraft] = useState(props.card);
+  const [saving, setSaving] = useState(false);
+  return (
+    <form
+      id="own-card"
+      class="own-card"
+      aria-label="Your calling card"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setSaving(true);
+        void props.onSave(draft).finally(() => setSaving(false));
+      }}
+    >
+      <p class="host-hint">Shown to everyone in the call, and kept in this browser for your next calls.</p>
+      <CardEditor id="call-card" card={draft} onChange={setDraft} />
+      <button type="submit" class="button small" disabled={saving}>
+        Save card
+      </button>
+    </form>
   );
 }
 

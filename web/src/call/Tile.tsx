@@ -1,4 +1,6 @@
 import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { CallingCard } from '../ui/CallingCard.tsx';
 import { Icon } from '../ui/icons.tsx';
 import { VideoView } from '../ui/VideoView.tsx';
 import { hueOf, initials } from '../util/names.ts';
@@ -9,8 +11,12 @@ export interface TileProps {
   style?: Record<string, string>;
 }
 
-/** One person's camera or initials, or a shared screen, with name, muted mic and speaking highlight. */
+/**
+ * One person's camera or picture (else initials), or a shared screen, with name, muted mic and speaking
+ * highlight. A person with a calling card has it shown over their name on hover, focus or a tap.
+ */
 export function Tile({ tile, style }: TileProps): JSX.Element {
+  const [cardOpen, setCardOpen] = useState(false);
   const screen = tile.source === 'screen';
   const who = tile.self ? `${tile.name} (you)` : tile.name;
   const title = screen ? (tile.self ? 'Your screen' : `${tile.name}'s screen`) : who;
@@ -39,9 +45,13 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
         <p class="tile-wait">Loading {tile.name}'s screen…</p>
       ) : (
         <div class="avatar" style={{ '--hue': String(hueOf(tile.participantId || tile.name)) }}>
-          <span class="initials" aria-hidden="true">
-            {initials(tile.name)}
-          </span>
+          {tile.card?.avatar ? (
+            <img class="initials avatar-image" src={tile.card.avatar} alt="" aria-hidden="true" />
+          ) : (
+            <span class="initials" aria-hidden="true">
+              {initials(tile.name)}
+            </span>
+          )}
         </div>
       )}
       <figcaption class="tile-label">
@@ -51,8 +61,34 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
           </span>
         )}
         {screen && <Icon name="screen" size={16} />}
-        <span class="tile-name">{title}</span>
+        {tile.card && !screen ? (
+          <button
+            type="button"
+            class="tile-name card-trigger"
+            aria-expanded={cardOpen}
+            aria-label={`${title}: show calling card`}
+            // A tap focuses and clicks at once: both open it; a tap elsewhere (blur) or Escape closes it.
+            onClick={() => setCardOpen(true)}
+            onMouseEnter={() => setCardOpen(true)}
+            onMouseLeave={() => setCardOpen(false)}
+            onFocus={() => setCardOpen(true)}
+            onBlur={() => setCardOpen(false)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') setCardOpen(false);
+            }}
+          >
+            {title}
+            {tile.card.pronouns && <span class="tile-pronouns"> ({tile.card.pronouns})</span>}
+          </button>
+        ) : (
+          <span class="tile-name">{title}</span>
+        )}
       </figcaption>
+      {tile.card && !screen && cardOpen && (
+        <div class="tile-card" role="tooltip">
+          <CallingCard name={tile.name} hueKey={tile.participantId || tile.name} card={tile.card} />
+        </div>
+      )}
       {tile.reconnecting && <p class="tile-overlay">Reconnecting…</p>}
     </figure>
   );

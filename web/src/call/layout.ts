@@ -1,4 +1,4 @@
-import type { RemoteParticipant, RemoteTrack } from '../sdk.ts';
+import type { ParticipantCard, RemoteParticipant, RemoteTrack } from '../sdk.ts';
 import { type CallSession, SELF } from './CallSession.ts';
 
 /** What one tile shows: a person's camera (or initials), or a shared screen. */
@@ -14,6 +14,8 @@ export interface TileModel {
   reconnecting: boolean;
   /** A host of the room (may mute, remove, lock, end). */
   host: boolean;
+  /** Their calling card (pronouns, organisation, link, picture). */
+  card?: ParticipantCard;
 }
 
 function trackOf(
@@ -45,6 +47,7 @@ export function cameraTiles(session: CallSession): TileModel[] {
       // While this client is cut off, everyone's picture is frozen, not just the one who dropped.
       reconnecting: p.state === 'reconnecting' || session.status === 'reconnecting',
       host: p.role === 'host',
+      ...(p.card ? { card: p.card } : {}),
     };
   });
   tiles.push({
@@ -58,6 +61,7 @@ export function cameraTiles(session: CallSession): TileModel[] {
     speaking: session.speaking.has(SELF),
     reconnecting: session.status === 'reconnecting',
     host: session.isHost,
+    ...(session.card ? { card: session.card } : {}),
   });
   return tiles;
 }

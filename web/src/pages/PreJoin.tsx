@@ -14,12 +14,14 @@ import {
   problemMessage,
 } from '../media/devices.ts';
 import { navigate } from '../router.ts';
+import type { ParticipantCard } from '../sdk.ts';
 import { About } from '../ui/About.tsx';
+import { CardEditor } from '../ui/CallingCard.tsx';
 import { Icon } from '../ui/icons.tsx';
 import { Logo } from '../ui/Logo.tsx';
 import { VideoView } from '../ui/VideoView.tsx';
 import { MAX_DISPLAY_NAME } from '../util/names.ts';
-import type { Preferences } from '../util/storage.ts';
+import { loadCard, type Preferences, saveCard } from '../util/storage.ts';
 
 export interface JoinChoice {
   name: string;
@@ -29,6 +31,8 @@ export interface JoinChoice {
   cameraId: string;
   /** The preview's open devices, handed over to the call so nothing is opened twice. */
   media: Acquired;
+  /** The calling card to show the others (kept in this browser). */
+  card: ParticipantCard | undefined;
 }
 
 export interface PreJoinProps {
@@ -52,6 +56,7 @@ export function PreJoin({ room, initial, onJoin }: PreJoinProps): JSX.Element {
   const [problems, setProblems] = useState<Problems>({});
   const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [] });
   const [opening, setOpening] = useState(true);
+  const [card, setCard] = useState(loadCard);
   const meterRef = useRef<HTMLDivElement>(null);
   /** The latest tracks, for cleanup; `handedOver` once the call owns them. */
   const live = useRef<{
@@ -188,6 +193,7 @@ export function PreJoin({ room, initial, onJoin }: PreJoinProps): JSX.Element {
       micId,
       cameraId,
       media: { camera: cameraOn ? camera : undefined, microphone: micOn ? mic : undefined, problems },
+      card,
     });
   };
 
@@ -297,6 +303,21 @@ export function PreJoin({ room, initial, onJoin }: PreJoinProps): JSX.Element {
               Join now
             </button>
           </form>
+          <details class="card-details">
+            <summary>{card ? 'Your calling card' : 'Add a calling card (optional)'}</summary>
+            <p class="hint">
+              Pronouns, organisation, a link and a picture, shown to the others when they point at your name.
+              Kept in this browser.
+            </p>
+            <CardEditor
+              id="prejoin-card"
+              card={card}
+              onChange={(next) => {
+                setCard(next);
+                saveCard(next);
+              }}
+            />
+          </details>
           <p id="join-summary" class="hint">
             {summary}
           </p>

@@ -9,7 +9,7 @@ import { navigate } from '../router.ts';
 import { About } from '../ui/About.tsx';
 import { Logo } from '../ui/Logo.tsx';
 import { MAX_DISPLAY_NAME } from '../util/names.ts';
-import { loadPreferences, savePreferences } from '../util/storage.ts';
+import { loadCard, loadPreferences, savePreferences } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
 import { type JoinChoice, PreJoin } from './PreJoin.tsx';
 
@@ -58,6 +58,7 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       media: choice.media,
       token: prefs.token,
       password: password.current,
+      ...(choice.card ? { card: choice.card } : {}),
     });
     setSession(next);
     void next.start();
@@ -71,6 +72,7 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       cameraOn,
       micId: prefs.micId,
       cameraId: prefs.cameraId,
+      card: loadCard(),
       media: acquire({
         microphone: micOn ? { deviceId: prefs.micId || undefined } : undefined,
         camera: cameraOn ? { deviceId: prefs.cameraId || undefined } : undefined,

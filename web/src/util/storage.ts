@@ -1,4 +1,6 @@
 /** What the browser remembers between visits. Storage may be unavailable (private mode): then nothing is. */
+import type { ParticipantCard } from '../sdk.ts';
+
 const PREFIX = 'port545.';
 
 export interface Preferences {
@@ -34,5 +36,34 @@ export function savePreferences(update: Partial<Preferences>): void {
     localStorage.setItem(`${PREFIX}preferences`, JSON.stringify({ ...loadPreferences(), ...update }));
   } catch {
     // Nothing to do: the page works the same, it just forgets.
+  }
+}
+
+const CARD_FIELDS = ['pronouns', 'organisation', 'link', 'avatar'] as const;
+
+/** The calling card set in this browser, sent with every join; undefined when there is none. */
+export function loadCard(): ParticipantCard | undefined {
+  try {
+    const raw = localStorage.getItem(`${PREFIX}card`);
+    if (!raw) return undefined;
+    const parsed = JSON.parse(raw) as Record<string, unknown>;
+    const card: ParticipantCard = {};
+    for (const field of CARD_FIELDS) {
+      const value = parsed[field];
+      if (typeof value === 'string' && value.trim()) card[field] = value;
+    }
+    return Object.keys(card).length > 0 ? card : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveCard(card: ParticipantCard | undefined): void {
+  try {
+    if (card && Object.values(card).some(Boolean))
+      localStorage.setItem(`${PREFIX}card`, JSON.stringify(card));
+    else localStorage.removeItem(`${PREFIX}card`);
+  } catch {
+    // As above: forgotten, nothing else.
   }
 }
