@@ -41,8 +41,12 @@ class Scrape {
   constructor(readonly text: string) {
     this.families = parseExposition(text);
   }
-  has(sample: string): boolean {
-    return this.families.some((f) => f.samples.some((s) => s.name === sample));
+  has(sample: string, where: Record<string, string> = {}): boolean {
+    return this.families.some((f) =>
+      f.samples.some(
+        (s) => s.name === sample && Object.entries(where).every(([k, v]) => s.labels[k] === v),
+      ),
+    );
   }
   sum(sample: string, where: Record<string, string> = {}): number {
     return this.families
@@ -124,6 +128,10 @@ describe('metrics for Prometheus', () => {
         // The subscribers' receiver reports give round-trip times and loss.
         if (!second.has('port545_subscriber_rtt_seconds') || !second.has('port545_subscriber_fraction_lost'))
           return false;
+        // The server's receivers measure the publishers' jitter; fan-outs are timed, one packet in 32.
+        if (!second.has('port545_publisher_jitter_seconds', { kind: 'audio' })) return false;
+        if (!second.has('port545_publisher_jitter_seconds', { kind: 'video' })) return false;
+        if (!(second.sum('port545_forwarding_seconds_count') > 0)) return false;
         return ['packets_received', 'bytes_received', 'packets_sent', 'bytes_sent'].every(
           (what) =>
             second!.sum(`port545_${what}_total`, { kind: 'video' }) >

@@ -2,7 +2,7 @@ import type { RtpPacket } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { keyframeDetector } from './keyframe.js';
-import { countMedia, type KindTotals, uncountMedia } from './mediaTotals.js';
+import { countMedia, type KindTotals, observeForwarding, uncountMedia } from './mediaTotals.js';
 import type { RtpSink, RtpSource } from './RtpSource.js';
 import { beginSendBatch, endSendBatch } from './udpSend.js';
 
@@ -26,6 +26,9 @@ export const LATE_PACKET_WINDOW = 64;
 const RESTART_DISTANCE = 3000;
 /** Sequence numbers forwarded recently, by sequence number modulo this (at least LATE_PACKET_WINDOW). */
 const SEEN_RING = 128;
+
+/** One forwarded packet in this many has its fan-out timed for the metrics (two clock reads). */
+const FORWARD_SAMPLE_EVERY = 32;
 
 /** Time constant of the smoothed audio level, in ms: long enough to ride over the gaps between words. */
 const AUDIO_LEVEL_TAU_MS = 200;
@@ -83,7 +86,13 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     into.packetsIn += this.packetsReceived;
     into.bytesIn += this.bytesReceived;
     into.keyframeRequests += this.keyframeRequests;
-    if (!this.closed) into.published++;
+    if (this.closed) return;
+    into.published++;
+    const jitter = this.#source.jitterSeconds?.();
+    if (jitter !== undefined) {
+      into.jitterSum += jitter;
+      into.jitterCount++;
+    }
   }
 
   /**
@@ -177,12 +186,15 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     }
     if (this.paused) return;
     // Every subscriber's copy is encrypted first and the copies then sent back to back (see udpSend.ts).
+    const timed = this.packetsReceived % FORWARD_SAMPLE_EVERY === 0 && this.#sinks.size > 0;
+    const start = timed ? performance.now() : 0;
     beginSendBatch();
     try {
       for (const sink of this.#sinks) sink.write(rtp);
     } finally {
       endSendBatch();
     }
+    if (timed) observeForwarding((performance.now() - start) / 1000);
   }
 
   close(): void {

@@ -21,6 +21,13 @@ export interface RtpSource {
   onRtp(listener: RtpListener): () => void;
   /** Asks the producer for a keyframe (video); absent when the source cannot. */
   requestKeyframe?(): void;
+  /** The interarrival jitter of its packets now (RFC 3550 §6.4.1), in seconds; absent when unknown. */
+  jitterSeconds?(): number | undefined;
+}
+
+/** What werift's receiver keeps per incoming SSRC (its `StreamStatistics`, not in its typings). */
+interface ReceiverStreams {
+  remoteStreams?: Record<number, { jitter: number; clockRate: number } | undefined>;
 }
 
 /** Where a published track's packets go: a DownTrack to one subscriber, or a server-side consumer. */
@@ -50,6 +57,13 @@ export function receiverSource(track: MediaStreamTrack, receiver: RTCRtpReceiver
       receiver.sendRtcpPLI(ssrc).catch(() => {
         // The transport closed under us; the track is about to close too.
       });
+    },
+    jitterSeconds() {
+      const ssrc = track.ssrc;
+      if (ssrc === undefined) return undefined;
+      // The same statistics werift's receiver reports to the publisher in its RTCP receiver reports.
+      const stream = (receiver as unknown as ReceiverStreams).remoteStreams?.[ssrc];
+      return stream?.clockRate ? stream.jitter / stream.clockRate : undefined;
     },
   };
 }

@@ -28,6 +28,9 @@ export interface KindTotals {
   rttCount: number;
   lossSum: number;
   lossCount: number;
+  /** Live published tracks whose interarrival jitter is known: its sum (seconds) and count. */
+  jitterSum: number;
+  jitterCount: number;
   /** Tracks published and subscriptions open now. */
   published: number;
   subscribed: number;
@@ -52,6 +55,8 @@ const empty = (): KindTotals => ({
   rttCount: 0,
   lossSum: 0,
   lossCount: 0,
+  jitterSum: 0,
+  jitterCount: 0,
   published: 0,
   subscribed: 0,
 });
@@ -76,4 +81,18 @@ export function mediaTotals(): Record<MediaKind, KindTotals> {
   const totals = { audio: { ...closed.audio }, video: { ...closed.video } };
   for (const item of live) item.add(totals[item.kind]);
   return totals;
+}
+
+let forwardingObserver: ((seconds: number) => void) | undefined;
+
+/**
+ * Where sampled fan-out times go (the metrics' histogram): how long the media plane took to hand one
+ * packet to every subscriber's socket, on this thread.
+ */
+export function onForwarding(observer: ((seconds: number) => void) | undefined): void {
+  forwardingObserver = observer;
+}
+
+export function observeForwarding(seconds: number): void {
+  forwardingObserver?.(seconds);
 }

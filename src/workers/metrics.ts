@@ -9,7 +9,7 @@ import {
   type MetricValue,
   Registry,
 } from 'prom-client';
-import { type KindTotals, type MediaKind, mediaTotals } from '../sfu/mediaTotals.js';
+import { type KindTotals, type MediaKind, mediaTotals, onForwarding } from '../sfu/mediaTotals.js';
 import type { RoomServer } from './buildRoomServer.js';
 
 /**
@@ -128,6 +128,12 @@ function mediaMetrics(registry: Registry, totals: () => Totals): void {
       "Mean fraction of packets lost (0 to 1) on the way to subscribers, from their receivers' reports",
       (t) => (t.lossCount > 0 ? t.lossSum / t.lossCount : undefined),
     ],
+    [
+      'gauge',
+      'port545_publisher_jitter_seconds',
+      'Mean interarrival jitter (RFC 3550) of the published streams as the server receives them',
+      (t) => (t.jitterCount > 0 ? t.jitterSum / t.jitterCount : undefined),
+    ],
   ];
   /** Each kind's value now, leaving out a kind that has none. */
   const values = (read: (t: KindTotals) => number | undefined) => {
@@ -207,7 +213,19 @@ export function roomServiceMetrics(server: RoomServer, index: number): ThreadMet
     registers: [registry],
   });
   host.onMediaUp = (seconds, kind) => mediaUp.observe({ kind }, seconds);
-  const close = eventLoopMetrics(registry);
+  const forwarding = new Histogram({
+    name: 'port545_forwarding_seconds',
+    help: "Time to hand one received packet to every subscriber's socket (one packet in 32 is timed)",
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01],
+    registers: [registry],
+  });
+  const observe = (seconds: number) => forwarding.observe(seconds);
+  onForwarding(observe);
+  const stopEventLoop = eventLoopMetrics(registry);
+  const close = () => {
+    stopEventLoop();
+    onForwarding(undefined);
+  };
   return { registry, close };
 }
 
