@@ -43,9 +43,7 @@ class Scrape {
   }
   has(sample: string, where: Record<string, string> = {}): boolean {
     return this.families.some((f) =>
-      f.samples.some(
-        (s) => s.name === sample && Object.entries(where).every(([k, v]) => s.labels[k] === v),
-      ),
+      f.samples.some((s) => s.name === sample && Object.entries(where).every(([k, v]) => s.labels[k] === v)),
     );
   }
   sum(sample: string, where: Record<string, string> = {}): number {
