@@ -92,6 +92,29 @@ export function smallFakeCamera(): string {
   return file;
 }
 
+/**
+ * Speech-like fake microphone input: a voiced 1.5 s burst (a 180 Hz buzz with its harmonics, its loudness
+ * swinging four times a second like syllables) then 2.5 s of silence, over and over (Chromium loops the
+ * file). Made once with ffmpeg and kept in the temporary directory.
+ */
+export const BURST_ON_S = 1.5;
+export const BURST_PERIOD_S = 4;
+export function speechBursts(): string {
+  const dir = join(tmpdir(), 'port545-test');
+  const file = join(dir, 'speech-bursts-48k.wav');
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  const partial = `${file}.${process.pid}.wav`;
+  const voice = `aevalsrc='0.3*(sin(2*PI*180*t)+0.5*sin(2*PI*360*t)+0.25*sin(2*PI*540*t))*(0.6+0.4*sin(2*PI*4*t))*lt(mod(t,${BURST_PERIOD_S}),${BURST_ON_S})':s=48000:d=${BURST_PERIOD_S * 2}`;
+  execFileSync(
+    'ffmpeg',
+    [...['-hide_banner', '-loglevel', 'error', '-y'], ...['-f', 'lavfi', '-i', voice, '-ac', '1'], partial],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  renameSync(partial, file);
+  return file;
+}
+
 export interface LaunchOptions {
   /**
    * `small` (the default): the fake camera shows the small test pattern of `smallFakeCamera`.
@@ -99,15 +122,22 @@ export interface LaunchOptions {
    * benchmark measures, closer to a real camera's cost).
    */
   camera?: 'small' | 'chromium';
+  /**
+   * `beep` (the default): Chromium's fake microphone, a short beep every second. `speech`: bursts of a
+   * voice-like sound and silence (`speechBursts`), for what depends on who speaks when.
+   */
+  microphone?: 'beep' | 'speech';
 }
 
 export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   const camera =
     (options.camera ?? 'small') === 'small' ? [`--use-file-for-fake-video-capture=${smallFakeCamera()}`] : [];
+  const microphone =
+    options.microphone === 'speech' ? [`--use-file-for-fake-audio-capture=${speechBursts()}`] : [];
   return chromium.launch({
     executablePath: CHROME_PATH,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...camera],
+    args: [...CHROMIUM_ARGS, ...camera, ...microphone],
     timeout: 60_000,
   });
 }

@@ -9,6 +9,7 @@ import {
 import { connect, type LocalTrack, type ParticipantCard, type RemoteParticipant, type Room } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
+import { MutedSpeech } from './MutedSpeech.ts';
 import { RemoteAudio } from './RemoteAudio.ts';
 import { Speakers } from './Speakers.ts';
 
@@ -72,6 +73,7 @@ export class CallSession extends Store {
 
   readonly #speakers = new Speakers(() => this.changed(), SELF);
   readonly #audio = new RemoteAudio(() => this.changed());
+  readonly #mutedSpeech = new MutedSpeech(() => this.changed());
   readonly #disposers: (() => void)[] = [];
   #nextNoticeId = 1;
   #busy = new Set<string>();
@@ -89,6 +91,22 @@ export class CallSession extends Store {
     this.cameraOn = options.cameraOn;
     this.micId = options.micId;
     this.cameraId = options.cameraId;
+  }
+
+  /** The microphone is muted and hears someone talking: "You are muted". */
+  get talkingWhileMuted(): boolean {
+    return this.#mutedSpeech.shown;
+  }
+
+  dismissMutedNudge(): void {
+    this.#mutedSpeech.dismiss();
+  }
+
+  /** Listens for speech on the muted microphone, or stops listening once it is on. */
+  #followMute(): void {
+    const track = this.mic?.track;
+    if (!this.micOn && track && track.readyState === 'live') this.#mutedSpeech.listen(track);
+    else this.#mutedSpeech.stop();
   }
 
   /** Participant ids (or SELF) whose audio is above the speaking threshold, held briefly. */
@@ -166,6 +184,7 @@ export class CallSession extends Store {
         room.publishTrack(media.microphone, 'microphone', { muted: !this.micOn }).then((local) => {
           this.mic = local;
           this.#speakers.watch(OWN_MIC, SELF, media.microphone!);
+          this.#followMute();
         }),
       );
     }
@@ -232,6 +251,7 @@ export class CallSession extends Store {
       room.on('localTrackMuted', (local) => {
         if (local !== this.mic) return;
         this.micOn = false;
+        this.#followMute();
         this.notify('A host muted your microphone. Unmute when you want to speak.', 'info');
       }),
       room.on('roleChanged', (id, role) => {
@@ -273,6 +293,7 @@ export class CallSession extends Store {
       if (this.mic && this.mic.track.readyState === 'live') {
         room.setMuted(this.mic, this.micOn);
         this.micOn = !this.micOn;
+        this.#followMute();
         return;
       }
       const track = await this.#open('microphone', this.micId);
@@ -285,6 +306,7 @@ export class CallSession extends Store {
       }
       this.#speakers.watch(OWN_MIC, SELF, track);
       this.micOn = true;
+      this.#followMute();
     });
   }
 
@@ -325,7 +347,10 @@ export class CallSession extends Store {
       const old = local.track;
       await room.replaceTrack(local, track);
       old.stop();
-      if (kind === 'microphone') this.#speakers.watch(OWN_MIC, SELF, track);
+      if (kind === 'microphone') {
+        this.#speakers.watch(OWN_MIC, SELF, track);
+        this.#followMute();
+      }
     });
   }
 
@@ -509,6 +534,7 @@ export class CallSession extends Store {
   /** Stops local devices, remote audio and level sampling; the SDK room is left by the caller. */
   #release(): void {
     this.#speakers.stop();
+    this.#mutedSpeech.stop();
     this.#audio.stopAll();
     for (const off of this.#disposers.splice(0)) off();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();

@@ -150,6 +150,23 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
       </header>
 
       <div class="banners" aria-live="polite">
+        {session.talkingWhileMuted && (
+          <div class="banner muted-nudge" data-nudge="muted">
+            <Icon name="micOff" size={16} /> You are muted. Press M or the microphone button to speak.
+            <button type="button" class="button small" onClick={() => void session.toggleMic()}>
+              Unmute
+            </button>
+            <button
+              type="button"
+              class="ghost small"
+              aria-label="Dismiss"
+              title="Dismiss"
+              onClick={() => session.dismissMutedNudge()}
+            >
+              <Icon name="close" size={16} />
+            </button>
+          </div>
+        )}
         {session.status === 'reconnecting' && (
           <div class="banner warn">Connection lost. Reconnecting… Your call resumes by itself.</div>
         )}
