@@ -87,3 +87,17 @@ export async function opusRms(ogg: Buffer): Promise<number> {
   }
   return Math.sqrt(sum / samples);
 }
+
+/** The RGB of every pixel of a PNG (a screenshot), decoded by ffmpeg, row by row. */
+export async function pngPixels(png: Buffer): Promise<Buffer> {
+  const { stdout } = await runFfmpeg(png, 'shot.png', (file) => [
+    '-i',
+    file,
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
+  ]);
+  return stdout;
+}
