@@ -14,6 +14,7 @@ import {
   openRoom,
   type Person,
   tileOf,
+  waitForSound,
 } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -55,14 +56,23 @@ describe('the call screen', () => {
     const annTile = tileOf('Ann');
     const b = bob.page;
     await b.locator(`${annTile} video`).waitFor({ timeout: NOTICE_MS });
-    // Her bursts of speech come and go: the ring comes with them and goes in the silence between.
+    // Her bursts of speech come and go: the ring comes with them and goes in the silence between. It
+    // fades in and out (150 ms), so the screen is looked at until it shows what is expected.
+    const ringSeen = async (seen: boolean) => {
+      const deadline = Date.now() + NOTICE_MS;
+      let colour: number[] = [];
+      while (Date.now() < deadline) {
+        colour = await edgeColour(b, annTile);
+        if (near(colour, RING) === seen) return;
+        await b.waitForTimeout(100);
+      }
+      assert.fail(`${seen ? 'no ring' : 'still a ring'} at the edge of her tile: rgb(${colour})`);
+    };
     for (let burst = 0; burst < 2; burst++) {
       await b.locator(`${annTile}[data-speaking="true"]`).waitFor({ timeout: NOTICE_MS });
-      const colour = await edgeColour(b, annTile);
-      assert.ok(near(colour, RING), `the ring is seen over her video while she speaks: rgb(${colour})`);
+      await ringSeen(true);
       await b.locator(`${annTile}[data-speaking="false"]`).waitFor({ timeout: NOTICE_MS });
-      const quiet = await edgeColour(b, annTile);
-      assert.ok(!near(quiet, RING), `no ring in her silence: rgb(${quiet})`);
+      await ringSeen(false);
     }
     // Bob sends no sound: his tile never rings on Ann's page.
     assert.equal(await ann.page.locator(`${tileOf('Bob')}[data-speaking="true"]`).count(), 0);
@@ -87,5 +97,86 @@ describe('the call screen', () => {
       people.flatMap((p) => p.errors),
       [],
     );
+  });
+
+  it('keeps a pinned tile large while someone else speaks', async () => {
+    const [ann, bob] = people as [Person, Person];
+    const b = bob.page;
+    await b.locator(`${tileOf('Ann')} [data-tile-menu]`).click();
+    await b.getByRole('button', { name: 'Pin for me' }).click();
+    await b.locator(`.stage-main ${tileOf('Ann')}[data-pinned="true"]`).waitFor({ timeout: NOTICE_MS });
+    // Bob pins his own tile instead: it stays large while Ann speaks, through her burst and her silence.
+    await b.locator('.filmstrip [data-self="true"] [data-tile-menu]').click();
+    await b.getByRole('button', { name: 'Pin for me' }).click();
+    await b.locator('.stage-main [data-self="true"][data-pinned="true"]').waitFor({ timeout: NOTICE_MS });
+    await b.locator(`.filmstrip ${tileOf('Ann')}[data-speaking="true"]`).waitFor({ timeout: NOTICE_MS });
+    assert.equal(
+      await b.locator('.stage-main [data-self="true"]').count(),
+      1,
+      'the pinned tile is still large',
+    );
+    await b.locator(`.filmstrip ${tileOf('Ann')}[data-speaking="false"]`).waitFor({ timeout: NOTICE_MS });
+    assert.equal(await b.locator('.stage-main [data-self="true"]').count(), 1);
+    assert.equal(await ann.page.locator('.stage-main').count(), 0, 'a pin is for the person who pins');
+    await b.locator('.stage-main [data-self="true"] [data-tile-menu]').click();
+    await b.getByRole('button', { name: 'Unpin' }).click();
+    await b.locator('.stage-main').waitFor({ state: 'detached', timeout: NOTICE_MS });
+  });
+
+  it('mutes a person for me only, and lists the speakers sound can play on', async () => {
+    const [ann, bob] = people as [Person, Person];
+    const cy = await openRoom(browser, server.url, 'talk', 'Cy', { query: 'audio=0&video=0' });
+    people.push(cy);
+    const annId = await bob.page.locator(tileOf('Ann')).getAttribute('data-participant');
+    const player = (page: Page) => page.locator(`[data-remote-audio] audio[data-participant="${annId}"]`);
+    const volume = (page: Page) => player(page).evaluate((a: HTMLAudioElement) => a.volume);
+    await player(bob.page).waitFor({ state: 'attached', timeout: NOTICE_MS });
+    await player(cy.page).waitFor({ state: 'attached', timeout: NOTICE_MS });
+    await bob.page.locator(`${tileOf('Ann')} [data-tile-menu]`).click();
+    await bob.page.getByRole('button', { name: 'Mute for me' }).click();
+    // Bob's page plays Ann at volume 0; Cy's at full volume, and her voice still reaches Cy.
+    assert.equal(await volume(bob.page), 0);
+    assert.equal(await volume(cy.page), 1);
+    await waitForSound(cy.page, 'Ann');
+    assert.equal(
+      await cy.page.locator(`${tileOf('Ann')}[data-muted="false"]`).count(),
+      1,
+      'not a mute for all',
+    );
+    // The slider sets any level; "Unmute for me" brings her back.
+    const slider = bob.page.locator(`${tileOf('Ann')} .tile-volume input`);
+    await slider.fill('40');
+    assert.equal(await volume(bob.page), 0.4);
+    await slider.fill('0');
+    await bob.page.getByRole('button', { name: 'Unmute for me' }).click();
+    assert.equal(await volume(bob.page), 1);
+
+    await bob.page.keyboard.press('Escape');
+    await bob.page.getByRole('button', { name: /^Settings/ }).click();
+    const outputs = await bob.page.locator('#call-speaker option').allInnerTexts();
+    assert.ok(outputs.length >= 1, `the speaker picker lists the outputs: ${outputs.join(', ')}`);
+    await bob.page.selectOption('#call-speaker', { index: outputs.length - 1 });
+    const chosen = await bob.page.locator('#call-speaker').inputValue();
+    await bob.page.waitForFunction(
+      (id) =>
+        [...document.querySelectorAll('[data-remote-audio] audio')].every(
+          (a) => (a as HTMLAudioElement & { sinkId: string }).sinkId === id,
+        ),
+      chosen,
+      { timeout: NOTICE_MS },
+    );
+    assert.deepEqual(ann.errors.concat(bob.errors, cy.errors), []);
+  });
+
+  it('shows a presenter a placeholder for their own screen, and the others the screen', async () => {
+    const [ann, bob] = people as [Person, Person];
+    await ann.page.keyboard.press('s');
+    const own = ann.page.locator('.tile[data-self="true"][data-source="screen"]');
+    await own.waitFor({ timeout: NOTICE_MS });
+    assert.match(await own.innerText(), /You are presenting your screen to everyone/);
+    assert.equal(await own.locator('video').count(), 0, 'not the screen inside the screen');
+    await bob.page.locator(`${tileOf('Ann', 'screen')} video`).waitFor({ timeout: NOTICE_MS });
+    await ann.page.keyboard.press('s');
+    await own.waitFor({ state: 'detached', timeout: NOTICE_MS });
   });
 });

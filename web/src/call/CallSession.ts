@@ -93,6 +93,33 @@ export class CallSession extends Store {
     this.cameraId = options.cameraId;
   }
 
+  /** The tile (`TileModel.key`) this person pinned: shown large whoever speaks. For them only. */
+  pinned: string | undefined;
+
+  pin(key: string | undefined): void {
+    this.pinned = key;
+    this.changed();
+  }
+
+  /** How loud this person hears `participantId` (0…1); their own choice, nobody else's. */
+  volumeOf(participantId: string): number {
+    return this.#audio.volumeOf(participantId);
+  }
+
+  setVolume(participantId: string, volume: number): void {
+    this.#audio.setVolume(participantId, volume);
+  }
+
+  /** The output the call's sound plays on ('' is the system's default). */
+  get speakerId(): string {
+    return this.#audio.speakerId;
+  }
+
+  async useSpeaker(deviceId: string): Promise<void> {
+    if (!(await this.#audio.useSpeaker(deviceId)))
+      this.notify('The browser did not switch the sound to that output.', 'warn');
+  }
+
   /** The microphone is muted and hears someone talking: "You are muted". */
   get talkingWhileMuted(): boolean {
     return this.#mutedSpeech.shown;
@@ -221,6 +248,8 @@ export class CallSession extends Store {
         if (room.state === 'reconnecting') this.#returning.add(p.name);
         else this.notify(`${p.name} left`, 'info');
         this.#speakers.forget(p.id, this.remotes[0]?.id);
+        this.#audio.forget(p.id);
+        if (this.pinned?.startsWith(`${p.id}:`)) this.pinned = undefined;
       }),
       room.on('participantState', changed),
       room.on('participantCard', changed),
@@ -282,7 +311,7 @@ export class CallSession extends Store {
   }
 
   #hear(trackId: string, participantId: string, track: MediaStreamTrack): void {
-    this.#audio.play(trackId, track);
+    this.#audio.play(trackId, participantId, track);
     this.#speakers.watch(trackId, participantId, track);
   }
 
@@ -535,7 +564,7 @@ export class CallSession extends Store {
   #release(): void {
     this.#speakers.stop();
     this.#mutedSpeech.stop();
-    this.#audio.stopAll();
+    this.#audio.close();
     for (const off of this.#disposers.splice(0)) off();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();
     void Promise.resolve(this.options.media).then((m) => {

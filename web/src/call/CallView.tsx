@@ -12,7 +12,7 @@ import { cameraTiles, screenTiles, type TileModel } from './layout.ts';
 import { ParticipantsPanel } from './ParticipantsPanel.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
 import { SHORTCUTS, type ShortcutAction, shortcutFor } from './shortcuts.ts';
-import { Tile } from './Tile.tsx';
+import { Tile, type TileActions } from './Tile.tsx';
 
 type Panel = 'chat' | 'people' | 'settings';
 type Layout = 'grid' | 'speaker';
@@ -109,11 +109,21 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     return () => window.removeEventListener('keydown', onKey);
   });
 
+  const actions: TileActions = {
+    pin: (key) => session.pin(key),
+    setVolume: (id, volume) => session.setVolume(id, volume),
+  };
   const remoteScreens = screens.filter((s) => !s.self);
   const ownScreen = screens.find((s) => s.self);
   let stage: TileModel | undefined;
   let strip: TileModel[] = [];
-  if (remoteScreens.length > 0) {
+  const all = [...cameras, ...screens];
+  const pinned = all.find((t) => t.pinned);
+  if (pinned && all.length > 1) {
+    // What this person pinned stays large, whoever speaks or presents.
+    stage = pinned;
+    strip = all.filter((t) => t !== pinned);
+  } else if (remoteScreens.length > 0) {
     // The newest shared screen goes large; everyone's camera stays visible beside it.
     stage = remoteScreens[remoteScreens.length - 1];
     strip = [...remoteScreens.slice(0, -1), ...cameras, ...(ownScreen ? [ownScreen] : [])];
@@ -193,16 +203,16 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
           {stage ? (
             <div class={`stage-layout${stage.source === 'screen' ? ' presenting' : ''}`}>
               <div class="stage-main">
-                <Tile tile={stage} />
+                <Tile tile={stage} actions={actions} />
               </div>
               <div class="filmstrip">
                 {strip.map((t) => (
-                  <Tile key={t.key} tile={t} />
+                  <Tile key={t.key} tile={t} actions={actions} />
                 ))}
               </div>
             </div>
           ) : (
-            <Grid tiles={gridTiles} />
+            <Grid tiles={gridTiles} actions={actions} />
           )}
           {alone && (
             <div class="alone">
@@ -395,7 +405,7 @@ function ControlButton(props: {
 }
 
 /** Tiles sized to the space they have, rows centred. */
-function Grid({ tiles }: { tiles: TileModel[] }): JSX.Element {
+function Grid({ tiles, actions }: { tiles: TileModel[]; actions: TileActions }): JSX.Element {
   const ref = useRef<HTMLDivElement>(null);
   const [size, setSize] = useState({ width: 0, height: 0 });
   useLayoutEffect(() => {
@@ -413,7 +423,12 @@ function Grid({ tiles }: { tiles: TileModel[] }): JSX.Element {
     <div class="grid" ref={ref}>
       {size.width > 0 &&
         tiles.map((t) => (
-          <Tile key={t.key} tile={t} style={{ width: `${fit.tileWidth}px`, height: `${fit.tileHeight}px` }} />
+          <Tile
+            key={t.key}
+            tile={t}
+            actions={actions}
+            style={{ width: `${fit.tileWidth}px`, height: `${fit.tileHeight}px` }}
+          />
         ))}
     </div>
   );

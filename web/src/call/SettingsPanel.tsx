@@ -51,6 +51,22 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
           </select>
         </div>
       )}
+      {(devices.speakers?.length ?? 0) > 0 && (
+        <div class="device-select">
+          <label for="call-speaker">Speaker</label>
+          <select
+            id="call-speaker"
+            value={inList(devices.speakers!, session.speakerId)}
+            onChange={(e) => void session.useSpeaker(e.currentTarget.value)}
+          >
+            {devices.speakers!.map((d, i) => (
+              <option key={d.deviceId} value={d.deviceId}>
+                {deviceLabel(d, i)}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
     </div>
   );
 }

@@ -1,23 +1,49 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { CallingCard } from '../ui/CallingCard.tsx';
 import { Icon } from '../ui/icons.tsx';
 import { VideoView } from '../ui/VideoView.tsx';
 import { hueOf, initials } from '../util/names.ts';
 import type { TileModel } from './layout.ts';
 
+/** What a person can do to a tile, for themselves only. */
+export interface TileActions {
+  /** Shows the tile large whoever speaks (undefined: unpin). */
+  pin(key: string | undefined): void;
+  /** How loud they hear this participant (0 mutes them for this person only). */
+  setVolume(participantId: string, volume: number): void;
+}
+
 export interface TileProps {
   tile: TileModel;
   style?: Record<string, string>;
+  actions?: TileActions;
+}
+
+/** Moves focus to the next (or previous) tile's options button: arrow keys go from tile to tile. */
+function focusNeighbour(from: HTMLElement, step: 1 | -1): void {
+  const all = [...document.querySelectorAll<HTMLElement>('[data-tile-menu]')];
+  const next = all[all.indexOf(from) + step];
+  next?.focus();
 }
 
 /**
  * One person's camera or picture (else initials), or a shared screen, with name, muted mic and speaking
  * highlight. A person with a calling card has it shown over their name on hover, focus or a tap.
  */
-export function Tile({ tile, style }: TileProps): JSX.Element {
+export function Tile({ tile, style, actions }: TileProps): JSX.Element {
   const [cardOpen, setCardOpen] = useState(false);
+  const [menuOpen, setMenuOpen] = useState(false);
   const screen = tile.source === 'screen';
+  const [fit, setFit] = useState<'contain' | 'cover'>(screen ? 'contain' : 'cover');
+  const figure = useRef<HTMLElement>(null);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  const presentingSelf = tile.self && screen;
+  const closeMenu = (refocus: boolean) => {
+    setMenuOpen(false);
+    if (refocus) menuButton.current?.focus();
+  };
+  const menuId = `tile-menu-${tile.key.replace(/[^\w-]/g, '_')}`;
   const who = tile.self ? `${tile.name} (you)` : tile.name;
   const title = screen ? (tile.self ? 'Your screen' : `${tile.name}'s screen`) : who;
   const states = [
@@ -25,10 +51,12 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
     !screen && !tile.video ? 'camera off' : '',
     tile.speaking ? 'speaking' : '',
     tile.reconnecting ? 'reconnecting' : '',
+    tile.pinned ? 'pinned' : '',
   ].filter(Boolean);
   return (
     <figure
-      class={`tile${screen ? ' tile-screen' : ''}${tile.speaking ? ' speaking' : ''}`}
+      ref={figure}
+      class={`tile${screen ? ' tile-screen' : ''}${tile.speaking ? ' speaking' : ''}${tile.pinned ? ' pinned' : ''}`}
       style={style}
       aria-label={states.length ? `${title}, ${states.join(', ')}` : title}
       data-participant={tile.participantId}
@@ -38,9 +66,15 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
       data-muted={String(tile.micMuted)}
       data-speaking={String(tile.speaking)}
       data-video={tile.video ? 'on' : 'off'}
+      data-pinned={String(tile.pinned)}
     >
       {tile.video ? (
-        <VideoView track={tile.video} mirrored={tile.self && !screen} fit={screen ? 'contain' : 'cover'} />
+        <VideoView track={tile.video} mirrored={tile.self && !screen} fit={screen ? fit : 'cover'} />
+      ) : presentingSelf ? (
+        <p class="tile-wait presenting-self">
+          <Icon name="screen" size={28} />
+          You are presenting your screen to everyone.
+        </p>
       ) : screen ? (
         <p class="tile-wait">Loading {tile.name}'s screen…</p>
       ) : (
@@ -52,12 +86,18 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
               {initials(tile.name)}
             </span>
           )}
+          {tile.connecting && <span class="tile-connecting">Connecting…</span>}
         </div>
       )}
       <figcaption class="tile-label">
         {!screen && tile.micMuted && (
           <span class="muted-badge" role="img" aria-label="Microphone off" title="Microphone off">
             <Icon name="micOff" size={16} />
+          </span>
+        )}
+        {tile.pinned && (
+          <span class="pinned-badge" role="img" aria-label="Pinned" title="Pinned for you">
+            <Icon name="pin" size={14} />
           </span>
         )}
         {screen && <Icon name="screen" size={16} />}
@@ -90,6 +130,103 @@ export function Tile({ tile, style }: TileProps): JSX.Element {
         </div>
       )}
       {tile.reconnecting && <p class="tile-overlay">Reconnecting…</p>}
+      {actions && !presentingSelf && (
+        <div
+          class="tile-options"
+          onFocusOut={(e) => {
+            const next = e.relatedTarget as Node | null;
+            if (!next || !e.currentTarget.contains(next)) setMenuOpen(false);
+          }}
+        >
+          <button
+            ref={menuButton}
+            type="button"
+            class="tile-menu-button"
+            data-tile-menu
+            aria-label={`Options for ${title}`}
+            title={`Options for ${title}`}
+            aria-expanded={menuOpen}
+            aria-controls={menuOpen ? menuId : undefined}
+            onClick={() => setMenuOpen(!menuOpen)}
+            onKeyDown={(e) => {
+              if (e.key === 'ArrowRight' || e.key === 'ArrowDown') focusNeighbour(e.currentTarget, 1);
+              else if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') focusNeighbour(e.currentTarget, -1);
+              else if (e.key === 'Escape' && menuOpen) closeMenu(true);
+              else return;
+              e.preventDefault();
+              e.stopPropagation();
+            }}
+          >
+            <Icon name="more" size={18} />
+          </button>
+          {menuOpen && (
+            <fieldset
+              id={menuId}
+              class="tile-menu"
+              onKeyDown={(e) => {
+                if (e.key !== 'Escape') return;
+                e.stopPropagation();
+                closeMenu(true);
+              }}
+            >
+              <legend class="visually-hidden">Options for {title}</legend>
+              <button
+                type="button"
+                aria-pressed={tile.pinned}
+                onClick={() => {
+                  actions.pin(tile.pinned ? undefined : tile.key);
+                  closeMenu(true);
+                }}
+              >
+                <Icon name="pin" size={16} /> {tile.pinned ? 'Unpin' : 'Pin for me'}
+              </button>
+              {!tile.self && (
+                <button
+                  type="button"
+                  aria-pressed={tile.volume === 0}
+                  onClick={() => actions.setVolume(tile.participantId, tile.volume === 0 ? 1 : 0)}
+                >
+                  <Icon name={tile.volume === 0 ? 'volume' : 'volumeOff'} size={16} />{' '}
+                  {tile.volume === 0 ? 'Unmute for me' : 'Mute for me'}
+                </button>
+              )}
+              {!tile.self && (
+                <label class="tile-volume">
+                  <span>Volume for me</span>
+                  <input
+                    type="range"
+                    min={0}
+                    max={100}
+                    step={5}
+                    value={Math.round(tile.volume * 100)}
+                    aria-valuetext={`${Math.round(tile.volume * 100)} percent`}
+                    onInput={(e) =>
+                      actions.setVolume(tile.participantId, Number(e.currentTarget.value) / 100)
+                    }
+                  />
+                </label>
+              )}
+              {screen && (
+                <button type="button" onClick={() => setFit(fit === 'contain' ? 'cover' : 'contain')}>
+                  <Icon name="fit" size={16} />{' '}
+                  {fit === 'contain' ? 'Fill the tile' : 'Show the whole screen'}
+                </button>
+              )}
+              {document.fullscreenEnabled && (
+                <button
+                  type="button"
+                  onClick={() => {
+                    closeMenu(false);
+                    void figure.current?.requestFullscreen().catch(() => {});
+                  }}
+                >
+                  <Icon name="fullscreen" size={16} /> Full screen
+                </button>
+              )}
+            </fieldset>
+          )}
+        </div>
+      )}
     </figure>
   );
 }

@@ -16,6 +16,12 @@ export interface TileModel {
   host: boolean;
   /** Their calling card (pronouns, organisation, link, picture). */
   card?: ParticipantCard;
+  /** Pinned by this person: shown large whoever speaks. */
+  pinned: boolean;
+  /** How loud this person hears them (0…1). */
+  volume: number;
+  /** Their camera is on but its picture has not arrived yet. */
+  connecting: boolean;
 }
 
 function trackOf(
@@ -35,8 +41,12 @@ export function cameraTiles(session: CallSession): TileModel[] {
   const tiles: TileModel[] = session.remotes.map((p) => {
     const camera = trackOf(p, 'camera');
     const mic = trackOf(p, 'microphone');
+    const key = `${p.id}:camera`;
     return {
-      key: `${p.id}:camera`,
+      key,
+      pinned: session.pinned === key,
+      volume: session.volumeOf(p.id),
+      connecting: !!camera && !camera.muted && !camera.mediaTrack,
       participantId: p.id,
       name: p.name,
       self: false,
@@ -52,6 +62,9 @@ export function cameraTiles(session: CallSession): TileModel[] {
   });
   tiles.push({
     key: `${SELF}:camera`,
+    pinned: session.pinned === `${SELF}:camera`,
+    volume: 1,
+    connecting: false,
     participantId: session.selfId,
     name: selfName(session),
     self: true,
@@ -72,8 +85,12 @@ export function screenTiles(session: CallSession): TileModel[] {
   for (const p of session.remotes) {
     const screen = trackOf(p, 'screen');
     if (!screen) continue;
+    const key = `${p.id}:screen`;
     tiles.push({
-      key: `${p.id}:screen`,
+      key,
+      pinned: session.pinned === key,
+      volume: session.volumeOf(p.id),
+      connecting: !screen.mediaTrack,
       participantId: p.id,
       name: p.name,
       self: false,
@@ -89,11 +106,15 @@ export function screenTiles(session: CallSession): TileModel[] {
   if (session.screen) {
     tiles.push({
       key: `${SELF}:screen`,
+      pinned: false,
+      volume: 1,
+      connecting: false,
       participantId: session.selfId,
       name: selfName(session),
       self: true,
       source: 'screen',
-      video: session.screen.track,
+      // The presenter sees a placeholder, not their own screen inside their screen (a hall of mirrors).
+      video: undefined,
       micMuted: false,
       speaking: false,
       reconnecting: false,

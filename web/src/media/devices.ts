@@ -19,7 +19,13 @@ export interface Acquired {
 export interface DeviceLists {
   cameras: MediaDeviceInfo[];
   microphones: MediaDeviceInfo[];
+  /** Where sound can play (only where the browser can choose: `HTMLMediaElement.setSinkId`). */
+  speakers?: MediaDeviceInfo[];
 }
+
+/** The browser lets a page choose where its sound plays. */
+export const canChooseSpeaker = (): boolean =>
+  typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
 
 export function videoConstraints(deviceId?: string): MediaTrackConstraints {
   return {
@@ -156,11 +162,13 @@ export async function listDevices(): Promise<DeviceLists> {
   return {
     cameras: all.filter((d) => d.kind === 'videoinput' && d.deviceId),
     microphones: all.filter((d) => d.kind === 'audioinput' && d.deviceId),
+    speakers: canChooseSpeaker() ? all.filter((d) => d.kind === 'audiooutput' && d.deviceId) : [],
   };
 }
 
 export function deviceLabel(device: MediaDeviceInfo, index: number): string {
   if (device.label) return device.label;
+  if (device.kind === 'audiooutput') return `Speaker ${index + 1}`;
   return device.kind === 'videoinput' ? `Camera ${index + 1}` : `Microphone ${index + 1}`;
 }
 

@@ -23,6 +23,11 @@ const paths = {
   close: 'M6 6l12 12 M18 6L6 18',
   send: 'M4 12l16-8-6 16-2-6z M12 14l8-10',
   volume: 'M4 9h4l5-4v14l-5-4H4z M17 9a4 4 0 0 1 0 6 M19.5 6.5a8 8 0 0 1 0 11',
+  volumeOff: 'M4 9h4l5-4v14l-5-4H4z M17 9l5 6 M22 9l-5 6',
+  more: 'M5 12h.01 M12 12h.01 M19 12h.01',
+  pin: 'M9 4h6l-1 5 3 3v2H7v-2l3-3z M12 14v6',
+  fit: 'M4 9V4h5 M20 9V4h-5 M4 15v5h5 M20 15v5h-5',
+  fullscreen: 'M4 9V4h5 M15 4h5v5 M20 15v5h-5 M9 20H4v-5 M9 9l-5-5 M15 9l5-5 M15 15l5 5 M9 15l-5 5',
 } as const;
 
 export type IconName = keyof typeof paths;
