@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fitGrid } from '../web/src/call/fitGrid.js';
+import { fillGrid, fitGrid } from '../web/src/call/fitGrid.js';
 import { initials, isRoomName, parseRoomInput, randomRoomName } from '../web/src/util/names.js';
 
 test('random room names are readable and valid room names', () => {
@@ -40,7 +40,16 @@ test('the grid picks the column count that gives tiles the most room', () => {
   assert.deepEqual(fitGrid(1, 1280, 720, 0), { columns: 1, tileWidth: 1280, tileHeight: 720 });
   assert.equal(fitGrid(2, 1280, 720).columns, 2);
   assert.equal(fitGrid(4, 1280, 720).columns, 2);
-  assert.equal(fitGrid(2, 390, 700, 8, 4 / 3).columns, 1, 'a phone stacks two people');
+  assert.deepEqual(
+    fillGrid(2, 390, 700),
+    { columns: 1, tileWidth: 390, tileHeight: 346 },
+    'a phone stacks two',
+  );
+  assert.deepEqual(
+    fillGrid(4, 390, 700),
+    { columns: 2, tileWidth: 191, tileHeight: 346 },
+    'four fill the screen',
+  );
   const nine = fitGrid(9, 1280, 720);
   assert.equal(nine.columns, 3);
   assert.ok(nine.tileWidth * 3 + 16 <= 1280 && nine.tileHeight * 3 + 16 <= 720, 'the tiles fit');

@@ -7,7 +7,7 @@ import { saveCard } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
 import type { CallSession } from './CallSession.ts';
 import { ChatPanel } from './ChatPanel.tsx';
-import { fitGrid } from './fitGrid.ts';
+import { fillGrid, fitGrid } from './fitGrid.ts';
 import { cameraTiles, screenTiles, type TileModel } from './layout.ts';
 import { ParticipantsPanel } from './ParticipantsPanel.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
@@ -417,8 +417,10 @@ function Grid({ tiles, actions }: { tiles: TileModel[]; actions: TileActions }):
     observer.observe(element);
     return () => observer.disconnect();
   }, []);
-  const narrow = size.width < 600 && size.height > size.width;
-  const fit = fitGrid(tiles.length, size.width, size.height, 8, narrow ? 4 / 3 : 16 / 9);
+  const upright = size.width < 600 && size.height > size.width;
+  const fit = upright
+    ? fillGrid(tiles.length, size.width, size.height)
+    : fitGrid(tiles.length, size.width, size.height);
   return (
     <div class="grid" ref={ref}>
       {size.width > 0 &&

@@ -23,3 +23,17 @@ export function fitGrid(count: number, width: number, height: number, gap = 8, a
     tileHeight: Math.floor(best.tileHeight),
   };
 }
+
+/**
+ * A phone held upright: tiles fill the screen, one column for up to three people, then two, each tile
+ * cropped to its cell (as Meet does on phones) rather than small 16:9 boxes in one narrow column.
+ */
+export function fillGrid(count: number, width: number, height: number, gap = 8): GridFit {
+  const columns = count <= 3 ? 1 : 2;
+  const rows = Math.max(1, Math.ceil(count / columns));
+  return {
+    columns,
+    tileWidth: Math.max(0, Math.floor((width - gap * (columns - 1)) / columns)),
+    tileHeight: Math.max(0, Math.floor((height - gap * (rows - 1)) / rows)),
+  };
+}
