@@ -179,4 +179,39 @@ describe('the call screen', () => {
     await ann.page.keyboard.press('s');
     await own.waitFor({ state: 'detached', timeout: NOTICE_MS });
   });
+
+  it('grades each connection with bars, details one’s own, and marks a frozen picture', async () => {
+    const [ann, bob] = people as [Person, Person];
+    const b = bob.page;
+    await b.locator(`${tileOf('Ann')}[data-quality="good"]`).waitFor({ timeout: NOTICE_MS });
+    await b.locator('.tile[data-self="true"][data-source="camera"][data-quality="good"]').waitFor({
+      timeout: NOTICE_MS,
+    });
+    assert.equal(
+      await b.locator(`${tileOf('Ann')} .quality-bars`).getAttribute('aria-label'),
+      'Connection: good',
+    );
+    const own = b.locator('.own-connection');
+    if ((await own.count()) === 0) await b.getByRole('button', { name: /^Settings/ }).click();
+    await own.locator('dl').waitFor({ timeout: NOTICE_MS });
+    assert.match(await own.innerText(), /Round trip to the server\s+\d+ ms/);
+    await b.keyboard.press('Escape');
+
+    // Ann's camera stops sending pictures without being turned off (a stalled encoder, a dead link):
+    // Bob sees her picture marked frozen, and unmarked when pictures come again.
+    const swap = (stop: boolean) =>
+      ann.page.evaluate(async (stop) => {
+        type Local = { source: string; track: MediaStreamTrack; transceiver: RTCRtpTransceiver };
+        const room = (window as unknown as { port545: { room: { localTracks: Local[] } } }).port545.room;
+        const camera = room.localTracks.find((t) => t.source === 'camera')!;
+        await camera.transceiver.sender.replaceTrack(stop ? null : camera.track);
+      }, stop);
+    await swap(true);
+    const frozen = b.locator(`${tileOf('Ann')}[data-frozen="true"]`);
+    await frozen.waitFor({ timeout: NOTICE_MS });
+    assert.match(await frozen.innerText(), /Video frozen/);
+    assert.equal(await frozen.getAttribute('data-quality'), 'poor');
+    await swap(false);
+    await b.locator(`${tileOf('Ann')}[data-frozen="false"]`).waitFor({ timeout: NOTICE_MS });
+  });
 });

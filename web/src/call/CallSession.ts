@@ -10,6 +10,7 @@ import { connect, type LocalTrack, type ParticipantCard, type RemoteParticipant,
 import { Store } from '../util/Store.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
 import { MutedSpeech } from './MutedSpeech.ts';
+import { type LinkQuality, NetworkQuality, type OwnQuality } from './NetworkQuality.ts';
 import { RemoteAudio } from './RemoteAudio.ts';
 import { Speakers } from './Speakers.ts';
 
@@ -74,6 +75,7 @@ export class CallSession extends Store {
   readonly #speakers = new Speakers(() => this.changed(), SELF);
   readonly #audio = new RemoteAudio(() => this.changed());
   readonly #mutedSpeech = new MutedSpeech(() => this.changed());
+  readonly #quality = new NetworkQuality(() => this.changed());
   readonly #disposers: (() => void)[] = [];
   #nextNoticeId = 1;
   #busy = new Set<string>();
@@ -118,6 +120,16 @@ export class CallSession extends Store {
   async useSpeaker(deviceId: string): Promise<void> {
     if (!(await this.#audio.useSpeaker(deviceId)))
       this.notify('The browser did not switch the sound to that output.', 'warn');
+  }
+
+  /** How `participantId`'s media reaches this client (loss, jitter, frozen video), once measured. */
+  linkQuality(participantId: string): LinkQuality | undefined {
+    return this.#quality.byParticipant.get(participantId);
+  }
+
+  /** This client's own connection to the server, once measured. */
+  get ownQuality(): OwnQuality | undefined {
+    return this.#quality.own;
   }
 
   /** The microphone is muted and hears someone talking: "You are muted". */
@@ -195,6 +207,7 @@ export class CallSession extends Store {
     }
     this.room = room;
     this.#watch(room);
+    this.#quality.start(room);
     this.status = room.state === 'connected' ? 'connected' : 'reconnecting';
     this.changed();
     const media = await this.options.media;
@@ -564,6 +577,7 @@ export class CallSession extends Store {
   #release(): void {
     this.#speakers.stop();
     this.#mutedSpeech.stop();
+    this.#quality.stop();
     this.#audio.close();
     for (const off of this.#disposers.splice(0)) off();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();

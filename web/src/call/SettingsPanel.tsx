@@ -14,8 +14,30 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
   }, []);
   const camera = inList(devices.cameras, session.camera?.track.getSettings().deviceId ?? session.cameraId);
   const mic = inList(devices.microphones, session.mic?.track.getSettings().deviceId ?? session.micId);
+  const own = session.ownQuality;
   return (
     <div class="settings">
+      <section class="own-connection" aria-labelledby="own-connection-title">
+        <h3 id="own-connection-title">Your connection</h3>
+        {own ? (
+          <dl data-quality={own.quality}>
+            <dt>Quality</dt>
+            <dd>{own.quality}</dd>
+            <dt>Round trip to the server</dt>
+            <dd>{own.rtt === undefined ? '—' : `${Math.round(own.rtt * 1000)} ms`}</dd>
+            <dt>Packets lost (sent, received)</dt>
+            <dd>
+              {own.sendLoss === undefined ? '—' : percent(own.sendLoss)}, {percent(own.receiveLoss)}
+            </dd>
+            <dt>Jitter</dt>
+            <dd>{own.jitter === undefined ? '—' : `${Math.round(own.jitter * 1000)} ms`}</dd>
+            <dt>Send estimate</dt>
+            <dd>{own.sendBitrate === undefined ? '—' : `${Math.round(own.sendBitrate / 1000)} kbit/s`}</dd>
+          </dl>
+        ) : (
+          <p class="panel-empty">Measuring…</p>
+        )}
+      </section>
       {devices.cameras.length === 0 && devices.microphones.length === 0 && (
         <p class="panel-empty">No cameras or microphones found.</p>
       )}
@@ -75,3 +97,6 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
 function inList(devices: MediaDeviceInfo[], id: string | undefined): string {
   return devices.some((d) => d.deviceId === id) ? id! : (devices[0]?.deviceId ?? '');
 }
+
+const percent = (fraction: number) =>
+  `${(fraction * 100).toFixed(fraction > 0 && fraction < 0.01 ? 1 : 0)} %`;

@@ -52,6 +52,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
     tile.speaking ? 'speaking' : '',
     tile.reconnecting ? 'reconnecting' : '',
     tile.pinned ? 'pinned' : '',
+    tile.frozen ? 'video frozen' : '',
   ].filter(Boolean);
   return (
     <figure
@@ -67,6 +68,8 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
       data-speaking={String(tile.speaking)}
       data-video={tile.video ? 'on' : 'off'}
       data-pinned={String(tile.pinned)}
+      data-quality={tile.quality ?? 'unknown'}
+      data-frozen={String(tile.frozen)}
     >
       {tile.video ? (
         <VideoView track={tile.video} mirrored={tile.self && !screen} fit={screen ? fit : 'cover'} />
@@ -101,6 +104,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
           </span>
         )}
         {screen && <Icon name="screen" size={16} />}
+        {tile.quality && !screen && <QualityBars quality={tile.quality} self={tile.self} />}
         {tile.card && !screen ? (
           <button
             type="button"
@@ -130,6 +134,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
         </div>
       )}
       {tile.reconnecting && <p class="tile-overlay">Reconnecting…</p>}
+      {tile.frozen && !tile.reconnecting && <p class="tile-frozen">Video frozen: a weak connection</p>}
       {actions && !presentingSelf && (
         <div
           class="tile-options"
@@ -228,5 +233,20 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
         </div>
       )}
     </figure>
+  );
+}
+
+const QUALITY_WORDS = { good: 'good', fair: 'fair', poor: 'poor' } as const;
+
+/** Three bars, as phones show signal: all lit for good, two for fair, one for poor. */
+function QualityBars({ quality, self }: { quality: 'good' | 'fair' | 'poor'; self: boolean }): JSX.Element {
+  const lit = quality === 'good' ? 3 : quality === 'fair' ? 2 : 1;
+  const label = `${self ? 'Your connection' : 'Connection'}: ${QUALITY_WORDS[quality]}`;
+  return (
+    <span class={`quality-bars q-${quality}`} role="img" aria-label={label} title={label}>
+      {[1, 2, 3].map((n) => (
+        <span key={n} class={n <= lit ? 'lit' : ''} />
+      ))}
+    </span>
   );
 }

@@ -1,5 +1,6 @@
 import type { ParticipantCard, RemoteParticipant, RemoteTrack } from '../sdk.ts';
 import { type CallSession, SELF } from './CallSession.ts';
+import type { Quality } from './NetworkQuality.ts';
 
 /** What one tile shows: a person's camera (or initials), or a shared screen. */
 export interface TileModel {
@@ -22,6 +23,10 @@ export interface TileModel {
   volume: number;
   /** Their camera is on but its picture has not arrived yet. */
   connecting: boolean;
+  /** How their media reaches this client (for one's own tile: one's connection), once measured. */
+  quality?: Quality;
+  /** Their camera should be moving and has not for a while. */
+  frozen: boolean;
 }
 
 function trackOf(
@@ -42,8 +47,11 @@ export function cameraTiles(session: CallSession): TileModel[] {
     const camera = trackOf(p, 'camera');
     const mic = trackOf(p, 'microphone');
     const key = `${p.id}:camera`;
+    const link = session.linkQuality(p.id);
     return {
       key,
+      ...(link ? { quality: link.quality } : {}),
+      frozen: link?.frozen ?? false,
       pinned: session.pinned === key,
       volume: session.volumeOf(p.id),
       connecting: !!camera && !camera.muted && !camera.mediaTrack,
@@ -62,6 +70,8 @@ export function cameraTiles(session: CallSession): TileModel[] {
   });
   tiles.push({
     key: `${SELF}:camera`,
+    ...(session.ownQuality ? { quality: session.ownQuality.quality } : {}),
+    frozen: false,
     pinned: session.pinned === `${SELF}:camera`,
     volume: 1,
     connecting: false,
@@ -88,6 +98,7 @@ export function screenTiles(session: CallSession): TileModel[] {
     const key = `${p.id}:screen`;
     tiles.push({
       key,
+      frozen: false,
       pinned: session.pinned === key,
       volume: session.volumeOf(p.id),
       connecting: !screen.mediaTrack,
@@ -106,6 +117,7 @@ export function screenTiles(session: CallSession): TileModel[] {
   if (session.screen) {
     tiles.push({
       key: `${SELF}:screen`,
+      frozen: false,
       pinned: false,
       volume: 1,
       connecting: false,
