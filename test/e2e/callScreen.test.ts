@@ -19,6 +19,16 @@ import {
 import { pngPixels } from '../helpers/ffmpeg.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
+/** Polls `check` until it holds (a generous deadline for a busy machine). */
+async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + NOTICE_MS;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.fail(`timed out waiting: ${what}`);
+}
+
 /** The speaking ring's colour (--speaking). */
 const RING = [0x6f, 0xe0, 0xcf];
 
@@ -213,5 +223,28 @@ describe('the call screen', () => {
     assert.equal(await frozen.getAttribute('data-quality'), 'poor');
     await swap(false);
     await b.locator(`${tileOf('Ann')}[data-frozen="false"]`).waitFor({ timeout: NOTICE_MS });
+  });
+
+  it('turns the browser’s noise suppression off and on, and remembers the choice', async () => {
+    const a = people[0]!.page;
+    const own = a.locator('.own-connection');
+    if ((await own.count()) === 0) await a.getByRole('button', { name: /^Settings/ }).click();
+    const box = a.getByRole('checkbox', { name: /Noise suppression/ });
+    assert.equal(await box.isChecked(), true, 'on by default');
+    const micSetting = () =>
+      a.evaluate(() => {
+        const session = (window as unknown as { port545: { session: { mic?: { track: MediaStreamTrack } } } })
+          .port545.session;
+        return session.mic?.track.getSettings().noiseSuppression;
+      });
+    await box.uncheck();
+    await waitUntil(async () => (await micSetting()) === false, 'the microphone was opened again without it');
+    const saved = await a.evaluate(() => JSON.parse(localStorage.getItem('port545.preferences') ?? '{}'));
+    assert.equal(saved.noiseSuppression, false, 'remembered for the next call');
+    await box.check();
+    await waitUntil(async () => (await micSetting()) === true, 'and with it again');
+    assert.equal(await micSetting(), true);
+    // The microphone opened afresh still reaches the others.
+    await waitForSound(people[1]!.page, 'Ann');
   });
 });

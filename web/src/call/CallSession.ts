@@ -8,6 +8,7 @@ import {
 } from '../media/devices.ts';
 import { connect, type LocalTrack, type ParticipantCard, type RemoteParticipant, type Room } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
+import { loadPreferences, savePreferences } from '../util/storage.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
 import { MutedSpeech } from './MutedSpeech.ts';
 import { type LinkQuality, NetworkQuality, type OwnQuality } from './NetworkQuality.ts';
@@ -118,8 +119,35 @@ export class CallSession extends Store {
   }
 
   async useSpeaker(deviceId: string): Promise<void> {
-    if (!(await this.#audio.useSpeaker(deviceId)))
-      this.notify('The browser did not switch the sound to that output.', 'warn');
+    if (await this.#audio.useSpeaker(deviceId)) savePreferences({ speakerId: deviceId });
+    else this.notify('The browser did not switch the sound to that output.', 'warn');
+  }
+
+  /** The browser's noise suppression on the microphone (remembered for the next calls). */
+  get noiseSuppression(): boolean {
+    return loadPreferences().noiseSuppression;
+  }
+
+  async setNoiseSuppression(on: boolean): Promise<void> {
+    savePreferences({ noiseSuppression: on });
+    this.changed();
+    // Chromium takes a change of its audio processing only when the microphone is opened afresh: an
+    // applyConstraints on the open track is accepted and ignored, and a second track of the same device
+    // shares the first one's processing. So the microphone is closed, opened again and swapped in.
+    await this.#exclusive('mic', async () => {
+      const room = this.room;
+      const local = this.mic;
+      const track = local?.track;
+      if (!room || !local || !track || track.readyState !== 'live') return;
+      this.#mutedSpeech.stop();
+      this.#speakers.unwatch(OWN_MIC);
+      track.stop();
+      const fresh = await this.#open('microphone', track.getSettings().deviceId ?? this.micId);
+      if (!fresh) return;
+      await room.replaceTrack(local, fresh);
+      this.#speakers.watch(OWN_MIC, SELF, fresh);
+      this.#followMute();
+    });
   }
 
   /** How `participantId`'s media reaches this client (loss, jitter, frozen video), once measured. */
@@ -208,6 +236,9 @@ export class CallSession extends Store {
     this.room = room;
     this.#watch(room);
     this.#quality.start(room);
+    // The output chosen in an earlier call, if this machine still has it.
+    const speaker = loadPreferences().speakerId;
+    if (speaker) void this.#audio.useSpeaker(speaker);
     this.status = room.state === 'connected' ? 'connected' : 'reconnecting';
     this.changed();
     const media = await this.options.media;

@@ -15,7 +15,9 @@ import { SHORTCUTS, type ShortcutAction, shortcutFor } from './shortcuts.ts';
 import { Tile, type TileActions } from './Tile.tsx';
 
 type Panel = 'chat' | 'people' | 'settings';
-type Layout = 'grid' | 'speaker';
+/** `auto`: a grid up to nine tiles, then the active speaker large with a strip (as Meet's auto). */
+type Layout = 'auto' | 'grid' | 'speaker';
+const GRID_MAX = 9;
 
 const PANEL_TITLES: Record<Panel, string> = { chat: 'Chat', people: 'People', settings: 'Settings' };
 
@@ -28,7 +30,7 @@ export interface CallViewProps {
 export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   useStore(session);
   const [panel, setPanel] = useState<Panel | null>(null);
-  const [layout, setLayout] = useState<Layout>('grid');
+  const [chosenLayout, setLayout] = useState<Layout>('auto');
   const [help, setHelp] = useState(false);
   const [seenChat, setSeenChat] = useState(0);
 
@@ -52,6 +54,12 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     listed: false,
   };
   const screens = screenTiles(session);
+  const layout: 'grid' | 'speaker' =
+    chosenLayout === 'auto'
+      ? cameras.length + screens.length > GRID_MAX
+        ? 'speaker'
+        : 'grid'
+      : chosenLayout;
 
   const invite = async () => {
     const link = inviteLink(room);
@@ -88,7 +96,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
       case 'people':
         return togglePanel('people');
       case 'layout':
-        return setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'));
+        return setLayout(layout === 'grid' ? 'speaker' : 'grid');
       case 'help':
         return setHelp(true);
     }
@@ -337,7 +345,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             icon={layout === 'grid' ? 'speaker' : 'grid'}
             label={layout === 'grid' ? 'Speaker view' : 'Grid view'}
             shortcut="L"
-            onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
+            onClick={() => setLayout(layout === 'grid' ? 'speaker' : 'grid')}
           />
           <ControlButton icon="link" label="Copy invite link" onClick={() => void invite()} />
           <ControlButton

@@ -89,6 +89,14 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
           </select>
         </div>
       )}
+      <label class="check-row">
+        <input
+          type="checkbox"
+          checked={session.noiseSuppression}
+          onChange={(e) => void session.setNoiseSuppression(e.currentTarget.checked)}
+        />
+        Noise suppression (keeps typing and fans out of your microphone)
+      </label>
     </div>
   );
 }

@@ -2,6 +2,7 @@
  * Cameras and microphones: opening them, and saying in plain words why one could not be opened.
  * Each device is opened on its own terms, so a blocked camera never costs the microphone (and back).
  */
+import { loadPreferences } from '../util/storage.ts';
 export type DeviceKind = 'camera' | 'microphone';
 export type DeviceProblem = 'denied' | 'notFound' | 'inUse' | 'unsupported' | 'other';
 
@@ -40,7 +41,7 @@ export function audioConstraints(deviceId?: string): MediaTrackConstraints {
   return {
     ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
     echoCancellation: true,
-    noiseSuppression: true,
+    noiseSuppression: loadPreferences().noiseSuppression,
     autoGainControl: true,
   };
 }

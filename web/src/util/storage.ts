@@ -10,9 +10,21 @@ export interface Preferences {
   /** Whether the camera / microphone were on when the person last joined. */
   cameraOn: boolean;
   micOn: boolean;
+  /** The browser's noise suppression on the microphone. */
+  noiseSuppression: boolean;
+  /** Where the call's sound plays ('' is the system's default). */
+  speakerId: string;
 }
 
-const defaults: Preferences = { name: '', cameraId: '', micId: '', cameraOn: true, micOn: true };
+const defaults: Preferences = {
+  name: '',
+  cameraId: '',
+  micId: '',
+  cameraOn: true,
+  micOn: true,
+  noiseSuppression: true,
+  speakerId: '',
+};
 
 export function loadPreferences(): Preferences {
   try {
@@ -25,6 +37,9 @@ export function loadPreferences(): Preferences {
       micId: typeof parsed.micId === 'string' ? parsed.micId : defaults.micId,
       cameraOn: typeof parsed.cameraOn === 'boolean' ? parsed.cameraOn : defaults.cameraOn,
       micOn: typeof parsed.micOn === 'boolean' ? parsed.micOn : defaults.micOn,
+      noiseSuppression:
+        typeof parsed.noiseSuppression === 'boolean' ? parsed.noiseSuppression : defaults.noiseSuppression,
+      speakerId: typeof parsed.speakerId === 'string' ? parsed.speakerId : defaults.speakerId,
     };
   } catch {
     return { ...defaults };
