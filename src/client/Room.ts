@@ -4,6 +4,7 @@ import type {
   ParticipantCard,
   ParticipantRole,
   PcTarget,
+  Reaction,
   RoomAccessState,
   ServerMessage,
   TrackSource,
@@ -70,6 +71,10 @@ export interface RoomEvents<T extends TrackLike> {
   trackMuted: [RemoteTrack<T>, RemoteParticipant<T>];
   /** A host muted one of this client's tracks: the server stopped forwarding it and it is muted here too. */
   localTrackMuted: [LocalTrack<T>, by: string];
+  /** A hand went up (`hand`: its place in the queue) or down (`by`: the host who lowered it). */
+  hand: [participantId: string, hand: number | undefined, by: string | undefined];
+  /** Someone (maybe this client) sent a reaction. */
+  reaction: [participantId: string, emoji: Reaction];
   /** Someone's calling card changed (maybe this client's own: compare with `participantId`). */
   participantCard: [participantId: string, card: ParticipantCard | undefined];
   /** A participant (maybe this one: compare with `participantId`) became host. */
@@ -116,6 +121,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   roomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
   /** This person's calling card, as the room last heard it. */
   card: ParticipantCard | undefined;
+  /** This person's place in the queue of raised hands, while their hand is up. */
+  hand: number | undefined;
   state: ConnectionState = 'connected';
   #signal!: Signal;
   readonly #options: ConnectOptions;
@@ -215,6 +222,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         existing.state = info.state;
         this.emit('participantState', existing);
       }
+      if (existing.hand !== info.hand) {
+        existing.hand = info.hand;
+        this.emit('hand', existing.id, existing.hand, undefined);
+      }
       if (JSON.stringify(existing.card) !== JSON.stringify(info.card)) {
         existing.card = info.card;
         this.emit('participantCard', existing.id, existing.card);
@@ -298,6 +309,17 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         }
         this.#leaving = true;
         this.emit('ended', message.reason);
+        return;
+      case 'hand': {
+        const hand = message.raised ? message.hand : undefined;
+        if (message.participantId === this.participantId) this.hand = hand;
+        const p = this.participants.get(message.participantId);
+        if (p) p.hand = hand;
+        this.emit('hand', message.participantId, hand, message.by);
+        return;
+      }
+      case 'reaction':
+        this.emit('reaction', message.participantId, message.emoji);
         return;
       case 'participantCard': {
         const card = message.card ?? undefined;
@@ -574,6 +596,21 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   async setCard(card: ParticipantCard | null): Promise<void> {
     // The room's `participantCard` (with the card as the server keeps it) arrives before the reply.
     await this.#signal.request({ type: 'setCard', card });
+  }
+
+  /** Raises or lowers this person's hand; everyone sees the queue of raised hands. */
+  async raiseHand(raised: boolean): Promise<void> {
+    await this.#signal.request({ type: 'raiseHand', raised });
+  }
+
+  /** Sends a reaction (one of REACTIONS) over this person's tile; TOO_MANY_REACTIONS past 5 in 10 s. */
+  async react(emoji: Reaction): Promise<void> {
+    await this.#signal.request({ type: 'react', emoji });
+  }
+
+  /** Lowers someone's hand (hosts only). */
+  async lowerHand(participantId: string): Promise<void> {
+    await this.#signal.request({ type: 'lowerHand', participantId });
   }
 
   /** Shows the room in the server's directory with `topic` (hosts only), or with false takes it out. */

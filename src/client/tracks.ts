@@ -28,6 +28,8 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
   state: ParticipantInfo['state'];
   /** Their calling card (pronouns, organisation, link, avatar), when they set one. */
   card: ParticipantCard | undefined;
+  /** Their place in the queue of raised hands (lower first), while their hand is up. */
+  hand: number | undefined;
   readonly tracks = new Map<string, RemoteTrack<T>>();
 
   constructor(info: ParticipantInfo) {
@@ -36,6 +38,7 @@ export class RemoteParticipant<T extends TrackLike = TrackLike> {
     this.role = info.role ?? 'guest';
     this.state = info.state;
     this.card = info.card;
+    this.hand = info.hand;
     for (const t of info.tracks) this.addTrack(t);
   }
 

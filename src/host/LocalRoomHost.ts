@@ -420,6 +420,15 @@ class LocalMember implements Member {
       case 'setCard':
         room.setCard(participant, action.card);
         return ok();
+      case 'raiseHand':
+        room.raiseHand(participant, action.raised);
+        return ok();
+      case 'react':
+        room.react(participant, action.emoji);
+        return ok();
+      case 'lowerHand':
+        room.lowerHand(participant, action.participantId);
+        return ok();
       case 'setPassword':
         await room.setPassword(participant, action.password);
         return ok();

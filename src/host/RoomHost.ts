@@ -185,7 +185,10 @@ export type MemberAction = Extract<
       | 'listRoom'
       | 'setPassword'
       | 'endRoom'
-      | 'setCard';
+      | 'setCard'
+      | 'raiseHand'
+      | 'react'
+      | 'lowerHand';
   }
 >;
 

@@ -26,6 +26,7 @@ export const errorCatalog = {
   SDP_TOO_LARGE: { status: 413, message: 'The SDP is too large' },
   CHAT_TOO_LONG: { status: 413, message: 'The chat message is too long' },
   INVALID_CARD: { status: 400, message: 'The calling card is not valid' },
+  TOO_MANY_REACTIONS: { status: 429, message: 'At most 5 reactions in 10 seconds' },
   CARD_RATE_LIMITED: { status: 429, message: 'The calling card changes too often; try again in a minute' },
   TOO_MANY_ROOMS: { status: 503, message: 'This server has no room for another room' },
   RATE_LIMITED: { status: 429, message: 'Too many messages; slow down' },

@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { REACTIONS, type Reaction } from './reactions.js';
 
 /**
  * The signaling protocol spoken over the WebSocket at `/ws`. Every message is one JSON object with a
  * `type`. Client messages are validated here, at the edge; the server inside trusts these types.
  * Documented message by message in docs/protocol.md.
  */
+export { REACTION_WINDOW_MS, REACTIONS, REACTIONS_PER_WINDOW, type Reaction } from './reactions.js';
 export { PROTOCOL_VERSION } from './version.js';
 
 /** Room names travel in URLs (`/r/<room>`, `sip:<room>@host`), so they stay URL- and SIP-safe. */
@@ -103,6 +105,8 @@ export const participantCard = z
   .strict();
 export type ParticipantCard = z.infer<typeof participantCard>;
 
+export const reaction = z.enum(REACTIONS);
+
 export const iceCandidate = z.object({
   candidate: z.string().max(1024),
   sdpMid: z.string().max(32).nullish(),
@@ -154,6 +158,10 @@ export const clientMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
   z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
+  /** Raises or lowers one's own hand; everyone hears `hand`. */
+  z.object({ type: z.literal('raiseHand'), raised: z.boolean(), ...requestId }),
+  /** A floating emoji over one's tile, for everyone; a few per ten seconds. */
+  z.object({ type: z.literal('react'), emoji: reaction, ...requestId }),
   /** Replaces one's calling card (null: no card); everyone in the room hears `participantCard`. */
   z.object({ type: z.literal('setCard'), card: participantCard.nullable(), ...requestId }),
   z.object({ type: z.literal('leave'), ...requestId }),
@@ -166,6 +174,7 @@ export const clientMessage = z.discriminatedUnion('type', [
     ...requestId,
   }),
   z.object({ type: z.literal('removeParticipant'), participantId: id, ...requestId }),
+  z.object({ type: z.literal('lowerHand'), participantId: id, ...requestId }),
   z.object({ type: z.literal('lockRoom'), locked: z.boolean(), ...requestId }),
   z.object({
     type: z.literal('listRoom'),
@@ -203,6 +212,8 @@ export interface ParticipantInfo {
   tracks: TrackInfo[];
   /** Their calling card, when they set one. */
   card?: ParticipantCard;
+  /** Set while their hand is raised: the room's count of raised hands when they raised it (queue order). */
+  hand?: number;
 }
 
 export interface ChatMessage {
@@ -255,6 +266,11 @@ export type ServerMessage =
       by?: string;
     }
   | { type: 'participantRole'; participantId: string; role: ParticipantRole }
+  /**
+   * A hand went up (`hand`: its place in the queue, lower first) or down; `by` is the host who lowered it.
+   */
+  | { type: 'hand'; participantId: string; raised: boolean; hand?: number; by?: string }
+  | { type: 'reaction'; participantId: string; emoji: Reaction }
   /** Someone's calling card changed (null: they removed it); the sender hears it too. */
   | { type: 'participantCard'; participantId: string; card: ParticipantCard | null }
   | ({ type: 'roomState'; by?: string } & RoomAccessState)

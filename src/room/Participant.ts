@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { MemberSink } from '../host/RoomHost.js';
-import type {
-  LeaveReason,
-  ParticipantCard,
-  ParticipantInfo,
-  ParticipantRole,
-  ServerMessage,
-  TrackInfo,
+import {
+  type LeaveReason,
+  type ParticipantCard,
+  type ParticipantInfo,
+  type ParticipantRole,
+  REACTION_WINDOW_MS,
+  REACTIONS_PER_WINDOW,
+  type ServerMessage,
+  type TrackInfo,
 } from '../protocol/messages.js';
 import type { MediaSession, PublishedTrack } from '../sfu/index.js';
 
@@ -75,6 +77,10 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   mediaLost = false;
   /** What they tell the room about themselves besides their name. */
   card: ParticipantCard | undefined;
+  /** Their place in the queue of raised hands while their hand is up. */
+  hand: number | undefined;
+  /** When their last reactions were sent (at most REACTIONS_PER_WINDOW kept). */
+  readonly #reactions: number[] = [];
   /** When the last calling-card changes were made (at most CARD_CHANGES_PER_MINUTE kept). */
   readonly #cardChanges: number[] = [];
   #sink: SignalSink | undefined;
@@ -102,7 +108,17 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
       state: this.state,
       tracks: [...this.tracks.values()].map((t) => t.info),
       ...(this.card ? { card: this.card } : {}),
+      ...(this.hand !== undefined ? { hand: this.hand } : {}),
     };
+  }
+
+  /** Counts a reaction; false when this window's reactions are used up. */
+  takeReaction(now = Date.now()): boolean {
+    const list = this.#reactions;
+    while (list.length > 0 && now - list[0]! >= REACTION_WINDOW_MS) list.shift();
+    if (list.length >= REACTIONS_PER_WINDOW) return false;
+    list.push(now);
+    return true;
   }
 
   /** Counts a calling-card change; false when this minute's changes are used up. */

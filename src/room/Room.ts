@@ -7,6 +7,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type {
   ChatMessage,
   ParticipantCard,
+  Reaction,
   ServerMessage,
   TrackInfo,
   TrackSource,
@@ -104,6 +105,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #mediaTimers = new Map<string, NodeJS.Timeout>();
   /** After a restart: when the host has had its time to come back, someone present may take the role. */
   #hostReturnTimer: NodeJS.Timeout | undefined;
+  /** Counts raised hands: each new one gets the next number, which orders the queue. */
+  #handSeq = 0;
 
   constructor(options: RoomOptions) {
     super();
@@ -477,6 +480,40 @@ export class Room extends TypedEmitter<RoomEvents> {
     const next = card && hasCard(card) ? card : undefined;
     participant.card = next;
     this.broadcast({ type: 'participantCard', participantId: participant.id, card: next ?? null });
+  }
+
+  /** Raises or lowers `participant`'s own hand; a raised hand joins the end of the queue. */
+  raiseHand(participant: Participant, raised: boolean): void {
+    this.#assertOpen();
+    if (raised === (participant.hand !== undefined)) return;
+    participant.hand = raised ? ++this.#handSeq : undefined;
+    this.broadcast({
+      type: 'hand',
+      participantId: participant.id,
+      raised,
+      ...(participant.hand !== undefined ? { hand: participant.hand } : {}),
+    });
+  }
+
+  /** Host control: lowers someone's hand (they were heard, or it was forgotten up). */
+  lowerHand(by: Actor, participantId: string): void {
+    this.#assertHost(by);
+    const target = this.#participant(participantId);
+    if (target.hand === undefined) return;
+    target.hand = undefined;
+    this.broadcast({
+      type: 'hand',
+      participantId: target.id,
+      raised: false,
+      by: by === 'admin' ? 'admin' : by.id,
+    });
+  }
+
+  /** A reaction floats over the sender's tile for everyone; TOO_MANY_REACTIONS past the rate. */
+  react(participant: Participant, emoji: Reaction): void {
+    this.#assertOpen();
+    if (!participant.takeReaction()) throw new CodedError('TOO_MANY_REACTIONS');
+    this.broadcast({ type: 'reaction', participantId: participant.id, emoji });
   }
 
   postChat(participant: Participant, text: string): ChatMessage {

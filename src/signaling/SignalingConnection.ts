@@ -254,6 +254,9 @@ export class SignalingConnection implements MemberSink {
       case 'setPassword':
       case 'endRoom':
       case 'setCard':
+      case 'raiseHand':
+      case 'react':
+      case 'lowerHand':
         return this.#joined().act(message);
     }
   }

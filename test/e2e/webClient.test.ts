@@ -413,6 +413,7 @@ describe('web client in Chromium', () => {
       await shot(hana.page, '14-host-controls');
 
       // Password: a newcomer is asked for it, a wrong one is refused, the right one admits.
+      await hana.page.locator('summary', { hasText: 'Directory listing and password' }).click();
       await hana.page.getByLabel('Set a room password').fill('open sesame');
       await hana.page.getByRole('button', { name: 'Set', exact: true }).click();
       await gus.page.locator('.call-count .tag', { hasText: 'password' }).waitFor({ timeout: NOTICE_MS });
@@ -433,6 +434,7 @@ describe('web client in Chromium', () => {
         .waitFor({ state: 'detached', timeout: NOTICE_MS });
 
       // Remove: Ivy is told, and her tile goes from the others.
+      await hana.page.getByRole('button', { name: 'More for Ivy' }).click();
       await hana.page.getByRole('button', { name: 'Remove Ivy from the call' }).click();
       await ivy.page
         .getByRole('heading', { name: 'You were removed from the call' })

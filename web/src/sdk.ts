@@ -9,3 +9,4 @@ export {
   ServerError,
 } from '../../src/client/index.ts';
 export type { ChatMessage, ParticipantCard, RoomAccessState } from '../../src/protocol/messages.ts';
+export { REACTIONS, type Reaction } from '../../src/protocol/reactions.ts';

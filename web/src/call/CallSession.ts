@@ -6,7 +6,14 @@ import {
   type DeviceProblem,
   problemMessage,
 } from '../media/devices.ts';
-import { connect, type LocalTrack, type ParticipantCard, type RemoteParticipant, type Room } from '../sdk.ts';
+import {
+  connect,
+  type LocalTrack,
+  type ParticipantCard,
+  type Reaction,
+  type RemoteParticipant,
+  type Room,
+} from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { loadPreferences, savePreferences } from '../util/storage.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
@@ -45,6 +52,16 @@ export interface CallSessionOptions {
 export const SELF = 'self';
 
 const NOTICE_MS = 5000;
+/** How long a reaction floats over a tile. */
+const REACTION_MS = 4000;
+/** The most reactions floating at once (a burst from many people is trimmed, oldest first). */
+const MAX_FLOATING = 24;
+
+export interface FloatingReaction {
+  id: number;
+  participantId: string;
+  emoji: Reaction;
+}
 /** Under which id the speaking detector watches this client's own microphone. */
 const OWN_MIC = `${SELF}:mic`;
 
@@ -94,6 +111,55 @@ export class CallSession extends Store {
     this.cameraOn = options.cameraOn;
     this.micId = options.micId;
     this.cameraId = options.cameraId;
+  }
+
+  /** Reactions floating over tiles now. */
+  reactions: FloatingReaction[] = [];
+  #nextReaction = 1;
+  readonly #reactionTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** This person's place in the queue of raised hands, while their hand is up. */
+  get hand(): number | undefined {
+    return this.room?.hand;
+  }
+
+  async toggleHand(): Promise<void> {
+    const room = this.room;
+    if (!room) return;
+    try {
+      await room.raiseHand(room.hand === undefined);
+    } catch (error) {
+      this.notify(messageOf(error), 'warn');
+    }
+  }
+
+  async react(emoji: Reaction): Promise<void> {
+    try {
+      await this.room?.react(emoji);
+    } catch (error) {
+      this.notify(
+        (error as { code?: string }).code === 'TOO_MANY_REACTIONS'
+          ? 'Easy there: five reactions in ten seconds at most.'
+          : messageOf(error),
+        'warn',
+      );
+    }
+  }
+
+  lowerHand(participantId: string): Promise<void> {
+    return this.#host(() => this.room?.lowerHand(participantId));
+  }
+
+  #float(participantId: string, emoji: Reaction): void {
+    const entry = { id: this.#nextReaction++, participantId, emoji };
+    this.reactions = [...this.reactions, entry].slice(-MAX_FLOATING);
+    const timer = setTimeout(() => {
+      this.#reactionTimers.delete(timer);
+      this.reactions = this.reactions.filter((r) => r !== entry);
+      this.changed();
+    }, REACTION_MS);
+    this.#reactionTimers.add(timer);
+    this.changed();
   }
 
   /** The tile (`TileModel.key`) this person pinned: shown large whoever speaks. For them only. */
@@ -297,6 +363,14 @@ export class CallSession extends Store {
       }),
       room.on('participantState', changed),
       room.on('participantCard', changed),
+      room.on('hand', (id, hand, by) => {
+        const who = id === room.participantId ? undefined : room.participants.get(id)?.name;
+        if (hand !== undefined && who) this.notify(`${who} raised a hand`, 'info');
+        if (hand === undefined && id === room.participantId && by && by !== room.participantId)
+          this.notify('A host lowered your hand.', 'info');
+        this.changed();
+      }),
+      room.on('reaction', (id, emoji) => this.#float(id === room.participantId ? SELF : id, emoji)),
       room.on('trackPublished', changed),
       room.on('trackUnpublished', changed),
       room.on('trackMuted', changed),
@@ -609,6 +683,8 @@ export class CallSession extends Store {
     this.#speakers.stop();
     this.#mutedSpeech.stop();
     this.#quality.stop();
+    for (const timer of this.#reactionTimers) clearTimeout(timer);
+    this.#reactionTimers.clear();
     this.#audio.close();
     for (const off of this.#disposers.splice(0)) off();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();

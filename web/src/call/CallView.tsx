@@ -1,7 +1,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { inviteLink } from '../router.ts';
-import type { RoomAccessState } from '../sdk.ts';
+import { REACTIONS, type RoomAccessState } from '../sdk.ts';
 import { Icon, type IconName } from '../ui/icons.tsx';
 import { saveCard } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
@@ -91,6 +91,8 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
         return void session.toggleCamera();
       case 'screen':
         return session.canShareScreen ? void session.toggleScreen() : undefined;
+      case 'hand':
+        return void session.toggleHand();
       case 'chat':
         return togglePanel('chat');
       case 'people':
@@ -271,6 +273,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
                         topic: access.topic,
                         list: (listed, topic) => void session.listRoom(listed, topic),
                         mute: (id) => void session.muteParticipant(id),
+                        lowerHand: (id) => void session.lowerHand(id),
                         remove: (id) => void session.removeParticipant(id),
                         lock: (locked) => void session.lockRoom(locked),
                         setPassword: (password) => void session.setRoomPassword(password),
@@ -303,6 +306,15 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             disabled={!session.ready}
             onClick={() => void session.toggleCamera()}
           />
+          <ControlButton
+            icon="hand"
+            label={session.hand === undefined ? 'Raise hand' : 'Lower hand'}
+            shortcut="H"
+            active={session.hand !== undefined}
+            disabled={!session.ready}
+            onClick={() => void session.toggleHand()}
+          />
+          <ReactionsButton disabled={!session.ready} onReact={(emoji) => void session.react(emoji)} />
           {session.canShareScreen && (
             <ControlButton
               icon="screen"
@@ -475,5 +487,58 @@ function ShortcutsDialog({ onClose }: { onClose(): void }): JSX.Element {
         </button>
       </form>
     </dialog>
+  );
+}
+
+/** A button that opens the few reactions; each click sends one. */
+function ReactionsButton(props: { disabled: boolean; onReact(emoji: (typeof REACTIONS)[number]): void }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <div
+      class="reactions-picker"
+      onFocusOut={(e) => {
+        const next = e.relatedTarget as Node | null;
+        if (!next || !e.currentTarget.contains(next)) setOpen(false);
+      }}
+    >
+      <button
+        type="button"
+        class={`round${open ? ' active' : ''}`}
+        aria-label="Send a reaction"
+        title="Send a reaction"
+        aria-expanded={open}
+        aria-controls={open ? 'reaction-list' : undefined}
+        disabled={props.disabled}
+        onClick={() => setOpen(!open)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && open) {
+            e.stopPropagation();
+            setOpen(false);
+          }
+        }}
+      >
+        <Icon name="smile" />
+      </button>
+      {open && (
+        <div id="reaction-list" class="reaction-list">
+          {REACTIONS.map((emoji) => (
+            <button
+              key={emoji}
+              type="button"
+              aria-label={`React ${emoji}`}
+              onClick={() => props.onReact(emoji)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') {
+                  e.stopPropagation();
+                  setOpen(false);
+                }
+              }}
+            >
+              {emoji}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
   );
 }

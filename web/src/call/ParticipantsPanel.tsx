@@ -14,6 +14,7 @@ export interface HostActions {
   topic: string | undefined;
   list(listed: boolean, topic?: string): void;
   mute(participantId: string): void;
+  lowerHand(participantId: string): void;
   remove(participantId: string): void;
   lock(locked: boolean): void;
   setPassword(password: string | null): void;
@@ -33,11 +34,37 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
   const sorted = [...people].sort((a, b) => Number(b.self) - Number(a.self));
   const [editing, setEditing] = useState(false);
   const self = sorted.find((p) => p.self);
+  const hands = people.filter((p) => p.handPlace !== undefined).sort((a, b) => a.handPlace! - b.handPlace!);
   return (
     <div class="people">
       <button type="button" class="button wide" onClick={onInvite}>
         <Icon name="link" size={18} /> Copy invite link
       </button>
+      {hands.length > 0 && (
+        <section class="hands" aria-labelledby="hands-title">
+          <h3 id="hands-title">Raised hands</h3>
+          <ol class="hand-list">
+            {hands.map((p) => (
+              <li key={p.key} data-participant={p.participantId}>
+                <span class="hand-place" aria-hidden="true">
+                  {p.handPlace}.
+                </span>
+                <span class="hand-name">{p.self ? `${p.name} (you)` : p.name}</span>
+                {host && !p.self && (
+                  <button
+                    type="button"
+                    class="button small"
+                    aria-label={`Lower ${p.name}'s hand`}
+                    onClick={() => host.lowerHand(p.participantId)}
+                  >
+                    Lower
+                  </button>
+                )}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
       <ul class="people-list" aria-label="In this call">
         {sorted.map((p) => (
           <li key={p.key} class="person" data-participant={p.participantId}>
@@ -70,16 +97,7 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
                 >
                   Mute
                 </button>
-                <button
-                  type="button"
-                  class="button small danger"
-                  aria-label={`Remove ${p.name} from the call`}
-                  onClick={() => {
-                    if (window.confirm(`Remove ${p.name} from the call?`)) host.remove(p.participantId);
-                  }}
-                >
-                  Remove
-                </button>
+                <PersonMore name={p.name} onRemove={() => host.remove(p.participantId)} />
               </span>
             )}
           </li>
@@ -106,6 +124,44 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
       )}
       {host && <HostControls host={host} />}
     </div>
+  );
+}
+
+/** The rarer things a host does to one person (remove them), behind a "more" button. */
+function PersonMore(props: { name: string; onRemove(): void }): JSX.Element {
+  const [open, setOpen] = useState(false);
+  return (
+    <span
+      class="person-more"
+      onFocusOut={(e) => {
+        const next = e.relatedTarget as Node | null;
+        if (!next || !e.currentTarget.contains(next)) setOpen(false);
+      }}
+    >
+      <button
+        type="button"
+        class="button small"
+        aria-label={`More for ${props.name}`}
+        title={`More for ${props.name}`}
+        aria-expanded={open}
+        onClick={() => setOpen(!open)}
+      >
+        <Icon name="more" size={16} />
+      </button>
+      {open && (
+        <button
+          type="button"
+          class="button small danger"
+          aria-label={`Remove ${props.name} from the call`}
+          onClick={() => {
+            setOpen(false);
+            if (window.confirm(`Remove ${props.name} from the call?`)) props.onRemove();
+          }}
+        >
+          Remove from the call
+        </button>
+      )}
+    </span>
   );
 }
 
@@ -153,64 +209,67 @@ function HostControls({ host }: { host: HostActions }): JSX.Element {
       <p class="host-hint">
         {host.locked ? 'Nobody new can join until you unlock it.' : 'A locked room lets nobody new in.'}
       </p>
-      <form
-        class="password-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          host.list(!host.listed, topic.trim() || undefined);
-        }}
-      >
-        <label for="room-topic">Topic in the directory</label>
-        <div class="join-row">
-          <input
-            id="room-topic"
-            type="text"
-            maxLength={120}
-            placeholder="What the call is about"
-            value={topic}
-            onInput={(e) => setTopic(e.currentTarget.value)}
-          />
-          <button type="submit" class="button small" aria-pressed={host.listed}>
-            {host.listed ? 'Unlist' : 'List'}
-          </button>
-        </div>
-        <p class="host-hint">
-          {host.listed
-            ? 'Listed: everyone who opens this server sees the room and can join it.'
-            : 'Unlisted: only people with the link find the room.'}
-        </p>
-      </form>
-      <form
-        class="password-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (!password) return;
-          host.setPassword(password);
-          setPassword('');
-        }}
-      >
-        <label for="room-password">
-          {host.passwordProtected ? 'Change the room password' : 'Set a room password'}
-        </label>
-        <div class="join-row">
-          <input
-            id="room-password"
-            type="password"
-            autocomplete="new-password"
-            maxLength={256}
-            value={password}
-            onInput={(e) => setPassword(e.currentTarget.value)}
-          />
-          <button type="submit" class="button small" disabled={!password}>
-            Set
-          </button>
-        </div>
-        {host.passwordProtected && (
-          <button type="button" class="linkish" onClick={() => host.setPassword(null)}>
-            Remove the password
-          </button>
-        )}
-      </form>
+      <details class="host-more">
+        <summary>Directory listing and password</summary>
+        <form
+          class="password-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            host.list(!host.listed, topic.trim() || undefined);
+          }}
+        >
+          <label for="room-topic">Topic in the directory</label>
+          <div class="join-row">
+            <input
+              id="room-topic"
+              type="text"
+              maxLength={120}
+              placeholder="What the call is about"
+              value={topic}
+              onInput={(e) => setTopic(e.currentTarget.value)}
+            />
+            <button type="submit" class="button small" aria-pressed={host.listed}>
+              {host.listed ? 'Unlist' : 'List'}
+            </button>
+          </div>
+          <p class="host-hint">
+            {host.listed
+              ? 'Listed: everyone who opens this server sees the room and can join it.'
+              : 'Unlisted: only people with the link find the room.'}
+          </p>
+        </form>
+        <form
+          class="password-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!password) return;
+            host.setPassword(password);
+            setPassword('');
+          }}
+        >
+          <label for="room-password">
+            {host.passwordProtected ? 'Change the room password' : 'Set a room password'}
+          </label>
+          <div class="join-row">
+            <input
+              id="room-password"
+              type="password"
+              autocomplete="new-password"
+              maxLength={256}
+              value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+            />
+            <button type="submit" class="button small" disabled={!password}>
+              Set
+            </button>
+          </div>
+          {host.passwordProtected && (
+            <button type="button" class="linkish" onClick={() => host.setPassword(null)}>
+              Remove the password
+            </button>
+          )}
+        </form>
+      </details>
       <button
         type="button"
         class="button wide danger"

@@ -53,6 +53,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
     tile.reconnecting ? 'reconnecting' : '',
     tile.pinned ? 'pinned' : '',
     tile.frozen ? 'video frozen' : '',
+    tile.handPlace !== undefined ? `hand raised, ${ordinal(tile.handPlace)} in line` : '',
   ].filter(Boolean);
   return (
     <figure
@@ -70,6 +71,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
       data-pinned={String(tile.pinned)}
       data-quality={tile.quality ?? 'unknown'}
       data-frozen={String(tile.frozen)}
+      data-hand={tile.handPlace ?? ''}
     >
       {tile.video ? (
         <VideoView track={tile.video} mirrored={tile.self && !screen} fit={screen ? fit : 'cover'} />
@@ -96,6 +98,17 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
         {!screen && tile.micMuted && (
           <span class="muted-badge" role="img" aria-label="Microphone off" title="Microphone off">
             <Icon name="micOff" size={16} />
+          </span>
+        )}
+        {tile.handPlace !== undefined && (
+          <span
+            class="hand-badge"
+            role="img"
+            aria-label={`Hand raised, ${ordinal(tile.handPlace)} in line`}
+            title={`Hand raised, ${ordinal(tile.handPlace)} in line`}
+          >
+            <Icon name="hand" size={14} />
+            {tile.handPlace}
           </span>
         )}
         {tile.pinned && (
@@ -135,6 +148,21 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
       )}
       {tile.reconnecting && <p class="tile-overlay">Reconnecting…</p>}
       {tile.frozen && !tile.reconnecting && <p class="tile-frozen">Video frozen: a weak connection</p>}
+      {tile.reactions.length > 0 && (
+        <div class="reactions" aria-live="polite">
+          {tile.reactions.map((r, i) => (
+            <span
+              key={r.id}
+              class="reaction"
+              style={{ '--lane': String(i % 4) }}
+              role="img"
+              aria-label={`reacts ${r.emoji}`}
+            >
+              {r.emoji}
+            </span>
+          ))}
+        </div>
+      )}
       {actions && !presentingSelf && (
         <div
           class="tile-options"
@@ -249,4 +277,11 @@ function QualityBars({ quality, self }: { quality: 'good' | 'fair' | 'poor'; sel
       ))}
     </span>
   );
+}
+
+/** 1st, 2nd, 3rd, 4th… */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
 }

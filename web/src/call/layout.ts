@@ -27,7 +27,23 @@ export interface TileModel {
   quality?: Quality;
   /** Their camera should be moving and has not for a while. */
   frozen: boolean;
+  /** Their place (1, 2, …) in the queue of raised hands, while their hand is up. */
+  handPlace?: number;
+  /** Reactions floating over their tile now. */
+  reactions: { id: number; emoji: string }[];
 }
+
+/** Each raised hand's place in the queue (1 first), by participant id (SELF for this client). */
+function handPlaces(session: CallSession): Map<string, number> {
+  const raised: [string, number][] = [];
+  for (const p of session.remotes) if (p.hand !== undefined) raised.push([p.id, p.hand]);
+  if (session.hand !== undefined) raised.push([SELF, session.hand]);
+  raised.sort((a, b) => a[1] - b[1]);
+  return new Map(raised.map(([id], i) => [id, i + 1]));
+}
+
+const floating = (session: CallSession, key: string) =>
+  session.reactions.filter((r) => r.participantId === key).map(({ id, emoji }) => ({ id, emoji }));
 
 function trackOf(
   p: RemoteParticipant<MediaStreamTrack>,
@@ -43,13 +59,17 @@ export function selfName(session: CallSession): string {
 
 /** A tile per person, everyone else in the order they joined, then this client's own. */
 export function cameraTiles(session: CallSession): TileModel[] {
+  const places = handPlaces(session);
   const tiles: TileModel[] = session.remotes.map((p) => {
     const camera = trackOf(p, 'camera');
     const mic = trackOf(p, 'microphone');
     const key = `${p.id}:camera`;
     const link = session.linkQuality(p.id);
+    const place = places.get(p.id);
     return {
       key,
+      ...(place !== undefined ? { handPlace: place } : {}),
+      reactions: floating(session, p.id),
       ...(link ? { quality: link.quality } : {}),
       frozen: link?.frozen ?? false,
       pinned: session.pinned === key,
@@ -70,6 +90,8 @@ export function cameraTiles(session: CallSession): TileModel[] {
   });
   tiles.push({
     key: `${SELF}:camera`,
+    ...(places.has(SELF) ? { handPlace: places.get(SELF)! } : {}),
+    reactions: floating(session, SELF),
     ...(session.ownQuality ? { quality: session.ownQuality.quality } : {}),
     frozen: false,
     pinned: session.pinned === `${SELF}:camera`,
@@ -98,6 +120,7 @@ export function screenTiles(session: CallSession): TileModel[] {
     const key = `${p.id}:screen`;
     tiles.push({
       key,
+      reactions: [],
       frozen: false,
       pinned: session.pinned === key,
       volume: session.volumeOf(p.id),
@@ -117,6 +140,7 @@ export function screenTiles(session: CallSession): TileModel[] {
   if (session.screen) {
     tiles.push({
       key: `${SELF}:screen`,
+      reactions: [],
       frozen: false,
       pinned: false,
       volume: 1,

@@ -1,0 +1,78 @@
+/**
+ * Raise hand and reactions in Chromium: a hand raised with H shows on the others' tiles with its place
+ * in line and in the People panel's queue, a host lowers it from there; a reaction floats over the
+ * sender's tile on everyone's screen and goes away by itself.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import {
+  ensureWebBuild,
+  launchChromium,
+  NOTICE_MS,
+  openRoom,
+  type Person,
+  tileOf,
+} from '../helpers/browser.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+describe('raise hand and reactions in the web client', () => {
+  let server: TestServer;
+  let browser: Browser;
+  const people: Person[] = [];
+
+  before(async () => {
+    ensureWebBuild();
+    server = await startTestServer();
+    browser = await launchChromium();
+  });
+  after(async () => {
+    for (const p of people) await p.context.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('queues raised hands for everyone, and the host lowers one', async () => {
+    const hana = await openRoom(browser, server.url, 'hands-up', 'Hana', { query: 'audio=0&video=0' });
+    const ivo = await openRoom(browser, server.url, 'hands-up', 'Ivo', { query: 'audio=0&video=0' });
+    people.push(hana, ivo);
+    // Ivo raises his hand with the H key; Hana (the host) sees it on his tile, first in line.
+    await ivo.page.keyboard.press('h');
+    await ivo.page.locator('button[aria-label^="Lower hand"]').waitFor({ timeout: NOTICE_MS });
+    const badge = hana.page.locator(`${tileOf('Ivo')} .hand-badge`);
+    await badge.waitFor({ timeout: NOTICE_MS });
+    assert.equal(await badge.getAttribute('aria-label'), 'Hand raised, 1st in line');
+    await hana.page.getByText('Ivo raised a hand').waitFor({ timeout: NOTICE_MS });
+    // Hana raises hers: second in line, on Ivo's screen.
+    await hana.page.getByRole('button', { name: /^Raise hand/ }).click();
+    await ivo.page
+      .locator(`${tileOf('Hana')} .hand-badge[aria-label="Hand raised, 2nd in line"]`)
+      .waitFor({ timeout: NOTICE_MS });
+    // The People panel lists the queue; the host lowers Ivo's hand from it.
+    await hana.page.keyboard.press('p');
+    const queue = hana.page.locator('.hand-list li');
+    await queue.nth(1).waitFor({ timeout: NOTICE_MS });
+    assert.deepEqual(await queue.locator('.hand-name').allInnerTexts(), ['Ivo', 'Hana (you)']);
+    await hana.page.getByRole('button', { name: "Lower Ivo's hand" }).click();
+    await ivo.page.getByText('A host lowered your hand.').waitFor({ timeout: NOTICE_MS });
+    await ivo.page.locator('button[aria-label^="Raise hand"]').waitFor({ timeout: NOTICE_MS });
+    // Hana moves up to first.
+    await ivo.page
+      .locator(`${tileOf('Hana')} .hand-badge[aria-label="Hand raised, 1st in line"]`)
+      .waitFor({ timeout: NOTICE_MS });
+    assert.equal(await hana.page.locator(`${tileOf('Ivo')} .hand-badge`).count(), 0);
+  });
+
+  it('floats a reaction over the sender’s tile on every screen, then lets it go', async () => {
+    const [hana, ivo] = people as [Person, Person];
+    await ivo.page.getByRole('button', { name: 'Send a reaction' }).click();
+    await ivo.page.getByRole('button', { name: 'React 🎉' }).click();
+    const onHana = hana.page.locator(`${tileOf('Ivo')} .reaction`, { hasText: '🎉' });
+    await onHana.waitFor({ timeout: NOTICE_MS });
+    await ivo.page
+      .locator('.tile[data-self="true"][data-source="camera"] .reaction', { hasText: '🎉' })
+      .waitFor({ timeout: NOTICE_MS });
+    await onHana.waitFor({ state: 'detached', timeout: NOTICE_MS });
+    assert.deepEqual(hana.errors.concat(ivo.errors), []);
+  });
+});
