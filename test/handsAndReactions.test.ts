@@ -96,4 +96,42 @@ describe('raise hand and reactions', () => {
       await t.close();
     }
   });
+
+  it('lets a host put one person in the spotlight for everyone, until they leave', async () => {
+    const t = await startTestServer();
+    const host = await join(t.url, 'stage', 'Hana');
+    const a = await join(t.url, 'stage', 'Ann');
+    const b = await join(t.url, 'stage', 'Bob');
+    try {
+      await assert.rejects(
+        b.spotlight(a.participantId),
+        (e: unknown) => e instanceof ServerError && e.code === 'NOT_HOST',
+      );
+      await assert.rejects(
+        host.spotlight('PA_nobody'),
+        (e: unknown) => e instanceof ServerError && e.code === 'PARTICIPANT_NOT_FOUND',
+      );
+      await host.spotlight(a.participantId);
+      for (const r of [host, a, b])
+        await eventually(
+          `${r.displayName} sees Ann in the spotlight`,
+          () => r.roomState.spotlight === a.participantId,
+        );
+      const late = await join(t.url, 'stage', 'Cy');
+      assert.equal(late.roomState.spotlight, a.participantId, 'a newcomer sees the spotlight');
+      await a.leave();
+      await eventually('the spotlight goes out with Ann', () => late.roomState.spotlight === undefined);
+      await host.spotlight(b.participantId);
+      await eventually('Bob now', () => late.roomState.spotlight === b.participantId);
+      await host.spotlight(null);
+      await eventually(
+        'and off',
+        () => late.roomState.spotlight === undefined && b.roomState.spotlight === undefined,
+      );
+      await late.leave();
+    } finally {
+      for (const r of [host, b]) await r.leave();
+      await t.close();
+    }
+  });
 });

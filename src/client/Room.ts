@@ -342,6 +342,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
           passwordProtected: message.passwordProtected,
           listed: message.listed,
           ...(message.topic !== undefined ? { topic: message.topic } : {}),
+          ...(message.spotlight !== undefined ? { spotlight: message.spotlight } : {}),
         };
         this.emit('roomState', this.roomState);
         return;
@@ -606,6 +607,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** Sends a reaction (one of REACTIONS) over this person's tile; TOO_MANY_REACTIONS past 5 in 10 s. */
   async react(emoji: Reaction): Promise<void> {
     await this.#signal.request({ type: 'react', emoji });
+  }
+
+  /** Shows `participantId` large on everyone's screen, or with null ends the spotlight (hosts only). */
+  async spotlight(participantId: string | null): Promise<void> {
+    await this.#signal.request({ type: 'spotlight', participantId });
   }
 
   /** Lowers someone's hand (hosts only). */

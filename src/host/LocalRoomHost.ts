@@ -429,6 +429,9 @@ class LocalMember implements Member {
       case 'lowerHand':
         room.lowerHand(participant, action.participantId);
         return ok();
+      case 'spotlight':
+        room.setSpotlight(participant, action.participantId);
+        return ok();
       case 'setPassword':
         await room.setPassword(participant, action.password);
         return ok();

@@ -188,7 +188,8 @@ export type MemberAction = Extract<
       | 'setCard'
       | 'raiseHand'
       | 'react'
-      | 'lowerHand';
+      | 'lowerHand'
+      | 'spotlight';
   }
 >;
 

@@ -175,6 +175,8 @@ export const clientMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('removeParticipant'), participantId: id, ...requestId }),
   z.object({ type: z.literal('lowerHand'), participantId: id, ...requestId }),
+  /** Shows one participant large on everyone's screen; null ends it. */
+  z.object({ type: z.literal('spotlight'), participantId: id.nullable(), ...requestId }),
   z.object({ type: z.literal('lockRoom'), locked: z.boolean(), ...requestId }),
   z.object({
     type: z.literal('listRoom'),
@@ -232,6 +234,8 @@ export interface RoomAccessState {
   /** Shown in the server's directory; `topic` is what it says there. */
   listed: boolean;
   topic?: string;
+  /** The participant a host put in the spotlight: everyone's screen shows them large. */
+  spotlight?: string;
 }
 
 /** Why a participant left: `removed` means a host or the admin API removed it. */

@@ -8,6 +8,7 @@ import type {
   ChatMessage,
   ParticipantCard,
   Reaction,
+  RoomAccessState,
   ServerMessage,
   TrackInfo,
   TrackSource,
@@ -107,6 +108,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   #hostReturnTimer: NodeJS.Timeout | undefined;
   /** Counts raised hands: each new one gets the next number, which orders the queue. */
   #handSeq = 0;
+  /** The participant a host put in the spotlight: shown large to everyone. */
+  #spotlight: string | undefined;
 
   constructor(options: RoomOptions) {
     super();
@@ -209,7 +212,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       v: 1,
       room: this.name,
       self: { id, name: participant.name, role, canPublish: participant.canPublish },
-      roomState: this.access.state,
+      roomState: this.roomState,
       resumeToken: participant.resumeToken,
       rejoinToken: participant.rejoinToken,
       resumed: false,
@@ -258,7 +261,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         role: participant.role,
         canPublish: participant.canPublish,
       },
-      roomState: this.access.state,
+      roomState: this.roomState,
       resumeToken: participant.resumeToken,
       rejoinToken: participant.rejoinToken,
       resumed: true,
@@ -414,7 +417,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.access.listed === listed && this.access.topic === newTopic) return;
     this.access.listed = listed;
     this.access.topic = newTopic;
-    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
     this.emit('stateChanged');
   }
 
@@ -422,7 +425,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertHost(by);
     if (this.access.locked === locked) return;
     this.access.locked = locked;
-    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
     this.emit('stateChanged');
   }
 
@@ -430,7 +433,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   async setPassword(by: Actor, password: string | null): Promise<void> {
     this.#assertHost(by);
     await this.access.setPassword(password);
-    this.broadcast({ type: 'roomState', ...this.access.state, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
     this.emit('stateChanged');
   }
 
@@ -480,6 +483,21 @@ export class Room extends TypedEmitter<RoomEvents> {
     const next = card && hasCard(card) ? card : undefined;
     participant.card = next;
     this.broadcast({ type: 'participantCard', participantId: participant.id, card: next ?? null });
+  }
+
+  /** What everyone in the room is told of it: its access (lock, password, listing) and the spotlight. */
+  get roomState(): RoomAccessState {
+    return { ...this.access.state, ...(this.#spotlight ? { spotlight: this.#spotlight } : {}) };
+  }
+
+  /** Host control: shows `participantId` large to everyone (null ends the spotlight). */
+  setSpotlight(by: Actor, participantId: string | null): void {
+    this.#assertHost(by);
+    if (participantId !== null) this.#participant(participantId);
+    const next = participantId ?? undefined;
+    if (this.#spotlight === next) return;
+    this.#spotlight = next;
+    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
   }
 
   /** Raises or lowers `participant`'s own hand; a raised hand joins the end of the queue. */
@@ -620,6 +638,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const trackId of participant.tracks.keys()) this.#trackOwner.delete(trackId);
     // Closing its published tracks closed every DownTrack of them; the subscribers renegotiate.
     this.broadcast({ type: 'participantLeft', participantId: participant.id, reason });
+    if (this.#spotlight === participant.id) {
+      // The spotlight goes out with the person in it.
+      this.#spotlight = undefined;
+      this.broadcast({ type: 'roomState', ...this.roomState });
+    }
     this.#log.info({ room: this.name, participant: participant.id, reason }, 'participant left');
     this.emit('participantLeft', participant, reason);
     // Who left or was removed is forgotten; who was cut off (or whose room closed) may rejoin.

@@ -257,6 +257,7 @@ export class SignalingConnection implements MemberSink {
       case 'raiseHand':
       case 'react':
       case 'lowerHand':
+      case 'spotlight':
         return this.#joined().act(message);
     }
   }

@@ -75,4 +75,24 @@ describe('raise hand and reactions in the web client', () => {
     await onHana.waitFor({ state: 'detached', timeout: NOTICE_MS });
     assert.deepEqual(hana.errors.concat(ivo.errors), []);
   });
+
+  it('lets the host put someone in the spotlight on everyone’s screen', async () => {
+    const [hana, ivo] = people as [Person, Person];
+    await hana.page.locator(`${tileOf('Ivo')} [data-tile-menu]`).click();
+    await hana.page.getByRole('button', { name: 'Spotlight for everyone' }).click();
+    // Ivo sees himself large, and is told.
+    await ivo.page
+      .locator('.stage-main .tile[data-self="true"][data-spotlight="true"]')
+      .waitFor({ timeout: NOTICE_MS });
+    await ivo.page.getByText('You are in the spotlight.').waitFor({ timeout: NOTICE_MS });
+    await hana.page.locator(`.stage-main ${tileOf('Ivo')}`).waitFor({ timeout: NOTICE_MS });
+    // A guest has no spotlight to give.
+    await ivo.page.locator(`${tileOf('Hana')} [data-tile-menu]`).click();
+    assert.equal(await ivo.page.getByRole('button', { name: 'Spotlight for everyone' }).count(), 0);
+    await ivo.page.keyboard.press('Escape');
+    await hana.page.locator(`${tileOf('Ivo')} [data-tile-menu]`).click();
+    await hana.page.getByRole('button', { name: 'End the spotlight' }).click();
+    await ivo.page.locator('.stage-main').waitFor({ state: 'detached', timeout: NOTICE_MS });
+    assert.deepEqual(hana.errors.concat(ivo.errors), []);
+  });
 });

@@ -13,6 +13,7 @@ import {
   type Reaction,
   type RemoteParticipant,
   type Room,
+  type RoomAccessState,
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { loadPreferences, savePreferences } from '../util/storage.ts';
@@ -111,6 +112,19 @@ export class CallSession extends Store {
     this.cameraOn = options.cameraOn;
     this.micId = options.micId;
     this.cameraId = options.cameraId;
+  }
+
+  #lastRoomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
+
+  /** The participant a host put in the spotlight (this client's SELF key when it is this client). */
+  get spotlight(): string | undefined {
+    const id = this.room?.roomState.spotlight;
+    return id && id === this.room?.participantId ? SELF : id;
+  }
+
+  /** Host control: shows `participantId` large to everyone, or with undefined ends the spotlight. */
+  setSpotlight(participantId: string | undefined): Promise<void> {
+    return this.#host(() => this.room?.spotlight(participantId ?? null));
   }
 
   /** Reactions floating over tiles now. */
@@ -300,6 +314,7 @@ export class CallSession extends Store {
       return;
     }
     this.room = room;
+    this.#lastRoomState = room.roomState;
     this.#watch(room);
     this.#quality.start(room);
     // The output chosen in an earlier call, if this machine still has it.
@@ -407,10 +422,22 @@ export class CallSession extends Store {
         this.changed();
       }),
       room.on('roomState', (state) => {
-        this.notify(
-          state.locked ? 'The room is locked: nobody new can join.' : 'The room is open again.',
-          'info',
-        );
+        // One message says every change of the room's state: tell only what changed.
+        const before = this.#lastRoomState;
+        this.#lastRoomState = state;
+        if (state.locked !== before.locked)
+          this.notify(
+            state.locked ? 'The room is locked: nobody new can join.' : 'The room is open again.',
+            'info',
+          );
+        if (state.spotlight !== before.spotlight) {
+          const who =
+            state.spotlight === room.participantId
+              ? 'You are'
+              : `${room.participants.get(state.spotlight ?? '')?.name ?? 'Someone'} is`;
+          this.notify(state.spotlight ? `${who} in the spotlight.` : 'The spotlight is off.', 'info');
+        }
+        this.changed();
       }),
     );
     for (const event of [

@@ -122,17 +122,18 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   const actions: TileActions = {
     pin: (key) => session.pin(key),
     setVolume: (id, volume) => session.setVolume(id, volume),
+    ...(session.isHost ? { spotlight: (id: string | undefined) => void session.setSpotlight(id) } : {}),
   };
   const remoteScreens = screens.filter((s) => !s.self);
   const ownScreen = screens.find((s) => s.self);
   let stage: TileModel | undefined;
   let strip: TileModel[] = [];
   const all = [...cameras, ...screens];
-  const pinned = all.find((t) => t.pinned);
-  if (pinned && all.length > 1) {
-    // What this person pinned stays large, whoever speaks or presents.
-    stage = pinned;
-    strip = all.filter((t) => t !== pinned);
+  // What this person pinned stays large, whoever speaks or presents; else whom a host spotlit.
+  const large = all.find((t) => t.pinned) ?? all.find((t) => t.spotlight);
+  if (large && all.length > 1) {
+    stage = large;
+    strip = all.filter((t) => t !== large);
   } else if (remoteScreens.length > 0) {
     // The newest shared screen goes large; everyone's camera stays visible beside it.
     stage = remoteScreens[remoteScreens.length - 1];

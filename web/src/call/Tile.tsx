@@ -12,6 +12,8 @@ export interface TileActions {
   pin(key: string | undefined): void;
   /** How loud they hear this participant (0 mutes them for this person only). */
   setVolume(participantId: string, volume: number): void;
+  /** Hosts only: shows a participant large to everyone (undefined ends the spotlight). */
+  spotlight?(participantId: string | undefined): void;
 }
 
 export interface TileProps {
@@ -52,6 +54,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
     tile.speaking ? 'speaking' : '',
     tile.reconnecting ? 'reconnecting' : '',
     tile.pinned ? 'pinned' : '',
+    tile.spotlight ? 'in the spotlight' : '',
     tile.frozen ? 'video frozen' : '',
     tile.handPlace !== undefined ? `hand raised, ${ordinal(tile.handPlace)} in line` : '',
   ].filter(Boolean);
@@ -69,6 +72,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
       data-speaking={String(tile.speaking)}
       data-video={tile.video ? 'on' : 'off'}
       data-pinned={String(tile.pinned)}
+      data-spotlight={String(!!tile.spotlight)}
       data-quality={tile.quality ?? 'unknown'}
       data-frozen={String(tile.frozen)}
       data-hand={tile.handPlace ?? ''}
@@ -213,6 +217,19 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
               >
                 <Icon name="pin" size={16} /> {tile.pinned ? 'Unpin' : 'Pin for me'}
               </button>
+              {actions.spotlight && !screen && (
+                <button
+                  type="button"
+                  aria-pressed={!!tile.spotlight}
+                  onClick={() => {
+                    actions.spotlight!(tile.spotlight ? undefined : tile.participantId);
+                    closeMenu(true);
+                  }}
+                >
+                  <Icon name="spotlight" size={16} />{' '}
+                  {tile.spotlight ? 'End the spotlight' : 'Spotlight for everyone'}
+                </button>
+              )}
               {!tile.self && (
                 <button
                   type="button"

@@ -19,6 +19,8 @@ export interface TileModel {
   card?: ParticipantCard;
   /** Pinned by this person: shown large whoever speaks. */
   pinned: boolean;
+  /** A host put this person in the spotlight: large on everyone's screen. */
+  spotlight?: boolean;
   /** How loud this person hears them (0…1). */
   volume: number;
   /** Their camera is on but its picture has not arrived yet. */
@@ -65,10 +67,12 @@ export function cameraTiles(session: CallSession): TileModel[] {
     const mic = trackOf(p, 'microphone');
     const key = `${p.id}:camera`;
     const link = session.linkQuality(p.id);
+    const spotlight = session.spotlight === p.id;
     const place = places.get(p.id);
     return {
       key,
       ...(place !== undefined ? { handPlace: place } : {}),
+      ...(spotlight ? { spotlight } : {}),
       reactions: floating(session, p.id),
       ...(link ? { quality: link.quality } : {}),
       frozen: link?.frozen ?? false,
@@ -91,6 +95,7 @@ export function cameraTiles(session: CallSession): TileModel[] {
   tiles.push({
     key: `${SELF}:camera`,
     ...(places.has(SELF) ? { handPlace: places.get(SELF)! } : {}),
+    ...(session.spotlight === SELF ? { spotlight: true } : {}),
     reactions: floating(session, SELF),
     ...(session.ownQuality ? { quality: session.ownQuality.quality } : {}),
     frozen: false,
