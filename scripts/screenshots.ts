@@ -31,6 +31,9 @@ try {
   await ada.page.locator('#prejoin-card-link').press('Tab');
   await settle(1500);
   await ada.page.screenshot({ path: shot('prejoin') });
+  await ada.page.emulateMedia({ colorScheme: 'dark' });
+  await ada.page.screenshot({ path: shot('prejoin-dark') });
+  await ada.page.emulateMedia({ colorScheme: 'light' });
   await ada.page.getByRole('button', { name: 'Join now' }).click();
   await ada.page.locator('.call[data-status="connected"]').waitFor();
 

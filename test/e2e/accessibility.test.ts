@@ -164,4 +164,24 @@ describe('the call screen without a mouse, for a screen reader, and on a phone',
       [],
     );
   });
+
+  it('keeps the light pages readable in a dark system setting', async () => {
+    const zoe = await openRoom(browser, server.url, 'night', 'Zoe', { join: false });
+    people.push(zoe);
+    const z = zoe.page;
+    await z.emulateMedia({ colorScheme: 'dark' });
+    await z.locator('summary', { hasText: 'calling card' }).click();
+    const paper = await z.evaluate(
+      () => getComputedStyle(document.querySelector('.page-light')!).backgroundColor,
+    );
+    assert.notEqual(paper, 'rgb(245, 246, 248)', 'the pre-join page is dark in a dark setting');
+    assert.deepEqual(
+      await axeProblems(z),
+      [],
+      'the pre-join screen, dark, has no serious or critical problem',
+    );
+    await z.goto(`${server.url}/`);
+    await z.locator('h1').waitFor({ timeout: NOTICE_MS });
+    assert.deepEqual(await axeProblems(z), [], 'the home page, dark, has no serious or critical problem');
+  });
 });
