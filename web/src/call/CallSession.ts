@@ -16,7 +16,7 @@ import {
   type RoomAccessState,
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
-import { loadPreferences, savePreferences } from '../util/storage.ts';
+import { loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
 import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
 import { MutedSpeech } from './MutedSpeech.ts';
 import { type LinkQuality, NetworkQuality, type OwnQuality } from './NetworkQuality.ts';
@@ -203,13 +203,13 @@ export class CallSession extends Store {
     else this.notify('The browser did not switch the sound to that output.', 'warn');
   }
 
-  /** The browser's noise suppression on the microphone (remembered for the next calls). */
-  get noiseSuppression(): boolean {
+  /** Noise suppression on the microphone (remembered for the next calls). */
+  get noiseSuppression(): NoiseSuppression {
     return loadPreferences().noiseSuppression;
   }
 
-  async setNoiseSuppression(on: boolean): Promise<void> {
-    savePreferences({ noiseSuppression: on });
+  async setNoiseSuppression(mode: NoiseSuppression): Promise<void> {
+    savePreferences({ noiseSuppression: mode });
     this.changed();
     // Chromium takes a change of its audio processing only when the microphone is opened afresh: an
     // applyConstraints on the open track is accepted and ignored, and a second track of the same device
@@ -331,11 +331,12 @@ export class CallSession extends Store {
     if (!media.camera) this.cameraOn = false;
     const jobs: Promise<unknown>[] = [];
     if (media.microphone) {
-      media.microphone.enabled = this.micOn;
+      const microphone = media.microphone;
+      microphone.enabled = this.micOn;
       jobs.push(
-        room.publishTrack(media.microphone, 'microphone', { muted: !this.micOn }).then((local) => {
+        room.publishTrack(microphone, 'microphone', { muted: !this.micOn }).then((local) => {
           this.mic = local;
-          this.#speakers.watch(OWN_MIC, SELF, media.microphone!);
+          this.#speakers.watch(OWN_MIC, SELF, microphone);
           this.#followMute();
         }),
       );

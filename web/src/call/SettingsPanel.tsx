@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { type DeviceLists, deviceLabel, listDevices } from '../media/devices.ts';
+import type { NoiseSuppression } from '../util/storage.ts';
 import type { CallSession } from './CallSession.ts';
 
 /** Camera and microphone choice during the call; a change swaps the device without a renegotiation. */
@@ -89,14 +90,17 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
           </select>
         </div>
       )}
-      <label class="check-row">
-        <input
-          type="checkbox"
-          checked={session.noiseSuppression}
-          onChange={(e) => void session.setNoiseSuppression(e.currentTarget.checked)}
-        />
-        Noise suppression (keeps typing and fans out of your microphone)
-      </label>
+      <div class="device-select">
+        <label for="call-noise">Noise suppression</label>
+        <select
+          id="call-noise"
+          value={session.noiseSuppression}
+          onChange={(e) => void session.setNoiseSuppression(e.currentTarget.value as NoiseSuppression)}
+        >
+          <option value="browser">On: the browser's (keeps typing and fans out)</option>
+          <option value="off">Off (music, several voices in one room)</option>
+        </select>
+      </div>
     </div>
   );
 }

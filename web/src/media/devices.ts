@@ -41,7 +41,7 @@ export function audioConstraints(deviceId?: string): MediaTrackConstraints {
   return {
     ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
     echoCancellation: true,
-    noiseSuppression: loadPreferences().noiseSuppression,
+    noiseSuppression: loadPreferences().noiseSuppression === 'browser',
     autoGainControl: true,
   };
 }

@@ -10,10 +10,20 @@ export interface Preferences {
   /** Whether the camera / microphone were on when the person last joined. */
   cameraOn: boolean;
   micOn: boolean;
-  /** The browser's noise suppression on the microphone. */
-  noiseSuppression: boolean;
+  /** Noise suppression on the microphone: none, or the browser's own. */
+  noiseSuppression: NoiseSuppression;
   /** Where the call's sound plays ('' is the system's default). */
   speakerId: string;
+}
+
+export type NoiseSuppression = 'off' | 'browser';
+const SUPPRESSIONS: readonly string[] = ['off', 'browser'];
+
+/** What was saved, also when it was saved as true/false. */
+function suppressionOf(value: unknown): NoiseSuppression {
+  if (value === false) return 'off';
+  if (typeof value === 'string' && SUPPRESSIONS.includes(value)) return value as NoiseSuppression;
+  return 'browser';
 }
 
 const defaults: Preferences = {
@@ -22,7 +32,7 @@ const defaults: Preferences = {
   micId: '',
   cameraOn: true,
   micOn: true,
-  noiseSuppression: true,
+  noiseSuppression: 'browser',
   speakerId: '',
 };
 
@@ -37,8 +47,7 @@ export function loadPreferences(): Preferences {
       micId: typeof parsed.micId === 'string' ? parsed.micId : defaults.micId,
       cameraOn: typeof parsed.cameraOn === 'boolean' ? parsed.cameraOn : defaults.cameraOn,
       micOn: typeof parsed.micOn === 'boolean' ? parsed.micOn : defaults.micOn,
-      noiseSuppression:
-        typeof parsed.noiseSuppression === 'boolean' ? parsed.noiseSuppression : defaults.noiseSuppression,
+      noiseSuppression: suppressionOf(parsed.noiseSuppression),
       speakerId: typeof parsed.speakerId === 'string' ? parsed.speakerId : defaults.speakerId,
     };
   } catch {
