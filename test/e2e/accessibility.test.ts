@@ -7,17 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import {
-  ensureWebBuild,
-  launchChromium,
-  NOTICE_MS,
-  openRoom,
-  type Person,
-  tileOf,
-} from '../helpers/browser.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserSuite, NOTICE_MS, openRoom, tileOf } from '../helpers/browser.js';
 
 /** axe-core's script, run in the page through the DevTools protocol (the page's CSP allows no inline script). */
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -51,25 +43,16 @@ async function tabTo(page: Page, selector: string, max = 60): Promise<void> {
 }
 
 describe('the call screen without a mouse, for a screen reader, and on a phone', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const people: Person[] = [];
-
-  before(async () => {
-    ensureWebBuild();
-    server = await startTestServer();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
+  const people = suite.people;
 
   it('joins, pins, mutes, chats and leaves with the keyboard alone', async () => {
-    const ann = await openRoom(browser, server.url, 'keys', 'Ann', { query: 'audio=0&video=1' });
+    const ann = await openRoom(suite.browser, suite.server.url, 'keys', 'Ann', { query: 'audio=0&video=1' });
     people.push(ann);
-    const kay = await openRoom(browser, server.url, 'keys', 'Kay', { join: false, query: 'audio=1&video=1' });
+    const kay = await openRoom(suite.browser, suite.server.url, 'keys', 'Kay', {
+      join: false,
+      query: 'audio=1&video=1',
+    });
     people.push(kay);
     const k = kay.page;
     const problems = await axeProblems(k);
@@ -126,13 +109,15 @@ describe('the call screen without a mouse, for a screen reader, and on a phone',
   });
 
   it('shows every name uncovered on a 390×844 phone, with a notice showing', async () => {
-    const dee = await openRoom(browser, server.url, 'pocket', 'Dee', {
+    const dee = await openRoom(suite.browser, suite.server.url, 'pocket', 'Dee', {
       query: 'audio=0&video=1',
       viewport: { width: 390, height: 844 },
     });
     people.push(dee);
     for (const name of ['Eve', 'Fay'])
-      people.push(await openRoom(browser, server.url, 'pocket', name, { query: 'audio=0&video=1' }));
+      people.push(
+        await openRoom(suite.browser, suite.server.url, 'pocket', name, { query: 'audio=0&video=1' }),
+      );
     const d = dee.page;
     await d.locator('.notice', { hasText: 'Fay joined' }).waitFor({ timeout: NOTICE_MS });
     await d.locator('.tile').nth(2).waitFor({ timeout: NOTICE_MS });
@@ -166,7 +151,7 @@ describe('the call screen without a mouse, for a screen reader, and on a phone',
   });
 
   it('keeps the light pages readable in a dark system setting', async () => {
-    const zoe = await openRoom(browser, server.url, 'night', 'Zoe', { join: false });
+    const zoe = await openRoom(suite.browser, suite.server.url, 'night', 'Zoe', { join: false });
     people.push(zoe);
     const z = zoe.page;
     await z.emulateMedia({ colorScheme: 'dark' });
@@ -180,7 +165,7 @@ describe('the call screen without a mouse, for a screen reader, and on a phone',
       [],
       'the pre-join screen, dark, has no serious or critical problem',
     );
-    await z.goto(`${server.url}/`);
+    await z.goto(`${suite.server.url}/`);
     await z.locator('h1').waitFor({ timeout: NOTICE_MS });
     assert.deepEqual(await axeProblems(z), [], 'the home page, dark, has no serious or critical problem');
   });

@@ -5,19 +5,10 @@
  * "You are muted".
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import {
-  ensureWebBuild,
-  launchChromium,
-  NOTICE_MS,
-  openRoom,
-  type Person,
-  tileOf,
-  waitForSound,
-} from '../helpers/browser.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserSuite, NOTICE_MS, openRoom, type Person, tileOf, waitForSound } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /** Polls `check` until it holds (a generous deadline for a busy machine). */
 async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -44,24 +35,12 @@ async function edgeColour(page: Page, selector: string): Promise<number[]> {
 const near = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) <= 24);
 
 describe('the call screen', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const people: Person[] = [];
-
-  before(async () => {
-    ensureWebBuild();
-    server = await startTestServer();
-    browser = await launchChromium({ microphone: 'speech' });
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite({ microphone: 'speech' });
+  const people = suite.people;
 
   it('rings the tile of whoever speaks, on screen, and not in their silence', async () => {
-    const ann = await openRoom(browser, server.url, 'talk', 'Ann', { query: 'audio=1&video=1' });
-    const bob = await openRoom(browser, server.url, 'talk', 'Bob', { query: 'audio=0&video=1' });
+    const ann = await openRoom(suite.browser, suite.server.url, 'talk', 'Ann', { query: 'audio=1&video=1' });
+    const bob = await openRoom(suite.browser, suite.server.url, 'talk', 'Bob', { query: 'audio=0&video=1' });
     people.push(ann, bob);
     const annTile = tileOf('Ann');
     const b = bob.page;
@@ -135,7 +114,7 @@ describe('the call screen', () => {
 
   it('mutes a person for me only, and lists the speakers sound can play on', async () => {
     const [ann, bob] = people as [Person, Person];
-    const cy = await openRoom(browser, server.url, 'talk', 'Cy', { query: 'audio=0&video=0' });
+    const cy = await openRoom(suite.browser, suite.server.url, 'talk', 'Cy', { query: 'audio=0&video=0' });
     people.push(cy);
     const annId = await bob.page.locator(tileOf('Ann')).getAttribute('data-participant');
     const player = (page: Page) => page.locator(`[data-remote-audio] audio[data-participant="${annId}"]`);

@@ -5,19 +5,12 @@
  * People panel, and whatever a card says is shown as text, never as markup.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { connectNode } from '../../src/client/node.js';
-import {
-  ensureWebBuild,
-  launchChromium,
-  NOTICE_MS,
-  openRoom,
-  type Person,
-  tileOf,
-} from '../helpers/browser.js';
-import { LOOPBACK, startTestServer, type TestServer } from '../helpers/server.js';
+import { browserSuite, NOTICE_MS, openRoom, tileOf } from '../helpers/browser.js';
+import { LOOPBACK } from '../helpers/server.js';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -67,23 +60,11 @@ function tilePicture(page: Page, name: string) {
 }
 
 describe('calling cards in the web client', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const people: Person[] = [];
-
-  before(async () => {
-    ensureWebBuild();
-    server = await startTestServer();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
+  const people = suite.people;
 
   it('shows a card set on the pre-join screen to the others, keeps it, and takes changes in the call', async () => {
-    const ann = await openRoom(browser, server.url, 'card-room', 'Ann', {
+    const ann = await openRoom(suite.browser, suite.server.url, 'card-room', 'Ann', {
       join: false,
       query: 'audio=0&video=0',
     });
@@ -106,7 +87,9 @@ describe('calling cards in the web client', () => {
     await a.getByRole('button', { name: 'Join now' }).click();
     await a.locator('.call[data-status="connected"]').waitFor({ timeout: NOTICE_MS });
 
-    const bob = await openRoom(browser, server.url, 'card-room', 'Bob', { query: 'audio=0&video=0' });
+    const bob = await openRoom(suite.browser, suite.server.url, 'card-room', 'Bob', {
+      query: 'audio=0&video=0',
+    });
     people.push(bob);
     const b = bob.page;
     // Ann's camera is off: her tile shows her picture, made 96×96 from the 400×300 file, still red.
@@ -145,7 +128,7 @@ describe('calling cards in the web client', () => {
 
     // A card's words are text: markup in them is shown, never run or rendered.
     const cy = await connectNode({
-      url: server.url,
+      url: suite.server.url,
       room: 'card-room',
       name: 'Cy',
       hostAddresses: LOOPBACK,
@@ -162,7 +145,7 @@ describe('calling cards in the web client', () => {
     }
 
     // The card is kept in Ann's browser: the next visit's pre-join screen has it.
-    await a.goto(`${server.url}/r/another-room?name=Ann&audio=0&video=0`);
+    await a.goto(`${suite.server.url}/r/another-room?name=Ann&audio=0&video=0`);
     await a.locator('summary', { hasText: 'Your calling card' }).click();
     assert.equal(await a.locator('#prejoin-card-pronouns').inputValue(), 'they/them');
     assert.equal(await a.locator('#prejoin-card-organisation').inputValue(), 'Acme Film Club');

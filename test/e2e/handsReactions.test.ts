@@ -4,37 +4,20 @@
  * sender's tile on everyone's screen and goes away by itself.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import {
-  ensureWebBuild,
-  launchChromium,
-  NOTICE_MS,
-  openRoom,
-  type Person,
-  tileOf,
-} from '../helpers/browser.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, it } from 'node:test';
+import { browserSuite, NOTICE_MS, openRoom, type Person, tileOf } from '../helpers/browser.js';
 
 describe('raise hand and reactions in the web client', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const people: Person[] = [];
-
-  before(async () => {
-    ensureWebBuild();
-    server = await startTestServer();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
+  const people = suite.people;
 
   it('queues raised hands for everyone, and the host lowers one', async () => {
-    const hana = await openRoom(browser, server.url, 'hands-up', 'Hana', { query: 'audio=0&video=0' });
-    const ivo = await openRoom(browser, server.url, 'hands-up', 'Ivo', { query: 'audio=0&video=0' });
+    const hana = await openRoom(suite.browser, suite.server.url, 'hands-up', 'Hana', {
+      query: 'audio=0&video=0',
+    });
+    const ivo = await openRoom(suite.browser, suite.server.url, 'hands-up', 'Ivo', {
+      query: 'audio=0&video=0',
+    });
     people.push(hana, ivo);
     // Ivo raises his hand with the H key; Hana (the host) sees it on his tile, first in line.
     await ivo.page.keyboard.press('h');

@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { startTestServer, type TestServer } from './server.js';
 
 /** Debian's Chromium; CHROME_PATH elsewhere. */
 export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
@@ -459,4 +461,31 @@ export function firstRemoteFrameAt(page: Page, timeoutMs = 20_000): Promise<numb
 
 export async function closeAll(people: Iterable<Person>): Promise<void> {
   await Promise.allSettled([...people].map((p) => p.context.close()));
+}
+
+/** What `browserSuite` gives the tests of one `describe`: set once its `before` hook has run. */
+export interface BrowserSuite {
+  server: TestServer;
+  browser: Browser;
+  /** Every person opened here is closed after the suite (push them as they are opened). */
+  people: Person[];
+}
+
+/**
+ * A test server and a Chromium for the tests of the enclosing `describe`: started before them, and
+ * closed after them with every person's page in `people`.
+ */
+export function browserSuite(options: LaunchOptions = {}): BrowserSuite {
+  const suite = { people: [] as Person[] } as BrowserSuite;
+  before(async () => {
+    ensureWebBuild();
+    suite.server = await startTestServer();
+    suite.browser = await launchChromium(options);
+  });
+  after(async () => {
+    for (const p of suite.people) await p.context.close();
+    await suite.browser?.close();
+    await suite.server?.close();
+  });
+  return suite;
 }
