@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import type { FoundServer } from '../src/discovery/browse.js';
 import { type CliRun, REPO, runCli } from './helpers/cli.js';
 import { createNetnsPair, type NetnsPair, netnsUnavailable } from './helpers/netns.js';
 
@@ -19,19 +20,7 @@ const run = promisify(execFile);
 const reason = await netnsUnavailable();
 
 interface Browsed {
-  servers: {
-    name: string;
-    address: string;
-    port: number;
-    url: string;
-    version?: string;
-    mode?: string;
-    tls: boolean;
-    fingerprint?: string;
-    listedRooms: number;
-    rooms?: { name: string; topic?: string; people: number }[];
-    directoryError?: string;
-  }[];
+  servers: FoundServer[];
 }
 
 describe('LAN discovery between two machines', { skip: reason }, () => {

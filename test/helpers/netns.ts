@@ -56,6 +56,14 @@ async function freeSubnet(): Promise<number> {
   throw new Error('no free 10.254.x.0/30 subnet for a test namespace');
 }
 
+/** Starts `command` inside namespace `name`, kept in `children` until it exits. */
+function spawnIn(name: string, children: Set<ChildProcess>, command: string, args: string[]): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', name, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 /** SIGTERM, then SIGKILL after 5 s, for each process started in a namespace. */
 async function endChildren(children: Set<ChildProcess>): Promise<void> {
   for (const child of children) {
@@ -126,14 +134,7 @@ export async function createNetnsLink(): Promise<NetnsLink> {
       await tc('qdisc', 'del', 'dev', hostDev, 'root').catch(() => {});
       await run('ip', ['netns', 'exec', name, 'tc', 'qdisc', 'del', 'dev', nsDev, 'root']).catch(() => {});
     },
-    spawn(command, args) {
-      const child = spawn('ip', ['netns', 'exec', name, command, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
-    },
+    spawn: (command, args) => spawnIn(name, children, command, args),
     async close() {
       await endChildren(children);
       // Deleting the namespace deletes its veth end, and with it this one.
@@ -174,14 +175,7 @@ export async function createNetnsPair(): Promise<NetnsPair> {
     a: { name: a.name, ip: a.ip },
     b: { name: b.name, ip: b.ip },
     exec: (ns) => ['ip', 'netns', 'exec', ns.name],
-    spawn(ns, command, args) {
-      const child = spawn('ip', ['netns', 'exec', ns.name, command, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
-    },
+    spawn: (ns, command, args) => spawnIn(ns.name, children, command, args),
     async close() {
       await endChildren(children);
       await ip('netns', 'del', a.name).catch(() => {});
