@@ -134,6 +134,7 @@ describe('a server restart in Chromium', () => {
     await ann.page.locator('.call-count .tag.host').waitFor({ timeout: NOTICE_MS });
     await ann.page.keyboard.press('p');
     await ann.page.getByRole('button', { name: 'Lock the room' }).click();
+    await ann.page.locator('summary', { hasText: 'Directory listing and password' }).click();
     await ann.page.getByLabel('Set a room password').fill('open sesame');
     await ann.page.getByRole('button', { name: 'Set', exact: true }).click();
     for (const p of people) {
