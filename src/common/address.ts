@@ -23,3 +23,8 @@ export function addressKey(address: string | undefined): string {
     .map((g) => Number.parseInt(g || '0', 16).toString(16))
     .join(':')}::/64`;
 }
+
+/** True for a loopback address: 127.0.0.0/8 or ::1 (only this machine reaches it). */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Bonjour, type Service } from 'bonjour-service';
 import type { Logger } from 'pino';
+import { addressKey, isLoopback } from '../common/address.js';
 
 /**
  * LAN discovery, as QuickTime Conferencing's Browser did it: each server advertises itself by DNS-SD over
@@ -43,9 +44,10 @@ export interface AdvertiseOptions {
   log: Logger;
 }
 
-/** True for an address that only this machine reaches: advertising it on the LAN would mislead. */
+/** True for a host that only this machine reaches: advertising it on the LAN would mislead. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host) || host === '::ffff:127.0.0.1';
+  // addressKey turns an IPv4-mapped address (::ffff:127.0.0.1) into its IPv4 one.
+  return host === 'localhost' || isLoopback(addressKey(host));
 }
 
 export function defaultInstanceName(port: number): string {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError } from '../common/errors.js';
+import { SlidingWindow } from '../common/SlidingWindow.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { MemberSink } from '../host/RoomHost.js';
 import {
@@ -79,10 +80,10 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   card: ParticipantCard | undefined;
   /** Their place in the queue of raised hands while their hand is up. */
   hand: number | undefined;
-  /** When their last reactions were sent (at most REACTIONS_PER_WINDOW kept). */
-  readonly #reactions: number[] = [];
-  /** When the last calling-card changes were made (at most CARD_CHANGES_PER_MINUTE kept). */
-  readonly #cardChanges: number[] = [];
+  /** Their reactions: REACTIONS_PER_WINDOW in REACTION_WINDOW_MS. */
+  readonly #reactions = new SlidingWindow(REACTIONS_PER_WINDOW, REACTION_WINDOW_MS);
+  /** Their calling-card changes: CARD_CHANGES_PER_MINUTE a minute. */
+  readonly #cardChanges = new SlidingWindow(CARD_CHANGES_PER_MINUTE, 60_000);
   #sink: SignalSink | undefined;
 
   constructor(id: string, name: string, session: MediaSession, access: ParticipantAccess = DEFAULT_ACCESS) {
@@ -114,19 +115,12 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
 
   /** Counts a reaction; false when this window's reactions are used up. */
   takeReaction(now = Date.now()): boolean {
-    const list = this.#reactions;
-    while (list.length > 0 && now - list[0]! >= REACTION_WINDOW_MS) list.shift();
-    if (list.length >= REACTIONS_PER_WINDOW) return false;
-    list.push(now);
-    return true;
+    return this.#reactions.take(now);
   }
 
   /** Counts a calling-card change; false when this minute's changes are used up. */
   takeCardChange(now = Date.now()): boolean {
-    while (this.#cardChanges.length > 0 && now - this.#cardChanges[0]! >= 60_000) this.#cardChanges.shift();
-    if (this.#cardChanges.length >= CARD_CHANGES_PER_MINUTE) return false;
-    this.#cardChanges.push(now);
-    return true;
+    return this.#cardChanges.take(now);
   }
 
   rotateResumeToken(): void {

@@ -43,6 +43,9 @@ export interface RoomOptions {
 /** Who asks for a host control: a participant (whose role is checked) or the admin API. */
 export type Actor = Participant | 'admin';
 
+/** How the room names an actor to everyone (`by` of its messages): a participant id, or "admin". */
+const actorId = (by: Actor) => (by === 'admin' ? 'admin' : by.id);
+
 export interface RoomEvents {
   participantJoined: [Participant];
   participantLeft: [Participant, LeaveReason];
@@ -379,7 +382,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       if (!entry) throw new CodedError('TRACK_NOT_FOUND', `${target.name} has no track ${trackId}`);
       entries = [entry];
     }
-    const byId = by === 'admin' ? 'admin' : by.id;
+    const byId = actorId(by);
     for (const { track, info } of entries) {
       track.paused = true;
       info.muted = true;
@@ -403,10 +406,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const target = this.#participant(participantId);
     this.access.remember(target.identity);
     target.send({ type: 'bye', reason: 'removed by a host' });
-    this.#log.info(
-      { room: this.name, participant: target.id, by: by === 'admin' ? 'admin' : by.id },
-      'removed',
-    );
+    this.#log.info({ room: this.name, participant: target.id, by: actorId(by) }, 'removed');
     await target.close('removed');
   }
 
@@ -417,7 +417,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.access.listed === listed && this.access.topic === newTopic) return;
     this.access.listed = listed;
     this.access.topic = newTopic;
-    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: actorId(by) });
     this.emit('stateChanged');
   }
 
@@ -425,7 +425,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertHost(by);
     if (this.access.locked === locked) return;
     this.access.locked = locked;
-    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: actorId(by) });
     this.emit('stateChanged');
   }
 
@@ -433,7 +433,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   async setPassword(by: Actor, password: string | null): Promise<void> {
     this.#assertHost(by);
     await this.access.setPassword(password);
-    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: actorId(by) });
     this.emit('stateChanged');
   }
 
@@ -497,7 +497,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const next = participantId ?? undefined;
     if (this.#spotlight === next) return;
     this.#spotlight = next;
-    this.broadcast({ type: 'roomState', ...this.roomState, by: by === 'admin' ? 'admin' : by.id });
+    this.broadcast({ type: 'roomState', ...this.roomState, by: actorId(by) });
   }
 
   /** Raises or lowers `participant`'s own hand; a raised hand joins the end of the queue. */
@@ -523,7 +523,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       type: 'hand',
       participantId: target.id,
       raised: false,
-      by: by === 'admin' ? 'admin' : by.id,
+      by: actorId(by),
     });
   }
 

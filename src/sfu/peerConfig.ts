@@ -1,4 +1,5 @@
 import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
+import { isLoopback } from '../common/address.js';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
 // port545's changes to werift, for every peer connection in the process.
 import '../werift/install.js';
@@ -101,10 +102,6 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
     }
   }
   return config;
-}
-
-function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1';
 }
 
 /**

@@ -71,6 +71,7 @@ describe('raise hand and reactions in the web client', () => {
     await hana.page.locator(`.stage-main ${tileOf('Ivo')}`).waitFor({ timeout: NOTICE_MS });
     // A guest has no spotlight to give.
     await ivo.page.locator(`${tileOf('Hana')} [data-tile-menu]`).click();
+    await ivo.page.getByRole('button', { name: 'Pin for me' }).waitFor({ timeout: NOTICE_MS });
     assert.equal(await ivo.page.getByRole('button', { name: 'Spotlight for everyone' }).count(), 0);
     await ivo.page.keyboard.press('Escape');
     await hana.page.locator(`${tileOf('Ivo')} [data-tile-menu]`).click();

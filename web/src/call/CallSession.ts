@@ -14,6 +14,7 @@ import {
   type RemoteParticipant,
   type Room,
   type RoomAccessState,
+  ServerError,
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
@@ -152,7 +153,7 @@ export class CallSession extends Store {
       await this.room?.react(emoji);
     } catch (error) {
       this.notify(
-        (error as { code?: string }).code === 'TOO_MANY_REACTIONS'
+        error instanceof ServerError && error.code === 'TOO_MANY_REACTIONS'
           ? 'Easy there: five reactions in ten seconds at most.'
           : messageOf(error),
         'warn',

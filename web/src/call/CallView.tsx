@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { inviteLink } from '../router.ts';
 import { REACTIONS, type RoomAccessState } from '../sdk.ts';
+import { closeWhenFocusLeaves } from '../ui/focus.ts';
 import { Icon, type IconName } from '../ui/icons.tsx';
 import { saveCard } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
@@ -495,13 +496,7 @@ function ShortcutsDialog({ onClose }: { onClose(): void }): JSX.Element {
 function ReactionsButton(props: { disabled: boolean; onReact(emoji: (typeof REACTIONS)[number]): void }) {
   const [open, setOpen] = useState(false);
   return (
-    <div
-      class="reactions-picker"
-      onFocusOut={(e) => {
-        const next = e.relatedTarget as Node | null;
-        if (!next || !e.currentTarget.contains(next)) setOpen(false);
-      }}
-    >
+    <div class="reactions-picker" onFocusOut={closeWhenFocusLeaves(() => setOpen(false))}>
       <button
         type="button"
         class={`round${open ? ' active' : ''}`}

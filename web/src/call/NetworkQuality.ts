@@ -144,7 +144,7 @@ export class NetworkQuality {
     let any = false;
     for (const t of p.tracks.values()) {
       const stat = t.mediaTrack ? inbound.get(t.mediaTrack.id) : undefined;
-      if (!stat || !t.mediaTrack) continue;
+      if (!stat) continue;
       any = true;
       const key = `${p.id}:${t.id}`;
       seen.add(key);

@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { ParticipantCard } from '../sdk.ts';
 import { Avatar, CardEditor, CardLines } from '../ui/CallingCard.tsx';
+import { closeWhenFocusLeaves } from '../ui/focus.ts';
 import { Icon } from '../ui/icons.tsx';
 import type { TileModel } from './layout.ts';
 
@@ -131,13 +132,7 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
 function PersonMore(props: { name: string; onRemove(): void }): JSX.Element {
   const [open, setOpen] = useState(false);
   return (
-    <span
-      class="person-more"
-      onFocusOut={(e) => {
-        const next = e.relatedTarget as Node | null;
-        if (!next || !e.currentTarget.contains(next)) setOpen(false);
-      }}
-    >
+    <span class="person-more" onFocusOut={closeWhenFocusLeaves(() => setOpen(false))}>
       <button
         type="button"
         class="button small"

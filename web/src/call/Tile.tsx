@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import { CallingCard } from '../ui/CallingCard.tsx';
+import { closeWhenFocusLeaves } from '../ui/focus.ts';
 import { Icon } from '../ui/icons.tsx';
 import { VideoView } from '../ui/VideoView.tsx';
 import { hueOf, initials } from '../util/names.ts';
@@ -168,13 +169,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
         </div>
       )}
       {actions && !presentingSelf && (
-        <div
-          class="tile-options"
-          onFocusOut={(e) => {
-            const next = e.relatedTarget as Node | null;
-            if (!next || !e.currentTarget.contains(next)) setMenuOpen(false);
-          }}
-        >
+        <div class="tile-options" onFocusOut={closeWhenFocusLeaves(() => setMenuOpen(false))}>
           <button
             ref={menuButton}
             type="button"
@@ -281,12 +276,10 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
   );
 }
 
-const QUALITY_WORDS = { good: 'good', fair: 'fair', poor: 'poor' } as const;
-
 /** Three bars, as phones show signal: all lit for good, two for fair, one for poor. */
 function QualityBars({ quality, self }: { quality: 'good' | 'fair' | 'poor'; self: boolean }): JSX.Element {
   const lit = quality === 'good' ? 3 : quality === 'fair' ? 2 : 1;
-  const label = `${self ? 'Your connection' : 'Connection'}: ${QUALITY_WORDS[quality]}`;
+  const label = `${self ? 'Your connection' : 'Connection'}: ${quality}`;
   return (
     <span class={`quality-bars q-${quality}`} role="img" aria-label={label} title={label}>
       {[1, 2, 3].map((n) => (
