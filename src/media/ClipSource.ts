@@ -257,7 +257,10 @@ export class ClipSource {
     const now = performance.now();
     let due = track.originMs + this.#offsetMs(track, track.next);
     if (now - due > MAX_LAG_MS) {
-      track.originMs += now - due;
+      // Audio and video shift together, as a paused player's would: shifted apart, the picture and the
+      // sound of the clip would stay apart for the rest of the run (the recording test's markers see it).
+      const lag = now - due;
+      for (const t of [this.#video, this.#audio]) if (t) t.originMs += lag;
       due = now;
     }
     // Send everything that is due, so a busy event loop delays frames but does not lose them.

@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
 import {
-  ntpTime,
   type RTCRtpSender,
   RTP_EXTENSION_URI,
   RtpHeader,
@@ -11,6 +10,7 @@ import {
   serializeSdesRTPStreamID,
   serializeTransportWideCC,
 } from 'werift';
+import { ntpTime } from '../werift/ntpTime.js';
 import {
   type HeaderExtension,
   type RewrittenFields,

@@ -21,3 +21,5 @@ import './srtpRollover.js';
 import './consentWait.js';
 // A DTLS handshake still retransmitting when its connection closes stops (it went on for 33 s).
 import './dtlsFlightStop.js';
+// Sender reports carry the time to the 2^-32 s, not truncated to the second (lip sync, recordings).
+import './ntpTime.js';
