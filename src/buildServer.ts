@@ -14,8 +14,10 @@ import {
   type ServerHandle,
   serverHandle,
 } from './http/httpBase.js';
+import { registerRecordingsApi } from './http/recordingsApi.js';
 import { registerWebClient } from './http/webClient.js';
 import { clientMessage } from './protocol/messages.js';
+import { sweepRecordings } from './recording/store.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
 import { exposition, mainThreadMetrics } from './workers/metrics.js';
 import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
@@ -34,6 +36,8 @@ export interface Port545Server extends ServerHandle {
 
 /** How long one answer of the directory serves (every open home page asks every few seconds). */
 const DIRECTORY_CACHE_MS = 1000;
+/** Recordings past their retention are looked for this often. */
+const RECORDING_SWEEP_MS = 3_600_000;
 /** The most rooms the directory shows. */
 const MAX_LISTED_ROOMS = 200;
 
@@ -94,6 +98,23 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       await sip.listen();
     });
   let nextId = 0;
+
+  // Recordings: listed, downloaded and deleted here (docs/RECORDING.md); a crash's leftovers are marked
+  // at start, and those past the retention deleted then and every hour.
+  registerRecordingsApi(app, config);
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sweep = (atStart: boolean) =>
+    sweepRecordings(config.dataDir, config.recordings.retentionDays, atStart)
+      .then((swept) => {
+        if (swept.deleted + swept.interrupted > 0) log.info(swept, 'recordings swept');
+      })
+      .catch((error) => log.warn({ err: error }, 'could not sweep the recordings'));
+  app.addHook('onReady', async () => {
+    await sweep(true);
+    sweepTimer = setInterval(() => void sweep(false), RECORDING_SWEEP_MS);
+    sweepTimer.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweepTimer));
 
   app.get('/healthz', async () => {
     const all = await Promise.all(

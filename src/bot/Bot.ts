@@ -9,9 +9,9 @@ import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
 import type { RemoteTrack } from '../client/tracks.js';
 import { ClipSource } from '../media/ClipSource.js';
+import { ReorderBuffer } from '../media/ReorderBuffer.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../media/Vp8FrameAssembler.js';
 import { isVp8KeyframeStart } from '../media/vp8.js';
-import { ReorderBuffer } from './ReorderBuffer.js';
 
 /** A receiving bot asks for a keyframe at most this often while it throws frames away. */
 const KEYFRAME_REQUEST_MS = 2000;
@@ -45,6 +45,9 @@ export interface BotOptions {
   recordFrameTimes?: boolean;
   /** The first RTP sequence number of the published video (default random; see ClipSource). */
   firstVideoSequenceNumber?: number;
+  /** The clip to publish instead of the fixture's (an IVF of VP8, an Ogg Opus file). */
+  videoPath?: string;
+  audioPath?: string;
 }
 
 /** What a bot has received of one remote track. */
@@ -124,28 +127,18 @@ export class Bot {
     const audio = options.audio ?? true;
     const source =
       video || audio
-        ? new ClipSource({ video, audio, firstVideoSequenceNumber: options.firstVideoSequenceNumber })
+        ? new ClipSource({
+            video,
+            audio,
+            firstVideoSequenceNumber: options.firstVideoSequenceNumber,
+            ...(options.videoPath !== undefined ? { videoPath: options.videoPath } : {}),
+            ...(options.audioPath !== undefined ? { audioPath: options.audioPath } : {}),
+          })
         : undefined;
     const bot = new Bot(room, source, options.keepMedia ?? false, options);
     try {
       if (source) {
-        if (video) {
-          const track = new MediaStreamTrack({ kind: 'video' });
-          source.onVideoRtp((rtp) => track.writeRtp(rtp));
-          const local = await room.publishTrack(track, 'camera');
-          // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
-          const onPli = () => {
-            const sender = local.transceiver.sender as unknown as RTCRtpSender;
-            const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
-            bot.#disposers.push(pli.unSubscribe);
-          };
-          onPli();
-          // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
-          room.on('rejoined', () => {
-            onPli();
-            source.requestKeyframe();
-          });
-        }
+        if (video) await bot.#publishVideo(source, 'camera');
         if (audio) {
           const track = new MediaStreamTrack({ kind: 'audio' });
           source.onAudioRtp((rtp) => track.writeRtp(rtp));
@@ -234,10 +227,58 @@ export class Bot {
     return [...this.received.values()].filter((r) => r.participantId === participantId);
   }
 
+  /** Publishes `source`'s video as a track of `kind`; returns the published track. */
+  async #publishVideo(source: ClipSource, kind: 'camera' | 'screen') {
+    const room = this.room;
+    const track = new MediaStreamTrack({ kind: 'video' });
+    source.onVideoRtp((rtp) => track.writeRtp(rtp));
+    const local = await room.publishTrack(track, kind);
+    // The SFU asks for a keyframe when a subscriber joins or loses the picture (RFC 4585 §6.3.1).
+    const onPli = () => {
+      const sender = local.transceiver.sender as unknown as RTCRtpSender;
+      const pli = sender.onPictureLossIndication.subscribe(() => source.requestKeyframe());
+      this.#disposers.push(pli.unSubscribe);
+    };
+    onPli();
+    // A new join (after the server ended a session whose media was lost) sends on a new transceiver.
+    this.#disposers.push(
+      room.on('rejoined', () => {
+        onPli();
+        source.requestKeyframe();
+      }),
+    );
+    return local;
+  }
+
+  #screen: { source: ClipSource; stop: () => Promise<void> } | undefined;
+
+  /** Shares a "screen": a second video track (source `screen`) playing `videoPath` (default the fixture). */
+  async shareScreen(videoPath?: string): Promise<void> {
+    if (this.#screen) return;
+    const source = new ClipSource({ video: true, audio: false, ...(videoPath ? { videoPath } : {}) });
+    const local = await this.#publishVideo(source, 'screen');
+    source.start();
+    this.#screen = {
+      source,
+      stop: async () => {
+        source.stop();
+        await this.room.unpublishTrack(local);
+      },
+    };
+  }
+
+  /** Stops sharing the screen. */
+  async stopScreen(): Promise<void> {
+    const screen = this.#screen;
+    this.#screen = undefined;
+    await screen?.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#source?.stop();
+    this.#screen?.source.stop();
     for (const dispose of this.#disposers) dispose();
     for (const dispose of this.#listening.values()) dispose();
     this.#listening.clear();

@@ -79,8 +79,10 @@ export interface RoomEvents<T extends TrackLike> {
   participantCard: [participantId: string, card: ParticipantCard | undefined];
   /** A participant (maybe this one: compare with `participantId`) became host. */
   roleChanged: [participantId: string, role: ParticipantRole];
-  /** The room was locked or unlocked, or its password set or removed. */
+  /** The room was locked or unlocked, or its password set or removed; the recording indicator. */
   roomState: [RoomAccessState];
+  /** A recording of the room started or stopped (`reason`, `error`: why it stopped). */
+  recording: [RecordingEvent];
   /** The server ended this client's presence: removed by a host, room ended, server shutting down. */
   ended: [reason: string];
   chat: [ChatMessage];
@@ -93,6 +95,9 @@ export interface RoomEvents<T extends TrackLike> {
   /** Something went wrong that the caller may want to show (an error reply, a failed resume). */
   error: [Error];
 }
+
+/** A `recording` message: a recording of the room started or stopped. */
+export type RecordingEvent = Omit<Extract<ServerMessage, { type: 'recording' }>, 'type'>;
 
 /** `http://h:p` → `ws://h:p/ws`; a ws(s) URL with a path is used as given. */
 export function signalingUrl(url: string): string {
@@ -343,8 +348,18 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
           listed: message.listed,
           ...(message.topic !== undefined ? { topic: message.topic } : {}),
           ...(message.spotlight !== undefined ? { spotlight: message.spotlight } : {}),
+          ...(message.recording !== undefined ? { recording: message.recording } : {}),
         };
         this.emit('roomState', this.roomState);
+        return;
+      case 'recording':
+        this.emit('recording', {
+          state: message.state,
+          id: message.id,
+          ...(message.by !== undefined ? { by: message.by } : {}),
+          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+          ...(message.error !== undefined ? { error: message.error } : {}),
+        });
         return;
       default:
         return;
@@ -627,6 +642,16 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** Sets the room password (null removes it); people without an access token must then give it. */
   async setRoomPassword(password: string | null): Promise<void> {
     await this.#signal.request({ type: 'setPassword', password });
+  }
+
+  /** Starts recording the room (hosts only); everyone sees `roomState.recording`. ALREADY_RECORDING when on. */
+  async startRecording(): Promise<void> {
+    await this.#signal.request({ type: 'startRecording' });
+  }
+
+  /** Stops the room's recording (hosts only); NOT_RECORDING when there is none. */
+  async stopRecording(): Promise<void> {
+    await this.#signal.request({ type: 'stopRecording' });
   }
 
   /** Ends the room for everyone. */

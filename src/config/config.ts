@@ -152,6 +152,29 @@ export const configSchema = z
         message:
           'set both webhooks.url and webhooks.secret (PORT545_WEBHOOK_URL, PORT545_WEBHOOK_SECRET) or neither',
       }),
+    /** Recording meetings (`<dataDir>/recordings/`): see docs/RECORDING.md. */
+    recordings: z
+      .object({
+        /** Hosts and the admin API may record rooms. */
+        enabled: z.boolean().default(true),
+        /** A recording stops by itself when its files reach this size (bytes, all tracks together). */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1_000_000)
+          .default(4 * 1024 ** 3),
+        /** Recordings older than this are deleted (checked at start and every hour); 0 keeps them. */
+        retentionDays: z.number().min(0).default(30),
+        /**
+         * After a recording stops, make one movie of it (a grid of the cameras, all voices mixed; MP4, H.264
+         * + AAC) with ffmpeg, when ffmpeg is installed. The per-track files are kept either way.
+         */
+        movie: z.boolean().default(true),
+        /** The ffmpeg to run for movies and snapshots. */
+        ffmpeg: z.string().min(1).default('ffmpeg'),
+      })
+      .strict()
+      .default({}),
     /** LAN discovery: the server advertises itself by DNS-SD over multicast DNS (`_port545._tcp`). */
     mdns: z
       .object({

@@ -36,6 +36,20 @@ export const settings = [
   { flag: 'sip-host', env: 'PORT545_SIP_HOST', path: ['sip', 'host'], type: 'string' },
   { flag: 'webhook-url', env: 'PORT545_WEBHOOK_URL', path: ['webhooks', 'url'], type: 'string' },
   { flag: 'mdns', env: 'PORT545_MDNS', path: ['mdns', 'enabled'], type: 'bool' },
+  { flag: 'recording', env: 'PORT545_RECORDING', path: ['recordings', 'enabled'], type: 'bool' },
+  {
+    flag: 'recording-max-bytes',
+    env: 'PORT545_RECORDING_MAX_BYTES',
+    path: ['recordings', 'maxBytes'],
+    type: 'int',
+  },
+  {
+    flag: 'recording-retention-days',
+    env: 'PORT545_RECORDING_RETENTION_DAYS',
+    path: ['recordings', 'retentionDays'],
+    type: 'int',
+  },
+  { flag: 'ffmpeg', env: 'PORT545_FFMPEG', path: ['recordings', 'ffmpeg'], type: 'string' },
   { flag: 'mdns-name', env: 'PORT545_MDNS_NAME', path: ['mdns', 'name'], type: 'string' },
 ] as const;
 

@@ -1,11 +1,15 @@
 import type { Logger } from 'pino';
 import { addressKey } from '../common/address.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
+import { SlidingWindow } from '../common/SlidingWindow.js';
 import type { Config } from '../config/config.js';
 import { mediaLines } from '../media/mediaLines.js';
 import type { LeaveReason } from '../protocol/messages.js';
+import { Recording } from '../recording/Recording.js';
+import { takeSnapshot } from '../recording/snapshot.js';
+import { newRecordingId, type RecordingMeta } from '../recording/store.js';
 import type { Participant } from '../room/Participant.js';
-import type { Room } from '../room/Room.js';
+import type { Actor, Room } from '../room/Room.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import { ConnectDeadline, type PeerRole, SdpError } from '../sfu/index.js';
 import type {
@@ -43,6 +47,10 @@ export class LocalRoomHost implements RoomHost {
   readonly mixes = new RoomMixes();
   readonly #config: Config;
   readonly #log: Logger;
+  /** The recording of each room being recorded, by room name. */
+  readonly #recordings = new Map<string, Recording>();
+  /** Recordings started lately in each room: each makes a folder, so a room may start only a few a minute. */
+  readonly #recordingStarts = new WeakMap<Room, SlidingWindow>();
 
   constructor(config: Config, log: Logger) {
     this.#config = config;
@@ -91,6 +99,21 @@ export class LocalRoomHost implements RoomHost {
 
   /** Told what happens in each room, in the order it happens there (the webhooks). */
   onActivity: ((activity: RoomActivity) => void) | undefined;
+
+  /** Reports a recording's start, stop or readiness to `onActivity`. */
+  #reportRecording(type: 'recording_started' | 'recording_stopped' | 'recording_ready', meta: RecordingMeta) {
+    this.onActivity?.({
+      type,
+      room: meta.room,
+      recording: {
+        id: meta.id,
+        startedBy: meta.startedBy,
+        ...(meta.stopReason !== undefined ? { stopReason: meta.stopReason, bytes: meta.bytes } : {}),
+        ...(meta.error !== undefined ? { error: meta.error } : {}),
+        ...(meta.movie !== undefined && type === 'recording_ready' ? { movie: meta.movie.state } : {}),
+      },
+    });
+  }
 
   /** Reports what happens in `room` to `onActivity`. */
   #reportActivity(room: Room): void {
@@ -287,8 +310,99 @@ export class LocalRoomHost implements RoomHost {
     await this.registry.closeRoom(name, reason);
   }
 
-  /** Shuts down: every room's participants are told to rejoin the restarted server. */
-  close(): Promise<void> {
+  async startRecording(name: string): Promise<RecordingMeta> {
+    return this.record(this.#open(name), 'admin');
+  }
+
+  async stopRecording(name: string): Promise<RecordingMeta> {
+    return this.stopRecordingOf(this.#open(name), 'admin');
+  }
+
+  /** Starts recording `room` for `by` (a host, checked, or the admin API). */
+  async record(room: Room, by: Actor): Promise<RecordingMeta> {
+    room.assertHost(by);
+    const settings = this.#config.recordings;
+    if (!settings.enabled) throw new CodedError('RECORDING_DISABLED');
+    if (this.#recordings.has(room.name)) throw new CodedError('ALREADY_RECORDING');
+    let starts = this.#recordingStarts.get(room);
+    if (!starts) {
+      starts = new SlidingWindow(RECORDINGS_PER_MINUTE, 60_000);
+      this.#recordingStarts.set(room, starts);
+    }
+    if (!starts.take())
+      throw new CodedError('RATE_LIMITED', `At most ${RECORDINGS_PER_MINUTE} recordings a minute in a room`);
+    let offClosed = () => {};
+    const recording = new Recording({
+      room,
+      id: newRecordingId(),
+      dataDir: this.#config.dataDir,
+      startedBy: by === 'admin' ? 'admin' : by.id,
+      maxBytes: settings.maxBytes,
+      ffmpeg: settings.movie ? settings.ffmpeg : undefined,
+      log: this.#log,
+      onStopped: (meta) => {
+        offClosed();
+        if (this.#recordings.get(room.name) === recording) this.#recordings.delete(room.name);
+        if (room.recording?.id === recording.id) {
+          const why = meta.stopReason ?? 'stopped';
+          room.setRecording(undefined, stoppedBy.get(recording), {
+            reason: why,
+            ...(meta.error !== undefined ? { error: meta.error } : {}),
+          });
+        }
+        this.#reportRecording('recording_stopped', meta);
+      },
+      onReady: (meta) => this.#reportRecording('recording_ready', meta),
+    });
+    this.#recordings.set(room.name, recording);
+    try {
+      await recording.start();
+    } catch (error) {
+      this.#recordings.delete(room.name);
+      await recording.stop('write failed', (error as Error).message);
+      throw error;
+    }
+    // The room ends: so does its recording (what was recorded is kept and finished).
+    offClosed = room.on(
+      'closed',
+      (restart) => void recording.stop(restart ? 'server stopping' : 'room ended'),
+    );
+    room.setRecording({ id: recording.id, since: recording.startedAt }, by);
+    this.#log.info(
+      { room: room.name, recording: recording.id, by: by === 'admin' ? 'admin' : by.id },
+      'recording',
+    );
+    this.#reportRecording('recording_started', recording.meta);
+    return recording.meta;
+  }
+
+  /** Stops the recording of `room` for `by` (a host, checked, or the admin API). */
+  async stopRecordingOf(room: Room, by: Actor): Promise<RecordingMeta> {
+    room.assertHost(by);
+    const recording = this.#recordings.get(room.name);
+    if (!recording) throw new CodedError('NOT_RECORDING');
+    stoppedBy.set(recording, by);
+    return recording.stop('stopped');
+  }
+
+  async snapshot(name: string, participantId: string, trackId?: string): Promise<Buffer> {
+    const room = this.#open(name);
+    const participant = room.participants.get(participantId);
+    if (!participant)
+      throw new CodedError('PARTICIPANT_NOT_FOUND', `Nobody with id "${participantId.slice(0, 64)}"`);
+    const entries = [...participant.tracks.values()].filter((e) => e.track.kind === 'video');
+    const entry =
+      trackId !== undefined
+        ? participant.tracks.get(trackId)
+        : (entries.find((e) => e.info.source === 'camera') ?? entries[0]);
+    if (!entry || entry.track.kind !== 'video')
+      throw new CodedError('TRACK_NOT_FOUND', `${participant.name} has no such video`);
+    return takeSnapshot(entry.track, { ffmpeg: this.#config.recordings.ffmpeg, log: this.#log });
+  }
+
+  /** Shuts down: recordings are stopped (their files finished), every room's people told to rejoin. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#recordings.values()].map((r) => r.stop('server stopping')));
     return this.registry.close();
   }
 
@@ -339,6 +453,10 @@ export class LocalRoomHost implements RoomHost {
 }
 
 const deadlines = new WeakMap<Participant, ConnectDeadline>();
+/** Recordings a room may start in a minute. */
+const RECORDINGS_PER_MINUTE = 6;
+/** Who stopped a recording, for the `recording` message everyone hears. */
+const stoppedBy = new WeakMap<Recording, Actor>();
 
 /** A participant of a room on this thread, as its edge holds it. */
 class LocalMember implements Member {
@@ -431,6 +549,12 @@ class LocalMember implements Member {
         return ok();
       case 'spotlight':
         room.setSpotlight(participant, action.participantId);
+        return ok();
+      case 'startRecording':
+        await this.#host.record(room, participant);
+        return ok();
+      case 'stopRecording':
+        await this.#host.stopRecordingOf(room, participant);
         return ok();
       case 'setPassword':
         await room.setPassword(participant, action.password);

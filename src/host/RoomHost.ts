@@ -9,6 +9,7 @@ import type {
   TrackInfo,
   TrackSource,
 } from '../protocol/messages.js';
+import type { RecordingMeta } from '../recording/store.js';
 import type { PublishedTrack, RtpListener, RtpSource } from '../sfu/index.js';
 
 /**
@@ -45,6 +46,18 @@ export interface RoomHost {
   administer(room: string, action: AdminAction): Promise<void>;
   /** Ends a room: everyone in it hears `bye` with `reason` and leaves. */
   closeRoom(room: string, reason: string): Promise<void>;
+  /**
+   * Starts recording a room for the administrator (ROOM_NOT_FOUND, ALREADY_RECORDING, RECORDING_DISABLED).
+   * The recorder enters the room behind this door where the room runs, hidden and not counted.
+   */
+  startRecording(room: string): Promise<RecordingMeta>;
+  /** Stops a room's recording (ROOM_NOT_FOUND, NOT_RECORDING); the files are finished in the background. */
+  stopRecording(room: string): Promise<RecordingMeta>;
+  /**
+   * A PNG of a participant's video as it is now (their camera, or `trackId`): a fresh keyframe asked of
+   * the publisher and decoded (PARTICIPANT_NOT_FOUND, TRACK_NOT_FOUND, SNAPSHOT_FAILED).
+   */
+  snapshot(room: string, participantId: string, trackId?: string): Promise<Buffer>;
   /** How many rooms and participants there are (health). */
   readonly load: { rooms: number; participants: number };
 }
@@ -69,7 +82,21 @@ export type RoomActivity =
   | { type: 'participant_joined'; room: string; participant: ActivityParticipant }
   | { type: 'participant_left'; room: string; participant: ActivityParticipant; reason: LeaveReason }
   | { type: 'track_published'; room: string; participant: ActivityParticipant; track: TrackInfo }
-  | { type: 'track_unpublished'; room: string; participant: ActivityParticipant; trackId: string };
+  | { type: 'track_unpublished'; room: string; participant: ActivityParticipant; trackId: string }
+  | { type: 'recording_started'; room: string; recording: RecordingActivity }
+  | { type: 'recording_stopped'; room: string; recording: RecordingActivity }
+  /** The recording's files are finished and its movie made (`movie` says whether it was). */
+  | { type: 'recording_ready'; room: string; recording: RecordingActivity };
+
+/** A recording as its webhook events carry it. */
+export interface RecordingActivity {
+  id: string;
+  startedBy: string;
+  stopReason?: string;
+  error?: string;
+  bytes?: number;
+  movie?: string;
+}
 
 export interface ActivityParticipant {
   id: string;
@@ -189,7 +216,9 @@ export type MemberAction = Extract<
       | 'raiseHand'
       | 'react'
       | 'lowerHand'
-      | 'spotlight';
+      | 'spotlight'
+      | 'startRecording'
+      | 'stopRecording';
   }
 >;
 
@@ -237,6 +266,6 @@ export interface PhoneAudio {
   forget(trackId: string): void;
 }
 
-export type { LeaveReason };
+export type { LeaveReason, RecordingMeta };
 /** The media plane's types a phone call's audio works with (it runs beside the room, `PhoneAudio`). */
 export type { PublishedTrack as RoomTrack, RtpListener, RtpSource };

@@ -140,6 +140,26 @@ export function registerAdminApi(
         },
       );
 
+      api.post<{ Params: { room: string } }>('/rooms/:room/recording', async (request, reply) =>
+        reply.status(201).send(await host.startRecording(request.params.room)),
+      );
+
+      api.delete<{ Params: { room: string } }>('/rooms/:room/recording', async (request) =>
+        host.stopRecording(request.params.room),
+      );
+
+      api.get<{ Params: { room: string; id: string } }>(
+        '/rooms/:room/participants/:id/snapshot',
+        async (request, reply) => {
+          const png = await host.snapshot(request.params.room, request.params.id);
+          return reply
+            .header('Content-Type', 'image/png')
+            .header('Content-Disposition', 'inline; filename="snapshot.png"')
+            .header('X-Content-Type-Options', 'nosniff')
+            .send(png);
+        },
+      );
+
       api.delete<{ Params: { room: string } }>('/rooms/:room', async (request, reply) => {
         await host.closeRoom(request.params.room, 'ended by the administrator');
         return reply.status(204).send();

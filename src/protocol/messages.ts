@@ -191,6 +191,10 @@ export const clientMessage = z.discriminatedUnion('type', [
     password: z.string().min(1).max(MAX_PASSWORD_CHARS).nullable(),
     ...requestId,
   }),
+  /** Starts recording the room (everyone sees `roomState.recording`); ALREADY_RECORDING when it is. */
+  z.object({ type: z.literal('startRecording'), ...requestId }),
+  /** Stops the room's recording; NOT_RECORDING when there is none. */
+  z.object({ type: z.literal('stopRecording'), ...requestId }),
   z.object({ type: z.literal('endRoom'), ...requestId }),
   z.object({ type: z.literal('ping'), ...requestId }),
 ]);
@@ -236,6 +240,8 @@ export interface RoomAccessState {
   topic?: string;
   /** The participant a host put in the spotlight: everyone's screen shows them large. */
   spotlight?: string;
+  /** Set while the room is being recorded: since when (ms since the Unix epoch, server clock). */
+  recording?: { since: number };
 }
 
 /** Why a participant left: `removed` means a host or the admin API removed it. */
@@ -278,6 +284,18 @@ export type ServerMessage =
   /** Someone's calling card changed (null: they removed it); the sender hears it too. */
   | { type: 'participantCard'; participantId: string; card: ParticipantCard | null }
   | ({ type: 'roomState'; by?: string } & RoomAccessState)
+  /**
+   * A recording started or stopped (`roomState` follows with the indicator). `reason` says why it stopped:
+   * `stopped` (a host or the admin API), `room ended`, `size limit`, `write failed` (then `error` says what).
+   */
+  | {
+      type: 'recording';
+      state: 'started' | 'stopped';
+      id: string;
+      by?: string;
+      reason?: string;
+      error?: string;
+    }
   | {
       type: 'offer';
       sdp: string;

@@ -52,6 +52,8 @@ export interface RoomEvents {
   /** A participant published a track, or stopped publishing one (not when it leaves: that is `participantLeft`). */
   trackPublished: [Participant, TrackInfo];
   trackUnpublished: [Participant, string];
+  /** A track was muted or unmuted (by its publisher or a host). */
+  trackMuted: [Participant, string, boolean];
   /** The last participant left. */
   empty: [];
   /** What a restart must keep changed: the lock, the password, who was admitted and with which role. */
@@ -113,6 +115,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   #handSeq = 0;
   /** The participant a host put in the spotlight: shown large to everyone. */
   #spotlight: string | undefined;
+  /** While the room is recorded: which recording, since when (the indicator everyone sees). */
+  #recording: { id: string; since: number } | undefined;
 
   constructor(options: RoomOptions) {
     super();
@@ -367,6 +371,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (entry.info.muted === muted) return;
     entry.info.muted = muted;
     this.broadcast({ type: 'trackMuted', participantId: participant.id, trackId, muted }, participant);
+    this.emit('trackMuted', participant, trackId, muted);
   }
 
   /**
@@ -393,6 +398,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         muted: true,
         by: byId,
       });
+      this.emit('trackMuted', target, track.id, true);
     }
     this.#log.info({ room: this.name, participant: target.id, by: byId }, 'participant muted by host');
   }
@@ -487,7 +493,44 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** What everyone in the room is told of it: its access (lock, password, listing) and the spotlight. */
   get roomState(): RoomAccessState {
-    return { ...this.access.state, ...(this.#spotlight ? { spotlight: this.#spotlight } : {}) };
+    return {
+      ...this.access.state,
+      ...(this.#spotlight ? { spotlight: this.#spotlight } : {}),
+      ...(this.#recording ? { recording: { since: this.#recording.since } } : {}),
+    };
+  }
+
+  /** The recording in progress, if any. */
+  get recording(): { id: string; since: number } | undefined {
+    return this.#recording;
+  }
+
+  /**
+   * A recording started (`recording` set) or stopped (undefined, with why): everyone hears `recording`
+   * and the `roomState` that carries the indicator. Who may record is the host's door's question.
+   */
+  setRecording(
+    recording: { id: string; since: number } | undefined,
+    by: Actor | undefined,
+    stopped?: { reason: string; error?: string },
+  ): void {
+    const previous = this.#recording;
+    this.#recording = recording;
+    const id = recording?.id ?? previous?.id;
+    if (id === undefined || this.closed) return;
+    this.broadcast({
+      type: 'recording',
+      state: recording ? 'started' : 'stopped',
+      id,
+      ...(by !== undefined ? { by: actorId(by) } : {}),
+      ...(stopped ? { reason: stopped.reason } : {}),
+      ...(stopped?.error !== undefined ? { error: stopped.error } : {}),
+    });
+    this.broadcast({
+      type: 'roomState',
+      ...this.roomState,
+      ...(by !== undefined ? { by: actorId(by) } : {}),
+    });
   }
 
   /** Host control: shows `participantId` large to everyone (null ends the spotlight). */

@@ -3,7 +3,7 @@ import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { keyframeDetector } from './keyframe.js';
 import { countMedia, type KindTotals, observeForwarding, uncountMedia } from './mediaTotals.js';
-import type { RtpSink, RtpSource } from './RtpSource.js';
+import type { RtpSink, RtpSource, SenderReportListener } from './RtpSource.js';
 import { beginSendBatch, endSendBatch } from './udpSend.js';
 
 /** Keyframe requests to a publisher are sent at most this often (a PLI storm costs the publisher bitrate). */
@@ -106,6 +106,16 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
 
   get subscriberCount(): number {
     return this.#sinks.size;
+  }
+
+  /** The publisher's sender reports (see `RtpSource.onSenderReport`); a no-op when its source has none. */
+  onSenderReport(listener: SenderReportListener): () => void {
+    return this.#source.onSenderReport?.(listener) ?? (() => {});
+  }
+
+  /** The codec's RTP clock rate in Hz (Opus and the video codecs WebRTC carries). */
+  get clockRate(): number {
+    return this.kind === 'audio' ? 48_000 : 90_000;
   }
 
   addSink(sink: RtpSink): void {

@@ -1,4 +1,10 @@
-import type { Extensions, MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
+import {
+  type Extensions,
+  type MediaStreamTrack,
+  type RTCRtpReceiver,
+  RtcpSrPacket,
+  type RtpPacket,
+} from 'werift';
 
 /** RFC 6464 client-to-mixer audio level header extension. */
 export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
@@ -23,6 +29,24 @@ export interface RtpSource {
   requestKeyframe?(): void;
   /** The interarrival jitter of its packets now (RFC 3550 §6.4.1), in seconds; absent when unknown. */
   jitterSeconds?(): number | undefined;
+  /**
+   * Calls `listener` with each RTCP sender report of the stream (RFC 3550 §6.4.1): which RTP timestamp the
+   * publisher's clock read at which wall-clock time. Absent when the source sends none (a phone's voice).
+   */
+  onSenderReport?(listener: SenderReportListener): () => void;
+}
+
+/** A sender report's mapping of the publisher's RTP clock to its wall clock (ms since 1970). */
+export type SenderReportListener = (report: { wallMs: number; rtpTimestamp: number }) => void;
+
+/** Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+const NTP_UNIX_OFFSET_S = 2_208_988_800;
+
+/** An NTP timestamp (RFC 5905 §6: 32.32 fixed-point seconds since 1900) in ms since 1970. */
+export function ntpToUnixMs(ntp: bigint): number {
+  const seconds = Number(ntp >> 32n) - NTP_UNIX_OFFSET_S;
+  const fraction = Number(ntp & 0xffff_ffffn) / 2 ** 32;
+  return (seconds + fraction) * 1000;
 }
 
 /** What werift's receiver keeps per incoming SSRC (its `StreamStatistics`, not in its typings). */
@@ -57,6 +81,14 @@ export function receiverSource(track: MediaStreamTrack, receiver: RTCRtpReceiver
       receiver.sendRtcpPLI(ssrc).catch(() => {
         // The transport closed under us; the track is about to close too.
       });
+    },
+    onSenderReport(listener) {
+      const { unSubscribe } = receiver.onRtcp.subscribe((rtcp) => {
+        if (!(rtcp instanceof RtcpSrPacket) || rtcp.ssrc !== track.ssrc) return;
+        const { ntpTimestamp, rtpTimestamp } = rtcp.senderInfo;
+        listener({ wallMs: ntpToUnixMs(ntpTimestamp), rtpTimestamp });
+      });
+      return unSubscribe;
     },
     jitterSeconds() {
       const ssrc = track.ssrc;

@@ -22,4 +22,10 @@ export {
 export { MediaSlot } from './MediaSlot.js';
 export { PublishedTrack } from './PublishedTrack.js';
 export { type RtcSettings, supportedCodecs } from './peerConfig.js';
-export { AUDIO_LEVEL_URI, type RtpListener, type RtpSink, type RtpSource } from './RtpSource.js';
+export {
+  AUDIO_LEVEL_URI,
+  type RtpListener,
+  type RtpSink,
+  type RtpSource,
+  type SenderReportListener,
+} from './RtpSource.js';

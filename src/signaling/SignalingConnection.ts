@@ -258,6 +258,8 @@ export class SignalingConnection implements MemberSink {
       case 'react':
       case 'lowerHand':
       case 'spotlight':
+      case 'startRecording':
+      case 'stopRecording':
         return this.#joined().act(message);
     }
   }
