@@ -18,7 +18,14 @@ import {
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
-import { endedFailure, type Failure, failureOf, messageOf } from './failures.ts';
+import {
+  endedFailure,
+  type Failure,
+  failureOf,
+  messageOf,
+  recordingProblem,
+  recordingStopped,
+} from './failures.ts';
 import { MutedSpeech } from './MutedSpeech.ts';
 import { type LinkQuality, NetworkQuality, type OwnQuality } from './NetworkQuality.ts';
 import { RemoteAudio } from './RemoteAudio.ts';
@@ -126,6 +133,31 @@ export class CallSession extends Store {
   /** Host control: shows `participantId` large to everyone, or with undefined ends the spotlight. */
   setSpotlight(participantId: string | undefined): Promise<void> {
     return this.#host(() => this.room?.spotlight(participantId ?? null));
+  }
+
+  /** Since when (ms since the epoch, server clock) the room is being recorded; undefined when it is not. */
+  get recordingSince(): number | undefined {
+    return this.room?.roomState.recording?.since;
+  }
+
+  /** A host's Record or Stop recording is on its way to the server. */
+  recordingBusy = false;
+
+  /** Host control: starts recording the room (everyone sees that it is), or stops the recording. */
+  async toggleRecording(): Promise<void> {
+    const room = this.room;
+    if (!room || this.recordingBusy) return;
+    const starting = room.roomState.recording === undefined;
+    this.recordingBusy = true;
+    this.changed();
+    try {
+      await (starting ? room.startRecording() : room.stopRecording());
+    } catch (error) {
+      this.notify(recordingProblem(error, starting));
+    } finally {
+      this.recordingBusy = false;
+      this.changed();
+    }
   }
 
   /** Reactions floating over tiles now. */
@@ -317,6 +349,7 @@ export class CallSession extends Store {
     this.room = room;
     this.#lastRoomState = room.roomState;
     this.#watch(room);
+    if (room.roomState.recording) this.notify('This call is being recorded.', 'info');
     this.#quality.start(room);
     // The output chosen in an earlier call, if this machine still has it.
     const speaker = loadPreferences().speakerId;
@@ -440,6 +473,16 @@ export class CallSession extends Store {
           this.notify(state.spotlight ? `${who} in the spotlight.` : 'The spotlight is off.', 'info');
         }
         this.changed();
+      }),
+      room.on('recording', (event) => {
+        const who =
+          event.by && event.by !== room.participantId ? room.participants.get(event.by)?.name : undefined;
+        if (event.state === 'started') {
+          this.notify(who ? `Recording started by ${who}.` : 'Recording started.', 'info');
+          return;
+        }
+        const stopped = recordingStopped(event.reason, event.error, who);
+        this.notify(stopped.text, stopped.failed ? 'warn' : 'info');
       }),
     );
     for (const event of [

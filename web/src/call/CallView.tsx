@@ -1,5 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { saveSnapshot, snapshotFileName } from '../media/snapshot.ts';
 import { inviteLink } from '../router.ts';
 import { REACTIONS, type RoomAccessState } from '../sdk.ts';
 import { closeWhenFocusLeaves } from '../ui/focus.ts';
@@ -8,6 +9,7 @@ import { saveCard } from '../util/storage.ts';
 import { useStore } from '../util/useStore.ts';
 import type { CallSession } from './CallSession.ts';
 import { ChatPanel } from './ChatPanel.tsx';
+import { messageOf } from './failures.ts';
 import { fillGrid, fitGrid } from './fitGrid.ts';
 import { cameraTiles, screenTiles, type TileModel } from './layout.ts';
 import { ParticipantsPanel } from './ParticipantsPanel.tsx';
@@ -124,6 +126,13 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     pin: (key) => session.pin(key),
     setVolume: (id, volume) => session.setVolume(id, volume),
     ...(session.isHost ? { spotlight: (id: string | undefined) => void session.setSpotlight(id) } : {}),
+    snapshot: (video, tile) => {
+      const fileName = snapshotFileName(tile.name, tile.source === 'screen');
+      saveSnapshot(video, fileName).then(
+        () => session.notify(`Snapshot saved: ${fileName}`, 'info'),
+        (error) => session.notify(`No snapshot of ${tile.name}: ${messageOf(error)}.`),
+      );
+    },
   };
   const remoteScreens = screens.filter((s) => !s.self);
   const ownScreen = screens.find((s) => s.self);
@@ -153,6 +162,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
           <span class="visually-hidden">Call in room </span>
           {room}
         </h1>
+        {access.recording && <RecordingIndicator since={access.recording.since} />}
         <span class="call-count">
           <Icon name="people" size={16} /> {cameras.length}
           <span class="visually-hidden"> in the call</span>
@@ -273,6 +283,9 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
                         passwordProtected: access.passwordProtected,
                         listed: access.listed,
                         topic: access.topic,
+                        recording: access.recording !== undefined,
+                        recordingBusy: session.recordingBusy,
+                        record: () => void session.toggleRecording(),
                         list: (listed, topic) => void session.listRoom(listed, topic),
                         mute: (id) => void session.muteParticipant(id),
                         lowerHand: (id) => void session.lowerHand(id),
@@ -390,6 +403,37 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
 
       {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
     </div>
+  );
+}
+
+/** mm:ss of `ms` milliseconds (h:mm:ss from an hour on); a clock behind the server's shows 00:00. */
+function elapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const two = (n: number) => String(n).padStart(2, '0');
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}:${two(m)}:${two(s % 60)}` : `${two(m)}:${two(s % 60)}`;
+}
+
+/**
+ * What everyone sees while the call is recorded: a red dot, "Recording" and for how long. Only this
+ * re-renders each second. The running time is not read out (a screen reader would say it every second).
+ */
+function RecordingIndicator({ since }: { since: number }): JSX.Element {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [since]);
+  return (
+    <output class="recording-indicator" aria-label="This call is being recorded">
+      <span class="recording-dot" aria-hidden="true" />
+      <span aria-hidden="true">Recording</span>
+      <span class="recording-time" aria-hidden="true">
+        {elapsed(now - since)}
+      </span>
+    </output>
   );
 }
 

@@ -13,6 +13,12 @@ export interface HostActions {
   /** Shown in the server's directory (the home page's list of rooms), with this topic. */
   listed: boolean;
   topic: string | undefined;
+  /** The call is being recorded. */
+  recording: boolean;
+  /** A Record or Stop recording is on its way. */
+  recordingBusy: boolean;
+  /** Starts recording the call, or stops the recording. */
+  record(): void;
   list(listed: boolean, topic?: string): void;
   mute(participantId: string): void;
   lowerHand(participantId: string): void;
@@ -193,6 +199,22 @@ function HostControls({ host }: { host: HostActions }): JSX.Element {
   return (
     <section class="host-controls" aria-labelledby="host-controls-title">
       <h3 id="host-controls-title">Host controls</h3>
+      <button
+        type="button"
+        class={`button wide record-button${host.recording ? ' recording' : ''}`}
+        aria-label={host.recording ? 'Stop recording the call' : 'Record the call'}
+        aria-describedby="record-hint"
+        aria-disabled={host.recordingBusy}
+        onClick={host.recordingBusy ? undefined : host.record}
+      >
+        <span class="recording-dot" aria-hidden="true" />
+        {host.recording ? 'Stop recording' : 'Record'}
+      </button>
+      <p class="host-hint" id="record-hint">
+        {host.recording
+          ? 'Everyone in the call sees that it is being recorded.'
+          : 'Records the call on this server; everyone in it sees that it is recorded.'}
+      </p>
       <button
         type="button"
         class="button wide"

@@ -15,6 +15,8 @@ export interface TileActions {
   setVolume(participantId: string, volume: number): void;
   /** Hosts only: shows a participant large to everyone (undefined ends the spotlight). */
   spotlight?(participantId: string | undefined): void;
+  /** Saves the frame the tile's video shows now as a picture (a PNG download). */
+  snapshot?(video: HTMLVideoElement, tile: TileModel): void;
 }
 
 export interface TileProps {
@@ -255,6 +257,18 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
                 <button type="button" onClick={() => setFit(fit === 'contain' ? 'cover' : 'contain')}>
                   <Icon name="fit" size={16} />{' '}
                   {fit === 'contain' ? 'Fill the tile' : 'Show the whole screen'}
+                </button>
+              )}
+              {actions.snapshot && tile.video && (
+                <button
+                  type="button"
+                  onClick={() => {
+                    const video = figure.current?.querySelector('video');
+                    closeMenu(true);
+                    if (video) actions.snapshot!(video, tile);
+                  }}
+                >
+                  <Icon name="snapshot" size={16} /> Save snapshot
                 </button>
               )}
               {document.fullscreenEnabled && (

@@ -70,3 +70,49 @@ export function endedFailure(reason: string | undefined): Failure {
   if (reason) return { kind: 'ended', message: `The call ended: ${reason}.` };
   return { kind: 'lost', message: 'The connection to the server was lost and could not be resumed.' };
 }
+
+/** Why a host's Record or Stop recording did not work, in words a person can act on. */
+export function recordingProblem(error: unknown, starting: boolean): string {
+  if (error instanceof ServerError) {
+    switch (error.code) {
+      case 'RECORDING_DISABLED':
+        return 'Recording is turned off on this server.';
+      case 'NOT_HOST':
+        return 'Only a host of the room can record the call.';
+      case 'ALREADY_RECORDING':
+        return 'The call is already being recorded.';
+      case 'NOT_RECORDING':
+        return 'The call is not being recorded.';
+    }
+  }
+  return `${starting ? 'The recording did not start' : 'The recording did not stop'}: ${messageOf(error)}`;
+}
+
+/**
+ * Why a recording stopped (the `recording` message's `reason` and `error`; `who`: the host who stopped it,
+ * when it was someone else), for a notice; `failed` when it stopped by itself before anyone asked.
+ */
+export function recordingStopped(
+  reason: string | undefined,
+  error: string | undefined,
+  who?: string,
+): { text: string; failed: boolean } {
+  switch (reason) {
+    case undefined:
+    case 'stopped':
+      return { text: who ? `Recording stopped by ${who}.` : 'Recording stopped.', failed: false };
+    case 'room ended':
+      return { text: 'Recording stopped: the call ended.', failed: false };
+    case 'server stopping':
+      return { text: 'Recording stopped: the server is restarting.', failed: false };
+    case 'size limit':
+      return { text: 'Recording stopped: it reached the size limit of this server.', failed: true };
+    case 'write failed':
+      return {
+        text: `Recording stopped: the server could not save it${error ? ` (${error})` : ''}.`,
+        failed: true,
+      };
+    default:
+      return { text: `Recording stopped: ${reason}${error ? ` (${error})` : ''}.`, failed: true };
+  }
+}

@@ -31,6 +31,7 @@ const paths = {
   spotlight: 'M12 3v2 M5.6 5.6l1.4 1.4 M18.4 5.6L17 7 M8 14a4 4 0 1 1 8 0v3H8z M9 20h6',
   fit: 'M4 9V4h5 M20 9V4h-5 M4 15v5h5 M20 15v5h-5',
   fullscreen: 'M4 9V4h5 M15 4h5v5 M20 15v5h-5 M9 20H4v-5 M9 9l-5-5 M15 9l5-5 M15 15l5 5 M9 15l-5 5',
+  snapshot: 'M3 8h4l2-3h6l2 3h4v11H3z M12 16.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z',
 } as const;
 
 export type IconName = keyof typeof paths;
