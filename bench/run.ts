@@ -6,6 +6,7 @@
  *   npm run bench                      everything (under 10 minutes on 2 cores)
  *   npm run bench -- --quick           a one-minute smoke run
  *   npm run bench -- --only livestream,join
+ *   npm run bench -- --only recording  the CPU of recording every track of a 10-person meeting
  *   npm run bench -- --profile         one livestream step under `node --cpu-prof`, top functions
  *                                      (with --only/--steps: another scenario or step)
  *   npm run bench -- --only livestream --steps 100,200   chosen steps of the chosen scenarios
@@ -493,6 +494,83 @@ async function runMemory(system: System): Promise<Record<string, unknown>> {
   });
 }
 
+/** People in the recorded meeting (each publishing VP8 + Opus, subscribed to everyone else). */
+const RECORDED_PEOPLE = 10;
+const BENCH_API_KEY = 'bench-api-key-0123456789abcdef';
+
+/**
+ * Recording: the server's CPU in a meeting of P people, first not recorded, then while every track of it
+ * is recorded (a file per track, written as it comes); the difference per recorded track. Then how long
+ * the files took to finish and the movie to be made after the stop.
+ */
+async function runRecording(system: System): Promise<Record<string, unknown>> {
+  const people = quick ? 4 : RECORDED_PEOPLE;
+  const windowMs = quick ? 5000 : 20_000;
+  note(`\n== recording (${system.name}): a meeting of ${people}, ${2 * people} tracks recorded`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'port545-bench-rec-'));
+  // The admin API starts and stops the recording; the server inherits the key from this process.
+  process.env.PORT545_API_KEY = BENCH_API_KEY;
+  process.env.PORT545_API_SECRET = `${BENCH_API_KEY}${BENCH_API_KEY}`;
+  const recorded: System = { ...system, serveArgs: [...(system.serveArgs ?? []), '--data-dir', dataDir] };
+  try {
+    return await withProcesses(recorded, [], async (load, target) => {
+      const url = (target as Managed & { url: string }).url;
+      const headers = { authorization: `Bearer ${BENCH_API_KEY}` };
+      await load.request({
+        cmd: 'add',
+        room: 'recorded',
+        count: people,
+        video: true,
+        audio: true,
+        concurrency: 4,
+      });
+      const flow = await load.request<FlowState>({ cmd: 'waitFlowing', timeoutMs: 30_000 });
+      await sleep(timing.settleMs + 2000);
+      const cpu = async () => {
+        const a = sampleProcess(target.pid);
+        await sleep(windowMs);
+        return cpuShare(a, sampleProcess(target.pid));
+      };
+      const plain = await cpu();
+      const started = await fetch(`${url}/api/v1/rooms/recorded/recording`, { method: 'POST', headers });
+      if (started.status !== 201) throw new Error(`recording did not start: ${await started.text()}`);
+      const { id } = (await started.json()) as { id: string };
+      await sleep(2000);
+      const recording = await cpu();
+      const stoppedAt = performance.now();
+      await fetch(`${url}/api/v1/rooms/recorded/recording`, { method: 'DELETE', headers });
+      let meta: { state?: string; bytes?: number; tracks?: number; movie?: { state: string } } = {};
+      while (meta.state !== 'ready' && performance.now() - stoppedAt < 300_000) {
+        await sleep(500);
+        meta = (await (await fetch(`${url}/api/v1/recordings/${id}`, { headers })).json()) as typeof meta;
+      }
+      const tracks = meta.tracks ?? 2 * people;
+      const summary = {
+        system: system.name,
+        people,
+        flowing: flow.flowing,
+        tracks,
+        cpuNotRecorded: round(plain, 3),
+        cpuRecorded: round(recording, 3),
+        /** Share of one core that recording every track costs. */
+        recordingCores: round(recording - plain, 3),
+        perTrackCores: round((recording - plain) / tracks, 4),
+        megabytesPerMinute: round(((meta.bytes ?? 0) / 2 ** 20) * (60_000 / (windowMs + 2000)), 1),
+        readyAfterStopSeconds: round((performance.now() - stoppedAt) / 1000, 1),
+        movie: meta.movie?.state,
+      };
+      note(
+        `  server CPU ${summary.cpuNotRecorded} cores → ${summary.cpuRecorded} while recording ${tracks} tracks: ` +
+          `${summary.recordingCores} of a core (${summary.perTrackCores} per track); files and movie ready ` +
+          `${summary.readyAfterStopSeconds} s after the stop (movie ${summary.movie})`,
+      );
+      return summary;
+    });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 /** One livestream step under `node --cpu-prof`; prints the functions that take the time in the window. */
 async function runProfile(system: System): Promise<Record<string, unknown>> {
   const dir = join(RESULTS, `${stamp}-profile-${system.name}`);
@@ -574,6 +652,9 @@ async function main(): Promise<void> {
   const memory = [];
   if (want('memory')) for (const system of systems) memory.push(await runMemory(system));
   if (memory.length) writeJson('memory', { scenario: 'memory', results: memory });
+  const recordings = [];
+  if (want('recording')) recordings.push(await runRecording(current));
+  if (recordings.length) writeJson('recording', { scenario: 'recording', results: recordings });
   const results: ScenarioResult[] = [];
   for (const scenario of scenarios)
     if (want(scenario.name)) results.push(await runScenario(scenario, baseline));
@@ -598,11 +679,16 @@ async function main(): Promise<void> {
     note(
       `memory (${m.system}): ${m.rssPerParticipantMB} MB RSS per participant (publishing, subscribed to 3)`,
     );
+  for (const r of recordings)
+    note(
+      `recording (${r.system}): ${r.recordingCores} of a core for ${r.tracks} tracks of ${r.people} people (${r.perTrackCores} per track)`,
+    );
   const path = writeJson('summary', {
     minutes: round(minutes, 2),
     scenarios: results.map((r) => ({ scenario: r.scenario, ...r.summary })),
     join: joins,
     memory,
+    recording: recordings,
   });
   note(`\n→ ${path} (and one JSON per scenario beside it)`);
 }
