@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { access, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Timeline, TimelineTrack } from './timeline.js';
@@ -96,6 +96,8 @@ const MAX_PACKET_SECONDS = 0.12;
 const MAX_INLINE_GRAPH = 4000;
 /** ffmpeg's error output kept, and how much of its end a failure reports (its last lines say most). */
 const STDERR_KEPT = 4000;
+/** ffmpeg's niceness (0 the server's, 19 the lowest): movies are made while calls go on. */
+const MOVIE_NICENESS = 10;
 const STDERR_TAIL = 600;
 
 const even = (value: number) => Math.floor(value / 2) * 2;
@@ -469,6 +471,14 @@ function runFfmpeg(
       return;
     }
     const child = spawn(ffmpeg, args, { stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'pipe'] });
+    // Below the calls going on (the media threads) in the scheduler's eyes: a movie can wait, a call cannot.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, MOVIE_NICENESS);
+      } catch {
+        // Not allowed (a container without it): the movie runs at the server's priority.
+      }
+    }
     if (onLine && child.stdout) createInterface({ input: child.stdout }).on('line', onLine);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
