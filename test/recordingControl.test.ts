@@ -262,6 +262,73 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Waits for the room's recording to stop by itself and says why; checks that the call went on: a bot
+ * still receives the other's video frames afterwards.
+ */
+async function stopsByItself(url: string, room: string, headers: Record<string, string>) {
+  const watcher = await Bot.start({
+    url,
+    room,
+    name: 'Watcher',
+    hostAddresses: LOOPBACK,
+    video: false,
+    audio: false,
+  });
+  const speaker = await Bot.start({ url, room, name: 'Speaker', hostAddresses: LOOPBACK });
+  try {
+    const stopped = new Promise<{ reason?: string; error?: string }>((resolve) =>
+      watcher.room.on('recording', (event) => event.state === 'stopped' && resolve(event)),
+    );
+    const started = await fetch(`${url}/api/v1/rooms/${room}/recording`, { method: 'POST', headers });
+    assert.equal(started.status, 201, await started.clone().text());
+    const event = await stopped;
+    await eventually('the indicator is off', () => watcher.room.roomState.recording === undefined);
+    const frames = () => [...watcher.received.values()].reduce((n, r) => n + r.frames, 0);
+    const before = frames();
+    await eventually('video still arrives after the recording stopped', () => frames() > before + 30);
+    return event;
+  } finally {
+    await speaker.stop();
+    await watcher.stop();
+  }
+}
+
+describe('a recording that runs out of room', () => {
+  it('stops at its size limit, tells the room, and the call goes on', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'port545-reclimit-'));
+    const t = await startTestServer({
+      dataDir,
+      auth: { apiKey: API_KEY, apiSecret: API_SECRET },
+      recordings: { movie: false, maxBytes: 1_000_000 },
+    });
+    try {
+      const event = await stopsByItself(t.url, 'limited', AUTH);
+      assert.equal(event.reason, 'size limit');
+    } finally {
+      await t.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops when the disk is full, says so, and the call goes on', async (context) => {
+    if (process.getuid?.() !== 0) return context.skip('mounting a small tmpfs needs root');
+    const dataDir = mkdtempSync(join(tmpdir(), 'port545-recfull-'));
+    // A 2 MiB file system: full after a few seconds of two tracks.
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dataDir]);
+    const t = await startTestServer({ dataDir, auth: { apiKey: API_KEY, apiSecret: API_SECRET } });
+    try {
+      const event = await stopsByItself(t.url, 'full', AUTH);
+      assert.equal(event.reason, 'write failed');
+      assert.match(event.error ?? '', /ENOSPC/);
+    } finally {
+      await t.close();
+      await run('umount', [dataDir]);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a recording cut short by kill -9', () => {
   it('leaves per-track files that play what was written', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'port545-reckill-'));

@@ -151,8 +151,13 @@ export class Recording {
     };
     const timeline = this.#timeline(stoppedAt);
     await this.#savingTimeline;
-    await writeAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
-    await writeMeta(this.#options.dataDir, this.meta);
+    try {
+      await writeAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
+      await writeMeta(this.#options.dataDir, this.meta);
+    } catch (failure) {
+      // A full disk: the room still hears that the recording stopped; the files hold what was written.
+      this.#options.log.warn({ recording: this.id, err: failure }, 'could not write the final timeline');
+    }
     this.#options.log.info(
       { room: this.room.name, recording: this.id, reason, bytes: this.#bytes, tracks: this.#recorded.size },
       'recording stopped',
