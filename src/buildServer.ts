@@ -45,7 +45,7 @@ const MAX_LISTED_ROOMS = 200;
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 
 /** Paths whose second segment is a room: the request goes to that room's worker. */
-const ROOM_PATHS = ['/whip/:room', '/whip/:room/*', '/whep/:room', '/whep/:room/*'];
+const ROOM_PATHS = ['/whip/:room', '/whip/:room/*', '/whep/:room', '/whep/:room/*', '/rooms/:room/status'];
 const ADMIN_ROOM_PATHS = ['/api/v1/rooms/:room', '/api/v1/rooms/:room/*'];
 const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
   'GET',

@@ -87,6 +87,11 @@ describe('recording control', () => {
       const id = await told;
       assert.match(id, /^RE_[A-Za-z0-9_-]{22}$/);
       await eventually('the guest sees the indicator', () => guest.roomState.recording !== undefined);
+      // Someone about to join is told too (the pre-join screen asks); a room nobody is in is not recorded.
+      const status = async (room: string) =>
+        ((await (await fetch(`${t.url}/rooms/${room}/status`)).json()) as { recording: boolean }).recording;
+      assert.equal(await status('rec'), true);
+      assert.equal(await status('nobody-there'), false);
       // A newcomer learns it with the room.
       const late = await connectNode({ url: t.url, room: 'rec', name: 'Cy', hostAddresses: LOOPBACK });
       assert.ok(late.roomState.recording && late.roomState.recording.since <= Date.now());
@@ -106,6 +111,7 @@ describe('recording control', () => {
       await host.stopRecording();
       assert.equal(await stopped, 'stopped');
       await eventually('the indicator is off for all', () => late.roomState.recording === undefined);
+      assert.equal(await status('rec'), false);
       await assert.rejects(
         host.stopRecording(),
         (e: unknown) => e instanceof ServerError && e.code === 'NOT_RECORDING',
@@ -220,6 +226,40 @@ describe('recording control', () => {
     } finally {
       await bot.stop();
       await other.stop();
+    }
+  });
+
+  it('tells a secured room’s status only to a token for that room', async () => {
+    const secured = await startTestServer({
+      dataDir,
+      auth: { mode: 'secured', apiKey: API_KEY, apiSecret: API_SECRET },
+    });
+    try {
+      const ask = (token?: string) =>
+        fetch(`${secured.url}/rooms/quiet/status`, {
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        });
+      const bare = await ask();
+      assert.equal(bare.status, 401);
+      assert.equal(((await bare.json()) as { error: { code: string } }).error.code, 'TOKEN_REQUIRED');
+      const tokenFor = async (room: string) =>
+        (
+          await createAccessToken(API_SECRET, {
+            room,
+            identity: 'ann',
+            name: 'Ann',
+            role: 'guest',
+            canPublish: true,
+            ttlSeconds: 600,
+          })
+        ).token;
+      const other = await ask(await tokenFor('loud'));
+      assert.equal(other.status, 403);
+      assert.equal(((await other.json()) as { error: { code: string } }).error.code, 'TOKEN_WRONG_ROOM');
+      const own = await ask(await tokenFor('quiet'));
+      assert.deepEqual(await own.json(), { recording: false });
+    } finally {
+      await secured.close();
     }
   });
 

@@ -592,6 +592,7 @@ function roomSummary(room: Room): RoomSummary {
     stalledTracks: room.stalledTracks,
     ...room.access.state,
     createdAt: new Date(room.createdAt).toISOString(),
+    ...(room.recording ? { recordingSince: new Date(room.recording.since).toISOString() } : {}),
   };
 }
 

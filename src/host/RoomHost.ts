@@ -234,6 +234,8 @@ export interface RoomSummary {
   passwordProtected: boolean;
   /** ISO 8601. */
   createdAt: string;
+  /** ISO 8601: since when the room is being recorded (absent: it is not). */
+  recordingSince?: string;
 }
 
 export interface RoomDetail extends RoomSummary {

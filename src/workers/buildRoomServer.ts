@@ -5,10 +5,11 @@ import { LocalRoomHost } from '../host/LocalRoomHost.js';
 import type { RoomDetail } from '../host/RoomHost.js';
 import { registerAdminApi } from '../http/adminApi.js';
 import { createHttpApp } from '../http/httpBase.js';
+import { registerRoomStatus } from '../http/roomStatus.js';
 
 /**
  * The rooms' side of a server: the rooms of one thread, and the routes (WHIP, WHEP, the admin API's room
- * paths) that the main thread hands it. It never listens; `RoomService` is the only one that builds it.
+ * paths, a room's status) that the main thread hands it. It never listens; `RoomService` is the only one that builds it.
  */
 export interface RoomServer {
   readonly config: Config;
@@ -46,6 +47,7 @@ export function buildRoomServer(config: Config, options: RoomServerOptions = {})
     ...(options.sip ? { sip: options.sip } : {}),
   });
   registerAdminApi(app, config, host, log, (id) => gateways.sip?.callStats(id), options.worker);
+  registerRoomStatus(app, config, host);
   let closing: Promise<void> | undefined;
   return {
     config,

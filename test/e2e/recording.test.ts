@@ -114,6 +114,13 @@ describe('recording a call and saving snapshots in the web client', () => {
     await cy.page.getByRole('status', { name: RECORDED }).waitFor({ timeout: NOTICE_MS });
     await cy.page.getByText('This call is being recorded.').waitFor({ timeout: NOTICE_MS });
 
+    // Someone about to join sees it on the pre-join screen, before they are in the call.
+    const dee = await openRoom(browser, server.url, ROOM, 'Dee', { join: false, query: 'audio=0&video=0' });
+    people.push(dee);
+    const notice = dee.page.locator('.prejoin-recording');
+    await notice.waitFor({ timeout: NOTICE_MS });
+    assert.equal((await notice.innerText()).trim(), 'This call is being recorded.');
+
     // A second Record while it records: the host is told, nothing changes (the SDK, as a double click would).
     const again = await hana.page.evaluate(async () => {
       const room = (window as unknown as Hooked).port545?.room;
@@ -129,11 +136,13 @@ describe('recording a call and saving snapshots in the web client', () => {
     for (const p of [hana, ivo, cy]) {
       await p.page.locator(INDICATOR).waitFor({ state: 'detached', timeout: NOTICE_MS });
     }
+    // The pre-join screen asks again every few seconds: the notice goes there too.
+    await notice.waitFor({ state: 'detached', timeout: NOTICE_MS });
     await hana.page.getByText('Recording stopped.').waitFor({ timeout: NOTICE_MS });
     await ivo.page.getByText('Recording stopped by Hana.').waitFor({ timeout: NOTICE_MS });
     await cy.page.getByText('Recording stopped by Hana.').waitFor({ timeout: NOTICE_MS });
     await record.waitFor({ timeout: NOTICE_MS });
-    assert.deepEqual([...hana.errors, ...ivo.errors, ...cy.errors], []);
+    assert.deepEqual([...hana.errors, ...ivo.errors, ...cy.errors, ...dee.errors], []);
   });
 
   it('saves a snapshot of a tile’s video as a PNG at the picture’s own size', async () => {

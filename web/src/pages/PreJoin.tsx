@@ -38,13 +38,15 @@ export interface JoinChoice {
 export interface PreJoinProps {
   room: string;
   initial: Preferences;
+  /** The room is being recorded: said before anyone joins it. */
+  recording?: boolean;
   onJoin(choice: JoinChoice): void;
 }
 
 type Problems = Partial<Record<DeviceKind, DeviceProblem>>;
 
 /** The screen before a call: who you are, how you look and sound, and with what you join. */
-export function PreJoin({ room, initial, onJoin }: PreJoinProps): JSX.Element {
+export function PreJoin({ room, initial, onJoin, recording }: PreJoinProps): JSX.Element {
   const [name, setName] = useState(initial.name);
   const [nameError, setNameError] = useState('');
   const [micOn, setMicOn] = useState(initial.micOn);
@@ -278,6 +280,11 @@ export function PreJoin({ room, initial, onJoin }: PreJoinProps): JSX.Element {
           <p class="room-label">
             Room <strong>{room}</strong>
           </p>
+          {recording && (
+            <output class="prejoin-recording">
+              <span class="recording-dot" aria-hidden="true" /> This call is being recorded.
+            </output>
+          )}
           <form class="name-form" onSubmit={join} noValidate>
             <label for="display-name">Your name</label>
             <input

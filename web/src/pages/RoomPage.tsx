@@ -41,6 +41,7 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       token: params.get('token') || undefined,
     };
   });
+  const recording = useRecordingStatus(room, prefs.token, !session);
   /** The room password typed on the "this room has a password" screen, kept for rejoining. */
   const password = useRef<string | undefined>(undefined);
 
@@ -115,6 +116,7 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       <PreJoin
         room={room}
         initial={prefs}
+        recording={recording}
         onJoin={(choice) => {
           savePreferences({
             name: choice.name,
@@ -272,4 +274,37 @@ function EndScreen(props: {
       </footer>
     </div>
   );
+}
+
+/** How often the pre-join screen asks whether the room is being recorded. */
+const RECORDING_STATUS_MS = 5000;
+
+/**
+ * Whether `room` is being recorded, asked of the server (`GET /rooms/<room>/status`) while `asking`
+ * (the pre-join screen is up) and every few seconds; false when the server does not say.
+ */
+function useRecordingStatus(room: string, token: string | undefined, asking: boolean): boolean {
+  const [recording, setRecording] = useState(false);
+  useEffect(() => {
+    if (!asking) return;
+    let stopped = false;
+    const ask = async () => {
+      try {
+        const response = await fetch(`/rooms/${encodeURIComponent(room)}/status`, {
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        });
+        const body = response.ok ? ((await response.json()) as { recording?: boolean }) : {};
+        if (!stopped) setRecording(body.recording === true);
+      } catch {
+        // Offline for a moment: the next ask will tell.
+      }
+    };
+    void ask();
+    const timer = setInterval(() => void ask(), RECORDING_STATUS_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [room, token, asking]);
+  return recording;
 }
