@@ -251,7 +251,7 @@ export const configSchema = z
         gatewaySessionsPerIp: z.number().int().min(1).default(20),
         /** The same, under one bearer token. */
         gatewaySessionsPerToken: z.number().int().min(1).default(20),
-        /** HTTP requests per minute to WHIP and WHEP, per IP address and per bearer token. */
+        /** HTTP requests per minute to WHIP, WHEP and a room's status, per IP address and per bearer token. */
         gatewayRequestsPerMinute: z.number().int().min(1).default(120),
         /** HTTP requests per minute to the admin API (/api/v1) and /metrics, per IP address and per bearer key. */
         adminRequestsPerMinute: z.number().int().min(1).default(120),

@@ -19,7 +19,8 @@ const MINUTE_MS = 60_000;
 function areaOf(url: string): 'admin' | 'gateway' | undefined {
   // The metrics are read with the API key, and counted with the admin API.
   if (/^\/(api\/v1|metrics)(\/|\?|$)/.test(url)) return 'admin';
-  if (/^\/(whip|whep)(\/|\?|$)/.test(url)) return 'gateway';
+  // A room's doors: WHIP, WHEP, and the status the pre-join screen asks for.
+  if (/^\/(whip|whep|rooms)(\/|\?|$)/.test(url)) return 'gateway';
   return undefined;
 }
 
@@ -31,7 +32,8 @@ const tokenKey = (authorization: string | undefined): string | undefined => {
 
 /**
  * Per-address and per-bearer-token request limits (@fastify/rate-limit's store, fixed one-minute
- * windows) on `/api/v1`, `/whip` and `/whep`. A request over either limit is answered 429 RATE_LIMITED
+ * windows) on `/api/v1`, `/whip`, `/whep` and `/rooms/<room>/status`. A request over either limit is
+ * answered 429 RATE_LIMITED
  * with Retry-After (RFC 9110 §10.2.3) in seconds.
  */
 export function registerRateLimits(app: FastifyInstance, config: Config): void {

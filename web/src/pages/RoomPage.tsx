@@ -277,7 +277,7 @@ function EndScreen(props: {
 }
 
 /** How often the pre-join screen asks whether the room is being recorded. */
-const RECORDING_STATUS_MS = 5000;
+const RECORDING_STATUS_MS = 10_000;
 
 /**
  * Whether `room` is being recorded, asked of the server (`GET /rooms/<room>/status`) while `asking`
