@@ -33,8 +33,7 @@ const tokenKey = (authorization: string | undefined): string | undefined => {
 /**
  * Per-address and per-bearer-token request limits (@fastify/rate-limit's store, fixed one-minute
  * windows) on `/api/v1`, `/whip`, `/whep` and `/rooms/<room>/status`. A request over either limit is
- * answered 429 RATE_LIMITED
- * with Retry-After (RFC 9110 §10.2.3) in seconds.
+ * answered 429 RATE_LIMITED with Retry-After (RFC 9110 §10.2.3) in seconds.
  */
 export function registerRateLimits(app: FastifyInstance, config: Config): void {
   void app.register(rateLimit, { global: false });
