@@ -19,14 +19,30 @@ def main():
     parser = common_arguments(__doc__.splitlines()[0])
     parser.add_argument("--size", default="160x120", help="picture size (default 160x120)")
     parser.add_argument("--fps", type=int, default=15, help="frames per second (default 15)")
+    parser.add_argument(
+        "--video-codec",
+        choices=["VP8", "H264"],
+        default="VP8",
+        help="VP8 (vp8enc, default) or H264 (openh264enc, constrained baseline)",
+    )
     args = parser.parse_args()
     start()
     width, height = args.size.split("x")
+    if args.video_codec == "H264":
+        encode = (
+            f"openh264enc gop-size={args.fps * 2} ! video/x-h264,profile=constrained-baseline ! h264parse ! "
+            "rtph264pay config-interval=-1 aggregate-mode=zero-latency ! "
+            "application/x-rtp,media=video,encoding-name=H264,payload=102"
+        )
+    else:
+        encode = (
+            f"vp8enc deadline=1 keyframe-max-dist={args.fps * 2} ! "
+            "rtpvp8pay ! application/x-rtp,media=video,encoding-name=VP8,payload=96"
+        )
     pipeline = Gst.parse_launch(
         "webrtcbin name=webrtc bundle-policy=max-bundle "
         f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},"
-        f"framerate={args.fps}/1 ! videoconvert ! vp8enc deadline=1 keyframe-max-dist={args.fps * 2} ! "
-        "rtpvp8pay ! application/x-rtp,media=video,encoding-name=VP8,payload=96 ! webrtc. "
+        f"framerate={args.fps}/1 ! videoconvert ! {encode} ! webrtc. "
         "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc ! "
         "rtpopuspay ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! webrtc. "
     )

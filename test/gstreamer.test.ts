@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { readMeta } from '../src/recording/store.js';
+import type { Timeline } from '../src/recording/timeline.js';
+import { runMediaTool } from './helpers/markers.js';
 import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './helpers/server.js';
 
 /**
@@ -171,5 +177,76 @@ describe('GStreamer webrtcbin by WHIP and WHEP (examples/gst-whip.py, examples/g
     assert.equal(code, 'NO_COMMON_CODEC');
     assert.match(message, /room's video is VP8/);
     assert.equal(t.rooms.gateways.whep.size, 0);
+  });
+});
+
+describe('GStreamer H.264 by WHIP, recorded', () => {
+  it('records an H.264 publisher to a Matroska file that decodes, and into the movie', async (context) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'port545-gst-rec-'));
+    const t = await startInThreadServer({ dataDir });
+    const publisher = new Script('gst-whip.py', [
+      `${t.url}/whip/gst-h264?name=GStreamer`,
+      '--video-codec',
+      'H264',
+      '--size',
+      '320x240',
+      ...ICE,
+    ]);
+    try {
+      const codec = () => {
+        const room = t.rooms.host.registry.rooms.get('gst-h264');
+        const p = room && [...room.participants.values()].find((x) => x.name === 'GStreamer');
+        return p && [...p.tracks.values()].find((e) => e.track.kind === 'video')?.track.mimeType;
+      };
+      await eventually(
+        'the GStreamer publisher sends H.264',
+        () => codec() !== undefined || publisher.exit !== undefined,
+        30_000,
+        100,
+      );
+      assert.equal(codec(), 'video/H264', `gst-whip.py: ${publisher.stderr}`);
+      const { id } = await t.rooms.host.startRecording('gst-h264');
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      await t.rooms.host.stopRecording('gst-h264').catch(async (e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(await readMeta(dataDir, id))}`);
+      });
+      const meta = () => readMeta(dataDir, id);
+      await eventually('the recording is ready', async () => (await meta())?.state === 'ready', 120_000, 250);
+      const timeline = JSON.parse(
+        readFileSync(join(dataDir, 'recordings', id, 'timeline.json'), 'utf8'),
+      ) as Timeline;
+      const video = timeline.tracks.find((tr) => tr.kind === 'video')!;
+      assert.equal(video.codec, 'h264');
+      assert.match(video.file, /\.mkv$/);
+      const file = join(dataDir, 'recordings', id, video.file);
+      const probe = (
+        await runMediaTool('ffprobe', [
+          ...['-v', 'error', '-show_entries', 'stream=codec_name,width,height:format=duration'],
+          ...['-of', 'csv=p=0', file],
+        ])
+      ).stdout
+        .toString()
+        .trim();
+      context.diagnostic(`${video.file}: ${probe.replace(/\n/g, ' | ')}`);
+      assert.match(probe, /^h264,320,240/);
+      const seconds = Number(probe.split('\n').at(-1));
+      assert.ok(seconds >= 4.5, `the file holds ${seconds} s of the 6 s recorded`);
+      const { stderr } = await runMediaTool('ffmpeg', [
+        '-nostdin',
+        '-v',
+        'error',
+        '-i',
+        file,
+        '-f',
+        'null',
+        '-',
+      ]);
+      assert.equal(stderr, '', 'every frame decodes');
+      assert.equal((await meta())?.movie?.state, 'ready');
+    } finally {
+      await publisher.stop();
+      await t.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,13 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RtpPacket } from 'werift';
 import { ClipSource, DEFAULT_AUDIO_CLIP_PATH, DEFAULT_VIDEO_CLIP_PATH } from '../src/media/ClipSource.js';
-import { isH264KeyframeStart } from '../src/media/h264.js';
+import { h264PictureSize, isH264KeyframeStart } from '../src/media/h264.js';
 import { type IvfFile, readIvf, writeIvf } from '../src/media/ivf.js';
 import { type OggOpus, readOggOpus, writeOggOpus } from '../src/media/ogg.js';
 import { opusPacketDurationSamples } from '../src/media/opus.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../src/media/Vp8FrameAssembler.js';
 import { isVp8Keyframe, isVp8KeyframeStart, packetizeVp8, vp8PayloadOffset } from '../src/media/vp8.js';
 import { countDecodedVp8Frames, opusRms } from './helpers/ffmpeg.js';
+import { runMediaTool } from './helpers/markers.js';
 
 let clip: IvfFile;
 let opus: OggOpus;
@@ -224,6 +225,32 @@ describe('vp8', () => {
 });
 
 describe('h264', () => {
+  test('h264PictureSize reads the size from the SPS of keyframes libx264 made', async () => {
+    for (const [size, profile] of [
+      ['640x360', 'baseline'],
+      ['1280x720', 'high'],
+      ['320x240', 'main'],
+      ['176x144', 'high444'],
+    ] as const) {
+      const { stdout } = await runMediaTool('ffmpeg', [
+        ...['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', `testsrc=s=${size}:d=0.1`, '-frames:v', '1'],
+        ...[
+          '-c:v',
+          'libx264',
+          '-profile:v',
+          profile,
+          '-pix_fmt',
+          profile === 'high444' ? 'yuv444p' : 'yuv420p',
+        ],
+        ...['-f', 'h264', '-'],
+      ]);
+      const [width, height] = size.split('x').map(Number);
+      assert.deepEqual(h264PictureSize(stdout), { width, height }, `${size} ${profile}`);
+    }
+    assert.equal(h264PictureSize(Buffer.from([0, 0, 0, 1, 0x65, 0x88])), undefined, 'no SPS');
+    assert.equal(h264PictureSize(Buffer.from([0, 0, 1, 0x67, 0x42])), undefined, 'a truncated SPS');
+  });
+
   test('isH264KeyframeStart', () => {
     assert.equal(isH264KeyframeStart(Buffer.from([0x65, 0x88])), true, 'IDR');
     assert.equal(isH264KeyframeStart(Buffer.from([0x67, 0x42])), true, 'SPS');

@@ -171,9 +171,12 @@ export class Recording {
   /** Finishes the files and makes the movie, then says the recording is ready. */
   async #process(timeline: Timeline): Promise<void> {
     const log = this.#options.log;
-    for (const { file } of this.#recorded.values()) {
+    for (const { file, writer } of this.#recorded.values()) {
       try {
-        await finalizeTrackFile(join(this.dir, file));
+        // A track that sent nothing while recorded (it was published as the recording stopped, or its
+        // video never got a keyframe) leaves no file: the timeline does not list it either.
+        if (writer.framesWritten === 0) await rm(join(this.dir, file), { force: true });
+        else await finalizeTrackFile(join(this.dir, file));
       } catch (error) {
         // The append-only file stays: it plays, without an index.
         log.warn({ recording: this.id, file, err: error }, 'could not finish a track file');

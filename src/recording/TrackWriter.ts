@@ -10,6 +10,7 @@ import {
   WebMOutputFormat,
 } from 'mediabunny';
 import { dePacketizeRtpPackets, type RtpPacket } from 'werift';
+import { h264PictureSize } from '../media/h264.js';
 import { opusPacketDurationSamples } from '../media/opus.js';
 import { ReorderBuffer } from '../media/ReorderBuffer.js';
 import type { PublishedTrack, RtpSink } from '../sfu/index.js';
@@ -319,12 +320,23 @@ export class TrackWriter implements RtpSink {
     this.#frame(data, keyframe, rtp.header.timestamp, rtp.header.ssrc);
   }
 
-  /** Reads a VP8 keyframe's size (RFC 6386 §9.1: start code 9d 01 2a, then 14-bit width and height). */
+  /**
+   * Reads a keyframe's picture size: VP8's frame header (RFC 6386 §9.1: start code 9d 01 2a, then 14-bit
+   * width and height), H.264's sequence parameter set.
+   */
   #checkResolution(data: Buffer): void {
-    if (this.codec !== 'vp8' || data.length < 10) return;
-    if (data[3] !== 0x9d || data[4] !== 0x01 || data[5] !== 0x2a) return;
-    const width = data.readUInt16LE(6) & 0x3fff;
-    const height = data.readUInt16LE(8) & 0x3fff;
+    let size: { width: number; height: number } | undefined;
+    if (this.codec === 'h264') size = h264PictureSize(data);
+    else if (
+      this.codec === 'vp8' &&
+      data.length >= 10 &&
+      data[3] === 0x9d &&
+      data[4] === 0x01 &&
+      data[5] === 0x2a
+    )
+      size = { width: data.readUInt16LE(6) & 0x3fff, height: data.readUInt16LE(8) & 0x3fff };
+    if (!size) return;
+    const { width, height } = size;
     if (width === this.#width && height === this.#height) return;
     this.#width = width;
     this.#height = height;
