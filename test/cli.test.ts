@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { runCli } from './helpers/cli.js';
-import { eventually, LOOPBACK, startTestServer, withDeadline } from './helpers/server.js';
+import { eventually, freePort, LOOPBACK, startTestServer, withDeadline } from './helpers/server.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -14,13 +14,6 @@ function listenOn(port: number, host: string): Promise<Server> {
     s.once('error', reject);
     s.listen({ port, host }, () => resolve(s));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = await listenOn(0, '127.0.0.1');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 async function wellKnown(port: number): Promise<Record<string, unknown>> {

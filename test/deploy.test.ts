@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from './helpers/cli.js';
-import { eventually } from './helpers/server.js';
+import { eventually, freePort } from './helpers/server.js';
 
 const UNIT = join(REPO, 'deploy', 'port545.service');
 const DOCKERFILE = join(REPO, 'deploy', 'Dockerfile');
@@ -47,14 +46,6 @@ function stages(): string[][] {
     out.at(-1)!.push(line);
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('the container image', () => {

@@ -13,8 +13,7 @@ import { type OggOpus, readOggOpus, writeOggOpus } from '../src/media/ogg.js';
 import { opusPacketDurationSamples } from '../src/media/opus.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../src/media/Vp8FrameAssembler.js';
 import { isVp8Keyframe, isVp8KeyframeStart, packetizeVp8, vp8PayloadOffset } from '../src/media/vp8.js';
-import { countDecodedVp8Frames, opusRms } from './helpers/ffmpeg.js';
-import { runMediaTool } from './helpers/markers.js';
+import { countDecodedVp8Frames, opusRms, runMediaTool } from './helpers/ffmpeg.js';
 
 let clip: IvfFile;
 let opus: OggOpus;

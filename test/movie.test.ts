@@ -7,7 +7,8 @@ import { DEFAULT_VIDEO_CLIP_PATH } from '../src/media/ClipSource.js';
 import { readIvf, writeIvf } from '../src/media/ivf.js';
 import { makeMovie, movieLayout, type Rect } from '../src/recording/movie.js';
 import { type Timeline, type TimelineTrack, timelineSchema } from '../src/recording/timeline.js';
-import { makeMarkerClip, measureMarkers, runMediaTool } from './helpers/markers.js';
+import { runMediaTool } from './helpers/ffmpeg.js';
+import { makeMarkerClip, measureMarkers } from './helpers/markers.js';
 
 /**
  * The movie of a recording, from a synthetic recording folder: marker clips (a white flash and a beep at

@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { Bot } from '../src/bot/Bot.js';
 import { movieLayout } from '../src/recording/movie.js';
 import type { Timeline } from '../src/recording/timeline.js';
-import { makeMarkerClip, measureMarkers, runMediaTool } from './helpers/markers.js';
+import { decodeErrors, mediaSpan, runMediaTool } from './helpers/ffmpeg.js';
+import { makeMarkerClip, measureMarkers } from './helpers/markers.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 
 const API_KEY = 'recording-test-key-0123456789';
@@ -25,46 +26,6 @@ const LENGTH_TOLERANCE_S = 0.5;
 const SYNC_TOLERANCE_S = 0.08;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Seconds of media ffprobe reads in a file: from its first packet to the end of its last. */
-async function lengthOf(file: string): Promise<{ codec: string; seconds: number }> {
-  const codec = (
-    await runMediaTool('ffprobe', [
-      '-v',
-      'error',
-      '-show_entries',
-      'stream=codec_name',
-      '-of',
-      'csv=p=0',
-      file,
-    ])
-  ).stdout
-    .toString()
-    .trim();
-  const packets = (
-    await runMediaTool('ffprobe', [
-      '-v',
-      'error',
-      '-show_entries',
-      'packet=pts_time,duration_time',
-      '-of',
-      'csv=p=0',
-      file,
-    ])
-  ).stdout
-    .toString()
-    .trim()
-    .split('\n');
-  let first = Number.POSITIVE_INFINITY;
-  let end = 0;
-  for (const line of packets) {
-    const [pts, duration] = line.split(',').map(Number);
-    if (!Number.isFinite(pts)) continue;
-    first = Math.min(first, pts!);
-    end = Math.max(end, pts! + (Number.isFinite(duration) ? duration! : 0));
-  }
-  return { codec, seconds: end - first };
-}
 
 describe('recording a meeting', () => {
   let t: TestServer;
@@ -173,7 +134,7 @@ describe('recording a meeting', () => {
       else if (tr.participantId === cydSessions[1]) span = [cydBack, stoppedAt];
       live.set(tr.id, span);
       const file = join(dir, tr.file);
-      const { codec, seconds } = await lengthOf(file);
+      const { codec, seconds } = await mediaSpan(file);
       assert.equal(codec, tr.kind === 'video' ? 'vp8' : 'opus', tr.file);
       const expected = (span[1] - span[0]) / 1000;
       context.diagnostic(
@@ -183,17 +144,7 @@ describe('recording a meeting', () => {
         Math.abs(seconds - expected) <= LENGTH_TOLERANCE_S,
         `${tr.file} holds ${seconds.toFixed(2)} s; the track was live ${expected.toFixed(2)} s`,
       );
-      const { stderr } = await runMediaTool('ffmpeg', [
-        '-nostdin',
-        '-v',
-        'error',
-        '-i',
-        file,
-        '-f',
-        'null',
-        '-',
-      ]);
-      assert.equal(stderr, '', `${tr.file} decodes without errors`);
+      assert.equal(await decodeErrors(file), '', `${tr.file} decodes without errors`);
     }
 
     // The movie: H.264 and AAC, as long as the recording.

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,8 +15,8 @@ import { createAccessToken } from '../src/auth/accessToken.js';
 import { Bot } from '../src/bot/Bot.js';
 import { connectNode, ServerError } from '../src/client/node.js';
 import { runCli } from './helpers/cli.js';
-import { pngPixels } from './helpers/ffmpeg.js';
-import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { decodeErrors, mediaSpan, pngPixels } from './helpers/ffmpeg.js';
+import { eventually, freePort, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 
 const run = promisify(execFile);
 const API_KEY = 'recording-test-key-0123456789';
@@ -34,25 +33,6 @@ async function call(url: string, init: RequestInit = {}): Promise<Coded> {
   const response = await fetch(url, { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } });
   const body = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } };
   return { status: response.status, code: body.error?.code ?? '', message: body.error?.message ?? '' };
-}
-
-/** Seconds of media ffprobe reads in a file: the last packet's end. */
-async function secondsIn(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-show_entries',
-    'packet=pts_time,duration_time',
-    '-of',
-    'csv=p=0',
-    file,
-  ]);
-  let end = 0;
-  for (const line of stdout.trim().split('\n')) {
-    const [pts, duration] = line.split(',').map(Number);
-    if (Number.isFinite(pts)) end = Math.max(end, pts! + (Number.isFinite(duration) ? duration! : 0));
-  }
-  return end;
 }
 
 describe('recording control', () => {
@@ -290,18 +270,6 @@ describe('recording control', () => {
   });
 });
 
-/** A free TCP port on loopback, for a server run as its own process. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Waits for the room's recording to stop by itself and says why; checks that the call went on: a bot
  * still receives the other's video frames afterwards.
@@ -401,10 +369,9 @@ describe('a recording cut short by kill -9', () => {
         ['video-camera.webm', 'audio-microphone.webm', 'video-camera.webm', 'audio-microphone.webm'],
       );
       for (const file of files) {
-        const seconds = await secondsIn(join(tracks, file));
+        const { end: seconds } = await mediaSpan(join(tracks, file));
         assert.ok(seconds >= 8, `${file}: ffprobe reads ${seconds.toFixed(2)} s of the 10 s recorded`);
-        const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', join(tracks, file), '-f', 'null', '-']);
-        assert.equal(stderr.trim(), '', `${file} decodes without errors`);
+        assert.equal(await decodeErrors(join(tracks, file)), '', `${file} decodes without errors`);
       }
     } finally {
       for (const bot of bots) await bot.stop().catch(() => {});

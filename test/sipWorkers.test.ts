@@ -10,13 +10,14 @@ import { type CliRun, runCli } from './helpers/cli.js';
 import { opusRms } from './helpers/ffmpeg.js';
 import {
   eventually,
+  freePort,
   LOOPBACK,
   MIN_WAIT_MS,
   startClusterTestServer,
   type TestServer,
   withDeadline,
 } from './helpers/server.js';
-import { alawRms, freePort, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
+import { alawRms, RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
 
 const API_KEY = 'k'.repeat(24);
 const admin = { authorization: `Bearer ${API_KEY}` };

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,22 +21,12 @@ import {
   waitForFrames,
 } from '../helpers/browser.js';
 import { type CliRun, runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/server.js';
 
 const ROOM = 'e2e-restart';
 /** Generous on a busy 2-core machine; the figure is 15 s, and the measured times are printed. */
 const BACK_WITHIN_MS = 30_000;
 const REMOTE_VIDEOS = '.tile[data-self="false"][data-source="camera"] video';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Seen {
   reconnecting: boolean;

@@ -4,8 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { int16View, pcmRms } from '../../src/audio/pcm.js';
-import { eventually } from './server.js';
-import { freePort } from './sipp.js';
+import { eventually, freePort } from './server.js';
 
 /** baresip, from Debian's baresip package (scripts/test.sh installs it). */
 export const BARESIP = process.env.BARESIP ?? 'baresip';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const FFMPEG = process.env.FFMPEG ?? 'ffmpeg';
+const FFPROBE = process.env.FFPROBE ?? 'ffprobe';
 
 interface FfmpegResult {
   stdout: Buffer;
@@ -100,4 +101,64 @@ export async function pngPixels(png: Buffer): Promise<Buffer> {
     'pipe:1',
   ]);
   return stdout;
+}
+
+/**
+ * Runs ffmpeg or ffprobe (`FFMPEG`, `FFPROBE` or the PATH's) with `args` and returns what it printed;
+ * rejects on spawn failure or non-zero exit.
+ */
+export function runMediaTool(
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+): Promise<{ stdout: Buffer; stderr: string }> {
+  const command = tool === 'ffmpeg' ? FFMPEG : FFPROBE;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new Error(`${command} not found (install ffmpeg, or set FFMPEG and FFPROBE)`)
+          : new Error(`cannot run ${command}: ${error.message}`),
+      );
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve({ stdout: Buffer.concat(stdout), stderr: stderr.trim() });
+      else
+        reject(
+          new Error(`${command} exited with ${signal ?? `code ${code}`}: ${stderr.trim() || '(no output)'}`),
+        );
+    });
+  });
+}
+
+/** What ffprobe reads of a media file: its first stream's codec and the span of its packets, in seconds. */
+export async function mediaSpan(
+  file: string,
+): Promise<{ codec: string; first: number; end: number; seconds: number }> {
+  const probe = async (entries: string) =>
+    (await runMediaTool('ffprobe', ['-v', 'error', '-show_entries', entries, '-of', 'csv=p=0', file])).stdout
+      .toString()
+      .trim();
+  const codec = (await probe('stream=codec_name')).split('\n')[0] ?? '';
+  let first = Number.POSITIVE_INFINITY;
+  let end = 0;
+  for (const line of (await probe('packet=pts_time,duration_time')).split('\n')) {
+    const [pts, duration] = line.split(',').map(Number);
+    if (!Number.isFinite(pts)) continue;
+    first = Math.min(first, pts!);
+    end = Math.max(end, pts! + (Number.isFinite(duration) ? duration! : 0));
+  }
+  if (!Number.isFinite(first)) first = 0;
+  return { codec, first, end, seconds: end - first };
+}
+
+/** What ffmpeg says when it decodes every frame of `file` ('' when every frame decodes). */
+export async function decodeErrors(file: string): Promise<string> {
+  return (await runMediaTool('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'])).stderr;
 }

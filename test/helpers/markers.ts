@@ -1,19 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readIvf } from '../../src/media/ivf.js';
 import { readOggOpus } from '../../src/media/ogg.js';
 import { opusPacketDurationSamples } from '../../src/media/opus.js';
 import { isVp8Keyframe } from '../../src/media/vp8.js';
+import { runMediaTool } from './ffmpeg.js';
 
 /**
  * Sync markers: a clip whose picture flashes white and whose sound beeps at the same moments, and a
  * measurement of where those flashes and beeps land in a composed movie. A movie keeps a person's audio
  * and video in sync when every beep comes with its flash.
  */
-
-const FFMPEG = process.env.FFMPEG ?? 'ffmpeg';
-const FFPROBE = process.env.FFPROBE ?? 'ffprobe';
 
 const CLIP_FPS = 30;
 const SAMPLE_RATE = 48_000;
@@ -44,40 +41,6 @@ export interface MarkerClipOptions {
    * jumps to the clip's next keyframe, moving its picture against its sound).
    */
   keyframeInterval?: number;
-}
-
-/**
- * Runs ffmpeg or ffprobe (`FFMPEG`, `FFPROBE` or the PATH's) with `args` and returns what it printed;
- * rejects on spawn failure or non-zero exit.
- */
-export function runMediaTool(
-  tool: 'ffmpeg' | 'ffprobe',
-  args: string[],
-): Promise<{ stdout: Buffer; stderr: string }> {
-  const command = tool === 'ffmpeg' ? FFMPEG : FFPROBE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-4000);
-    });
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(`${command} not found (install ffmpeg, or set FFMPEG and FFPROBE)`)
-          : new Error(`cannot run ${command}: ${error.message}`),
-      );
-    });
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve({ stdout: Buffer.concat(stdout), stderr: stderr.trim() });
-      else
-        reject(
-          new Error(`${command} exited with ${signal ?? `code ${code}`}: ${stderr.trim() || '(no output)'}`),
-        );
-    });
-  });
 }
 
 const ffmpeg = async (args: string[]) =>

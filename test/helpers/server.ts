@@ -1,3 +1,5 @@
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { buildServer, type Port545Server } from '../../src/buildServer.js';
 import { type Config, type ConfigInput, parseConfig, resolveWorkers } from '../../src/config/config.js';
 import type { RoomServer } from '../../src/workers/buildRoomServer.js';
@@ -109,5 +111,29 @@ export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, wh
     return await Promise.race([promise, late]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * A free port on loopback for both UDP and TCP: for a server run as its own process, which binds the
+ * port it is given (sipp binds both for its own SIP port).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => (ok ? udp.close(() => resolve()) : resolve()));
+    if (ok) return port;
   }
 }

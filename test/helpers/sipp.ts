@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +9,7 @@ import { decodeG711 } from '../../src/audio/g711.js';
 import { pcmRms } from '../../src/audio/pcm.js';
 import { Bot } from '../../src/bot/Bot.js';
 import type { ConfigInput } from '../../src/config/config.js';
-import { eventually, type InThreadTestServer, LOOPBACK, startInThreadServer } from './server.js';
+import { eventually, freePort, type InThreadTestServer, LOOPBACK, startInThreadServer } from './server.js';
 
 /** sipp, from Debian's sip-tester package (scripts/test.sh installs it). */
 export const SIPP = process.env.SIPP ?? 'sipp';
@@ -84,27 +83,6 @@ export interface SippResult {
   /** sipp's log of messages sent and received, for a failing test to show. */
   messages: string;
   errors: string;
-}
-
-/** A free port on loopback for both UDP and TCP (sipp binds both for its own SIP port). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => (ok ? udp.close(() => resolve()) : resolve()));
-    if (ok) return port;
-  }
 }
 
 /** Runs one sipp call as a UAC against 127.0.0.1:port; resolves when sipp exits (0: the call succeeded). */
