@@ -26,6 +26,7 @@ interface Delivered {
     participant?: { name: string };
     trackId?: string;
     track?: { id: string };
+    recording?: { id: string; startedBy: string; stopReason?: string; movie?: string };
   };
 }
 
@@ -148,6 +149,33 @@ describe('webhooks', () => {
     );
     assertWholeRoom(receiver.of('standup'), 'standup', 2);
     assert.equal(receiver.refused, 0, 'every signature verified');
+  });
+
+  it('says when a recording started, stopped and is ready', async () => {
+    const ada = await Bot.start({ url: t.url, room: 'recorded', name: 'Ada', hostAddresses: LOOPBACK });
+    try {
+      await ada.room.startRecording();
+      await sleep(2000);
+      await ada.room.stopRecording();
+      await eventually(
+        'the recording is ready at the receiver',
+        () => receiver.of('recorded').some((e) => e.type === 'recording_ready'),
+        120_000,
+      );
+    } finally {
+      await ada.stop();
+    }
+    const recording = receiver.of('recorded').filter((e) => e.type.startsWith('recording_'));
+    assert.deepEqual(
+      recording.map((e) => e.type),
+      ['recording_started', 'recording_stopped', 'recording_ready'],
+    );
+    const [started, stopped, ready] = recording.map((e) => e.data.recording!);
+    assert.match(started!.id, /^RE_/);
+    assert.ok(stopped!.id === started!.id && ready!.id === started!.id, 'one recording');
+    assert.equal(started!.startedBy, ada.room.participantId);
+    assert.equal(stopped!.stopReason, 'stopped');
+    assert.equal(ready!.movie, 'ready');
   });
 
   it('sends what happened while the receiver was down for 10 s, once it is back', async () => {
