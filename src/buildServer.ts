@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -5,8 +6,10 @@ import { verifyAccessToken } from './auth/accessToken.js';
 import { bearerToken } from './auth/authorizeJoin.js';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
+import { filesRoot } from './files/paths.js';
 import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
+import { type FilesDoor, registerFilesApi } from './http/filesApi.js';
 import {
   acceptWebSockets,
   closeWebSockets,
@@ -16,11 +19,12 @@ import {
 } from './http/httpBase.js';
 import { registerRecordingsApi } from './http/recordingsApi.js';
 import { registerWebClient } from './http/webClient.js';
-import { clientMessage } from './protocol/messages.js';
+import type { ErrorCode } from './protocol/errors.js';
+import { clientMessage, type SharedFile } from './protocol/messages.js';
 import { sweepRecordings } from './recording/store.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
 import { exposition, mainThreadMetrics } from './workers/metrics.js';
-import type { HttpReply, HttpRequest, Route } from './workers/protocol.js';
+import type { FilesCall, HttpReply, HttpRequest, Route } from './workers/protocol.js';
 import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
 import { SipRouter } from './workers/SipRouter.js';
 
@@ -98,6 +102,28 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       await sip.listen();
     });
   let nextId = 0;
+
+  // The rooms' files: the bytes stream here, the books are kept where each room runs.
+  const filesCall = async (room: string, call: FilesCall): Promise<SharedFile | undefined> => {
+    const worker = workers.ownerOf(room) ?? workers.lobby();
+    const answer = await worker.request<'files'>({ t: 'files', rid: worker.nextRid(), call });
+    if (answer.error) throw new CodedError(answer.error.code as ErrorCode, answer.error.message);
+    return answer.file;
+  };
+  registerFilesApi(app, config, {
+    reserveFile: async (upload) => (await filesCall(upload.room, { op: 'reserve', upload }))!,
+    completeFile: async (room, id, type) => (await filesCall(room, { op: 'complete', room, id, type }))!,
+    releaseFile: async (room, id) => {
+      await filesCall(room, { op: 'release', room, id });
+    },
+    fileFor: async (room, token, id) => (await filesCall(room, { op: 'fetch', room, token, id }))!,
+  });
+  // Files of rooms before a restart are nobody's now (a room's files last as long as the room).
+  app.addHook('onReady', async () => {
+    await rm(filesRoot(config.dataDir), { recursive: true, force: true }).catch((error) =>
+      log.warn({ err: error }, 'could not clear the files of earlier rooms'),
+    );
+  });
 
   // Recordings: listed, downloaded and deleted here (docs/RECORDING.md); a crash's leftovers are marked
   // at start, and those past the retention deleted then and every hour.

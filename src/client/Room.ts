@@ -7,6 +7,7 @@ import type {
   Reaction,
   RoomAccessState,
   ServerMessage,
+  SharedFile,
   TrackSource,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -83,6 +84,8 @@ export interface RoomEvents<T extends TrackLike> {
   roomState: [RoomAccessState];
   /** A recording of the room started or stopped (`reason`, `error`: why it stopped). */
   recording: [RecordingEvent];
+  /** Someone (maybe this client) sent a file to the room or to this client. */
+  file: [SharedFile];
   /** The server ended this client's presence: removed by a host, room ended, server shutting down. */
   ended: [reason: string];
   chat: [ChatMessage];
@@ -98,6 +101,18 @@ export interface RoomEvents<T extends TrackLike> {
 
 /** A `recording` message: a recording of the room started or stopped. */
 export type RecordingEvent = Omit<Extract<ServerMessage, { type: 'recording' }>, 'type'>;
+
+/** The JSON of a successful HTTP reply; a refusal (`{ error: { code, message } }`) as a `ServerError`. */
+async function httpResult(response: Response): Promise<unknown> {
+  const body = (await response.json().catch(() => undefined)) as
+    | { error?: { code?: string; message?: string } }
+    | undefined;
+  if (response.ok) return body;
+  throw new ServerError(
+    body?.error?.code ?? `HTTP_${response.status}`,
+    body?.error?.message ?? response.statusText,
+  );
+}
 
 /** `http://h:p` → `ws://h:p/ws`; a ws(s) URL with a path is used as given. */
 export function signalingUrl(url: string): string {
@@ -117,7 +132,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   readonly participants = new Map<string, RemoteParticipant<T>>();
   readonly localTracks: LocalTrack<T>[] = [];
   readonly chat: ChatMessage[] = [];
+  /** The files sent in the room that this client may download, oldest first. */
+  files: SharedFile[] = [];
   participantId = '';
+  #fileToken = '';
   displayName: string;
   /** This client's role: a host may use the host controls below. */
   role: ParticipantRole = 'guest';
@@ -195,6 +213,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     if (joined.roomState) this.roomState = joined.roomState;
     this.#resumeToken = joined.resumeToken;
     if (joined.rejoinToken) this.#rejoinToken = joined.rejoinToken;
+    this.#fileToken = joined.fileToken;
+    this.files = [...(joined.files ?? [])];
     this.#applySnapshot(joined);
   }
 
@@ -295,6 +315,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       case 'chat':
         this.chat.push(message.message);
         this.emit('chat', message.message);
+        return;
+      case 'file':
+        this.files.push(message.file);
+        this.emit('file', message.file);
         return;
       case 'error':
         this.emit('error', new ServerError(message.code, message.message));
@@ -652,6 +676,43 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** Stops the room's recording (hosts only); NOT_RECORDING when there is none. */
   async stopRecording(): Promise<void> {
     await this.#signal.request({ type: 'stopRecording' });
+  }
+
+  /**
+   * Sends a file to the room, or to one person (`to`: their participant id), over HTTP with this client's
+   * file token; resolves with the file as everyone it is for hears it (`file`). Refusals reject with a
+   * `ServerError`: FILE_TOO_LARGE and ROOM_FILES_FULL before the bytes are sent.
+   */
+  async sendFile(data: Uint8Array | Blob, name: string, options: { to?: string } = {}): Promise<SharedFile> {
+    const query = new URLSearchParams({ name, ...(options.to ? { to: options.to } : {}) });
+    const response = await fetch(`${this.#filesUrl()}?${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.#fileToken}`, 'content-type': 'application/octet-stream' },
+      body: data as BodyInit,
+    });
+    return (await httpResult(response)) as SharedFile;
+  }
+
+  /** Downloads a file sent in the room (one of `files`); rejects with a `ServerError` when refused. */
+  async downloadFile(file: Pick<SharedFile, 'id'>): Promise<Uint8Array> {
+    const response = await fetch(`${this.#filesUrl()}/${encodeURIComponent(file.id)}`, {
+      headers: { authorization: `Bearer ${this.#fileToken}` },
+    });
+    if (!response.ok) await httpResult(response);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  /** This client's credential for the room's files (for a download with progress, as the web client does). */
+  get fileToken(): string {
+    return this.#fileToken;
+  }
+
+  /** `http(s)://host:port/rooms/<room>/files`, from the URL the client was given. */
+  #filesUrl(): string {
+    const u = new URL(this.#options.url);
+    if (u.protocol === 'ws:') u.protocol = 'http:';
+    if (u.protocol === 'wss:') u.protocol = 'https:';
+    return `${u.origin}/rooms/${encodeURIComponent(this.name)}/files`;
   }
 
   /** Ends the room for everyone. */

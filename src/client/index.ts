@@ -5,7 +5,7 @@
 import type { ParticipantCard } from '../protocol/messages.js';
 import { Room } from './Room.js';
 
-export type { ParticipantCard } from '../protocol/messages.js';
+export type { ParticipantCard, SharedFile } from '../protocol/messages.js';
 export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
 export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
 export { ServerError } from './Signal.js';

@@ -175,6 +175,31 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Files people send in a room (`<dataDir>/files/`, kept while the room lasts): docs/protocol.md. */
+    files: z
+      .object({
+        /** People in a room may send each other files. */
+        enabled: z.boolean().default(true),
+        /** The largest file, in bytes; a larger one is refused before it is sent. */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(100 * 1024 ** 2),
+        /** All of a room's files together, in bytes. */
+        roomMaxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1024 ** 3),
+        /** Files in one room at most. */
+        roomMaxFiles: z.number().int().min(1).default(500),
+      })
+      .strict()
+      .default({})
+      .refine((f) => f.maxBytes <= f.roomMaxBytes, {
+        message: 'files.maxBytes must be at most files.roomMaxBytes',
+      }),
     /** LAN discovery: the server advertises itself by DNS-SD over multicast DNS (`_port545._tcp`). */
     mdns: z
       .object({

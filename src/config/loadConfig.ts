@@ -50,6 +50,8 @@ export const settings = [
     type: 'int',
   },
   { flag: 'ffmpeg', env: 'PORT545_FFMPEG', path: ['recordings', 'ffmpeg'], type: 'string' },
+  { flag: 'files', env: 'PORT545_FILES', path: ['files', 'enabled'], type: 'bool' },
+  { flag: 'file-max-bytes', env: 'PORT545_FILE_MAX_BYTES', path: ['files', 'maxBytes'], type: 'int' },
   { flag: 'mdns-name', env: 'PORT545_MDNS_NAME', path: ['mdns', 'name'], type: 'string' },
 ] as const;
 

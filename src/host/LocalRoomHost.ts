@@ -1,10 +1,12 @@
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { addressKey } from '../common/address.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { SlidingWindow } from '../common/SlidingWindow.js';
 import type { Config } from '../config/config.js';
+import { roomFilesDir } from '../files/paths.js';
 import { mediaLines } from '../media/mediaLines.js';
-import type { LeaveReason } from '../protocol/messages.js';
+import type { LeaveReason, SharedFile } from '../protocol/messages.js';
 import { Recording } from '../recording/Recording.js';
 import { takeSnapshot } from '../recording/snapshot.js';
 import { newRecordingId, type RecordingMeta } from '../recording/store.js';
@@ -17,6 +19,7 @@ import type {
   AdminAction,
   AnswerMessage,
   DirectoryEntry,
+  FileUpload,
   JoinRequest,
   Member,
   MemberAction,
@@ -63,6 +66,7 @@ export class LocalRoomHost implements RoomHost {
       chatHistory: config.rooms.chatHistory,
       emptyTimeoutMs: config.rooms.emptyTimeoutMs,
       resumeWindowMs: config.resumeWindowMs,
+      files: config.files,
       passwordGuard: {
         freeAttempts: config.auth.passwordFreeAttempts,
         backoffMs: config.auth.passwordBackoffMs,
@@ -75,6 +79,12 @@ export class LocalRoomHost implements RoomHost {
       log,
     });
     this.registry.on('roomCreated', (room) => this.#reportActivity(room));
+    // A room's files go with it.
+    this.registry.on('roomClosed', (name) => {
+      rm(roomFilesDir(config.dataDir, name), { recursive: true, force: true }).catch((error) =>
+        log.warn({ room: name, err: error }, 'could not delete the room’s files'),
+      );
+    });
   }
 
   directory(): DirectoryEntry[] {
@@ -398,6 +408,46 @@ export class LocalRoomHost implements RoomHost {
     if (!entry || entry.track.kind !== 'video')
       throw new CodedError('TRACK_NOT_FOUND', `${participant.name} has no such video`);
     return takeSnapshot(entry.track, { ffmpeg: this.#config.recordings.ffmpeg, log: this.#log });
+  }
+
+  async reserveFile(upload: FileUpload): Promise<SharedFile> {
+    if (!this.#config.files.enabled) throw new CodedError('FILES_DISABLED');
+    const { room, sender } = this.#fileMember(upload.room, upload.token);
+    if (upload.to !== undefined && !room.participants.has(upload.to))
+      throw new CodedError('PARTICIPANT_NOT_FOUND', 'The person the file is for is not in the room');
+    return room.files.reserve({
+      name: upload.name,
+      size: upload.size,
+      from: sender.id,
+      fromName: sender.name,
+      ...(upload.to !== undefined ? { to: upload.to } : {}),
+    });
+  }
+
+  async completeFile(name: string, id: string, type: string): Promise<SharedFile> {
+    const room = this.#open(name);
+    const file = room.files.complete(id, type);
+    room.announceFile(file);
+    return file;
+  }
+
+  async releaseFile(name: string, id: string): Promise<void> {
+    this.registry.rooms.get(name)?.files.release(id);
+  }
+
+  async fileFor(name: string, token: string, id: string): Promise<SharedFile> {
+    const { room, sender } = this.#fileMember(name, token);
+    const file = room.files.forParticipant(id, sender.id);
+    if (!file) throw new CodedError('FILE_NOT_FOUND');
+    return file;
+  }
+
+  /** The room and the participant a file token is, or NOT_A_MEMBER (the same for a room that is not). */
+  #fileMember(name: string, token: string): { room: Room; sender: Participant } {
+    const room = this.registry.rooms.get(name);
+    const sender = room && !room.closed ? room.participantByFileToken(token) : undefined;
+    if (!room || !sender) throw new CodedError('NOT_A_MEMBER');
+    return { room, sender };
   }
 
   /** Shuts down: recordings are stopped (their files finished), every room's people told to rejoin. */

@@ -6,6 +6,7 @@ import type {
   ParticipantRole,
   PcTarget,
   ServerMessage,
+  SharedFile,
   TrackInfo,
   TrackSource,
 } from '../protocol/messages.js';
@@ -58,6 +59,18 @@ export interface RoomHost {
    * the publisher and decoded (PARTICIPANT_NOT_FOUND, TRACK_NOT_FOUND, SNAPSHOT_FAILED).
    */
   snapshot(room: string, participantId: string, trackId?: string): Promise<Buffer>;
+  /**
+   * The room's files, for their HTTP door (`src/http/filesApi.ts`, which moves the bytes): a sender's file
+   * token and the limits are checked, and the file's size reserved, before a byte is sent
+   * (NOT_A_MEMBER, FILE_TOO_LARGE, ROOM_FILES_FULL, PARTICIPANT_NOT_FOUND, FILES_DISABLED).
+   */
+  reserveFile(upload: FileUpload): Promise<SharedFile>;
+  /** The bytes of a reserved file are on disk, of `type`: whoever may fetch it hears `file`. */
+  completeFile(room: string, id: string, type: string): Promise<SharedFile>;
+  /** A reserved file's upload failed: its share of the room's limit is given back. */
+  releaseFile(room: string, id: string): Promise<void>;
+  /** A file the holder of `token` may fetch (NOT_A_MEMBER, FILE_NOT_FOUND). */
+  fileFor(room: string, token: string, id: string): Promise<SharedFile>;
   /** How many rooms and participants there are (health). */
   readonly load: { rooms: number; participants: number };
 }
@@ -129,6 +142,16 @@ export interface JoinRequest {
   passwordChecked?: boolean;
   /** A phone call's audio (kind `sip`): what the room says to it and hears from it. */
   phone?: PhoneAudio;
+}
+
+export interface FileUpload {
+  room: string;
+  /** The sender's file token (`joined.fileToken`). */
+  token: string;
+  name: string;
+  size: number;
+  /** One recipient's participant id; absent: everyone in the room. */
+  to?: string;
 }
 
 export interface ResumeRequest {

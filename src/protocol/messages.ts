@@ -60,7 +60,7 @@ function avatarProblem(url: string): string | undefined {
 }
 /** C0 and C1 control characters and the ones that reorder text: a card shows none of them. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what is refused
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+export const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const cardText = (max: number) =>
   z
     .string()
@@ -231,6 +231,25 @@ export interface ChatMessage {
   ts: number;
 }
 
+/**
+ * A file someone sent in the room (HTTP, docs/protocol.md "Files"): to everyone, or to one person (`to`).
+ * `type` is what the server found in its content, not what the sender said.
+ */
+export interface SharedFile {
+  id: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  type: string;
+  /** The sender's participant id and name. */
+  from: string;
+  fromName: string;
+  /** The one person it is for; absent: everyone in the room. */
+  to?: string;
+  /** Milliseconds since the Unix epoch, server clock. */
+  ts: number;
+}
+
 /** What every participant knows about the room's access; sent in `joined` and as `roomState`. */
 export interface RoomAccessState {
   locked: boolean;
@@ -257,6 +276,10 @@ export type ServerMessage =
       resumeToken: string;
       /** Keep it for a rejoin (`join.rejoin`): it outlives this session and a server restart. */
       rejoinToken: string;
+      /** This participant's credential for the room's files (HTTP `Authorization: Bearer`), while in the room. */
+      fileToken: string;
+      /** The files in the room this participant may download. */
+      files: SharedFile[];
       resumed: boolean;
       participants: ParticipantInfo[];
       chat: ChatMessage[];
@@ -304,6 +327,8 @@ export type ServerMessage =
     }
   | { type: 'answer'; sdp: string; tracks: { mid: string; trackId: string }[]; rid?: string | number }
   | { type: 'chat'; message: ChatMessage }
+  /** Someone sent a file to the room or to this participant: download it with the file token. */
+  | { type: 'file'; file: SharedFile }
   | { type: 'error'; code: string; message: string; rid?: string | number }
   | { type: 'pong'; rid?: string | number }
   /** The reply to a host control that succeeded (a failure is an `error` with the same rid). */

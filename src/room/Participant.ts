@@ -67,6 +67,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   resumeToken = newResumeToken();
   /** A bearer secret that lets this person back in after a restart (`RoomMembers`). */
   rejoinToken = '';
+  /** A bearer secret for the room's files over HTTP, good while this participant is in the room. */
+  readonly fileToken = newResumeToken();
   readonly tracks = new Map<string, PublishedTrackEntry>();
   readonly identity: string | undefined;
   role: ParticipantRole;

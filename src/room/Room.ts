@@ -10,6 +10,7 @@ import type {
   Reaction,
   RoomAccessState,
   ServerMessage,
+  SharedFile,
   TrackInfo,
   TrackSource,
 } from '../protocol/messages.js';
@@ -22,6 +23,7 @@ import {
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 import { RoomAccess } from './RoomAccess.js';
+import { RoomFiles, type RoomFilesLimits } from './RoomFiles.js';
 import { RoomMembers } from './RoomMembers.js';
 import type { StoredRoom } from './RoomStateStore.js';
 
@@ -37,6 +39,8 @@ export interface RoomOptions {
   passwordGuard?: PasswordGuardOptions;
   /** After a restart, how long a host that has not come back keeps the role from newcomers. */
   hostReturnMs?: number;
+  /** The limits of the files people send in the room. */
+  files?: RoomFilesLimits;
   log: Logger;
 }
 
@@ -97,6 +101,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly chat: ChatMessage[] = [];
   readonly createdAt = Date.now();
   readonly access: RoomAccess;
+  /** The files people sent in the room (on disk, `src/files/paths.ts`; gone with the room). */
+  readonly files: RoomFiles;
   /** Who this room admitted, for rejoins after a restart. */
   readonly members: RoomMembers;
   /** Joins so far: a restored room that nobody came back to keeps its saved state when it closes. */
@@ -125,6 +131,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#log = options.log;
     this.access = new RoomAccess(
       options.passwordGuard ?? { freeAttempts: 3, backoffMs: 250, backoffMaxMs: 5000 },
+    );
+    this.files = new RoomFiles(
+      options.files ?? { maxBytes: 100 * 1024 ** 2, roomMaxBytes: 1024 ** 3, roomMaxFiles: 500 },
     );
     this.members = new RoomMembers(Math.max(64, options.maxParticipants * 2), options.hostReturnMs);
   }
@@ -222,6 +231,8 @@ export class Room extends TypedEmitter<RoomEvents> {
       roomState: this.roomState,
       resumeToken: participant.resumeToken,
       rejoinToken: participant.rejoinToken,
+      fileToken: participant.fileToken,
+      files: this.files.visibleTo(id),
       resumed: false,
       participants: others.map((p) => p.info),
       chat: this.chat,
@@ -271,6 +282,8 @@ export class Room extends TypedEmitter<RoomEvents> {
       roomState: this.roomState,
       resumeToken: participant.resumeToken,
       rejoinToken: participant.rejoinToken,
+      fileToken: participant.fileToken,
+      files: this.files.visibleTo(participant.id),
       resumed: true,
       participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
       chat: this.chat,
@@ -575,6 +588,19 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertOpen();
     if (!participant.takeReaction()) throw new CodedError('TOO_MANY_REACTIONS');
     this.broadcast({ type: 'reaction', participantId: participant.id, emoji });
+  }
+
+  /** The participant whose file token this is (HTTP's door to the room's files); undefined: nobody here. */
+  participantByFileToken(token: string): Participant | undefined {
+    for (const p of this.participants.values()) if (p.fileToken === token) return p;
+    return undefined;
+  }
+
+  /** A file is complete: whoever may fetch it hears `file` (everyone, or its sender and its one recipient). */
+  announceFile(file: SharedFile): void {
+    const message: ServerMessage = { type: 'file', file };
+    if (file.to === undefined) return this.broadcast(message);
+    for (const id of new Set([file.from, file.to])) this.participants.get(id)?.send(message);
   }
 
   postChat(participant: Participant, text: string): ChatMessage {

@@ -5,6 +5,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
 import type { Participant } from './Participant.js';
 import { Room } from './Room.js';
+import type { RoomFilesLimits } from './RoomFiles.js';
 import { RoomStateStore } from './RoomStateStore.js';
 
 export interface RoomRegistryOptions {
@@ -16,6 +17,8 @@ export interface RoomRegistryOptions {
   emptyTimeoutMs: number;
   resumeWindowMs: number;
   passwordGuard?: PasswordGuardOptions;
+  /** The limits of each room's files (people sending each other files). */
+  files?: RoomFilesLimits;
   /**
    * Keeps what a host set, and who was admitted, across a restart, in `<dataDir>/rooms/` for `maxAgeMs`;
    * none: rooms start afresh.
@@ -71,6 +74,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       chatHistory: o.chatHistory,
       resumeWindowMs: o.resumeWindowMs,
       ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
+      ...(o.files ? { files: o.files } : {}),
       log: o.log,
     });
     const store = this.#store;

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
+import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
 import { serializeSipMessage } from '../gateways/sip/SipMessage.js';
 import { responsePeer, type SipWire } from '../gateways/sip/SipTransport.js';
+import type { SharedFile } from '../protocol/messages.js';
 import { SignalingConnection } from '../signaling/SignalingConnection.js';
 import { buildRoomServer, type RoomServer } from './buildRoomServer.js';
 import { type MetricsData, roomServiceMetrics, type ThreadMetrics } from './metrics.js';
 import { PortSocket } from './PortSocket.js';
-import type { FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
+import type { FilesCall, FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
 
 /**
  * The rooms' side of a server: a room server that never listens. The main thread hands it the
@@ -131,6 +133,9 @@ export class RoomService {
       case 'directory':
         this.#postNow({ t: 'directory', rid: message.rid, rooms: this.server.host.directory() });
         return;
+      case 'files':
+        void this.#files(message.rid, message.call);
+        return;
       case 'metrics':
         void this.#metrics.registry
           .getMetricsAsJSON()
@@ -149,6 +154,23 @@ export class RoomService {
         if (message.route) this.#settle(message.route, done);
         return;
       }
+    }
+  }
+
+  /** Runs a call of the files door on this worker's host; a coded refusal goes back as data. */
+  async #files(rid: number, call: FilesCall): Promise<void> {
+    const host = this.server.host;
+    try {
+      let file: SharedFile | undefined;
+      if (call.op === 'reserve') file = await host.reserveFile(call.upload);
+      else if (call.op === 'complete') file = await host.completeFile(call.room, call.id, call.type);
+      else if (call.op === 'fetch') file = await host.fileFor(call.room, call.token, call.id);
+      else await host.releaseFile(call.room, call.id);
+      this.#postNow({ t: 'files', rid, ...(file ? { file } : {}) });
+    } catch (error) {
+      const coded = error instanceof CodedError ? error : new CodedError('INTERNAL_ERROR');
+      if (!(error instanceof CodedError)) this.server.log.error({ err: error }, 'files call failed');
+      this.#postNow({ t: 'files', rid, error: { code: coded.code, message: coded.message } });
     }
   }
 

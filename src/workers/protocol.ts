@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
-import type { DirectoryEntry, RoomActivity, RoomDetail } from '../host/RoomHost.js';
+import type { DirectoryEntry, FileUpload, RoomActivity, RoomDetail } from '../host/RoomHost.js';
+import type { SharedFile } from '../protocol/messages.js';
 import type { MetricsData } from './metrics.js';
 
 /**
@@ -44,6 +45,8 @@ export type ToWorker =
   | { t: 'metrics'; rid: number }
   /** The rooms of this worker that their hosts listed (`RoomHost.directory`). */
   | { t: 'directory'; rid: number }
+  /** A call of the room's files door (`RoomHost.reserveFile` and the others), answered with `files`. */
+  | { t: 'files'; rid: number; call: FilesCall }
   /**
    * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
    * worker of its room (`route` with its INVITE), the rest to any worker. `port`: the SIP port.
@@ -68,6 +71,8 @@ export type FromWorker =
   | { t: 'shutdown'; rid: number }
   | { t: 'metrics'; rid: number; metrics: MetricsData }
   | { t: 'directory'; rid: number; rooms: DirectoryEntry[] }
+  /** The answer to a `files` call: its result, or the coded error it threw. */
+  | { t: 'files'; rid: number; file?: SharedFile; error?: { code: string; message: string } }
   /** What happened in one of this worker's rooms (for the webhooks), in the order it happened. */
   | { t: 'activity'; activity: RoomActivity }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
@@ -76,6 +81,13 @@ export type FromWorker =
   | { t: 'sip'; data: Uint8Array; peer: SipPeer }
   /** A call of this worker's ended, or its INVITE started none: its Call-ID can be forgotten soon. */
   | { t: 'sipEnded'; callId: string };
+
+/** The calls of the files door (`RoomHost`), as plain data. */
+export type FilesCall =
+  | { op: 'reserve'; upload: FileUpload }
+  | { op: 'complete'; room: string; id: string; type: string }
+  | { op: 'release'; room: string; id: string }
+  | { op: 'fetch'; room: string; token: string; id: string };
 
 export interface WorkerData {
   index: number;

@@ -136,12 +136,12 @@ describe('recording a call and saving snapshots in the web client', () => {
     for (const p of [hana, ivo, cy]) {
       await p.page.locator(INDICATOR).waitFor({ state: 'detached', timeout: NOTICE_MS });
     }
-    // The pre-join screen asks again every few seconds: the notice goes there too.
-    await notice.waitFor({ state: 'detached', timeout: NOTICE_MS });
     await hana.page.getByText('Recording stopped.').waitFor({ timeout: NOTICE_MS });
     await ivo.page.getByText('Recording stopped by Hana.').waitFor({ timeout: NOTICE_MS });
     await cy.page.getByText('Recording stopped by Hana.').waitFor({ timeout: NOTICE_MS });
     await record.waitFor({ timeout: NOTICE_MS });
+    // The pre-join screen asks again every few seconds: the notice goes there too.
+    await notice.waitFor({ state: 'detached', timeout: NOTICE_MS });
     assert.deepEqual([...hana.errors, ...ivo.errors, ...cy.errors, ...dee.errors], []);
   });
 
