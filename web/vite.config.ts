@@ -20,6 +20,7 @@ export default defineConfig({
   },
   server: {
     host: '127.0.0.1',
-    proxy: { '/ws': { target: upstream.replace(/^http/, 'ws'), ws: true } },
+    // The signaling WebSocket, and the rooms' HTTP doors (files, a room's status) of the server behind.
+    proxy: { '/ws': { target: upstream.replace(/^http/, 'ws'), ws: true }, '/rooms': { target: upstream } },
   },
 });

@@ -8,5 +8,10 @@ export {
   type Room,
   ServerError,
 } from '../../src/client/index.ts';
-export type { ChatMessage, ParticipantCard, RoomAccessState } from '../../src/protocol/messages.ts';
+export type {
+  ChatMessage,
+  ParticipantCard,
+  RoomAccessState,
+  SharedFile,
+} from '../../src/protocol/messages.ts';
 export { REACTIONS, type Reaction } from '../../src/protocol/reactions.ts';

@@ -15,8 +15,10 @@ import {
   type Room,
   type RoomAccessState,
   ServerError,
+  type SharedFile,
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
+import { saveBlob } from '../util/saveBlob.ts';
 import { loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
 import {
   endedFailure,
@@ -26,10 +28,12 @@ import {
   recordingProblem,
   recordingStopped,
 } from './failures.ts';
+import { fileProblem, isAbort, receiveBytes, type Sending, sendBytes } from './files.ts';
 import { MutedSpeech } from './MutedSpeech.ts';
 import { type LinkQuality, NetworkQuality, type OwnQuality } from './NetworkQuality.ts';
 import { RemoteAudio } from './RemoteAudio.ts';
 import { Speakers } from './Speakers.ts';
+import { Transfers } from './Transfers.ts';
 
 export type CallStatus = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed';
 export interface Notice {
@@ -71,6 +75,8 @@ export interface FloatingReaction {
   participantId: string;
   emoji: Reaction;
 }
+/** The most bytes of pictures kept for previews in one call (a tab's memory, not the server's). */
+const PREVIEW_BUDGET = 64 * 1024 ** 2;
 /** Under which id the speaking detector watches this client's own microphone. */
 const OWN_MIC = `${SELF}:mic`;
 
@@ -401,6 +407,7 @@ export class CallSession extends Store {
       // While this client rejoins (after a restart), the people it had are replaced by the same people
       // under new ids, some of them a little later: that is no news to announce.
       room.on('participantJoined', (p) => {
+        this.#names.set(p.id, p.name);
         if (!this.#returning.delete(p.name)) this.notify(`${p.name} joined`, 'info');
         this.#speakers.offer(p.id);
       }),
@@ -432,6 +439,7 @@ export class CallSession extends Store {
         this.#speakers.unwatch(track.id);
       }),
       room.on('chat', changed),
+      room.on('file', changed),
       room.on('connectionState', (state) => {
         if (state === 'connected') this.status = 'connected';
         else if (state === 'reconnecting') this.status = 'reconnecting';
@@ -494,6 +502,7 @@ export class CallSession extends Store {
       on.push(room.on(event, changed));
     }
     for (const p of room.participants.values()) {
+      this.#names.set(p.id, p.name);
       for (const t of p.tracks.values())
         if (t.kind === 'audio' && t.mediaTrack) this.#hear(t.id, p.id, t.mediaTrack);
     }
@@ -623,6 +632,130 @@ export class CallSession extends Store {
 
   sendChat(text: string): void {
     this.room?.sendChat(text);
+  }
+
+  /** Files sent and received now, with their progress, and those that failed. */
+  readonly transfers = new Transfers();
+  /** Names of everyone seen in this call, by participant id: a file's recipient may have left since. */
+  readonly #names = new Map<string, string>();
+
+  /** The files in the room this person may download (the ones from before they joined too), oldest first. */
+  get files(): readonly SharedFile[] {
+    return this.room?.files ?? [];
+  }
+
+  /** The name of a participant who is, or was, in the call with this person. */
+  nameOf(participantId: string): string | undefined {
+    return this.room?.participants.get(participantId)?.name ?? this.#names.get(participantId);
+  }
+
+  /**
+   * Sends `file` to everyone, or to one person (`to`: their participant id). Its progress is in
+   * `transfers`; a refusal becomes a line in the chat. Everyone it is for, this person included, then
+   * hears of it from the server (`file`).
+   */
+  sendFile(file: File, to?: string): void {
+    const room = this.room;
+    if (!room) return;
+    const toName = to ? this.nameOf(to) : undefined;
+    const query = new URLSearchParams({ name: file.name, ...(to ? { to } : {}) });
+    let sending: Sending | undefined;
+    const transfer = this.transfers.begin({
+      kind: 'upload',
+      name: file.name,
+      size: file.size,
+      ...(toName ? { toName } : {}),
+      cancel: () => sending?.abort(),
+    });
+    sending = sendBytes(`${this.#filesUrl(room)}?${query}`, room.fileToken, file, (sent) =>
+      this.transfers.progress(transfer, sent),
+    );
+    sending.done.then(
+      () => this.transfers.end(transfer),
+      (error) => {
+        this.transfers.end(transfer);
+        if (!isAbort(error)) this.transfers.fail(fileProblem(error, file.name, true, toName));
+      },
+    );
+  }
+
+  /**
+   * The bytes of a file sent in the room, with the file token; `onProgress(received, total)` as they
+   * come. Rejects with the server's refusal, or an AbortError when `signal` stops it.
+   */
+  downloadFile(
+    file: SharedFile,
+    onProgress?: (received: number, total: number) => void,
+    signal: AbortSignal = new AbortController().signal,
+  ): Promise<Blob> {
+    const room = this.room;
+    if (!room) return Promise.reject(new Error('you are not in the call'));
+    const url = `${this.#filesUrl(room)}/${encodeURIComponent(file.id)}`;
+    return receiveBytes(url, room.fileToken, file.size, signal, onProgress);
+  }
+
+  /** Pictures fetched for their previews, by file id, oldest first: within PREVIEW_BUDGET bytes in all. */
+  readonly #previews = new Map<string, { fetched: Promise<Blob>; blob?: Blob }>();
+
+  /**
+   * A picture's bytes for its preview in the chat: fetched once in the call, not each time the chat
+   * opens (the server counts every request against a per-address limit), and kept for its Download.
+   */
+  previewFile(file: SharedFile): Promise<Blob> {
+    const kept = this.#previews.get(file.id);
+    if (kept) return kept.fetched;
+    const entry: { fetched: Promise<Blob>; blob?: Blob } = { fetched: this.downloadFile(file) };
+    this.#previews.set(file.id, entry);
+    entry.fetched.then(
+      (blob) => {
+        entry.blob = blob;
+      },
+      () => {
+        // Refused or lost: the next time the chat shows it asks again.
+        if (this.#previews.get(file.id) === entry) this.#previews.delete(file.id);
+      },
+    );
+    // The oldest go first once the pictures kept pass the budget (this one is kept in any case).
+    let total = 0;
+    const sizes = new Map(this.files.map((f) => [f.id, f.size]));
+    for (const id of [...this.#previews.keys()].reverse()) {
+      total += sizes.get(id) ?? 0;
+      if (total > PREVIEW_BUDGET && id !== file.id) this.#previews.delete(id);
+    }
+    return entry.fetched;
+  }
+
+  /** Downloads a file (its progress in `transfers`, a Cancel stops it) and saves it under its name. */
+  async saveFile(file: SharedFile): Promise<void> {
+    if (this.transfers.download(file.id)) return;
+    // A picture already fetched for its preview is saved as it is.
+    const preview = this.#previews.get(file.id)?.blob;
+    if (preview) return saveBlob(preview, file.name);
+    const stop = new AbortController();
+    const transfer = this.transfers.begin({
+      id: file.id,
+      kind: 'download',
+      name: file.name,
+      size: file.size,
+      cancel: () => stop.abort(),
+    });
+    try {
+      const blob = await this.downloadFile(
+        file,
+        (received, total) => this.transfers.progress(transfer, received, total),
+        stop.signal,
+      );
+      saveBlob(blob, file.name);
+    } catch (error) {
+      if (!isAbort(error)) this.transfers.fail(fileProblem(error, file.name, false));
+    } finally {
+      this.transfers.end(transfer);
+    }
+  }
+
+  /** `<server>/rooms/<room>/files`: where the room's files are sent and fetched. */
+  #filesUrl(room: Room<MediaStreamTrack>): string {
+    return `${new URL(this.options.serverUrl).origin}/rooms/${encodeURIComponent(room.name)}/files`;
   }
 
   get isHost(): boolean {
@@ -758,6 +891,8 @@ export class CallSession extends Store {
     for (const timer of this.#reactionTimers) clearTimeout(timer);
     this.#reactionTimers.clear();
     this.#audio.close();
+    this.transfers.cancelAll();
+    this.#previews.clear();
     for (const off of this.#disposers.splice(0)) off();
     for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();
     void Promise.resolve(this.options.media).then((m) => {

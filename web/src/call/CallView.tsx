@@ -39,12 +39,14 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
 
   const room = session.options.room;
   const chat = session.room?.chat ?? [];
-  // What was said before this person joined (the history the server sends with `joined`) is not unread.
+  const files = session.files;
+  // What was said and sent before this person joined (what the server sends with `joined`) is not unread.
   const history = useRef<Set<string> | null>(null);
-  if (!history.current && session.room) history.current = new Set(session.room.chat.map((m) => m.id));
-  const fromOthers = chat.filter(
-    (m) => m.participantId !== session.selfId && !history.current?.has(m.id),
-  ).length;
+  if (!history.current && session.room)
+    history.current = new Set([...session.room.chat.map((m) => m.id), ...files.map((f) => f.id)]);
+  const fromOthers =
+    chat.filter((m) => m.participantId !== session.selfId && !history.current?.has(m.id)).length +
+    files.filter((f) => f.from !== session.selfId && !history.current?.has(f.id)).length;
   const unread = panel === 'chat' ? 0 : Math.max(0, fromOthers - seenChat);
   useEffect(() => {
     if (panel === 'chat') setSeenChat(fromOthers);
@@ -265,7 +267,20 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
               </button>
             </div>
             {panel === 'chat' && (
-              <ChatPanel messages={chat} selfId={session.selfId} onSend={(t) => session.sendChat(t)} />
+              <ChatPanel
+                messages={chat}
+                selfId={session.selfId}
+                onSend={(t) => session.sendChat(t)}
+                files={{
+                  files,
+                  transfers: session.transfers,
+                  people: session.remotes.map((p) => ({ id: p.id, name: p.name })),
+                  nameOf: (id) => session.nameOf(id),
+                  send: (file, to) => session.sendFile(file, to),
+                  save: (file) => void session.saveFile(file),
+                  preview: (file) => session.previewFile(file),
+                }}
+              />
             )}
             {panel === 'people' && (
               <ParticipantsPanel

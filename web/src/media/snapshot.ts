@@ -1,5 +1,4 @@
-/** How long a snapshot's blob URL outlives the click that downloads it (the download has begun by then). */
-const REVOKE_AFTER_MS = 5000;
+import { saveBlob } from '../util/saveBlob.ts';
 
 /**
  * Saves the frame `video` shows now as a PNG download named `fileName`: at the picture's own size
@@ -17,15 +16,7 @@ export async function saveSnapshot(video: HTMLVideoElement, fileName: string): P
   context.drawImage(video, 0, 0, width, height);
   const png = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
   if (!png) throw new Error('this browser could not make the picture');
-  const url = URL.createObjectURL(png);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = fileName;
-  link.hidden = true;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), REVOKE_AFTER_MS);
+  saveBlob(png, fileName);
 }
 
 /** `<name>-snapshot.png`, without the characters file systems refuse. */

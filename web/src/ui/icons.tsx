@@ -32,6 +32,11 @@ const paths = {
   fit: 'M4 9V4h5 M20 9V4h-5 M4 15v5h5 M20 15v5h-5',
   fullscreen: 'M4 9V4h5 M15 4h5v5 M20 15v5h-5 M9 20H4v-5 M9 9l-5-5 M15 9l5-5 M15 15l5 5 M9 15l-5 5',
   snapshot: 'M3 8h4l2-3h6l2 3h4v11H3z M12 16.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z',
+  attach:
+    'M20.5 11.5l-8.3 8.3a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8',
+  download: 'M12 4v11 M7 10.5l5 5 5-5 M5 20h14',
+  file: 'M6 3h8l4 4v14H6z M14 3v4h4',
+  warning: 'M12 3.5l9.5 16.5h-19z M12 10v4.5 M12 17.5h.01',
 } as const;
 
 export type IconName = keyof typeof paths;
