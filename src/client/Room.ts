@@ -11,6 +11,7 @@ import type {
   TrackSource,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { Board } from './Board.js';
 import {
   type CandidateLike,
   candidateToJson,
@@ -132,6 +133,13 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   readonly participants = new Map<string, RemoteParticipant<T>>();
   readonly localTracks: LocalTrack<T>[] = [];
   readonly chat: ChatMessage[] = [];
+  /**
+   * The room's whiteboard: a Yjs document kept in sync with everyone's, and who draws where (see
+   * `Board`). Draw on `board.doc`; a host can lock it for guests (`roomState.boardLocked`) or clear it.
+   */
+  readonly board = new Board((data) => {
+    if (this.#signal && !this.#signal.closed) this.#signal.send({ type: 'board', data });
+  });
   /** The files sent in the room that this client may download, oldest first. */
   files: SharedFile[] = [];
   participantId = '';
@@ -216,6 +224,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.#fileToken = joined.fileToken;
     this.files = [...(joined.files ?? [])];
     this.#applySnapshot(joined);
+    // The server's side of the board follows `joined`; this side says what it has.
+    this.board.sync();
   }
 
   /** Brings the participant list in line with a `joined` snapshot (first join or resume). */
@@ -316,6 +326,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         this.chat.push(message.message);
         this.emit('chat', message.message);
         return;
+      case 'board':
+        this.board.receive(message.data);
+        return;
+      case 'boardCleared':
+        this.board.cleared(message.by);
+        return;
       case 'file':
         this.files.push(message.file);
         this.emit('file', message.file);
@@ -373,6 +389,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
           ...(message.topic !== undefined ? { topic: message.topic } : {}),
           ...(message.spotlight !== undefined ? { spotlight: message.spotlight } : {}),
           ...(message.recording !== undefined ? { recording: message.recording } : {}),
+          ...(message.boardLocked ? { boardLocked: true } : {}),
         };
         this.emit('roomState', this.roomState);
         return;
@@ -715,6 +732,16 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     return `${u.origin}/rooms/${encodeURIComponent(this.name)}/files`;
   }
 
+  /** Lets guests only look at the whiteboard, or draw again (hosts only). */
+  async lockBoard(locked: boolean): Promise<void> {
+    await this.#signal.request({ type: 'lockBoard', locked });
+  }
+
+  /** Empties the whiteboard for everyone (hosts only). */
+  async clearBoard(): Promise<void> {
+    await this.#signal.request({ type: 'clearBoard' });
+  }
+
   /** Ends the room for everyone. */
   async endRoom(): Promise<void> {
     await this.#signal.request({ type: 'endRoom' });
@@ -814,6 +841,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       else this.#signal.once('close', () => resolve());
     });
     this.#signal.send({ type: 'leave' });
+    this.board.close();
     // The server closes the connection once it has taken the leave; do not wait for it past 2 s, and
     // leave no timer behind (a Node process that left would otherwise stay up for those 2 s). Then close
     // cleanly from here: dropping the socket instead made the next joins of a process fail (a load of

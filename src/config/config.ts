@@ -57,6 +57,12 @@ export const configSchema = z
          * lets the same people back in; state saved longer ago than this is dropped. 0 keeps nothing.
          */
         stateMaxAgeMs: z.number().int().min(0).default(3_600_000),
+        /** A room's whiteboard at most, in bytes (kept with the room state across a restart). */
+        boardMaxBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .default(8 * 1024 ** 2),
       })
       .strict()
       .default({}),

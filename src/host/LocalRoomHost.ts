@@ -67,6 +67,7 @@ export class LocalRoomHost implements RoomHost {
       emptyTimeoutMs: config.rooms.emptyTimeoutMs,
       resumeWindowMs: config.resumeWindowMs,
       files: config.files,
+      boardMaxBytes: config.rooms.boardMaxBytes,
       passwordGuard: {
         freeAttempts: config.auth.passwordFreeAttempts,
         backoffMs: config.auth.passwordBackoffMs,
@@ -602,6 +603,15 @@ class LocalMember implements Member {
         return ok();
       case 'startRecording':
         await this.#host.record(room, participant);
+        return ok();
+      // Whiteboard updates are many and small: answered only when refused.
+      case 'board':
+        return room.boardMessage(participant, action.data);
+      case 'lockBoard':
+        room.lockBoard(participant, action.locked);
+        return ok();
+      case 'clearBoard':
+        room.clearBoard(participant);
         return ok();
       case 'stopRecording':
         await this.#host.stopRecordingOf(room, participant);

@@ -241,7 +241,10 @@ export type MemberAction = Extract<
       | 'lowerHand'
       | 'spotlight'
       | 'startRecording'
-      | 'stopRecording';
+      | 'stopRecording'
+      | 'board'
+      | 'lockBoard'
+      | 'clearBoard';
   }
 >;
 

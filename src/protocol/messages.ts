@@ -58,6 +58,11 @@ function avatarProblem(url: string): string | undefined {
   const head = [...atob(data.slice(0, 16))].map((c) => c.charCodeAt(0));
   return IMAGE_MAGIC[type]!(head) ? undefined : `does not hold a ${type.toUpperCase()} picture`;
 }
+/**
+ * A whiteboard message at most, as base64: 150 KiB of update, so a pasted picture fits and the message
+ * stays under the WebSocket's limit (`limits.wsMaxMessageBytes`, 256 KiB).
+ */
+export const MAX_BOARD_MESSAGE_CHARS = 200 * 1024;
 /** C0 and C1 control characters and the ones that reorder text: a card shows none of them. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what is refused
 export const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -158,6 +163,19 @@ export const clientMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
   z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
+  /**
+   * The whiteboard: a y-protocols message (sync or awareness, framed as y-websocket frames them: a varint
+   * kind 0 or 1, then the message), base64. Answered only when refused (an `error` with the rid).
+   */
+  z.object({
+    type: z.literal('board'),
+    data: z
+      .string()
+      .min(1)
+      .max(MAX_BOARD_MESSAGE_CHARS)
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64'),
+    ...requestId,
+  }),
   /** Raises or lowers one's own hand; everyone hears `hand`. */
   z.object({ type: z.literal('raiseHand'), raised: z.boolean(), ...requestId }),
   /** A floating emoji over one's tile, for everyone; a few per ten seconds. */
@@ -195,6 +213,10 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('startRecording'), ...requestId }),
   /** Stops the room's recording; NOT_RECORDING when there is none. */
   z.object({ type: z.literal('stopRecording'), ...requestId }),
+  /** Stops or allows guests drawing on the whiteboard (hosts always may); everyone hears `roomState`. */
+  z.object({ type: z.literal('lockBoard'), locked: z.boolean(), ...requestId }),
+  /** Empties the whiteboard for everyone (`boardCleared`). */
+  z.object({ type: z.literal('clearBoard'), ...requestId }),
   z.object({ type: z.literal('endRoom'), ...requestId }),
   z.object({ type: z.literal('ping'), ...requestId }),
 ]);
@@ -261,6 +283,8 @@ export interface RoomAccessState {
   spotlight?: string;
   /** Set while the room is being recorded: since when (ms since the Unix epoch, server clock). */
   recording?: { since: number };
+  /** A host made the whiteboard view-only for guests. */
+  boardLocked?: boolean;
 }
 
 /** Why a participant left: `removed` means a host or the admin API removed it. */
@@ -327,6 +351,10 @@ export type ServerMessage =
     }
   | { type: 'answer'; sdp: string; tracks: { mid: string; trackId: string }[]; rid?: string | number }
   | { type: 'chat'; message: ChatMessage }
+  /** The whiteboard: a y-protocols message from the room's replica (base64), as `board` sends them. */
+  | { type: 'board'; data: string }
+  /** A host emptied the whiteboard: drop the local document and sync again. */
+  | { type: 'boardCleared'; by: string }
   /** Someone sent a file to the room or to this participant: download it with the file token. */
   | { type: 'file'; file: SharedFile }
   | { type: 'error'; code: string; message: string; rid?: string | number }

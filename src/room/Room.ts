@@ -23,6 +23,7 @@ import {
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 import { RoomAccess } from './RoomAccess.js';
+import { RoomBoard } from './RoomBoard.js';
 import { RoomFiles, type RoomFilesLimits } from './RoomFiles.js';
 import { RoomMembers } from './RoomMembers.js';
 import type { StoredRoom } from './RoomStateStore.js';
@@ -41,6 +42,8 @@ export interface RoomOptions {
   hostReturnMs?: number;
   /** The limits of the files people send in the room. */
   files?: RoomFilesLimits;
+  /** The whiteboard's size at most, in bytes (default 8 MiB). */
+  boardMaxBytes?: number;
   log: Logger;
 }
 
@@ -58,6 +61,8 @@ export interface RoomEvents {
   trackUnpublished: [Participant, string];
   /** A track was muted or unmuted (by its publisher or a host). */
   trackMuted: [Participant, string, boolean];
+  /** The whiteboard changed (to be saved). */
+  boardChanged: [];
   /** The last participant left. */
   empty: [];
   /** What a restart must keep changed: the lock, the password, who was admitted and with which role. */
@@ -103,6 +108,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly access: RoomAccess;
   /** The files people sent in the room (on disk, `src/files/paths.ts`; gone with the room). */
   readonly files: RoomFiles;
+  /** The room's whiteboard (a Yjs document and who draws where). */
+  readonly board: RoomBoard;
+  /** Guests may only look at the whiteboard (a host's choice). */
+  #boardLocked = false;
   /** Who this room admitted, for rejoins after a restart. */
   readonly members: RoomMembers;
   /** Joins so far: a restored room that nobody came back to keeps its saved state when it closes. */
@@ -134,6 +143,13 @@ export class Room extends TypedEmitter<RoomEvents> {
     );
     this.files = new RoomFiles(
       options.files ?? { maxBytes: 100 * 1024 ** 2, roomMaxBytes: 1024 ** 3, roomMaxFiles: 500 },
+    );
+    this.board = new RoomBoard(
+      { maxBytes: options.boardMaxBytes ?? 8 * 1024 ** 2 },
+      {
+        send: (message, except) => this.#sendBoard(message, except),
+        changed: () => this.emit('boardChanged'),
+      },
     );
     this.members = new RoomMembers(Math.max(64, options.maxParticipants * 2), options.hostReturnMs);
   }
@@ -239,6 +255,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       ...(rid !== undefined ? { rid } : {}),
     });
     this.broadcast({ type: 'participantJoined', participant: participant.info }, participant);
+    for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
     for (const other of others) for (const { track } of other.tracks.values()) session.subscribe(track);
     this.#log.info(
       {
@@ -289,6 +306,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       chat: this.chat,
       ...(rid !== undefined ? { rid } : {}),
     });
+    for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
     const pending = participant.session.pendingSubscriberOffer;
     if (pending) {
       participant.send({
@@ -510,6 +528,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       ...this.access.state,
       ...(this.#spotlight ? { spotlight: this.#spotlight } : {}),
       ...(this.#recording ? { recording: { since: this.#recording.since } } : {}),
+      ...(this.#boardLocked ? { boardLocked: true } : {}),
     };
   }
 
@@ -588,6 +607,37 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertOpen();
     if (!participant.takeReaction()) throw new CodedError('TOO_MANY_REACTIONS');
     this.broadcast({ type: 'reaction', participantId: participant.id, emoji });
+  }
+
+  /** A whiteboard message from `participant` (base64 y-protocols); what answers it goes back to them. */
+  boardMessage(participant: Participant, data: string): void {
+    this.#assertOpen();
+    const mayWrite = !this.#boardLocked || participant.role === 'host';
+    const replies = this.board.receive(participant.id, Buffer.from(data, 'base64'), mayWrite);
+    for (const reply of replies) this.#sendBoard(reply, undefined, participant);
+  }
+
+  /** Host control: guests may only look at the whiteboard (or may draw again). */
+  lockBoard(by: Actor, locked: boolean): void {
+    this.#assertHost(by);
+    if (this.#boardLocked === locked) return;
+    this.#boardLocked = locked;
+    this.broadcast({ type: 'roomState', ...this.roomState, by: actorId(by) });
+  }
+
+  /** Host control: empties the whiteboard for everyone. */
+  clearBoard(by: Actor): void {
+    this.#assertHost(by);
+    this.board.clear();
+    this.broadcast({ type: 'boardCleared', by: actorId(by) });
+  }
+
+  /** A whiteboard message to `to`, or to everyone but `except`, serialized once. */
+  #sendBoard(message: Uint8Array, except: string | undefined, to?: Participant): void {
+    const out: ServerMessage = { type: 'board', data: Buffer.from(message).toString('base64') };
+    if (to) return to.send(out);
+    const json = JSON.stringify(out);
+    for (const p of this.participants.values()) if (p.id !== except) p.send(out, json);
   }
 
   /** The participant whose file token this is (HTTP's door to the room's files); undefined: nobody here. */
@@ -704,6 +754,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     clearTimeout(this.#mediaTimers.get(participant.id));
     this.#mediaTimers.delete(participant.id);
     this.participants.delete(participant.id);
+    this.board.leave(participant.id);
     for (const trackId of participant.tracks.keys()) this.#trackOwner.delete(trackId);
     // Closing its published tracks closed every DownTrack of them; the subscribers renegotiate.
     this.broadcast({ type: 'participantLeft', participantId: participant.id, reason });
@@ -740,6 +791,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const p of participants) p.send(bye);
     await Promise.all(participants.map((p) => p.close('closed')));
     this.emit('closed', rejoinAfterMs !== undefined);
+    this.board.close();
     this.removeAllListeners();
   }
 }

@@ -3,6 +3,7 @@ import type { PasswordGuardOptions } from '../auth/roomPassword.js';
 import { CodedError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
+import { BoardStore } from './BoardStore.js';
 import type { Participant } from './Participant.js';
 import { Room } from './Room.js';
 import type { RoomFilesLimits } from './RoomFiles.js';
@@ -19,6 +20,8 @@ export interface RoomRegistryOptions {
   passwordGuard?: PasswordGuardOptions;
   /** The limits of each room's files (people sending each other files). */
   files?: RoomFilesLimits;
+  /** Each room's whiteboard at most, in bytes. */
+  boardMaxBytes?: number;
   /**
    * Keeps what a host set, and who was admitted, across a restart, in `<dataDir>/rooms/` for `maxAgeMs`;
    * none: rooms start afresh.
@@ -26,6 +29,9 @@ export interface RoomRegistryOptions {
   state?: { dataDir: string; maxAgeMs: number };
   log: Logger;
 }
+
+/** A changed whiteboard is saved this long after its first change (a burst of strokes is one write). */
+const BOARD_SAVE_MS = 2000;
 
 /** How long clients wait before they join again when the server says it is restarting. */
 export const RESTART_REJOIN_AFTER_MS = 1000;
@@ -38,6 +44,8 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
   readonly rooms = new Map<string, Room>();
   readonly #options: RoomRegistryOptions;
   readonly #store: RoomStateStore | undefined;
+  /** Each room's whiteboard across a restart, with the room state. */
+  readonly #boards: BoardStore | undefined;
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly #byResumeToken = new Map<string, Participant>();
   #closed = false;
@@ -51,6 +59,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       ? new RoomStateStore({ ...options.state, maxRooms: options.maxRooms, log: options.log })
       : undefined;
     this.#store = store;
+    this.#boards = options.state ? new BoardStore({ ...options.state, log: options.log }) : undefined;
     if (store) {
       this.#refresh = setInterval(() => {
         for (const room of this.rooms.values()) if (room.joinCount > 0) store.save(room.persistentState);
@@ -75,6 +84,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       resumeWindowMs: o.resumeWindowMs,
       ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
       ...(o.files ? { files: o.files } : {}),
+      ...(o.boardMaxBytes !== undefined ? { boardMaxBytes: o.boardMaxBytes } : {}),
       log: o.log,
     });
     const store = this.#store;
@@ -87,6 +97,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       );
     }
     if (store) room.on('stateChanged', () => store.save(room.persistentState));
+    this.#keepBoard(room);
     room.on('participantJoined', (p) => {
       clearTimeout(this.#emptyTimers.get(name));
       this.#emptyTimers.delete(name);
@@ -143,8 +154,41 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
     this.rooms.delete(name);
     this.emit('roomClosed', name);
     await room.close(reason, restartInMs);
-    if (restartInMs === undefined && room.joinCount > 0) this.#store?.delete(name);
+    if (restartInMs === undefined && room.joinCount > 0) {
+      this.#store?.delete(name);
+      this.#boards?.delete(name);
+    }
     this.#options.log.info({ room: name, reason }, 'room closed');
+  }
+
+  /**
+   * Gives a new room its whiteboard from before a restart, and saves the board a moment after it changes
+   * (one write for a burst of strokes) and when the server stops to restart.
+   */
+  #keepBoard(room: Room): void {
+    const boards = this.#boards;
+    if (!boards) return;
+    const saved = boards.load(room.name);
+    if (saved) {
+      try {
+        room.board.load(saved);
+      } catch (error) {
+        this.#options.log.warn({ room: room.name, err: error }, 'a saved whiteboard did not load; dropped');
+        boards.delete(room.name);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const save = () => {
+      timer = undefined;
+      boards.save(room.name, room.board.encode());
+    };
+    room.on('boardChanged', () => {
+      timer ??= setTimeout(save, BOARD_SAVE_MS);
+    });
+    room.on('closed', (restart) => {
+      clearTimeout(timer);
+      if (restart) save();
+    });
   }
 
   get participantCount(): number {

@@ -260,6 +260,9 @@ export class SignalingConnection implements MemberSink {
       case 'spotlight':
       case 'startRecording':
       case 'stopRecording':
+      case 'board':
+      case 'lockBoard':
+      case 'clearBoard':
         return this.#joined().act(message);
     }
   }
