@@ -42,7 +42,7 @@ export class Board extends TypedEmitter<BoardEvents> {
     super();
     this.#send = send;
     this.doc = new Y.Doc();
-    this.awareness = new Awareness(this.doc);
+    this.awareness = presence(this.doc);
     this.#watch();
   }
 
@@ -75,13 +75,13 @@ export class Board extends TypedEmitter<BoardEvents> {
 
   /** A host cleared the board: a new document, synced afresh; this client's presence carries over. */
   cleared(by: string): void {
-    const presence = this.awareness.getLocalState();
+    const state = this.awareness.getLocalState();
     this.#unwatch();
     this.awareness.destroy();
     this.doc.destroy();
     this.doc = new Y.Doc();
-    this.awareness = new Awareness(this.doc);
-    this.awareness.setLocalState(presence);
+    this.awareness = presence(this.doc);
+    this.awareness.setLocalState(state);
     this.#pending = [];
     this.#watch();
     this.emit('cleared', by);
@@ -155,6 +155,17 @@ export class Board extends TypedEmitter<BoardEvents> {
       this.#send(toBase64(encoding.toUint8Array(encoder)));
     }
   }
+}
+
+/**
+ * An awareness (presence) for `doc`. Its renewal timer (y-protocols runs one every 3 s) must not keep a
+ * Node process alive: a bot whose join was refused never closes its board.
+ */
+function presence(doc: Y.Doc): Awareness {
+  const awareness = new Awareness(doc);
+  const timer = (awareness as unknown as { _checkInterval?: { unref?: () => void } })._checkInterval;
+  timer?.unref?.();
+  return awareness;
 }
 
 /** Base64 in the browser and in Node alike (no Buffer in the browser). */

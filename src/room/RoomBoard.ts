@@ -61,6 +61,8 @@ export class RoomBoard {
     this.#limits = limits;
     this.#events = events;
     this.#awareness = new Awareness(new Y.Doc());
+    // Its renewal timer must not hold a process that is done (the room closes it too).
+    (this.#awareness as unknown as { _checkInterval?: NodeJS.Timeout })._checkInterval?.unref();
     this.#awareness.setLocalState(null);
     this.#awareness.on('update', ({ added, updated, removed }: AwarenessChange, origin: unknown) => {
       const changed = [...added, ...updated, ...removed];
