@@ -8,15 +8,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import type { Browser, Page } from 'playwright-core';
-import { ensureWebBuild, launchChromium, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { Page } from 'playwright-core';
+import { browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
 
 const CHEAP = { query: 'audio=0&video=0' };
 /** axe-core's script, run in the page through the DevTools protocol (the page's CSP allows no inline script). */
@@ -99,30 +96,14 @@ const unexpected = (people: Person[]) =>
   people.flatMap((p) => p.errors).filter((e) => !/Failed to load resource: .* status of 413/.test(e));
 
 describe('sending files in the chat of the web client', () => {
-  let server: TestServer;
-  let browser: Browser;
-  let dataDir: string;
-  const people: Person[] = [];
+  const suite = browserSuite({}, { files: { maxBytes: 64 * 1024, roomMaxBytes: 1024 * 1024 } });
+  const people = suite.people;
   const picture = png(32, 24);
 
-  before(async () => {
-    ensureWebBuild();
-    // The files go to the server's dataDir: a temporary one. Small limits, for the refusal.
-    dataDir = await mkdtemp(join(tmpdir(), 'port545-e2e-files-'));
-    server = await startTestServer({ dataDir, files: { maxBytes: 64 * 1024, roomMaxBytes: 1024 * 1024 } });
-    browser = await launchChromium();
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
-
   it('sends a picture to everyone: previewed, and downloaded byte for byte', async () => {
-    const ann = await openRoom(browser, server.url, 'swap', 'Ann', CHEAP);
+    const ann = await openRoom(suite.browser, suite.server.url, 'swap', 'Ann', CHEAP);
     people.push(ann);
-    const bob = await openRoom(browser, server.url, 'swap', 'Bob', CHEAP);
+    const bob = await openRoom(suite.browser, suite.server.url, 'swap', 'Bob', CHEAP);
     people.push(bob);
     await openChat(ann.page);
     await openChat(bob.page);
@@ -200,7 +181,7 @@ describe('sending files in the chat of the web client', () => {
       'the chat with files has no serious or critical problem',
     );
 
-    const cy = await openRoom(browser, server.url, 'swap', 'Cy', CHEAP);
+    const cy = await openRoom(suite.browser, suite.server.url, 'swap', 'Cy', CHEAP);
     people.push(cy);
     // What was sent before Cy came is not news: no unread badge for it.
     assert.equal(
@@ -222,9 +203,9 @@ describe('sending files in the chat of the web client', () => {
   });
 
   it('shows the server’s refusal of a file over its limit, and nobody gets a file', async () => {
-    const dee = await openRoom(browser, server.url, 'limits', 'Dee', CHEAP);
+    const dee = await openRoom(suite.browser, suite.server.url, 'limits', 'Dee', CHEAP);
     people.push(dee);
-    const eli = await openRoom(browser, server.url, 'limits', 'Eli', CHEAP);
+    const eli = await openRoom(suite.browser, suite.server.url, 'limits', 'Eli', CHEAP);
     people.push(eli);
     await openChat(dee.page);
     await openChat(eli.page);

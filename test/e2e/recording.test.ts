@@ -4,21 +4,11 @@
  * it starts and stops; and a snapshot of a tile's video saved as a PNG download.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import {
-  ensureWebBuild,
-  launchChromium,
-  NOTICE_MS,
-  openRoom,
-  type Person,
-  tileOf,
-} from '../helpers/browser.js';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserSuite, NOTICE_MS, openRoom, type Person, tileOf } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'on-the-record';
 const INDICATOR = '.recording-indicator';
@@ -37,30 +27,14 @@ async function openPeople(page: Page): Promise<void> {
 }
 
 describe('recording a call and saving snapshots in the web client', () => {
-  let server: TestServer;
-  let browser: Browser;
-  let dataDir: string;
-  const people: Person[] = [];
-
-  before(async () => {
-    ensureWebBuild();
-    // The recording goes to the server's dataDir: a temporary one, not the working directory's.
-    dataDir = await mkdtemp(join(tmpdir(), 'port545-recording-'));
-    server = await startTestServer({ dataDir, recordings: { movie: false } });
-    browser = await launchChromium();
-  });
-  after(async () => {
-    for (const p of people) await p.context.close();
-    await browser?.close();
-    await server?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  const suite = browserSuite({}, { recordings: { movie: false } });
+  const people = suite.people;
 
   it('lets the host record, shows everyone (late joiners too) that the call is recorded', async () => {
-    const hana = await openRoom(browser, server.url, ROOM, 'Hana', { query: 'audio=0&video=0' });
+    const hana = await openRoom(suite.browser, suite.server.url, ROOM, 'Hana', { query: 'audio=0&video=0' });
     people.push(hana);
     // Ivo's camera is on: the recording has something to record, and his tile a picture.
-    const ivo = await openRoom(browser, server.url, ROOM, 'Ivo', { query: 'audio=0' });
+    const ivo = await openRoom(suite.browser, suite.server.url, ROOM, 'Ivo', { query: 'audio=0' });
     people.push(ivo);
     await hana.page.locator(`${tileOf('Ivo')} video`).waitFor({ timeout: NOTICE_MS });
 
@@ -109,13 +83,16 @@ describe('recording a call and saving snapshots in the web client', () => {
     assert.match(await time.innerText(), /^\d\d:\d\d$/);
 
     // Someone who comes in now sees it on arrival.
-    const cy = await openRoom(browser, server.url, ROOM, 'Cy', { query: 'audio=0&video=0' });
+    const cy = await openRoom(suite.browser, suite.server.url, ROOM, 'Cy', { query: 'audio=0&video=0' });
     people.push(cy);
     await cy.page.getByRole('status', { name: RECORDED }).waitFor({ timeout: NOTICE_MS });
     await cy.page.getByText('This call is being recorded.').waitFor({ timeout: NOTICE_MS });
 
     // Someone about to join sees it on the pre-join screen, before they are in the call.
-    const dee = await openRoom(browser, server.url, ROOM, 'Dee', { join: false, query: 'audio=0&video=0' });
+    const dee = await openRoom(suite.browser, suite.server.url, ROOM, 'Dee', {
+      join: false,
+      query: 'audio=0&video=0',
+    });
     people.push(dee);
     const notice = dee.page.locator('.prejoin-recording');
     await notice.waitFor({ timeout: NOTICE_MS });

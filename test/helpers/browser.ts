@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { ConfigInput } from '../../src/config/config.js';
 import { startTestServer, type TestServer } from './server.js';
 
 /** Debian's Chromium; CHROME_PATH elsewhere. */
@@ -473,19 +475,23 @@ export interface BrowserSuite {
 
 /**
  * A test server and a Chromium for the tests of the enclosing `describe`: started before them, and
- * closed after them with every person's page in `people`.
+ * closed after them with every person's page in `people`. `server` changes the server's config; what
+ * it writes (recordings, files, boards) goes to a temporary data directory of its own, removed after.
  */
-export function browserSuite(options: LaunchOptions = {}): BrowserSuite {
+export function browserSuite(options: LaunchOptions = {}, server: ConfigInput = {}): BrowserSuite {
   const suite = { people: [] as Person[] } as BrowserSuite;
+  let dataDir: string | undefined;
   before(async () => {
     ensureWebBuild();
-    suite.server = await startTestServer();
+    dataDir = await mkdtemp(join(tmpdir(), 'port545-e2e-'));
+    suite.server = await startTestServer({ dataDir, ...server });
     suite.browser = await launchChromium(options);
   });
   after(async () => {
     for (const p of suite.people) await p.context.close();
     await suite.browser?.close();
     await suite.server?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
   return suite;
 }
