@@ -400,9 +400,50 @@ export class CallSession extends Store {
     this.changed();
   }
 
+  /** How many things others put on the whiteboard while this person had it closed. */
+  boardNews = 0;
+  #boardOpen = false;
+
+  /** The whiteboard is on this person's screen (what others drew is seen), or not. */
+  setBoardOpen(open: boolean): void {
+    this.#boardOpen = open;
+    if (open && this.boardNews > 0) {
+      this.boardNews = 0;
+      this.changed();
+    }
+  }
+
+  /** Counts what others add to the board (its items) while it is closed; a host's clear starts anew. */
+  #watchBoard(room: Room<MediaStreamTrack>): () => void {
+    let unbind = () => {};
+    const bind = () => {
+      unbind();
+      const doc = room.board.doc;
+      const items = doc.getArray('items');
+      const observer = (event: { changes: { added: Set<unknown> } }, tx: { origin: unknown }) => {
+        if (tx.origin === doc.clientID || this.#boardOpen) return;
+        this.boardNews += event.changes.added.size;
+        this.changed();
+      };
+      items.observe(observer);
+      unbind = () => items.unobserve(observer);
+    };
+    bind();
+    const off = room.board.on('cleared', () => {
+      this.boardNews = 0;
+      bind();
+      this.changed();
+    });
+    return () => {
+      off();
+      unbind();
+    };
+  }
+
   #watch(room: Room<MediaStreamTrack>): void {
     const changed = () => this.changed();
     const on = this.#disposers;
+    on.push(this.#watchBoard(room));
     on.push(
       // While this client rejoins (after a restart), the people it had are replaced by the same people
       // under new ids, some of them a little later: that is no news to announce.
@@ -449,7 +490,16 @@ export class CallSession extends Store {
         }
         this.changed();
       }),
-      room.on('error', (error) => this.notify(messageOf(error), 'warn')),
+      room.on('error', (error) => {
+        // The whiteboard's refusals, in words (the change is taken back on the board).
+        if (error instanceof ServerError && error.code === 'BOARD_FULL')
+          return this.notify(
+            'The whiteboard is full: what you added last was taken back. A host can clear it.',
+          );
+        if (error instanceof ServerError && error.code === 'BOARD_READ_ONLY')
+          return this.notify('A host made the whiteboard view-only: your change was taken back.');
+        this.notify(messageOf(error), 'warn');
+      }),
       room.on('ended', (reason) => {
         this.#endedBy = reason;
       }),
@@ -471,6 +521,15 @@ export class CallSession extends Store {
         if (state.locked !== before.locked)
           this.notify(
             state.locked ? 'The room is locked: nobody new can join.' : 'The room is open again.',
+            'info',
+          );
+        if (!!state.boardLocked !== !!before.boardLocked)
+          this.notify(
+            state.boardLocked
+              ? room.role === 'host'
+                ? 'The whiteboard is view-only for guests.'
+                : 'A host made the whiteboard view-only.'
+              : 'Everyone can draw on the whiteboard again.',
             'info',
           );
         if (state.spotlight !== before.spotlight) {

@@ -1,5 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { Whiteboard } from '../board/Whiteboard.tsx';
 import { saveSnapshot, snapshotFileName } from '../media/snapshot.ts';
 import { inviteLink } from '../router.ts';
 import { REACTIONS, type RoomAccessState } from '../sdk.ts';
@@ -36,6 +37,8 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   const [chosenLayout, setLayout] = useState<Layout>('auto');
   const [help, setHelp] = useState(false);
   const [seenChat, setSeenChat] = useState(0);
+  /** The whiteboard, large on this person's stage (nobody else's). */
+  const [boardOpen, setBoardOpen] = useState(false);
 
   const room = session.options.room;
   const chat = session.room?.chat ?? [];
@@ -104,6 +107,8 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
         return togglePanel('people');
       case 'layout':
         return setLayout(layout === 'grid' ? 'speaker' : 'grid');
+      case 'board':
+        return session.room ? setBoardOpen(!boardOpen) : undefined;
       case 'help':
         return setHelp(true);
     }
@@ -154,7 +159,12 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     stage = cameras.find((t) => !t.self && t.participantId === session.activeSpeaker) ?? cameras[0];
     strip = [...cameras.filter((t) => t !== stage), ...(ownScreen ? [ownScreen] : [])];
   }
-  const gridTiles = stage ? [] : [...cameras, ...(ownScreen ? [ownScreen] : [])];
+  // The whiteboard takes the stage; every tile goes to the strip beside it, as with a shared screen.
+  const boardShown = boardOpen && session.room !== undefined;
+  if (boardShown) strip = [...(stage ? [stage] : []), ...strip.filter((t) => t !== stage)];
+  if (boardShown && strip.length === 0) strip = [...cameras, ...screens];
+  useEffect(() => session.setBoardOpen(boardShown), [boardShown]);
+  const gridTiles = stage || boardShown ? [] : [...cameras, ...(ownScreen ? [ownScreen] : [])];
   const alone = session.remotes.length === 0 && session.status === 'connected';
 
   return (
@@ -224,7 +234,18 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
 
       <div class="call-body">
         <main class="stage-area" aria-label="Participants">
-          {stage ? (
+          {boardShown ? (
+            <div class="stage-layout presenting board-open">
+              <div class="stage-main">
+                <Whiteboard session={session} onClose={() => setBoardOpen(false)} />
+              </div>
+              <div class="filmstrip">
+                {strip.map((t) => (
+                  <Tile key={t.key} tile={t} actions={actions} />
+                ))}
+              </div>
+            </div>
+          ) : stage ? (
             <div class={`stage-layout${stage.source === 'screen' ? ' presenting' : ''}`}>
               <div class="stage-main">
                 <Tile tile={stage} actions={actions} />
@@ -238,7 +259,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
           ) : (
             <Grid tiles={gridTiles} actions={actions} />
           )}
-          {alone && (
+          {alone && !boardShown && (
             <div class="alone">
               <p>You're the only one here.</p>
               <button type="button" class="button" onClick={() => void invite()}>
@@ -389,6 +410,17 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             shortcut="L"
             onClick={() => setLayout(layout === 'grid' ? 'speaker' : 'grid')}
           />
+          <ControlButton
+            icon="board"
+            label="Whiteboard"
+            shortcut="W"
+            active={boardShown}
+            pressed={boardShown}
+            badge={boardShown ? 0 : session.boardNews}
+            badgeLabel="new on it"
+            disabled={!session.room}
+            onClick={() => setBoardOpen(!boardOpen)}
+          />
           <ControlButton icon="link" label="Copy invite link" onClick={() => void invite()} />
           <ControlButton
             icon="settings"
@@ -459,8 +491,11 @@ function ControlButton(props: {
   off?: boolean;
   active?: boolean;
   expanded?: boolean;
+  pressed?: boolean;
   disabled?: boolean;
   badge?: number;
+  /** What the badge counts, for a screen reader ("unread" when not said). */
+  badgeLabel?: string;
   onClick(): void;
 }): JSX.Element {
   const label = props.shortcut ? `${props.label} (${props.shortcut})` : props.label;
@@ -468,8 +503,9 @@ function ControlButton(props: {
     <button
       type="button"
       class={`round${props.off ? ' off' : ''}${props.active ? ' active' : ''}`}
-      aria-label={props.badge ? `${label}, ${props.badge} unread` : label}
+      aria-label={props.badge ? `${label}, ${props.badge} ${props.badgeLabel ?? 'unread'}` : label}
       aria-expanded={props.expanded}
+      aria-pressed={props.pressed}
       aria-controls={props.expanded === undefined ? undefined : 'call-panel'}
       title={label}
       disabled={props.disabled}

@@ -1,5 +1,14 @@
 /** Keyboard shortcuts of the call view: one letter, no modifier, ignored while typing. */
-export type ShortcutAction = 'mic' | 'camera' | 'screen' | 'hand' | 'chat' | 'people' | 'layout' | 'help';
+export type ShortcutAction =
+  | 'mic'
+  | 'camera'
+  | 'screen'
+  | 'hand'
+  | 'chat'
+  | 'people'
+  | 'layout'
+  | 'board'
+  | 'help';
 
 export const SHORTCUTS: readonly { key: string; action: ShortcutAction | 'close'; label: string }[] = [
   { key: 'M', action: 'mic', label: 'Turn your microphone on or off' },
@@ -9,6 +18,8 @@ export const SHORTCUTS: readonly { key: string; action: ShortcutAction | 'close'
   { key: 'C', action: 'chat', label: 'Open or close the chat' },
   { key: 'P', action: 'people', label: 'Open or close the participant list' },
   { key: 'L', action: 'layout', label: 'Switch between grid and speaker view' },
+  { key: 'W', action: 'board', label: 'Open or close the whiteboard' },
+  { key: 'Ctrl+Z', action: 'close', label: 'Undo your last change on the whiteboard (Ctrl+Shift+Z: redo)' },
   { key: '?', action: 'help', label: 'Show these shortcuts' },
   { key: 'Esc', action: 'close', label: 'Close the open panel or dialog' },
   { key: '← →', action: 'close', label: 'Move between tiles (on a tile’s options button)' },
@@ -22,6 +33,7 @@ const byKey: Record<string, ShortcutAction> = {
   c: 'chat',
   p: 'people',
   l: 'layout',
+  w: 'board',
   '?': 'help',
 };
 

@@ -1,0 +1,292 @@
+import * as Y from 'yjs';
+
+/**
+ * The whiteboard's document: `doc.getArray('items')`, a Y.Array of Y.Maps, oldest (bottom) first.
+ *   stroke: { kind: 'stroke', by, name, color, size, points }  points: a Y.Array of [x, y, pressure]
+ *     (board coordinates; a plain array of triples, or a flat [x, y, x, y…], is read too)
+ *   text:   { kind: 'text', by, name, x, y, text, color, size }  (x, y: the left of its baseline)
+ *   shape:  { kind: 'shape', by, name, shape: 'line'|'arrow'|'rect'|'ellipse', x1, y1, x2, y2, color, size }
+ *   note:   { kind: 'note', by, name, x, y, text, color }  (a sticky note, NOTE_SIZE square; x, y: top left)
+ *   image:  { kind: 'image', by, name, x, y, w, h, src }  (src: a data: URL, WebP or JPEG, ≤ 100 KB)
+ * Any item may carry dx, dy: how far it was moved (strokes keep their points as drawn).
+ * `by` is the author's participant id, `name` their display name when they drew it.
+ */
+export type Item = Y.Map<unknown>;
+export type Point = [number, number, number];
+
+export const ITEMS = 'items';
+/** The board's paper, on screen and in exports. */
+export const BACKGROUND = '#fbfbf8';
+export const TEXT_SIZE = 22;
+export const NOTE_SIZE = 180;
+export const NOTE_PAPER = '#fff1a6';
+export const NOTE_TEXT_SIZE = 18;
+export type ShapeKind = 'line' | 'arrow' | 'rect' | 'ellipse';
+export const SHAPES: readonly ShapeKind[] = ['line', 'arrow', 'rect', 'ellipse'];
+export const TEXT_FONT = (size: number) =>
+  `500 ${size}px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
+
+export const COLORS: readonly { name: string; value: string }[] = [
+  { name: 'Black', value: '#1d2127' },
+  { name: 'Red', value: '#d7263d' },
+  { name: 'Blue', value: '#1f5fd1' },
+  { name: 'Green', value: '#138a3e' },
+  { name: 'Orange', value: '#e07a00' },
+  { name: 'Purple', value: '#7b3fc4' },
+];
+
+export const SIZES: readonly { name: string; value: number }[] = [
+  { name: 'Thin', value: 4 },
+  { name: 'Medium', value: 8 },
+  { name: 'Thick', value: 16 },
+];
+
+export function itemsOf(doc: Y.Doc): Y.Array<Item> {
+  return doc.getArray<Item>(ITEMS);
+}
+
+/** A stroke's points as [x, y, pressure] triples, whatever form they were stored in. */
+export function pointsOf(item: Item): Point[] {
+  const raw = item.get('points');
+  const list: unknown[] = raw instanceof Y.Array ? raw.toArray() : Array.isArray(raw) ? raw : [];
+  const out: Point[] = [];
+  if (list.length > 0 && typeof list[0] === 'number') {
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      const x = Number(list[i]);
+      const y = Number(list[i + 1]);
+      if (Number.isFinite(x) && Number.isFinite(y)) out.push([x, y, 0.5]);
+    }
+    return out;
+  }
+  for (const p of list) {
+    if (!Array.isArray(p)) continue;
+    const x = Number(p[0]);
+    const y = Number(p[1]);
+    const pressure = Number(p[2] ?? 0.5);
+    if (Number.isFinite(x) && Number.isFinite(y))
+      out.push([x, y, Number.isFinite(pressure) ? pressure : 0.5]);
+  }
+  return out;
+}
+
+export function kindOf(item: Item): string {
+  const kind = item.get('kind');
+  if (typeof kind === 'string') return kind;
+  return item.has('text') ? 'text' : 'stroke';
+}
+
+export function colorOf(item: Item): string {
+  const color = item.get('color');
+  return typeof color === 'string' && /^#[0-9a-fA-F]{3,8}$/.test(color) ? color : COLORS[0]!.value;
+}
+
+export function sizeOf(item: Item, fallback: number): number {
+  const size = Number(item.get('size'));
+  return Number.isFinite(size) && size > 0 && size <= 200 ? size : fallback;
+}
+
+export function textOf(item: Item): string {
+  const text = item.get('text');
+  return typeof text === 'string' ? text : '';
+}
+
+export function numberOf(item: Item, key: string): number {
+  const n = Number(item.get(key));
+  return Number.isFinite(n) ? n : 0;
+}
+
+export function offsetOf(item: Item): { dx: number; dy: number } {
+  return { dx: numberOf(item, 'dx'), dy: numberOf(item, 'dy') };
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+function newItem(kind: string, who: { id: string; name: string }): Y.Map<unknown> {
+  const item = new Y.Map<unknown>();
+  item.set('kind', kind);
+  item.set('by', who.id);
+  item.set('name', who.name);
+  return item;
+}
+
+export function addShape(
+  doc: Y.Doc,
+  who: { id: string; name: string },
+  shape: ShapeKind,
+  x: number,
+  y: number,
+  color: string,
+  size: number,
+): Item {
+  const item = newItem('shape', who);
+  doc.transact(() => {
+    item.set('shape', shape);
+    for (const [k, v] of [
+      ['x1', x],
+      ['y1', y],
+      ['x2', x],
+      ['y2', y],
+    ] as const)
+      item.set(k, round(v));
+    item.set('color', color);
+    item.set('size', size);
+    itemsOf(doc).push([item]);
+  }, doc.clientID);
+  return item;
+}
+
+export function setShapeEnd(doc: Y.Doc, item: Item, x: number, y: number): void {
+  if (!item.doc || item._item?.deleted) return;
+  doc.transact(() => {
+    item.set('x2', round(x));
+    item.set('y2', round(y));
+  }, doc.clientID);
+}
+
+export function addNote(
+  doc: Y.Doc,
+  who: { id: string; name: string },
+  x: number,
+  y: number,
+  text: string,
+  color: string,
+): void {
+  doc.transact(() => {
+    const item = newItem('note', who);
+    item.set('x', round(x));
+    item.set('y', round(y));
+    item.set('text', text);
+    item.set('color', color);
+    itemsOf(doc).push([item]);
+  }, doc.clientID);
+}
+
+export function addImage(
+  doc: Y.Doc,
+  who: { id: string; name: string },
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+  src: string,
+): void {
+  doc.transact(() => {
+    const item = newItem('image', who);
+    item.set('x', round(x));
+    item.set('y', round(y));
+    item.set('w', round(w));
+    item.set('h', round(h));
+    item.set('src', src);
+    itemsOf(doc).push([item]);
+  }, doc.clientID);
+}
+
+/** Moves an item to `dx`, `dy` from where it was made. */
+export function setOffset(doc: Y.Doc, item: Item, dx: number, dy: number): void {
+  if (!item.doc || item._item?.deleted) return;
+  doc.transact(() => {
+    item.set('dx', round(dx));
+    item.set('dy', round(dy));
+  }, doc.clientID);
+}
+
+/** Starts a stroke at `point`; returns the points array to extend as the pointer moves. */
+export function beginStroke(
+  doc: Y.Doc,
+  who: { id: string; name: string },
+  color: string,
+  size: number,
+  point: Point,
+): Y.Array<Point> {
+  const points = new Y.Array<Point>();
+  doc.transact(() => {
+    const stroke = new Y.Map<unknown>();
+    stroke.set('kind', 'stroke');
+    stroke.set('by', who.id);
+    stroke.set('name', who.name);
+    stroke.set('color', color);
+    stroke.set('size', size);
+    points.push([[round(point[0]), round(point[1]), round(point[2])]]);
+    stroke.set('points', points);
+    itemsOf(doc).push([stroke]);
+  }, doc.clientID);
+  return points;
+}
+
+export function extendStroke(doc: Y.Doc, points: Y.Array<Point>, more: Point[]): void {
+  if (more.length === 0 || !points.doc || points._item?.deleted) return;
+  doc.transact(() => {
+    points.push(more.map((p) => [round(p[0]), round(p[1]), round(p[2])] as Point));
+  }, doc.clientID);
+}
+
+export function addText(
+  doc: Y.Doc,
+  who: { id: string; name: string },
+  x: number,
+  y: number,
+  text: string,
+  color: string,
+): void {
+  doc.transact(() => {
+    const item = new Y.Map<unknown>();
+    item.set('kind', 'text');
+    item.set('by', who.id);
+    item.set('name', who.name);
+    item.set('x', round(x));
+    item.set('y', round(y));
+    item.set('text', text);
+    item.set('color', color);
+    item.set('size', TEXT_SIZE);
+    itemsOf(doc).push([item]);
+  }, doc.clientID);
+}
+
+export function removeItem(doc: Y.Doc, item: Item): void {
+  const items = itemsOf(doc);
+  doc.transact(() => {
+    const index = items.toArray().indexOf(item);
+    if (index >= 0) items.delete(index, 1);
+  }, doc.clientID);
+}
+
+/** "Whiteboard: 3 items, drawn by Ann and Bob." — what the canvas says to a screen reader. */
+export function describe(doc: Y.Doc): string {
+  const items = itemsOf(doc).toArray();
+  if (items.length === 0) return 'Whiteboard: empty';
+  const names = new Set<string>();
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const name = item.get('name');
+    if (typeof name === 'string' && name) names.add(name);
+    const kind = kindOf(item);
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  const words: Record<string, [string, string]> = {
+    stroke: ['drawing', 'drawings'],
+    text: ['text', 'texts'],
+    shape: ['shape', 'shapes'],
+    note: ['sticky note', 'sticky notes'],
+    image: ['picture', 'pictures'],
+  };
+  const kinds = [...counts]
+    .filter(([kind]) => words[kind])
+    .map(([kind, n]) => `${n} ${words[kind]![n === 1 ? 0 : 1]}`);
+  const parts = [
+    `${items.length} item${items.length === 1 ? '' : 's'}`,
+    ...(kinds.length > 1 ? [`(${kinds.join(', ')})`] : []),
+  ];
+  const who = [...names];
+  const by =
+    who.length === 0
+      ? ''
+      : who.length === 1
+        ? `, by ${who[0]}`
+        : `, by ${who.slice(0, -1).join(', ')} and ${who[who.length - 1]}`;
+  const said = items
+    .filter((i) => kindOf(i) === 'text' || kindOf(i) === 'note')
+    .map(textOf)
+    .filter(Boolean)
+    .slice(0, 5);
+  return `Whiteboard: ${parts.join(' ')}${by}.${said.length ? ` Text: ${said.map((w) => `“${w}”`).join(', ')}.` : ''}`;
+}
