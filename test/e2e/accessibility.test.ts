@@ -5,33 +5,9 @@
  * screen and nothing covers it, notices included.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { browserSuite, NOTICE_MS, openRoom, tileOf } from '../helpers/browser.js';
-
-/** axe-core's script, run in the page through the DevTools protocol (the page's CSP allows no inline script). */
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** The serious and critical findings of axe-core on the page as it is now. */
-async function axeProblems(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run()).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
-}
+import { axeProblems, browserSuite, NOTICE_MS, openRoom, tileOf } from '../helpers/browser.js';
 
 /** Presses Tab until `selector` has the focus; fails after `max` presses. */
 async function tabTo(page: Page, selector: string, max = 60): Promise<void> {

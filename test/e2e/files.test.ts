@@ -7,17 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
-import { browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
+import { axeProblems, browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
 
 const CHEAP = { query: 'audio=0&video=0' };
-/** axe-core's script, run in the page through the DevTools protocol (the page's CSP allows no inline script). */
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** CRC-32 (ISO 3309), as PNG chunks carry it. */
@@ -56,19 +52,6 @@ function png(width: number, height: number): Buffer {
     chunk('IDAT', deflateSync(Buffer.from(rows))),
     chunk('IEND', Buffer.alloc(0)),
   ]);
-}
-
-/** The serious and critical findings of axe-core (a maintained accessibility checker) on the page now. */
-async function axeProblems(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] };
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: Violation[] }> } }).axe;
-    return (await axe.run()).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
 }
 
 /** Opens the chat panel, unless it is open. */

@@ -6,36 +6,13 @@
  * view-only stops a guest's pen.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
+import { axeProblems, browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
 
 const ROOM = 'sketch-pad';
-/** axe-core's script, run in the page through the DevTools protocol (as test/e2e/accessibility.test.ts). */
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** The serious and critical findings of axe-core on the page as it is now. */
-async function axeProblems(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run()).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
-}
 /** The colours the board offers (web/src/board/model.ts) and its paper. */
 const RED = [0xd7, 0x26, 0x3d] as const;
 const BLUE = [0x1f, 0x5f, 0xd1] as const;

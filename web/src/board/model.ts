@@ -101,38 +101,35 @@ export function offsetOf(item: Item): { dx: number; dy: number } {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-function newItem(kind: string, who: { id: string; name: string }): Y.Map<unknown> {
+type Who = { id: string; name: string };
+
+/**
+ * Adds an item of `kind` by `who` with `fields` (numbers rounded to a tenth: board units need no more),
+ * as one change of this client's (its undo step).
+ */
+function addItem(doc: Y.Doc, kind: string, who: Who, fields: Record<string, unknown>): Item {
   const item = new Y.Map<unknown>();
-  item.set('kind', kind);
-  item.set('by', who.id);
-  item.set('name', who.name);
+  doc.transact(() => {
+    item.set('kind', kind);
+    item.set('by', who.id);
+    item.set('name', who.name);
+    for (const [key, value] of Object.entries(fields))
+      item.set(key, typeof value === 'number' ? round(value) : value);
+    itemsOf(doc).push([item]);
+  }, doc.clientID);
   return item;
 }
 
 export function addShape(
   doc: Y.Doc,
-  who: { id: string; name: string },
+  who: Who,
   shape: ShapeKind,
   x: number,
   y: number,
   color: string,
   size: number,
 ): Item {
-  const item = newItem('shape', who);
-  doc.transact(() => {
-    item.set('shape', shape);
-    for (const [k, v] of [
-      ['x1', x],
-      ['y1', y],
-      ['x2', x],
-      ['y2', y],
-    ] as const)
-      item.set(k, round(v));
-    item.set('color', color);
-    item.set('size', size);
-    itemsOf(doc).push([item]);
-  }, doc.clientID);
-  return item;
+  return addItem(doc, 'shape', who, { shape, x1: x, y1: y, x2: x, y2: y, color, size });
 }
 
 export function setShapeEnd(doc: Y.Doc, item: Item, x: number, y: number): void {
@@ -143,42 +140,20 @@ export function setShapeEnd(doc: Y.Doc, item: Item, x: number, y: number): void 
   }, doc.clientID);
 }
 
-export function addNote(
-  doc: Y.Doc,
-  who: { id: string; name: string },
-  x: number,
-  y: number,
-  text: string,
-  color: string,
-): void {
-  doc.transact(() => {
-    const item = newItem('note', who);
-    item.set('x', round(x));
-    item.set('y', round(y));
-    item.set('text', text);
-    item.set('color', color);
-    itemsOf(doc).push([item]);
-  }, doc.clientID);
+export function addNote(doc: Y.Doc, who: Who, x: number, y: number, text: string, color: string): void {
+  addItem(doc, 'note', who, { x, y, text, color });
 }
 
 export function addImage(
   doc: Y.Doc,
-  who: { id: string; name: string },
+  who: Who,
   x: number,
   y: number,
   w: number,
   h: number,
   src: string,
 ): void {
-  doc.transact(() => {
-    const item = newItem('image', who);
-    item.set('x', round(x));
-    item.set('y', round(y));
-    item.set('w', round(w));
-    item.set('h', round(h));
-    item.set('src', src);
-    itemsOf(doc).push([item]);
-  }, doc.clientID);
+  addItem(doc, 'image', who, { x, y, w, h, src });
 }
 
 /** Moves an item to `dx`, `dy` from where it was made. */
@@ -191,25 +166,10 @@ export function setOffset(doc: Y.Doc, item: Item, dx: number, dy: number): void 
 }
 
 /** Starts a stroke at `point`; returns the points array to extend as the pointer moves. */
-export function beginStroke(
-  doc: Y.Doc,
-  who: { id: string; name: string },
-  color: string,
-  size: number,
-  point: Point,
-): Y.Array<Point> {
+export function beginStroke(doc: Y.Doc, who: Who, color: string, size: number, point: Point): Y.Array<Point> {
   const points = new Y.Array<Point>();
-  doc.transact(() => {
-    const stroke = new Y.Map<unknown>();
-    stroke.set('kind', 'stroke');
-    stroke.set('by', who.id);
-    stroke.set('name', who.name);
-    stroke.set('color', color);
-    stroke.set('size', size);
-    points.push([[round(point[0]), round(point[1]), round(point[2])]]);
-    stroke.set('points', points);
-    itemsOf(doc).push([stroke]);
-  }, doc.clientID);
+  points.push([[round(point[0]), round(point[1]), round(point[2])]]);
+  addItem(doc, 'stroke', who, { color, size, points });
   return points;
 }
 
@@ -220,26 +180,8 @@ export function extendStroke(doc: Y.Doc, points: Y.Array<Point>, more: Point[]):
   }, doc.clientID);
 }
 
-export function addText(
-  doc: Y.Doc,
-  who: { id: string; name: string },
-  x: number,
-  y: number,
-  text: string,
-  color: string,
-): void {
-  doc.transact(() => {
-    const item = new Y.Map<unknown>();
-    item.set('kind', 'text');
-    item.set('by', who.id);
-    item.set('name', who.name);
-    item.set('x', round(x));
-    item.set('y', round(y));
-    item.set('text', text);
-    item.set('color', color);
-    item.set('size', TEXT_SIZE);
-    itemsOf(doc).push([item]);
-  }, doc.clientID);
+export function addText(doc: Y.Doc, who: Who, x: number, y: number, text: string, color: string): void {
+  addItem(doc, 'text', who, { x, y, text, color, size: TEXT_SIZE });
 }
 
 export function removeItem(doc: Y.Doc, item: Item): void {
