@@ -632,12 +632,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.broadcast({ type: 'boardCleared', by: actorId(by) });
   }
 
-  /** A whiteboard message to `to`, or to everyone but `except`, serialized once. */
+  /** A whiteboard message to `to`, or to everyone but the participant `except`. */
   #sendBoard(message: Uint8Array, except: string | undefined, to?: Participant): void {
     const out: ServerMessage = { type: 'board', data: Buffer.from(message).toString('base64') };
     if (to) return to.send(out);
-    const json = JSON.stringify(out);
-    for (const p of this.participants.values()) if (p.id !== except) p.send(out, json);
+    this.broadcast(out, except === undefined ? undefined : this.participants.get(except));
   }
 
   /** The participant whose file token this is (HTTP's door to the room's files); undefined: nobody here. */

@@ -4,6 +4,7 @@ import * as Y from 'yjs';
 import type { CallSession } from '../call/CallSession.ts';
 import { messageOf } from '../call/failures.ts';
 import { ServerError } from '../sdk.ts';
+import { PathIcon } from '../ui/icons.tsx';
 import { saveBlob } from '../util/saveBlob.ts';
 import { fitImage } from './image.ts';
 import {
@@ -78,25 +79,8 @@ interface Cursor {
   y: number;
 }
 
-function BoardIcon({ d }: { d: string }): JSX.Element {
-  return (
-    <svg
-      class="icon"
-      width={20}
-      height={20}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      stroke-width="1.8"
-      stroke-linecap="round"
-      stroke-linejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
-      <path d={d} />
-    </svg>
-  );
-}
+/** The board toolbar's icons: its own paths, drawn as the app's icons are. */
+const BoardIcon = ({ d }: { d: string }) => <PathIcon d={d} size={20} />;
 
 /** The current document of `board`: a host's clear replaces it, and everything bound to it follows. */
 function useBoardDoc(session: CallSession): Y.Doc | undefined {

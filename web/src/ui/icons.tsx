@@ -43,6 +43,11 @@ const paths = {
 export type IconName = keyof typeof paths;
 
 export function Icon({ name, size = 22 }: { name: IconName; size?: number }): JSX.Element {
+  return <PathIcon d={paths[name]} size={size} />;
+}
+
+/** An icon of one stroked path `d` on the 24×24 grid (the set's own, or one a component draws). */
+export function PathIcon({ d, size = 22 }: { d: string; size?: number }): JSX.Element {
   return (
     <svg
       class="icon"
@@ -57,7 +62,7 @@ export function Icon({ name, size = 22 }: { name: IconName; size?: number }): JS
       aria-hidden="true"
       focusable="false"
     >
-      <path d={paths[name]} />
+      <path d={d} />
     </svg>
   );
 }
