@@ -104,12 +104,14 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
   let nextId = 0;
 
   // The rooms' files: the bytes stream here, the books are kept where each room runs.
-  const filesCall = async (room: string, call: FilesCall): Promise<SharedFile | undefined> => {
+  const filesAnswer = async (room: string, call: FilesCall) => {
     const worker = workers.ownerOf(room) ?? workers.lobby();
     const answer = await worker.request<'files'>({ t: 'files', rid: worker.nextRid(), call });
     if (answer.error) throw new CodedError(answer.error.code as ErrorCode, answer.error.message);
-    return answer.file;
+    return answer;
   };
+  const filesCall = async (room: string, call: FilesCall): Promise<SharedFile | undefined> =>
+    (await filesAnswer(room, call)).file;
   registerFilesApi(app, config, {
     reserveFile: async (upload) => (await filesCall(upload.room, { op: 'reserve', upload }))!,
     completeFile: async (room, id, type) => (await filesCall(room, { op: 'complete', room, id, type }))!,
@@ -117,6 +119,8 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       await filesCall(room, { op: 'release', room, id });
     },
     fileFor: async (room, token, id) => (await filesCall(room, { op: 'fetch', room, token, id }))!,
+    recordingFor: async (room, token) =>
+      (await filesAnswer(room, { op: 'recording', room, token })).recording!,
   });
   // Files of rooms before a restart are nobody's now (a room's files last as long as the room).
   app.addHook('onReady', async () => {

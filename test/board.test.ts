@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import * as encoding from 'lib0/encoding';
 import { writeUpdate } from 'y-protocols/sync';
 import * as Y from 'yjs';
+import { Bot } from '../src/bot/Bot.js';
 import { connectNode, type Room, ServerError } from '../src/client/node.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient } from './helpers/ws.js';
@@ -209,6 +210,76 @@ describe('the whiteboard', () => {
     } finally {
       raw.close();
       await ann.leave();
+    }
+  });
+
+  it('lets people draw over a shared screen, and its presenter turn that off and clear it', async () => {
+    const host = await join_(t.url, 'annotate', 'Hana');
+    const pia = await Bot.start({ url: t.url, room: 'annotate', name: 'Pia', hostAddresses: LOOPBACK });
+    const viewer = await join_(t.url, 'annotate', 'Vic');
+    const presenter = pia.room;
+    const layer = (room: Room) => room.board.annotation(presenter.participantId);
+    const authors = (room: Room) =>
+      layer(room)
+        .toArray()
+        .map((s) => s.get('by') as string)
+        .sort()
+        .join();
+    const mark = (room: Room, by: string) =>
+      room.board.doc.transact(() => {
+        const stroke = new Y.Map<unknown>();
+        stroke.set('kind', 'stroke');
+        stroke.set('by', by);
+        stroke.set('points', [100, 100, 400, 300]);
+        layer(room).push([stroke]);
+      }, room.board.doc.clientID);
+    try {
+      await pia.shareScreen();
+      mark(viewer, 'Vic');
+      await eventually(
+        'the presenter and the host see the viewer’s drawing over the screen',
+        () => authors(presenter) === 'Vic' && authors(host) === 'Vic',
+      );
+      await presenter.allowAnnotation(false);
+      await eventually('everyone knows only the presenter draws there now', () =>
+        [host, viewer].every((r) => r.roomState.annotationOff?.join() === presenter.participantId),
+      );
+      mark(viewer, 'Vic');
+      mark(presenter, 'Pia');
+      await eventually('the viewer’s new drawing was taken back for everyone; the presenter’s stays', () =>
+        [host, viewer, presenter].every((r) => authors(r) === 'Pia,Vic'),
+      );
+      await assert.rejects(
+        viewer.allowAnnotation(true, presenter.participantId),
+        (e: unknown) => e instanceof ServerError && e.code === 'NOT_HOST',
+      );
+      await assert.rejects(
+        viewer.clearAnnotation(presenter.participantId),
+        (e: unknown) => e instanceof ServerError && e.code === 'NOT_HOST',
+      );
+      await host.allowAnnotation(true, presenter.participantId);
+      await eventually('a host opened it again', () => viewer.roomState.annotationOff === undefined);
+      mark(viewer, 'Vic');
+      await eventually('the viewer draws there again', () => authors(host) === 'Pia,Vic,Vic');
+      await presenter.clearAnnotation();
+      await eventually('the presenter cleared it for everyone', () =>
+        [host, viewer, presenter].every((r) => layer(r).length === 0),
+      );
+      mark(viewer, 'Vic');
+      await eventually('one more drawing is there', () => authors(host) === 'Vic');
+      await presenter.allowAnnotation(false);
+      await pia.stopScreen();
+      await eventually(
+        'the share ended: its drawings went, and annotation is allowed again',
+        () =>
+          [host, viewer].every((r) => layer(r).length === 0) && host.roomState.annotationOff === undefined,
+      );
+      // The board itself was never touched.
+      assert.equal(strokes(host).length, 0);
+    } finally {
+      await viewer.leave();
+      await pia.stop();
+      await host.leave();
     }
   });
 

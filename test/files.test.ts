@@ -15,51 +15,12 @@ import { connectNode, type Room, ServerError } from '../src/client/node.js';
 import { roomFilesDir } from '../src/files/paths.js';
 import type { SharedFile } from '../src/protocol/messages.js';
 import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { startUpload } from './helpers/upload.js';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const join_ = (url: string, room: string, name: string) =>
   connectNode({ url, room, name, hostAddresses: LOOPBACK });
 const refusedWith = (code: string) => (error: unknown) => error instanceof ServerError && error.code === code;
-
-/** A raw upload: sends the headers and `sent` bytes of a body said to be `length` long, then waits. */
-function startUpload(
-  url: string,
-  room: string,
-  token: string,
-  length: number,
-  sent: number,
-): Promise<{ status: number; body: string; bytesSentBeforeReply: number; destroy: () => void }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(`${url}/rooms/${room}/files?name=big.bin`);
-    const req = request(u, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-length': String(length) },
-    });
-    let written = 0;
-    req.on('response', (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          body,
-          bytesSentBeforeReply: written,
-          destroy: () => req.destroy(),
-        }),
-      );
-    });
-    req.on('error', reject);
-    // The headers go now, whatever follows: the server answers from them.
-    req.flushHeaders();
-    const chunk = randomBytes(Math.min(sent, 64 * 1024));
-    while (written < sent) {
-      req.write(chunk.subarray(0, Math.min(chunk.length, sent - written)));
-      written += Math.min(chunk.length, sent - written);
-    }
-  });
-}
 
 describe('files in a room', () => {
   let t: TestServer;
@@ -189,7 +150,12 @@ describe('files in a room', () => {
       let announced = 0;
       bob.on('file', () => announced++);
       // 30 MB said, 256 KiB sent: the refusal comes with 29+ MB still unsent.
-      const tooBig = await startUpload(t.url, 'limits', ann.fileToken, 30 * 1024 ** 2, 256 * 1024);
+      const tooBig = await startUpload(
+        `${t.url}/rooms/limits/files?name=big.bin`,
+        ann.fileToken,
+        30 * 1024 ** 2,
+        256 * 1024,
+      );
       assert.equal(tooBig.status, 413);
       assert.equal(JSON.parse(tooBig.body).error.code, 'FILE_TOO_LARGE');
       assert.ok(tooBig.bytesSentBeforeReply < 30 * 1024 ** 2);
@@ -213,7 +179,12 @@ describe('files in a room', () => {
       await ann.sendFile(randomBytes(19 * 1024 ** 2), 'two.bin');
       await eventually('both announced', () => announced === 2);
       // A third does not fit in the room: refused before a byte is sent.
-      const full = await startUpload(t.url, 'limits', ann.fileToken, 5 * 1024 ** 2, 0);
+      const full = await startUpload(
+        `${t.url}/rooms/limits/files?name=big.bin`,
+        ann.fileToken,
+        5 * 1024 ** 2,
+        0,
+      );
       assert.equal(full.status, 413);
       assert.equal(JSON.parse(full.body).error.code, 'ROOM_FILES_FULL');
       full.destroy();

@@ -17,6 +17,13 @@ import { connectNode, ServerError } from '../src/client/node.js';
 import { runCli } from './helpers/cli.js';
 import { decodeErrors, mediaSpan, pngPixels } from './helpers/ffmpeg.js';
 import { eventually, freePort, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { startUpload } from './helpers/upload.js';
+
+/** The id of `room`'s newest recording, from the recordings API. */
+async function recordingOf(url: string, room: string): Promise<string | undefined> {
+  const reply = await fetch(`${url}/api/v1/recordings?room=${room}`, { headers: AUTH });
+  return ((await reply.json()) as { recordings: { id: string }[] }).recordings[0]?.id;
+}
 
 const run = promisify(execFile);
 const API_KEY = 'recording-test-key-0123456789';
@@ -240,6 +247,77 @@ describe('recording control', () => {
       assert.deepEqual(await own.json(), { recording: false });
     } finally {
       await secured.close();
+    }
+  });
+
+  it('keeps whiteboard exports made while recording beside the movie, and refuses what is not one', async () => {
+    const host = await connectNode({ url: t.url, room: 'drawn', name: 'Hana', hostAddresses: LOOPBACK });
+    const guest = await connectNode({ url: t.url, room: 'drawn', name: 'Ivo', hostAddresses: LOOPBACK });
+    const exports = `${t.url}/rooms/drawn/board/exports`;
+    const png = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+      'base64',
+    );
+    const svg = Buffer.from(
+      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>',
+    );
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n');
+    try {
+      await assert.rejects(
+        guest.saveBoardExport(png),
+        (e: unknown) => e instanceof ServerError && e.code === 'NOT_RECORDING',
+      );
+      await host.startRecording();
+      await eventually('the guest sees the recording', () => guest.roomState.recording !== undefined);
+      const saved = [
+        await guest.saveBoardExport(png),
+        await guest.saveBoardExport(new Blob([svg])),
+        await host.saveBoardExport(pdf),
+      ];
+      assert.deepEqual(
+        saved.map((s) => s.name.slice(s.name.lastIndexOf('.'))),
+        ['.png', '.svg', '.pdf'],
+      );
+      // Refused: a page that is not a picture, a non-member, an export too large to take.
+      await assert.rejects(
+        guest.saveBoardExport(Buffer.from('<html><script>alert(1)</script></html>')),
+        (e: unknown) => e instanceof ServerError && e.code === 'INVALID_EXPORT',
+      );
+      const stranger = await fetch(exports, {
+        method: 'POST',
+        headers: { authorization: 'Bearer not-a-token' },
+        body: png,
+      });
+      assert.equal(stranger.status, 403);
+      assert.equal(((await stranger.json()) as { error: { code: string } }).error.code, 'NOT_A_MEMBER');
+      const tooBig = await startUpload(exports, guest.fileToken, 40 * 1024 ** 2, 64 * 1024);
+      assert.equal(tooBig.status, 413);
+      assert.equal(JSON.parse(tooBig.body).error.code, 'FILE_TOO_LARGE');
+      tooBig.destroy();
+
+      // The recording lists them, and hands them out as attachments that no browser renders.
+      const id = await recordingOf(t.url, 'drawn');
+      assert.ok(id);
+      const listed = (await (await fetch(`${t.url}/api/v1/recordings/${id}`, { headers: AUTH })).json()) as {
+        files: { name: string; bytes: number }[];
+      };
+      for (const [i, s] of saved.entries()) {
+        const file = listed.files.find((f) => f.name === s.name);
+        assert.ok(file, `${s.name} is listed: ${JSON.stringify(listed.files)}`);
+        assert.equal(file.bytes, [png, svg, pdf][i]!.length);
+      }
+      const fetched = await fetch(`${t.url}/api/v1/recordings/${id}/files/${saved[1]!.name}`, {
+        headers: AUTH,
+      });
+      assert.equal(fetched.status, 200);
+      assert.match(fetched.headers.get('content-disposition') ?? '', /^attachment/);
+      assert.equal(fetched.headers.get('content-type'), 'application/octet-stream');
+      assert.equal(fetched.headers.get('x-content-type-options'), 'nosniff');
+      assert.deepEqual(Buffer.from(await fetched.arrayBuffer()), svg);
+      await host.stopRecording();
+    } finally {
+      await guest.leave();
+      await host.leave();
     }
   });
 

@@ -46,6 +46,14 @@ export class Board extends TypedEmitter<BoardEvents> {
     this.#watch();
   }
 
+  /**
+   * The drawings over `participantId`'s shared screen: items as on the board (strokes, shapes…) in
+   * coordinates of their video, 1000 units across. The server empties it when the share ends.
+   */
+  annotation(participantId: string): Y.Array<Y.Map<unknown>> {
+    return this.doc.getArray(`screen:${participantId}`);
+  }
+
   /** Starts (or restarts, after a resume or a clear) the sync: the server sends what this client lacks. */
   sync(): void {
     const encoder = encoding.createEncoder();
@@ -89,7 +97,13 @@ export class Board extends TypedEmitter<BoardEvents> {
   }
 
   /** Says who this client is and where its pointer is (board coordinates; null: off the board). */
-  setPresence(state: { name: string; color: string; cursor: { x: number; y: number } | null }): void {
+  setPresence(state: {
+    name: string;
+    color: string;
+    cursor: { x: number; y: number } | null;
+    /** Which page (or shared screen) the cursor is over; the first page when absent. */
+    page?: string;
+  }): void {
     this.awareness.setLocalState(state);
   }
 

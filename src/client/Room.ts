@@ -390,6 +390,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
           ...(message.spotlight !== undefined ? { spotlight: message.spotlight } : {}),
           ...(message.recording !== undefined ? { recording: message.recording } : {}),
           ...(message.boardLocked ? { boardLocked: true } : {}),
+          ...(message.annotationOff?.length ? { annotationOff: message.annotationOff } : {}),
         };
         this.emit('roomState', this.roomState);
         return;
@@ -719,6 +720,19 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     return new Uint8Array(await response.arrayBuffer());
   }
 
+  /**
+   * Puts an export of the whiteboard (PNG, SVG or PDF, found from its bytes) into the room's recording,
+   * beside the movie: NOT_RECORDING when the room is not being recorded. Resolves to the name it got.
+   */
+  async saveBoardExport(data: Uint8Array | Blob): Promise<{ name: string; bytes: number }> {
+    const response = await fetch(this.#filesUrl().replace(/\/files$/, '/board/exports'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.#fileToken}`, 'content-type': 'application/octet-stream' },
+      body: data as BodyInit,
+    });
+    return (await httpResult(response)) as { name: string; bytes: number };
+  }
+
   /** This client's credential for the room's files (for a download with progress, as the web client does). */
   get fileToken(): string {
     return this.#fileToken;
@@ -740,6 +754,26 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   /** Empties the whiteboard for everyone (hosts only). */
   async clearBoard(): Promise<void> {
     await this.#signal.request({ type: 'clearBoard' });
+  }
+
+  /**
+   * Lets others draw over a shared screen (`board.annotation(id)`), or not: your own, or as a host
+   * anyone's (`participantId`). Everyone sees `roomState.annotationOff`.
+   */
+  async allowAnnotation(allowed: boolean, participantId?: string): Promise<void> {
+    await this.#signal.request({
+      type: 'allowAnnotation',
+      allowed,
+      ...(participantId !== undefined ? { participantId } : {}),
+    });
+  }
+
+  /** Takes every drawing off a shared screen: your own, or as a host anyone's. */
+  async clearAnnotation(participantId?: string): Promise<void> {
+    await this.#signal.request({
+      type: 'clearAnnotation',
+      ...(participantId !== undefined ? { participantId } : {}),
+    });
   }
 
   /** Ends the room for everyone. */

@@ -443,6 +443,13 @@ export class LocalRoomHost implements RoomHost {
     return file;
   }
 
+  async recordingFor(name: string, token: string): Promise<string> {
+    const { room } = this.#fileMember(name, token);
+    const recording = room.recording;
+    if (!recording) throw new CodedError('NOT_RECORDING');
+    return recording.id;
+  }
+
   /** The room and the participant a file token is, or NOT_A_MEMBER (the same for a room that is not). */
   #fileMember(name: string, token: string): { room: Room; sender: Participant } {
     const room = this.registry.rooms.get(name);
@@ -612,6 +619,12 @@ class LocalMember implements Member {
         return ok();
       case 'clearBoard':
         room.clearBoard(participant);
+        return ok();
+      case 'allowAnnotation':
+        room.allowAnnotation(participant, action.participantId, action.allowed);
+        return ok();
+      case 'clearAnnotation':
+        room.clearAnnotation(participant, action.participantId);
         return ok();
       case 'stopRecording':
         await this.#host.stopRecordingOf(room, participant);

@@ -71,6 +71,11 @@ export interface RoomHost {
   releaseFile(room: string, id: string): Promise<void>;
   /** A file the holder of `token` may fetch (NOT_A_MEMBER, FILE_NOT_FOUND). */
   fileFor(room: string, token: string, id: string): Promise<SharedFile>;
+  /**
+   * The id of the recording in progress of the room whose member holds `token` (a whiteboard export goes
+   * into it): NOT_A_MEMBER, NOT_RECORDING.
+   */
+  recordingFor(room: string, token: string): Promise<string>;
   /** How many rooms and participants there are (health). */
   readonly load: { rooms: number; participants: number };
 }
@@ -244,7 +249,9 @@ export type MemberAction = Extract<
       | 'stopRecording'
       | 'board'
       | 'lockBoard'
-      | 'clearBoard';
+      | 'clearBoard'
+      | 'allowAnnotation'
+      | 'clearAnnotation';
   }
 >;
 

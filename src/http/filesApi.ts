@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,13 +11,20 @@ import type { Config } from '../config/config.js';
 import { FILE_ID, roomFilesDir, sharedFilePath } from '../files/paths.js';
 import type { RoomHost } from '../host/RoomHost.js';
 import { roomName, UNSAFE_TEXT } from '../protocol/messages.js';
+import { BOARD_EXPORT_NAME, BOARD_EXPORTS, recordingDir } from '../recording/store.js';
 
 /** What the HTTP door needs of the rooms: their files' bookkeeping, wherever the room runs. */
-export type FilesDoor = Pick<RoomHost, 'reserveFile' | 'completeFile' | 'releaseFile' | 'fileFor'>;
+export type FilesDoor = Pick<
+  RoomHost,
+  'reserveFile' | 'completeFile' | 'releaseFile' | 'fileFor' | 'recordingFor'
+>;
 
 /** Types a browser may show inline (image previews); anything else is served as bytes to save. */
 const SHOWN_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 const MAX_NAME_CHARS = 255;
+/** A whiteboard export put into a recording at most, in bytes, and how many one recording keeps. */
+export const MAX_BOARD_EXPORT_BYTES = 32 * 1024 ** 2;
+export const MAX_BOARD_EXPORTS = 100;
 
 /**
  * A file name as a person gave it: 1–255 characters, no control characters or ones that reorder text
@@ -46,6 +54,43 @@ function token(request: FastifyRequest): string {
 function attachment(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+/** The Content-Length a body must have, within `limit` (LENGTH_REQUIRED, FILE_TOO_LARGE). */
+function declaredLength(request: FastifyRequest, limit: number, what: string): number {
+  const length = Number(request.headers['content-length']);
+  if (request.headers['content-length'] === undefined || !Number.isSafeInteger(length) || length < 0)
+    throw new CodedError('LENGTH_REQUIRED');
+  if (length > limit)
+    throw new CodedError(
+      'FILE_TOO_LARGE',
+      `The ${what} is ${length} bytes; this server takes at most ${limit}`,
+    );
+  return length;
+}
+
+/** What a whiteboard export is, from its first bytes: PNG, PDF or SVG (anything else is refused). */
+async function exportKind(path: string): Promise<'png' | 'pdf' | 'svg'> {
+  const detected = (await fileTypeFromFile(path).catch(() => undefined))?.ext;
+  if (detected === 'png' || detected === 'pdf') return detected;
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const text = head.subarray(0, bytesRead).toString('utf8');
+    if (/^\s*(<\?xml[^>]{0,200}\?>\s*)?<svg[\s>]/.test(text)) return 'svg';
+  } finally {
+    await handle.close();
+  }
+  throw new CodedError('INVALID_EXPORT');
+}
+
+/**
+ * The client went away mid-upload: nobody is there to answer. (Not `request.raw.destroyed`: a body read
+ * to its end is destroyed too, and its sender still waits for the answer.)
+ */
+function connectionGone(request: FastifyRequest): boolean {
+  return request.raw.aborted || request.raw.socket?.destroyed !== false;
 }
 
 /** Counts what passes and fails past `limit` bytes (a body longer than its Content-Length said). */
@@ -91,14 +136,7 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
           request.headers['content-type'] ??= 'application/octet-stream';
           if (!config.files.enabled) throw new CodedError('FILES_DISABLED');
           token(request);
-          const length = Number(request.headers['content-length']);
-          if (request.headers['content-length'] === undefined || !Number.isSafeInteger(length) || length < 0)
-            throw new CodedError('LENGTH_REQUIRED');
-          if (length > config.files.maxBytes)
-            throw new CodedError(
-              'FILE_TOO_LARGE',
-              `The file is ${length} bytes; this server takes files of at most ${config.files.maxBytes}`,
-            );
+          declaredLength(request, config.files.maxBytes, 'file');
         },
       },
       async (request, reply) => {
@@ -132,7 +170,46 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
           await rm(path, { force: true });
           await door.releaseFile(name, file.id);
           // A connection that went away mid-upload has nobody to answer.
-          if (request.raw.aborted || request.raw.destroyed) return reply.hijack();
+          if (connectionGone(request)) return reply.hijack();
+          if (error instanceof CodedError) throw error;
+          throw new CodedError('UPLOAD_INCOMPLETE', (error as Error).message);
+        }
+      },
+    );
+
+    // A whiteboard export (PNG, SVG, PDF) from someone in a room being recorded, kept beside its movie.
+    scope.post<{ Params: { room: string } }>(
+      '/rooms/:room/board/exports',
+      {
+        onRequest: async (request) => {
+          request.headers['content-type'] ??= 'application/octet-stream';
+          token(request);
+          declaredLength(request, MAX_BOARD_EXPORT_BYTES, 'export');
+        },
+      },
+      async (request, reply) => {
+        const name = room(request.params.room);
+        const size = Number(request.headers['content-length']);
+        const recording = await door.recordingFor(name, token(request));
+        const dir = join(recordingDir(dataDir, recording), BOARD_EXPORTS);
+        await mkdir(dir, { recursive: true });
+        const kept = (await readdir(dir)).filter((f) => BOARD_EXPORT_NAME.test(f));
+        if (kept.length >= MAX_BOARD_EXPORTS) throw new CodedError('TOO_MANY_EXPORTS');
+        const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+        const part = join(dir, `.upload-${stamp}-${process.hrtime.bigint()}.part`);
+        try {
+          const counter = byteCounter(size);
+          const body = (request.body as Readable | undefined) ?? null;
+          if (body) await pipeline(body, counter, createWriteStream(part, { flags: 'wx' }));
+          if (counter.bytes !== size)
+            throw new CodedError('UPLOAD_INCOMPLETE', `${counter.bytes} of the ${size} bytes came`);
+          const kind = await exportKind(part);
+          const file = `board-${stamp}-${String(kept.length + 1).padStart(3, '0')}.${kind}`;
+          await rename(part, join(dir, file));
+          return reply.status(201).header('Cache-Control', 'no-store').send({ name: file, bytes: size });
+        } catch (error) {
+          await rm(part, { force: true });
+          if (connectionGone(request)) return reply.hijack();
           if (error instanceof CodedError) throw error;
           throw new CodedError('UPLOAD_INCOMPLETE', (error as Error).message);
         }

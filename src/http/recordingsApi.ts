@@ -20,6 +20,8 @@ const CONTENT_TYPES: Record<string, string> = {
   webm: 'video/webm',
   mkv: 'video/x-matroska',
   json: 'application/json',
+  png: 'image/png',
+  pdf: 'application/pdf',
 };
 
 /** Which rooms' recordings a request may see: every room (the API key), or one (a host's access token). */
@@ -94,6 +96,7 @@ export function registerRecordingsApi(app: FastifyInstance, config: Config): voi
             .header('Content-Length', file.bytes)
             .header('Content-Disposition', `attachment; filename="${room}-${meta.id}-${file.name}"`)
             .header('X-Content-Type-Options', 'nosniff')
+            .header('Content-Security-Policy', "sandbox; default-src 'none'")
             .send(createReadStream(file.path));
         },
       );

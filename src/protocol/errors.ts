@@ -90,6 +90,11 @@ export const errorCatalog = {
   INVALID_BOARD_UPDATE: { status: 400, message: 'That is not a whiteboard update (y-protocols, base64)' },
   BOARD_FULL: { status: 413, message: 'The whiteboard is full; a host can clear it' },
   BOARD_READ_ONLY: { status: 403, message: 'A host made the whiteboard view-only' },
+  INVALID_EXPORT: { status: 415, message: 'A whiteboard export is a PNG, an SVG or a PDF' },
+  TOO_MANY_EXPORTS: {
+    status: 409,
+    message: 'The recording holds as many whiteboard exports as it may (100)',
+  },
   SNAPSHOT_FAILED: { status: 503, message: 'No picture could be taken of that video' },
   NOT_HOST: { status: 403, message: 'Only a host of the room can do this' },
   PUBLISH_NOT_ALLOWED: { status: 403, message: 'Your access token does not allow publishing' },

@@ -217,6 +217,22 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('lockBoard'), locked: z.boolean(), ...requestId }),
   /** Empties the whiteboard for everyone (`boardCleared`). */
   z.object({ type: z.literal('clearBoard'), ...requestId }),
+  /**
+   * Lets others draw over a shared screen, or not: the presenter's own (no `participantId`), or a host's
+   * for anyone. Everyone hears `roomState` with `annotationOff`.
+   */
+  z.object({
+    type: z.literal('allowAnnotation'),
+    allowed: z.boolean(),
+    participantId: id.optional(),
+    ...requestId,
+  }),
+  /** Takes every drawing off a shared screen: the presenter's own, or (hosts) anyone's. */
+  z.object({
+    type: z.literal('clearAnnotation'),
+    participantId: id.optional(),
+    ...requestId,
+  }),
   z.object({ type: z.literal('endRoom'), ...requestId }),
   z.object({ type: z.literal('ping'), ...requestId }),
 ]);
@@ -285,6 +301,8 @@ export interface RoomAccessState {
   recording?: { since: number };
   /** A host made the whiteboard view-only for guests. */
   boardLocked?: boolean;
+  /** Presenters over whose shared screen only they may draw (they turned annotation off). */
+  annotationOff?: string[];
 }
 
 /** Why a participant left: `removed` means a host or the admin API removed it. */

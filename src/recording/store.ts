@@ -13,6 +13,10 @@ export const RECORDING_ID = /^RE_[A-Za-z0-9_-]{22}$/;
 
 export const newRecordingId = () => `RE_${randomBytes(16).toString('base64url')}`;
 
+/** The folder of a recording that holds its whiteboard exports (PNG, SVG, PDF), and their names. */
+export const BOARD_EXPORTS = 'board';
+export const BOARD_EXPORT_NAME = /^board-[0-9TZ-]+-[0-9]{3}\.(png|svg|pdf)$/;
+
 export const recordingsDir = (dataDir: string) => join(dataDir, 'recordings');
 
 /** The folder of recording `id`; throws for anything that is not an id. */
@@ -129,6 +133,13 @@ export async function recordingFiles(
     // No track was recorded.
   }
   for (const t of tracks.sort()) if (/^[a-z0-9-]+\.(webm|mkv)$/.test(t)) await add(t, join(dir, 'tracks', t));
+  let exports: string[] = [];
+  try {
+    exports = await readdir(join(dir, BOARD_EXPORTS));
+  } catch {
+    // Nobody exported the whiteboard while it was recorded.
+  }
+  for (const e of exports.sort()) if (BOARD_EXPORT_NAME.test(e)) await add(e, join(dir, BOARD_EXPORTS, e));
   return files;
 }
 

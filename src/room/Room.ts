@@ -23,7 +23,7 @@ import {
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 import { RoomAccess } from './RoomAccess.js';
-import { RoomBoard } from './RoomBoard.js';
+import { annotationLayer, RoomBoard } from './RoomBoard.js';
 import { RoomFiles, type RoomFilesLimits } from './RoomFiles.js';
 import { RoomMembers } from './RoomMembers.js';
 import type { StoredRoom } from './RoomStateStore.js';
@@ -112,6 +112,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly board: RoomBoard;
   /** Guests may only look at the whiteboard (a host's choice). */
   #boardLocked = false;
+  /** Presenters over whose screen only they may draw (they turned annotation off). */
+  readonly #annotationOff = new Set<string>();
   /** Who this room admitted, for rejoins after a restart. */
   readonly members: RoomMembers;
   /** Joins so far: a restored room that nobody came back to keeps its saved state when it closes. */
@@ -339,6 +341,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
     const byMid = new Map(requests.map((r) => [r.mid, r]));
     for (const track of result.removed) {
+      const wasScreen = participant.tracks.get(track.id)?.info.source === 'screen';
       participant.tracks.delete(track.id);
       this.#trackOwner.delete(track.id);
       this.broadcast(
@@ -346,6 +349,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         participant,
       );
       this.emit('trackUnpublished', participant, track.id);
+      if (wasScreen) this.#screenEnded(participant);
     }
     for (const track of result.added) {
       const request = result.tracks.find((t) => t.track === track)!;
@@ -529,6 +533,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       ...(this.#spotlight ? { spotlight: this.#spotlight } : {}),
       ...(this.#recording ? { recording: { since: this.#recording.since } } : {}),
       ...(this.#boardLocked ? { boardLocked: true } : {}),
+      ...(this.#annotationOff.size > 0 ? { annotationOff: [...this.#annotationOff] } : {}),
     };
   }
 
@@ -630,6 +635,42 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertHost(by);
     this.board.clear();
     this.broadcast({ type: 'boardCleared', by: actorId(by) });
+  }
+
+  /**
+   * Lets others draw over `participantId`'s shared screen, or not (then only they may): the presenter's
+   * own choice, or a host's for anyone. Everyone hears `roomState` with `annotationOff`.
+   */
+  allowAnnotation(by: Participant, participantId: string | undefined, allowed: boolean): void {
+    this.#assertOpen();
+    const target = this.#presenter(by, participantId);
+    if (allowed === !this.#annotationOff.has(target.id)) return;
+    if (allowed) this.#annotationOff.delete(target.id);
+    else this.#annotationOff.add(target.id);
+    this.board.closeLayer(annotationLayer(target.id), target.id, !allowed);
+    this.broadcast({ type: 'roomState', ...this.roomState, by: by.id });
+  }
+
+  /** Takes every drawing off `participantId`'s shared screen: the presenter's choice, or a host's. */
+  clearAnnotation(by: Participant, participantId: string | undefined): void {
+    this.#assertOpen();
+    this.board.clearLayer(annotationLayer(this.#presenter(by, participantId).id));
+  }
+
+  /** Whose screen a request is about: the sender's own, or (hosts only) someone else's. */
+  #presenter(by: Participant, participantId: string | undefined): Participant {
+    if (participantId === undefined || participantId === by.id) return by;
+    this.#assertHost(by);
+    return this.#participant(participantId);
+  }
+
+  /** `participant` no longer shares a screen: the drawings over it go, and annotation is allowed again. */
+  #screenEnded(participant: Participant, left = false): void {
+    if (!left && [...participant.tracks.values()].some((t) => t.info.source === 'screen')) return;
+    this.board.clearLayer(annotationLayer(participant.id));
+    this.board.closeLayer(annotationLayer(participant.id), participant.id, false);
+    if (this.#annotationOff.delete(participant.id) && !this.closed)
+      this.broadcast({ type: 'roomState', ...this.roomState });
   }
 
   /** A whiteboard message to `to`, or to everyone but the participant `except`. */
@@ -754,6 +795,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#mediaTimers.delete(participant.id);
     this.participants.delete(participant.id);
     this.board.leave(participant.id);
+    this.#screenEnded(participant, true);
     for (const trackId of participant.tracks.keys()) this.#trackOwner.delete(trackId);
     // Closing its published tracks closed every DownTrack of them; the subscribers renegotiate.
     this.broadcast({ type: 'participantLeft', participantId: participant.id, reason });

@@ -27,6 +27,12 @@ const AWARENESS_PER_SECOND = 30;
 /** One person's presence state (name, colour, cursor) at most, as JSON. */
 const MAX_AWARENESS_STATE_BYTES = 1024;
 
+/**
+ * The layer of drawings over `participantId`'s shared screen: a Y.Array of the board's items in the same
+ * document, named after the presenter, in coordinates of their video (1000 units across).
+ */
+export const annotationLayer = (participantId: string): string => `screen:${participantId}`;
+
 export interface RoomBoardLimits {
   /** The document's encoded size at most, in bytes (what a newcomer downloads). */
   maxBytes: number;
@@ -56,6 +62,8 @@ export class RoomBoard {
   readonly #rates = new Map<string, SlidingWindow>();
   /** The encoded size of the document, kept up to date on each update. */
   #bytes = 0;
+  /** Layers only their owner may add to (a presenter turned drawing over their screen off): name → owner. */
+  readonly #closedLayers = new Map<string, string>();
 
   constructor(limits: RoomBoardLimits, events: RoomBoardEvents) {
     this.#limits = limits;
@@ -157,11 +165,50 @@ export class RoomBoard {
     } catch {
       throw new CodedError('INVALID_BOARD_UPDATE', 'Not a Yjs update');
     }
+    // What a closed layer held before: anything someone else adds to it is taken back at once.
+    const guarded: [Y.Array<unknown>, Set<unknown>][] = [];
+    for (const [name, owner] of this.#closedLayers) {
+      const layer = owner === participantId ? undefined : this.#layer(name);
+      if (layer) guarded.push([layer, new Set(layer.toArray())]);
+    }
     try {
       Y.applyUpdate(this.#doc, update, participantId);
     } catch {
       throw new CodedError('INVALID_BOARD_UPDATE', 'The update does not apply to this board');
     }
+    for (const [layer, before] of guarded) {
+      const added = layer
+        .toArray()
+        .map((item, index) => (before.has(item) ? -1 : index))
+        .filter((index) => index >= 0);
+      if (added.length === 0) continue;
+      this.#doc.transact(() => {
+        for (const index of added.reverse()) layer.delete(index, 1);
+      }, null);
+    }
+  }
+
+  /** The top-level array `name`, if the document has one (undefined when it is absent or not an array). */
+  #layer(name: string): Y.Array<unknown> | undefined {
+    if (!this.#doc.share.has(name)) return undefined;
+    try {
+      return this.#doc.getArray(name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Only `owner` may add to the layer `name` (closed), or everyone may again. */
+  closeLayer(name: string, owner: string, closed: boolean): void {
+    if (closed) this.#closedLayers.set(name, owner);
+    else this.#closedLayers.delete(name);
+  }
+
+  /** Empties the layer `name` for everyone (its owner's screen share ended, or they cleared it). */
+  clearLayer(name: string): void {
+    const layer = this.#layer(name);
+    if (!layer || layer.length === 0) return;
+    this.#doc.transact(() => layer.delete(0, layer.length), null);
   }
 
   /** Presence (cursor, name, colour): validated, rate-limited, and passed on. */

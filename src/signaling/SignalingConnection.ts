@@ -263,6 +263,8 @@ export class SignalingConnection implements MemberSink {
       case 'board':
       case 'lockBoard':
       case 'clearBoard':
+      case 'allowAnnotation':
+      case 'clearAnnotation':
         return this.#joined().act(message);
     }
   }

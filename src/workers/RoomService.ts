@@ -162,6 +162,11 @@ export class RoomService {
     const host = this.server.host;
     try {
       let file: SharedFile | undefined;
+      if (call.op === 'recording') {
+        const recording = await host.recordingFor(call.room, call.token);
+        this.#postNow({ t: 'files', rid, recording });
+        return;
+      }
       if (call.op === 'reserve') file = await host.reserveFile(call.upload);
       else if (call.op === 'complete') file = await host.completeFile(call.room, call.id, call.type);
       else if (call.op === 'fetch') file = await host.fileFor(call.room, call.token, call.id);

@@ -72,7 +72,14 @@ export type FromWorker =
   | { t: 'metrics'; rid: number; metrics: MetricsData }
   | { t: 'directory'; rid: number; rooms: DirectoryEntry[] }
   /** The answer to a `files` call: its result, or the coded error it threw. */
-  | { t: 'files'; rid: number; file?: SharedFile; error?: { code: string; message: string } }
+  | {
+      t: 'files';
+      rid: number;
+      file?: SharedFile;
+      /** The answer to `recording`: the id of the room's recording in progress. */
+      recording?: string;
+      error?: { code: string; message: string };
+    }
   /** What happened in one of this worker's rooms (for the webhooks), in the order it happened. */
   | { t: 'activity'; activity: RoomActivity }
   /** `room` is not (or no longer) on this worker; `seq` is the last route to it the worker saw. */
@@ -87,7 +94,8 @@ export type FilesCall =
   | { op: 'reserve'; upload: FileUpload }
   | { op: 'complete'; room: string; id: string; type: string }
   | { op: 'release'; room: string; id: string }
-  | { op: 'fetch'; room: string; token: string; id: string };
+  | { op: 'fetch'; room: string; token: string; id: string }
+  | { op: 'recording'; room: string; token: string };
 
 export interface WorkerData {
   index: number;
