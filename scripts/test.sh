@@ -15,6 +15,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Clients port545 did not write: baresip (softphone) and GStreamer's webrtcbin (WHIP/WHEP from Python).
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
+# Poppler reads the whiteboard's PDF export: its pages, and each page as a picture.
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).
 for pkg in python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base \
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-prometheus-client; do

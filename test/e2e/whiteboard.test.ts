@@ -6,11 +6,17 @@
  * view-only stops a guest's pen.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
-import { axeProblems, browserSuite, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
+import { axeProblems, browserSuite, closeAll, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
+import { startTestServer } from '../helpers/server.js';
+
+const run = promisify(execFile);
 
 const ROOM = 'sketch-pad';
 /** The colours the board offers (web/src/board/model.ts) and its paper. */
@@ -29,6 +35,8 @@ interface ItemView {
   shape: string;
   dx: number;
   dy: number;
+  x: number;
+  y: number;
   w: number;
   h: number;
   src: string;
@@ -57,6 +65,8 @@ function itemsOn(page: Page): Promise<ItemView[]> {
         shape: String(item.get('shape') ?? ''),
         dx: Number(item.get('dx') ?? 0),
         dy: Number(item.get('dy') ?? 0),
+        x: Number(item.get('x') ?? 0),
+        y: Number(item.get('y') ?? 0),
         w: Number(item.get('w') ?? 0),
         h: Number(item.get('h') ?? 0),
         src: String(item.get('src') ?? ''),
@@ -157,8 +167,11 @@ function pixelAt(image: { width: number; rgb: Buffer }, x: number, y: number): R
   return [image.rgb[i]!, image.rgb[i + 1]!, image.rgb[i + 2]!];
 }
 
+/** Rooms keep their state (and board) across a restart, as by default. */
+const KEEP_ROOMS = { stateMaxAgeMs: 3_600_000 };
+
 describe('the whiteboard in the web client', () => {
-  const suite = browserSuite();
+  const suite = browserSuite({}, { rooms: KEEP_ROOMS });
   const people = suite.people;
   const open = async (name: string) => {
     const person = await openRoom(suite.browser, suite.server.url, ROOM, name, { query: 'audio=0&video=0' });
@@ -619,6 +632,144 @@ describe('the whiteboard in the web client', () => {
     });
     await ann.page.keyboard.press('Escape');
     assert.deepEqual([...ann.errors, ...bob.errors], []);
+  });
+
+  it('adds pages that each person turns, and exports them all in one PDF', async () => {
+    const [ann, bob] = people as [Person, Person];
+    for (const p of [ann, bob])
+      if (!(await p.page.locator('canvas.board-canvas').isVisible())) await openBoard(p.page);
+    await ann.page.getByRole('button', { name: 'Add a page' }).click();
+    await ann.page.locator('.board-page', { hasText: 'Page 2 of 2' }).waitFor({ timeout: NOTICE_MS });
+    // Bob stays on his page; he is told there are two.
+    await bob.page.locator('.board-page', { hasText: 'Page 1 of 2' }).waitFor({ timeout: NOTICE_MS });
+    await ann.page.getByRole('button', { name: 'Pen', exact: true }).click();
+    await ann.page.getByRole('button', { name: 'Colour: Green' }).click();
+    await drag(ann.page, [
+      [150, 300],
+      [350, 320],
+      [550, 300],
+    ]);
+    await ann.page.waitForFunction(
+      () =>
+        /^Whiteboard, page 2 of 2: 1 item, by Ann\./.test(
+          document.querySelector('canvas.board-canvas')?.getAttribute('aria-label') ?? '',
+        ),
+      undefined,
+      { timeout: NOTICE_MS },
+    );
+    assert.ok(!hasColorNear(await canvasPixels(bob.page), 350, 318, GREEN, 6), 'not on Bob’s first page');
+    await bob.page.getByRole('button', { name: 'Next page' }).click();
+    await bob.page.locator('.board-page', { hasText: 'Page 2 of 2' }).waitFor({ timeout: NOTICE_MS });
+    await bob.page.waitForFunction(
+      () =>
+        (document.querySelector('canvas.board-canvas')?.getAttribute('aria-label') ?? '').startsWith(
+          'Whiteboard, page 2 of 2: 1 item',
+        ),
+      undefined,
+      { timeout: NOTICE_MS },
+    );
+    assert.ok(hasColorNear(await canvasPixels(bob.page), 350, 318, GREEN, 6), 'Bob sees page 2');
+
+    const downloading = ann.page.waitForEvent('download', { timeout: NOTICE_MS });
+    await ann.page.getByRole('button', { name: 'Export PDF' }).click();
+    const download = await downloading;
+    assert.equal(download.suggestedFilename(), `${ROOM}-whiteboard.pdf`);
+    const pdf = (await download.path()) ?? '';
+    const info = (await run('pdfinfo', [pdf])).stdout;
+    assert.match(info, /^Pages:\s+2$/m, info);
+    // Page 2, drawn at one pixel a board unit (the PDF's 0.75 pt a unit, at 96 dpi), is the green stroke.
+    const out = join(suite.dataDir, 'page');
+    await run('pdftoppm', ['-r', '96', '-f', '2', '-l', '2', '-png', '-singlefile', pdf, out]);
+    const png = await readFile(`${out}.png`);
+    const image = { width: png.readUInt32BE(16), height: png.readUInt32BE(20), rgb: await pngPixels(png) };
+    const box = await ann.page.locator('canvas.board-canvas').boundingBox();
+    assert.ok(box);
+    assert.ok(
+      Math.abs(image.width - box.width) <= 2,
+      `page 2 is the view's width (${image.width}, ${box.width})`,
+    );
+    assert.ok(hasColorNear(image, 350, 318, GREEN, 6), 'the green stroke is on page 2 where Ann drew it');
+    assert.ok(near(pixelAt(image, 20, 20), PAPER, 4), `page 2’s paper: ${pixelAt(image, 20, 20)}`);
+    // Back to the first page for what follows.
+    await ann.page.getByRole('button', { name: 'Previous page' }).click();
+    await bob.page.getByRole('button', { name: 'Previous page' }).click();
+    assert.deepEqual([...ann.errors, ...bob.errors], []);
+  });
+
+  it('puts an export made while the call is recorded into the recording', async () => {
+    const [ann, bob] = people as [Person, Person];
+    await ann.page.getByRole('button', { name: 'People (P)' }).click();
+    await ann.page.getByRole('button', { name: 'Record the call', exact: true }).click();
+    await bob.page.getByText('Recording started by Ann.').waitFor({ timeout: NOTICE_MS });
+    const downloading = bob.page.waitForEvent('download', { timeout: NOTICE_MS });
+    await bob.page.getByRole('button', { name: 'Export PNG' }).click();
+    const downloaded = await readFile((await (await downloading).path()) ?? '');
+    await bob.page.getByText(/The whiteboard was saved in the recording too/).waitFor({ timeout: NOTICE_MS });
+    const recordings = join(suite.dataDir, 'recordings');
+    const [id] = await readdir(recordings);
+    assert.ok(id, 'a recording');
+    const kept = (await readdir(join(recordings, id, 'board'))).filter((f) => f.endsWith('.png'));
+    assert.equal(kept.length, 1, `one export in the recording: ${kept}`);
+    assert.deepEqual(await readFile(join(recordings, id, 'board', kept[0]!)), downloaded, 'the same PNG');
+    await ann.page.getByRole('button', { name: 'Stop recording the call', exact: true }).click();
+    await bob.page.getByText('Recording stopped by Ann.').waitFor({ timeout: NOTICE_MS });
+    await ann.page.getByRole('button', { name: 'Close people' }).click();
+  });
+
+  it('keeps the board across a restart of the server', async () => {
+    const [ann, bob] = people as [Person, Person];
+    await ann.page.getByRole('button', { name: 'Pen', exact: true }).click();
+    await ann.page.getByRole('button', { name: 'Colour: Red' }).click();
+    // Along the bottom right of her view (reset to where the board starts), clear of what is there
+    // and of the notices at the bottom left.
+    await ann.page.getByRole('button', { name: /zoom: reset the zoom and position$/ }).click();
+    const box = await ann.page.locator('canvas.board-canvas').boundingBox();
+    assert.ok(box);
+    const low = Math.round(box.height - 40);
+    await drag(ann.page, [
+      [780, low],
+      [880, low + 20],
+      [980, low],
+    ]);
+    const items = await waitForItems(bob.page, 'Bob has Ann’s new stroke', (list) =>
+      list.some((i) => i.kind === 'stroke' && i.points.some(([x, y]) => x === 980 && y === low)),
+    );
+    // The server stops with everyone in the room, and they close their pages while it is away: only
+    // the server can give the board back to someone who comes after.
+    await suite.server.close();
+    await closeAll(people.splice(0));
+    suite.server = await startTestServer({ dataDir: suite.dataDir, rooms: KEEP_ROOMS });
+    const dee = await open('Dee');
+    await openBoard(dee.page);
+    const back = await waitForItems(
+      dee.page,
+      'Dee, new after the restart, has the board',
+      (list) => list.length === items.length,
+    );
+    assert.deepEqual(summary(back), summary(items));
+    await dee.page.locator('.board-page', { hasText: 'Page 1 of 2' }).waitFor({ timeout: NOTICE_MS });
+    // On her screen: the red stroke where Ann drew it, and on page 2 the green one.
+    await dee.page.waitForFunction(
+      () =>
+        /^Whiteboard, page 1 of 2: \d+ items/.test(
+          document.querySelector('canvas.board-canvas')?.getAttribute('aria-label') ?? '',
+        ),
+      undefined,
+      { timeout: NOTICE_MS },
+    );
+    assert.ok(hasColorNear(await canvasPixels(dee.page), 880, low + 18, RED, 6), 'the red stroke is drawn');
+    await dee.page.getByRole('button', { name: 'Next page' }).click();
+    await dee.page.locator('.board-page', { hasText: 'Page 2 of 2' }).waitFor({ timeout: NOTICE_MS });
+    await dee.page.waitForFunction(
+      () =>
+        (document.querySelector('canvas.board-canvas')?.getAttribute('aria-label') ?? '').startsWith(
+          'Whiteboard, page 2 of 2: 1 item',
+        ),
+      undefined,
+      { timeout: NOTICE_MS },
+    );
+    assert.ok(hasColorNear(await canvasPixels(dee.page), 350, 318, GREEN, 6), 'and page 2 is kept');
+    assert.deepEqual(dee.errors, []);
   });
 });
 

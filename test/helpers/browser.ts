@@ -472,6 +472,8 @@ export interface BrowserSuite {
   browser: Browser;
   /** Every person opened here is closed after the suite (push them as they are opened). */
   people: Person[];
+  /** The server's data directory (a restart on it keeps what the server keeps). */
+  dataDir: string;
 }
 
 /**
@@ -485,6 +487,7 @@ export function browserSuite(options: LaunchOptions = {}, server: ConfigInput = 
   before(async () => {
     ensureWebBuild();
     dataDir = await mkdtemp(join(tmpdir(), 'port545-e2e-'));
+    suite.dataDir = dataDir;
     suite.server = await startTestServer({ dataDir, ...server });
     suite.browser = await launchChromium(options);
   });

@@ -10,6 +10,7 @@ import { fitImage } from './image.ts';
 import {
   addImage,
   addNote,
+  addPage,
   addShape,
   addText,
   BACKGROUND,
@@ -17,12 +18,17 @@ import {
   COLORS,
   describe,
   extendStroke,
+  ITEMS,
   type Item,
   kindOf,
+  MAX_PAGES,
   NOTE_SIZE,
   numberOf,
   offsetOf,
+  type Page,
   type Point,
+  pageNames,
+  pageOf,
   removeItem,
   SHAPES,
   type ShapeKind,
@@ -40,6 +46,7 @@ import {
   exportPng,
   exportSvg,
   itemAt,
+  pageCanvas,
   paint,
   paintSelection,
   type View,
@@ -120,24 +127,41 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
   const [canRedo, setCanRedo] = useState(false);
   const [view, setView] = useState<View>({ zoom: 1, panX: 0, panY: 0 });
   const [viewSize, setViewSize] = useState({ width: 0, height: 0 });
+  /** The page this person looks at (each person turns pages for themselves). */
+  const [pageName, setPageName] = useState(ITEMS);
+  const [names, setNames] = useState<string[]>([ITEMS]);
+  useEffect(() => {
+    if (!doc) return;
+    const pages = doc.getArray('pages');
+    const read = () => setNames(pageNames(doc));
+    read();
+    pages.observe(read);
+    return () => pages.unobserve(read);
+  }, [doc]);
+  const pageIndex = Math.max(0, names.indexOf(pageName));
+  const page: Page | undefined = doc ? pageOf(doc, names[pageIndex] ?? ITEMS) : undefined;
 
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const wrapRef = useRef<HTMLDivElement>(null);
   const frame = useRef(0);
-  const state = useRef({ view, doc, viewSize, selected });
-  state.current = { view, doc, viewSize, selected };
+  const state = useRef({ view, page, viewSize, selected, pageLabel: '', pageName: ITEMS });
+  const pageLabel = names.length > 1 ? `, page ${pageIndex + 1} of ${names.length}` : '';
+  state.current = { view, page, viewSize, selected, pageLabel, pageName: names[pageIndex] ?? ITEMS };
 
   const me = { id: room?.participantId ?? '', name: room?.displayName ?? session.options.name };
 
-  // One undo history per document, of this person's changes only.
+  // One undo history per document (every page), of this person's changes only.
   const undo = useMemo(() => {
     if (!doc) return undefined;
-    return new Y.UndoManager(doc.getArray('items'), {
+    return new Y.UndoManager([pageOf(doc, ITEMS)], {
       trackedOrigins: new Set([doc.clientID]),
       // One drawing is one step however long it takes: each action starts a step of its own.
       captureTimeout: 24 * 3600_000,
     });
   }, [doc]);
+  useEffect(() => {
+    if (doc && undo) undo.addToScope(names.map((name) => pageOf(doc, name)));
+  }, [doc, undo, names]);
   useEffect(() => {
     if (!undo) return;
     const update = () => {
@@ -154,8 +178,8 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
   const draw = () => {
     frame.current = 0;
     const canvas = canvasRef.current;
-    const { doc, view, viewSize, selected } = state.current;
-    if (!canvas || !doc) return;
+    const { page, view, viewSize, selected, pageLabel } = state.current;
+    if (!canvas || !page) return;
     const dpr = window.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(viewSize.width * dpr));
     const height = Math.max(1, Math.round(viewSize.height * dpr));
@@ -167,10 +191,10 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     ctx.fillStyle = BACKGROUND;
     ctx.fillRect(0, 0, width, height);
     ctx.setTransform(dpr * view.zoom, 0, 0, dpr * view.zoom, dpr * view.panX, dpr * view.panY);
-    paint(ctx, doc, schedule);
-    if (selected && selected.doc === doc && !selected._item?.deleted)
+    paint(ctx, page, schedule);
+    if (selected && selected.parent === page && !selected._item?.deleted)
       paintSelection(ctx, boundsOf(selected), view.zoom);
-    setLabel(describe(doc));
+    setLabel(describe(page).replace(/^Whiteboard/, `Whiteboard${pageLabel}`));
   };
   const schedule = () => {
     if (!frame.current) frame.current = requestAnimationFrame(draw);
@@ -184,7 +208,7 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     schedule();
     return () => doc.off('update', schedule);
   }, [doc]);
-  useEffect(schedule, [view, viewSize, selected]);
+  useEffect(schedule, [view, viewSize, selected, page]);
 
   useLayoutEffect(() => {
     const element = wrapRef.current;
@@ -219,6 +243,8 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
       for (const [id, s] of board.awareness.getStates()) {
         if (id === own) continue;
         const cursor = (s as { cursor?: { x?: unknown; y?: unknown } | null }).cursor;
+        // A cursor is shown to those on the same page.
+        if ((typeof s.page === 'string' ? s.page : ITEMS) !== state.current.pageName) continue;
         const x = Number(cursor?.x);
         const y = Number(cursor?.y);
         if (!cursor || !Number.isFinite(x) || !Number.isFinite(y)) continue;
@@ -237,11 +263,11 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
       cancelAnimationFrame(pending);
       for (const off of offs) off();
     };
-  }, [board]);
+  }, [board, pageIndex, names]);
 
   // This person's cursor goes away from everyone's screen when they close the board.
   const presence = (cursor: { x: number; y: number } | null) =>
-    board?.setPresence({ name: me.name, color, cursor });
+    board?.setPresence({ name: me.name, color, cursor, page: names[pageIndex] ?? ITEMS });
   useEffect(() => () => presence(null), [board]);
 
   const toBoard = (event: { clientX: number; clientY: number }): { x: number; y: number } => {
@@ -263,13 +289,13 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
   >(null);
 
   const erase = (x: number, y: number) => {
-    if (!doc) return;
-    const hit = itemAt(doc, x, y, 6 / view.zoom);
-    if (hit) removeItem(doc, hit);
+    if (!page) return;
+    const hit = itemAt(page, x, y, 6 / view.zoom);
+    if (hit) removeItem(page, hit);
   };
 
   const onPointerDown = (event: PointerEvent) => {
-    if (!doc || event.button !== 0) return;
+    if (!doc || !page || event.button !== 0) return;
     const active = event.button === 0 && (tool === 'hand' || !readOnly);
     if (!active) return;
     corrected.current = false;
@@ -285,14 +311,14 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     event.preventDefault();
     if (tool === 'pen') {
       undo?.stopCapturing();
-      const points = beginStroke(doc, me, color, size, [p.x, p.y, pressureOf(event)]);
+      const points = beginStroke(page, me, color, size, [p.x, p.y, pressureOf(event)]);
       gesture.current = { kind: 'pen', id: event.pointerId, points };
     } else if ((SHAPES as readonly string[]).includes(tool)) {
       undo?.stopCapturing();
-      const item = addShape(doc, me, tool as ShapeKind, p.x, p.y, color, size);
+      const item = addShape(page, me, tool as ShapeKind, p.x, p.y, color, size);
       gesture.current = { kind: 'shape', id: event.pointerId, item };
     } else if (tool === 'select') {
-      const hit = itemAt(doc, p.x, p.y, 6 / view.zoom);
+      const hit = itemAt(page, p.x, p.y, 6 / view.zoom);
       setSelected(hit ?? null);
       if (hit) {
         undo?.stopCapturing();
@@ -348,10 +374,10 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     gesture.current = null;
     undo?.stopCapturing();
     // A shape made by a click alone (no drag) is no shape.
-    if (g.kind === 'shape' && doc) {
+    if (g.kind === 'shape' && page) {
       const b = g.item;
       if (b.get('x1') === b.get('x2') && b.get('y1') === b.get('y2')) {
-        removeItem(doc, b);
+        removeItem(page, b);
         undo?.stopCapturing();
       }
     }
@@ -393,7 +419,7 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
 
   /** Shows everything on the board (no larger than it is), for a screen smaller than the drawer's. */
   const fitAll = () => {
-    const content = doc ? contentBounds(doc) : undefined;
+    const content = page ? contentBounds(page) : undefined;
     if (!content || viewSize.width === 0 || viewSize.height === 0) {
       setView({ zoom: 1, panX: 0, panY: 0 });
       return;
@@ -429,10 +455,10 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     const onKey = (event: KeyboardEvent) => {
       const target = event.target as HTMLElement | null;
       if (target?.closest?.('input, textarea, select, [contenteditable="true"], dialog')) return;
-      if ((event.key === 'Delete' || event.key === 'Backspace') && selected && doc && !readOnly) {
+      if ((event.key === 'Delete' || event.key === 'Backspace') && selected && page && !readOnly) {
         event.preventDefault();
         undo?.stopCapturing();
-        removeItem(doc, selected);
+        removeItem(page, selected);
         setSelected(null);
         return;
       }
@@ -509,21 +535,21 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     const at = textSpot.current;
     textSpot.current = null;
     setTextAt(null);
-    if (!at || !doc || readOnly) return;
+    if (!at || !doc || !page || readOnly) return;
     const edit = at.edit;
     if (edit) {
       if (edit._item?.deleted || text.trim() === textOf(edit)) return;
       undo?.stopCapturing();
       if (text.trim()) doc.transact(() => edit.set('text', text.trim().slice(0, 500)), doc.clientID);
-      else removeItem(doc, edit);
+      else removeItem(page, edit);
       undo?.stopCapturing();
       return;
     }
     if (!text.trim()) return;
     corrected.current = false;
     undo?.stopCapturing();
-    if (at.note) addNote(doc, me, at.x, at.y, text.trim().slice(0, 500), color);
-    else addText(doc, me, at.x, at.y, text.trim().slice(0, 500), color);
+    if (at.note) addNote(page, me, at.x, at.y, text.trim().slice(0, 500), color);
+    else addText(page, me, at.x, at.y, text.trim().slice(0, 500), color);
     undo?.stopCapturing();
   };
 
@@ -532,7 +558,7 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
     if (readOnly || !file.type.startsWith('image/')) return;
     try {
       const fitted = await fitImage(file);
-      const target = state.current.doc;
+      const target = state.current.page;
       if (!target) return;
       corrected.current = false;
       const k = Math.min(1, 480 / Math.max(fitted.width, fitted.height));
@@ -571,18 +597,60 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
   });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is taken out
   const fileBase = `${session.options.room.replace(/[\u0000-\u001f\\/:*?"<>|]+/g, '_') || 'port545'}-whiteboard`;
-  const savePng = async () => {
-    if (!doc) return;
+  const pageBase = names.length > 1 ? `${fileBase}-page-${pageIndex + 1}` : fileBase;
+  /** Saves an export here, and into the room's recording while it is recorded. */
+  const save = async (make: () => Promise<Blob>, name: string) => {
     try {
-      saveBlob(await exportPng(doc, exportArea(doc, visible())), `${fileBase}.png`);
+      const blob = await make();
+      saveBlob(blob, name);
+      if (room?.roomState.recording) {
+        await room.saveBoardExport(blob);
+        session.notify(`The whiteboard was saved in the recording too (${name}).`);
+      }
     } catch (error) {
       session.notify(`The whiteboard was not saved: ${messageOf(error)}.`);
     }
   };
+  const savePng = () => {
+    if (page) void save(() => exportPng(page, exportArea(page, visible())), `${pageBase}.png`);
+  };
   const saveSvg = () => {
+    if (!page) return;
+    const svg = exportSvg(page, exportArea(page, visible()));
+    void save(async () => new Blob([svg], { type: 'image/svg+xml' }), `${pageBase}.svg`);
+  };
+  /** Every page, one after another, in a PDF (each as a picture of what is on it). */
+  const savePdf = () => {
     if (!doc) return;
-    const svg = exportSvg(doc, exportArea(doc, visible()));
-    saveBlob(new Blob([svg], { type: 'image/svg+xml' }), `${fileBase}.svg`);
+    void save(async () => {
+      const { jsPDF } = await import('jspdf');
+      let pdf: InstanceType<typeof jsPDF> | undefined;
+      for (const name of names) {
+        const each = pageOf(doc, name);
+        const canvas = await pageCanvas(each, exportArea(each, visible()));
+        // One board unit is one CSS pixel: 0.75 of a point.
+        const size: [number, number] = [canvas.width * 0.75, canvas.height * 0.75];
+        const orientation = size[0] > size[1] ? 'landscape' : 'portrait';
+        if (!pdf) pdf = new jsPDF({ unit: 'pt', format: size, orientation, compress: true });
+        else pdf.addPage(size, orientation);
+        pdf.addImage(canvas, 'PNG', 0, 0, size[0], size[1]);
+      }
+      if (!pdf) throw new Error('the board has no page');
+      return pdf.output('blob');
+    }, `${fileBase}.pdf`);
+  };
+  const newPage = () => {
+    if (!doc || readOnly || names.length >= MAX_PAGES) return;
+    setPageName(addPage(doc));
+    setSelected(null);
+    setView({ zoom: 1, panX: 0, panY: 0 });
+  };
+  const turnTo = (index: number) => {
+    const name = names[index];
+    if (!name) return;
+    setPageName(name);
+    setSelected(null);
+    setTextAt(null);
   };
 
   const clear = async () => {
@@ -674,9 +742,9 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
               aria-label="Delete the selected item (Delete)"
               title="Delete the selected item (Delete)"
               onClick={() => {
-                if (!doc) return;
+                if (!page) return;
                 undo?.stopCapturing();
-                removeItem(doc, selected);
+                removeItem(page, selected);
                 setSelected(null);
               }}
             >
@@ -743,11 +811,49 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
           </button>
         </div>
         <div class="board-group">
-          <button type="button" class="button small" onClick={() => void savePng()}>
+          <button
+            type="button"
+            class="board-tool"
+            aria-label="Previous page"
+            title="Previous page"
+            disabled={pageIndex === 0}
+            onClick={() => turnTo(pageIndex - 1)}
+          >
+            <BoardIcon d="M15 5l-7 7 7 7" />
+          </button>
+          <output class="board-page" aria-live="polite">
+            Page {pageIndex + 1} of {names.length}
+          </output>
+          <button
+            type="button"
+            class="board-tool"
+            aria-label="Next page"
+            title="Next page"
+            disabled={pageIndex >= names.length - 1}
+            onClick={() => turnTo(pageIndex + 1)}
+          >
+            <BoardIcon d="M9 5l7 7-7 7" />
+          </button>
+          <button
+            type="button"
+            class="board-tool"
+            aria-label="Add a page"
+            title="Add a page"
+            disabled={readOnly || names.length >= MAX_PAGES}
+            onClick={newPage}
+          >
+            <BoardIcon d="M6 3h8l4 4v14H6z M12 10v7 M8.5 13.5h7" />
+          </button>
+        </div>
+        <div class="board-group">
+          <button type="button" class="button small" onClick={savePng}>
             Export PNG
           </button>
           <button type="button" class="button small" onClick={saveSvg}>
             Export SVG
+          </button>
+          <button type="button" class="button small" title="Every page, in one PDF" onClick={savePdf}>
+            Export PDF
           </button>
           <button
             type="button"
@@ -824,9 +930,9 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
           onPointerLeave={() => presence(null)}
           onDblClick={(e) => {
             // A double click on a text or a note (with Select) changes its words.
-            if (!doc || readOnly || tool !== 'select') return;
+            if (!page || readOnly || tool !== 'select') return;
             const p = toBoard(e);
-            const hit = itemAt(doc, p.x, p.y, 6 / view.zoom);
+            const hit = itemAt(page, p.x, p.y, 6 / view.zoom);
             const kind = hit ? kindOf(hit) : '';
             if (!hit || (kind !== 'text' && kind !== 'note')) return;
             const { dx, dy } = offsetOf(hit);

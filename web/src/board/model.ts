@@ -1,7 +1,10 @@
 import * as Y from 'yjs';
 
 /**
- * The whiteboard's document: `doc.getArray('items')`, a Y.Array of Y.Maps, oldest (bottom) first.
+ * The whiteboard's document. Its first page is `doc.getArray('items')`, a Y.Array of Y.Maps, oldest
+ * (bottom) first; each page added later is another such array, named in `doc.getArray('pages')`.
+ * The drawings over a shared screen are one more: `screen:<presenter's participant id>`, in coordinates
+ * of the presenter's video, 1000 units across.
  *   stroke: { kind: 'stroke', by, name, color, size, points }  points: a Y.Array of [x, y, pressure]
  *     (board coordinates; a plain array of triples, or a flat [x, y, x, y…], is read too)
  *   text:   { kind: 'text', by, name, x, y, text, color, size }  (x, y: the left of its baseline)
@@ -12,9 +15,16 @@ import * as Y from 'yjs';
  * `by` is the author's participant id, `name` their display name when they drew it.
  */
 export type Item = Y.Map<unknown>;
+/** One page of the board (or the layer over a shared screen): its items, oldest first. */
+export type Page = Y.Array<Item>;
 export type Point = [number, number, number];
 
 export const ITEMS = 'items';
+export const PAGES = 'pages';
+/** A board has at most this many pages. */
+export const MAX_PAGES = 20;
+/** The width of a shared screen in the annotation layer's units, whatever its pixels. */
+export const SCREEN_UNITS = 1000;
 /** The board's paper, on screen and in exports. */
 export const BACKGROUND = '#fbfbf8';
 export const TEXT_SIZE = 22;
@@ -41,8 +51,36 @@ export const SIZES: readonly { name: string; value: number }[] = [
   { name: 'Thick', value: 16 },
 ];
 
-export function itemsOf(doc: Y.Doc): Y.Array<Item> {
+export function itemsOf(doc: Y.Doc): Page {
   return doc.getArray<Item>(ITEMS);
+}
+
+/** The names of the board's pages, in order: the first, then each added one (duplicates and junk skipped). */
+export function pageNames(doc: Y.Doc): string[] {
+  const names = [ITEMS];
+  for (const name of doc.getArray<unknown>(PAGES)) {
+    if (names.length >= MAX_PAGES) break;
+    if (typeof name === 'string' && /^page:[\w-]{1,32}$/.test(name) && !names.includes(name))
+      names.push(name);
+  }
+  return names;
+}
+
+/** The page called `name` (one of `pageNames`). */
+export function pageOf(doc: Y.Doc, name: string): Page {
+  return doc.getArray<Item>(name);
+}
+
+/** Adds an empty page after the others; returns its name. */
+export function addPage(doc: Y.Doc): string {
+  const name = `page:${Math.random().toString(36).slice(2, 10)}`;
+  doc.getArray<string>(PAGES).push([name]);
+  return name;
+}
+
+/** The drawings over `participantId`'s shared screen. */
+export function annotationOf(doc: Y.Doc, participantId: string): Page {
+  return doc.getArray<Item>(`screen:${participantId}`);
 }
 
 /** A stroke's points as [x, y, pressure] triples, whatever form they were stored in. */
@@ -107,21 +145,22 @@ type Who = { id: string; name: string };
  * Adds an item of `kind` by `who` with `fields` (numbers rounded to a tenth: board units need no more),
  * as one change of this client's (its undo step).
  */
-function addItem(doc: Y.Doc, kind: string, who: Who, fields: Record<string, unknown>): Item {
+function addItem(page: Page, kind: string, who: Who, fields: Record<string, unknown>): Item {
   const item = new Y.Map<unknown>();
+  const doc = page.doc!;
   doc.transact(() => {
     item.set('kind', kind);
     item.set('by', who.id);
     item.set('name', who.name);
     for (const [key, value] of Object.entries(fields))
       item.set(key, typeof value === 'number' ? round(value) : value);
-    itemsOf(doc).push([item]);
+    page.push([item]);
   }, doc.clientID);
   return item;
 }
 
 export function addShape(
-  doc: Y.Doc,
+  page: Page,
   who: Who,
   shape: ShapeKind,
   x: number,
@@ -129,7 +168,7 @@ export function addShape(
   color: string,
   size: number,
 ): Item {
-  return addItem(doc, 'shape', who, { shape, x1: x, y1: y, x2: x, y2: y, color, size });
+  return addItem(page, 'shape', who, { shape, x1: x, y1: y, x2: x, y2: y, color, size });
 }
 
 export function setShapeEnd(doc: Y.Doc, item: Item, x: number, y: number): void {
@@ -140,12 +179,12 @@ export function setShapeEnd(doc: Y.Doc, item: Item, x: number, y: number): void 
   }, doc.clientID);
 }
 
-export function addNote(doc: Y.Doc, who: Who, x: number, y: number, text: string, color: string): void {
-  addItem(doc, 'note', who, { x, y, text, color });
+export function addNote(page: Page, who: Who, x: number, y: number, text: string, color: string): void {
+  addItem(page, 'note', who, { x, y, text, color });
 }
 
 export function addImage(
-  doc: Y.Doc,
+  page: Page,
   who: Who,
   x: number,
   y: number,
@@ -153,7 +192,7 @@ export function addImage(
   h: number,
   src: string,
 ): void {
-  addItem(doc, 'image', who, { x, y, w, h, src });
+  addItem(page, 'image', who, { x, y, w, h, src });
 }
 
 /** Moves an item to `dx`, `dy` from where it was made. */
@@ -166,10 +205,10 @@ export function setOffset(doc: Y.Doc, item: Item, dx: number, dy: number): void 
 }
 
 /** Starts a stroke at `point`; returns the points array to extend as the pointer moves. */
-export function beginStroke(doc: Y.Doc, who: Who, color: string, size: number, point: Point): Y.Array<Point> {
+export function beginStroke(page: Page, who: Who, color: string, size: number, point: Point): Y.Array<Point> {
   const points = new Y.Array<Point>();
   points.push([[round(point[0]), round(point[1]), round(point[2])]]);
-  addItem(doc, 'stroke', who, { color, size, points });
+  addItem(page, 'stroke', who, { color, size, points });
   return points;
 }
 
@@ -180,21 +219,21 @@ export function extendStroke(doc: Y.Doc, points: Y.Array<Point>, more: Point[]):
   }, doc.clientID);
 }
 
-export function addText(doc: Y.Doc, who: Who, x: number, y: number, text: string, color: string): void {
-  addItem(doc, 'text', who, { x, y, text, color, size: TEXT_SIZE });
+export function addText(page: Page, who: Who, x: number, y: number, text: string, color: string): void {
+  addItem(page, 'text', who, { x, y, text, color, size: TEXT_SIZE });
 }
 
-export function removeItem(doc: Y.Doc, item: Item): void {
-  const items = itemsOf(doc);
+export function removeItem(page: Page, item: Item): void {
+  const doc = page.doc!;
   doc.transact(() => {
-    const index = items.toArray().indexOf(item);
-    if (index >= 0) items.delete(index, 1);
+    const index = page.toArray().indexOf(item);
+    if (index >= 0) page.delete(index, 1);
   }, doc.clientID);
 }
 
 /** "Whiteboard: 3 items, drawn by Ann and Bob." — what the canvas says to a screen reader. */
-export function describe(doc: Y.Doc): string {
-  const items = itemsOf(doc).toArray();
+export function describe(page: Page): string {
+  const items = page.toArray();
   if (items.length === 0) return 'Whiteboard: empty';
   const names = new Set<string>();
   const counts = new Map<string, number>();

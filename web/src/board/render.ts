@@ -4,13 +4,13 @@ import {
   BACKGROUND,
   colorOf,
   type Item,
-  itemsOf,
   kindOf,
   NOTE_PAPER,
   NOTE_SIZE,
   NOTE_TEXT_SIZE,
   numberOf,
   offsetOf,
+  type Page,
   type Point,
   pointsOf,
   SIZES,
@@ -174,9 +174,9 @@ export function boundsOf(item: Item): Rect {
 }
 
 /** Everything on the board, or undefined when it is empty. */
-export function contentBounds(doc: Y.Doc): Rect | undefined {
+export function contentBounds(page: Page): Rect | undefined {
   let box: Rect | undefined;
-  for (const item of itemsOf(doc)) {
+  for (const item of page) {
     const b = boundsOf(item);
     if (b.width === 0 && b.height === 0) continue;
     box = box ? union(box, b) : b;
@@ -212,9 +212,9 @@ function imageOf(item: Item, onLoad?: () => void): HTMLImageElement | undefined 
 }
 
 /** Waits until the board's pictures can be drawn (for an export). */
-export async function imagesReady(doc: Y.Doc): Promise<void> {
+export async function imagesReady(page: Page): Promise<void> {
   await Promise.all(
-    itemsOf(doc)
+    page
       .toArray()
       .filter((i) => kindOf(i) === 'image')
       .map((i) =>
@@ -256,8 +256,8 @@ function arrowHead(x1: number, y1: number, x2: number, y2: number, width: number
 }
 
 /** Paints every item (oldest first) on `ctx`, whose transform already maps board coordinates. */
-export function paint(ctx: CanvasRenderingContext2D, doc: Y.Doc, onImageLoad?: () => void): void {
-  for (const item of itemsOf(doc)) {
+export function paint(ctx: CanvasRenderingContext2D, page: Page, onImageLoad?: () => void): void {
+  for (const item of page) {
     const kind = kindOf(item);
     const color = colorOf(item);
     const { dx, dy } = offsetOf(item);
@@ -344,8 +344,8 @@ export function paintSelection(ctx: CanvasRenderingContext2D, rect: Rect, zoom: 
 }
 
 /** The topmost item under board point (x, y), within `slop` board units. */
-export function itemAt(doc: Y.Doc, x: number, y: number, slop: number): Item | undefined {
-  const items = itemsOf(doc).toArray();
+export function itemAt(page: Page, x: number, y: number, slop: number): Item | undefined {
+  const items = page.toArray();
   for (let i = items.length - 1; i >= 0; i--) {
     const item = items[i]!;
     const { dx, dy } = offsetOf(item);
@@ -385,8 +385,8 @@ function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: n
 }
 
 /** What an export covers: what is in view, and whatever lies beyond it, with a margin. */
-export function exportArea(doc: Y.Doc, visible: Rect): Rect {
-  const content = contentBounds(doc);
+export function exportArea(page: Page, visible: Rect): Rect {
+  const content = contentBounds(page);
   if (!content) return roundRect(visible);
   const margin = 24;
   const padded = {
@@ -413,8 +413,19 @@ function roundRect(r: Rect): Rect {
 const MAX_EXPORT_SIDE = 8192;
 
 /** The board as a PNG: `area` (board units) at one pixel a unit, on the board's paper. */
-export async function exportPng(doc: Y.Doc, area: Rect): Promise<Blob> {
-  await imagesReady(doc);
+export async function exportPng(page: Page, area: Rect): Promise<Blob> {
+  const canvas = await pageCanvas(page, area);
+  return new Promise((resolve, reject) =>
+    canvas.toBlob(
+      (blob) => (blob ? resolve(blob) : reject(new Error('the picture was not made'))),
+      'image/png',
+    ),
+  );
+}
+
+/** `area` of a page drawn on a canvas of its own, at one pixel a unit (at most MAX_EXPORT_SIDE a side). */
+export async function pageCanvas(page: Page, area: Rect): Promise<HTMLCanvasElement> {
+  await imagesReady(page);
   const scale = Math.min(1, MAX_EXPORT_SIDE / Math.max(area.width, area.height));
   const canvas = document.createElement('canvas');
   canvas.width = Math.max(1, Math.round(area.width * scale));
@@ -424,13 +435,8 @@ export async function exportPng(doc: Y.Doc, area: Rect): Promise<Blob> {
   ctx.fillStyle = BACKGROUND;
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.setTransform(scale, 0, 0, scale, -area.x * scale, -area.y * scale);
-  paint(ctx, doc);
-  return new Promise((resolve, reject) =>
-    canvas.toBlob(
-      (blob) => (blob ? resolve(blob) : reject(new Error('the picture was not made'))),
-      'image/png',
-    ),
-  );
+  paint(ctx, page);
+  return canvas;
 }
 
 function escapeXml(text: string): string {
@@ -441,13 +447,13 @@ function escapeXml(text: string): string {
 }
 
 /** The board as an SVG document: strokes as filled outlines, text as text, on the board's paper. */
-export function exportSvg(doc: Y.Doc, area: Rect): string {
+export function exportSvg(page: Page, area: Rect): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${area.width}" height="${area.height}" viewBox="${area.x} ${area.y} ${area.width} ${area.height}">`,
     `<rect x="${area.x}" y="${area.y}" width="${area.width}" height="${area.height}" fill="${BACKGROUND}"/>`,
   ];
   const font = 'font-weight="500" font-family="system-ui, sans-serif" xml:space="preserve"';
-  for (const item of itemsOf(doc)) {
+  for (const item of page) {
     const color = escapeXml(colorOf(item));
     const { dx, dy } = offsetOf(item);
     const open = dx || dy ? `<g transform="translate(${dx} ${dy})">` : '';

@@ -1,5 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { ScreenAnnotation } from '../board/ScreenAnnotation.tsx';
 import { Whiteboard } from '../board/Whiteboard.tsx';
 import { saveSnapshot, snapshotFileName } from '../media/snapshot.ts';
 import { inviteLink } from '../router.ts';
@@ -130,6 +131,16 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
   });
 
   const actions: TileActions = {
+    screenOverlay: (tile, large) =>
+      session.room ? (
+        <ScreenAnnotation
+          key={tile.key}
+          session={session}
+          presenterId={tile.self ? session.selfId : tile.participantId}
+          self={tile.self}
+          large={large}
+        />
+      ) : null,
     pin: (key) => session.pin(key),
     setVolume: (id, volume) => session.setVolume(id, volume),
     ...(session.isHost ? { spotlight: (id: string | undefined) => void session.setSpotlight(id) } : {}),
@@ -248,7 +259,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
           ) : stage ? (
             <div class={`stage-layout${stage.source === 'screen' ? ' presenting' : ''}`}>
               <div class="stage-main">
-                <Tile tile={stage} actions={actions} />
+                <Tile tile={stage} large actions={actions} />
               </div>
               <div class="filmstrip">
                 {strip.map((t) => (

@@ -17,10 +17,14 @@ export interface TileActions {
   spotlight?(participantId: string | undefined): void;
   /** Saves the frame the tile's video shows now as a picture (a PNG download). */
   snapshot?(video: HTMLVideoElement, tile: TileModel): void;
+  /** What is drawn over a shared screen, and the tools to draw (`large`: the tile is on the stage). */
+  screenOverlay?(tile: TileModel, large: boolean): JSX.Element | null;
 }
 
 export interface TileProps {
   tile: TileModel;
+  /** On the stage, large: where one can draw over a shared screen. */
+  large?: boolean;
   style?: Record<string, string>;
   actions?: TileActions;
 }
@@ -36,7 +40,7 @@ function focusNeighbour(from: HTMLElement, step: 1 | -1): void {
  * One person's camera or picture (else initials), or a shared screen, with name, muted mic and speaking
  * highlight. A person with a calling card has it shown over their name on hover, focus or a tap.
  */
-export function Tile({ tile, style, actions }: TileProps): JSX.Element {
+export function Tile({ tile, large, style, actions }: TileProps): JSX.Element {
   const [cardOpen, setCardOpen] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
   const screen = tile.source === 'screen';
@@ -101,6 +105,7 @@ export function Tile({ tile, style, actions }: TileProps): JSX.Element {
           {tile.connecting && <span class="tile-connecting">Connecting…</span>}
         </div>
       )}
+      {screen && actions?.screenOverlay?.(tile, large === true)}
       <figcaption class="tile-label">
         {!screen && tile.micMuted && (
           <span class="muted-badge" role="img" aria-label="Microphone off" title="Microphone off">
