@@ -13,6 +13,8 @@
  *   npm run bench -- --server-node-args "--max-semi-space-size=64"   Node flags for the server process
  *   npm run bench -- --label after     a label stored in the JSON (e.g. before/after a change)
  *   npm run bench -- --only workers    two rooms with --workers 1, then --workers 2 (root and nft)
+ *   npm run bench -- --only udp-mux    the livestream with media on the port range and on one UDP port
+ *                                      (--udp-port), on a worker and on the main thread: CPU per packet
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
  *   npm run bench -- --only livestream --janus   also Janus's VideoRoom (Debian package `janus`), same
@@ -48,6 +50,7 @@ import { formatStepTable, type StepRow, summarise } from './lib/report.js';
 import { installSinkFilter, removeSinkFilter, sinksAvailable } from './lib/sinkFilter.js';
 import { percentile, round } from './lib/stats.js';
 import { type Scenario, scenarios, workersScenario } from './scenarios.js';
+import { freeUdpPort, UDP_MUX_QUICK_STEPS, UDP_MUX_STEPS, udpMuxPasses, udpMuxSummary } from './udpMux.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -425,6 +428,32 @@ async function runWorkers(): Promise<ScenarioResult | undefined> {
   return { scenario: workersScenario.name, description: workersScenario.description, steps: rows, summary };
 }
 
+/**
+ * Media on one UDP port (`--udp-port`) against the port range, in the same run: the livestream forwarded
+ * by each (bench/udpMux.ts), the server pinned to one core as in every scenario.
+ */
+async function runUdpMux(): Promise<ScenarioResult> {
+  const scenario = scenarios.find((s) => s.name === 'livestream')!;
+  const name = 'udp-mux';
+  const description = `${scenario.description}; media on the port range and on one UDP port (--udp-port)`;
+  note(`\n== ${name}: ${description}`);
+  const steps = args.steps ? args.steps.split(',').map(Number) : quick ? UDP_MUX_QUICK_STEPS : UDP_MUX_STEPS;
+  const udpPort = await freeUdpPort();
+  const rows: Record<string, StepRow[]> = {};
+  for (const pass of udpMuxPasses(udpPort)) {
+    note(`  ${pass.name}: port545 serve ${pass.serveArgs.join(' ')}`);
+    rows[pass.name] = await runSteps(
+      scenario,
+      { ...current, name: pass.name, serveArgs: pass.serveArgs },
+      steps,
+    );
+  }
+  const summary = udpMuxSummary(rows);
+  const path = writeJson(name, { scenario: name, description, udpPort, steps: rows, summary });
+  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  return { scenario: name, description, steps: rows, summary };
+}
+
 /** Join time: a bot opens the WebSocket and waits for its first whole video frame, one join after another. */
 async function runJoinTime(system: System): Promise<Record<string, unknown>> {
   note(
@@ -663,6 +692,8 @@ async function main(): Promise<void> {
     const r = await runWorkers();
     if (r) results.push(r);
   }
+  // Not in the default run either (about 4 minutes): --only udp-mux.
+  if (wanted?.includes('udp-mux')) results.push(await runUdpMux());
   const minutes = (performance.now() - t0) / 60_000;
   note(`\n== all results (${minutes.toFixed(1)} min)`);
   for (const r of results) {

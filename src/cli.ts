@@ -26,7 +26,12 @@ async function serve(argv: string[]): Promise<void> {
   const { server, port, workers, sipPort } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
   for (const url of urlsFor(config.host, port, server.tls ? 'https' : 'http')) console.log(`  ${url}`);
-  console.log(`WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`);
+  const { udpPort } = config.rtc;
+  console.log(
+    udpPort === undefined
+      ? `WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`
+      : `WebRTC media uses UDP port ${udpPort} (one port for all media, --udp-port).`,
+  );
   console.log(
     workers > 0
       ? `Rooms run on ${workers} worker thread${workers === 1 ? '' : 's'} (--workers).`

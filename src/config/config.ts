@@ -33,6 +33,12 @@ export const configSchema = z
         minPort: udpPort.default(40000),
         /** Highest UDP port for media. */
         maxPort: udpPort.default(49999),
+        /**
+         * All WebRTC media on this one UDP port (a UDP mux, shared by every worker thread) instead of a
+         * port per connection from minPort-maxPort; below 1024 it needs the right to bind it, as port 545
+         * does. Unset: the range.
+         */
+        udpPort: z.number().int().min(1).max(65535).optional(),
         /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
         announcedIp: z.string().ip().optional(),
         /** Gather ICE candidates only on these local addresses (default: every non-loopback interface). */

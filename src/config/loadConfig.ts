@@ -10,6 +10,7 @@ export const settings = [
   { flag: 'workers', env: 'PORT545_WORKERS', path: ['workers'], type: 'workers' },
   { flag: 'rtc-min-port', env: 'PORT545_RTC_MIN_PORT', path: ['rtc', 'minPort'], type: 'int' },
   { flag: 'rtc-max-port', env: 'PORT545_RTC_MAX_PORT', path: ['rtc', 'maxPort'], type: 'int' },
+  { flag: 'udp-port', env: 'PORT545_UDP_PORT', path: ['rtc', 'udpPort'], type: 'int' },
   { flag: 'announced-ip', env: 'PORT545_ANNOUNCED_IP', path: ['rtc', 'announcedIp'], type: 'string' },
   { flag: 'rtc-host', env: 'PORT545_RTC_HOST', path: ['rtc', 'hostAddresses'], type: 'list' },
   {
@@ -69,6 +70,7 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
                          (default auto: one per core); 0 keeps everything on the main thread
   --rtc-min-port N       lowest UDP port for WebRTC media (default 40000)
   --rtc-max-port N       highest UDP port for WebRTC media (default 49999)
+  --udp-port N           all WebRTC media on this one UDP port instead of the range (default: off)
   --announced-ip ADDR    address to put in ICE candidates when behind NAT
   --rtc-host ADDR[,ADDR] gather ICE candidates only on these local addresses
   --max-participants N   people per room (default 100)

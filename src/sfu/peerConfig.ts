@@ -3,12 +3,18 @@ import { isLoopback } from '../common/address.js';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
 // port545's changes to werift, for every peer connection in the process.
 import '../werift/install.js';
+import { udpMuxInterfaceAddresses } from '../werift/udpMux.js';
 
 /** Network settings of the media plane, taken from the server config. */
 export interface RtcSettings {
   /** Inclusive UDP port range for ICE sockets. */
   minPort: number;
   maxPort: number;
+  /**
+   * All media of this thread on this one UDP port (src/werift/udpMux.ts) instead of a socket per
+   * connection from the range.
+   */
+  udpPort?: number;
   /** Written into candidates instead of the local address (1:1 NAT). */
   announcedIp?: string;
   /** Gather only on these local addresses; default every non-loopback interface. */
@@ -83,11 +89,14 @@ export function icePortSearch(minPort: number, maxPort: number): [number, number
 export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
     codecs: supportedCodecs(),
-    icePortRange: icePortSearch(settings.minPort, settings.maxPort),
     bundlePolicy: 'max-bundle',
     // werift's default lists Google's STUN server; port545 asks none (see noDefaultStun.ts).
     iceServers: [],
   };
+  // One shared socket on the mux port, or a socket per connection from the range.
+  if (settings.udpPort !== undefined)
+    config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort);
+  else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
   if (options.receiveAudioLevel) {
     config.headerExtensions = { audio: [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] };
   }

@@ -23,3 +23,5 @@ import './consentWait.js';
 import './dtlsFlightStop.js';
 // Sender reports carry the time to the 2^-32 s, not truncated to the second (lip sync, recordings).
 import './ntpTime.js';
+// With rtc.udpPort, every connection's media on one shared UDP socket (src/sfu/peerConfig.ts turns it on per connection).
+import './udpMux.js';

@@ -3,6 +3,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomActivity } from '../host/RoomHost.js';
+import { closeUdpMux, udpMux } from '../werift/udpMux.js';
+import { UdpMuxRelay } from '../werift/udpMuxRelay.js';
 import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
 import { RoomService } from './RoomService.js';
 
@@ -12,10 +14,11 @@ const WORKER_URL = new URL(`./roomWorker${FROM_SOURCE ? '.ts' : '.js'}`, import.
 
 /** Starts the worker thread; from source, tsx's loader is registered in it first (it is not inherited). */
 function startWorker(data: WorkerData, name: string): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: data, name });
+  const transferList = data.udpMux ? [data.udpMux] : [];
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: data, name, transferList });
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true, workerData: data, name });
+  return new Worker(boot, { eval: true, workerData: data, name, transferList });
 }
 
 /** A worker thread, or the same dispatch on this thread: what `RoomWorker` needs of either. */
@@ -226,6 +229,8 @@ export class RoomWorkers implements RoomPlacement {
   readonly #size: number;
   /** `--workers 0`: one room service on this thread instead of worker threads. */
   readonly #inThread: boolean;
+  /** With `rtc.udpPort` and worker threads: the one UDP socket of every worker's media. */
+  #udpMux: UdpMuxRelay | undefined;
   /** Told what happens in every worker's rooms (the webhooks), each room's activity in order. */
   onActivity: ((activity: RoomActivity) => void) | undefined;
   /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
@@ -250,6 +255,15 @@ export class RoomWorkers implements RoomPlacement {
 
   async ready(): Promise<void> {
     await Promise.all(this.#workers.map((w) => w.ready));
+    // A UDP media port that cannot be bound stops the start, as the HTTP port does.
+    const { udpPort } = this.#config.rtc;
+    if (this.#udpMux) await this.#udpMux.ready();
+    else if (udpPort !== undefined) await udpMux(udpPort).ready();
+  }
+
+  /** The main thread's UDP mux of the workers' media (`rtc.udpPort`), for tests and diagnostics. */
+  get udpMux(): UdpMuxRelay | undefined {
+    return this.#udpMux;
   }
 
   /** The worker of `room`, placing the room when it has none; undefined when rooms are at the limit. */
@@ -292,6 +306,14 @@ export class RoomWorkers implements RoomPlacement {
         rtc: { ...rtc, minPort, maxPort: minPort + span - 1 },
       },
     };
+    // The UDP mux: one socket on this thread for every worker's connections (src/werift/udpMuxRelay.ts).
+    if (rtc.udpPort !== undefined && !this.#inThread) {
+      if (!this.#udpMux) {
+        this.#udpMux = new UdpMuxRelay(rtc.udpPort);
+        this.#udpMux.onError = (error) => this.#log.error({ err: error }, 'cannot bind the UDP media port');
+      }
+      data.udpMux = this.#udpMux.attach(index);
+    }
     const thread = this.#inThread
       ? new InThreadWorker(data, this.#log)
       : startWorker(data, `port545-room-worker-${index}`);
@@ -363,5 +385,8 @@ export class RoomWorkers implements RoomPlacement {
       ),
     );
     await Promise.all(this.#workers.map((w) => w.terminate()));
+    await this.#udpMux?.close();
+    // --workers 0: the mux of this thread's rooms.
+    if (this.#inThread && this.#config.rtc.udpPort !== undefined) await closeUdpMux(this.#config.rtc.udpPort);
   }
 }

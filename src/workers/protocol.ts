@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/config.js';
 import type { SipPeer } from '../gateways/sip/SipTransport.js';
 import type { DirectoryEntry, FileUpload, RoomActivity, RoomDetail } from '../host/RoomHost.js';
@@ -104,4 +105,6 @@ export interface WorkerData {
    * for its phone calls' RTP); with SIP on, its gateway sends through the main thread's sockets.
    */
   config: Config;
+  /** With `rtc.udpPort`: this worker's end of the main thread's UDP mux (src/werift/udpMuxRelay.ts). */
+  udpMux?: MessagePort;
 }

@@ -1,12 +1,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
+import { useThreadMux } from '../werift/udpMux.js';
+import { WorkerUdpMux } from '../werift/udpMuxRelay.js';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.js';
 import { RoomService } from './RoomService.js';
 
 /** A room worker thread: a `RoomService` behind the thread's port. */
 const port = parentPort;
 if (!port) throw new Error('roomWorker.ts runs as a worker thread');
-const { index, config } = workerData as WorkerData;
+const { index, config, udpMux } = workerData as WorkerData;
+// With rtc.udpPort: this thread's connections use the main thread's one UDP socket.
+if (udpMux && config.rtc.udpPort !== undefined) useThreadMux(new WorkerUdpMux(config.rtc.udpPort, udpMux));
 const log = pino({ level: config.logLevel, base: { worker: index } });
 const service = new RoomService(index, config, log, (message: FromWorker) => port.postMessage(message));
 port.on('message', (message: ToWorker) => service.receive(message));
