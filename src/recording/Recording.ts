@@ -11,10 +11,11 @@ import {
   WebMOutputFormat,
 } from 'mediabunny';
 import type { Logger } from 'pino';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { TrackInfo } from '../protocol/messages.js';
 import type { Participant } from '../room/Participant.js';
 import type { Room } from '../room/Room.js';
-import { type RecordingMeta, recordingDir, writeAtomic, writeMeta } from './store.js';
+import { type RecordingMeta, recordingDir, writeMeta } from './store.js';
 import { fileExtension, recordedCodec, TrackWriter } from './TrackWriter.js';
 import { TIMELINE_VERSION, type Timeline, type TimelineEvent, type TimelineTrack } from './timeline.js';
 
@@ -152,7 +153,7 @@ export class Recording {
     const timeline = this.#timeline(stoppedAt);
     await this.#savingTimeline;
     try {
-      await writeAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
+      await writeFileAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
       await writeMeta(this.#options.dataDir, this.meta);
     } catch (failure) {
       // A full disk: the room still hears that the recording stopped; the files hold what was written.
@@ -324,7 +325,7 @@ export class Recording {
     const timeline = this.#timeline();
     this.#savingTimeline = this.#savingTimeline
       .then(async () => {
-        await writeAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
+        await writeFileAtomic(join(this.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 2)}\n`);
         await writeMeta(this.#options.dataDir, this.meta);
       })
       .catch((error) => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 
 /**
  * Where recordings live: `<dataDir>/recordings/<id>/`, one folder each, holding `recording.json` (what
@@ -66,17 +67,10 @@ export type RecordingMeta = z.infer<typeof recordingMetaSchema>;
 
 const META = 'recording.json';
 
-/** Writes a file atomically: a temporary file renamed over the old one (readers never see half of it). */
-export async function writeAtomic(path: string, data: string): Promise<void> {
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temporary, data);
-  await rename(temporary, path);
-}
-
 export async function writeMeta(dataDir: string, meta: RecordingMeta): Promise<void> {
   const dir = recordingDir(dataDir, meta.id);
   await mkdir(dir, { recursive: true });
-  await writeAtomic(join(dir, META), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeFileAtomic(join(dir, META), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
 /** The recording's metadata; undefined when there is no such recording (or its file is unreadable). */

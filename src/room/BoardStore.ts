@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileAtomicSync } from '../common/atomicWrite.js';
 
 /**
  * Each room's whiteboard across a restart: `<dataDir>/boards/<SHA-256 of the room name>.yjs`, the Yjs
@@ -40,16 +41,13 @@ export class BoardStore {
 
   save(room: string, board: Uint8Array): void {
     const path = this.#path(room);
-    const tmp = `${path}.${process.pid}.${process.hrtime.bigint()}.tmp`;
     try {
       if (!this.#dirMade) {
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.#dirMade = true;
       }
-      writeFileSync(tmp, board, { mode: 0o600 });
-      renameSync(tmp, path);
+      writeFileAtomicSync(path, board);
     } catch (error) {
-      rmSync(tmp, { force: true });
       this.#log.warn({ err: error, room }, 'could not save the whiteboard; it will not survive a restart');
     }
   }

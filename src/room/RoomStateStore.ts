@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { writeFileAtomicSync } from '../common/atomicWrite.js';
 import { participantRole } from '../protocol/messages.js';
 
 /**
@@ -86,17 +87,14 @@ export class RoomStateStore {
   /** Writes the room's state: to a temporary file first, then renamed over the old one. */
   save(state: Omit<StoredRoom, 'v' | 'savedAt'>): void {
     const path = this.#path(state.room);
-    const tmp = `${path}.${process.pid}.${process.hrtime.bigint()}.tmp`;
     try {
       if (!this.#dirMade) {
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.#dirMade = true;
       }
       const full: StoredRoom = { v: 1, savedAt: Date.now(), ...state };
-      writeFileSync(tmp, JSON.stringify(full), { mode: 0o600 });
-      renameSync(tmp, path);
+      writeFileAtomicSync(path, JSON.stringify(full));
     } catch (error) {
-      this.#remove(tmp);
       if (this.#warned) return;
       this.#warned = true;
       this.#options.log.warn(
