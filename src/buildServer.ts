@@ -9,7 +9,7 @@ import type { Config } from './config/config.js';
 import { filesRoot } from './files/paths.js';
 import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
-import { type FilesDoor, registerFilesApi } from './http/filesApi.js';
+import { registerFilesApi } from './http/filesApi.js';
 import {
   acceptWebSockets,
   closeWebSockets,

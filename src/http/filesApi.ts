@@ -9,8 +9,9 @@ import { bearerToken } from '../auth/authorizeJoin.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
 import { FILE_ID, roomFilesDir, sharedFilePath } from '../files/paths.js';
+import { parseRoomName as room } from '../gateways/httpGateway.js';
 import type { RoomHost } from '../host/RoomHost.js';
-import { roomName, UNSAFE_TEXT } from '../protocol/messages.js';
+import { UNSAFE_TEXT } from '../protocol/messages.js';
 import { BOARD_EXPORT_NAME, BOARD_EXPORTS, recordingDir } from '../recording/store.js';
 
 /** What the HTTP door needs of the rooms: their files' bookkeeping, wherever the room runs. */
@@ -35,12 +36,6 @@ function fileName(raw: unknown): string {
   const bad = !name || [...name].length > MAX_NAME_CHARS || UNSAFE_TEXT.test(name) || /[/\\]/.test(name);
   if (bad || name === '.' || name === '..') throw new CodedError('INVALID_FILE_NAME');
   return name;
-}
-
-function room(raw: string): string {
-  const parsed = roomName.safeParse(raw);
-  if (!parsed.success) throw new CodedError('BAD_REQUEST', 'Not a room name');
-  return parsed.data;
 }
 
 function token(request: FastifyRequest): string {

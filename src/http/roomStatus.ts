@@ -3,8 +3,8 @@ import { verifyAccessToken } from '../auth/accessToken.js';
 import { bearerToken } from '../auth/authorizeJoin.js';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
+import { parseRoomName } from '../gateways/httpGateway.js';
 import type { RoomHost } from '../host/RoomHost.js';
-import { roomName } from '../protocol/messages.js';
 
 /**
  * `GET /rooms/:room/status`: what someone about to join should know before they do, for the pre-join
@@ -14,14 +14,13 @@ import { roomName } from '../protocol/messages.js';
  */
 export function registerRoomStatus(app: FastifyInstance, config: Config, host: RoomHost): void {
   app.get<{ Params: { room: string } }>('/rooms/:room/status', async (request, reply) => {
-    const name = roomName.safeParse(request.params.room);
-    if (!name.success) throw new CodedError('BAD_REQUEST', 'Not a room name');
+    const name = parseRoomName(request.params.room);
     if (config.auth.mode === 'secured') {
       const token = bearerToken(request.headers.authorization);
       if (!token) throw new CodedError('TOKEN_REQUIRED');
-      await verifyAccessToken(config.auth.apiSecret!, token, name.data);
+      await verifyAccessToken(config.auth.apiSecret!, token, name);
     }
-    const room = host.room(name.data);
+    const room = host.room(name);
     return reply.header('Cache-Control', 'no-store').send({ recording: room?.recordingSince !== undefined });
   });
 }
