@@ -13,6 +13,8 @@ Usage:
                                    print an access token (needs PORT545_API_SECRET)
   port545 probe [HOST][:PORT]      tell what listens on TCP 545 (or PORT) of HOST (default localhost)
   port545 browse                   list the port545 servers on the local network and their listed rooms
+  port545 doctor [URL] [--json]    check that a server (default http://localhost:545/) is reachable and
+                                   that media flows through it (HTTP, WebSocket, UDP, a loopback call)
   port545 --version
 
 ${serveFlagHelp}
@@ -83,6 +85,11 @@ async function main(argv: string[]): Promise<void> {
     case 'browse': {
       const { runBrowseCli } = await import('./discovery/browseCli.js');
       process.exitCode = await runBrowseCli(rest);
+      return;
+    }
+    case 'doctor': {
+      const { runDoctorCli } = await import('./doctor/doctorCli.js');
+      process.exitCode = await runDoctorCli(rest);
       return;
     }
     case 'probe': {

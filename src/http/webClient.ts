@@ -7,8 +7,9 @@ import type { FastifyInstance } from 'fastify';
 export const WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url));
 
 /**
- * Serves the web client from the same port as the API: its assets, and its page for `/` and for every
- * room URL `/r/<room>`. @fastify/static resolves paths inside `root` only, so `..` cannot leave it.
+ * Serves the web client from the same port as the API: its assets, and its page for `/`, for every
+ * room URL `/r/<room>` and for the connection check `/check`. @fastify/static resolves paths inside
+ * `root` only, so `..` cannot leave it.
  */
 export async function registerWebClient(app: FastifyInstance, root = WEB_ROOT): Promise<void> {
   if (!existsSync(`${root}/index.html`)) {
@@ -21,4 +22,5 @@ export async function registerWebClient(app: FastifyInstance, root = WEB_ROOT): 
   }
   await app.register(fastifyStatic, { root, prefix: '/', index: ['index.html'], wildcard: true });
   app.get('/r/:room', async (_request, reply) => reply.sendFile('index.html'));
+  app.get('/check', async (_request, reply) => reply.sendFile('index.html'));
 }

@@ -1,4 +1,5 @@
 import type { JSX } from 'preact';
+import { CheckPage } from './pages/CheckPage.tsx';
 import { HomePage } from './pages/HomePage.tsx';
 import { RoomPage } from './pages/RoomPage.tsx';
 import { navigate, useRoute } from './router.ts';
@@ -9,6 +10,8 @@ export function App(): JSX.Element {
   switch (route.page) {
     case 'home':
       return <HomePage />;
+    case 'check':
+      return <CheckPage />;
     case 'room':
       // Keyed by room: moving to another room starts from its pre-join screen.
       return <RoomPage key={route.room} room={route.room} />;

@@ -1,11 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { isRoomName } from './util/names.ts';
 
-/** The app's pages: `/` (home) and `/r/<room>`. The server answers both with the same index.html. */
-export type Route = { page: 'home' } | { page: 'room'; room: string } | { page: 'notFound'; path: string };
+/** The app's pages: `/` (home), `/r/<room>` and `/check`. The server answers each with the same index.html. */
+export type Route =
+  | { page: 'home' }
+  | { page: 'room'; room: string }
+  | { page: 'check' }
+  | { page: 'notFound'; path: string };
 
 export function parseRoute(pathname: string): Route {
   if (pathname === '/' || pathname === '') return { page: 'home' };
+  if (pathname === '/check' || pathname === '/check/') return { page: 'check' };
   const match = /^\/r\/([^/]+)\/?$/.exec(pathname);
   if (match) {
     let room = '';

@@ -105,6 +105,9 @@ export function HomePage(): JSX.Element {
             </p>
           )}
         </form>
+        <p class="check-home-link">
+          Connection problems? <a href="/check">Check your connection</a>
+        </p>
         {rooms.length > 0 && (
           <section class="directory" aria-labelledby="directory-title">
             <h2 id="directory-title">Rooms on this server</h2>
