@@ -149,12 +149,23 @@ export class UdpMuxRelay {
   readonly #bound = new Map<SocketType, Socket>();
   readonly #workers = new Map<number, WorkerLink>();
   #closed = false;
+  readonly #send: (socket: Socket, data: Buffer, port: number, host: string) => void;
   /** Called when a socket cannot be bound (the port is taken). */
   onError: ((error: Error) => void) | undefined;
 
-  constructor(port: number, limits: Partial<UdpMuxLimits> = {}) {
+  /**
+   * `send` puts one datagram on the socket: `Socket.send` unless the caller has a cheaper one (the
+   * server passes the media plane's `sendDatagram`, which skips `Socket.send`'s per-call work).
+   */
+  constructor(
+    port: number,
+    limits: Partial<UdpMuxLimits> = {},
+    send: (socket: Socket, data: Buffer, port: number, host: string) => void = (socket, data, p, host) =>
+      socket.send(data, p, host),
+  ) {
     this.port = port;
     this.table = new MuxTable(limits);
+    this.#send = send;
     // The usual family now: a port that is taken shows at start, not at the first call.
     this.#socket('udp4').catch(() => undefined);
   }
@@ -254,7 +265,7 @@ export class UdpMuxRelay {
           const route = link.routes.get(id);
           if (route) this.table.expectResponse(route, data);
         }
-        socket.send(data, sends.ports[i]!, sends.hosts[i]!);
+        this.#send(socket, data, sends.ports[i]!, sends.hosts[i]!);
       });
     for (const id of message.drops) {
       const route = link.routes.get(id);

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomActivity } from '../host/RoomHost.js';
+import { sendDatagram } from '../sfu/udpSend.js';
 import { closeUdpMux, udpMux } from '../werift/udpMux.js';
 import { UdpMuxRelay } from '../werift/udpMuxRelay.js';
 import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
@@ -309,7 +310,7 @@ export class RoomWorkers implements RoomPlacement {
     // The UDP mux: one socket on this thread for every worker's connections (src/werift/udpMuxRelay.ts).
     if (rtc.udpPort !== undefined && !this.#inThread) {
       if (!this.#udpMux) {
-        this.#udpMux = new UdpMuxRelay(rtc.udpPort);
+        this.#udpMux = new UdpMuxRelay(rtc.udpPort, {}, sendDatagram);
         this.#udpMux.onError = (error) => this.#log.error({ err: error }, 'cannot bind the UDP media port');
       }
       data.udpMux = this.#udpMux.attach(index);
