@@ -15,6 +15,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Clients port545 did not write: baresip (softphone) and GStreamer's webrtcbin (WHIP/WHEP from Python).
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
+# coturn is the TURN server media goes through when nothing else gets through.
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # Poppler reads the whiteboard's PDF export: its pages, and each page as a picture.
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).

@@ -35,6 +35,8 @@ export interface BotOptions {
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
   onPeerConnection?: (pc: RTCPeerConnection) => void;
+  /** Only through the server's TURN relay, as on a network that blocks the rest. */
+  relayOnly?: boolean;
   /**
    * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
    * before giving it up, and ask for a keyframe when frames must be thrown away, as a browser's jitter
@@ -122,6 +124,7 @@ export class Bot {
       password: options.password,
       ca: options.ca,
       onPeerConnection: options.onPeerConnection,
+      ...(options.relayOnly ? { relayOnly: true } : {}),
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;

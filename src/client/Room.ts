@@ -15,6 +15,7 @@ import { Board } from './Board.js';
 import {
   type CandidateLike,
   candidateToJson,
+  type IceServerConfig,
   type PeerConnectionFactory,
   type PeerConnectionLike,
   type TrackLike,
@@ -144,6 +145,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   files: SharedFile[] = [];
   participantId = '';
   #fileToken = '';
+  /** The TURN server the server handed out in `joined` (its credentials renewed at each join). */
+  #iceServers: IceServerConfig[] = [];
   displayName: string;
   /** This client's role: a host may use the host controls below. */
   role: ParticipantRole = 'guest';
@@ -222,6 +225,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.#resumeToken = joined.resumeToken;
     if (joined.rejoinToken) this.#rejoinToken = joined.rejoinToken;
     this.#fileToken = joined.fileToken;
+    this.#iceServers = joined.iceServers ?? [];
     this.files = [...(joined.files ?? [])];
     this.#applySnapshot(joined);
     // The server's side of the board follows `joined`; this side says what it has.
@@ -431,7 +435,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #pc(target: PcTarget): PeerConnectionLike {
     const existing = target === 'publisher' ? this.#publisher : this.#subscriber;
     if (existing) return existing;
-    const pc = this.#options.createPeerConnection();
+    const pc = this.#options.createPeerConnection(this.#iceServers);
     pc.onicecandidate = (event) => {
       const c = event.candidate;
       if (!c?.candidate) return;

@@ -33,7 +33,10 @@ export function connect(options: BrowserConnectOptions): Promise<Room<MediaStrea
     password: options.password,
     ...(options.card ? { card: options.card } : {}),
     createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
-    createPeerConnection: () =>
-      new RTCPeerConnection(options.rtcConfiguration) as unknown as import('./rtc.js').PeerConnectionLike,
+    createPeerConnection: (iceServers) =>
+      new RTCPeerConnection({
+        ...options.rtcConfiguration,
+        iceServers: [...(options.rtcConfiguration?.iceServers ?? []), ...iceServers],
+      }) as unknown as import('./rtc.js').PeerConnectionLike,
   });
 }

@@ -26,6 +26,8 @@ export interface NodeConnectOptions {
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
   onPeerConnection?: (pc: RTCPeerConnection) => void;
+  /** Only through the server's TURN relay (`joined.iceServers`), as on a network that blocks the rest. */
+  relayOnly?: boolean;
 }
 
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
@@ -54,8 +56,12 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
         maxPayload: 16 * 1024 * 1024,
         ...(options.ca ? { ca: options.ca } : {}),
       }) as unknown as WebSocketLike,
-    createPeerConnection: () => {
-      const pc = new RTCPeerConnection(config);
+    createPeerConnection: (iceServers) => {
+      const pc = new RTCPeerConnection({
+        ...config,
+        ...(iceServers.length > 0 ? { iceServers } : {}),
+        ...(options.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+      });
       options.onPeerConnection?.(pc);
       return pc as unknown as PeerConnectionLike;
     },

@@ -54,7 +54,15 @@ export interface PeerConnectionLike {
   close(): unknown;
 }
 
-export type PeerConnectionFactory = () => PeerConnectionLike;
+/** A TURN (or STUN) server for a peer connection, as `joined.iceServers` gives them. */
+export interface IceServerConfig {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
+/** Makes a peer connection, with the ICE servers the server handed this participant (none: []). */
+export type PeerConnectionFactory = (iceServers: IceServerConfig[]) => PeerConnectionLike;
 
 export interface WebSocketLike {
   readonly readyState: number;

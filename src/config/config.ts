@@ -187,6 +187,29 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * A TURN server for networks where media cannot reach the server directly (UDP blocked, only TLS to
+     * 443): each participant gets time-limited credentials for it when it joins (docs/TURN.md).
+     */
+    turn: z
+      .object({
+        /** Its URLs as clients reach it, e.g. `turn:turn.example.org:3478`, `turns:turn.example.org:443?transport=tcp`. */
+        urls: z.array(z.string().regex(/^turns?:[^\s]+$/, 'must be a turn: or turns: URL')).default([]),
+        /** The secret shared with it (coturn's `static-auth-secret`). */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** How long a participant's credentials stay good. */
+        ttlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400)
+          .default(86_400),
+      })
+      .strict()
+      .default({})
+      .refine((t) => (t.urls.length === 0) === (t.secret === undefined), {
+        message: 'set both turn.urls and turn.secret (--turn-url, PORT545_TURN_SECRET) or neither',
+      }),
     /** Files people send in a room (`<dataDir>/files/`, kept while the room lasts): docs/protocol.md. */
     files: z
       .object({

@@ -54,6 +54,7 @@ export const settings = [
   { flag: 'files', env: 'PORT545_FILES', path: ['files', 'enabled'], type: 'bool' },
   { flag: 'file-max-bytes', env: 'PORT545_FILE_MAX_BYTES', path: ['files', 'maxBytes'], type: 'int' },
   { flag: 'mdns-name', env: 'PORT545_MDNS_NAME', path: ['mdns', 'name'], type: 'string' },
+  { flag: 'turn-url', env: 'PORT545_TURN_URL', path: ['turn', 'urls'], type: 'list' },
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
@@ -61,6 +62,7 @@ export const secretSettings = [
   { env: 'PORT545_API_KEY', path: ['auth', 'apiKey'] },
   { env: 'PORT545_API_SECRET', path: ['auth', 'apiSecret'] },
   { env: 'PORT545_WEBHOOK_SECRET', path: ['webhooks', 'secret'] },
+  { env: 'PORT545_TURN_SECRET', path: ['turn', 'secret'] },
 ] as const;
 
 export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environment, or a key in --config FILE):
@@ -73,6 +75,9 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --udp-port N           all WebRTC media on this one UDP port instead of the range (default: off)
   --announced-ip ADDR    address to put in ICE candidates when behind NAT
   --rtc-host ADDR[,ADDR] gather ICE candidates only on these local addresses
+  --turn-url URL[,URL]   a TURN server (coturn) for clients whose network blocks media; each gets
+                         credentials for it, signed with PORT545_TURN_SECRET (environment or config
+                         file only); see docs/TURN.md
   --max-participants N   people per room (default 100)
   --resume-window-ms N   how long a dropped participant may come back (default 15000)
   --auth                 secured mode: every join needs an access token (PORT545_AUTH=secured);

@@ -68,6 +68,7 @@ export class LocalRoomHost implements RoomHost {
       resumeWindowMs: config.resumeWindowMs,
       files: config.files,
       boardMaxBytes: config.rooms.boardMaxBytes,
+      ...(config.turn.secret ? { turn: { ...config.turn, secret: config.turn.secret } } : {}),
       passwordGuard: {
         freeAttempts: config.auth.passwordFreeAttempts,
         backoffMs: config.auth.passwordBackoffMs,

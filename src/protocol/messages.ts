@@ -322,6 +322,11 @@ export type ServerMessage =
       fileToken: string;
       /** The files in the room this participant may download. */
       files: SharedFile[];
+      /**
+       * A TURN server to use for the peer connections (when the server has one, `--turn-url`): its
+       * URLs and time-limited credentials for this participant.
+       */
+      iceServers?: { urls: string[]; username: string; credential: string }[];
       resumed: boolean;
       participants: ParticipantInfo[];
       chat: ChatMessage[];

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type JoinGrant, OPEN_GUEST } from '../auth/authorizeJoin.js';
 import type { PasswordGuardOptions } from '../auth/roomPassword.js';
+import { type IceServer, type TurnSettings, turnCredentials } from '../auth/turnCredentials.js';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type {
@@ -44,6 +45,8 @@ export interface RoomOptions {
   files?: RoomFilesLimits;
   /** The whiteboard's size at most, in bytes (default 8 MiB). */
   boardMaxBytes?: number;
+  /** A TURN server each participant gets credentials for (`joined.iceServers`). */
+  turn?: TurnSettings;
   log: Logger;
 }
 
@@ -251,6 +254,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       rejoinToken: participant.rejoinToken,
       fileToken: participant.fileToken,
       files: this.files.visibleTo(id),
+      ...this.#iceServers(participant),
       resumed: false,
       participants: others.map((p) => p.info),
       chat: this.chat,
@@ -303,6 +307,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       rejoinToken: participant.rejoinToken,
       fileToken: participant.fileToken,
       files: this.files.visibleTo(participant.id),
+      ...this.#iceServers(participant),
       resumed: true,
       participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
       chat: this.chat,
@@ -671,6 +676,12 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.board.closeLayer(annotationLayer(participant.id), participant.id, false);
     if (this.#annotationOff.delete(participant.id) && !this.closed)
       this.broadcast({ type: 'roomState', ...this.roomState });
+  }
+
+  /** Credentials for the room's TURN server, if it has one: good for its `ttlSeconds` from now. */
+  #iceServers(participant: Participant): { iceServers?: IceServer[] } {
+    const turn = this.#options.turn;
+    return turn ? { iceServers: [turnCredentials(turn, participant.id)] } : {};
   }
 
   /** A whiteboard message to `to`, or to everyone but the participant `except`. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { PasswordGuardOptions } from '../auth/roomPassword.js';
+import type { TurnSettings } from '../auth/turnCredentials.js';
 import { CodedError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
@@ -22,6 +23,8 @@ export interface RoomRegistryOptions {
   files?: RoomFilesLimits;
   /** Each room's whiteboard at most, in bytes. */
   boardMaxBytes?: number;
+  /** A TURN server each participant gets credentials for as it joins. */
+  turn?: TurnSettings;
   /**
    * Keeps what a host set, and who was admitted, across a restart, in `<dataDir>/rooms/` for `maxAgeMs`;
    * none: rooms start afresh.
@@ -85,6 +88,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       ...(o.passwordGuard ? { passwordGuard: o.passwordGuard } : {}),
       ...(o.files ? { files: o.files } : {}),
       ...(o.boardMaxBytes !== undefined ? { boardMaxBytes: o.boardMaxBytes } : {}),
+      ...(o.turn ? { turn: o.turn } : {}),
       log: o.log,
     });
     const store = this.#store;

@@ -1,0 +1,216 @@
+/**
+ * A TURN server for networks that block the direct path: coturn from Debian, configured with a secret
+ * shared with port545 (TURN REST credentials). Each participant gets time-limited credentials in
+ * `joined`; two bots that may use nothing but the relay (as on a network that lets nothing else through)
+ * see each other's media through coturn over UDP and over TCP; credentials signed with another secret
+ * get nobody through.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type { RTCPeerConnection } from 'werift';
+import { Bot } from '../src/bot/Bot.js';
+import { selectedPair } from '../src/doctor/doctor.js';
+import { eventually, freePort, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { RawClient } from './helpers/ws.js';
+
+const run = promisify(execFile);
+const SECRET = randomBytes(24).toString('base64url');
+const TTL_SECONDS = 600;
+
+/** coturn on loopback with `use-auth-secret`; resolves once it takes TCP connections. */
+async function startCoturn(dir: string, port: number, secret: string): Promise<ChildProcess> {
+  const relayMin = 49_200 + Math.floor(Math.random() * 400);
+  const turn = spawn(
+    'turnserver',
+    [
+      '-n',
+      '--listening-ip=127.0.0.1',
+      `--listening-port=${port}`,
+      '--relay-ip=127.0.0.1',
+      `--min-port=${relayMin}`,
+      `--max-port=${relayMin + 99}`,
+      '--use-auth-secret',
+      `--static-auth-secret=${secret}`,
+      '--realm=port545.test',
+      // The test's peers are on loopback; a deployment keeps coturn's refusal of loopback peers.
+      '--allow-loopback-peers',
+      '--no-tls',
+      '--no-dtls',
+      '--no-cli',
+      '--no-multicast-peers',
+      `--userdb=${join(dir, 'turndb')}`,
+      `--pidfile=${join(dir, 'turnserver.pid')}`,
+      '--log-file=stdout',
+      '--simple-log',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  turn.stdout?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  turn.stderr?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  await eventually(`coturn listening on ${port} (${output})`, async () => {
+    if (turn.exitCode !== null) throw new Error(`coturn exited ${turn.exitCode}: ${output}`);
+    return new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  });
+  return turn;
+}
+
+/** Frames this bot has received from others. */
+const framesOf = (bot: Bot) => [...bot.received.values()].reduce((n, r) => n + r.frames, 0);
+
+/** The candidate pair one of these connections uses, from werift's stats. */
+async function pairOf(pcs: RTCPeerConnection[]): Promise<ReturnType<typeof selectedPair>> {
+  for (const pc of pcs) {
+    const report = (await pc.getStats()) as unknown as Map<string, { type: string; id: string }>;
+    const pair = selectedPair(report.values());
+    if (pair) return pair;
+  }
+  return undefined;
+}
+
+describe('TURN: media through coturn when nothing else gets through', () => {
+  let dir: string;
+  let coturn: ChildProcess;
+  let turnPort: number;
+  let t: TestServer;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'port545-turn-'));
+    turnPort = await freePort();
+    coturn = await startCoturn(dir, turnPort, SECRET);
+    t = await startTestServer({
+      turn: {
+        urls: [`turn:127.0.0.1:${turnPort}?transport=udp`, `turn:127.0.0.1:${turnPort}?transport=tcp`],
+        secret: SECRET,
+        ttlSeconds: TTL_SECONDS,
+      },
+    });
+  });
+  after(async () => {
+    await t?.close();
+    coturn?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hands each participant time-limited credentials for it in joined', async () => {
+    const raw = await RawClient.open(t.url);
+    try {
+      raw.send({ type: 'join', v: 1, room: 'turn-creds', name: 'Raw', rid: 1 });
+      const joined = (await raw.next((m) => m.type === 'joined')) as {
+        self: { id: string };
+        iceServers?: { urls: string[]; username: string; credential: string }[];
+      };
+      const [server] = joined.iceServers ?? [];
+      assert.ok(server, 'an ICE server');
+      assert.deepEqual(server.urls, [
+        `turn:127.0.0.1:${turnPort}?transport=udp`,
+        `turn:127.0.0.1:${turnPort}?transport=tcp`,
+      ]);
+      const [expiry, who] = server.username.split(':');
+      assert.equal(who, joined.self.id);
+      const left = Number(expiry) - Date.now() / 1000;
+      assert.ok(left > TTL_SECONDS - 60 && left <= TTL_SECONDS, `good for ${left} s`);
+      assert.equal(server.credential, createHmac('sha1', SECRET).update(server.username).digest('base64'));
+    } finally {
+      raw.ws.close();
+    }
+  });
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`carries two relay-only bots' media over TURN/${transport.toUpperCase()}`, async () => {
+      const relayed = await startTestServer({
+        turn: { urls: [`turn:127.0.0.1:${turnPort}?transport=${transport}`], secret: SECRET },
+      });
+      const room = `turn-${transport}`;
+      const bots: Bot[] = [];
+      const anasConnections: RTCPeerConnection[] = [];
+      try {
+        for (const name of ['Ana', 'Ben'])
+          bots.push(
+            await Bot.start({
+              url: relayed.url,
+              room,
+              name,
+              hostAddresses: LOOPBACK,
+              relayOnly: true,
+              ...(name === 'Ana'
+                ? { onPeerConnection: (pc: RTCPeerConnection) => anasConnections.push(pc) }
+                : {}),
+            }),
+          );
+        for (const bot of bots)
+          await eventually(
+            `${bot.room.displayName} receives the other's video`,
+            () => framesOf(bot) > 30,
+            30_000,
+          );
+        const pair = await pairOf(anasConnections);
+        assert.ok(pair, 'a selected candidate pair');
+        assert.equal(pair.local.type, 'relay', JSON.stringify(pair));
+        // Which way the bots reach coturn: TCP connections to its port only when told to use TCP.
+        const { stdout } = await run('ss', ['-tnH', 'state', 'established', `( dport = :${turnPort} )`]);
+        const tcpToTurn = stdout.split('\n').filter(Boolean).length;
+        if (transport === 'tcp')
+          assert.ok(tcpToTurn >= 2, `each bot holds a TCP connection to coturn: ${stdout}`);
+        else assert.equal(tcpToTurn, 0, `no TCP to coturn over UDP: ${stdout}`);
+        console.log(`TURN/${transport}: ${tcpToTurn} TCP connections to coturn, ${JSON.stringify(pair)}`);
+      } finally {
+        await Promise.all(bots.map((b) => b.stop()));
+        await relayed.close();
+      }
+    });
+  }
+
+  it('gets nobody through with credentials signed by another secret', async () => {
+    const wrong = await startTestServer({
+      turn: {
+        urls: [`turn:127.0.0.1:${turnPort}?transport=udp`],
+        secret: randomBytes(24).toString('base64url'),
+      },
+    });
+    const bots: Bot[] = [];
+    const refused: string[] = [];
+    try {
+      for (const name of ['Cy', 'Di']) {
+        // Its connection fails (coturn answers 401 to every allocation), or it joins and nothing flows.
+        await Bot.start({
+          url: wrong.url,
+          room: 'turn-wrong',
+          name,
+          hostAddresses: LOOPBACK,
+          relayOnly: true,
+        }).then(
+          (bot) => bots.push(bot),
+          (error: Error) => refused.push(error.message),
+        );
+      }
+      // Long enough for media to flow on a working relay (it does within seconds above).
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+      assert.deepEqual(
+        bots.map(framesOf).filter((n) => n > 0),
+        [],
+        `no media without a relay that takes the credentials (refused: ${refused.join('; ')})`,
+      );
+    } finally {
+      await Promise.all(bots.map((b) => b.stop()));
+      await wrong.close();
+    }
+  });
+});
