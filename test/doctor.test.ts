@@ -55,6 +55,7 @@ describe('port545 doctor', () => {
         ['websocket', true, null],
         ['udp', true, null],
         ['media', true, null],
+        ['turn', true, null],
       ],
     );
     const media = results.find((r) => r.check === 'media')!.data as {

@@ -6,10 +6,9 @@
  * get nobody through.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,61 +16,21 @@ import { promisify } from 'node:util';
 import type { RTCPeerConnection } from 'werift';
 import { Bot } from '../src/bot/Bot.js';
 import { selectedPair } from '../src/doctor/doctor.js';
-import { eventually, freePort, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+import { runCli } from './helpers/cli.js';
+import { startCoturn } from './helpers/coturn.js';
+import {
+  eventually,
+  freePort,
+  LOOPBACK,
+  startTestServer,
+  type TestServer,
+  withDeadline,
+} from './helpers/server.js';
 import { RawClient } from './helpers/ws.js';
 
 const run = promisify(execFile);
 const SECRET = randomBytes(24).toString('base64url');
 const TTL_SECONDS = 600;
-
-/** coturn on loopback with `use-auth-secret`; resolves once it takes TCP connections. */
-async function startCoturn(dir: string, port: number, secret: string): Promise<ChildProcess> {
-  const relayMin = 49_200 + Math.floor(Math.random() * 400);
-  const turn = spawn(
-    'turnserver',
-    [
-      '-n',
-      '--listening-ip=127.0.0.1',
-      `--listening-port=${port}`,
-      '--relay-ip=127.0.0.1',
-      `--min-port=${relayMin}`,
-      `--max-port=${relayMin + 99}`,
-      '--use-auth-secret',
-      `--static-auth-secret=${secret}`,
-      '--realm=port545.test',
-      // The test's peers are on loopback; a deployment keeps coturn's refusal of loopback peers.
-      '--allow-loopback-peers',
-      '--no-tls',
-      '--no-dtls',
-      '--no-cli',
-      '--no-multicast-peers',
-      `--userdb=${join(dir, 'turndb')}`,
-      `--pidfile=${join(dir, 'turnserver.pid')}`,
-      '--log-file=stdout',
-      '--simple-log',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  turn.stdout?.on('data', (d: Buffer) => {
-    output = (output + d.toString()).slice(-4000);
-  });
-  turn.stderr?.on('data', (d: Buffer) => {
-    output = (output + d.toString()).slice(-4000);
-  });
-  await eventually(`coturn listening on ${port} (${output})`, async () => {
-    if (turn.exitCode !== null) throw new Error(`coturn exited ${turn.exitCode}: ${output}`);
-    return new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-  });
-  return turn;
-}
 
 /** Frames this bot has received from others. */
 const framesOf = (bot: Bot) => [...bot.received.values()].reduce((n, r) => n + r.frames, 0);
@@ -178,6 +137,15 @@ describe('TURN: media through coturn when nothing else gets through', () => {
     });
   }
 
+  it('is checked by port545 doctor: a relay-only call passes through it', async () => {
+    const doctor = runCli(['doctor', t.url]);
+    const { code } = await withDeadline(doctor.exited, 120_000, 'doctor to finish');
+    const out = doctor.output();
+    assert.equal(code, 0, out);
+    assert.match(out, /^PASS {2}TURN relay +media went through the TURN server .*pair relay udp/m, out);
+    console.log(out);
+  });
+
   it('gets nobody through with credentials signed by another secret', async () => {
     const wrong = await startTestServer({
       turn: {
@@ -201,8 +169,13 @@ describe('TURN: media through coturn when nothing else gets through', () => {
           (error: Error) => refused.push(error.message),
         );
       }
-      // Long enough for media to flow on a working relay (it does within seconds above).
-      await new Promise((resolve) => setTimeout(resolve, 8000));
+      // Long enough for media to flow on a working relay (it does within seconds above); doctor says why.
+      const doctor = runCli(['doctor', wrong.url]);
+      const { code } = await withDeadline(doctor.exited, 120_000, 'doctor to finish');
+      const out = doctor.output();
+      assert.equal(code, 1, out);
+      assert.match(out, /^FAIL {2}TURN relay .*\n.*What to do: The TURN server does not relay/m, out);
+      assert.match(out, /^PASS {2}Loopback call/m, 'the direct path still works');
       assert.deepEqual(
         bots.map(framesOf).filter((n) => n > 0),
         [],

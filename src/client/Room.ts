@@ -737,6 +737,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     return (await httpResult(response)) as { name: string; bytes: number };
   }
 
+  /** The TURN server the server handed this participant (`joined.iceServers`; none: []). */
+  get iceServers(): readonly IceServerConfig[] {
+    return this.#iceServers;
+  }
+
   /** This client's credential for the room's files (for a download with progress, as the web client does). */
   get fileToken(): string {
     return this.#fileToken;

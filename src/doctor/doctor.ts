@@ -9,9 +9,10 @@ import { request as httpsRequest } from 'node:https';
 import type { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
 import { Bot } from '../bot/Bot.js';
+import { connectNode } from '../client/node.js';
 import { signalingUrl } from '../client/Room.js';
 
-export type CheckId = 'http' | 'websocket' | 'udp' | 'media';
+export type CheckId = 'http' | 'websocket' | 'udp' | 'media' | 'turn';
 
 export interface CheckResult {
   check: CheckId;
@@ -349,7 +350,7 @@ function serverPorts(pcs: RTCPeerConnection[]): number[] {
  */
 export async function checkLoopbackCall(
   url: URL,
-  options: DoctorOptions & { pingMs?: number; secured?: boolean } = {},
+  options: DoctorOptions & { pingMs?: number; secured?: boolean; relayOnly?: boolean } = {},
 ): Promise<CheckResult[]> {
   const room = `doctor-${randomBytes(5).toString('hex')}`;
   const iceTimeoutMs = options.iceTimeoutMs ?? ICE_TIMEOUT_MS;
@@ -373,6 +374,7 @@ export async function checkLoopbackCall(
       ...(options.token ? { token: options.token } : {}),
       ...(options.ca ? { ca: options.ca } : {}),
       onPeerConnection: (pc) => pcs.push(pc),
+      ...(options.relayOnly ? { relayOnly: true } : {}),
     });
     // A join that comes back after its time-out still leaves.
     started.then(
@@ -535,6 +537,60 @@ export async function checkLoopbackCall(
   }
 }
 
+/**
+ * The TURN server the server hands out (`--turn-url`), if any: a loopback call that may use nothing but
+ * the relay, as on a network that blocks everything else. No TURN server configured passes, and says
+ * what that means for people on such networks.
+ */
+export async function checkTurn(url: URL, options: DoctorOptions = {}): Promise<CheckResult> {
+  let urls: string[] = [];
+  try {
+    const probe = await withTimeout(
+      connectNode({
+        url: url.toString(),
+        room: `doctor-${randomBytes(5).toString('hex')}`,
+        name: 'doctor (TURN)',
+        ...(options.token ? { token: options.token } : {}),
+        ...(options.ca ? { ca: options.ca } : {}),
+      }),
+      JOIN_TIMEOUT_MS,
+      'joining a room to read its TURN server',
+    );
+    urls = probe.iceServers.flatMap((s) => s.urls);
+    await probe.leave().catch(() => {});
+  } catch (error) {
+    return {
+      check: 'turn',
+      ok: false,
+      detail: `not run: ${(error as Error).message}`,
+      advice: 'Fix the checks above first.',
+    };
+  }
+  if (urls.length === 0)
+    return {
+      check: 'turn',
+      ok: true,
+      detail: 'no TURN server configured (--turn-url): people on networks that block UDP cannot connect',
+      advice: null,
+    };
+  const [path, media] = await checkLoopbackCall(url, { ...options, relayOnly: true });
+  if (path?.ok && media?.ok)
+    return {
+      check: 'turn',
+      ok: true,
+      detail: `media went through the TURN server (${urls.join(', ')}): ${media.detail}`,
+      advice: null,
+      ...(media.data ? { data: media.data } : {}),
+    };
+  return {
+    check: 'turn',
+    ok: false,
+    detail: `a call through the TURN server (${urls.join(', ')}) failed: ${(media?.ok === false && !media.detail.startsWith('not run') ? media : path)?.detail ?? 'no result'}`,
+    advice:
+      'The TURN server does not relay for this server: check that coturn runs and is reachable at those URLs, that its static-auth-secret equals PORT545_TURN_SECRET (use-auth-secret), and that its relay ports are open (docs/TURN.md).',
+  };
+}
+
 /** Runs every check in order; a check that cannot run (the HTTP one failed) is reported not run. */
 export async function runDoctor(input: URL, options: DoctorOptions = {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
@@ -547,13 +603,14 @@ export async function runDoctor(input: URL, options: DoctorOptions = {}): Promis
   const http = await checkHttp(input, options);
   report(http.result);
   if (!http.result.ok) {
-    for (const check of ['websocket', 'udp', 'media'] as const) skip(check, 'the server was not reached');
+    for (const check of ['websocket', 'udp', 'media', 'turn'] as const)
+      skip(check, 'the server was not reached');
     return results;
   }
   const ws = await checkWebSocket(input, options);
   report(ws.result);
   if (!ws.result.ok) {
-    for (const check of ['udp', 'media'] as const) skip(check, 'no signaling connection');
+    for (const check of ['udp', 'media', 'turn'] as const) skip(check, 'no signaling connection');
     return results;
   }
   for (const result of await checkLoopbackCall(input, {
@@ -562,5 +619,6 @@ export async function runDoctor(input: URL, options: DoctorOptions = {}): Promis
     secured: http.info?.auth === 'secured',
   }))
     report(result);
+  report(await checkTurn(input, options));
   return results;
 }

@@ -5,7 +5,8 @@ import { type CheckResult, parseServerUrl, runDoctor } from './doctor.js';
 const help = `Usage: port545 doctor [URL] [--json] [--ca FILE] [--token T]
 Checks that a port545 server (default http://localhost:545/) can be reached and that media flows through
 it: HTTP(S) and /healthz, the signaling WebSocket, the UDP media path (ICE), and a loopback call between
-two test clients in a throwaway room (candidate pair, round trip, packet loss over 3 s).
+two test clients in a throwaway room (candidate pair, round trip, packet loss over 3 s), and the same
+call through nothing but the server's TURN relay when it hands one out (--turn-url).
   --json       print an array of {check, ok, detail, advice} instead of lines
   --ca FILE    trust this PEM certificate (an https:// server with a self-signed certificate)
   --token T    access token for a server in secured mode (port545 token --room "*" --identity doctor)
@@ -21,6 +22,7 @@ const NAMES: Record<CheckResult['check'], string> = {
   websocket: 'WebSocket',
   udp: 'UDP media',
   media: 'Loopback call',
+  turn: 'TURN relay',
 };
 
 function line(result: CheckResult): string {

@@ -1,12 +1,20 @@
 /**
  * The connection check page, /check, in Chromium: every check passes on a test server (with the fake
  * camera and microphone), showing the candidate pair, the round trip and the loss; a denied camera and
- * microphone show the failure and how to allow them.
+ * microphone show the failure and how to allow them; with a TURN server (Debian's coturn), the call that
+ * may use nothing but the relay goes through it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { axeProblems, browserSuite } from '../helpers/browser.js';
+import { startCoturn } from '../helpers/coturn.js';
+import { freePort, startTestServer } from '../helpers/server.js';
 
 /** The whole check (a WebSocket, the devices, a test call with a 3 s measurement) on a busy machine. */
 const CHECK_DEADLINE_MS = 90_000;
@@ -39,8 +47,10 @@ describe('the connection check page', () => {
     const page = await openCheck(suite, { viaHome: true });
     const text = await page.locator('main').innerText();
     console.log(text);
-    for (const id of ['secure', 'websocket', 'camera', 'microphone', 'call'])
+    for (const id of ['secure', 'websocket', 'camera', 'microphone', 'call', 'turn'])
       assert.equal(await status(page, id), 'pass', `${id}:\n${text}`);
+    // This server hands out no TURN relay: the page says what that means.
+    assert.match(text, /This server has no TURN relay/);
     // The result is in words, not colour alone.
     assert.match(text, /Passed: Test call through the server/);
     assert.match(text, /Every check passed/);
@@ -72,5 +82,39 @@ describe('the connection check page', () => {
     assert.equal(await status(page, 'call'), 'pass', text);
     assert.match(text, /2 checks failed/);
     assert.deepEqual(await axeProblems(page), []);
+  });
+});
+
+describe('the connection check page with a TURN relay', () => {
+  const secret = randomBytes(24).toString('base64url');
+  let dir: string;
+  let coturn: ChildProcess | undefined;
+  let turnPort: number;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'port545-check-turn-'));
+    turnPort = await freePort();
+    coturn = await startCoturn(dir, turnPort, secret);
+  });
+  const suite = browserSuite();
+  after(async () => {
+    coturn?.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('carries the relay-only test call through the TURN server', async () => {
+    // The suite's server, restarted with the TURN server's URL and secret.
+    await suite.server.close();
+    suite.server = await startTestServer({
+      dataDir: suite.dataDir,
+      turn: { urls: [`turn:127.0.0.1:${turnPort}?transport=udp`], secret },
+    });
+    const page = await openCheck(suite);
+    const text = await page.locator('main').innerText();
+    console.log(text);
+    assert.equal(await status(page, 'turn'), 'pass', text);
+    const turn = await page.locator('.check-item[data-check="turn"]').innerText();
+    assert.match(turn, /went through the TURN relay/);
+    assert.match(turn, /This browser\s+relay udp .+:\d+/, turn);
+    assert.match(turn, /Packet loss\s+[\d.]+% \(\d+ of \d+ packets in 3 s\)/);
   });
 });

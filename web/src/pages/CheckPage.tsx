@@ -10,7 +10,7 @@ import { Logo } from '../ui/Logo.tsx';
  * failure with what to do. The command-line twin is `port545 doctor`.
  */
 
-type CheckId = 'secure' | 'websocket' | 'camera' | 'microphone' | 'call';
+type CheckId = 'secure' | 'websocket' | 'camera' | 'microphone' | 'call' | 'turn';
 type Status = 'pending' | 'running' | 'pass' | 'fail';
 
 interface Check {
@@ -29,6 +29,7 @@ const NAMES: Record<CheckId, string> = {
   camera: 'Camera',
   microphone: 'Microphone',
   call: 'Test call through the server',
+  turn: 'Test call through the TURN relay',
 };
 
 const STATUS_TEXT: Record<Status, string> = {
@@ -166,6 +167,9 @@ function testPattern(): { track: MediaStreamTrack; stop: () => void } {
 const UDP_ADVICE =
   "Media could not reach the server: the network between this browser and the server blocks the UDP ports WebRTC uses. Try another network (a phone's hotspot, say) to tell which side blocks it. The server's administrator should open the server's UDP media ports (or put all media on one port with --udp-port); port545 doctor on a machine of your network tells more.";
 
+const TURN_ADVICE =
+  "The server's TURN relay did not carry the test call. People whose network blocks the direct path (UDP) cannot join through it: tell the server's administrator (coturn must run and share the server's TURN secret; see docs/TURN.md).";
+
 type Update = (id: CheckId, change: Partial<Check>) => void;
 
 async function checkWebSocket(update: Update): Promise<void> {
@@ -215,14 +219,26 @@ async function checkDevices(update: Update): Promise<void> {
   }
 }
 
-async function checkCall(update: Update): Promise<void> {
-  update('call', { status: 'running', detail: 'Joining a test room twice…' });
+/**
+ * A loopback call through the server: the page joins a throwaway room twice and sends itself a test
+ * pattern. `turn`: the same call allowed nothing but the server's TURN relay (when it hands one out), as
+ * on a network that blocks everything else.
+ */
+async function checkCall(update: Update, id: 'call' | 'turn' = 'call'): Promise<void> {
+  const relay = id === 'turn';
+  update(id, { status: 'running', detail: 'Joining a test room twice…' });
   const token = new URLSearchParams(location.search).get('token') ?? undefined;
   const room = `check-${Math.random().toString(36).slice(2, 10)}`;
   const rooms: Room[] = [];
   const pattern = testPattern();
   const join = async (name: string) => {
-    const joined = connect({ url: location.origin, room, name, ...(token ? { token } : {}) });
+    const joined = connect({
+      url: location.origin,
+      room,
+      name,
+      ...(token ? { token } : {}),
+      ...(relay ? { rtcConfiguration: { iceTransportPolicy: 'relay' } } : {}),
+    });
     joined.then(
       (r) => rooms.push(r),
       () => {},
@@ -234,11 +250,19 @@ async function checkCall(update: Update): Promise<void> {
     let receiver: Room;
     try {
       receiver = await join('connection check (receiver)');
+      if (relay && receiver.iceServers.length === 0) {
+        update(id, {
+          status: 'pass',
+          detail:
+            'This server has no TURN relay (--turn-url). Calls work from here directly; people whose network blocks UDP could not join.',
+        });
+        return;
+      }
       sender = await join('connection check (sender)');
       await withTimeout(sender.publishTrack(pattern.track, 'camera'), JOIN_TIMEOUT_MS, 'Publishing');
     } catch (error) {
       const message = (error as Error).message;
-      update('call', {
+      update(id, {
         status: 'fail',
         detail: `The test call could not start: ${message}`,
         advice: /TOKEN|AUTH/i.test(message)
@@ -247,7 +271,7 @@ async function checkCall(update: Update): Promise<void> {
       });
       return;
     }
-    update('call', { detail: 'Connecting media…' });
+    update(id, { detail: 'Connecting media…' });
     const deadline = Date.now() + ICE_TIMEOUT_MS;
     let pair: Pair | undefined;
     while (Date.now() < deadline) {
@@ -256,20 +280,20 @@ async function checkCall(update: Update): Promise<void> {
       await sleep(250);
     }
     if (!pair) {
-      update('call', {
+      update(id, {
         status: 'fail',
         detail: `The media connection did not come up within ${ICE_TIMEOUT_MS / 1000} s (no working path for UDP).`,
-        advice: UDP_ADVICE,
+        advice: relay ? TURN_ADVICE : UDP_ADVICE,
       });
       return;
     }
-    update('call', { detail: 'Waiting for the test picture to come back…' });
+    update(id, { detail: 'Waiting for the test picture to come back…' });
     const mediaDeadline = Date.now() + MEDIA_TIMEOUT_MS;
     while (Date.now() < mediaDeadline && inbound(await receiver.getStats('subscriber')).received === 0)
       await sleep(250);
     const before = inbound(await receiver.getStats('subscriber'));
     if (before.received === 0) {
-      update('call', {
+      update(id, {
         status: 'fail',
         detail: `The connection is up (${pair.local} → ${pair.remote}) but no media came back within ${MEDIA_TIMEOUT_MS / 1000} s.`,
         advice:
@@ -277,7 +301,7 @@ async function checkCall(update: Update): Promise<void> {
       });
       return;
     }
-    update('call', { detail: `Measuring for ${MEASURE_MS / 1000} s…` });
+    update(id, { detail: `Measuring for ${MEASURE_MS / 1000} s…` });
     await sleep(MEASURE_MS);
     const stats = await receiver.getStats('subscriber');
     const after = inbound(stats);
@@ -287,12 +311,14 @@ async function checkCall(update: Update): Promise<void> {
     const expected = received + lost;
     const loss = expected > 0 ? (100 * lost) / expected : 0;
     const ok = received > 0;
-    update('call', {
+    update(id, {
       status: ok ? 'pass' : 'fail',
       detail: ok
-        ? 'The test picture went to the server and came back.'
+        ? relay
+          ? 'The test picture went through the TURN relay to the server and came back.'
+          : 'The test picture went to the server and came back.'
         : 'Media stopped during the measurement.',
-      ...(ok ? {} : { advice: UDP_ADVICE }),
+      ...(ok ? {} : { advice: relay ? TURN_ADVICE : UDP_ADVICE }),
       facts: [
         ['This browser', pair.local],
         ['Server', pair.remote],
@@ -301,7 +327,7 @@ async function checkCall(update: Update): Promise<void> {
       ],
     });
   } catch (error) {
-    update('call', {
+    update(id, {
       status: 'fail',
       detail: `The test call failed: ${(error as Error).message}`,
       advice: 'Reload this page to try again.',
@@ -346,6 +372,8 @@ export function CheckPage(): JSX.Element {
       await checkDevices(update);
       if (stopped) return;
       await checkCall(update);
+      if (stopped) return;
+      await checkCall(update, 'turn');
       if (!stopped) setDone(true);
     })();
     return () => {

@@ -1,0 +1,53 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { eventually } from './server.js';
+
+/** coturn on loopback with `use-auth-secret`; resolves once it takes TCP connections. */
+export async function startCoturn(dir: string, port: number, secret: string): Promise<ChildProcess> {
+  const relayMin = 49_200 + Math.floor(Math.random() * 400);
+  const turn = spawn(
+    'turnserver',
+    [
+      '-n',
+      '--listening-ip=127.0.0.1',
+      `--listening-port=${port}`,
+      '--relay-ip=127.0.0.1',
+      `--min-port=${relayMin}`,
+      `--max-port=${relayMin + 99}`,
+      '--use-auth-secret',
+      `--static-auth-secret=${secret}`,
+      '--realm=port545.test',
+      // The test's peers are on loopback; a deployment keeps coturn's refusal of loopback peers.
+      '--allow-loopback-peers',
+      '--no-tls',
+      '--no-dtls',
+      '--no-cli',
+      '--no-multicast-peers',
+      `--userdb=${join(dir, 'turndb')}`,
+      `--pidfile=${join(dir, 'turnserver.pid')}`,
+      '--log-file=stdout',
+      '--simple-log',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  turn.stdout?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  turn.stderr?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  await eventually(`coturn listening on ${port} (${output})`, async () => {
+    if (turn.exitCode !== null) throw new Error(`coturn exited ${turn.exitCode}: ${output}`);
+    return new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  });
+  return turn;
+}
