@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { RTCPeerConnection } from 'werift';
 import { Bot } from '../src/bot/Bot.js';
-import { selectedPair } from '../src/doctor/doctor.js';
+import { selectedPair } from '../src/client/stats.js';
 import { runCli } from './helpers/cli.js';
 import { startCoturn } from './helpers/coturn.js';
 import {

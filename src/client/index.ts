@@ -9,6 +9,7 @@ export type { ParticipantCard, SharedFile } from '../protocol/messages.js';
 export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
 export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
 export { ServerError } from './Signal.js';
+export { describeSide, inboundTotals, type SelectedPair, selectedPair } from './stats.js';
 export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
 
 export interface BrowserConnectOptions {

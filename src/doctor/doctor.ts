@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { Bot } from '../bot/Bot.js';
 import { connectNode } from '../client/node.js';
 import { signalingUrl } from '../client/Room.js';
+import { describeSide, inboundTotals, type SelectedPair, selectedPair } from '../client/stats.js';
 
 export type CheckId = 'http' | 'websocket' | 'udp' | 'media' | 'turn';
 
@@ -273,62 +274,7 @@ export async function checkWebSocket(
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** The candidate pair a connection uses, read from `getStats()` (werift's or a browser's alike). */
-export interface SelectedPair {
-  local: { type: string; protocol: string; address: string; port: number };
-  remote: { type: string; protocol: string; address: string; port: number };
-  /** Seconds, from the pair's STUN checks (consent freshness), when measured. */
-  currentRoundTripTime: number | undefined;
-}
-
-type StatsLike = { type: string; id: string; [key: string]: unknown };
-
-/** The nominated, succeeded candidate pair of a stats report (or the transport's selected one). */
-export function selectedPair(stats: Iterable<StatsLike>): SelectedPair | undefined {
-  const all = [...stats];
-  const byId = new Map(all.map((s) => [s.id, s]));
-  const selectedId = all.find(
-    (s) => s.type === 'transport' && s.selectedCandidatePairId,
-  )?.selectedCandidatePairId;
-  const pairs = all.filter((s) => s.type === 'candidate-pair');
-  const pair =
-    (selectedId ? byId.get(selectedId as string) : undefined) ??
-    pairs.find((p) => p.nominated && p.state === 'succeeded') ??
-    pairs.find((p) => p.state === 'succeeded');
-  if (!pair) return undefined;
-  const side = (id: unknown) => {
-    const c: Partial<StatsLike> = byId.get(id as string) ?? {};
-    return {
-      type: String(c.candidateType ?? '?'),
-      protocol: String(c.protocol ?? '?'),
-      address: String(c.address ?? c.ip ?? '?'),
-      port: Number(c.port ?? 0),
-    };
-  };
-  const rtt = pair.currentRoundTripTime;
-  return {
-    local: side(pair.localCandidateId),
-    remote: side(pair.remoteCandidateId),
-    currentRoundTripTime: typeof rtt === 'number' && Number.isFinite(rtt) ? rtt : undefined,
-  };
-}
-
-/** Packets received and lost so far over every inbound RTP stream of a report. */
-export function inboundTotals(stats: Iterable<StatsLike>): { received: number; lost: number } {
-  let received = 0;
-  let lost = 0;
-  for (const s of stats) {
-    if (s.type !== 'inbound-rtp') continue;
-    received += Number(s.packetsReceived ?? 0);
-    lost += Number(s.packetsLost ?? 0);
-  }
-  return { received, lost };
-}
-
-export const describePair = (p: SelectedPair) => {
-  const host = (a: string) => (a.includes(':') ? `[${a}]` : a);
-  return `${p.local.type} ${p.local.protocol} ${host(p.local.address)}:${p.local.port} -> ${p.remote.type} ${p.remote.protocol} ${host(p.remote.address)}:${p.remote.port}`;
-};
+export const describePair = (p: SelectedPair) => `${describeSide(p.local)} -> ${describeSide(p.remote)}`;
 
 const connected = (pcs: RTCPeerConnection[]) => pcs.some((pc) => pc.connectionState === 'connected');
 const iceConnected = (pcs: RTCPeerConnection[]) =>
@@ -450,7 +396,7 @@ export async function checkLoopbackCall(
     const pairNow = async (pcs: RTCPeerConnection[]) => {
       for (const pc of pcs) {
         if (pc.connectionState !== 'connected') continue;
-        const pair = selectedPair((await pc.getStats()).values() as Iterable<StatsLike>);
+        const pair = selectedPair((await pc.getStats()).values());
         if (pair) return pair;
       }
       return undefined;
@@ -482,7 +428,7 @@ export async function checkLoopbackCall(
     const totals = async () => {
       const sum = { received: 0, lost: 0 };
       for (const pc of receiving) {
-        const t = inboundTotals((await pc.getStats()).values() as Iterable<StatsLike>);
+        const t = inboundTotals((await pc.getStats()).values());
         sum.received += t.received;
         sum.lost += t.lost;
       }

@@ -2,11 +2,14 @@
 export {
   type ConnectionState,
   connect,
+  describeSide,
+  inboundTotals,
   type LocalTrack,
   type RemoteParticipant,
   type RemoteTrack,
   type Room,
   ServerError,
+  selectedPair as selectedCandidatePair,
 } from '../../src/client/index.ts';
 export type {
   ChatMessage,

@@ -1,7 +1,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { acquire, type DeviceProblem } from '../media/devices.ts';
-import { connect, type Room } from '../sdk.ts';
+import { connect, describeSide, inboundTotals, type Room, selectedCandidatePair } from '../sdk.ts';
 import { Logo } from '../ui/Logo.tsx';
 
 /**
@@ -91,52 +91,25 @@ function deviceAdvice(
   }
 }
 
-type StatsLike = Record<string, unknown> & { type?: unknown; id?: unknown };
-
 interface Pair {
   local: string;
   remote: string;
   rttMs: number | undefined;
 }
 
-/** The selected (nominated, succeeded) candidate pair of a stats report, in words. */
+/** The selected candidate pair of a stats report, in words. */
 function selectedPair(stats: ReadonlyMap<string, unknown> | undefined): Pair | undefined {
-  if (!stats) return undefined;
-  const all = [...stats.values()] as StatsLike[];
-  const byId = new Map(all.map((s) => [s.id, s]));
-  const selectedId = all.find(
-    (s) => s.type === 'transport' && s.selectedCandidatePairId,
-  )?.selectedCandidatePairId;
-  const pairs = all.filter((s) => s.type === 'candidate-pair');
-  const pair =
-    (selectedId ? byId.get(selectedId) : undefined) ??
-    pairs.find((p) => p.nominated && p.state === 'succeeded') ??
-    pairs.find((p) => p.state === 'succeeded');
+  const pair = stats && selectedCandidatePair(stats.values());
   if (!pair) return undefined;
-  const side = (id: unknown) => {
-    const c = byId.get(id) ?? {};
-    // Browsers hide the address of a peer-reflexive remote candidate (and may hide local ones).
-    const address = String(c.address ?? c.ip ?? '') || '(address hidden by the browser)';
-    return `${String(c.candidateType ?? '?')} ${String(c.protocol ?? '?')} ${address.includes(':') ? `[${address}]` : address}:${String(c.port ?? '?')}`;
-  };
   const rtt = pair.currentRoundTripTime;
   return {
-    local: side(pair.localCandidateId),
-    remote: side(pair.remoteCandidateId),
-    rttMs: typeof rtt === 'number' ? Math.round(rtt * 10_000) / 10 : undefined,
+    local: describeSide(pair.local),
+    remote: describeSide(pair.remote),
+    rttMs: rtt !== undefined ? Math.round(rtt * 10_000) / 10 : undefined,
   };
 }
 
-function inbound(stats: ReadonlyMap<string, unknown> | undefined): { received: number; lost: number } {
-  let received = 0;
-  let lost = 0;
-  for (const s of (stats?.values() ?? []) as Iterable<StatsLike>) {
-    if (s.type !== 'inbound-rtp') continue;
-    received += Number(s.packetsReceived ?? 0);
-    lost += Number(s.packetsLost ?? 0);
-  }
-  return { received, lost };
-}
+const inbound = (stats: ReadonlyMap<string, unknown> | undefined) => inboundTotals(stats?.values() ?? []);
 
 /** A moving picture drawn on a canvas: the test call needs no camera (its permission is checked apart). */
 function testPattern(): { track: MediaStreamTrack; stop: () => void } {
