@@ -6,6 +6,7 @@ import { messageOf } from '../call/failures.ts';
 import { PathIcon } from '../ui/icons.tsx';
 import { annotationOf, beginStroke, COLORS, extendStroke, type Point, SCREEN_UNITS } from './model.ts';
 import { paint } from './render.ts';
+import { useBoardDoc } from './useBoardDoc.ts';
 
 /** Where the picture of a shared screen lies in its tile, in CSS pixels, and its units' size. */
 interface Frame {
@@ -56,13 +57,8 @@ export function ScreenAnnotation({
   large: boolean;
 }): JSX.Element | null {
   const room = session.room;
-  const board = room?.board;
-  const [doc, setDoc] = useState(board?.doc);
-  useEffect(() => {
-    if (!board) return;
-    setDoc(board.doc);
-    return board.on('cleared', () => setDoc(board.doc));
-  }, [board]);
+  const _board = room?.board;
+  const doc = useBoardDoc(session);
   const layer = useMemo(() => (doc ? annotationOf(doc, presenterId) : undefined), [doc, presenterId]);
   const [drawing, setDrawing] = useState(false);
   const [ink, setInk] = useState(INK[0]!.value);

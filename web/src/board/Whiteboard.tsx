@@ -51,6 +51,7 @@ import {
   paintSelection,
   type View,
 } from './render.ts';
+import { useBoardDoc } from './useBoardDoc.ts';
 
 export type Tool = 'pen' | ShapeKind | 'text' | 'note' | 'eraser' | 'select' | 'hand';
 
@@ -88,18 +89,6 @@ interface Cursor {
 
 /** The board toolbar's icons: its own paths, drawn as the app's icons are. */
 const BoardIcon = ({ d }: { d: string }) => <PathIcon d={d} size={20} />;
-
-/** The current document of `board`: a host's clear replaces it, and everything bound to it follows. */
-function useBoardDoc(session: CallSession): Y.Doc | undefined {
-  const board = session.room?.board;
-  const [doc, setDoc] = useState(board?.doc);
-  useEffect(() => {
-    if (!board) return;
-    setDoc(board.doc);
-    return board.on('cleared', () => setDoc(board.doc));
-  }, [board]);
-  return board && doc === board.doc ? doc : board?.doc;
-}
 
 /**
  * The room's whiteboard, large on the stage: a canvas drawn from the shared document, a toolbar of tools
