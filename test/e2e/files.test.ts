@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
@@ -52,6 +53,64 @@ function png(width: number, height: number): Buffer {
     chunk('IDAT', deflateSync(Buffer.from(rows))),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+/**
+ * A TCP proxy to the server on `port` that passes on what the browser sends at `bytesPerSecond` (what
+ * the server sends back goes at once): a slow uplink. A browser that closes its side (a cancelled
+ * upload) takes the rest of its bytes with it. `sent()`: bytes passed on to the server so far.
+ */
+async function slowUplink(
+  port: number,
+  bytesPerSecond: number,
+): Promise<{ url: string; sent(): number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let sent = 0;
+  const proxy = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    upstream.pipe(client);
+    const queue: Buffer[] = [];
+    client.on('data', (data: Buffer) => {
+      queue.push(data);
+      client.pause();
+    });
+    const slice = Math.max(1, Math.round(bytesPerSecond / 20));
+    const timer = setInterval(() => {
+      let budget = slice;
+      while (budget > 0 && queue.length > 0) {
+        const head = queue[0]!;
+        const part = head.subarray(0, budget);
+        upstream.write(part);
+        sent += part.length;
+        budget -= part.length;
+        if (part.length === head.length) queue.shift();
+        else queue[0] = head.subarray(part.length);
+      }
+      if (queue.length === 0) client.resume();
+    }, 50);
+    const end = () => {
+      clearInterval(timer);
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      socket.on('close', end);
+      socket.on('error', end);
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port: proxyPort } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${proxyPort}`,
+    sent: () => sent,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => proxy.close(() => resolve()));
+    },
+  };
 }
 
 /** Opens the chat panel, unless it is open. */
@@ -219,48 +278,47 @@ describe('sending files in the chat of the web client', () => {
 
   it('shows a file’s progress while it is sent, and Cancel stops it', async () => {
     const [dee, eli] = people.slice(-2) as [Person, Person];
-    // A slow uplink (Chromium's network emulation): the upload lasts long enough to watch and cancel.
-    const cdp = await dee.context.newCDPSession(dee.page);
-    await cdp.send('Network.enable');
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: 4 * 1024,
-    });
-    await dee.page.locator('#call-panel input[type="file"]').setInputFiles({
-      name: 'slow.bin',
-      mimeType: 'application/octet-stream',
-      buffer: Buffer.alloc(60 * 1024, 9),
-    });
-    const progress = dee.page.getByRole('progressbar', { name: 'Sending slow.bin' });
-    await progress.waitFor({ timeout: NOTICE_MS });
-    assert.deepEqual(
-      await axeProblems(dee.page),
-      [],
-      'the chat sending a file has no serious or critical problem',
-    );
-    await dee.page.waitForFunction(
-      () =>
-        (document.querySelector<HTMLProgressElement>('#call-panel li[data-upload] progress')?.value ?? 0) > 0,
-      undefined,
-      { timeout: NOTICE_MS },
-    );
-    assert.match(
-      await dee.page.locator('#call-panel li[data-upload]').innerText(),
-      /Sending slow\.bin \(60 KB\) to everyone/,
-    );
-    await dee.page.getByRole('button', { name: 'Cancel sending slow.bin' }).click();
-    await progress.waitFor({ state: 'detached', timeout: NOTICE_MS });
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: -1,
-    });
-    // A cancel is no failure to report; nobody gets a file.
-    assert.equal(await dee.page.locator('#call-panel .chat-problem').count(), 0);
-    for (const p of [dee, eli]) assert.deepEqual(await roomFiles(p.page), [], `${p.name}'s room has no file`);
-    assert.deepEqual(unexpected([dee, eli]), []);
+    // Fay's uplink is slow (a proxy passes 4 KB of what her browser sends a second): her upload lasts
+    // long enough to watch and cancel, however fast this machine is.
+    const slow = await slowUplink(suite.server.port, 4 * 1024);
+    try {
+      const fay = await openRoom(suite.browser, slow.url, 'limits', 'Fay', CHEAP);
+      people.push(fay);
+      await openChat(fay.page);
+      await fay.page.locator('#call-panel input[type="file"]').setInputFiles({
+        name: 'slow.bin',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.alloc(60 * 1024, 9),
+      });
+      const progress = fay.page.getByRole('progressbar', { name: 'Sending slow.bin' });
+      await progress.waitFor({ timeout: NOTICE_MS });
+      assert.deepEqual(
+        await axeProblems(fay.page),
+        [],
+        'the chat sending a file has no serious or critical problem',
+      );
+      await fay.page.waitForFunction(
+        () =>
+          (document.querySelector<HTMLProgressElement>('#call-panel li[data-upload] progress')?.value ?? 0) >
+          0,
+        undefined,
+        { timeout: NOTICE_MS },
+      );
+      assert.match(
+        await fay.page.locator('#call-panel li[data-upload]').innerText(),
+        /Sending slow\.bin \(60 KB\) to everyone/,
+      );
+      assert.ok(slow.sent() < 60 * 1024, `the server has ${slow.sent()} bytes of the upload so far`);
+      await fay.page.getByRole('button', { name: 'Cancel sending slow.bin' }).click();
+      await progress.waitFor({ state: 'detached', timeout: NOTICE_MS });
+      // A cancel is no failure to report; nobody gets a file, then or later.
+      assert.equal(await fay.page.locator('#call-panel .chat-problem').count(), 0);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      for (const p of [dee, eli, fay])
+        assert.deepEqual(await roomFiles(p.page), [], `${p.name}'s room has no file`);
+      assert.deepEqual(unexpected([dee, eli, fay]), []);
+    } finally {
+      await slow.close();
+    }
   });
 });
