@@ -90,6 +90,27 @@ interface Cursor {
 /** The board toolbar's icons: its own paths, drawn as the app's icons are. */
 const BoardIcon = ({ d }: { d: string }) => <PathIcon d={d} size={20} />;
 
+/** A toolbar button that is an icon: its label is also its tooltip. */
+function ToolButton(props: {
+  label: string;
+  icon: string;
+  disabled?: boolean;
+  onClick(): void;
+}): JSX.Element {
+  return (
+    <button
+      type="button"
+      class="board-tool"
+      aria-label={props.label}
+      title={props.label}
+      disabled={props.disabled}
+      onClick={props.onClick}
+    >
+      <BoardIcon d={props.icon} />
+    </button>
+  );
+}
+
 /**
  * The room's whiteboard, large on the stage: a canvas drawn from the shared document, a toolbar of tools
  * and colours, everyone else's cursors with their names. What this person draws goes into the document
@@ -740,37 +761,25 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
               <BoardIcon d="M4 7h16 M9 7V4h6v3 M6 7l1 13h10l1-13 M10 11v6 M14 11v6" />
             </button>
           )}
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Undo (Ctrl+Z)"
-            title="Undo (Ctrl+Z)"
+          <ToolButton
+            label="Undo (Ctrl+Z)"
+            icon="M9 14L4 9l5-5 M4 9h10a6 6 0 0 1 0 12h-3"
             disabled={readOnly || !canUndo}
             onClick={doUndo}
-          >
-            <BoardIcon d="M9 14L4 9l5-5 M4 9h10a6 6 0 0 1 0 12h-3" />
-          </button>
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Redo (Ctrl+Shift+Z)"
-            title="Redo (Ctrl+Shift+Z)"
+          />
+          <ToolButton
+            label="Redo (Ctrl+Shift+Z)"
+            icon="M15 14l5-5-5-5 M20 9H10a6 6 0 0 0 0 12h3"
             disabled={readOnly || !canRedo}
             onClick={doRedo}
-          >
-            <BoardIcon d="M15 14l5-5-5-5 M20 9H10a6 6 0 0 0 0 12h3" />
-          </button>
+          />
         </div>
         <div class="board-group">
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Zoom out"
-            title="Zoom out"
+          <ToolButton
+            label="Zoom out"
+            icon="M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14z M21 21l-5-5 M8 11h6"
             onClick={() => zoomBy(1 / 1.25)}
-          >
-            <BoardIcon d="M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14z M21 21l-5-5 M8 11h6" />
-          </button>
+          />
           <button
             type="button"
             class="board-tool board-zoom"
@@ -780,59 +789,39 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
           >
             {Math.round(view.zoom * 100)}%
           </button>
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Show everything on the board"
-            title="Show everything on the board"
+          <ToolButton
+            label="Show everything on the board"
+            icon="M4 9V4h5 M20 9V4h-5 M4 15v5h5 M20 15v5h-5"
             onClick={fitAll}
-          >
-            <BoardIcon d="M4 9V4h5 M20 9V4h-5 M4 15v5h5 M20 15v5h-5" />
-          </button>
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Zoom in"
-            title="Zoom in"
+          />
+          <ToolButton
+            label="Zoom in"
+            icon="M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14z M21 21l-5-5 M8 11h6 M11 8v6"
             onClick={() => zoomBy(1.25)}
-          >
-            <BoardIcon d="M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14z M21 21l-5-5 M8 11h6 M11 8v6" />
-          </button>
+          />
         </div>
         <div class="board-group">
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Previous page"
-            title="Previous page"
+          <ToolButton
+            label="Previous page"
+            icon="M15 5l-7 7 7 7"
             disabled={pageIndex === 0}
             onClick={() => turnTo(pageIndex - 1)}
-          >
-            <BoardIcon d="M15 5l-7 7 7 7" />
-          </button>
+          />
           <output class="board-page" aria-live="polite">
             Page {pageIndex + 1} of {names.length}
           </output>
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Next page"
-            title="Next page"
+          <ToolButton
+            label="Next page"
+            icon="M9 5l7 7-7 7"
             disabled={pageIndex >= names.length - 1}
             onClick={() => turnTo(pageIndex + 1)}
-          >
-            <BoardIcon d="M9 5l7 7-7 7" />
-          </button>
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Add a page"
-            title="Add a page"
+          />
+          <ToolButton
+            label="Add a page"
+            icon="M6 3h8l4 4v14H6z M12 10v7 M8.5 13.5h7"
             disabled={readOnly || names.length >= MAX_PAGES}
             onClick={newPage}
-          >
-            <BoardIcon d="M6 3h8l4 4v14H6z M12 10v7 M8.5 13.5h7" />
-          </button>
+          />
         </div>
         <div class="board-group">
           <button type="button" class="button small" onClick={savePng}>
@@ -880,15 +869,7 @@ export function Whiteboard({ session, onClose }: { session: CallSession; onClose
               Clear
             </button>
           )}
-          <button
-            type="button"
-            class="board-tool"
-            aria-label="Close the whiteboard (W)"
-            title="Close the whiteboard (W)"
-            onClick={onClose}
-          >
-            <BoardIcon d="M6 6l12 12 M18 6L6 18" />
-          </button>
+          <ToolButton label="Close the whiteboard (W)" icon="M6 6l12 12 M18 6L6 18" onClick={onClose} />
         </div>
       </div>
       {confirmClear && (
