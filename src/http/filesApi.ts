@@ -102,6 +102,19 @@ function byteCounter(limit: number): Transform & { bytes: number } {
   return counter;
 }
 
+/** Writes the request's body to a new file `path`: exactly `size` bytes, or UPLOAD_INCOMPLETE. */
+async function receiveBody(request: FastifyRequest, size: number, path: string): Promise<void> {
+  const counter = byteCounter(size);
+  const body = (request.body as Readable | undefined) ?? null;
+  if (body) await pipeline(body, counter, createWriteStream(path, { flags: 'wx' }));
+  if (counter.bytes !== size)
+    throw new CodedError('UPLOAD_INCOMPLETE', `${counter.bytes} of the ${size} bytes came`);
+}
+
+/** What an upload that failed is answered with: its coded error, or UPLOAD_INCOMPLETE. */
+const asUploadError = (error: unknown): CodedError =>
+  error instanceof CodedError ? error : new CodedError('UPLOAD_INCOMPLETE', (error as Error).message);
+
 /**
  * The room's files over HTTP, on the main thread, which streams the bytes to and from the data directory
  * while the room's host keeps the books (`FilesDoor`, wherever the room runs):
@@ -150,11 +163,7 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
         const part = `${path}.part`;
         try {
           await mkdir(dir, { recursive: true });
-          const counter = byteCounter(size);
-          const body = (request.body as Readable | undefined) ?? null;
-          if (body) await pipeline(body, counter, createWriteStream(part, { flags: 'wx' }));
-          if (counter.bytes !== size)
-            throw new CodedError('UPLOAD_INCOMPLETE', `${counter.bytes} of the ${size} bytes came`);
+          await receiveBody(request, size, part);
           const type =
             (await fileTypeFromFile(part).catch(() => undefined))?.mime ?? 'application/octet-stream';
           await rename(part, path);
@@ -166,8 +175,7 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
           await door.releaseFile(name, file.id);
           // A connection that went away mid-upload has nobody to answer.
           if (connectionGone(request)) return reply.hijack();
-          if (error instanceof CodedError) throw error;
-          throw new CodedError('UPLOAD_INCOMPLETE', (error as Error).message);
+          throw asUploadError(error);
         }
       },
     );
@@ -193,11 +201,7 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
         const part = join(dir, `.upload-${stamp}-${process.hrtime.bigint()}.part`);
         try {
-          const counter = byteCounter(size);
-          const body = (request.body as Readable | undefined) ?? null;
-          if (body) await pipeline(body, counter, createWriteStream(part, { flags: 'wx' }));
-          if (counter.bytes !== size)
-            throw new CodedError('UPLOAD_INCOMPLETE', `${counter.bytes} of the ${size} bytes came`);
+          await receiveBody(request, size, part);
           const kind = await exportKind(part);
           const file = `board-${stamp}-${String(kept.length + 1).padStart(3, '0')}.${kind}`;
           await rename(part, join(dir, file));
@@ -205,8 +209,7 @@ export function registerFilesApi(app: FastifyInstance, config: Config, door: Fil
         } catch (error) {
           await rm(part, { force: true });
           if (connectionGone(request)) return reply.hijack();
-          if (error instanceof CodedError) throw error;
-          throw new CodedError('UPLOAD_INCOMPLETE', (error as Error).message);
+          throw asUploadError(error);
         }
       },
     );
