@@ -142,6 +142,8 @@ describe('the call screen', () => {
 
     await bob.page.keyboard.press('Escape');
     await bob.page.getByRole('button', { name: /^Settings/ }).click();
+    // The devices are listed once the panel is open: wait for the list, not for a fixed moment.
+    await bob.page.locator('#call-speaker option').first().waitFor({ state: 'attached', timeout: NOTICE_MS });
     const outputs = await bob.page.locator('#call-speaker option').allInnerTexts();
     assert.ok(outputs.length >= 1, `the speaker picker lists the outputs: ${outputs.join(', ')}`);
     await bob.page.selectOption('#call-speaker', { index: outputs.length - 1 });
