@@ -1,3 +1,4 @@
+import { blurBackground } from '../media/backgroundBlur.ts';
 import {
   type Acquired,
   acquireOne,
@@ -6,6 +7,8 @@ import {
   type DeviceProblem,
   problemMessage,
 } from '../media/devices.ts';
+import { releaseTrack, sourceOf, unwrap } from '../media/effects.ts';
+import { removeNoise } from '../media/noiseRemoval.ts';
 import {
   connect,
   type LocalTrack,
@@ -19,7 +22,7 @@ import {
 } from '../sdk.ts';
 import { Store } from '../util/Store.ts';
 import { saveBlob } from '../util/saveBlob.ts';
-import { loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
+import { type Background, loadPreferences, type NoiseSuppression, savePreferences } from '../util/storage.ts';
 import {
   endedFailure,
   type Failure,
@@ -260,12 +263,36 @@ export class CallSession extends Store {
       if (!room || !local || !track || track.readyState !== 'live') return;
       this.#mutedSpeech.stop();
       this.#speakers.unwatch(OWN_MIC);
-      track.stop();
-      const fresh = await this.#open('microphone', track.getSettings().deviceId ?? this.micId);
+      const deviceId = sourceOf(track).getSettings().deviceId ?? this.micId;
+      releaseTrack(track);
+      const fresh = await this.#open('microphone', deviceId);
       if (!fresh) return;
       await room.replaceTrack(local, fresh);
       this.#speakers.watch(OWN_MIC, SELF, fresh);
       this.#followMute();
+    });
+  }
+
+  /** What others see behind this person (remembered for the next calls). */
+  get background(): Background {
+    return loadPreferences().background;
+  }
+
+  /** Blurs the background, or shows it again, on the camera being sent: no renegotiation, the device stays open. */
+  async setBackground(mode: Background): Promise<void> {
+    savePreferences({ background: mode });
+    this.changed();
+    await this.#exclusive('camera', async () => {
+      const room = this.room;
+      const local = this.camera;
+      const track = local?.track;
+      if (!room || !local || !track || !this.cameraOn || track.readyState !== 'live') return;
+      const source = sourceOf(track);
+      const next = mode === 'blur' ? await this.#processed('camera', source) : source;
+      if (next === track) return;
+      await room.replaceTrack(local, next);
+      // The old processing ends; the device goes on feeding the new one.
+      if (track !== source) unwrap(track);
     });
   }
 
@@ -371,7 +398,7 @@ export class CallSession extends Store {
     if (!media.camera) this.cameraOn = false;
     const jobs: Promise<unknown>[] = [];
     if (media.microphone) {
-      const microphone = media.microphone;
+      const microphone = await this.#processed('microphone', media.microphone);
       microphone.enabled = this.micOn;
       jobs.push(
         room.publishTrack(microphone, 'microphone', { muted: !this.micOn }).then((local) => {
@@ -382,9 +409,10 @@ export class CallSession extends Store {
       );
     }
     if (media.camera && this.cameraOn) {
-      this.#pendingCamera = media.camera;
+      const camera = await this.#processed('camera', media.camera);
+      this.#pendingCamera = camera;
       jobs.push(
-        room.publishTrack(media.camera, 'camera').then((local) => {
+        room.publishTrack(camera, 'camera').then((local) => {
           this.camera = local;
         }),
       );
@@ -604,7 +632,7 @@ export class CallSession extends Store {
       if (this.cameraOn && this.camera) {
         // Tell everyone first (their tile shows initials at once), then let go of the device: light off.
         room.setMuted(this.camera, true);
-        this.camera.track.stop();
+        releaseTrack(this.camera.track);
         this.cameraOn = false;
         return;
       }
@@ -633,7 +661,7 @@ export class CallSession extends Store {
       if (!track) return;
       const old = local.track;
       await room.replaceTrack(local, track);
-      old.stop();
+      releaseTrack(old);
       if (kind === 'microphone') {
         this.#speakers.watch(OWN_MIC, SELF, track);
         this.#followMute();
@@ -913,13 +941,30 @@ export class CallSession extends Store {
     try {
       const track = await acquireOne(kind, deviceId);
       delete this.problems[kind];
-      return track;
+      return await this.#processed(kind, track);
     } catch (error) {
       const problem = error instanceof DeviceError ? error.problem : 'other';
       this.problems[kind] = problem;
       this.notify(problemMessage(kind, problem));
       return undefined;
     }
+  }
+
+  /**
+   * The device's track with the processing chosen in Settings (background blur, noise removal), or the
+   * track itself when none is chosen or the processing cannot start here (then the person is told).
+   */
+  async #processed(kind: DeviceKind, track: MediaStreamTrack): Promise<MediaStreamTrack> {
+    const preferences = loadPreferences();
+    try {
+      if (kind === 'camera' && preferences.background === 'blur') return await blurBackground(track);
+      if (kind === 'microphone' && preferences.noiseSuppression === 'rnnoise')
+        return await removeNoise(track);
+    } catch (error) {
+      const what = kind === 'camera' ? 'Background blur' : 'Noise removal';
+      this.notify(`${what} could not start, so it is off: ${messageOf(error)}`, 'warn');
+    }
+    return track;
   }
 
   /** Runs one device action at a time per device, so double clicks cannot interleave. */
@@ -953,7 +998,8 @@ export class CallSession extends Store {
     this.transfers.cancelAll();
     this.#previews.clear();
     for (const off of this.#disposers.splice(0)) off();
-    for (const local of [this.mic, this.camera, this.screen, this.screenAudio]) local?.track.stop();
+    for (const local of [this.mic, this.camera, this.screen, this.screenAudio])
+      if (local) releaseTrack(local.track);
     void Promise.resolve(this.options.media).then((m) => {
       m.camera?.stop();
       m.microphone?.stop();

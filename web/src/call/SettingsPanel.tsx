@@ -1,7 +1,8 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { type DeviceLists, deviceLabel, listDevices } from '../media/devices.ts';
-import type { NoiseSuppression } from '../util/storage.ts';
+import { sourceOf } from '../media/effects.ts';
+import type { Background, NoiseSuppression } from '../util/storage.ts';
 import type { CallSession } from './CallSession.ts';
 
 /** Camera and microphone choice during the call; a change swaps the device without a renegotiation. */
@@ -13,8 +14,10 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
     navigator.mediaDevices?.addEventListener?.('devicechange', refresh);
     return () => navigator.mediaDevices?.removeEventListener?.('devicechange', refresh);
   }, []);
-  const camera = inList(devices.cameras, session.camera?.track.getSettings().deviceId ?? session.cameraId);
-  const mic = inList(devices.microphones, session.mic?.track.getSettings().deviceId ?? session.micId);
+  const deviceOf = (track: MediaStreamTrack | undefined) =>
+    track ? sourceOf(track).getSettings().deviceId : undefined;
+  const camera = inList(devices.cameras, deviceOf(session.camera?.track) ?? session.cameraId);
+  const mic = inList(devices.microphones, deviceOf(session.mic?.track) ?? session.micId);
   const own = session.ownQuality;
   return (
     <div class="settings">
@@ -98,7 +101,19 @@ export function SettingsPanel({ session }: { session: CallSession }): JSX.Elemen
           onChange={(e) => void session.setNoiseSuppression(e.currentTarget.value as NoiseSuppression)}
         >
           <option value="browser">On: the browser's (keeps typing and fans out)</option>
+          <option value="rnnoise">Strong: RNNoise (voices only, removes typing and fans)</option>
           <option value="off">Off (music, several voices in one room)</option>
+        </select>
+      </div>
+      <div class="device-select">
+        <label for="call-background">Background</label>
+        <select
+          id="call-background"
+          value={session.background}
+          onChange={(e) => void session.setBackground(e.currentTarget.value as Background)}
+        >
+          <option value="none">As it is</option>
+          <option value="blur">Blurred</option>
         </select>
       </div>
     </div>

@@ -10,14 +10,17 @@ export interface Preferences {
   /** Whether the camera / microphone were on when the person last joined. */
   cameraOn: boolean;
   micOn: boolean;
-  /** Noise suppression on the microphone: none, or the browser's own. */
+  /** Noise suppression on the microphone: none, the browser's own, or RNNoise. */
   noiseSuppression: NoiseSuppression;
+  /** What others see behind the person: the room as it is, or blurred. */
+  background: Background;
   /** Where the call's sound plays ('' is the system's default). */
   speakerId: string;
 }
 
-export type NoiseSuppression = 'off' | 'browser';
-const SUPPRESSIONS: readonly string[] = ['off', 'browser'];
+export type NoiseSuppression = 'off' | 'browser' | 'rnnoise';
+const SUPPRESSIONS: readonly string[] = ['off', 'browser', 'rnnoise'];
+export type Background = 'none' | 'blur';
 
 /** What was saved, also when it was saved as true/false. */
 function suppressionOf(value: unknown): NoiseSuppression {
@@ -33,6 +36,7 @@ const defaults: Preferences = {
   cameraOn: true,
   micOn: true,
   noiseSuppression: 'browser',
+  background: 'none',
   speakerId: '',
 };
 
@@ -48,6 +52,7 @@ export function loadPreferences(): Preferences {
       cameraOn: typeof parsed.cameraOn === 'boolean' ? parsed.cameraOn : defaults.cameraOn,
       micOn: typeof parsed.micOn === 'boolean' ? parsed.micOn : defaults.micOn,
       noiseSuppression: suppressionOf(parsed.noiseSuppression),
+      background: parsed.background === 'blur' ? 'blur' : 'none',
       speakerId: typeof parsed.speakerId === 'string' ? parsed.speakerId : defaults.speakerId,
     };
   } catch {
