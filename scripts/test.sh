@@ -19,6 +19,8 @@ command -v baresip >/dev/null 2>&1 || need+=(baresip)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # Poppler reads the whiteboard's PDF export: its pages, and each page as a picture.
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+# espeak-ng speaks the sentence the noise-removal test hears through a hiss.
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 # Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).
 for pkg in python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base \
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-prometheus-client; do
@@ -32,6 +34,19 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# A person in a room for the background-blur test's fake camera: the astronaut portrait (NASA, public
+# domain) in Debian's python3-skimage. Only that picture is unpacked from the package, nothing installed.
+portrait="${TMPDIR:-/tmp}/port545-test/astronaut.png"
+if [ ! -s "$portrait" ]; then
+  mkdir -p "$(dirname "$portrait")"
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq python3-skimage 2>/dev/null || { apt-get update -qq && apt-get download -qq python3-skimage; })
+  dpkg-deb --fsys-tarfile "$work"/python3-skimage_*.deb |
+    tar -xO ./usr/lib/python3/dist-packages/skimage/data/astronaut.png >"$portrait.partial"
+  mv "$portrait.partial" "$portrait"
+  rm -rf "$work"
 fi
 
 npm ci --no-audit --no-fund

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -120,25 +120,100 @@ export function speechBursts(): string {
   return file;
 }
 
+/**
+ * A person at their desk for the fake camera: NASA's portrait of astronaut Eileen Collins (public domain),
+ * shipped as `astronaut.png` in Debian's python3-skimage package, which the test script unpacks into
+ * the temporary directory (PORTRAIT_PNG). The person stands in the middle; a flag on the left and a
+ * model shuttle on the right are the room. 320×240, still.
+ */
+export const PORTRAIT_PNG = join(tmpdir(), 'port545-test', 'astronaut.png');
+export function portraitCamera(): string {
+  const file = join(tmpdir(), 'port545-test', 'portrait-320x240.y4m');
+  if (existsSync(file)) return file;
+  if (!existsSync(PORTRAIT_PNG))
+    throw new Error(`${PORTRAIT_PNG} is missing: scripts/test.sh unpacks it from Debian's python3-skimage`);
+  const partial = `${file}.${process.pid}.y4m`;
+  execFileSync(
+    'ffmpeg',
+    [
+      ...['-hide_banner', '-loglevel', 'error', '-y', '-loop', '1', '-i', PORTRAIT_PNG],
+      ...['-t', '1', '-r', '10', '-vf', 'scale=320:320,crop=320:240:0:20,format=yuv420p'],
+      partial,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  renameSync(partial, file);
+  return file;
+}
+
+/**
+ * A voice in a noisy room for the fake microphone: a spoken sentence (espeak-ng) then silence, over a
+ * steady hiss like a fan's, every NOISY_PERIOD_S seconds.
+ */
+export const NOISY_PERIOD_S = 6;
+export function noisySpeech(): string {
+  const dir = join(tmpdir(), 'port545-test');
+  const file = join(dir, 'noisy-speech-48k.wav');
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  const voice = `${file}.${process.pid}.voice.wav`;
+  const partial = `${file}.${process.pid}.wav`;
+  execFileSync('espeak-ng', [
+    '-s',
+    '150',
+    '-w',
+    voice,
+    'Good morning everyone, can you all hear me clearly now?',
+  ]);
+  execFileSync(
+    'ffmpeg',
+    [
+      ...['-hide_banner', '-loglevel', 'error', '-y', '-i', voice],
+      ...[
+        '-f',
+        'lavfi',
+        '-i',
+        `anoisesrc=color=pink:amplitude=0.06:sample_rate=48000:duration=${NOISY_PERIOD_S}`,
+      ],
+      ...[
+        '-filter_complex',
+        `[0]aresample=48000,apad=whole_dur=${NOISY_PERIOD_S}[v];[v][1]amix=inputs=2:normalize=0`,
+      ],
+      ...['-ac', '1', '-t', String(NOISY_PERIOD_S)],
+      partial,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  rmSync(voice, { force: true });
+  renameSync(partial, file);
+  return file;
+}
+
 export interface LaunchOptions {
   /**
    * `small` (the default): the fake camera shows the small test pattern of `smallFakeCamera`.
    * `chromium`: Chromium's own fake camera at whatever size the page asks for (what the join-time
-   * benchmark measures, closer to a real camera's cost).
+   * benchmark measures, closer to a real camera's cost). `portrait`: a person in a room
+   * (`portraitCamera`), for what tells a person from the room.
    */
-  camera?: 'small' | 'chromium';
+  camera?: 'small' | 'chromium' | 'portrait';
   /**
    * `beep` (the default): Chromium's fake microphone, a short beep every second. `speech`: bursts of a
-   * voice-like sound and silence (`speechBursts`), for what depends on who speaks when.
+   * voice-like sound and silence (`speechBursts`), for what depends on who speaks when. `noisy`: a
+   * spoken sentence over a steady hiss (`noisySpeech`), for noise removal.
    */
-  microphone?: 'beep' | 'speech';
+  microphone?: 'beep' | 'speech' | 'noisy';
 }
 
 export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
-  const camera =
-    (options.camera ?? 'small') === 'small' ? [`--use-file-for-fake-video-capture=${smallFakeCamera()}`] : [];
-  const microphone =
-    options.microphone === 'speech' ? [`--use-file-for-fake-audio-capture=${speechBursts()}`] : [];
+  const cameraFile = { small: smallFakeCamera, portrait: portraitCamera, chromium: undefined }[
+    options.camera ?? 'small'
+  ];
+  const camera = cameraFile ? [`--use-file-for-fake-video-capture=${cameraFile()}`] : [];
+  const microphoneFile = { speech: speechBursts, noisy: noisySpeech, beep: undefined }[
+    options.microphone ?? 'beep'
+  ];
+  const microphone = microphoneFile ? [`--use-file-for-fake-audio-capture=${microphoneFile()}`] : [];
   return chromium.launch({
     executablePath: CHROME_PATH,
     headless: true,
