@@ -4,13 +4,13 @@ import { loadConfig } from '../config/loadConfig.js';
 import { participantRole } from '../protocol/messages.js';
 import { createAccessToken, parseTtl } from './accessToken.js';
 
-const help = `Usage: port545 token --room ROOM --identity ID [--name NAME] [--role host|guest] [--ttl 1h]
+const help = `Usage: port545 token --room ROOM --identity ID [--name NAME] [--role host|guest|viewer] [--ttl 1h]
                      [--no-publish] [--config FILE]
 Prints an access token (a JWT signed with PORT545_API_SECRET, or auth.apiSecret of the config file).
   --room ROOM     the room it admits to, or "*" for every room
   --identity ID   who it is for (stable: a host's removal keeps this identity out of the room)
   --name NAME     display name shown to the others (the client cannot change it)
-  --role ROLE     host (may mute, remove, lock, end) or guest (default)
+  --role ROLE     host (may mute, remove, lock, end), guest (default) or viewer (watches only)
   --ttl DURATION  how long it is valid: 90s, 15m, 1h (default), 7d; at most 30d
   --no-publish    may watch and listen but not send audio or video
 Give it to the web client as ?token=… in the room URL, or to the SDK as connect({ token }).`;
@@ -49,7 +49,7 @@ export async function runTokenCli(argv: string[]): Promise<void> {
   if (typeof values.room !== 'string' || typeof values.identity !== 'string')
     return fail(`--room and --identity are required\n\n${help}`);
   const role = participantRole.safeParse(values.role ?? 'guest');
-  if (!role.success) return fail(`--role must be "host" or "guest", not "${String(values.role)}"`);
+  if (!role.success) return fail(`--role must be "host", "guest" or "viewer", not "${String(values.role)}"`);
   const config = loadConfig(typeof values.config === 'string' ? ['--config', values.config] : []);
   const secret = config.auth.apiSecret;
   if (!secret) return fail('no API secret: set PORT545_API_KEY and PORT545_API_SECRET (or auth in --config)');

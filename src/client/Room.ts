@@ -39,6 +39,11 @@ export interface ConnectOptions {
   password?: string;
   /** This person's calling card, shown to the others (`setCard` changes it). */
   card?: ParticipantCard;
+  /**
+   * Join the audience, not the call: receive every track, publish and say nothing, announced to nobody
+   * (`viewers` counts the audience). A token with role `viewer` joins so anyway.
+   */
+  viewer?: boolean;
 }
 
 /**
@@ -84,6 +89,8 @@ export interface RoomEvents<T extends TrackLike> {
   roleChanged: [participantId: string, role: ParticipantRole];
   /** The room was locked or unlocked, or its password set or removed; the recording indicator. */
   roomState: [RoomAccessState];
+  /** The room's audience grew or shrank (at most once a second). */
+  viewers: [count: number];
   /** A recording of the room started or stopped (`reason`, `error`: why it stopped). */
   recording: [RecordingEvent];
   /** Someone (maybe this client) sent a file to the room or to this client. */
@@ -152,6 +159,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   role: ParticipantRole = 'guest';
   /** The server lets this client publish (an access token may say no). */
   canPublish = true;
+  /** How many viewers watch the room (its audience, `ConnectOptions.viewer`). */
+  viewers = 0;
   roomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
   /** This person's calling card, as the room last heard it. */
   card: ParticipantCard | undefined;
@@ -207,6 +216,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         ...(!resume && this.#options.password ? { password: this.#options.password } : {}),
         ...(!resume && this.#rejoinToken ? { rejoin: this.#rejoinToken } : {}),
         ...(!resume && this.card ? { card: this.card } : {}),
+        ...(!resume && this.#options.viewer ? { viewer: true } : {}),
       });
     } catch (error) {
       signal.close();
@@ -221,6 +231,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.displayName = joined.self.name;
     this.role = joined.self.role ?? 'guest';
     this.canPublish = joined.self.canPublish ?? true;
+    this.viewers = joined.viewers ?? 0;
     if (joined.roomState) this.roomState = joined.roomState;
     this.#resumeToken = joined.resumeToken;
     if (joined.rejoinToken) this.#rejoinToken = joined.rejoinToken;
@@ -369,6 +380,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       }
       case 'reaction':
         this.emit('reaction', message.participantId, message.emoji);
+        return;
+      case 'viewers':
+        this.viewers = message.count;
+        this.emit('viewers', message.count);
         return;
       case 'participantCard': {
         const card = message.card ?? undefined;

@@ -22,6 +22,8 @@ export interface BrowserConnectOptions {
   password?: string;
   /** This person's calling card, shown to the others. */
   card?: ParticipantCard;
+  /** Join the room's audience: receive only, not a participant (`ConnectOptions.viewer`). */
+  viewer?: boolean;
 }
 
 /** Joins a room from a browser. */
@@ -33,6 +35,7 @@ export function connect(options: BrowserConnectOptions): Promise<Room<MediaStrea
     token: options.token,
     password: options.password,
     ...(options.card ? { card: options.card } : {}),
+    ...(options.viewer ? { viewer: true } : {}),
     createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
     createPeerConnection: (iceServers) =>
       new RTCPeerConnection({

@@ -28,6 +28,8 @@ export interface NodeConnectOptions {
   onPeerConnection?: (pc: RTCPeerConnection) => void;
   /** Only through the server's TURN relay (`joined.iceServers`), as on a network that blocks the rest. */
   relayOnly?: boolean;
+  /** Join the room's audience: receive only, not a participant (`ConnectOptions.viewer`). */
+  viewer?: boolean;
 }
 
 export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
@@ -51,6 +53,7 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
     token: options.token,
     password: options.password,
     ...(options.card ? { card: options.card } : {}),
+    ...(options.viewer ? { viewer: true } : {}),
     createWebSocket: (url) =>
       new WebSocket(url, {
         maxPayload: 16 * 1024 * 1024,

@@ -52,8 +52,13 @@ export const configSchema = z
       .object({
         /** An empty room stays this long before it closes, so a quick rejoin finds it. */
         emptyTimeoutMs: z.number().int().min(0).default(10_000),
-        /** People in one room (browsers, WHIP publishers, WHEP viewers, phones). */
+        /** People in one room (browsers, WHIP publishers, phones). */
         maxParticipants: z.number().int().min(1).default(100),
+        /**
+         * The audience of one room: receive-only viewers (a browser's `join.viewer`, a token with role
+         * `viewer`, WHEP players), not counted as participants.
+         */
+        maxViewers: z.number().int().min(0).default(2000),
         /** Rooms open at once, over all worker threads. */
         maxRooms: z.number().int().min(1).default(1000),
         /** Chat messages a newcomer is shown. */

@@ -19,6 +19,7 @@ export const settings = [
     path: ['rooms', 'maxParticipants'],
     type: 'int',
   },
+  { flag: 'max-viewers', env: 'PORT545_MAX_VIEWERS', path: ['rooms', 'maxViewers'], type: 'int' },
   { flag: 'resume-window-ms', env: 'PORT545_RESUME_WINDOW_MS', path: ['resumeWindowMs'], type: 'int' },
   { flag: 'auth', env: 'PORT545_AUTH', path: ['auth', 'mode'], type: 'auth' },
   { flag: 'tls', env: 'PORT545_TLS', path: ['tls', 'selfSigned'], type: 'tls' },
@@ -79,6 +80,7 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
                          credentials for it, signed with PORT545_TURN_SECRET (environment or config
                          file only); see docs/TURN.md
   --max-participants N   people per room (default 100)
+  --max-viewers N        receive-only viewers per room, besides its people (default 2000)
   --resume-window-ms N   how long a dropped participant may come back (default 15000)
   --auth                 secured mode: every join needs an access token (PORT545_AUTH=secured);
                          needs PORT545_API_KEY and PORT545_API_SECRET (environment or config file only)

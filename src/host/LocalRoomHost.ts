@@ -62,6 +62,7 @@ export class LocalRoomHost implements RoomHost {
       rtc: config.rtc,
       maxRooms: config.rooms.maxRooms,
       maxParticipants: config.rooms.maxParticipants,
+      maxViewers: config.rooms.maxViewers,
       tracksPerParticipant: config.limits.tracksPerParticipant,
       chatHistory: config.rooms.chatHistory,
       emptyTimeoutMs: config.rooms.emptyTimeoutMs,
@@ -105,8 +106,13 @@ export class LocalRoomHost implements RoomHost {
     return listed;
   }
 
-  get load(): { rooms: number; participants: number } {
-    return { rooms: this.registry.rooms.size, participants: this.registry.participantCount };
+  get load(): { rooms: number; participants: number; viewers: number } {
+    const { registry } = this;
+    return {
+      rooms: registry.rooms.size,
+      participants: registry.participantCount,
+      viewers: registry.viewerCount,
+    };
   }
 
   /** Told what happens in each room, in the order it happens there (the webhooks). */
@@ -201,6 +207,7 @@ export class LocalRoomHost implements RoomHost {
       passwordChecked: passwordChecked && room === checked,
       ...(request.rejoin !== undefined ? { rejoin: request.rejoin } : {}),
       ...(request.card !== undefined ? { card: request.card } : {}),
+      ...(request.viewer ? { viewer: true } : {}),
       ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
     });
     const member = new LocalMember(request.kind, room, participant, this);
@@ -250,9 +257,11 @@ export class LocalRoomHost implements RoomHost {
     let playable = preferRoomCodecs(offer, lines, 'video', sourceCodecs(sources, 'video'));
     if (follow !== undefined)
       playable = preferRoomCodecs(playable, lines, 'audio', sourceCodecs(sources, 'audio'));
+    // A player is one of the room's audience: its limit is the viewers', and nobody is told it came.
     const participant = room.join(request.name, sink, undefined, {
       media: { subscriptions: 'routed' },
       grant: request.grant,
+      viewer: true,
     });
     let answer: string;
     try {
@@ -545,6 +554,7 @@ class LocalMember implements Member {
 
   async publish(sdp: string, tracks: PublishTrack[]): Promise<AnswerMessage> {
     if (this.#kind === 'whep') throw new CodedError('BAD_REQUEST', 'A player publishes nothing');
+    if (this.#participant.role === 'viewer') throw new CodedError('VIEWER_CANNOT');
     const answer = await this.#room.publish(this.#participant, sdp, tracks);
     // Its connection now has `connectTimeoutMs` to connect.
     deadlines.get(this.#participant)?.arm('publisher');
@@ -573,6 +583,7 @@ class LocalMember implements Member {
     const room = this.#room;
     const participant = this.#participant;
     if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
+    if (participant.role === 'viewer') throw new CodedError('VIEWER_CANNOT');
     const ok = () =>
       participant.send({ type: 'ok', ...(action.rid !== undefined ? { rid: action.rid } : {}) });
     switch (action.type) {
@@ -663,6 +674,7 @@ function roomSummary(room: Room): RoomSummary {
   return {
     name: room.name,
     participants: room.participants.size,
+    viewers: room.viewers.size,
     stalledTracks: room.stalledTracks,
     ...room.access.state,
     createdAt: new Date(room.createdAt).toISOString(),

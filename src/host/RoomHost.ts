@@ -77,7 +77,7 @@ export interface RoomHost {
    */
   recordingFor(room: string, token: string): Promise<string>;
   /** How many rooms and participants there are (health). */
-  readonly load: { rooms: number; participants: number };
+  readonly load: { rooms: number; participants: number; viewers: number };
 }
 
 /** A room in the server's directory. */
@@ -141,6 +141,8 @@ export interface JoinRequest {
   rejoin?: string;
   /** The calling card a browser sent with its join. */
   card?: ParticipantCard;
+  /** Join the audience (receive only), not the call. */
+  viewer?: boolean;
   /** The request id of the browser's `join`, echoed in its `joined`. */
   rid?: string | number;
   /** The door already checked the room password (a phone's PIN). */
@@ -262,6 +264,8 @@ export type AdminAction =
 export interface RoomSummary {
   name: string;
   participants: number;
+  /** Its audience: receive-only viewers and WHEP players, not counted as participants. */
+  viewers: number;
   stalledTracks: number;
   locked: boolean;
   passwordProtected: boolean;

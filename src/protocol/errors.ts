@@ -31,6 +31,8 @@ export const errorCatalog = {
   TOO_MANY_ROOMS: { status: 503, message: 'This server has no room for another room' },
   RATE_LIMITED: { status: 429, message: 'Too many messages; slow down' },
   ROOM_FULL: { status: 403, message: 'The room is full' },
+  VIEWERS_FULL: { status: 403, message: 'The room has as many viewers as it takes' },
+  VIEWER_CANNOT: { status: 403, message: 'A viewer only watches: join as a participant to take part' },
   TOO_MANY_TRACKS: { status: 403, message: 'Too many published tracks' },
   JOIN_TIMEOUT: { status: 408, message: 'No join message arrived in time' },
   CONNECT_TIMEOUT: {

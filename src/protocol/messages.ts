@@ -29,7 +29,8 @@ export type TrackSource = z.infer<typeof trackSource>;
 export const pcTarget = z.enum(['publisher', 'subscriber']);
 export type PcTarget = z.infer<typeof pcTarget>;
 /** A host may mute, remove, lock and end (docs/SECURITY.md); a guest may not. */
-export const participantRole = z.enum(['host', 'guest']);
+/** `viewer`: receive-only, one of a room's audience (`join.viewer`), not one of its participants. */
+export const participantRole = z.enum(['host', 'guest', 'viewer']);
 export type ParticipantRole = z.infer<typeof participantRole>;
 /** Access tokens are JWTs (src/auth/accessToken.ts); a few kB at most. */
 export const MAX_TOKEN_CHARS = 4096;
@@ -141,6 +142,12 @@ export const clientMessage = z.discriminatedUnion('type', [
     password: z.string().max(MAX_PASSWORD_CHARS).optional(),
     /** The person's calling card, shown to the others (`setCard` changes it). */
     card: participantCard.optional(),
+    /**
+     * Join the audience, not the call: receive every track, publish nothing, send nothing to the room;
+     * not counted as a participant nor announced to anyone (`viewers` gives the count). A token with role
+     * `viewer` joins so whatever this says.
+     */
+    viewer: z.boolean().optional(),
     ...requestId,
   }),
   z.object({
@@ -330,9 +337,13 @@ export type ServerMessage =
       resumed: boolean;
       participants: ParticipantInfo[];
       chat: ChatMessage[];
+      /** How many viewers watch the room (its audience, `join.viewer`). */
+      viewers: number;
       rid?: string | number;
     }
   | { type: 'participantJoined'; participant: ParticipantInfo }
+  /** The audience's size changed; sent at most once a second, to everyone. */
+  | { type: 'viewers'; count: number }
   | { type: 'participantLeft'; participantId: string; reason: LeaveReason }
   | { type: 'participantState'; participantId: string; state: ParticipantInfo['state'] }
   | { type: 'trackPublished'; participantId: string; track: TrackInfo }

@@ -33,6 +33,8 @@ export interface RoomOptions {
   name: string;
   rtc: RtcSettings;
   maxParticipants: number;
+  /** The audience's size at most (`join.viewer`); viewers are not participants. */
+  maxViewers?: number;
   tracksPerParticipant: number;
   chatHistory: number;
   /** How long a participant whose signaling dropped is kept for a resume. */
@@ -59,6 +61,9 @@ const actorId = (by: Actor) => (by === 'admin' ? 'admin' : by.id);
 export interface RoomEvents {
   participantJoined: [Participant];
   participantLeft: [Participant, LeaveReason];
+  /** One of the audience came or went (`join.viewer`). */
+  viewerJoined: [Participant];
+  viewerLeft: [Participant, LeaveReason];
   /** A participant published a track, or stopped publishing one (not when it leaves: that is `participantLeft`). */
   trackPublished: [Participant, TrackInfo];
   trackUnpublished: [Participant, string];
@@ -86,7 +91,17 @@ export interface JoinOptions {
   rejoin?: string;
   /** Their calling card, as the join validated it. */
   card?: ParticipantCard;
+  /** Join the audience: receive everything, publish and say nothing, announced to nobody. */
+  viewer?: boolean;
 }
+
+/** The audience a room takes by default (`rooms.maxViewers`). */
+export const DEFAULT_MAX_VIEWERS = 2000;
+
+/** What a viewer is not sent: the room's working material, for its participants. */
+const NOT_FOR_VIEWERS: ReadonlySet<ServerMessage['type']> = new Set(['board', 'file']);
+/** The audience's count goes out at most this often, however fast viewers come and go. */
+const VIEWER_COUNT_MS = 1000;
 
 export interface PublishRequest {
   mid: string;
@@ -106,6 +121,9 @@ const hasCard = (card: ParticipantCard) => Object.values(card).some((v) => v !==
 export class Room extends TypedEmitter<RoomEvents> {
   readonly name: string;
   readonly participants = new Map<string, Participant>();
+  /** The audience: receive-only, not participants, not announced (`join.viewer`). */
+  readonly viewers = new Map<string, Participant>();
+  #viewerCountTimer: NodeJS.Timeout | undefined;
   readonly chat: ChatMessage[] = [];
   readonly createdAt = Date.now();
   readonly access: RoomAccess;
@@ -194,6 +212,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   join(name: string, sink: SignalSink, rid?: string | number, options: JoinOptions = {}): Participant {
     this.#assertOpen();
     const grant = options.grant ?? OPEN_GUEST;
+    if (options.viewer || grant.role === 'viewer') return this.#joinViewer(name, sink, rid, grant, options);
     // Someone this room admitted before (a restart, or a session that ended) comes back as they were.
     const member = this.members.claim(options.rejoin, grant.identity);
     try {
@@ -258,6 +277,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       resumed: false,
       participants: others.map((p) => p.info),
       chat: this.chat,
+      viewers: this.viewers.size,
       ...(rid !== undefined ? { rid } : {}),
     });
     this.broadcast({ type: 'participantJoined', participant: participant.info }, participant);
@@ -278,6 +298,78 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.emit('participantJoined', participant);
     this.emit('stateChanged');
     return participant;
+  }
+
+  /**
+   * One of the audience: the room's lock and password apply, the participant limit does not (the
+   * viewer limit does). It gets every track and what the room says, publishes nothing, and nobody is
+   * told it came or went but for the count (`viewers`).
+   */
+  #joinViewer(
+    name: string,
+    sink: SignalSink,
+    rid: string | number | undefined,
+    grant: JoinGrant,
+    options: JoinOptions,
+  ): Participant {
+    this.access.admit(grant, options.passwordChecked ?? false, false);
+    const max = this.#options.maxViewers ?? DEFAULT_MAX_VIEWERS;
+    if (this.viewers.size >= max)
+      throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
+    const id = newParticipantId();
+    const session = new MediaSession(id, this.#options.rtc, options.media);
+    const viewer = new Participant(id, grant.name ?? name, session, {
+      identity: grant.identity,
+      role: 'viewer',
+      canPublish: false,
+      mayBecomeHost: false,
+    });
+    session.on('subscriberOffer', (offer) => {
+      viewer.send({
+        type: 'offer',
+        sdp: offer.sdp,
+        tracks: offer.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
+      });
+    });
+    session.on('connectionState', (role, state) => this.#onPeerState(viewer, role, state));
+    viewer.on('detached', () => this.#onDetached(viewer));
+    viewer.on('attached', () => this.#onAttached(viewer));
+    viewer.on('closed', (reason) => this.#onClosed(viewer, reason));
+    viewer.attach(sink);
+    this.viewers.set(id, viewer);
+    viewer.send({
+      type: 'joined',
+      v: 1,
+      room: this.name,
+      self: { id, name: viewer.name, role: 'viewer', canPublish: false },
+      roomState: this.roomState,
+      resumeToken: viewer.resumeToken,
+      // A viewer is not one of the room's members: nothing to rejoin as, no files to fetch.
+      rejoinToken: '',
+      fileToken: viewer.fileToken,
+      files: [],
+      ...this.#iceServers(viewer),
+      resumed: false,
+      participants: [...this.participants.values()].map((p) => p.info),
+      chat: this.chat,
+      viewers: this.viewers.size,
+      ...(rid !== undefined ? { rid } : {}),
+    });
+    for (const p of this.participants.values())
+      for (const { track } of p.tracks.values()) session.subscribe(track);
+    this.#log.debug({ room: this.name, participant: id, identity: grant.identity }, 'viewer joined');
+    this.emit('viewerJoined', viewer);
+    this.#viewersChanged();
+    return viewer;
+  }
+
+  /** Tells everyone the audience's size, at most once a VIEWER_COUNT_MS. */
+  #viewersChanged(): void {
+    if (this.#viewerCountTimer || this.closed) return;
+    this.#viewerCountTimer = setTimeout(() => {
+      this.#viewerCountTimer = undefined;
+      if (!this.closed) this.broadcast({ type: 'viewers', count: this.viewers.size });
+    }, VIEWER_COUNT_MS);
   }
 
   /** Published tracks that receive nothing although their publisher is connected (the stall watchdog). */
@@ -311,6 +403,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       resumed: true,
       participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
       chat: this.chat,
+      viewers: this.viewers.size,
       ...(rid !== undefined ? { rid } : {}),
     });
     for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
@@ -397,6 +490,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.broadcast({ type: 'trackPublished', participantId: participant.id, track: info }, participant);
     this.emit('trackPublished', participant, info);
     for (const other of this.participants.values()) if (other !== participant) other.session.subscribe(track);
+    for (const viewer of this.viewers.values()) viewer.session.subscribe(track);
   }
 
   setMuted(participant: Participant, trackId: string, muted: boolean): void {
@@ -724,9 +818,11 @@ export class Room extends TypedEmitter<RoomEvents> {
    * large room at once, each join is announced to everyone already there.
    */
   broadcast(message: ServerMessage, except?: Participant): void {
-    if (this.participants.size === 0) return;
+    const toViewers = this.viewers.size > 0 && !NOT_FOR_VIEWERS.has(message.type);
+    if (this.participants.size === 0 && !toViewers) return;
     const json = JSON.stringify(message);
     for (const p of this.participants.values()) if (p !== except) p.send(message, json);
+    if (toViewers) for (const v of this.viewers.values()) if (v !== except) v.send(message, json);
   }
 
   leave(participant: Participant, reason: LeaveReason): Promise<void> {
@@ -734,10 +830,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   #onDetached(participant: Participant): void {
-    this.broadcast(
-      { type: 'participantState', participantId: participant.id, state: 'reconnecting' },
-      participant,
-    );
+    if (participant.role !== 'viewer')
+      this.broadcast(
+        { type: 'participantState', participantId: participant.id, state: 'reconnecting' },
+        participant,
+      );
     const timer = setTimeout(() => {
       this.#resumeTimers.delete(participant.id);
       void participant.close('timeout');
@@ -750,7 +847,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (!timer) return;
     clearTimeout(timer);
     this.#resumeTimers.delete(participant.id);
-    if (participant.state !== 'connected') return;
+    if (participant.state !== 'connected' || participant.role === 'viewer') return;
     this.broadcast(
       { type: 'participantState', participantId: participant.id, state: 'connected' },
       participant,
@@ -784,7 +881,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         void participant.close('timeout');
       }, this.#options.resumeWindowMs);
       this.#mediaTimers.set(id, timer);
-      if (wasConnected)
+      if (wasConnected && participant.role !== 'viewer')
         this.broadcast({ type: 'participantState', participantId: id, state: 'reconnecting' }, participant);
       return;
     }
@@ -795,7 +892,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#mediaTimers.delete(id);
     participant.mediaLost = false;
     this.#log.info({ room: this.name, participant: id }, 'media connection back');
-    if (participant.state === 'connected')
+    if (participant.state === 'connected' && participant.role !== 'viewer')
       this.broadcast({ type: 'participantState', participantId: id, state: 'connected' }, participant);
   }
 
@@ -804,6 +901,12 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#resumeTimers.delete(participant.id);
     clearTimeout(this.#mediaTimers.get(participant.id));
     this.#mediaTimers.delete(participant.id);
+    if (this.viewers.delete(participant.id)) {
+      this.emit('viewerLeft', participant, reason);
+      this.#viewersChanged();
+      if (this.participants.size === 0 && this.viewers.size === 0 && !this.closed) this.emit('empty');
+      return;
+    }
     this.participants.delete(participant.id);
     this.board.leave(participant.id);
     this.#screenEnded(participant, true);
@@ -821,7 +924,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.members.leave(participant.id, reason === 'left' || reason === 'removed');
     this.emit('stateChanged');
     if (participant.role === 'host') this.#passOnHost();
-    if (this.participants.size === 0 && !this.closed) this.emit('empty');
+    if (this.participants.size === 0 && this.viewers.size === 0 && !this.closed) this.emit('empty');
   }
 
   #assertOpen(): void {
@@ -834,7 +937,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.closed = true;
     this.access.close();
     clearTimeout(this.#hostReturnTimer);
-    const participants = [...this.participants.values()];
+    clearTimeout(this.#viewerCountTimer);
+    const participants = [...this.participants.values(), ...this.viewers.values()];
     const bye: ServerMessage = {
       type: 'bye',
       reason,

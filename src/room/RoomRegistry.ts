@@ -14,6 +14,7 @@ export interface RoomRegistryOptions {
   rtc: RtcSettings;
   maxRooms: number;
   maxParticipants: number;
+  maxViewers?: number;
   tracksPerParticipant: number;
   chatHistory: number;
   emptyTimeoutMs: number;
@@ -82,6 +83,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       name,
       rtc: o.rtc,
       maxParticipants: o.maxParticipants,
+      ...(o.maxViewers !== undefined ? { maxViewers: o.maxViewers } : {}),
       tracksPerParticipant: o.tracksPerParticipant,
       chatHistory: o.chatHistory,
       resumeWindowMs: o.resumeWindowMs,
@@ -102,12 +104,17 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
     }
     if (store) room.on('stateChanged', () => store.save(room.persistentState));
     this.#keepBoard(room);
-    room.on('participantJoined', (p) => {
+    // Someone in it, participant or viewer, keeps the room; their resume token finds them.
+    const arrived = (p: Participant) => {
       clearTimeout(this.#emptyTimers.get(name));
       this.#emptyTimers.delete(name);
       this.#byResumeToken.set(p.resumeToken, p);
-    });
-    room.on('participantLeft', (p) => this.#byResumeToken.delete(p.resumeToken));
+    };
+    const gone = (p: Participant) => this.#byResumeToken.delete(p.resumeToken);
+    room.on('participantJoined', arrived);
+    room.on('viewerJoined', arrived);
+    room.on('participantLeft', gone);
+    room.on('viewerLeft', gone);
     room.on('empty', () => this.#closeWhenEmpty(name));
     this.rooms.set(name, room);
     // A join that made the room may still be refused (a restored room is locked): it must not stay.
@@ -130,7 +137,8 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
     const participant = this.#byResumeToken.get(token);
     if (!participant || participant.closed) return undefined;
     const room = this.rooms.get(roomName);
-    return room?.participants.get(participant.id) === participant ? participant : undefined;
+    const found = room?.participants.get(participant.id) ?? room?.viewers.get(participant.id);
+    return found === participant ? participant : undefined;
   }
 
   /**
@@ -198,6 +206,13 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
   get participantCount(): number {
     let n = 0;
     for (const room of this.rooms.values()) n += room.participants.size;
+    return n;
+  }
+
+  /** The rooms' audiences, together. */
+  get viewerCount(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.viewers.size;
     return n;
   }
 

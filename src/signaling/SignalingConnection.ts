@@ -309,6 +309,7 @@ export class SignalingConnection implements MemberSink {
           ...(message.password !== undefined ? { password: message.password } : {}),
           ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
           ...(message.card !== undefined ? { card: message.card } : {}),
+          ...(message.viewer ? { viewer: true } : {}),
           ...(message.rid !== undefined ? { rid: message.rid } : {}),
         },
         this,

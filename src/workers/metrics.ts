@@ -180,10 +180,18 @@ export function roomServiceMetrics(server: RoomServer, index: number): ThreadMet
   });
   new Gauge({
     name: 'port545_participants',
-    help: 'Participants in rooms (browsers, WHIP publishers, WHEP viewers, phones)',
+    help: 'Participants in rooms (browsers, WHIP publishers, phones)',
     registers: [registry],
     collect() {
       this.set(host.load.participants);
+    },
+  });
+  new Gauge({
+    name: 'port545_viewers',
+    help: "Rooms' audiences: receive-only viewers and WHEP players",
+    registers: [registry],
+    collect() {
+      this.set(host.load.viewers);
     },
   });
   new Gauge({
