@@ -186,7 +186,7 @@ describe('port545 token', () => {
     assert.match(noRoom.output(), /--room and --identity are required/);
     const badRole = runCli(['token', '--room', 'r', '--identity', 'i', '--role', 'admin'], { env });
     assert.equal((await badRole.exited).code, 2);
-    assert.match(badRole.output(), /--role must be "host" or "guest"/);
+    assert.match(badRole.output(), /--role must be "host", "guest" or "viewer"/);
   });
 });
 
