@@ -62,6 +62,8 @@ export interface CallSessionOptions {
   password?: string;
   /** This person's calling card, kept in the browser and sent with every join. */
   card?: ParticipantCard;
+  /** Watch only (`/r/<room>?watch=1`): one of the room's audience, no camera or microphone. */
+  viewer?: boolean;
 }
 
 /** The key of this client's own tiles and speaking state. */
@@ -179,9 +181,19 @@ export class CallSession extends Store {
     return this.room?.hand;
   }
 
+  /** This person only watches: one of the room's audience, sending nothing. */
+  get watching(): boolean {
+    return this.options.viewer === true;
+  }
+
+  /** How many watch the room besides its participants. */
+  get viewers(): number {
+    return this.room?.viewers ?? 0;
+  }
+
   async toggleHand(): Promise<void> {
     const room = this.room;
-    if (!room) return;
+    if (!room || this.watching) return;
     try {
       await room.raiseHand(room.hand === undefined);
     } catch (error) {
@@ -190,6 +202,7 @@ export class CallSession extends Store {
   }
 
   async react(emoji: Reaction): Promise<void> {
+    if (this.watching) return;
     try {
       await this.room?.react(emoji);
     } catch (error) {
@@ -367,6 +380,7 @@ export class CallSession extends Store {
         token: this.options.token,
         password: this.options.password,
         ...(this.options.card ? { card: this.options.card } : {}),
+        ...(this.options.viewer ? { viewer: true } : {}),
       });
     } catch (error) {
       const media = await this.options.media;
@@ -537,6 +551,7 @@ export class CallSession extends Store {
         this.#followMute();
         this.notify('A host muted your microphone. Unmute when you want to speak.', 'info');
       }),
+      room.on('viewers', () => this.changed()),
       room.on('roleChanged', (id, role) => {
         if (id === room.participantId && role === 'host')
           this.notify('You are now a host of this room.', 'info');
@@ -604,7 +619,7 @@ export class CallSession extends Store {
   async toggleMic(): Promise<void> {
     await this.#exclusive('mic', async () => {
       const room = this.room;
-      if (!room) return;
+      if (!room || this.watching) return;
       if (this.mic && this.mic.track.readyState === 'live') {
         room.setMuted(this.mic, this.micOn);
         this.micOn = !this.micOn;
@@ -628,7 +643,7 @@ export class CallSession extends Store {
   async toggleCamera(): Promise<void> {
     await this.#exclusive('camera', async () => {
       const room = this.room;
-      if (!room) return;
+      if (!room || this.watching) return;
       if (this.cameraOn && this.camera) {
         // Tell everyone first (their tile shows initials at once), then let go of the device: light off.
         room.setMuted(this.camera, true);
@@ -677,7 +692,7 @@ export class CallSession extends Store {
     await this.#exclusive('screen', async () => {
       if (this.screenOn) return this.#stopScreen();
       const room = this.room;
-      if (!room) return;
+      if (!room || this.watching) return;
       let stream: MediaStream;
       try {
         stream = await navigator.mediaDevices.getDisplayMedia({

@@ -92,7 +92,17 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     if (panel === null) opener.current = null;
   }, [panel]);
 
+  /** What someone who only watches cannot do: speak, show, raise a hand, write or draw. */
+  const notWatching: ReadonlySet<ShortcutAction> = new Set([
+    'mic',
+    'camera',
+    'screen',
+    'hand',
+    'chat',
+    'board',
+  ]);
   const run = (action: ShortcutAction) => {
+    if (session.watching && notWatching.has(action)) return;
     switch (action) {
       case 'mic':
         return void session.toggleMic();
@@ -189,6 +199,12 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
         <span class="call-count">
           <Icon name="people" size={16} /> {cameras.length}
           <span class="visually-hidden"> in the call</span>
+          {(session.watching || session.viewers > 0) && (
+            <span class="tag" data-viewers={session.viewers}>
+              {session.viewers} watching
+            </span>
+          )}
+          {session.watching && <span class="tag host">you watch</span>}
           {access.locked && <span class="tag">locked</span>}
           {access.passwordProtected && <span class="tag">password</span>}
           {session.isHost && <span class="tag host">you host</span>}
@@ -352,40 +368,44 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
 
       <nav class="controls" aria-label="Call controls">
         <div class="controls-main">
-          <ControlButton
-            icon={session.micOn ? 'mic' : 'micOff'}
-            label={session.micOn ? 'Turn off microphone' : 'Turn on microphone'}
-            shortcut="M"
-            off={!session.micOn}
-            disabled={!session.ready}
-            onClick={() => void session.toggleMic()}
-          />
-          <ControlButton
-            icon={session.cameraOn ? 'camera' : 'cameraOff'}
-            label={session.cameraOn ? 'Turn off camera' : 'Turn on camera'}
-            shortcut="V"
-            off={!session.cameraOn}
-            disabled={!session.ready}
-            onClick={() => void session.toggleCamera()}
-          />
-          <ControlButton
-            icon="hand"
-            label={session.hand === undefined ? 'Raise hand' : 'Lower hand'}
-            shortcut="H"
-            active={session.hand !== undefined}
-            disabled={!session.ready}
-            onClick={() => void session.toggleHand()}
-          />
-          <ReactionsButton disabled={!session.ready} onReact={(emoji) => void session.react(emoji)} />
-          {session.canShareScreen && (
-            <ControlButton
-              icon="screen"
-              label={session.screenOn ? 'Stop presenting' : 'Present your screen'}
-              shortcut="S"
-              active={session.screenOn}
-              disabled={!session.ready}
-              onClick={() => void session.toggleScreen()}
-            />
+          {!session.watching && (
+            <>
+              <ControlButton
+                icon={session.micOn ? 'mic' : 'micOff'}
+                label={session.micOn ? 'Turn off microphone' : 'Turn on microphone'}
+                shortcut="M"
+                off={!session.micOn}
+                disabled={!session.ready}
+                onClick={() => void session.toggleMic()}
+              />
+              <ControlButton
+                icon={session.cameraOn ? 'camera' : 'cameraOff'}
+                label={session.cameraOn ? 'Turn off camera' : 'Turn on camera'}
+                shortcut="V"
+                off={!session.cameraOn}
+                disabled={!session.ready}
+                onClick={() => void session.toggleCamera()}
+              />
+              <ControlButton
+                icon="hand"
+                label={session.hand === undefined ? 'Raise hand' : 'Lower hand'}
+                shortcut="H"
+                active={session.hand !== undefined}
+                disabled={!session.ready}
+                onClick={() => void session.toggleHand()}
+              />
+              <ReactionsButton disabled={!session.ready} onReact={(emoji) => void session.react(emoji)} />
+              {session.canShareScreen && (
+                <ControlButton
+                  icon="screen"
+                  label={session.screenOn ? 'Stop presenting' : 'Present your screen'}
+                  shortcut="S"
+                  active={session.screenOn}
+                  disabled={!session.ready}
+                  onClick={() => void session.toggleScreen()}
+                />
+              )}
+            </>
           )}
           <button
             type="button"
@@ -398,15 +418,17 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
           </button>
         </div>
         <div class="controls-side">
-          <ControlButton
-            icon="chat"
-            label="Chat"
-            shortcut="C"
-            active={panel === 'chat'}
-            expanded={panel === 'chat'}
-            badge={unread}
-            onClick={() => togglePanel('chat')}
-          />
+          {!session.watching && (
+            <ControlButton
+              icon="chat"
+              label="Chat"
+              shortcut="C"
+              active={panel === 'chat'}
+              expanded={panel === 'chat'}
+              badge={unread}
+              onClick={() => togglePanel('chat')}
+            />
+          )}
           <ControlButton
             icon="people"
             label="People"
@@ -421,17 +443,19 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             shortcut="L"
             onClick={() => setLayout(layout === 'grid' ? 'speaker' : 'grid')}
           />
-          <ControlButton
-            icon="board"
-            label="Whiteboard"
-            shortcut="W"
-            active={boardShown}
-            pressed={boardShown}
-            badge={boardShown ? 0 : session.boardNews}
-            badgeLabel="new on it"
-            disabled={!session.room}
-            onClick={() => setBoardOpen(!boardOpen)}
-          />
+          {!session.watching && (
+            <ControlButton
+              icon="board"
+              label="Whiteboard"
+              shortcut="W"
+              active={boardShown}
+              pressed={boardShown}
+              badge={boardShown ? 0 : session.boardNews}
+              badgeLabel="new on it"
+              disabled={!session.room}
+              onClick={() => setBoardOpen(!boardOpen)}
+            />
+          )}
           <ControlButton icon="link" label="Copy invite link" onClick={() => void invite()} />
           <ControlButton
             icon="settings"

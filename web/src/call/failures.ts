@@ -23,6 +23,12 @@ export function failureOf(error: unknown): Failure {
     switch (code) {
       case 'ROOM_FULL':
         return { kind: 'full', code, message: 'This room is full. Try again later, or start a new room.' };
+      case 'VIEWERS_FULL':
+        return {
+          kind: 'full',
+          code,
+          message: 'This broadcast has as many viewers as it takes. Try again later.',
+        };
       case 'TOO_MANY_ROOMS':
         return {
           kind: 'full',

@@ -92,6 +92,8 @@ export function cameraTiles(session: CallSession): TileModel[] {
       ...(p.card ? { card: p.card } : {}),
     };
   });
+  // Someone who only watches has no tile: they are not in the call.
+  if (session.watching) return tiles;
   tiles.push({
     key: `${SELF}:camera`,
     ...(places.has(SELF) ? { handPlace: places.get(SELF)! } : {}),

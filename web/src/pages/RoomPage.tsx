@@ -22,7 +22,8 @@ declare global {
 
 /**
  * `/r/<room>`: the pre-join screen, the call, and what follows it. `?name=<name>&join=1` skips the
- * pre-join screen (invite links, kiosks, tests); `audio=0` / `video=0` join with that device off.
+ * pre-join screen (invite links, kiosks, tests); `audio=0` / `video=0` join with that device off;
+ * `watch=1` joins the room's audience: no pre-join screen, no devices, only the leave button.
  */
 export function RoomPage({ room }: { room: string }): JSX.Element {
   const [session, setSession] = useState<CallSession>();
@@ -37,6 +38,8 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       micOn: params.get('audio') === '0' ? false : params.get('audio') === '1' ? true : stored.micOn,
       cameraOn: params.get('video') === '0' ? false : params.get('video') === '1' ? true : stored.cameraOn,
       autoJoin: params.get('join') === '1' && !!name,
+      // Watch only: no pre-join screen, no camera or microphone, one of the room's audience.
+      watching: params.get('watch') === '1',
       // An access token (secured mode): the server takes identity, name and role from it.
       token: params.get('token') || undefined,
     };
@@ -60,29 +63,45 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
       token: prefs.token,
       password: password.current,
       ...(choice.card ? { card: choice.card } : {}),
+      ...(prefs.watching ? { viewer: true } : {}),
     });
     setSession(next);
     void next.start();
   };
 
+  /** Joins to watch: nothing is opened, nothing is asked for. */
+  const watch = () =>
+    begin({
+      name: prefs.name || 'Viewer',
+      micOn: false,
+      cameraOn: false,
+      micId: '',
+      cameraId: '',
+      card: undefined,
+      media: { problems: {} },
+    });
+
   /** Joins with devices opened now (auto-join, rejoin): opening them and connecting run together. */
   const joinDirectly = (micOn: boolean, cameraOn: boolean) =>
-    begin({
-      name: prefs.name,
-      micOn,
-      cameraOn,
-      micId: prefs.micId,
-      cameraId: prefs.cameraId,
-      card: loadCard(),
-      media: acquire({
-        microphone: micOn ? { deviceId: prefs.micId || undefined } : undefined,
-        camera: cameraOn ? { deviceId: prefs.cameraId || undefined } : undefined,
-      }),
-    });
+    prefs.watching
+      ? watch()
+      : begin({
+          name: prefs.name,
+          micOn,
+          cameraOn,
+          micId: prefs.micId,
+          cameraId: prefs.cameraId,
+          card: loadCard(),
+          media: acquire({
+            microphone: micOn ? { deviceId: prefs.micId || undefined } : undefined,
+            camera: cameraOn ? { deviceId: prefs.cameraId || undefined } : undefined,
+          }),
+        });
 
   useEffect(() => {
     document.title = `${room} · port545`;
-    if (prefs.autoJoin) joinDirectly(prefs.micOn, prefs.cameraOn);
+    if (prefs.watching) watch();
+    else if (prefs.autoJoin) joinDirectly(prefs.micOn, prefs.cameraOn);
   }, []);
 
   useEffect(() => {
@@ -112,6 +131,7 @@ export function RoomPage({ room }: { room: string }): JSX.Element {
   }, [session]);
 
   if (!session) {
+    if (prefs.watching) return <div class="call" data-status="connecting" />;
     return (
       <PreJoin
         room={room}
