@@ -154,7 +154,7 @@ describe('a room with an audience', () => {
     viewer.sendChat('hello from the audience');
     await eventually('the chat is refused', () => refused.includes('VIEWER_CANNOT'), 10_000);
     await assert.rejects(
-      viewer.raiseHand(true),
+      viewer.react('👏'),
       (error: unknown) => error instanceof ServerError && error.code === 'VIEWER_CANNOT',
     );
     // The viewer is still watching.
@@ -239,6 +239,117 @@ describe('a viewer by access token', () => {
         await viewer.leave();
       }
     } finally {
+      await host.stop();
+    }
+  });
+});
+
+describe('the stage', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('brings a viewer with a raised hand on stage, and sends them back to the audience', async () => {
+    const host = await Bot.start({ url: t.url, room: 'panel', name: 'Hosting', hostAddresses: LOOPBACK });
+    const vi = await Bot.start({
+      url: t.url,
+      room: 'panel',
+      name: 'Vi',
+      hostAddresses: LOOPBACK,
+      viewer: true,
+      video: false,
+      audio: false,
+    });
+    try {
+      assert.equal(host.room.role, 'host');
+      const left: string[] = [];
+      host.room.on('participantLeft', (p) => left.push(p.name));
+      // Vi watches, raises a hand; the host sees it, with Vi's name.
+      await eventually(
+        'Vi receives the host',
+        () => vi.receivedFrom(host.room.participantId).length >= 2,
+        20_000,
+      );
+      await vi.room.raiseHand(true);
+      await eventually('the host sees the hand', () => host.room.audienceHands.size === 1, 10_000);
+      const [[viId, hand]] = [...host.room.audienceHands];
+      assert.equal(hand.name, 'Vi');
+      assert.equal(viId, vi.room.participantId);
+
+      // On stage: Vi is a guest who may publish, the host sees Vi join, and Vi's screen reaches the host.
+      const onStage = new Promise<boolean>((resolve) => vi.room.once('stage', resolve));
+      await host.room.setOnStage(viId, true);
+      assert.equal(await onStage, true);
+      assert.equal(vi.room.role, 'guest');
+      assert.equal(vi.room.canPublish, true);
+      await eventually('the host sees Vi in the call', () => host.room.participants.has(viId), 10_000);
+      assert.equal(host.room.audienceHands.size, 0, 'the hand went down');
+      await vi.shareScreen();
+      await eventually(
+        'the host receives frames from Vi',
+        () => host.receivedFrom(viId).some((r) => r.frames > 5),
+        20_000,
+      );
+
+      // Back to the audience: Vi's screen ends, Vi leaves the call but keeps watching.
+      const offStage = new Promise<boolean>((resolve) => vi.room.once('stage', resolve));
+      await host.room.setOnStage(viId, false);
+      assert.equal(await offStage, false);
+      assert.equal(vi.room.role, 'viewer');
+      await eventually('Vi is out of the host’s call', () => !host.room.participants.has(viId), 10_000);
+      assert.deepEqual(left, ['Vi']);
+      const before = vi.receivedFrom(host.room.participantId).reduce((n, r) => n + r.packets, 0);
+      await eventually(
+        'Vi still receives the host',
+        () => vi.receivedFrom(host.room.participantId).reduce((n, r) => n + r.packets, 0) > before + 50,
+        10_000,
+      );
+      await eventually('the host is told of one viewer again', () => host.room.viewers === 1, 10_000);
+    } finally {
+      await vi.stop();
+      await host.stop();
+    }
+  });
+
+  it('lets only a host bring someone on stage', async () => {
+    const host = await Bot.start({ url: t.url, room: 'panel-2', name: 'Hosting', hostAddresses: LOOPBACK });
+    const guest = await Bot.start({
+      url: t.url,
+      room: 'panel-2',
+      name: 'Guest',
+      hostAddresses: LOOPBACK,
+      video: false,
+    });
+    const vi = await Bot.start({
+      url: t.url,
+      room: 'panel-2',
+      name: 'Vi',
+      hostAddresses: LOOPBACK,
+      viewer: true,
+      video: false,
+      audio: false,
+    });
+    try {
+      await assert.rejects(
+        guest.room.setOnStage(vi.room.participantId, true),
+        (error: unknown) => error instanceof ServerError && error.code === 'NOT_HOST',
+      );
+      await assert.rejects(
+        vi.room.setOnStage(vi.room.participantId, true),
+        (error: unknown) => error instanceof ServerError && error.code === 'VIEWER_CANNOT',
+      );
+      await assert.rejects(
+        host.room.setOnStage(host.room.participantId, false),
+        (error: unknown) => error instanceof ServerError && error.code === 'BAD_REQUEST',
+      );
+      assert.equal(vi.room.role, 'viewer');
+    } finally {
+      await vi.stop();
+      await guest.stop();
       await host.stop();
     }
   });

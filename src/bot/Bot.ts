@@ -34,6 +34,8 @@ export interface BotOptions {
   /** Extra trust for a wss:// server: the PEM of its self-signed certificate. */
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
+  /** Join the room's audience (receive only): then publish nothing (`video` and `audio` false). */
+  viewer?: boolean;
   onPeerConnection?: (pc: RTCPeerConnection) => void;
   /** Only through the server's TURN relay, as on a network that blocks the rest. */
   relayOnly?: boolean;
@@ -125,6 +127,7 @@ export class Bot {
       ca: options.ca,
       onPeerConnection: options.onPeerConnection,
       ...(options.relayOnly ? { relayOnly: true } : {}),
+      ...(options.viewer ? { viewer: true } : {}),
     });
     const video = options.video ?? true;
     const audio = options.audio ?? true;

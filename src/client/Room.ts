@@ -91,6 +91,11 @@ export interface RoomEvents<T extends TrackLike> {
   roomState: [RoomAccessState];
   /** The room's audience grew or shrank (at most once a second). */
   viewers: [count: number];
+  /**
+   * A host brought this client on stage (`role` guest, may publish) or sent it back to the audience
+   * (a viewer again; what it published has ended).
+   */
+  stage: [onStage: boolean];
   /** A recording of the room started or stopped (`reason`, `error`: why it stopped). */
   recording: [RecordingEvent];
   /** Someone (maybe this client) sent a file to the room or to this client. */
@@ -161,6 +166,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   canPublish = true;
   /** How many viewers watch the room (its audience, `ConnectOptions.viewer`). */
   viewers = 0;
+  /** Hands raised in the audience (viewers are not participants): their names and queue places. */
+  readonly audienceHands = new Map<string, { name: string; hand: number }>();
   roomState: RoomAccessState = { locked: false, passwordProtected: false, listed: false };
   /** This person's calling card, as the room last heard it. */
   card: ParticipantCard | undefined;
@@ -375,6 +382,9 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
         if (message.participantId === this.participantId) this.hand = hand;
         const p = this.participants.get(message.participantId);
         if (p) p.hand = hand;
+        if (hand !== undefined && message.name !== undefined && !p)
+          this.audienceHands.set(message.participantId, { name: message.name, hand });
+        else this.audienceHands.delete(message.participantId);
         this.emit('hand', message.participantId, hand, message.by);
         return;
       }
@@ -384,6 +394,25 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       case 'viewers':
         this.viewers = message.count;
         this.emit('viewers', message.count);
+        return;
+      case 'stage':
+        this.role = message.role;
+        this.canPublish = message.canPublish;
+        this.hand = undefined;
+        if (message.rejoinToken) this.#rejoinToken = message.rejoinToken;
+        if (message.files) this.files = [...message.files];
+        if (message.onStage) {
+          // The board is the room's working material, for its participants: catch up now.
+          this.board.sync();
+        } else {
+          // The server ended what this client sent; its senders stop with one renegotiation.
+          this.#rejoinToken = '';
+          const sent = this.localTracks.splice(0);
+          for (const local of sent) local.transceiver.stop();
+          if (sent.length > 0)
+            this.#negotiatePublisher().catch((error: unknown) => this.emit('error', error as Error));
+        }
+        this.emit('stage', message.onStage);
         return;
       case 'participantCard': {
         const card = message.card ?? undefined;
@@ -676,6 +705,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   }
 
   /** Raises or lowers this person's hand; everyone sees the queue of raised hands. */
+  /** Host control: brings a viewer on stage (from `audienceHands`), or sends a participant back to the audience. */
+  async setOnStage(participantId: string, onStage: boolean): Promise<void> {
+    await this.#signal.request({ type: 'stage', participantId, onStage });
+  }
+
   async raiseHand(raised: boolean): Promise<void> {
     await this.#signal.request({ type: 'raiseHand', raised });
   }

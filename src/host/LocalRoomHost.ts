@@ -554,7 +554,8 @@ class LocalMember implements Member {
 
   async publish(sdp: string, tracks: PublishTrack[]): Promise<AnswerMessage> {
     if (this.#kind === 'whep') throw new CodedError('BAD_REQUEST', 'A player publishes nothing');
-    if (this.#participant.role === 'viewer') throw new CodedError('VIEWER_CANNOT');
+    // A viewer's offer may only take down what it sent while on stage.
+    if (this.#participant.role === 'viewer' && tracks.length > 0) throw new CodedError('VIEWER_CANNOT');
     const answer = await this.#room.publish(this.#participant, sdp, tracks);
     // Its connection now has `connectTimeoutMs` to connect.
     deadlines.get(this.#participant)?.arm('publisher');
@@ -583,7 +584,8 @@ class LocalMember implements Member {
     const room = this.#room;
     const participant = this.#participant;
     if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
-    if (participant.role === 'viewer') throw new CodedError('VIEWER_CANNOT');
+    // A viewer may only raise a hand, to be brought on stage.
+    if (participant.role === 'viewer' && action.type !== 'raiseHand') throw new CodedError('VIEWER_CANNOT');
     const ok = () =>
       participant.send({ type: 'ok', ...(action.rid !== undefined ? { rid: action.rid } : {}) });
     switch (action.type) {
@@ -619,6 +621,9 @@ class LocalMember implements Member {
         return ok();
       case 'spotlight':
         room.setSpotlight(participant, action.participantId);
+        return ok();
+      case 'stage':
+        room.setOnStage(participant, action.participantId, action.onStage);
         return ok();
       case 'startRecording':
         await this.#host.record(room, participant);

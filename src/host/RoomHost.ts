@@ -247,6 +247,7 @@ export type MemberAction = Extract<
       | 'react'
       | 'lowerHand'
       | 'spotlight'
+      | 'stage'
       | 'startRecording'
       | 'stopRecording'
       | 'board'

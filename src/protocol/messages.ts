@@ -202,6 +202,8 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('lowerHand'), participantId: id, ...requestId }),
   /** Shows one participant large on everyone's screen; null ends it. */
   z.object({ type: z.literal('spotlight'), participantId: id.nullable(), ...requestId }),
+  /** A viewer comes on stage (`onStage`), or a participant goes back to the audience. */
+  z.object({ type: z.literal('stage'), participantId: id, onStage: z.boolean(), ...requestId }),
   z.object({ type: z.literal('lockRoom'), locked: z.boolean(), ...requestId }),
   z.object({
     type: z.literal('listRoom'),
@@ -312,8 +314,11 @@ export interface RoomAccessState {
   annotationOff?: string[];
 }
 
-/** Why a participant left: `removed` means a host or the admin API removed it. */
-export type LeaveReason = 'left' | 'disconnected' | 'timeout' | 'closed' | 'removed';
+/**
+ * Why a participant left: `removed` means a host or the admin API removed it; `audience` that a host
+ * sent them back to the audience (they watch on, as a viewer).
+ */
+export type LeaveReason = 'left' | 'disconnected' | 'timeout' | 'closed' | 'removed' | 'audience';
 
 export type ServerMessage =
   | {
@@ -360,7 +365,19 @@ export type ServerMessage =
   /**
    * A hand went up (`hand`: its place in the queue, lower first) or down; `by` is the host who lowered it.
    */
-  | { type: 'hand'; participantId: string; raised: boolean; hand?: number; by?: string }
+  | { type: 'hand'; participantId: string; raised: boolean; hand?: number; by?: string; name?: string }
+  /**
+   * A host brought this client on stage from the audience (a guest now, who may publish) or sent it
+   * back (a viewer again: its tracks ended). On stage it gets a rejoin token and the room's files.
+   */
+  | {
+      type: 'stage';
+      onStage: boolean;
+      role: ParticipantRole;
+      canPublish: boolean;
+      rejoinToken?: string;
+      files?: SharedFile[];
+    }
   | { type: 'reaction'; participantId: string; emoji: Reaction }
   /** Someone's calling card changed (null: they removed it); the sender hears it too. */
   | { type: 'participantCard'; participantId: string; card: ParticipantCard | null }

@@ -72,7 +72,8 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly tracks = new Map<string, PublishedTrackEntry>();
   readonly identity: string | undefined;
   role: ParticipantRole;
-  readonly canPublish: boolean;
+  /** May publish; a host changes it when bringing a viewer on stage or back (`Room.setOnStage`). */
+  canPublish: boolean;
   readonly mayBecomeHost: boolean;
   readonly joinedAt = Date.now();
   closed = false;

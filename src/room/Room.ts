@@ -689,13 +689,106 @@ export class Room extends TypedEmitter<RoomEvents> {
       participantId: participant.id,
       raised,
       ...(participant.hand !== undefined ? { hand: participant.hand } : {}),
+      // Nobody knows a viewer by id: their hand comes with their name.
+      ...(participant.role === 'viewer' ? { name: participant.name } : {}),
     });
+  }
+
+  /**
+   * Host control: brings a viewer on stage (a guest who may publish, announced to everyone; their hand
+   * goes down) or sends a participant back to the audience (their tracks end, they leave the call
+   * and watch on). The person moved is told with `stage`.
+   */
+  setOnStage(by: Actor, participantId: string, onStage: boolean): void {
+    this.#assertHost(by);
+    if (onStage) {
+      const viewer = this.viewers.get(participantId);
+      if (!viewer) {
+        if (this.participants.has(participantId)) return;
+        throw new CodedError('PARTICIPANT_NOT_FOUND', `No viewer ${participantId} watches this room`);
+      }
+      if (this.participants.size >= this.#options.maxParticipants) throw new CodedError('ROOM_FULL');
+      this.#comeOnStage(viewer);
+    } else {
+      const participant = this.participants.get(participantId);
+      if (!participant) {
+        if (this.viewers.has(participantId)) return;
+        throw new CodedError('PARTICIPANT_NOT_FOUND', `No participant ${participantId} in this room`);
+      }
+      if (participant.role === 'host' || participant === by)
+        throw new CodedError('BAD_REQUEST', 'A host stays on stage: hand the role on first');
+      this.#goToAudience(participant);
+    }
+  }
+
+  #comeOnStage(viewer: Participant): void {
+    this.viewers.delete(viewer.id);
+    viewer.role = 'guest';
+    viewer.canPublish = true;
+    viewer.hand = undefined;
+    this.broadcast({ type: 'hand', participantId: viewer.id, raised: false }, viewer);
+    viewer.rejoinToken = this.members.add(viewer.id, {
+      name: viewer.name,
+      role: 'guest',
+      mayBecomeHost: false,
+      ...(viewer.identity !== undefined ? { identity: viewer.identity } : {}),
+    });
+    this.participants.set(viewer.id, viewer);
+    viewer.send({
+      type: 'stage',
+      onStage: true,
+      role: 'guest',
+      canPublish: true,
+      rejoinToken: viewer.rejoinToken,
+      files: this.files.visibleTo(viewer.id),
+    });
+    for (const message of this.board.welcome()) this.#sendBoard(message, undefined, viewer);
+    this.broadcast({ type: 'participantJoined', participant: viewer.info }, viewer);
+    this.#log.info({ room: this.name, participant: viewer.id }, 'viewer came on stage');
+    this.emit('viewerLeft', viewer, 'left');
+    this.emit('participantJoined', viewer);
+    this.#viewersChanged();
+    this.emit('stateChanged');
+  }
+
+  #goToAudience(participant: Participant): void {
+    // What they sent ends for everyone; their connection stays, now to watch.
+    for (const [trackId, { track }] of [...participant.tracks]) {
+      participant.tracks.delete(trackId);
+      this.#trackOwner.delete(trackId);
+      this.broadcast({ type: 'trackUnpublished', participantId: participant.id, trackId }, participant);
+      this.emit('trackUnpublished', participant, trackId);
+      track.close();
+    }
+    this.participants.delete(participant.id);
+    this.board.leave(participant.id);
+    this.#screenEnded(participant, true);
+    participant.hand = undefined;
+    participant.role = 'viewer';
+    participant.canPublish = false;
+    this.members.leave(participant.id, true);
+    participant.rejoinToken = '';
+    this.viewers.set(participant.id, participant);
+    this.broadcast(
+      { type: 'participantLeft', participantId: participant.id, reason: 'audience' },
+      participant,
+    );
+    if (this.#spotlight === participant.id) {
+      this.#spotlight = undefined;
+      this.broadcast({ type: 'roomState', ...this.roomState });
+    }
+    participant.send({ type: 'stage', onStage: false, role: 'viewer', canPublish: false });
+    this.#log.info({ room: this.name, participant: participant.id }, 'participant went back to the audience');
+    this.emit('participantLeft', participant, 'audience');
+    this.emit('viewerJoined', participant);
+    this.#viewersChanged();
+    this.emit('stateChanged');
   }
 
   /** Host control: lowers someone's hand (they were heard, or it was forgotten up). */
   lowerHand(by: Actor, participantId: string): void {
     this.#assertHost(by);
-    const target = this.#participant(participantId);
+    const target = this.viewers.get(participantId) ?? this.#participant(participantId);
     if (target.hand === undefined) return;
     target.hand = undefined;
     this.broadcast({
@@ -902,6 +995,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     clearTimeout(this.#mediaTimers.get(participant.id));
     this.#mediaTimers.delete(participant.id);
     if (this.viewers.delete(participant.id)) {
+      // A hand up in the audience goes down with its viewer (nobody else knows they left).
+      if (participant.hand !== undefined)
+        this.broadcast({ type: 'hand', participantId: participant.id, raised: false });
       this.emit('viewerLeft', participant, reason);
       this.#viewersChanged();
       if (this.participants.size === 0 && this.viewers.size === 0 && !this.closed) this.emit('empty');

@@ -258,6 +258,7 @@ export class SignalingConnection implements MemberSink {
       case 'react':
       case 'lowerHand':
       case 'spotlight':
+      case 'stage':
       case 'startRecording':
       case 'stopRecording':
       case 'board':
