@@ -181,9 +181,39 @@ export class CallSession extends Store {
     return this.room?.hand;
   }
 
-  /** This person only watches: one of the room's audience, sending nothing. */
+  /** This person only watches: one of the room's audience, sending nothing (until a host brings them on stage). */
   get watching(): boolean {
-    return this.options.viewer === true;
+    return this.room ? this.room.role === 'viewer' : this.options.viewer === true;
+  }
+
+  /** Hands raised in the audience, first raised first: who may be brought on stage. */
+  get audienceHands(): { participantId: string; name: string }[] {
+    const hands = [...(this.room?.audienceHands ?? new Map()).entries()];
+    return hands
+      .sort((a, b) => a[1].hand - b[1].hand)
+      .map(([participantId, { name }]) => ({ participantId, name }));
+  }
+
+  /** A host brought this person on stage (the call's controls appear) or back to the audience. */
+  #stage(onStage: boolean): void {
+    if (onStage) {
+      this.notify('You are on stage: turn on your microphone or camera to speak.', 'info');
+    } else {
+      // What was sent has ended on the server; the devices are let go here.
+      this.#mutedSpeech.stop();
+      this.#speakers.unwatch(OWN_MIC);
+      for (const local of [this.mic, this.camera, this.screen, this.screenAudio])
+        if (local) releaseTrack(local.track);
+      this.mic = this.camera = this.screen = this.screenAudio = undefined;
+      this.micOn = this.cameraOn = this.screenOn = false;
+      this.notify('A host moved you back to the audience: you watch on.', 'info');
+    }
+    this.changed();
+  }
+
+  /** Host control: brings a viewer on stage, or sends a participant back to the audience. */
+  setOnStage(participantId: string, onStage: boolean): Promise<void> {
+    return this.#host(() => this.room?.setOnStage(participantId, onStage));
   }
 
   /** How many watch the room besides its participants. */
@@ -193,7 +223,7 @@ export class CallSession extends Store {
 
   async toggleHand(): Promise<void> {
     const room = this.room;
-    if (!room || this.watching) return;
+    if (!room) return;
     try {
       await room.raiseHand(room.hand === undefined);
     } catch (error) {
@@ -506,6 +536,10 @@ export class CallSession extends Store {
       room.on('hand', (id, hand, by) => {
         const who = id === room.participantId ? undefined : room.participants.get(id)?.name;
         if (hand !== undefined && who) this.notify(`${who} raised a hand`, 'info');
+        // A hand in the audience is for the hosts, who may bring that viewer on stage.
+        const viewer = room.audienceHands.get(id);
+        if (hand !== undefined && viewer && this.isHost)
+          this.notify(`${viewer.name} raised a hand in the audience`, 'info');
         if (hand === undefined && id === room.participantId && by && by !== room.participantId)
           this.notify('A host lowered your hand.', 'info');
         this.changed();
@@ -552,6 +586,7 @@ export class CallSession extends Store {
         this.notify('A host muted your microphone. Unmute when you want to speak.', 'info');
       }),
       room.on('viewers', () => this.changed()),
+      room.on('stage', (onStage) => this.#stage(onStage)),
       room.on('roleChanged', (id, role) => {
         if (id === room.participantId && role === 'host')
           this.notify('You are now a host of this room.', 'info');

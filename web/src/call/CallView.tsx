@@ -92,15 +92,8 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
     if (panel === null) opener.current = null;
   }, [panel]);
 
-  /** What someone who only watches cannot do: speak, show, raise a hand, write or draw. */
-  const notWatching: ReadonlySet<ShortcutAction> = new Set([
-    'mic',
-    'camera',
-    'screen',
-    'hand',
-    'chat',
-    'board',
-  ]);
+  /** What someone who only watches cannot do: speak, show, write or draw (a hand asks to come on stage). */
+  const notWatching: ReadonlySet<ShortcutAction> = new Set(['mic', 'camera', 'screen', 'chat', 'board']);
   const run = (action: ShortcutAction) => {
     if (session.watching && notWatching.has(action)) return;
     switch (action) {
@@ -333,6 +326,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
             {panel === 'people' && (
               <ParticipantsPanel
                 people={cameras}
+                audienceHands={session.audienceHands}
                 onInvite={() => void invite()}
                 onCard={async (card) => {
                   const saved = await session.setCard(card);
@@ -352,6 +346,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
                         list: (listed, topic) => void session.listRoom(listed, topic),
                         mute: (id) => void session.muteParticipant(id),
                         lowerHand: (id) => void session.lowerHand(id),
+                        stage: (id, onStage) => void session.setOnStage(id, onStage),
                         remove: (id) => void session.removeParticipant(id),
                         lock: (locked) => void session.lockRoom(locked),
                         setPassword: (password) => void session.setRoomPassword(password),
@@ -386,14 +381,18 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
                 disabled={!session.ready}
                 onClick={() => void session.toggleCamera()}
               />
-              <ControlButton
-                icon="hand"
-                label={session.hand === undefined ? 'Raise hand' : 'Lower hand'}
-                shortcut="H"
-                active={session.hand !== undefined}
-                disabled={!session.ready}
-                onClick={() => void session.toggleHand()}
-              />
+            </>
+          )}
+          <ControlButton
+            icon="hand"
+            label={session.hand === undefined ? 'Raise hand' : 'Lower hand'}
+            shortcut="H"
+            active={session.hand !== undefined}
+            disabled={!session.ready && !session.watching}
+            onClick={() => void session.toggleHand()}
+          />
+          {!session.watching && (
+            <>
               <ReactionsButton disabled={!session.ready} onReact={(emoji) => void session.react(emoji)} />
               {session.canShareScreen && (
                 <ControlButton

@@ -22,6 +22,8 @@ export interface HostActions {
   list(listed: boolean, topic?: string): void;
   mute(participantId: string): void;
   lowerHand(participantId: string): void;
+  /** Brings a viewer on stage, or sends a participant back to the audience. */
+  stage(participantId: string, onStage: boolean): void;
   remove(participantId: string): void;
   lock(locked: boolean): void;
   setPassword(password: string | null): void;
@@ -30,6 +32,8 @@ export interface HostActions {
 
 export interface ParticipantsPanelProps {
   people: TileModel[];
+  /** Hands raised in the audience (viewers), in the order raised. */
+  audienceHands?: { participantId: string; name: string }[];
   onInvite(): void;
   /** Saves this person's calling card (in the browser and for the room); false when the room refused it. */
   onCard(card: ParticipantCard | undefined): Promise<boolean>;
@@ -37,7 +41,13 @@ export interface ParticipantsPanelProps {
   host?: HostActions;
 }
 
-export function ParticipantsPanel({ people, onInvite, onCard, host }: ParticipantsPanelProps): JSX.Element {
+export function ParticipantsPanel({
+  people,
+  audienceHands = [],
+  onInvite,
+  onCard,
+  host,
+}: ParticipantsPanelProps): JSX.Element {
   const sorted = [...people].sort((a, b) => Number(b.self) - Number(a.self));
   const [editing, setEditing] = useState(false);
   const self = sorted.find((p) => p.self);
@@ -66,6 +76,41 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
                   >
                     Lower
                   </button>
+                )}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+      {audienceHands.length > 0 && (
+        <section class="hands" aria-labelledby="audience-hands-title">
+          <h3 id="audience-hands-title">Hands in the audience</h3>
+          <ol class="hand-list">
+            {audienceHands.map((v, i) => (
+              <li key={v.participantId} data-viewer={v.participantId}>
+                <span class="hand-place" aria-hidden="true">
+                  {i + 1}.
+                </span>
+                <span class="hand-name">{v.name}</span>
+                {host && (
+                  <>
+                    <button
+                      type="button"
+                      class="button small primary"
+                      aria-label={`Bring ${v.name} on stage`}
+                      onClick={() => host.stage(v.participantId, true)}
+                    >
+                      On stage
+                    </button>
+                    <button
+                      type="button"
+                      class="button small"
+                      aria-label={`Lower ${v.name}'s hand`}
+                      onClick={() => host.lowerHand(v.participantId)}
+                    >
+                      Lower
+                    </button>
+                  </>
                 )}
               </li>
             ))}
@@ -104,7 +149,11 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
                 >
                   Mute
                 </button>
-                <PersonMore name={p.name} onRemove={() => host.remove(p.participantId)} />
+                <PersonMore
+                  name={p.name}
+                  onRemove={() => host.remove(p.participantId)}
+                  {...(p.host ? {} : { onAudience: () => host.stage(p.participantId, false) })}
+                />
               </span>
             )}
           </li>
@@ -135,7 +184,7 @@ export function ParticipantsPanel({ people, onInvite, onCard, host }: Participan
 }
 
 /** The rarer things a host does to one person (remove them), behind a "more" button. */
-function PersonMore(props: { name: string; onRemove(): void }): JSX.Element {
+function PersonMore(props: { name: string; onRemove(): void; onAudience?: () => void }): JSX.Element {
   const [open, setOpen] = useState(false);
   return (
     <span class="person-more" onFocusOut={closeWhenFocusLeaves(() => setOpen(false))}>
@@ -149,6 +198,19 @@ function PersonMore(props: { name: string; onRemove(): void }): JSX.Element {
       >
         <Icon name="more" size={16} />
       </button>
+      {open && props.onAudience && (
+        <button
+          type="button"
+          class="button small"
+          aria-label={`Move ${props.name} to the audience`}
+          onClick={() => {
+            setOpen(false);
+            props.onAudience?.();
+          }}
+        >
+          Move to the audience
+        </button>
+      )}
       {open && (
         <button
           type="button"
