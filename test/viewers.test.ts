@@ -244,6 +244,10 @@ describe('a viewer by access token', () => {
   });
 });
 
+/** A bot in the audience: it publishes nothing and records what it receives. */
+const viewerBot = (url: string, room: string, name: string) =>
+  Bot.start({ url, room, name, hostAddresses: LOOPBACK, viewer: true, video: false, audio: false });
+
 describe('the stage', () => {
   let t: TestServer;
   before(async () => {
@@ -255,15 +259,7 @@ describe('the stage', () => {
 
   it('brings a viewer with a raised hand on stage, and sends them back to the audience', async () => {
     const host = await Bot.start({ url: t.url, room: 'panel', name: 'Hosting', hostAddresses: LOOPBACK });
-    const vi = await Bot.start({
-      url: t.url,
-      room: 'panel',
-      name: 'Vi',
-      hostAddresses: LOOPBACK,
-      viewer: true,
-      video: false,
-      audio: false,
-    });
+    const vi = await viewerBot(t.url, 'panel', 'Vi');
     try {
       assert.equal(host.room.role, 'host');
       const left: string[] = [];
@@ -324,15 +320,7 @@ describe('the stage', () => {
       hostAddresses: LOOPBACK,
       video: false,
     });
-    const vi = await Bot.start({
-      url: t.url,
-      room: 'panel-2',
-      name: 'Vi',
-      hostAddresses: LOOPBACK,
-      viewer: true,
-      video: false,
-      audio: false,
-    });
+    const vi = await viewerBot(t.url, 'panel-2', 'Vi');
     try {
       await assert.rejects(
         guest.room.setOnStage(vi.room.participantId, true),

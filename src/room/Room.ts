@@ -21,6 +21,7 @@ import {
   type PublishedTrack,
   type RtcSettings,
   SdpError,
+  type SubscriberOffer,
 } from '../sfu/index.js';
 import { type LeaveReason, Participant, type SignalSink } from './Participant.js';
 import { RoomAccess } from './RoomAccess.js';
@@ -242,44 +243,12 @@ export class Room extends TypedEmitter<RoomEvents> {
       mayBecomeHost,
       ...(grant.identity !== undefined ? { identity: grant.identity } : {}),
     });
-    session.on('subscriberOffer', (offer) => {
-      participant.send({
-        type: 'offer',
-        sdp: offer.sdp,
-        tracks: offer.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
-      });
-    });
-    session.on('connectionState', (role, state) => this.#onPeerState(participant, role, state));
-    session.on('trackStalled', (track, stalled) => {
-      const info = participant.tracks.get(track.id)?.info;
-      const fields = { room: this.name, participant: id, track: track.id, source: info?.source };
-      if (stalled) this.#log.warn(fields, 'track stalled: no packets while its publisher is connected');
-      else this.#log.info(fields, 'track flowing again');
-    });
-    participant.on('detached', () => this.#onDetached(participant));
-    participant.on('attached', () => this.#onAttached(participant));
-    participant.on('closed', (reason) => this.#onClosed(participant, reason));
+    this.#wire(participant);
     participant.attach(sink);
 
     const others = [...this.participants.values()];
     this.participants.set(id, participant);
-    participant.send({
-      type: 'joined',
-      v: 1,
-      room: this.name,
-      self: { id, name: participant.name, role, canPublish: participant.canPublish },
-      roomState: this.roomState,
-      resumeToken: participant.resumeToken,
-      rejoinToken: participant.rejoinToken,
-      fileToken: participant.fileToken,
-      files: this.files.visibleTo(id),
-      ...this.#iceServers(participant),
-      resumed: false,
-      participants: others.map((p) => p.info),
-      chat: this.chat,
-      viewers: this.viewers.size,
-      ...(rid !== undefined ? { rid } : {}),
-    });
+    participant.send(this.#joined(participant, false, rid));
     this.broadcast({ type: 'participantJoined', participant: participant.info }, participant);
     for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
     for (const other of others) for (const { track } of other.tracks.values()) session.subscribe(track);
@@ -324,37 +293,10 @@ export class Room extends TypedEmitter<RoomEvents> {
       canPublish: false,
       mayBecomeHost: false,
     });
-    session.on('subscriberOffer', (offer) => {
-      viewer.send({
-        type: 'offer',
-        sdp: offer.sdp,
-        tracks: offer.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
-      });
-    });
-    session.on('connectionState', (role, state) => this.#onPeerState(viewer, role, state));
-    viewer.on('detached', () => this.#onDetached(viewer));
-    viewer.on('attached', () => this.#onAttached(viewer));
-    viewer.on('closed', (reason) => this.#onClosed(viewer, reason));
+    this.#wire(viewer);
     viewer.attach(sink);
     this.viewers.set(id, viewer);
-    viewer.send({
-      type: 'joined',
-      v: 1,
-      room: this.name,
-      self: { id, name: viewer.name, role: 'viewer', canPublish: false },
-      roomState: this.roomState,
-      resumeToken: viewer.resumeToken,
-      // A viewer is not one of the room's members: nothing to rejoin as, no files to fetch.
-      rejoinToken: '',
-      fileToken: viewer.fileToken,
-      files: [],
-      ...this.#iceServers(viewer),
-      resumed: false,
-      participants: [...this.participants.values()].map((p) => p.info),
-      chat: this.chat,
-      viewers: this.viewers.size,
-      ...(rid !== undefined ? { rid } : {}),
-    });
+    viewer.send(this.#joined(viewer, false, rid));
     for (const p of this.participants.values())
       for (const { track } of p.tracks.values()) session.subscribe(track);
     this.#log.debug({ room: this.name, participant: id, identity: grant.identity }, 'viewer joined');
@@ -384,37 +326,61 @@ export class Room extends TypedEmitter<RoomEvents> {
   resume(participant: Participant, sink: SignalSink, rid?: string | number): void {
     this.#assertOpen();
     participant.attach(sink);
-    participant.send({
+    participant.send(this.#joined(participant, true, rid));
+    if (participant.role !== 'viewer')
+      for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
+    const pending = participant.session.pendingSubscriberOffer;
+    if (pending) participant.send(this.#offerMessage(pending));
+  }
+
+  /**
+   * The reply to a join or a resume: who `p` is and who else is in the call. A viewer is not one of the
+   * room's members: no rejoin token, no files.
+   */
+  #joined(p: Participant, resumed: boolean, rid: string | number | undefined): ServerMessage {
+    const viewer = p.role === 'viewer';
+    return {
       type: 'joined',
       v: 1,
       room: this.name,
-      self: {
-        id: participant.id,
-        name: participant.name,
-        role: participant.role,
-        canPublish: participant.canPublish,
-      },
+      self: { id: p.id, name: p.name, role: p.role, canPublish: p.canPublish },
       roomState: this.roomState,
-      resumeToken: participant.resumeToken,
-      rejoinToken: participant.rejoinToken,
-      fileToken: participant.fileToken,
-      files: this.files.visibleTo(participant.id),
-      ...this.#iceServers(participant),
-      resumed: true,
-      participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info),
+      resumeToken: p.resumeToken,
+      rejoinToken: viewer ? '' : p.rejoinToken,
+      fileToken: p.fileToken,
+      files: viewer ? [] : this.files.visibleTo(p.id),
+      ...this.#iceServers(p),
+      resumed,
+      participants: [...this.participants.values()].filter((other) => other !== p).map((other) => other.info),
       chat: this.chat,
       viewers: this.viewers.size,
       ...(rid !== undefined ? { rid } : {}),
+    };
+  }
+
+  /** A subscriber offer, each track named with the participant who publishes it. */
+  #offerMessage(offer: SubscriberOffer): ServerMessage {
+    return {
+      type: 'offer',
+      sdp: offer.sdp,
+      tracks: offer.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
+    };
+  }
+
+  /** Ties a new participant's or viewer's media session and signaling to the room. */
+  #wire(participant: Participant): void {
+    const { session, id } = participant;
+    session.on('subscriberOffer', (offer) => participant.send(this.#offerMessage(offer)));
+    session.on('connectionState', (role, state) => this.#onPeerState(participant, role, state));
+    session.on('trackStalled', (track, stalled) => {
+      const info = participant.tracks.get(track.id)?.info;
+      const fields = { room: this.name, participant: id, track: track.id, source: info?.source };
+      if (stalled) this.#log.warn(fields, 'track stalled: no packets while its publisher is connected');
+      else this.#log.info(fields, 'track flowing again');
     });
-    for (const message of this.board.welcome()) this.#sendBoard(message, undefined, participant);
-    const pending = participant.session.pendingSubscriberOffer;
-    if (pending) {
-      participant.send({
-        type: 'offer',
-        sdp: pending.sdp,
-        tracks: pending.tracks.map((t) => ({ ...t, participantId: this.#trackOwner.get(t.trackId) ?? '' })),
-      });
-    }
+    participant.on('detached', () => this.#onDetached(participant));
+    participant.on('attached', () => this.#onAttached(participant));
+    participant.on('closed', (reason) => this.#onClosed(participant, reason));
   }
 
   /** Applies a publisher offer; returns the answer and which track id each mid now carries. */

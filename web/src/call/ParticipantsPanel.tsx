@@ -68,14 +68,7 @@ export function ParticipantsPanel({
                 </span>
                 <span class="hand-name">{p.self ? `${p.name} (you)` : p.name}</span>
                 {host && !p.self && (
-                  <button
-                    type="button"
-                    class="button small"
-                    aria-label={`Lower ${p.name}'s hand`}
-                    onClick={() => host.lowerHand(p.participantId)}
-                  >
-                    Lower
-                  </button>
+                  <LowerHand name={p.name} onLower={() => host.lowerHand(p.participantId)} />
                 )}
               </li>
             ))}
@@ -102,14 +95,7 @@ export function ParticipantsPanel({
                     >
                       On stage
                     </button>
-                    <button
-                      type="button"
-                      class="button small"
-                      aria-label={`Lower ${v.name}'s hand`}
-                      onClick={() => host.lowerHand(v.participantId)}
-                    >
-                      Lower
-                    </button>
+                    <LowerHand name={v.name} onLower={() => host.lowerHand(v.participantId)} />
                   </>
                 )}
               </li>
@@ -184,6 +170,15 @@ export function ParticipantsPanel({
 }
 
 /** The rarer things a host does to one person (remove them), behind a "more" button. */
+/** A host's button that lowers someone's raised hand. */
+function LowerHand({ name, onLower }: { name: string; onLower(): void }): JSX.Element {
+  return (
+    <button type="button" class="button small" aria-label={`Lower ${name}'s hand`} onClick={onLower}>
+      Lower
+    </button>
+  );
+}
+
 function PersonMore(props: { name: string; onRemove(): void; onAudience?: () => void }): JSX.Element {
   const [open, setOpen] = useState(false);
   return (
