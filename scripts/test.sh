@@ -21,6 +21,9 @@ command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # espeak-ng speaks the sentence the noise-removal test hears through a hiss.
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+# A PulseAudio server of the test's own takes what Chromium plays (volume for me, at the loudspeaker).
+command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
+command -v parec >/dev/null 2>&1 || need+=(pulseaudio-utils)
 # Prometheus's own Python client reads /metrics as a Prometheus server would (its text-format parser).
 for pkg in python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base \
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-prometheus-client; do

@@ -203,6 +203,11 @@ export interface LaunchOptions {
    * spoken sentence over a steady hiss (`noisySpeech`), for noise removal.
    */
   microphone?: 'beep' | 'speech' | 'noisy';
+  /**
+   * Plays sound into a sound server of the test's own (`startPulse`'s `env(sink)`): Playwright mutes
+   * Chromium unless told otherwise, so with this the sound is played, and can be recorded there.
+   */
+  soundTo?: Record<string, string>;
 }
 
 export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
@@ -218,6 +223,7 @@ export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
     executablePath: CHROME_PATH,
     headless: true,
     args: [...CHROMIUM_ARGS, ...camera, ...microphone],
+    ...(options.soundTo ? { env: options.soundTo, ignoreDefaultArgs: ['--mute-audio'] } : {}),
     timeout: 60_000,
   });
 }
