@@ -7,7 +7,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { browserSuite, NOTICE_MS, openRoom, type Person, tileOf, waitForSound } from '../helpers/browser.js';
+import {
+  BURST_PERIOD_S,
+  browserSuite,
+  NOTICE_MS,
+  openRoom,
+  type Person,
+  tileOf,
+  waitForSound,
+} from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
 
 /** Polls `check` until it holds (a generous deadline for a busy machine). */
@@ -18,6 +26,49 @@ async function waitUntil(check: () => Promise<boolean>, what: string): Promise<v
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   assert.fail(`timed out waiting: ${what}`);
+}
+
+/**
+ * Polls (every 20 ms) the received audio level of the tile's person and the tile's speaking state:
+ * `on`, ms from the sound's arrival after a second of quiet to the ring; `off`, ms from the last sound
+ * to the ring going.
+ */
+function ringTiming(page: Page, tile: string, ms: number): Promise<{ on: number[]; off: number[] }> {
+  return page.evaluate(
+    async ({ tile, ms }) => {
+      type Stats = ReadonlyMap<string, { type: string; kind?: string; audioLevel?: number }>;
+      const room = (window as unknown as { port545: { room: { getStats(t: string): Promise<Stats> } } })
+        .port545.room;
+      const ringing = () => (document.querySelector(tile) as HTMLElement | null)?.dataset.speaking === 'true';
+      const on: number[] = [];
+      const off: number[] = [];
+      let lastLoud = -1e9;
+      let soundStart: number | undefined;
+      let was = ringing();
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        const now = performance.now();
+        let level = 0;
+        (await room.getStats('subscriber')).forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'audio') level = Math.max(level, s.audioLevel ?? 0);
+        });
+        if (level > 0.02) {
+          if (now - lastLoud > 1000) soundStart = now;
+          lastLoud = now;
+        }
+        const ring = ringing();
+        if (ring && !was && soundStart !== undefined) {
+          on.push(Math.round(now - soundStart));
+          soundStart = undefined;
+        }
+        if (!ring && was) off.push(Math.round(now - lastLoud));
+        was = ring;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return { on, off };
+    },
+    { tile, ms },
+  );
 }
 
 /** The speaking ring's colour (--speaking). */
@@ -65,6 +116,12 @@ describe('the call screen', () => {
     }
     // Bob sends no sound: his tile never rings on Ann's page.
     assert.equal(await ann.page.locator(`${tileOf('Bob')}[data-speaking="true"]`).count(), 0);
+    // How soon the ring follows her sound (its arrival on Bob's page: the received audio level), and
+    // how soon it goes after it: measured over three bursts and printed, not asserted.
+    const timing = await ringTiming(b, annTile, 3 * BURST_PERIOD_S * 1000);
+    console.log(
+      `# ring after her sound arrives: ${timing.on.join(', ')} ms; off after silence: ${timing.off.join(', ')} ms`,
+    );
   });
 
   it('tells a person who talks while muted that they are muted', async () => {
