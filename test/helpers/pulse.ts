@@ -11,10 +11,16 @@ import { join } from 'node:path';
 export interface PulseServer {
   /** Environment for a process whose sound goes to `sink`. */
   env(sink: string): Record<string, string>;
-  /** The RMS level (0…1) of what plays into `sink` over `ms`. */
+  /**
+   * The RMS level (0…1) of what plays into `sink` over `ms`, from now: the first SETTLE_MS recorded are
+   * dropped, since the monitor hands over what it had buffered before (more of it on a busy machine).
+   */
   level(sink: string, ms: number): Promise<number>;
   close(): Promise<void>;
 }
+
+/** Recorded, then dropped, before a level is measured. */
+const SETTLE_MS = 1000;
 
 export async function startPulse(sinks: string[]): Promise<PulseServer> {
   const dir = await mkdtemp(join(tmpdir(), 'port545-pulse-'));
@@ -68,9 +74,9 @@ export async function startPulse(sinks: string[]): Promise<PulseServer> {
         const chunks: Buffer[] = [];
         rec.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
         rec.on('error', reject);
-        setTimeout(() => rec.kill('SIGTERM'), ms);
+        setTimeout(() => rec.kill('SIGTERM'), SETTLE_MS + ms);
         rec.on('exit', () => {
-          const pcm = Buffer.concat(chunks);
+          const pcm = Buffer.concat(chunks).subarray(Math.round((SETTLE_MS / 1000) * 48_000) * 2);
           let sum = 0;
           const n = Math.floor(pcm.length / 2);
           for (let i = 0; i < n; i++) sum += pcm.readInt16LE(i * 2) ** 2;
