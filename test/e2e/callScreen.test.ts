@@ -30,8 +30,8 @@ async function waitUntil(check: () => Promise<boolean>, what: string): Promise<v
 
 /**
  * Polls (every 20 ms) the received audio level of the tile's person and the tile's speaking state:
- * `on`, ms from the sound's arrival after a second of quiet to the ring; `off`, ms from the last sound
- * to the ring going.
+ * `on`, ms from a sound's arrival (after quiet, with the ring off) to the ring; `off`, ms from the last
+ * sound to the ring going.
  */
 function ringTiming(page: Page, tile: string, ms: number): Promise<{ on: number[]; off: number[] }> {
   return page.evaluate(
@@ -42,6 +42,9 @@ function ringTiming(page: Page, tile: string, ms: number): Promise<{ on: number[
       const ringing = () => (document.querySelector(tile) as HTMLElement | null)?.dataset.speaking === 'true';
       const on: number[] = [];
       const off: number[] = [];
+      // A sound's start counts once the level was quiet with the ring off: the ring's own hold and the
+      // level's decay are not taken for a new start.
+      let armed = false;
       let lastLoud = -1e9;
       let soundStart: number | undefined;
       let was = ringing();
@@ -52,16 +55,20 @@ function ringTiming(page: Page, tile: string, ms: number): Promise<{ on: number[
         (await room.getStats('subscriber')).forEach((s) => {
           if (s.type === 'inbound-rtp' && s.kind === 'audio') level = Math.max(level, s.audioLevel ?? 0);
         });
-        if (level > 0.02) {
-          if (now - lastLoud > 1000) soundStart = now;
-          lastLoud = now;
-        }
         const ring = ringing();
-        if (ring && !was && soundStart !== undefined) {
-          on.push(Math.round(now - soundStart));
+        if (level > 0.02) {
+          if (armed && soundStart === undefined) soundStart = now;
+          lastLoud = now;
+        } else if (!ring) armed = true;
+        if (ring && !was) {
+          if (soundStart !== undefined) on.push(Math.round(now - soundStart));
           soundStart = undefined;
+          armed = false;
         }
-        if (!ring && was) off.push(Math.round(now - lastLoud));
+        if (!ring && was) {
+          off.push(Math.round(now - lastLoud));
+          armed = false;
+        }
         was = ring;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
