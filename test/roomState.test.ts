@@ -294,6 +294,7 @@ describe('a restarted server', () => {
       name: 'late',
       rtc: testConfig().rtc,
       maxParticipants: 10,
+      maxViewers: 10,
       tracksPerParticipant: 4,
       chatHistory: 10,
       resumeWindowMs: 1000,

@@ -76,7 +76,7 @@ export interface RoomHost {
    * into it): NOT_A_MEMBER, NOT_RECORDING.
    */
   recordingFor(room: string, token: string): Promise<string>;
-  /** How many rooms and participants there are (health). */
+  /** How many rooms, participants and viewers there are (health, metrics). */
   readonly load: { rooms: number; participants: number; viewers: number };
 }
 

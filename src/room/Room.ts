@@ -35,7 +35,7 @@ export interface RoomOptions {
   rtc: RtcSettings;
   maxParticipants: number;
   /** The audience's size at most (`join.viewer`); viewers are not participants. */
-  maxViewers?: number;
+  maxViewers: number;
   tracksPerParticipant: number;
   chatHistory: number;
   /** How long a participant whose signaling dropped is kept for a resume. */
@@ -95,9 +95,6 @@ export interface JoinOptions {
   /** Join the audience: receive everything, publish and say nothing, announced to nobody. */
   viewer?: boolean;
 }
-
-/** The audience a room takes by default (`rooms.maxViewers`). */
-export const DEFAULT_MAX_VIEWERS = 2000;
 
 /** What a viewer is not sent: the room's working material, for its participants. */
 const NOT_FOR_VIEWERS: ReadonlySet<ServerMessage['type']> = new Set(['board', 'file']);
@@ -282,7 +279,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     options: JoinOptions,
   ): Participant {
     this.access.admit(grant, options.passwordChecked ?? false, false);
-    const max = this.#options.maxViewers ?? DEFAULT_MAX_VIEWERS;
+    const max = this.#options.maxViewers;
     if (this.viewers.size >= max)
       throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
     const id = newParticipantId();
@@ -406,14 +403,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const byMid = new Map(requests.map((r) => [r.mid, r]));
     for (const track of result.removed) {
       const wasScreen = participant.tracks.get(track.id)?.info.source === 'screen';
-      participant.tracks.delete(track.id);
-      this.#trackOwner.delete(track.id);
-      this.broadcast(
-        { type: 'trackUnpublished', participantId: participant.id, trackId: track.id },
-        participant,
-      );
-      this.emit('trackUnpublished', participant, track.id);
-      if (wasScreen) this.#screenEnded(participant);
+      if (this.#trackGone(participant, track.id) && wasScreen) this.#screenEnded(participant);
     }
     for (const track of result.added) {
       const request = result.tracks.find((t) => t.track === track)!;
@@ -439,14 +429,20 @@ export class Room extends TypedEmitter<RoomEvents> {
       throw new CodedError('TOO_MANY_TRACKS');
     this.#addTrack(participant, track, source, muted);
     track.on('closed', () => {
-      if (participant.closed || !participant.tracks.delete(track.id)) return;
-      this.#trackOwner.delete(track.id);
-      this.broadcast(
-        { type: 'trackUnpublished', participantId: participant.id, trackId: track.id },
-        participant,
-      );
-      this.emit('trackUnpublished', participant, track.id);
+      if (!participant.closed) this.#trackGone(participant, track.id);
     });
+  }
+
+  /**
+   * A track of `participant` ended: everyone is told, once (false: it was gone already, e.g. taken down
+   * when they went back to the audience, before their offer without it arrived).
+   */
+  #trackGone(participant: Participant, trackId: string): boolean {
+    if (!participant.tracks.delete(trackId)) return false;
+    this.#trackOwner.delete(trackId);
+    this.broadcast({ type: 'trackUnpublished', participantId: participant.id, trackId }, participant);
+    this.emit('trackUnpublished', participant, trackId);
+    return true;
   }
 
   #addTrack(participant: Participant, track: PublishedTrack, source: TrackSource, muted: boolean): void {
@@ -720,10 +716,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   #goToAudience(participant: Participant): void {
     // What they sent ends for everyone; their connection stays, now to watch.
     for (const [trackId, { track }] of [...participant.tracks]) {
-      participant.tracks.delete(trackId);
-      this.#trackOwner.delete(trackId);
-      this.broadcast({ type: 'trackUnpublished', participantId: participant.id, trackId }, participant);
-      this.emit('trackUnpublished', participant, trackId);
+      this.#trackGone(participant, trackId);
       track.close();
     }
     this.participants.delete(participant.id);

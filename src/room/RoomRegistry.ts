@@ -14,7 +14,7 @@ export interface RoomRegistryOptions {
   rtc: RtcSettings;
   maxRooms: number;
   maxParticipants: number;
-  maxViewers?: number;
+  maxViewers: number;
   tracksPerParticipant: number;
   chatHistory: number;
   emptyTimeoutMs: number;
@@ -83,7 +83,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       name,
       rtc: o.rtc,
       maxParticipants: o.maxParticipants,
-      ...(o.maxViewers !== undefined ? { maxViewers: o.maxViewers } : {}),
+      maxViewers: o.maxViewers,
       tracksPerParticipant: o.tracksPerParticipant,
       chatHistory: o.chatHistory,
       resumeWindowMs: o.resumeWindowMs,
