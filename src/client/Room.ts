@@ -704,12 +704,12 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     await this.#signal.request({ type: 'setCard', card });
   }
 
-  /** Raises or lowers this person's hand; everyone sees the queue of raised hands. */
   /** Host control: brings a viewer on stage (from `audienceHands`), or sends a participant back to the audience. */
   async setOnStage(participantId: string, onStage: boolean): Promise<void> {
     await this.#signal.request({ type: 'stage', participantId, onStage });
   }
 
+  /** Raises or lowers this person's hand; everyone sees the queue of raised hands. */
   async raiseHand(raised: boolean): Promise<void> {
     await this.#signal.request({ type: 'raiseHand', raised });
   }

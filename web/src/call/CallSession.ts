@@ -202,8 +202,7 @@ export class CallSession extends Store {
       // What was sent has ended on the server; the devices are let go here.
       this.#mutedSpeech.stop();
       this.#speakers.unwatch(OWN_MIC);
-      for (const local of [this.mic, this.camera, this.screen, this.screenAudio])
-        if (local) releaseTrack(local.track);
+      this.#releaseOwnTracks();
       this.mic = this.camera = this.screen = this.screenAudio = undefined;
       this.micOn = this.cameraOn = this.screenOn = false;
       this.notify('A host moved you back to the audience: you watch on.', 'info');
@@ -1037,6 +1036,12 @@ export class CallSession extends Store {
     this.changed();
   }
 
+  /** Stops what this person sends (and its processing), and lets the devices go. */
+  #releaseOwnTracks(): void {
+    for (const local of [this.mic, this.camera, this.screen, this.screenAudio])
+      if (local) releaseTrack(local.track);
+  }
+
   /** Stops local devices, remote audio and level sampling; the SDK room is left by the caller. */
   #release(): void {
     this.#speakers.stop();
@@ -1048,8 +1053,7 @@ export class CallSession extends Store {
     this.transfers.cancelAll();
     this.#previews.clear();
     for (const off of this.#disposers.splice(0)) off();
-    for (const local of [this.mic, this.camera, this.screen, this.screenAudio])
-      if (local) releaseTrack(local.track);
+    this.#releaseOwnTracks();
     void Promise.resolve(this.options.media).then((m) => {
       m.camera?.stop();
       m.microphone?.stop();
