@@ -72,6 +72,29 @@ export function ensureWebBuild(): void {
   );
 }
 
+/** Where the fake devices' files are made, once, and kept between runs. */
+const FIXTURES = join(tmpdir(), 'port545-test');
+
+/**
+ * The fixture `name` in FIXTURES, made by `make` (into the path it is given) when it is not there yet;
+ * made under a name of this process's and renamed, so a concurrent run never reads half a file.
+ */
+function fixture(name: string, make: (partial: string) => void): string {
+  const file = join(FIXTURES, name);
+  if (existsSync(file)) return file;
+  mkdirSync(FIXTURES, { recursive: true });
+  const partial = `${file}.${process.pid}${name.slice(name.lastIndexOf('.'))}`;
+  make(partial);
+  renameSync(partial, file);
+  return file;
+}
+
+function ffmpeg(args: string[]): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
 /**
  * A small moving test pattern (160×120 at 15 fps, four seconds looped) for the fake camera. Chromium's
  * own fake camera gives the 1280×720 at 30 fps the web client asks for, and a few pages encoding and
@@ -79,22 +102,9 @@ export function ensureWebBuild(): void {
  * more than this. Made once with ffmpeg and kept in the temporary directory.
  */
 export function smallFakeCamera(): string {
-  const dir = join(tmpdir(), 'port545-test');
-  const file = join(dir, 'camera-160x120-15fps.y4m');
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  const partial = `${file}.${process.pid}.y4m`;
-  execFileSync(
-    'ffmpeg',
-    [
-      ...['-hide_banner', '-loglevel', 'error', '-y'],
-      ...['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '4', '-pix_fmt', 'yuv420p'],
-      partial,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+  return fixture('camera-160x120-15fps.y4m', (partial) =>
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '4', '-pix_fmt', 'yuv420p', partial]),
   );
-  renameSync(partial, file);
-  return file;
 }
 
 /**
@@ -105,19 +115,10 @@ export function smallFakeCamera(): string {
 export const BURST_ON_S = 1.5;
 export const BURST_PERIOD_S = 4;
 export function speechBursts(): string {
-  const dir = join(tmpdir(), 'port545-test');
-  const file = join(dir, 'speech-bursts-48k.wav');
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  const partial = `${file}.${process.pid}.wav`;
   const voice = `aevalsrc='0.3*(sin(2*PI*180*t)+0.5*sin(2*PI*360*t)+0.25*sin(2*PI*540*t))*(0.6+0.4*sin(2*PI*4*t))*lt(mod(t,${BURST_PERIOD_S}),${BURST_ON_S})':s=48000:d=${BURST_PERIOD_S * 2}`;
-  execFileSync(
-    'ffmpeg',
-    [...['-hide_banner', '-loglevel', 'error', '-y'], ...['-f', 'lavfi', '-i', voice, '-ac', '1'], partial],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+  return fixture('speech-bursts-48k.wav', (partial) =>
+    ffmpeg(['-f', 'lavfi', '-i', voice, '-ac', '1', partial]),
   );
-  renameSync(partial, file);
-  return file;
 }
 
 /**
@@ -126,24 +127,16 @@ export function speechBursts(): string {
  * the temporary directory (PORTRAIT_PNG). The person stands in the middle; a flag on the left and a
  * model shuttle on the right are the room. 320×240, still.
  */
-export const PORTRAIT_PNG = join(tmpdir(), 'port545-test', 'astronaut.png');
+export const PORTRAIT_PNG = join(FIXTURES, 'astronaut.png');
 export function portraitCamera(): string {
-  const file = join(tmpdir(), 'port545-test', 'portrait-320x240.y4m');
-  if (existsSync(file)) return file;
-  if (!existsSync(PORTRAIT_PNG))
-    throw new Error(`${PORTRAIT_PNG} is missing: scripts/test.sh unpacks it from Debian's python3-skimage`);
-  const partial = `${file}.${process.pid}.y4m`;
-  execFileSync(
-    'ffmpeg',
-    [
-      ...['-hide_banner', '-loglevel', 'error', '-y', '-loop', '1', '-i', PORTRAIT_PNG],
-      ...['-t', '1', '-r', '10', '-vf', 'scale=320:320,crop=320:240:0:20,format=yuv420p'],
-      partial,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  renameSync(partial, file);
-  return file;
+  return fixture('portrait-320x240.y4m', (partial) => {
+    if (!existsSync(PORTRAIT_PNG))
+      throw new Error(`${PORTRAIT_PNG} is missing: scripts/test.sh unpacks it from Debian's python3-skimage`);
+    ffmpeg([
+      ...['-loop', '1', '-i', PORTRAIT_PNG, '-t', '1', '-r', '10'],
+      ...['-vf', 'scale=320:320,crop=320:240:0:20,format=yuv420p', partial],
+    ]);
+  });
 }
 
 /**
@@ -152,41 +145,29 @@ export function portraitCamera(): string {
  */
 export const NOISY_PERIOD_S = 6;
 export function noisySpeech(): string {
-  const dir = join(tmpdir(), 'port545-test');
-  const file = join(dir, 'noisy-speech-48k.wav');
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  const voice = `${file}.${process.pid}.voice.wav`;
-  const partial = `${file}.${process.pid}.wav`;
-  execFileSync('espeak-ng', [
-    '-s',
-    '150',
-    '-w',
-    voice,
-    'Good morning everyone, can you all hear me clearly now?',
-  ]);
-  execFileSync(
-    'ffmpeg',
-    [
-      ...['-hide_banner', '-loglevel', 'error', '-y', '-i', voice],
-      ...[
-        '-f',
-        'lavfi',
-        '-i',
-        `anoisesrc=color=pink:amplitude=0.06:sample_rate=48000:duration=${NOISY_PERIOD_S}`,
-      ],
-      ...[
-        '-filter_complex',
-        `[0]aresample=48000,apad=whole_dur=${NOISY_PERIOD_S}[v];[v][1]amix=inputs=2:normalize=0`,
-      ],
-      ...['-ac', '1', '-t', String(NOISY_PERIOD_S)],
+  return fixture('noisy-speech-48k.wav', (partial) => {
+    const voice = `${partial}.voice.wav`;
+    const sentence = 'Good morning everyone, can you all hear me clearly now?';
+    execFileSync('espeak-ng', ['-s', '150', '-w', voice, sentence]);
+    const hiss = `anoisesrc=color=pink:amplitude=0.06:sample_rate=48000:duration=${NOISY_PERIOD_S}`;
+    const mix = `[0]aresample=48000,apad=whole_dur=${NOISY_PERIOD_S}[v];[v][1]amix=inputs=2:normalize=0`;
+    ffmpeg([
+      '-i',
+      voice,
+      '-f',
+      'lavfi',
+      '-i',
+      hiss,
+      '-filter_complex',
+      mix,
+      '-ac',
+      '1',
+      '-t',
+      String(NOISY_PERIOD_S),
       partial,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  rmSync(voice, { force: true });
-  renameSync(partial, file);
-  return file;
+    ]);
+    rmSync(voice, { force: true });
+  });
 }
 
 export interface LaunchOptions {
