@@ -58,7 +58,13 @@ describe('the call screen without a mouse, for a screen reader, and on a phone',
     await k.locator('button[aria-label^="Turn on microphone"]').waitFor({ timeout: NOTICE_MS });
     await k.keyboard.press('c');
     await k.locator('#call-panel').waitFor({ timeout: NOTICE_MS });
-    await tabTo(k, '#call-panel textarea, #call-panel input[type="text"]', 10);
+    // The box takes the focus once the panel has drawn (an effect after the paint): wait for it
+    // rather than pressing Tab, which would move the focus on if it came late.
+    await k.waitForFunction(
+      () => document.activeElement?.matches('#call-panel textarea, #call-panel input[type="text"]') ?? false,
+      undefined,
+      { timeout: NOTICE_MS },
+    );
     await k.keyboard.type('hello from the keyboard');
     await k.keyboard.press('Enter');
     await ann.page.waitForFunction(
