@@ -348,6 +348,7 @@ describe('Forwarding under overload: packets may be dropped, never duplicated or
           Buffer.alloc(10),
         ),
         undefined,
+        0,
       );
     return { feed, forwarded };
   }

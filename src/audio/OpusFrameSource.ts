@@ -53,7 +53,7 @@ export class OpusFrameSource implements RtpSource {
     this.packetsSent++;
     const packet = new RtpPacket(header, payload);
     const level = pcmAudioLevel(pcm);
-    for (const listener of this.#listeners) listener(packet, level);
+    for (const listener of this.#listeners) listener(packet, level, 0);
   }
 
   close(): void {

@@ -11,7 +11,8 @@ import type { RemoteTrack } from '../client/tracks.js';
 import { ClipSource } from '../media/ClipSource.js';
 import { ReorderBuffer } from '../media/ReorderBuffer.js';
 import { type Vp8Frame, Vp8FrameAssembler } from '../media/Vp8FrameAssembler.js';
-import { isVp8KeyframeStart } from '../media/vp8.js';
+import { isVp8KeyframeStart, vp8FrameSize } from '../media/vp8.js';
+import { SimulcastVideo } from './simulcast.js';
 
 /** A receiving bot asks for a keyframe at most this often while it throws frames away. */
 const KEYFRAME_REQUEST_MS = 2000;
@@ -51,6 +52,11 @@ export interface BotOptions {
   firstVideoSequenceNumber?: number;
   /** The clip to publish instead of the fixture's (an IVF of VP8, an Ogg Opus file). */
   videoPath?: string;
+  /**
+   * Publish the camera in simulcast, as a browser sends one: three layers, the fixture clip at 320×180,
+   * 640×360 and 1280×720 (`SimulcastVideo`). `videoPath` is then not used.
+   */
+  simulcast?: boolean;
   audioPath?: string;
 }
 
@@ -66,6 +72,9 @@ export interface ReceivedTrack {
   keyframes: number;
   /** Whether the very first RTP packet received started a keyframe (video): a picture from the start. */
   startedWithKeyframe: boolean | undefined;
+  /** The picture size of the last keyframe (video; 0 before one). */
+  width: number;
+  height: number;
   /** When the first complete keyframe was reassembled (video). */
   firstKeyframeAt: number | undefined;
   subscribedAt: number;
@@ -84,6 +93,8 @@ export class Bot {
   readonly room: Room<MediaStreamTrack>;
   readonly received = new Map<string, ReceivedTrack>();
   readonly #source: ClipSource | undefined;
+  /** The camera's layers, when it is sent in simulcast. */
+  simulcast: SimulcastVideo | undefined;
   readonly #disposers: (() => void)[] = [];
   /** The listener on each remote track's current media, by track id. */
   readonly #listening = new Map<string, () => void>();
@@ -113,7 +124,7 @@ export class Bot {
 
   /** Video RTP packets this bot has published (retransmissions not counted). */
   get videoPacketsSent(): number {
-    return this.#source?.videoPacketsSent ?? 0;
+    return (this.#source?.videoPacketsSent ?? 0) + (this.simulcast?.packetsSent ?? 0);
   }
 
   static async start(options: BotOptions): Promise<Bot> {
@@ -129,7 +140,8 @@ export class Bot {
       ...(options.relayOnly ? { relayOnly: true } : {}),
       ...(options.viewer ? { viewer: true } : {}),
     });
-    const video = options.video ?? true;
+    const simulcast = (options.video ?? true) && options.simulcast === true;
+    const video = (options.video ?? true) && !simulcast;
     const audio = options.audio ?? true;
     const source =
       video || audio
@@ -143,6 +155,10 @@ export class Bot {
         : undefined;
     const bot = new Bot(room, source, options.keepMedia ?? false, options);
     try {
+      if (simulcast) {
+        bot.simulcast = new SimulcastVideo();
+        await bot.simulcast.publish(room);
+      }
       if (source) {
         if (video) await bot.#publishVideo(source, 'camera');
         if (audio) {
@@ -173,6 +189,8 @@ export class Bot {
       frames: 0,
       keyframes: 0,
       startedWithKeyframe: undefined,
+      width: 0,
+      height: 0,
       firstKeyframeAt: undefined,
       subscribedAt: Date.now(),
       firstPacketAt: undefined,
@@ -185,6 +203,11 @@ export class Bot {
       stats.frames++;
       if (frame.keyframe) {
         stats.keyframes++;
+        const size = vp8FrameSize(frame.data);
+        if (size) {
+          stats.width = size.width;
+          stats.height = size.height;
+        }
         stats.firstKeyframeAt ??= Date.now();
       }
       if (keepMedia) stats.media.push(frame.data);
@@ -284,6 +307,7 @@ export class Bot {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#source?.stop();
+    this.simulcast?.stop();
     this.#screen?.source.stop();
     for (const dispose of this.#disposers) dispose();
     for (const dispose of this.#listening.values()) dispose();

@@ -22,6 +22,7 @@ import {
   type WebSocketFactory,
 } from './rtc.js';
 import { ServerError, Signal } from './Signal.js';
+import { type SimulcastEncoding, simulcastEncodings } from './simulcast.js';
 import { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
 
 export interface ConnectOptions {
@@ -64,6 +65,18 @@ const RETRY_CODES = new Set(['SERVER_SHUTTING_DOWN', 'INTERNAL_ERROR', 'RATE_LIM
  */
 const jittered = (ms: number) => ms + Math.random() * (ms / 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A remote video's size is sent at most this often (a window being resized changes it every frame). */
+export const VIDEO_SIZE_INTERVAL_MS = 250;
+
+/** What `addTransceiver` is given for a track sent in `encodings` (simulcast) or as one stream. */
+function sendInit(encodings: SimulcastEncoding[] | undefined) {
+  return encodings ? { direction: 'sendonly', sendEncodings: encodings } : { direction: 'sendonly' };
+}
+
+/** A browser's MediaStreamTrack tells its size; werift's does not. */
+interface MaybeSettings {
+  getSettings?(): { width?: number; height?: number };
+}
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
 
@@ -194,6 +207,15 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   readonly #mediaDown = new Set<PcTarget>();
   #restartTimer: ReturnType<typeof setInterval> | undefined;
   #iceRestart = false;
+  /** Per remote video: the size last sent, the one to send, and the timer that spaces them. */
+  readonly #videoSizes = new Map<
+    string,
+    {
+      sent: { width: number; height: number } | undefined;
+      wanted: { width: number; height: number };
+      timer: ReturnType<typeof setTimeout> | undefined;
+    }
+  >();
 
   private constructor(options: ConnectOptions) {
     super();
@@ -201,6 +223,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.displayName = options.name;
     this.#options = options;
     this.card = options.card;
+    // A video no longer received has no size to tell; if it comes back, its new subscription starts over.
+    this.on('trackUnsubscribed', (track) => {
+      clearTimeout(this.#videoSizes.get(track.id)?.timer);
+      this.#videoSizes.delete(track.id);
+    });
   }
 
   static async connect<T extends TrackLike = TrackLike>(options: ConnectOptions): Promise<Room<T>> {
@@ -585,7 +612,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       const pc = this.#pc('publisher');
       for (const local of this.localTracks) {
         local.id = undefined;
-        local.transceiver = pc.addTransceiver(local.track, { direction: 'sendonly' });
+        local.transceiver = pc.addTransceiver(local.track, sendInit(local.encodings));
       }
       await this.#negotiatePublisher().catch((error: unknown) => this.emit('error', error as Error));
     }
@@ -632,11 +659,24 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     }
   }
 
-  /** Publishes a camera, microphone or screen track; resolves once the server accepted it. */
-  publishTrack(track: T, source: TrackSource, options: { muted?: boolean } = {}): Promise<LocalTrack<T>> {
+  /**
+   * Publishes a camera, microphone or screen track; resolves once the server accepted it. With `simulcast`
+   * a browser's video is sent in layers of several sizes (`simulcastEncodings`: by the track's size; none
+   * for a small one), of which the server sends each viewer the one that fits; `encodings` names the
+   * layers outright (a Node publisher that sends each itself, `Bot`'s `simulcast`).
+   */
+  publishTrack(
+    track: T,
+    source: TrackSource,
+    options: { muted?: boolean; simulcast?: boolean; encodings?: SimulcastEncoding[] } = {},
+  ): Promise<LocalTrack<T>> {
     const pc = this.#pc('publisher');
-    const transceiver = pc.addTransceiver(track, { direction: 'sendonly' });
-    const local = new LocalTrack<T>(track, source, transceiver, options.muted ?? false);
+    const settings = options.simulcast ? (track as MaybeSettings).getSettings?.() : undefined;
+    const encodings =
+      options.encodings ??
+      (settings?.width && settings.height ? simulcastEncodings(settings.width, settings.height) : undefined);
+    const transceiver = pc.addTransceiver(track, sendInit(encodings));
+    const local = new LocalTrack<T>(track, source, transceiver, options.muted ?? false, encodings);
     this.localTracks.push(local);
     return this.#negotiatePublisher().then(() => local);
   }
@@ -671,6 +711,29 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   async getStats(target: PcTarget): Promise<ReadonlyMap<string, unknown> | undefined> {
     const pc = target === 'publisher' ? this.#publisher : this.#subscriber;
     return pc ? await pc.getStats() : undefined;
+  }
+
+  /**
+   * Tells the server the size, in device pixels, at which a remote video is shown (0×0: nowhere, such as
+   * off screen), so that it sends the simulcast layer that fits, or no video while it is not seen. Sent
+   * when it changes, at most every VIDEO_SIZE_INTERVAL_MS a track (the last size wins).
+   */
+  setVideoSize(trackId: string, width: number, height: number): void {
+    const size = { width: Math.max(0, Math.round(width)), height: Math.max(0, Math.round(height)) };
+    const entry = this.#videoSizes.get(trackId) ?? { sent: undefined, wanted: size, timer: undefined };
+    entry.wanted = size;
+    this.#videoSizes.set(trackId, entry);
+    if (entry.timer) return;
+    const send = () => {
+      entry.timer = undefined;
+      const { wanted, sent } = entry;
+      if (sent && sent.width === wanted.width && sent.height === wanted.height) return;
+      if (this.state === 'disconnected') return;
+      entry.sent = wanted;
+      this.#signal.send({ type: 'videoSize', trackId, ...wanted });
+      entry.timer = setTimeout(send, VIDEO_SIZE_INTERVAL_MS);
+    };
+    send();
   }
 
   sendChat(text: string): void {
@@ -917,6 +980,8 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #teardown(): Promise<unknown> {
     this.#leaving = true;
     this.#stopRestarts();
+    for (const { timer } of this.#videoSizes.values()) clearTimeout(timer);
+    this.#videoSizes.clear();
     const closing = Promise.allSettled([this.#publisher, this.#subscriber].map((pc) => pc?.close()));
     this.#publisher = undefined;
     this.#subscriber = undefined;

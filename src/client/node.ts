@@ -1,5 +1,11 @@
 /** The client SDK in Node: werift for WebRTC, `ws` for the WebSocket. Used by bots, tests and benchmarks. */
-import { type MediaStreamTrack, type PeerConfig, RTCPeerConnection } from 'werift';
+import {
+  type MediaStreamTrack,
+  type PeerConfig,
+  RTCPeerConnection,
+  useSdesMid,
+  useSdesRTPStreamId,
+} from 'werift';
 import WebSocket from 'ws';
 // port545's changes to werift, for every peer connection in the process.
 import '../werift/install.js';
@@ -37,7 +43,12 @@ export function nodePeerConfig(hostAddresses?: string[]): Partial<PeerConfig> {
   // the offer, dropped when the answer bundles, and its UDP socket is never closed.
   // No STUN server: werift's default lists Google's (see src/werift/noDefaultStun.ts); the SFU is reachable at
   // its candidates and learns this side's address from its checks (peer-reflexive).
-  const bundle: Partial<PeerConfig> = { bundlePolicy: 'max-bundle', iceServers: [] };
+  // The MID and RID header extensions name each packet's stream when a bot sends simulcast (Bot).
+  const bundle: Partial<PeerConfig> = {
+    bundlePolicy: 'max-bundle',
+    iceServers: [],
+    headerExtensions: { audio: [], video: [useSdesMid(), useSdesRTPStreamId()] },
+  };
   if (!hostAddresses?.length) return bundle;
   return { ...bundle, iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hostAddresses };
 }

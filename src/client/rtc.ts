@@ -38,8 +38,12 @@ export interface PeerConnectionLike {
   readonly signalingState: string;
   onicecandidate: ((event: { candidate?: CandidateLike | null }) => void) | null;
   onconnectionstatechange: ((event?: unknown) => void) | null;
-  // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in the track type accepted.
-  addTransceiver(trackOrKind: any, init?: { direction?: any; streams?: any[] }): TransceiverLike;
+  addTransceiver(
+    // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in the track type accepted.
+    trackOrKind: any,
+    // biome-ignore lint/suspicious/noExplicitAny: the browser and werift differ in these types.
+    init?: { direction?: any; streams?: any[]; sendEncodings?: any[] },
+  ): TransceiverLike;
   getTransceivers(): TransceiverLike[];
   createOffer(options?: { iceRestart?: boolean }): Promise<DescriptionLike>;
   createAnswer(): Promise<DescriptionLike>;

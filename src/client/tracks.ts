@@ -6,6 +6,7 @@ import type {
   TrackSource,
 } from '../protocol/messages.js';
 import type { TrackLike, TransceiverLike } from './rtc.js';
+import type { SimulcastEncoding } from './simulcast.js';
 
 /** A track someone else publishes. `mediaTrack` is set while this client receives it. */
 export interface RemoteTrack<T extends TrackLike = TrackLike> {
@@ -63,12 +64,21 @@ export class LocalTrack<T extends TrackLike = TrackLike> {
   /** Replaced when the client joins again after the server ended a session whose media was lost. */
   transceiver: TransceiverLike;
   muted: boolean;
+  /** The simulcast layers it is sent in; undefined for one stream. */
+  readonly encodings: SimulcastEncoding[] | undefined;
 
-  constructor(track: T, source: TrackSource, transceiver: TransceiverLike, muted: boolean) {
+  constructor(
+    track: T,
+    source: TrackSource,
+    transceiver: TransceiverLike,
+    muted: boolean,
+    encodings?: SimulcastEncoding[],
+  ) {
     this.track = track;
     this.source = source;
     this.transceiver = transceiver;
     this.muted = muted;
+    this.encodings = encodings;
   }
 
   get kind(): 'audio' | 'video' {

@@ -584,13 +584,17 @@ class LocalMember implements Member {
     const room = this.#room;
     const participant = this.#participant;
     if (participant.closed) throw new InvalidStateError(`participant ${participant.id} has left`);
-    // A viewer may only raise a hand, to be brought on stage.
-    if (participant.role === 'viewer' && action.type !== 'raiseHand') throw new CodedError('VIEWER_CANNOT');
+    // A viewer may only raise a hand, to be brought on stage, and say how it shows what it watches.
+    if (participant.role === 'viewer' && action.type !== 'raiseHand' && action.type !== 'videoSize')
+      throw new CodedError('VIEWER_CANNOT');
     const ok = () =>
       participant.send({ type: 'ok', ...(action.rid !== undefined ? { rid: action.rid } : {}) });
     switch (action.type) {
       case 'mute':
         return room.setMuted(participant, action.trackId, action.muted);
+      case 'videoSize':
+        participant.session.setViewSize(action.trackId, action.width, action.height);
+        return;
       case 'chat':
         room.postChat(participant, action.text);
         return;
@@ -700,6 +704,7 @@ function participantSummary(p: Participant): ParticipantSummary {
       ...info,
       paused: track.paused,
       stalled: track.stalled,
+      ...(track.simulcast ? { layers: track.layers.map((layer) => ({ ...layer })) } : {}),
     })),
   };
 }

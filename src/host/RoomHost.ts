@@ -11,7 +11,7 @@ import type {
   TrackSource,
 } from '../protocol/messages.js';
 import type { RecordingMeta } from '../recording/store.js';
-import type { PublishedTrack, RtpListener, RtpSource } from '../sfu/index.js';
+import type { LayerInfo, PublishedTrack, RtpListener, RtpSource } from '../sfu/index.js';
 
 /**
  * The door into rooms: the only way the edges (WebSocket signaling, WHIP, WHEP, SIP, the admin API) reach
@@ -235,6 +235,7 @@ export type MemberAction = Extract<
   {
     type:
       | 'mute'
+      | 'videoSize'
       | 'chat'
       | 'muteParticipant'
       | 'removeParticipant'
@@ -289,7 +290,12 @@ export interface ParticipantSummary {
   state: 'connected' | 'reconnecting';
   /** ISO 8601. */
   joinedAt: string;
-  tracks: (TrackInfo & { paused: boolean; stalled: boolean })[];
+  tracks: (TrackInfo & {
+    paused: boolean;
+    stalled: boolean;
+    /** A simulcast track's layers, as the publisher lists them: rid, size of the last keyframe, bitrate. */
+    layers?: LayerInfo[];
+  })[];
 }
 
 /**

@@ -68,6 +68,14 @@ export class ReorderBuffer<T extends Sequenced> {
     }
   }
 
+  /** Forgets what is held: the next packet pushed starts the order over (another stream follows). */
+  restart(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#held.clear();
+    this.#next = undefined;
+  }
+
   close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -84,3 +84,70 @@ export function packetizeVp8(frame: Buffer, pictureId: number, maxPayloadSize = 
   }
   return payloads;
 }
+
+/**
+ * The frame size a VP8 keyframe's first packet declares (RFC 6386 §9.1: a 3-byte frame tag, the start
+ * code 9d 01 2a, then 14-bit width and height, little-endian), or undefined for any other packet.
+ */
+export function vp8KeyframeSize(payload: Buffer): { width: number; height: number } | undefined {
+  if (!isVp8KeyframeStart(payload)) return undefined;
+  return vp8FrameSize(payload, vp8DescriptorLength(payload));
+}
+
+/** The picture size of a VP8 keyframe that starts at `at` of `data` (a whole frame: 0), else undefined. */
+export function vp8FrameSize(data: Buffer, at = 0): { width: number; height: number } | undefined {
+  if (at < 0 || data.length < at + 10 || (data[at]! & 0x01) !== 0) return undefined;
+  if (data[at + 3] !== 0x9d || data[at + 4] !== 0x01 || data[at + 5] !== 0x2a) return undefined;
+  return { width: data.readUInt16LE(at + 6) & 0x3fff, height: data.readUInt16LE(at + 8) & 0x3fff };
+}
+
+/** Where a payload descriptor keeps its PictureID and TL0PICIDX (RFC 7741 §4.2), as byte offsets. */
+export interface Vp8Indices {
+  /** Offset of the PictureID, -1 when absent. */
+  pictureIdAt: number;
+  /** 15 when the PictureID is 15 bits long (M=1), 7 when 7 bits, 0 when absent. */
+  pictureIdBits: 0 | 7 | 15;
+  pictureId: number;
+  /** Offset of the TL0PICIDX, -1 when absent. */
+  tl0At: number;
+  tl0: number;
+}
+
+/** Reads the PictureID and TL0PICIDX of a VP8 payload descriptor; undefined when the descriptor is cut short. */
+export function vp8Indices(payload: Buffer): Vp8Indices | undefined {
+  if (vp8DescriptorLength(payload) < 0) return undefined;
+  const indices: Vp8Indices = { pictureIdAt: -1, pictureIdBits: 0, pictureId: 0, tl0At: -1, tl0: 0 };
+  if (!(payload[0]! & 0x80)) return indices;
+  const ext = payload[1]!;
+  let at = 2;
+  if (ext & 0x80) {
+    indices.pictureIdAt = at;
+    if (payload[at]! & 0x80) {
+      indices.pictureIdBits = 15;
+      indices.pictureId = payload.readUInt16BE(at) & 0x7fff;
+      at += 2;
+    } else {
+      indices.pictureIdBits = 7;
+      indices.pictureId = payload[at]! & 0x7f;
+      at += 1;
+    }
+  }
+  if (ext & 0x40) {
+    indices.tl0At = at;
+    indices.tl0 = payload[at]!;
+  }
+  return indices;
+}
+
+/**
+ * A copy of `payload` whose PictureID is `pictureId` and TL0PICIDX `tl0` (where the descriptor has them),
+ * for an SFU that splices several streams into one: the receiver's decoder must see them continue.
+ */
+export function withVp8Indices(payload: Buffer, indices: Vp8Indices, pictureId: number, tl0: number): Buffer {
+  const out = Buffer.allocUnsafe(payload.length);
+  payload.copy(out);
+  if (indices.pictureIdBits === 15) out.writeUInt16BE(0x8000 | (pictureId & 0x7fff), indices.pictureIdAt);
+  else if (indices.pictureIdBits === 7) out[indices.pictureIdAt] = pictureId & 0x7f;
+  if (indices.tl0At >= 0) out[indices.tl0At] = tl0 & 0xff;
+  return out;
+}

@@ -169,6 +169,18 @@ export const clientMessage = z.discriminatedUnion('type', [
     ...requestId,
   }),
   z.object({ type: z.literal('mute'), trackId: id, muted: z.boolean(), ...requestId }),
+  /**
+   * The size, in device pixels, at which this client shows another participant's video (0×0: nowhere,
+   * such as a tile scrolled off screen): the server sends the simulcast layer that fits, or no video at
+   * all. A hint: a track the client no longer receives is ignored. Answered only when refused.
+   */
+  z.object({
+    type: z.literal('videoSize'),
+    trackId: id,
+    width: z.number().int().min(0).max(16384),
+    height: z.number().int().min(0).max(16384),
+    ...requestId,
+  }),
   z.object({ type: z.literal('chat'), text: z.string().min(1), ...requestId }),
   /**
    * The whiteboard: a y-protocols message (sync or awareness, framed as y-websocket frames them: a varint

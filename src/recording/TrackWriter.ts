@@ -13,6 +13,7 @@ import { dePacketizeRtpPackets, type RtpPacket } from 'werift';
 import { h264PictureSize } from '../media/h264.js';
 import { opusPacketDurationSamples } from '../media/opus.js';
 import { ReorderBuffer } from '../media/ReorderBuffer.js';
+import { vp8FrameSize } from '../media/vp8.js';
 import type { PublishedTrack, RtpSink } from '../sfu/index.js';
 
 /** The codecs a recording writes, as `timeline.json` names them. */
@@ -112,6 +113,8 @@ export class TrackWriter implements RtpSink {
   readonly #offSenderReport: () => void;
   #queue: Promise<void>;
   #pending = 0;
+  /** The simulcast layer being written (-1 before the first packet; 0 without simulcast). */
+  #layer = -1;
   // Frame assembly (video).
   #packets: RtpPacket[] = [];
   #lastSeq = -1;
@@ -167,12 +170,39 @@ export class TrackWriter implements RtpSink {
     this.#queue.catch((error) => this.#fail(error));
     this.#offSenderReport = this.track.onSenderReport((report) => this.#senderReport(report));
     this.track.addSink(this);
-    if (video) this.track.requestKeyframe();
+    if (video) this.track.requestKeyframe(this.#wantedLayer());
   }
 
-  write(rtp: RtpPacket): void {
+  /** Of a simulcast track, the largest layer flowing is recorded. */
+  #wantedLayer(): number {
+    return this.track.chooseLayer(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+
+  write(rtp: RtpPacket, layer: number): void {
     if (this.closed) return;
+    if (layer !== this.#layer) {
+      // Another simulcast layer: taken from its keyframe on, when it is the one wanted (the one being
+      // written goes on until then).
+      const wanted = this.#wantedLayer();
+      if (layer !== wanted) return;
+      if (this.#layer >= 0 || this.track.simulcast) {
+        if (!this.track.isKeyframeStart?.(rtp.payload)) {
+          this.track.requestKeyframe(wanted);
+          return;
+        }
+        this.#reorder.restart();
+        this.#packets = [];
+        this.#fragment = undefined;
+        this.#lastSeq = -1;
+      }
+      this.#layer = layer;
+    }
     this.#reorder.push(rtp);
+  }
+
+  layersChanged(): void {
+    const wanted = this.#wantedLayer();
+    if (wanted !== this.#layer) this.track.requestKeyframe(wanted);
   }
 
   /** The track ended (its publisher left or stopped it): what arrived is written, the file stays open. */
@@ -311,7 +341,7 @@ export class TrackWriter implements RtpSink {
     }
     if (this.#needKeyframe && !keyframe) {
       this.framesDropped++;
-      this.track.requestKeyframe();
+      this.track.requestKeyframe(Math.max(this.#layer, 0));
       return;
     }
     if (data.length === 0) return;
@@ -327,14 +357,7 @@ export class TrackWriter implements RtpSink {
   #checkResolution(data: Buffer): void {
     let size: { width: number; height: number } | undefined;
     if (this.codec === 'h264') size = h264PictureSize(data);
-    else if (
-      this.codec === 'vp8' &&
-      data.length >= 10 &&
-      data[3] === 0x9d &&
-      data[4] === 0x01 &&
-      data[5] === 0x2a
-    )
-      size = { width: data.readUInt16LE(6) & 0x3fff, height: data.readUInt16LE(8) & 0x3fff };
+    else if (this.codec === 'vp8') size = vp8FrameSize(data);
     if (!size) return;
     const { width, height } = size;
     if (width === this.#width && height === this.#height) return;

@@ -462,7 +462,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     // resumes, and a video subscriber needs a keyframe to show a picture again.
     if (!muted && entry.track.paused) {
       entry.track.paused = false;
-      entry.track.requestKeyframe();
+      entry.track.requestKeyframes();
     }
     if (entry.info.muted === muted) return;
     entry.info.muted = muted;

@@ -1,5 +1,6 @@
-import type { RTCRtpSender, RTCRtpTransceiver, RtpPacket } from 'werift';
+import { type RTCRtpSender, type RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { type Vp8Indices, vp8Indices, withVp8Indices } from '../media/vp8.js';
 import type { SenderInternals } from '../werift/internals.js';
 import { countMedia, type KindTotals, type MediaKind, uncountMedia } from './mediaTotals.js';
 import type { PublishedTrack } from './PublishedTrack.js';
@@ -17,6 +18,12 @@ export interface DownTrackEvents {
  * packet passes, packets are dropped and a keyframe is requested from the publisher. The werift sender
  * rewrites SSRC, payload type and sequence numbers, keeps the packet cache that answers the
  * subscriber's NACKs (RFC 4585 §6.2.1) and sends sender reports.
+ *
+ * Of a simulcast track it sends one layer at a time: the one `PublishedTrack.chooseLayer` picks for the
+ * size the subscriber shows it at (`setViewSize`) and the bandwidth it has (`setMaxBitrate`). A switch
+ * waits for a keyframe of the new layer (requested), and the stream goes on without a seam: sequence
+ * numbers and timestamps continue (werift's `replaceRTP`, the timestamp stepped by the time that passed)
+ * and so do VP8's PictureID and TL0PICIDX. A video shown nowhere (size 0) is not sent at all.
  */
 export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink {
   readonly source: PublishedTrack;
@@ -30,9 +37,25 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
   #sender: RTCRtpSender;
   /** Sends as the werift sender would, with less work per packet (see RtpFastSender). */
   #fast: RtpFastSender;
-  #needKeyframe: boolean;
   #startPending = true;
   #unsubscribe: () => void;
+  /** The layer being sent (-1: none yet, or stopped: the next one starts at a keyframe) and the one wanted. */
+  #layer = -1;
+  #target = 0;
+  /** Layer switches made (not counting the first start). */
+  switches = 0;
+  // What the subscriber shows the video at (device pixels) and the bandwidth it has (bits per second).
+  #viewWidth = Number.POSITIVE_INFINITY;
+  #viewHeight = Number.POSITIVE_INFINITY;
+  #maxBitrate = Number.POSITIVE_INFINITY;
+  /** When the last packet went out (performance.now()), to step timestamps across a switch. */
+  #lastSentAt = 0;
+  // VP8 PictureID and TL0PICIDX continuity across layers: the last ones sent and what is added to each.
+  readonly #rewriteVp8: boolean;
+  #pictureId = -1;
+  #tl0 = -1;
+  #pictureIdOffset = 0;
+  #tl0Offset = 0;
 
   constructor(source: PublishedTrack, transceiver: RTCRtpTransceiver) {
     super();
@@ -40,11 +63,12 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.transceiver = transceiver;
     this.#sender = transceiver.sender;
     this.#fast = new RtpFastSender(transceiver.sender);
-    this.#needKeyframe = source.isKeyframeStart !== undefined;
+    this.#rewriteVp8 = source.simulcast && source.mimeType.toLowerCase() === 'video/vp8';
+    this.#target = source.chooseLayer(this.#viewWidth, this.#viewHeight, this.#maxBitrate);
     // RFC 4585 §6.3.1 / RFC 5104 §4.3.1: the subscriber lost the picture, so ask the publisher.
     const pli = this.#sender.onPictureLossIndication.subscribe(() => {
       this.pliReceived++;
-      source.requestKeyframe();
+      source.requestKeyframe(this.#layer >= 0 ? this.#layer : Math.max(this.#target, 0));
     });
     this.#unsubscribe = pli.unSubscribe;
     source.addSink(this);
@@ -52,8 +76,49 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     // Ask for the first keyframe only once this subscriber can receive it (otherwise the first packet
     // that finds the transport up asks): a keyframe sent before DTLS is up is dropped, and the request
     // would hold the publisher's keyframe throttle for KEYFRAME_REQUEST_INTERVAL_MS, delaying the join.
-    if (this.#needKeyframe && this.#sender.dtlsTransport?.state === 'connected' && this.#sender.codec)
-      source.requestKeyframe();
+    if (source.isKeyframeStart && this.#sender.dtlsTransport?.state === 'connected' && this.#sender.codec)
+      source.requestKeyframe(this.#target);
+  }
+
+  /** The simulcast layer being sent, -1 when none. */
+  get layer(): number {
+    return this.#layer;
+  }
+
+  /** The simulcast layer this subscriber should get now, -1 when none (its video is shown nowhere). */
+  get targetLayer(): number {
+    return this.#target;
+  }
+
+  /**
+   * The size (device pixels) the subscriber shows this video at; 0×0 when it shows it nowhere (a tile off
+   * screen, a minimised window), which stops the video until it is shown again.
+   */
+  setViewSize(width: number, height: number): void {
+    this.#viewWidth = width;
+    this.#viewHeight = height;
+    this.#choose();
+  }
+
+  /** The bandwidth this subscription may use, in bits per second (Infinity: no limit). */
+  setMaxBitrate(bitsPerSecond: number): void {
+    this.#maxBitrate = bitsPerSecond;
+    this.#choose();
+  }
+
+  /** The published track's flowing layers changed: perhaps another one fits better now. */
+  layersChanged(): void {
+    this.#choose();
+  }
+
+  #choose(): void {
+    if (this.closed || this.kind !== 'video') return;
+    const target = this.source.chooseLayer(this.#viewWidth, this.#viewHeight, this.#maxBitrate);
+    if (target === this.#target) return;
+    this.#target = target;
+    // Nothing more of the old layer once the new one is none; else the old one goes on until the switch.
+    if (target < 0) this.#layer = -1;
+    else if (target !== this.#layer) this.source.requestKeyframe(target);
   }
 
   get kind(): MediaKind {
@@ -83,33 +148,67 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     }
   }
 
-  write(rtp: RtpPacket): void {
+  write(rtp: RtpPacket, layer: number): void {
     const sender = this.#sender;
     // Until DTLS is up and a codec is negotiated, werift would drop the packet; drop it here and keep
     // waiting for a keyframe so that the subscriber's first picture is a whole one.
     if (sender.dtlsTransport?.state !== 'connected' || !sender.codec) {
-      if (this.source.isKeyframeStart) this.#needKeyframe = true;
+      this.#layer = -1;
       return;
     }
-    if (this.#needKeyframe) {
-      if (!this.source.isKeyframeStart!(rtp.payload)) {
-        this.source.requestKeyframe();
+    if (layer !== this.#layer) {
+      if (layer !== this.#target) return;
+      const isKeyframeStart = this.source.isKeyframeStart;
+      if (isKeyframeStart && !isKeyframeStart(rtp.payload)) {
+        this.source.requestKeyframe(layer);
         return;
       }
-      this.#needKeyframe = false;
+      this.#start(rtp, layer);
     }
-    if (this.#startPending) {
-      // Continue the sender's sequence and timestamp space if this transceiver carried another stream.
-      sender.replaceRTP(rtp.header, true);
-      this.#startPending = false;
-      this.emit('started');
-    }
+    if (this.#rewriteVp8) rtp = this.#continueVp8(rtp);
+    this.#lastSentAt = performance.now();
     this.packetsSent++;
     this.bytesSent += rtp.payload.length;
     if (this.#fast.send(rtp)) return;
     sender.sendRtp(rtp).catch(() => {
       // A send fails only when the transport is closing; the subscription is about to close as well.
     });
+  }
+
+  /** Starts sending `layer` with `rtp`, the first packet of a keyframe (or of audio). */
+  #start(rtp: RtpPacket, layer: number): void {
+    const sender = this.#sender;
+    if (this.#startPending) {
+      // Continue the sender's sequence and timestamp space if this transceiver carried another stream.
+      sender.replaceRTP(rtp.header, true);
+      this.#startPending = false;
+      this.emit('started');
+    } else {
+      // Sequence numbers go on by one; the timestamp by the time since the last packet sent.
+      const elapsed = (performance.now() - this.#lastSentAt) / 1000;
+      sender.replaceRTP(rtp.header, true, Math.max(1, Math.round(elapsed * this.source.clockRate)));
+      this.switches++;
+    }
+    this.#layer = layer;
+    if (!this.#rewriteVp8) return;
+    const indices = vp8Indices(rtp.payload);
+    if (!indices || this.#pictureId < 0) return;
+    const mask = indices.pictureIdBits === 15 ? 0x7fff : 0x7f;
+    this.#pictureIdOffset = (this.#pictureId + 1 - indices.pictureId) & mask;
+    this.#tl0Offset = (this.#tl0 + 1 - indices.tl0) & 0xff;
+  }
+
+  /** The packet with VP8's PictureID and TL0PICIDX continuing those sent before a switch of layers. */
+  #continueVp8(rtp: RtpPacket): RtpPacket {
+    const indices: Vp8Indices | undefined = vp8Indices(rtp.payload);
+    if (!indices || indices.pictureIdBits === 0) return rtp;
+    const mask = indices.pictureIdBits === 15 ? 0x7fff : 0x7f;
+    const pictureId = (indices.pictureId + this.#pictureIdOffset) & mask;
+    const tl0 = (indices.tl0 + this.#tl0Offset) & 0xff;
+    this.#pictureId = pictureId;
+    if (indices.tl0At >= 0) this.#tl0 = tl0;
+    if (this.#pictureIdOffset === 0 && this.#tl0Offset === 0) return rtp;
+    return new RtpPacket(rtp.header, withVp8Indices(rtp.payload, indices, pictureId, tl0));
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import { acceptBundleOnly } from '../media/bundleOnly.js';
 import { SdpError } from '../media/SdpError.js';
 import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from '../media/sdpCheck.js';
+import { withStartBitrate } from '../media/startBitrate.js';
 import { guardIce } from '../werift/iceGuard.js';
 import { preferSrtpProfiles } from '../werift/internals.js';
 import { DownTrack } from './DownTrack.js';
@@ -160,7 +161,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     checkSdp(offerSdp, mids);
     const pc = this.#publisherPc();
     await this.#applyRemote(pc, 'offer', withoutNamedCandidates(acceptBundleOnly(offerSdp)), 'publisher');
-    const sdp = await this.#answer(pc);
+    const sdp = withStartBitrate(await this.#answer(pc));
 
     const transceivers = new Map<string, RTCRtpTransceiver>();
     for (const t of pc.getTransceivers()) if (t.mid !== null && !t.stopped) transceivers.set(t.mid, t);
@@ -226,6 +227,15 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#scheduleNegotiation();
     });
     this.#scheduleNegotiation();
+  }
+
+  /**
+   * The size (device pixels) the client shows a subscribed video at, 0×0 when nowhere: picks the simulcast
+   * layer it is sent, or stops it. Ignored for a track this session does not receive (it may just have
+   * ended).
+   */
+  setViewSize(trackId: string, width: number, height: number): void {
+    this.#subscriptions.get(trackId)?.setViewSize(width, height);
   }
 
   unsubscribe(trackId: string): void {
@@ -340,7 +350,12 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   #createPc(role: PeerRole): RTCPeerConnection {
     // Publishers' RFC 6464 audio levels feed active-speaker detection.
-    const pc = new RTCPeerConnection(peerConfig(this.#settings, { receiveAudioLevel: role === 'publisher' }));
+    const pc = new RTCPeerConnection(
+      peerConfig(this.#settings, {
+        receiveAudioLevel: role === 'publisher',
+        receiveSimulcast: role === 'publisher',
+      }),
+    );
     // Every forwarded packet is encrypted once per subscriber; with AES-CM + HMAC-SHA1 (which every WebRTC
     // endpoint supports, RFC 8827 §6.5) that costs about a third of what AES-GCM costs in Node (see
     // SrtpEncryptor), so the subscriber connection prefers it. Publishers keep werift's order (GCM first).
@@ -393,6 +408,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const up = this.#states.publisher === 'connected';
     for (const track of this.#published.values()) {
       if (track.kind !== 'video') continue;
+      if (track.simulcast) track.checkLayers();
       const last = this.#lastPackets.get(track);
       const flowing = last !== undefined && last.packets !== track.packetsReceived;
       if (!up || track.paused || !last || flowing) {
@@ -412,8 +428,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   #requestKeyframes(role: PeerRole): void {
-    if (role === 'publisher') for (const track of this.#published.values()) track.requestKeyframe();
-    else for (const down of this.#subscriptions.values()) down.source.requestKeyframe();
+    if (role === 'publisher') for (const track of this.#published.values()) track.requestKeyframes();
+    else
+      for (const down of this.#subscriptions.values())
+        down.source.requestKeyframe(Math.max(down.targetLayer, 0));
   }
 
   /** Coalesces changes made in one tick into one offer. */

@@ -1,6 +1,7 @@
 import type { RtpPacket } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
+import { vp8KeyframeSize } from '../media/vp8.js';
 import { keyframeDetector } from './keyframe.js';
 import { countMedia, type KindTotals, observeForwarding, uncountMedia } from './mediaTotals.js';
 import type { RtpSink, RtpSource, SenderReportListener } from './RtpSource.js';
@@ -34,6 +35,32 @@ const FORWARD_SAMPLE_EVERY = 32;
 const AUDIO_LEVEL_TAU_MS = 200;
 
 /**
+ * A simulcast layer that sent no packet for this long is not flowing: its publisher stopped it (a browser
+ * drops its largest layers when its uplink or its CPU cannot carry them) or it has not started yet.
+ */
+export const LAYER_IDLE_MS = 1500;
+
+/** One simulcast layer of a track as the SFU sees it. */
+export interface LayerInfo {
+  /** Its `rid` ('' without simulcast). */
+  rid: string;
+  /** The picture size of its last keyframe (VP8), 0 until one is seen. */
+  width: number;
+  height: number;
+  /** Payload bits per second over the last check (about a second). */
+  bitrate: number;
+  flowing: boolean;
+}
+
+/** The packets of one stream (one layer) forwarded lately, to forward each at most once (see `isNew`). */
+class SeenPackets {
+  ssrc = -1;
+  newest = 0;
+  /** seq + 1 of the packets forwarded lately at seq % SEEN_RING (0: none). */
+  readonly seen = new Int32Array(SEEN_RING);
+}
+
+/**
  * One incoming track of a publisher. Every RTP packet it receives is handed to each sink (a DownTrack per
  * subscriber, a mixer); sinks ask it for keyframes, which it turns into throttled PLIs to the publisher.
  * Its source is a WebRTC receiver (`receiverSource`) or anything else that produces RTP (a SIP caller).
@@ -56,19 +83,24 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   /** No packet for a while although its publisher's connection is up (see MediaSession's watchdog). */
   stalled = false;
 
+  /** Its simulcast layers (one, named '', without simulcast), as listed by the publisher. */
+  readonly layers: readonly LayerInfo[];
+
   readonly #source: RtpSource;
+  readonly #vp8: boolean;
   readonly #sinks = new Set<RtpSink>();
   readonly #unsubscribe: () => void;
-  #lastKeyframeRequest = 0;
-  #keyframeTimer: NodeJS.Timeout | undefined;
+  // Per layer: the last keyframe request, the one waiting for the throttle, the packets seen, when the
+  // last packet came (performance.now()) and the payload bytes since the last check.
+  readonly #lastKeyframeRequest: number[];
+  readonly #keyframeTimers: (NodeJS.Timeout | undefined)[];
+  readonly #seen: SeenPackets[];
+  readonly #lastPacketAt: Float64Array;
+  readonly #layerBytes: Float64Array;
+  #layersCheckedAt = performance.now();
   /** Smoothed linear audio amplitude (0..1) at `#levelAt`; see `audioLevel`. */
   #level = 0;
   #levelAt = 0;
-  // The stream being forwarded: its SSRC, newest sequence number, and seq + 1 of the packets forwarded
-  // lately at seq % SEEN_RING (0: none).
-  #ssrc = -1;
-  #newest = 0;
-  readonly #seen = new Int32Array(SEEN_RING);
 
   constructor(id: string, source: RtpSource) {
     super();
@@ -77,7 +109,16 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.mimeType = source.mimeType;
     this.isKeyframeStart = keyframeDetector(this.mimeType);
     this.#source = source;
-    this.#unsubscribe = source.onRtp((rtp, level) => this.#forward(rtp, level));
+    this.#vp8 = this.mimeType.toLowerCase() === 'video/vp8';
+    const rids = source.layers?.length ? source.layers : [''];
+    this.layers = rids.map((rid) => ({ rid, width: 0, height: 0, bitrate: 0, flowing: false }));
+    const n = this.layers.length;
+    this.#lastKeyframeRequest = new Array<number>(n).fill(0);
+    this.#keyframeTimers = new Array<NodeJS.Timeout | undefined>(n).fill(undefined);
+    this.#seen = Array.from({ length: n }, () => new SeenPackets());
+    this.#lastPacketAt = new Float64Array(n);
+    this.#layerBytes = new Float64Array(n);
+    this.#unsubscribe = source.onRtp((rtp, level, layer) => this.#forward(rtp, level, layer));
     countMedia(this);
   }
 
@@ -127,24 +168,90 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#sinks.delete(sink);
   }
 
+  /** Whether the track has several simulcast layers. */
+  get simulcast(): boolean {
+    return this.layers.length > 1;
+  }
+
   /**
-   * Asks the publisher for a keyframe (RTCP PLI, RFC 4585 §6.3.1), at most once per
-   * KEYFRAME_REQUEST_INTERVAL_MS; a request inside the interval is sent when it ends.
+   * Asks the publisher for a keyframe of `layer` (RTCP PLI, RFC 4585 §6.3.1), at most once per
+   * KEYFRAME_REQUEST_INTERVAL_MS a layer; a request inside the interval is sent when it ends.
    */
-  requestKeyframe(): void {
-    if (this.closed || this.kind !== 'video' || this.#keyframeTimer) return;
-    const wait = this.#lastKeyframeRequest + KEYFRAME_REQUEST_INTERVAL_MS - Date.now();
+  requestKeyframe(layer = 0): void {
+    if (this.closed || this.kind !== 'video' || this.#keyframeTimers[layer] || layer >= this.layers.length)
+      return;
+    const wait = this.#lastKeyframeRequest[layer]! + KEYFRAME_REQUEST_INTERVAL_MS - Date.now();
     if (wait > 0) {
-      this.#keyframeTimer = setTimeout(() => {
-        this.#keyframeTimer = undefined;
-        this.requestKeyframe();
+      this.#keyframeTimers[layer] = setTimeout(() => {
+        this.#keyframeTimers[layer] = undefined;
+        this.requestKeyframe(layer);
       }, wait);
       return;
     }
     if (!this.#source.requestKeyframe) return;
-    this.#lastKeyframeRequest = Date.now();
+    this.#lastKeyframeRequest[layer] = Date.now();
     this.keyframeRequests++;
-    this.#source.requestKeyframe();
+    this.#source.requestKeyframe(layer);
+  }
+
+  /** Keyframe requests for every layer (a publisher's connection came back). */
+  requestKeyframes(): void {
+    for (let layer = 0; layer < this.layers.length; layer++) this.requestKeyframe(layer);
+  }
+
+  /**
+   * The layer to send a subscriber that shows the picture in a view of `width`×`height` device pixels (0
+   * for either: not shown, -1 is returned) and can take `maxBitrate` bits per second: the smallest
+   * flowing layer that fills the view (both ways, as a tile that crops the picture to fill it needs;
+   * 10 % short is close enough), else the largest flowing one, and below it while its bitrate is over
+   * `maxBitrate`. Sizes come from the layers' keyframes; a layer whose size is not known yet ranks by
+   * its place in the publisher's list (smallest first, as browsers list them). Before any layer flows:
+   * the largest.
+   */
+  chooseLayer(width: number, height: number, maxBitrate = Number.POSITIVE_INFINITY): number {
+    if (width <= 0 || height <= 0) return -1;
+    const n = this.layers.length;
+    if (n === 1) return 0;
+    const flowing: number[] = [];
+    for (let i = 0; i < n; i++) if (this.layers[i]!.flowing) flowing.push(i);
+    if (flowing.length === 0) return n - 1;
+    const known = flowing.every((i) => this.layers[i]!.width > 0);
+    if (known) flowing.sort((a, b) => this.layers[a]!.width - this.layers[b]!.width);
+    let choice = flowing[flowing.length - 1]!;
+    if (known)
+      for (const i of flowing) {
+        const layer = this.layers[i]!;
+        if (layer.width >= width * 0.9 && layer.height >= height * 0.9) {
+          choice = i;
+          break;
+        }
+      }
+    // Within the bandwidth: step down while the layer's bitrate is over it (the smallest stays).
+    for (let at = flowing.indexOf(choice); at > 0 && this.layers[choice]!.bitrate > maxBitrate; at--)
+      choice = flowing[at - 1]!;
+    return choice;
+  }
+
+  /**
+   * Called about once a second (the publisher's media session does): which layers flow and at what
+   * bitrate; sinks are told when the flowing ones changed.
+   */
+  checkLayers(now = performance.now()): void {
+    if (this.closed) return;
+    const seconds = Math.max((now - this.#layersCheckedAt) / 1000, 0.001);
+    this.#layersCheckedAt = now;
+    let changed = false;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
+      layer.bitrate = (this.#layerBytes[i]! * 8) / seconds;
+      this.#layerBytes[i] = 0;
+      const flowing = this.#lastPacketAt[i]! > 0 && now - this.#lastPacketAt[i]! < LAYER_IDLE_MS;
+      if (flowing !== layer.flowing) {
+        layer.flowing = flowing;
+        changed = true;
+      }
+    }
+    if (changed) for (const sink of this.#sinks) sink.layersChanged?.();
   }
 
   /**
@@ -153,14 +260,14 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
    * overloaded server, whose receive queue holds the retransmission for longer than that, asks for it
    * again and again and gets several copies. Each is forwarded to every subscriber at most once.
    */
-  #isNew(rtp: RtpPacket): boolean {
+  #isNew(rtp: RtpPacket, stream: SeenPackets): boolean {
     const { ssrc, sequenceNumber: seq } = rtp.header;
-    const seen = this.#seen;
-    if (ssrc !== this.#ssrc) {
-      this.#ssrc = ssrc;
+    const seen = stream.seen;
+    if (ssrc !== stream.ssrc) {
+      stream.ssrc = ssrc;
       seen.fill(0);
     } else {
-      const ahead = (seq - this.#newest) & 0xffff;
+      const ahead = (seq - stream.newest) & 0xffff;
       if (ahead === 0) return false;
       if (ahead >= 0x8000) {
         const behind = 0x10000 - ahead;
@@ -173,17 +280,35 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
         seen.fill(0);
       } else if (ahead >= SEEN_RING) seen.fill(0);
     }
-    this.#newest = seq;
+    stream.newest = seq;
     seen[seq % SEEN_RING] = seq + 1;
     return true;
   }
 
-  #forward(rtp: RtpPacket, level: number | undefined): void {
+  #forward(rtp: RtpPacket, level: number | undefined, layer: number): void {
     this.packetsReceived++;
     this.bytesReceived += rtp.payload.length;
-    if (!this.#isNew(rtp)) {
+    const stream = this.#seen[layer];
+    if (!stream || !this.#isNew(rtp, stream)) {
       this.packetsDiscarded++;
       return;
+    }
+    if (this.layers.length > 1) {
+      this.#layerBytes[layer] += rtp.payload.length;
+      const now = performance.now();
+      const idle = now - this.#lastPacketAt[layer]! >= LAYER_IDLE_MS;
+      this.#lastPacketAt[layer] = now;
+      const info = this.layers[layer]!;
+      const size = this.#vp8 ? vp8KeyframeSize(rtp.payload) : undefined;
+      if (size) {
+        info.width = size.width;
+        info.height = size.height;
+      }
+      // A layer that starts (again) is announced at once, not at the next check.
+      if (idle && !info.flowing) {
+        info.flowing = true;
+        for (const sink of this.#sinks) sink.layersChanged?.();
+      }
     }
     if (level !== undefined) {
       // RFC 6464 §3: the level is -dBov, 0 (loudest) to 127 (silence).
@@ -200,7 +325,7 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     const start = timed ? performance.now() : 0;
     beginSendBatch();
     try {
-      for (const sink of this.#sinks) sink.write(rtp);
+      for (const sink of this.#sinks) sink.write(rtp, layer);
     } finally {
       endSendBatch();
     }
@@ -211,8 +336,8 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     if (this.closed) return;
     this.closed = true;
     this.#unsubscribe();
-    clearTimeout(this.#keyframeTimer);
-    this.#keyframeTimer = undefined;
+    for (const timer of this.#keyframeTimers) clearTimeout(timer);
+    this.#keyframeTimers.fill(undefined);
     for (const sink of [...this.#sinks]) sink.close();
     this.#sinks.clear();
     uncountMedia(this);

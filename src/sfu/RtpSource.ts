@@ -11,9 +11,10 @@ export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 
 /**
  * Called for each RTP packet of a source. `audioLevel` is the RFC 6464 level of the packet in -dBov
- * (0 loudest, 127 silence) when the source knows it.
+ * (0 loudest, 127 silence) when the source knows it; `layer` is the simulcast layer it belongs to (0 when
+ * the source has one stream).
  */
-export type RtpListener = (rtp: RtpPacket, audioLevel?: number) => void;
+export type RtpListener = (rtp: RtpPacket, audioLevel: number | undefined, layer: number) => void;
 
 /**
  * Where a published track's media comes from. A WebRTC publisher's receiver is one; a server-side
@@ -23,10 +24,15 @@ export interface RtpSource {
   readonly kind: 'audio' | 'video';
   /** Codec of the packets, e.g. `audio/opus`, `video/VP8`. */
   readonly mimeType: string;
+  /**
+   * Simulcast (RFC 8853): the names (`rid`s) of the streams a publisher sends of this one track, each the
+   * same picture at another size, in the order its offer lists them; absent for a single stream.
+   */
+  readonly layers?: readonly string[];
   /** Starts delivering packets to `listener`; returns the function that stops it. */
   onRtp(listener: RtpListener): () => void;
-  /** Asks the producer for a keyframe (video); absent when the source cannot. */
-  requestKeyframe?(): void;
+  /** Asks the producer for a keyframe (video) of one layer (0 without simulcast); absent when it cannot. */
+  requestKeyframe?(layer: number): void;
   /** The interarrival jitter of its packets now (RFC 3550 §6.4.1), in seconds; absent when unknown. */
   jitterSeconds?(): number | undefined;
   /**
@@ -56,26 +62,44 @@ interface ReceiverStreams {
 
 /** Where a published track's packets go: a DownTrack to one subscriber, or a server-side consumer. */
 export interface RtpSink {
-  write(rtp: RtpPacket): void;
+  /** A packet of simulcast layer `layer` (always 0 without simulcast): a sink keeps to one layer at a time. */
+  write(rtp: RtpPacket, layer: number): void;
+  /** Simulcast: the layers that are flowing changed (see `PublishedTrack.flowing`). */
+  layersChanged?(): void;
   /** The track ended: the sink must let go of it. */
   close(): void;
 }
 
-/** The source of a track a WebRTC publisher sends: werift's remote track and its receiver. */
+/**
+ * The source of a track a WebRTC publisher sends: werift's remote track and its receiver; with simulcast,
+ * werift's remote track of each `rid` is a layer.
+ */
 export function receiverSource(track: MediaStreamTrack, receiver: RTCRtpReceiver): RtpSource {
   const kind = track.kind === 'audio' ? 'audio' : 'video';
+  const simulcast = receiver.tracks.filter((t) => t.rid);
+  const tracks = simulcast.length > 1 ? simulcast : [track];
+  // A simulcast layer's SSRC is learnt from its packets (its offer names it by rid only).
+  const ssrcs = tracks.map((t) => t.ssrc);
+  // The receiver's statistics and sender reports are read of the largest stream, listed last by convention.
+  const mainSsrc = () => ssrcs[ssrcs.length - 1];
   return {
     kind,
     mimeType: track.codec?.mimeType ?? (kind === 'audio' ? 'audio/opus' : 'video/VP8'),
+    ...(tracks.length > 1 ? { layers: tracks.map((t) => t.rid!) } : {}),
     onRtp(listener) {
-      const { unSubscribe } = track.onReceiveRtp.subscribe((rtp, extensions?: Extensions) => {
-        const level = extensions?.[AUDIO_LEVEL_URI] as { level: number } | undefined;
-        listener(rtp, level?.level);
-      });
-      return unSubscribe;
+      const subscriptions = tracks.map((t, layer) =>
+        t.onReceiveRtp.subscribe((rtp, extensions?: Extensions) => {
+          ssrcs[layer] = rtp.header.ssrc;
+          const level = extensions?.[AUDIO_LEVEL_URI] as { level: number } | undefined;
+          listener(rtp, level?.level, layer);
+        }),
+      );
+      return () => {
+        for (const { unSubscribe } of subscriptions) unSubscribe();
+      };
     },
-    requestKeyframe() {
-      const ssrc = track.ssrc;
+    requestKeyframe(layer) {
+      const ssrc = ssrcs[layer];
       if (ssrc === undefined) return;
       // RFC 4585 §6.3.1 Picture Loss Indication.
       receiver.sendRtcpPLI(ssrc).catch(() => {
@@ -84,14 +108,14 @@ export function receiverSource(track: MediaStreamTrack, receiver: RTCRtpReceiver
     },
     onSenderReport(listener) {
       const { unSubscribe } = receiver.onRtcp.subscribe((rtcp) => {
-        if (!(rtcp instanceof RtcpSrPacket) || rtcp.ssrc !== track.ssrc) return;
+        if (!(rtcp instanceof RtcpSrPacket) || rtcp.ssrc !== mainSsrc()) return;
         const { ntpTimestamp, rtpTimestamp } = rtcp.senderInfo;
         listener({ wallMs: ntpToUnixMs(ntpTimestamp), rtpTimestamp });
       });
       return unSubscribe;
     },
     jitterSeconds() {
-      const ssrc = track.ssrc;
+      const ssrc = mainSsrc();
       if (ssrc === undefined) return undefined;
       // The same statistics werift's receiver reports to the publisher in its RTCP receiver reports.
       const stream = (receiver as unknown as ReceiverStreams).remoteStreams?.[ssrc];

@@ -20,7 +20,7 @@ export {
   type SubscriptionMode,
 } from './MediaSession.js';
 export { MediaSlot } from './MediaSlot.js';
-export { PublishedTrack } from './PublishedTrack.js';
+export { type LayerInfo, PublishedTrack } from './PublishedTrack.js';
 export { type RtcSettings, supportedCodecs } from './peerConfig.js';
 export {
   AUDIO_LEVEL_URI,

@@ -1,4 +1,10 @@
-import { type PeerConfig, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
+import {
+  type PeerConfig,
+  RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  useSdesMid,
+  useSdesRTPStreamId,
+} from 'werift';
 import { isLoopback } from '../common/address.js';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
 // port545's changes to werift, for every peer connection in the process.
@@ -65,6 +71,12 @@ export interface PeerOptions {
    * not write this one, so a subscriber must not be told to expect it.
    */
   receiveAudioLevel?: boolean;
+  /**
+   * Negotiate what simulcast needs (RFC 8853): the MID and RID header extensions (RFC 8843, RFC 8852),
+   * which name the stream of each packet of a publisher that sends several of one video. On connections
+   * that receive.
+   */
+  receiveSimulcast?: boolean;
 }
 
 /** Where the next connection's search for a free ICE port starts, per port range (per thread). */
@@ -97,8 +109,11 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
   if (settings.udpPort !== undefined)
     config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort);
   else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
-  if (options.receiveAudioLevel) {
-    config.headerExtensions = { audio: [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] };
+  if (options.receiveAudioLevel || options.receiveSimulcast) {
+    config.headerExtensions = {
+      audio: options.receiveAudioLevel ? [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] : [],
+      video: options.receiveSimulcast ? [useSdesMid(), useSdesRTPStreamId()] : [],
+    };
   }
   if (settings.hostAddresses?.length) {
     // Turn off interface discovery and gather only on the listed addresses (loopback included if listed).

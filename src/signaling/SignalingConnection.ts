@@ -247,6 +247,7 @@ export class SignalingConnection implements MemberSink {
         return;
       // Mute, and the host controls: the room checks the role (NOT_HOST for a guest) and answers `ok`.
       case 'mute':
+      case 'videoSize':
       case 'muteParticipant':
       case 'removeParticipant':
       case 'lockRoom':

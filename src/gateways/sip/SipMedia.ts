@@ -125,7 +125,7 @@ export class SipMedia extends TypedEmitter<SipMediaEvents> implements PhoneAudio
       this.#receive = (rtp) => {
         const pcm = levels.decode(rtp.payload);
         const level = pcm ? pcmAudioLevel(pcm) : undefined;
-        for (const listener of relay.listeners) listener(rtp, level);
+        for (const listener of relay.listeners) listener(rtp, level, 0);
       };
       this.voice = relay;
       this.#dispose.push(

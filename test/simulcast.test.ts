@@ -1,0 +1,174 @@
+/**
+ * Simulcast through the SFU, with werift peers: a publisher sends its camera in three layers (320×180,
+ * 640×360, 1280×720, each its own RTP stream named by its rid) and each subscriber gets the one layer that
+ * fits the size it shows the video at. What a subscriber's decoder sees is one stream: a switch happens at
+ * a keyframe of the new layer, and sequence numbers, timestamps and VP8 picture ids go on without a jump.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MediaStreamTrack, RtpPacket } from 'werift';
+import { Bot } from '../src/bot/Bot.js';
+import type { RemoteTrack } from '../src/client/tracks.js';
+import { vp8Indices } from '../src/media/vp8.js';
+import type { LayerInfo } from '../src/sfu/index.js';
+import { eventually, LOOPBACK, startTestServer, type TestServer } from './helpers/server.js';
+
+const API_KEY = 'simulcast-test-key-0123456789';
+
+/** What a subscriber saw of one video, packet by packet. */
+interface Seen {
+  seq: number;
+  timestamp: number;
+  pictureId: number;
+  /** The first packet of a frame (S=1, partition 0). */
+  frameStart: boolean;
+}
+
+function record(track: RemoteTrack<MediaStreamTrack>): Seen[] {
+  const seen: Seen[] = [];
+  track.mediaTrack!.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+    seen.push({
+      seq: rtp.header.sequenceNumber,
+      timestamp: rtp.header.timestamp,
+      pictureId: vp8Indices(rtp.payload)?.pictureId ?? -1,
+      frameStart: (rtp.payload[0]! & 0x1f) === 0x10,
+    });
+  });
+  return seen;
+}
+
+/** Fails when the packets seen skip or repeat a sequence number, go back in time, or jump a picture id. */
+function assertContinuous(seen: Seen[], what: string): void {
+  for (let i = 1; i < seen.length; i++) {
+    const a = seen[i - 1]!;
+    const b = seen[i]!;
+    assert.equal((b.seq - a.seq) & 0xffff, 1, `${what}: sequence numbers go on by one (at ${i})`);
+    const step = (b.timestamp - a.timestamp) >>> 0;
+    assert.ok(step < 90_000 * 60, `${what}: timestamps go forward (at ${i}: ${step})`);
+    if (b.frameStart && !(a.frameStart && a.pictureId === b.pictureId)) {
+      const next = (b.pictureId - a.pictureId) & 0x7fff;
+      assert.ok(next <= 1, `${what}: picture ids go on by one (at ${i}: ${a.pictureId} → ${b.pictureId})`);
+    }
+  }
+}
+
+describe('simulcast: a layer for each subscriber', () => {
+  let t: TestServer;
+  let speaker: Bot;
+  const bots: Bot[] = [];
+
+  before(async () => {
+    t = await startTestServer({
+      auth: { apiKey: API_KEY, apiSecret: 'simulcast-test-secret-0123456789abcdef' },
+    });
+    speaker = await Bot.start({
+      url: t.url,
+      room: 'layers',
+      name: 'speaker',
+      simulcast: true,
+      audio: false,
+      hostAddresses: LOOPBACK,
+    });
+  });
+  after(async () => {
+    await Promise.allSettled(bots.map((b) => b.stop()));
+    await speaker?.stop();
+    await t?.close();
+  });
+
+  async function layers(): Promise<LayerInfo[]> {
+    const room = await fetch(`${t.url}/api/v1/rooms/layers`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    }).then((r) => r.json());
+    return room.participants?.[0]?.tracks?.[0]?.layers ?? [];
+  }
+
+  async function viewer(name: string): Promise<{ bot: Bot; track: RemoteTrack<MediaStreamTrack> }> {
+    const bot = await Bot.start({
+      url: t.url,
+      room: 'layers',
+      name,
+      video: false,
+      audio: false,
+      hostAddresses: LOOPBACK,
+    });
+    bots.push(bot);
+    let track: RemoteTrack<MediaStreamTrack> | undefined;
+    await eventually(`${name} receives the speaker's camera`, () => {
+      for (const p of bot.room.participants.values())
+        for (const tr of p.tracks.values()) if (tr.mediaTrack && tr.kind === 'video') track = tr;
+      return track !== undefined;
+    });
+    return { bot, track: track! };
+  }
+
+  const received = (bot: Bot) => [...bot.received.values()].find((r) => r.kind === 'video');
+
+  it('receives three layers, each flowing, each its own size', async () => {
+    await eventually('the server sees three layers flowing', async () => {
+      const now = await layers();
+      return now.length === 3 && now.every((l) => l.flowing && l.width > 0);
+    });
+    const now = await layers();
+    assert.deepEqual(
+      now.map((l) => [l.rid, l.width, l.height]),
+      [
+        ['q', 320, 180],
+        ['h', 640, 360],
+        ['f', 1280, 720],
+      ],
+    );
+    for (const l of now) assert.ok(l.bitrate > 0, `layer ${l.rid} has a bitrate`);
+  });
+
+  it('sends each subscriber the layer that fits its view, switching without a seam', async () => {
+    const ann = await viewer('ann');
+    const bob = await viewer('bob');
+    const seen = record(ann.track);
+    // No size said: the largest layer.
+    await eventually('ann gets 1280×720', () => received(ann.bot)?.width === 1280);
+    // A small tile: the smallest layer that fills it.
+    ann.bot.room.setVideoSize(ann.track.id, 300, 170);
+    await eventually('ann gets 320×180', () => received(ann.bot)?.width === 320);
+    const framesAtSmall = received(ann.bot)!.frames;
+    await eventually('ann’s small picture moves', () => received(ann.bot)!.frames > framesAtSmall + 10);
+    // In between: the middle one. Then large again.
+    ann.bot.room.setVideoSize(ann.track.id, 600, 340);
+    await eventually('ann gets 640×360', () => received(ann.bot)?.width === 640);
+    ann.bot.room.setVideoSize(ann.track.id, 1920, 1080);
+    await eventually('ann gets 1280×720 again', () => received(ann.bot)?.width === 1280);
+    const framesAtLarge = received(ann.bot)!.frames;
+    await eventually('ann’s large picture moves', () => received(ann.bot)!.frames > framesAtLarge + 10);
+    assertContinuous(seen, 'ann, across three switches');
+    // Bob said nothing: he kept the largest layer all along, every frame whole.
+    assert.equal(received(bob.bot)!.width, 1280);
+    assert.equal(received(bob.bot)!.startedWithKeyframe, true);
+    // The switches asked each layer for a keyframe (its own SSRC's PLI reached the publisher's layer).
+    const asked = speaker.simulcast!.layers.map((l) => l.keyframeRequests);
+    assert.ok(asked[0]! > 0 && asked[1]! > 0, `keyframe requests per layer: ${asked}`);
+  });
+
+  it('sends no video to a subscriber that shows it nowhere, and starts again at a keyframe', async () => {
+    const cat = await viewer('cat');
+    const seen = record(cat.track);
+    await eventually('cat gets video', () => (received(cat.bot)?.frames ?? 0) > 5);
+    cat.bot.room.setVideoSize(cat.track.id, 0, 0);
+    // Packets already on their way may still come; then nothing for seconds.
+    let last = received(cat.bot)!.packets;
+    await eventually('no more video comes', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const now = received(cat.bot)!.packets;
+      const still = now === last;
+      last = now;
+      return still;
+    });
+    const before = seen.length;
+    cat.bot.room.setVideoSize(cat.track.id, 320, 180);
+    await eventually(
+      'video comes again, small',
+      () => received(cat.bot)!.width === 320 && seen.length > before + 20,
+    );
+    assert.ok(seen[before]!.frameStart, 'the first packet after the pause starts a frame');
+    assertContinuous(seen, 'cat, across the pause');
+  });
+});
