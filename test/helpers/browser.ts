@@ -108,6 +108,16 @@ export function smallFakeCamera(): string {
 }
 
 /**
+ * A moving test pattern of 640×360 at 15 fps (four seconds looped): large enough for the web client to
+ * send its camera in two simulcast layers (320×180 and 640×360, `simulcastEncodings`).
+ */
+export function hdFakeCamera(): string {
+  return fixture('camera-640x360-15fps.y4m', (partial) =>
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=15', '-t', '4', '-pix_fmt', 'yuv420p', partial]),
+  );
+}
+
+/**
  * Speech-like fake microphone input: a voiced 1.5 s burst (a 180 Hz buzz with its harmonics, its loudness
  * swinging four times a second like syllables) then 2.5 s of silence, over and over (Chromium loops the
  * file). Made once with ffmpeg and kept in the temporary directory.
@@ -175,9 +185,10 @@ export interface LaunchOptions {
    * `small` (the default): the fake camera shows the small test pattern of `smallFakeCamera`.
    * `chromium`: Chromium's own fake camera at whatever size the page asks for (what the join-time
    * benchmark measures, closer to a real camera's cost). `portrait`: a person in a room
-   * (`portraitCamera`), for what tells a person from the room.
+   * (`portraitCamera`), for what tells a person from the room. `hd`: a 640×360 test pattern
+   * (`hdFakeCamera`), sent in simulcast layers.
    */
-  camera?: 'small' | 'chromium' | 'portrait';
+  camera?: 'small' | 'chromium' | 'portrait' | 'hd';
   /**
    * `beep` (the default): Chromium's fake microphone, a short beep every second. `speech`: bursts of a
    * voice-like sound and silence (`speechBursts`), for what depends on who speaks when. `noisy`: a
@@ -192,9 +203,12 @@ export interface LaunchOptions {
 }
 
 export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
-  const cameraFile = { small: smallFakeCamera, portrait: portraitCamera, chromium: undefined }[
-    options.camera ?? 'small'
-  ];
+  const cameraFile = {
+    small: smallFakeCamera,
+    portrait: portraitCamera,
+    hd: hdFakeCamera,
+    chromium: undefined,
+  }[options.camera ?? 'small'];
   const camera = cameraFile ? [`--use-file-for-fake-video-capture=${cameraFile()}`] : [];
   const microphoneFile = { speech: speechBursts, noisy: noisySpeech, beep: undefined }[
     options.microphone ?? 'beep'

@@ -273,6 +273,18 @@ export class CallSession extends Store {
     return this.#audio.volumeOf(participantId);
   }
 
+  /** Tells the server the size a remote video is shown at (0×0: not seen), so it sends the layer that fits. */
+  videoSize(track: MediaStreamTrack, width: number, height: number): void {
+    const room = this.room;
+    if (!room) return;
+    for (const p of room.participants.values())
+      for (const t of p.tracks.values())
+        if (t.mediaTrack === track) {
+          room.setVideoSize(t.id, width, height);
+          return;
+        }
+  }
+
   setVolume(participantId: string, volume: number): void {
     this.#audio.setVolume(participantId, volume);
   }
@@ -455,7 +467,7 @@ export class CallSession extends Store {
       const camera = await this.#processed('camera', media.camera);
       this.#pendingCamera = camera;
       jobs.push(
-        room.publishTrack(camera, 'camera').then((local) => {
+        room.publishTrack(camera, 'camera', { simulcast: true }).then((local) => {
           this.camera = local;
         }),
       );
@@ -691,7 +703,7 @@ export class CallSession extends Store {
         await room.replaceTrack(this.camera, track);
         room.setMuted(this.camera, false);
       } else {
-        this.camera = await room.publishTrack(track, 'camera');
+        this.camera = await room.publishTrack(track, 'camera', { simulcast: true });
       }
       this.cameraOn = true;
     });

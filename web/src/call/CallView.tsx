@@ -145,6 +145,7 @@ export function CallView({ session, onLeave }: CallViewProps): JSX.Element {
         />
       ) : null,
     pin: (key) => session.pin(key),
+    videoSize: (track, width, height) => session.videoSize(track, width, height),
     setVolume: (id, volume) => session.setVolume(id, volume),
     ...(session.isHost ? { spotlight: (id: string | undefined) => void session.setSpotlight(id) } : {}),
     snapshot: (video, tile) => {

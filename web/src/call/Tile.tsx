@@ -19,6 +19,8 @@ export interface TileActions {
   snapshot?(video: HTMLVideoElement, tile: TileModel): void;
   /** What is drawn over a shared screen, and the tools to draw (`large`: the tile is on the stage). */
   screenOverlay?(tile: TileModel, large: boolean): JSX.Element | null;
+  /** The size a remote video is shown at (device pixels; 0×0: not seen), for the server to fit it. */
+  videoSize?(track: MediaStreamTrack, width: number, height: number): void;
 }
 
 export interface TileProps {
@@ -85,7 +87,14 @@ export function Tile({ tile, large, style, actions }: TileProps): JSX.Element {
       data-hand={tile.handPlace ?? ''}
     >
       {tile.video ? (
-        <VideoView track={tile.video} mirrored={tile.self && !screen} fit={screen ? fit : 'cover'} />
+        <VideoView
+          track={tile.video}
+          mirrored={tile.self && !screen}
+          fit={screen ? fit : 'cover'}
+          {...(!tile.self && actions?.videoSize
+            ? { onSize: (width: number, height: number) => actions.videoSize!(tile.video!, width, height) }
+            : {})}
+        />
       ) : presentingSelf ? (
         <p class="tile-wait presenting-self">
           <Icon name="screen" size={28} />

@@ -8,12 +8,47 @@ export interface VideoViewProps {
   /** `cover` fills the tile (cameras); `contain` shows all of it (screens). */
   fit?: 'cover' | 'contain';
   label?: string;
+  /**
+   * Told the size the video is shown at, in device pixels, whenever it changes: 0×0 while it is not seen
+   * (scrolled out of view, or the page hidden), so the server can send a smaller copy, or nothing.
+   */
+  onSize?(width: number, height: number): void;
 }
 
 /** Plays one video track. Sound never plays here: remote audio has its own elements. */
-export function VideoView({ track, mirrored, fit = 'cover', label }: VideoViewProps): JSX.Element {
+export function VideoView({ track, mirrored, fit = 'cover', label, onSize }: VideoViewProps): JSX.Element {
   const ref = useRef<HTMLVideoElement>(null);
   const [ready, setReady] = useState(false);
+  const sizeTo = useRef(onSize);
+  sizeTo.current = onSize;
+  const sized = onSize !== undefined;
+
+  useEffect(() => {
+    const video = ref.current;
+    if (!video || !sized) return;
+    let inView = true;
+    const tell = () => {
+      const seen = inView && document.visibilityState === 'visible';
+      const scale = window.devicePixelRatio || 1;
+      sizeTo.current?.(
+        seen ? Math.round(video.clientWidth * scale) : 0,
+        seen ? Math.round(video.clientHeight * scale) : 0,
+      );
+    };
+    const resized = new ResizeObserver(tell);
+    resized.observe(video);
+    const seen = new IntersectionObserver((entries) => {
+      inView = entries.some((entry) => entry.isIntersecting);
+      tell();
+    });
+    seen.observe(video);
+    document.addEventListener('visibilitychange', tell);
+    return () => {
+      resized.disconnect();
+      seen.disconnect();
+      document.removeEventListener('visibilitychange', tell);
+    };
+  }, [sized, track]);
 
   useEffect(() => {
     const video = ref.current;
