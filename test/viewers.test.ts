@@ -1,9 +1,10 @@
 /**
- * A room's audience: viewers receive every track but are not participants. One publishing bot and 300
- * receive-only Node clients (werift, through the client SDK with `viewer: true`) on a server wired as
- * `port545 serve` wires it, whose rooms take 2 participants at most: every viewer receives the
- * publisher's video (counted at its UDP socket, one packet in 16 decrypted), the room still has one
- * participant, and nobody was told of any viewer but through the count.
+ * A room's audience: viewers receive every track but are not participants. One publishing bot (its camera
+ * in three simulcast layers) and 300 receive-only Node clients (werift, through the client SDK with
+ * `viewer: true`), who show it small and so get its smallest layer, on a server wired as `port545 serve`
+ * wires it, whose rooms take 2 participants at most: every viewer receives the publisher's video
+ * (counted at its UDP socket, one packet in 16 decrypted), the room still has one participant, and
+ * nobody was told of any viewer but through the count.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -74,7 +75,13 @@ describe('a room with an audience', () => {
       limits: { connectionsPerIp: 1000, wsConnectsPerMinute: 1000 },
       auth: { apiKey: API_KEY, apiSecret: 'viewers-test-secret-0123456789abcdef' },
     });
-    bot = await Bot.start({ url: t.url, room: 'stage', name: 'speaker', hostAddresses: LOOPBACK });
+    bot = await Bot.start({
+      url: t.url,
+      room: 'stage',
+      name: 'speaker',
+      simulcast: true,
+      hostAddresses: LOOPBACK,
+    });
   });
   after(async () => {
     await Promise.allSettled(viewers.map((v) => v.room.leave()));
@@ -92,6 +99,10 @@ describe('a room with an audience', () => {
       viewers.push(...(await Promise.all(batch)));
     }
     for (const v of viewers) {
+      // A player of 320×180: the smallest layer.
+      const speaker = [...v.room.participants.values()][0];
+      const camera = [...(speaker?.tracks.values() ?? [])].find((tr) => tr.source === 'camera');
+      if (camera) v.room.setVideoSize(camera.id, 320, 180);
       assert.equal(v.room.role, 'viewer');
       assert.equal(v.room.canPublish, false);
       assert.deepEqual(
@@ -128,6 +139,19 @@ describe('a room with an audience', () => {
     const listed = await fetch(`${t.url}/api/v1/rooms`, { headers: AUTH }).then((r) => r.json());
     const stage = listed.rooms.find((r: { name: string }) => r.name === 'stage');
     assert.equal(stage.participants, 1);
+    const room = await fetch(`${t.url}/api/v1/rooms/stage`, { headers: AUTH }).then((r) => r.json());
+    const layers = room.participants[0].tracks.find(
+      (tr: { source: string }) => tr.source === 'camera',
+    ).layers;
+    assert.deepEqual(
+      layers.map((l: { rid: string; flowing: boolean }) => [l.rid, l.flowing]),
+      [
+        ['q', true],
+        ['h', true],
+        ['f', true],
+      ],
+      'the speaker sends three layers',
+    );
     assert.equal(stage.viewers, VIEWERS);
     assert.deepEqual(joined, []);
     await eventually('the speaker is told the audience’s size', () => bot.room.viewers === VIEWERS, 10_000);
