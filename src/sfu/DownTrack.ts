@@ -106,6 +106,29 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.#choose();
   }
 
+  /** The bitrate (bits per second) of the layer that fits its view, ignoring bandwidth; 0 when none. */
+  get wantedBitrate(): number {
+    if (!this.source.simulcast) return 0;
+    const layer = this.source.chooseLayer(this.#viewWidth, this.#viewHeight);
+    return layer < 0 ? 0 : this.source.layers[layer]!.bitrate;
+  }
+
+  /**
+   * How many more bits per second the next layer up would take, when the bandwidth limit holds this
+   * subscription below the layer that fits its view; undefined when it does not.
+   */
+  get stepUp(): number | undefined {
+    const fits = this.source.chooseLayer(this.#viewWidth, this.#viewHeight);
+    if (fits < 0 || fits === this.#target || this.#target < 0) return undefined;
+    const layers = this.source.layers;
+    const current = layers[this.#target]!;
+    let next: number | undefined;
+    for (const layer of layers)
+      if (layer.flowing && layer.bitrate > current.bitrate && (next === undefined || layer.bitrate < next))
+        next = layer.bitrate;
+    return next === undefined ? undefined : next - current.bitrate;
+  }
+
   /** The published track's flowing layers changed: perhaps another one fits better now. */
   layersChanged(): void {
     this.#choose();

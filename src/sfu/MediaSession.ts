@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
+import {
+  type RTCDtlsTransport,
+  RTCPeerConnection,
+  type RTCRtpTransceiver,
+  RtcpTransportLayerFeedback,
+  TransportWideCC,
+} from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
 import { acceptBundleOnly } from '../media/bundleOnly.js';
@@ -8,6 +14,7 @@ import { checkSdp, isNamedCandidate, withoutNamedCandidates, withTimeout } from 
 import { withStartBitrate } from '../media/startBitrate.js';
 import { guardIce } from '../werift/iceGuard.js';
 import { preferSrtpProfiles } from '../werift/internals.js';
+import { BandwidthEstimator, setEstimatorOf, transportCcPackets } from './BandwidthEstimator.js';
 import { DownTrack } from './DownTrack.js';
 import { MediaSlot } from './MediaSlot.js';
 import { PublishedTrack } from './PublishedTrack.js';
@@ -31,6 +38,10 @@ export const ICE_RESTART_INTERVAL_MS = 8000;
  */
 export const STALL_AFTER_MS = 3000;
 const STALL_CHECK_MS = 1000;
+/** The estimated bandwidth is shared out again this often (layers' bitrates change, probes are due). */
+const ALLOCATE_INTERVAL_MS = 1000;
+/** What an audio track is counted to take of a subscriber's bandwidth (Opus with headers). */
+const AUDIO_SHARE = 48_000;
 
 export type PeerRole = 'publisher' | 'subscriber';
 
@@ -116,6 +127,13 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #stallTimer: NodeJS.Timeout | undefined;
   /** Per published track: its packet count at the last check and since when it has not changed. */
   readonly #lastPackets = new WeakMap<PublishedTrack, { packets: number; since: number }>();
+  /** What the subscriber connection carries, from the subscriber's transport-wide CC feedback. */
+  readonly #bwe = new BandwidthEstimator();
+  /** The subscriber transport whose feedback is read, the function that stops reading it, and the timer
+   * that shares the estimate out again every second once feedback came. */
+  #feedbackOf: RTCDtlsTransport | undefined;
+  #stopFeedback: (() => void) | undefined;
+  #allocateTimer: NodeJS.Timeout | undefined;
 
   constructor(id: string, settings: RtcSettings, options: MediaSessionOptions = {}) {
     super();
@@ -354,6 +372,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       peerConfig(this.#settings, {
         receiveAudioLevel: role === 'publisher',
         receiveSimulcast: role === 'publisher',
+        sendTransportCc: role === 'subscriber',
       }),
     );
     // Every forwarded packet is encrypted once per subscriber; with AES-CM + HMAC-SHA1 (which every WebRTC
@@ -366,6 +385,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       // Incoming SRTP is decrypted by SrtpDecryptor once the keys exist (same result, less work).
       if (state === 'connected') accelerateSrtpReceive(pc);
       if (this.closed) return;
+      if (role === 'subscriber' && state === 'connected') this.#readFeedback(pc);
       if (role === 'subscriber' && this.subscriptions === 'negotiated') this.#watchTransport(state);
       // Back after a loss: the pictures sent across it are broken, so start them over with keyframes.
       if (state === 'failed' || state === 'disconnected') this.#lost.add(role);
@@ -425,6 +445,42 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       track.stalled = true;
       this.emit('trackStalled', track, true);
     }
+  }
+
+  /** Feeds the estimator with the transport-wide CC feedback the subscriber sends on its transport. */
+  #readFeedback(pc: RTCPeerConnection): void {
+    const dtls = pc.getTransceivers().find((t) => t.sender.dtlsTransport)?.sender.dtlsTransport;
+    if (!dtls || dtls === this.#feedbackOf) return;
+    this.#stopFeedback?.();
+    this.#feedbackOf = dtls;
+    setEstimatorOf(dtls, this.#bwe);
+    this.#bwe.onEstimate = () => this.#allocate();
+    this.#stopFeedback = dtls.onRtcp.subscribe((rtcp) => {
+      if (!(rtcp instanceof RtcpTransportLayerFeedback) || !(rtcp.feedback instanceof TransportWideCC))
+        return;
+      this.#bwe.feedback(transportCcPackets(rtcp.feedback));
+      this.#allocateTimer ??= setInterval(() => this.#allocate(), ALLOCATE_INTERVAL_MS);
+    }).unSubscribe;
+  }
+
+  /**
+   * Shares the estimated bandwidth among the videos this session receives: when the layers that fit their
+   * views take more than it, each gets an equal share (and sends the largest layer within it), and the
+   * estimator is let to probe for the next layer of one held below its view's.
+   */
+  #allocate(): void {
+    if (this.closed || this.#feedbackOf === undefined) return;
+    const videos = [...this.#subscriptions.values()].filter((down) => down.kind === 'video');
+    const audio = this.#subscriptions.size - videos.length;
+    const budget = Math.max(0, this.#bwe.estimate - audio * AUDIO_SHARE);
+    const wanted = videos.reduce((sum, down) => sum + down.wantedBitrate, 0);
+    const share = wanted <= budget ? Number.POSITIVE_INFINITY : budget / Math.max(videos.length, 1);
+    let step: number | undefined;
+    for (const down of videos) {
+      down.setMaxBitrate(share);
+      step ??= down.stepUp;
+    }
+    if (step !== undefined) this.#bwe.probe(this.#bwe.estimate + step * videos.length);
   }
 
   #requestKeyframes(role: PeerRole): void {
@@ -494,6 +550,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#restartTimer = undefined;
     clearInterval(this.#stallTimer);
     this.#stallTimer = undefined;
+    clearInterval(this.#allocateTimer);
+    this.#allocateTimer = undefined;
+    this.#stopFeedback?.();
+    this.#stopFeedback = undefined;
+    this.#bwe.onEstimate = undefined;
     for (const down of [...this.#subscriptions.values()]) down.close();
     this.#subscriptions.clear();
     for (const slot of this.#slots.values()) slot.close();

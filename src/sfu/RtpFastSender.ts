@@ -11,6 +11,7 @@ import {
   serializeTransportWideCC,
 } from 'werift';
 import { ntpTime } from '../werift/ntpTime.js';
+import { estimatorOf } from './BandwidthEstimator.js';
 import {
   type HeaderExtension,
   type RewrittenFields,
@@ -137,7 +138,7 @@ export class RtpFastSender {
     let twcc = false;
     let extensions = original.extensions;
     if (s.headerExtensions.length > 0) {
-      const written = this.#extensions(s, dtls, extensions, ntp);
+      const written = this.#extensions(s, dtls, ntp);
       extensions = written.extensions;
       twcc = written.twcc;
     } else if (!isSorted(extensions)) {
@@ -200,15 +201,9 @@ export class RtpFastSender {
       // werift logs an encryption failure and counts the packet as not sent (size 0); the stream goes on.
     }
     if (!s.rtcpRunning) scheduleSenderReports(s);
-    if (twcc) {
-      const now = Date.now();
-      s.senderBWE.rtpPacketSent({
-        wideSeq: dtls.transportSequenceNumber,
-        size,
-        sendingAtMs: now,
-        sentAtMs: now,
-      });
-    }
+    // Transport-wide CC: the subscriber's estimator learns what was sent (werift's own estimator is not
+    // fed: its bookkeeping costs per packet and nothing reads it).
+    if (twcc) estimatorOf(dtls)?.sent(dtls.transportSequenceNumber, size);
     return true;
   }
 
@@ -224,13 +219,13 @@ export class RtpFastSender {
   }
 
   /**
-   * The header extensions werift's sender writes for what was negotiated, then the publisher's own
-   * (which win on an id clash, as in werift), sorted by id; and whether transport-wide CC is on.
+   * The header extensions werift's sender writes for what was negotiated, sorted by id, and whether
+   * transport-wide CC is on. The publisher's own are not forwarded then: their ids are of the publisher's
+   * connection and may name another extension on this one (werift forwards them, and lets them win).
    */
   #extensions(
     s: SenderInternals,
     dtls: DtlsInternals,
-    original: HeaderExtension[],
     ntp: bigint,
   ): { extensions: HeaderExtension[]; twcc: boolean } {
     const out: HeaderExtension[] = [];
@@ -257,11 +252,6 @@ export class RtpFastSender {
           break;
       }
       if (payload) out.push({ id: extension.id, payload });
-    }
-    for (const ext of original) {
-      const exist = out.find((v) => v.id === ext.id);
-      if (exist) exist.payload = ext.payload;
-      else out.push(ext);
     }
     return { extensions: out.sort(byId), twcc };
   }

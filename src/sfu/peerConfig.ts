@@ -4,6 +4,8 @@ import {
   RTCRtpHeaderExtensionParameters,
   useSdesMid,
   useSdesRTPStreamId,
+  useTransportWideCC,
+  useTWCC,
 } from 'werift';
 import { isLoopback } from '../common/address.js';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
@@ -34,8 +36,15 @@ const videoFeedback = [
   { type: 'goog-remb' },
 ];
 
-/** Codecs the SFU forwards. Forwarding never transcodes, so a subscriber gets the publisher's codec. */
-export function supportedCodecs(): { audio: RTCRtpCodecParameters[]; video: RTCRtpCodecParameters[] } {
+/**
+ * Codecs the SFU forwards. Forwarding never transcodes, so a subscriber gets the publisher's codec. With
+ * `transportCc` video asks for transport-wide congestion control feedback (on the connections that send).
+ */
+export function supportedCodecs(transportCc = false): {
+  audio: RTCRtpCodecParameters[];
+  video: RTCRtpCodecParameters[];
+} {
+  const rtcpFeedback = transportCc ? [...videoFeedback, useTWCC()] : videoFeedback;
   return {
     audio: [
       new RTCRtpCodecParameters({
@@ -51,14 +60,14 @@ export function supportedCodecs(): { audio: RTCRtpCodecParameters[]; video: RTCR
         mimeType: 'video/VP8',
         clockRate: 90000,
         payloadType: 96,
-        rtcpFeedback: videoFeedback,
+        rtcpFeedback,
       }),
       new RTCRtpCodecParameters({
         mimeType: 'video/H264',
         clockRate: 90000,
         payloadType: 102,
         parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
-        rtcpFeedback: videoFeedback,
+        rtcpFeedback,
       }),
     ],
   };
@@ -77,6 +86,12 @@ export interface PeerOptions {
    * that receive.
    */
   receiveSimulcast?: boolean;
+  /**
+   * Ask for transport-wide congestion control feedback on video (draft-holmer-rmcat-transport-wide-cc-
+   * extensions-01): the extension that numbers every packet sent, and the `transport-cc` feedback that
+   * reports their arrival (BandwidthEstimator). On connections that send.
+   */
+  sendTransportCc?: boolean;
 }
 
 /** Where the next connection's search for a free ICE port starts, per port range (per thread). */
@@ -100,7 +115,7 @@ export function icePortSearch(minPort: number, maxPort: number): [number, number
 
 export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
-    codecs: supportedCodecs(),
+    codecs: supportedCodecs(options.sendTransportCc),
     bundlePolicy: 'max-bundle',
     // werift's default lists Google's STUN server; port545 asks none (see noDefaultStun.ts).
     iceServers: [],
@@ -109,10 +124,13 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
   if (settings.udpPort !== undefined)
     config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort);
   else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
-  if (options.receiveAudioLevel || options.receiveSimulcast) {
+  if (options.receiveAudioLevel || options.receiveSimulcast || options.sendTransportCc) {
     config.headerExtensions = {
       audio: options.receiveAudioLevel ? [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] : [],
-      video: options.receiveSimulcast ? [useSdesMid(), useSdesRTPStreamId()] : [],
+      video: [
+        ...(options.receiveSimulcast ? [useSdesMid(), useSdesRTPStreamId()] : []),
+        ...(options.sendTransportCc ? [useTransportWideCC()] : []),
+      ],
     };
   }
   if (settings.hostAddresses?.length) {

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -200,6 +209,16 @@ export interface LaunchOptions {
    * Chromium unless told otherwise, so with this the sound is played, and can be recorded there.
    */
   soundTo?: Record<string, string>;
+  /** Runs Chromium inside this network namespace (`createNetnsLink`'s `name`), behind its link. */
+  netns?: string;
+}
+
+/** An executable that starts Debian's Chromium inside network namespace `name` (Playwright's pipe fds pass). */
+function chromiumIn(name: string): string {
+  const wrapper = join(FIXTURES, `chromium-in-${name}.sh`);
+  mkdirSync(FIXTURES, { recursive: true });
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${CHROME_PATH} "$@"\n`, { mode: 0o755 });
+  return wrapper;
 }
 
 export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
@@ -215,7 +234,7 @@ export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   ];
   const microphone = microphoneFile ? [`--use-file-for-fake-audio-capture=${microphoneFile()}`] : [];
   return chromium.launch({
-    executablePath: CHROME_PATH,
+    executablePath: options.netns ? chromiumIn(options.netns) : CHROME_PATH,
     headless: true,
     args: [...CHROMIUM_ARGS, ...camera, ...microphone],
     ...(options.soundTo ? { env: options.soundTo, ignoreDefaultArgs: ['--mute-audio'] } : {}),
