@@ -148,6 +148,35 @@ describe('simulcast: a layer for each subscriber', () => {
     assert.ok(asked[0]! > 0 && asked[1]! > 0, `keyframe requests per layer: ${asked}`);
   });
 
+  it('has the publisher stop the layers nobody is sent, and send one again when someone needs it', async () => {
+    const dan = await viewer('dan');
+    const eve = await viewer('eve');
+    for (const bot of bots) {
+      const video = [...bot.room.participants.values()][0]!.tracks.values().next().value!;
+      bot.room.setVideoSize(video.id, 320, 180);
+    }
+    const layer = (rid: string) => speaker.simulcast!.layers.find((l) => l.rid === rid)!;
+    await eventually(
+      'the speaker stops sending its two larger layers',
+      () => !layer('h').active && !layer('f').active,
+    );
+    const sent = layer('f').packetsSent;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(layer('f').packetsSent, sent, 'no packet of a paused layer');
+    assert.ok(layer('q').active, 'the smallest layer is always sent');
+    const paused = (await layers()).map((l) => [l.rid, l.paused]);
+    assert.deepEqual(paused, [
+      ['q', false],
+      ['h', true],
+      ['f', true],
+    ]);
+    // Eve's window grows: the largest layer comes back, for her only.
+    eve.bot.room.setVideoSize(eve.track.id, 1920, 1080);
+    await eventually('eve gets 1280×720 again', () => received(eve.bot)?.width === 1280);
+    assert.ok(layer('f').active);
+    assert.equal(received(dan.bot)?.width, 320, 'dan keeps the small layer');
+  });
+
   it('sends no video to a subscriber that shows it nowhere, and starts again at a keyframe', async () => {
     const cat = await viewer('cat');
     const seen = record(cat.track);

@@ -139,18 +139,26 @@ describe('a room with an audience', () => {
     const listed = await fetch(`${t.url}/api/v1/rooms`, { headers: AUTH }).then((r) => r.json());
     const stage = listed.rooms.find((r: { name: string }) => r.name === 'stage');
     assert.equal(stage.participants, 1);
-    const room = await fetch(`${t.url}/api/v1/rooms/stage`, { headers: AUTH }).then((r) => r.json());
-    const layers = room.participants[0].tracks.find(
-      (tr: { source: string }) => tr.source === 'camera',
-    ).layers;
-    assert.deepEqual(
-      layers.map((l: { rid: string; flowing: boolean }) => [l.rid, l.flowing]),
-      [
-        ['q', true],
-        ['h', true],
-        ['f', true],
-      ],
-      'the speaker sends three layers',
+    // Three layers, and the speaker stops sending the two nobody is sent.
+    const layers = async () => {
+      const room = await fetch(`${t.url}/api/v1/rooms/stage`, { headers: AUTH }).then((r) => r.json());
+      const camera = room.participants[0].tracks.find((tr: { source: string }) => tr.source === 'camera');
+      return JSON.stringify(camera.layers.map((l: { rid: string; paused: boolean }) => [l.rid, l.paused]));
+    };
+    await eventually(
+      'the two larger layers paused',
+      async () =>
+        (await layers()) ===
+        JSON.stringify([
+          ['q', false],
+          ['h', true],
+          ['f', true],
+        ]),
+      20_000,
+    );
+    assert.ok(
+      bot.simulcast!.layers.every((l) => l.active === (l.rid === 'q')),
+      'the speaker sends its smallest layer only',
     );
     assert.equal(stage.viewers, VIEWERS);
     assert.deepEqual(joined, []);

@@ -44,7 +44,15 @@ interface SenderExtensions {
  * keyframe requests the server sends about each layer's SSRC are read from the transport's RTCP.
  */
 export class SimulcastVideo {
-  readonly layers: { rid: string; source: ClipSource; keyframeRequests: number }[];
+  readonly layers: {
+    rid: string;
+    source: ClipSource;
+    keyframeRequests: number;
+    /** Sent: the server has not paused it (a `layers` message). */
+    active: boolean;
+    /** RTP packets sent. */
+    packetsSent: number;
+  }[];
   #midExtension = 0;
   #ridExtension = 0;
   /** The transport whose RTCP is read, and the function that stops reading it. */
@@ -56,12 +64,14 @@ export class SimulcastVideo {
       rid: c.rid,
       source: new ClipSource({ video: true, audio: false, videoPath: c.videoPath }),
       keyframeRequests: 0,
+      active: true,
+      packetsSent: 0,
     }));
   }
 
   /** Video RTP packets sent, all layers. */
   get packetsSent(): number {
-    return this.layers.reduce((n, l) => n + l.source.videoPacketsSent, 0);
+    return this.layers.reduce((n, l) => n + l.packetsSent, 0);
   }
 
   /** Publishes the camera in `room` and starts its layers. */
@@ -79,8 +89,19 @@ export class SimulcastVideo {
     }
     if (!this.#ridExtension)
       throw new Error('the server did not take the RID header extension: no simulcast');
+    // A paused layer is not sent; sent again, it starts with a keyframe, as a browser's encoder does.
+    room.on('layersActive', (track, active) => {
+      if (track !== local) return;
+      this.layers.forEach((layer, i) => {
+        const on = active[i] ?? true;
+        if (on && !layer.active) layer.source.requestKeyframe();
+        layer.active = on;
+      });
+    });
     for (const layer of this.layers) {
-      layer.source.onVideoRtp((rtp) => this.#send(layer.rid, rtp, transceiver));
+      layer.source.onVideoRtp((rtp) => {
+        if (layer.active) this.#send(layer, rtp, transceiver);
+      });
       layer.source.start();
     }
     return local;
@@ -97,7 +118,8 @@ export class SimulcastVideo {
     layer.source.requestKeyframe();
   }
 
-  #send(rid: string, rtp: RtpPacket, transceiver: RTCRtpTransceiver): void {
+  #send(layer: SimulcastVideo['layers'][number], rtp: RtpPacket, transceiver: RTCRtpTransceiver): void {
+    const rid = layer.rid;
     const sender = transceiver.sender;
     const dtls = sender.dtlsTransport;
     const codec = sender.codec;
@@ -117,6 +139,7 @@ export class SimulcastVideo {
       extension: true,
       extensions,
     });
+    layer.packetsSent++;
     dtls.sendRtp(rtp.payload, header).catch(() => {
       // The connection is closing.
     });

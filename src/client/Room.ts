@@ -73,6 +73,12 @@ function sendInit(encodings: SimulcastEncoding[] | undefined) {
   return encodings ? { direction: 'sendonly', sendEncodings: encodings } : { direction: 'sendonly' };
 }
 
+/** A browser's RTCRtpSender, whose simulcast encodings can be turned on and off. */
+interface EncodingSender {
+  getParameters(): { encodings?: { rid?: string; active?: boolean }[] };
+  setParameters(parameters: unknown): Promise<void>;
+}
+
 /** A browser's MediaStreamTrack tells its size; werift's does not. */
 interface MaybeSettings {
   getSettings?(): { width?: number; height?: number };
@@ -92,6 +98,11 @@ export interface RoomEvents<T extends TrackLike> {
   trackMuted: [RemoteTrack<T>, RemoteParticipant<T>];
   /** A host muted one of this client's tracks: the server stopped forwarding it and it is muted here too. */
   localTrackMuted: [LocalTrack<T>, by: string];
+  /**
+   * Simulcast: which layers of a track this client sends the server wants (`active`, in the order of its
+   * encodings). A browser's are switched here; a Node publisher that sends its layers itself listens.
+   */
+  layersActive: [LocalTrack<T>, active: boolean[]];
   /** A hand went up (`hand`: its place in the queue) or down (`by`: the host who lowered it). */
   hand: [participantId: string, hand: number | undefined, by: string | undefined];
   /** Someone (maybe this client) sent a reaction. */
@@ -418,6 +429,15 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       case 'reaction':
         this.emit('reaction', message.participantId, message.emoji);
         return;
+      case 'layers': {
+        const local = this.localTracks.find((l) => l.id === message.trackId);
+        if (!local?.encodings) return;
+        this.#setLayersActive(local, message.active).catch(() => {
+          // The track is being replaced or the connection is closing: the next message sets it again.
+        });
+        this.emit('layersActive', local, message.active);
+        return;
+      }
       case 'viewers':
         this.viewers = message.count;
         this.emit('viewers', message.count);
@@ -679,6 +699,23 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     const local = new LocalTrack<T>(track, source, transceiver, options.muted ?? false, encodings);
     this.localTracks.push(local);
     return this.#negotiatePublisher().then(() => local);
+  }
+
+  /** Turns a browser's simulcast encodings on and off (`RTCRtpSender.setParameters`) as the server asks. */
+  async #setLayersActive(local: LocalTrack<T>, active: boolean[]): Promise<void> {
+    const sender = local.transceiver.sender as unknown as Partial<EncodingSender>;
+    if (!sender.getParameters || !sender.setParameters) return;
+    const parameters = sender.getParameters();
+    if (!parameters.encodings?.length) return;
+    const rids = local.encodings!.map((e) => e.rid);
+    let changed = false;
+    for (const encoding of parameters.encodings) {
+      const on = active[rids.indexOf(encoding.rid ?? '')];
+      if (on === undefined || encoding.active === on) continue;
+      encoding.active = on;
+      changed = true;
+    }
+    if (changed) await sender.setParameters(parameters);
   }
 
   /** Stops publishing a track; media of the other tracks keeps flowing. */

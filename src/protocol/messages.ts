@@ -390,6 +390,11 @@ export type ServerMessage =
       rejoinToken?: string;
       files?: SharedFile[];
     }
+  /**
+   * Simulcast: which layers of one of this client's tracks to send (in the order its offer lists them):
+   * a layer nobody is sent is paused, and asked back when someone needs it.
+   */
+  | { type: 'layers'; trackId: string; active: boolean[] }
   | { type: 'reaction'; participantId: string; emoji: Reaction }
   /** Someone's calling card changed (null: they removed it); the sender hears it too. */
   | { type: 'participantCard'; participantId: string; card: ParticipantCard | null }

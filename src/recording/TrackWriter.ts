@@ -173,6 +173,10 @@ export class TrackWriter implements RtpSink {
     if (video) this.track.requestKeyframe(this.#wantedLayer());
   }
 
+  get wantedLayer(): number {
+    return this.#wantedLayer();
+  }
+
   /** Of a simulcast track, the largest layer flowing is recorded. */
   #wantedLayer(): number {
     return this.track.chooseLayer(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
@@ -202,7 +206,9 @@ export class TrackWriter implements RtpSink {
 
   layersChanged(): void {
     const wanted = this.#wantedLayer();
-    if (wanted !== this.#layer) this.track.requestKeyframe(wanted);
+    if (wanted === this.#layer) return;
+    this.track.want(wanted);
+    this.track.requestKeyframe(wanted);
   }
 
   /** The track ended (its publisher left or stopped it): what arrived is written, the file stays open. */

@@ -451,6 +451,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#trackOwner.set(track.id, participant.id);
     this.broadcast({ type: 'trackPublished', participantId: participant.id, track: info }, participant);
     this.emit('trackPublished', participant, info);
+    // Simulcast: the publisher stops sending the layers nobody is sent, and sends them again when wanted.
+    if (track.simulcast)
+      track.on('layersActive', (active) => participant.send({ type: 'layers', trackId: track.id, active }));
     for (const other of this.participants.values()) if (other !== participant) other.session.subscribe(track);
     for (const viewer of this.viewers.values()) viewer.session.subscribe(track);
   }

@@ -30,8 +30,11 @@ const MIN_BITRATE = 50_000;
 /** A probe waits this long after a decrease, doubling after each failed one up to PROBE_MAX_WAIT_MS. */
 const PROBE_MIN_WAIT_MS = 3000;
 const PROBE_MAX_WAIT_MS = 6000;
-/** A probe that sees no overuse for this long succeeded. */
+/** A probe that sees no overuse for this long, with at least PROBE_FILLED of it delivered, succeeded. */
 const PROBE_CONFIRM_MS = 1500;
+const PROBE_FILLED = 0.75;
+/** A probe not filled by then is taken back (what the sender sends did not rise to it). */
+const PROBE_GIVE_UP_MS = 5000;
 /** Sent packets remembered (by transport-wide sequence number, modulo this). */
 const SENT_RING = 4096;
 
@@ -108,6 +111,7 @@ export class BandwidthEstimator {
   /** When the running probe began (0: none), and the estimate before it. */
   #probeAt = 0;
   #beforeProbe = 0;
+  #probeTarget = 0;
 
   /** A packet of `bytes` (whole datagram) went out with transport-wide sequence number `seq`. */
   sent(seq: number, bytes: number, now = performance.now()): void {
@@ -154,6 +158,7 @@ export class BandwidthEstimator {
     if (now - this.#lastDecrease < this.#probeWait || this.delivered === 0) return false;
     this.#probeAt = now;
     this.#beforeProbe = this.estimate;
+    this.#probeTarget = bitsPerSecond;
     this.#set(bitsPerSecond, now);
     return true;
   }
@@ -201,10 +206,18 @@ export class BandwidthEstimator {
       return;
     }
     if (this.#probeAt !== 0 && now - this.#probeAt > PROBE_CONFIRM_MS) {
-      // It held: the next step up may be tried at once.
-      this.#probeAt = 0;
-      this.#probeWait = PROBE_MIN_WAIT_MS;
-      this.#lastDecrease = Number.NEGATIVE_INFINITY;
+      if (this.delivered >= this.#probeTarget * PROBE_FILLED) {
+        // It held: the next step up may be tried at once.
+        this.#probeAt = 0;
+        this.#probeWait = PROBE_MIN_WAIT_MS;
+        this.#lastDecrease = Number.NEGATIVE_INFINITY;
+      } else if (now - this.#probeAt > PROBE_GIVE_UP_MS) {
+        // Nothing came to fill it (a layer asked back from its publisher never came): it proved nothing.
+        this.#probeAt = 0;
+        this.#lastDecrease = now;
+        this.#set(this.#beforeProbe, now);
+        return;
+      } else return;
     }
     if (this.loss < LOSS_NORMAL && this.queueMs < QUEUE_NORMAL_MS && this.delivered > 0) {
       const seconds = Math.min((now - this.#lastChange) / 1000, 1);

@@ -76,6 +76,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     // Ask for the first keyframe only once this subscriber can receive it (otherwise the first packet
     // that finds the transport up asks): a keyframe sent before DTLS is up is dropped, and the request
     // would hold the publisher's keyframe throttle for KEYFRAME_REQUEST_INTERVAL_MS, delaying the join.
+    if (this.#target >= 0) source.want(this.#target);
     if (source.isKeyframeStart && this.#sender.dtlsTransport?.state === 'connected' && this.#sender.codec)
       source.requestKeyframe(this.#target);
   }
@@ -87,6 +88,10 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
 
   /** The simulcast layer this subscriber should get now, -1 when none (its video is shown nowhere). */
   get targetLayer(): number {
+    return this.#target;
+  }
+
+  get wantedLayer(): number {
     return this.#target;
   }
 
@@ -124,7 +129,11 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     const current = layers[this.#target]!;
     let next: number | undefined;
     for (const layer of layers)
-      if (layer.flowing && layer.bitrate > current.bitrate && (next === undefined || layer.bitrate < next))
+      if (
+        (layer.flowing || layer.paused) &&
+        layer.bitrate > current.bitrate &&
+        (next === undefined || layer.bitrate < next)
+      )
         next = layer.bitrate;
     return next === undefined ? undefined : next - current.bitrate;
   }
@@ -141,7 +150,10 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     this.#target = target;
     // Nothing more of the old layer once the new one is none; else the old one goes on until the switch.
     if (target < 0) this.#layer = -1;
-    else if (target !== this.#layer) this.source.requestKeyframe(target);
+    else if (target !== this.#layer) {
+      this.source.want(target);
+      this.source.requestKeyframe(target);
+    }
   }
 
   get kind(): MediaKind {
@@ -180,7 +192,9 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       return;
     }
     if (layer !== this.#layer) {
-      if (layer !== this.#target) return;
+      // Nothing sent yet and the layer wanted is paused (asked back, on its way): start on another.
+      const early = this.#layer < 0 && this.source.layers[this.#target]?.paused === true;
+      if (layer !== this.#target && !(early && layer < this.#target)) return;
       const isKeyframeStart = this.source.isKeyframeStart;
       if (isKeyframeStart && !isKeyframeStart(rtp.payload)) {
         this.source.requestKeyframe(layer);

@@ -11,6 +11,8 @@ import { beginSendBatch, endSendBatch } from './udpSend.js';
 export const KEYFRAME_REQUEST_INTERVAL_MS = 300;
 
 export interface PublishedTrackEvents {
+  /** Simulcast: which layers the publisher should send (false: paused, nobody is sent it). */
+  layersActive: [boolean[]];
   closed: [];
 }
 
@@ -39,6 +41,8 @@ const AUDIO_LEVEL_TAU_MS = 200;
  * drops its largest layers when its uplink or its CPU cannot carry them) or it has not started yet.
  */
 export const LAYER_IDLE_MS = 1500;
+/** A layer no sink has wanted for this long is paused: its publisher is asked to stop sending it. */
+export const LAYER_PAUSE_AFTER_MS = 3000;
 
 /** One simulcast layer of a track as the SFU sees it. */
 export interface LayerInfo {
@@ -47,9 +51,11 @@ export interface LayerInfo {
   /** The picture size of its last keyframe (VP8), 0 until one is seen. */
   width: number;
   height: number;
-  /** Payload bits per second over the last check (about a second). */
+  /** Payload bits per second over the last check (about a second) it sent anything in. */
   bitrate: number;
   flowing: boolean;
+  /** The publisher was asked to stop sending it: nobody is sent it. Still a layer to choose. */
+  paused: boolean;
 }
 
 /** The packets of one stream (one layer) forwarded lately, to forward each at most once (see `isNew`). */
@@ -97,6 +103,8 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   readonly #seen: SeenPackets[];
   readonly #lastPacketAt: Float64Array;
   readonly #layerBytes: Float64Array;
+  /** Per layer: when a sink last wanted it (performance.now()). */
+  readonly #wantedAt: Float64Array;
   #layersCheckedAt = performance.now();
   /** Smoothed linear audio amplitude (0..1) at `#levelAt`; see `audioLevel`. */
   #level = 0;
@@ -111,13 +119,21 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#source = source;
     this.#vp8 = this.mimeType.toLowerCase() === 'video/vp8';
     const rids = source.layers?.length ? source.layers : [''];
-    this.layers = rids.map((rid) => ({ rid, width: 0, height: 0, bitrate: 0, flowing: false }));
+    this.layers = rids.map((rid) => ({
+      rid,
+      width: 0,
+      height: 0,
+      bitrate: 0,
+      flowing: false,
+      paused: false,
+    }));
     const n = this.layers.length;
     this.#lastKeyframeRequest = new Array<number>(n).fill(0);
     this.#keyframeTimers = new Array<NodeJS.Timeout | undefined>(n).fill(undefined);
     this.#seen = Array.from({ length: n }, () => new SeenPackets());
     this.#lastPacketAt = new Float64Array(n);
     this.#layerBytes = new Float64Array(n);
+    this.#wantedAt = new Float64Array(n).fill(performance.now());
     this.#unsubscribe = source.onRtp((rtp, level, layer) => this.#forward(rtp, level, layer));
     countMedia(this);
   }
@@ -212,8 +228,9 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     if (width <= 0 || height <= 0) return -1;
     const n = this.layers.length;
     if (n === 1) return 0;
+    // A layer paused for want of viewers is one to choose: choosing it resumes it (`want`).
     const flowing: number[] = [];
-    for (let i = 0; i < n; i++) if (this.layers[i]!.flowing) flowing.push(i);
+    for (let i = 0; i < n; i++) if (this.layers[i]!.flowing || this.layers[i]!.paused) flowing.push(i);
     if (flowing.length === 0) return n - 1;
     const known = flowing.every((i) => this.layers[i]!.width > 0);
     if (known) flowing.sort((a, b) => this.layers[a]!.width - this.layers[b]!.width);
@@ -233,17 +250,59 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   }
 
   /**
+   * A sink wants `layer` now: a paused layer is resumed at once (the publisher is asked to send it again;
+   * the sink switches when its keyframe comes).
+   */
+  want(layer: number): void {
+    const info = this.layers[layer];
+    if (!info || this.layers.length < 2) return;
+    this.#wantedAt[layer] = performance.now();
+    if (!info.paused) return;
+    info.paused = false;
+    this.emit(
+      'layersActive',
+      this.layers.map((l) => !l.paused),
+    );
+  }
+
+  /**
+   * Pauses the layers no sink has wanted for LAYER_PAUSE_AFTER_MS (the smallest, listed first, is always
+   * sent: a newcomer starts on it at once, and the stall watchdog keeps seeing the track).
+   */
+  #pauseUnwanted(now: number): void {
+    for (const sink of this.#sinks) {
+      const layer = sink.wantedLayer;
+      if (layer !== undefined && layer >= 0) this.#wantedAt[layer] = now;
+    }
+    let changed = false;
+    for (let i = 1; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
+      if (layer.paused || now - this.#wantedAt[i]! < LAYER_PAUSE_AFTER_MS) continue;
+      layer.paused = true;
+      changed = true;
+    }
+    if (changed)
+      this.emit(
+        'layersActive',
+        this.layers.map((l) => !l.paused),
+      );
+  }
+
+  /**
    * Called about once a second (the publisher's media session does): which layers flow and at what
-   * bitrate; sinks are told when the flowing ones changed.
+   * bitrate; sinks are told when the flowing ones changed; layers nobody wants are paused.
    */
   checkLayers(now = performance.now()): void {
     if (this.closed) return;
+    this.#pauseUnwanted(now);
     const seconds = Math.max((now - this.#layersCheckedAt) / 1000, 0.001);
     this.#layersCheckedAt = now;
     let changed = false;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
-      layer.bitrate = (this.#layerBytes[i]! * 8) / seconds;
+      // A layer that sent nothing (paused, or stopped by its publisher) keeps the bitrate it had: what it
+      // would take if asked back.
+      if (this.#layerBytes[i]! > 0) layer.bitrate = (this.#layerBytes[i]! * 8) / seconds;
       this.#layerBytes[i] = 0;
       const flowing = this.#lastPacketAt[i]! > 0 && now - this.#lastPacketAt[i]! < LAYER_IDLE_MS;
       if (flowing !== layer.flowing) {

@@ -66,6 +66,8 @@ export interface RtpSink {
   write(rtp: RtpPacket, layer: number): void;
   /** Simulcast: the layers that are flowing changed (see `PublishedTrack.flowing`). */
   layersChanged?(): void;
+  /** Simulcast: the layer this sink wants now (-1: none); layers no sink wants are paused. */
+  readonly wantedLayer?: number;
   /** The track ended: the sink must let go of it. */
   close(): void;
 }

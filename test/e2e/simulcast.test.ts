@@ -2,7 +2,8 @@
  * Simulcast from Chromium, and the layer each viewer gets by the size of its tile: a 640×360 camera is
  * sent in two layers (320×180 and 640×360); a viewer whose tile is made small gets the small one (the
  * frame width drops), made large again gets the large one, and a tile moved off screen gets no video at
- * all until it is back. Another viewer's picture stays large throughout.
+ * all until it is back. Another viewer's picture stays large throughout. When nobody shows it large, the
+ * publisher's browser stops sending the large layer, and sends it again when someone does.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -129,6 +130,37 @@ describe('simulcast from the web client, a layer per tile', () => {
     await waitForFrames(bob.page, ANN_VIDEO);
     await bigPicture(bob.page);
     assert.ok(large > small);
+
+    // Both viewers' windows small: nobody is sent the large layer, so Ann's browser stops encoding it.
+    for (const p of [bob, cat]) await p.page.setViewportSize({ width: 360, height: 400 });
+    const sentOfLarge = () =>
+      ann.page.evaluate(async () => {
+        type Stat = { type: string; rid?: string; bytesSent?: number; frameWidth?: number };
+        const room = (
+          window as unknown as { port545: { room: { getStats(t: string): Promise<Map<string, Stat>> } } }
+        ).port545.room;
+        let most = { bytes: 0, width: 0 };
+        for (const stat of (await room.getStats('publisher')).values())
+          if (stat.type === 'outbound-rtp' && (stat.frameWidth ?? 0) >= most.width && stat.rid === 'f')
+            most = { bytes: stat.bytesSent ?? 0, width: stat.frameWidth ?? 0 };
+        return most.bytes;
+      });
+    let sent = await sentOfLarge();
+    await eventually(
+      'Ann’s browser stops sending the large layer',
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        const now = await sentOfLarge();
+        const still = now === sent;
+        sent = now;
+        return still;
+      },
+      NOTICE_MS * 2,
+    );
+    // And sends it again when Cat's window grows.
+    await cat.page.setViewportSize({ width: 1280, height: 720 });
+    await bigPicture(cat.page);
+    assert.ok((await sentOfLarge()) > sent, 'the large layer is sent again');
     assert.deepEqual(ann.errors.concat(bob.errors, cat.errors), []);
   });
 });
