@@ -58,6 +58,16 @@ describe('bad input on /ws', () => {
       assert.equal((await c.expectError({ type: 'offer', sdp: 'v=0', tracks: [] })).code, 'NOT_JOINED');
       assert.equal((await c.expectError([1, 2, 3])).code, 'INVALID_MESSAGE');
       assert.equal((await c.expectError('null')).code, 'INVALID_MESSAGE');
+      // A view size out of range, or not a whole number of pixels, is refused before anything reads it.
+      for (const size of [
+        { width: -1, height: 10 },
+        { width: 1e9, height: 10 },
+        { width: 10.5, height: 10 },
+        { width: '10', height: 10 },
+      ]) {
+        const refused = await c.expectError({ type: 'videoSize', trackId: 'TR_abcdefgh', ...size });
+        assert.equal(refused.code, 'INVALID_MESSAGE', JSON.stringify(size));
+      }
       c.close();
     });
   });
