@@ -37,17 +37,27 @@ function record(track: RemoteTrack<MediaStreamTrack>): Seen[] {
   return seen;
 }
 
-/** Fails when the packets seen skip or repeat a sequence number, go back in time, or jump a picture id. */
+/**
+ * Fails when the packets seen do not read as one stream: a sequence number, timestamp or picture id that
+ * jumps (each layer's start at random values, so a seam left unmended jumps by thousands). A packet lost
+ * on a busy machine, and its retransmission coming late, are a few numbers off and pass.
+ */
 function assertContinuous(seen: Seen[], what: string): void {
+  const near = (d: number, modulo: number) => Math.min(d, modulo - d);
   for (let i = 1; i < seen.length; i++) {
     const a = seen[i - 1]!;
     const b = seen[i]!;
-    assert.equal((b.seq - a.seq) & 0xffff, 1, `${what}: sequence numbers go on by one (at ${i})`);
+    const seqStep = near((b.seq - a.seq) & 0xffff, 0x10000);
+    assert.ok(seqStep <= 64, `${what}: sequence numbers go on (at ${i}: ${a.seq} → ${b.seq})`);
     const step = (b.timestamp - a.timestamp) >>> 0;
-    assert.ok(step < 90_000 * 60, `${what}: timestamps go forward (at ${i}: ${step})`);
-    if (b.frameStart && !(a.frameStart && a.pictureId === b.pictureId)) {
-      const next = (b.pictureId - a.pictureId) & 0x7fff;
-      assert.ok(next <= 1, `${what}: picture ids go on by one (at ${i}: ${a.pictureId} → ${b.pictureId})`);
+    const back = 0x1_0000_0000 - step;
+    assert.ok(
+      step < 90_000 * 60 || back < 90_000,
+      `${what}: timestamps go forward (at ${i}: ${a.timestamp} → ${b.timestamp})`,
+    );
+    if (a.pictureId >= 0 && b.pictureId >= 0) {
+      const ids = near((b.pictureId - a.pictureId) & 0x7fff, 0x8000);
+      assert.ok(ids <= 8, `${what}: picture ids go on (at ${i}: ${a.pictureId} → ${b.pictureId})`);
     }
   }
 }
