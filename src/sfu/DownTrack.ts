@@ -1,6 +1,6 @@
 import { type RTCRtpSender, type RTCRtpTransceiver, RtpPacket } from 'werift';
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import { type Vp8Indices, vp8Indices, withVp8Indices } from '../media/vp8.js';
+import { withVp8Indices } from '../media/vp8.js';
 import type { SenderInternals } from '../werift/internals.js';
 import { countMedia, type KindTotals, type MediaKind, uncountMedia } from './mediaTotals.js';
 import type { PublishedTrack } from './PublishedTrack.js';
@@ -42,13 +42,11 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
   /** The layer being sent (-1: none yet, or stopped: the next one starts at a keyframe) and the one wanted. */
   #layer = -1;
   #target = 0;
-  /** Layer switches made (not counting the first start). */
-  switches = 0;
   // What the subscriber shows the video at (device pixels) and the bandwidth it has (bits per second).
   #viewWidth = Number.POSITIVE_INFINITY;
   #viewHeight = Number.POSITIVE_INFINITY;
   #maxBitrate = Number.POSITIVE_INFINITY;
-  /** When the last packet went out (performance.now()), to step timestamps across a switch. */
+  /** When the last packet sent was forwarded (performance.now()), to step timestamps across a switch. */
   #lastSentAt = 0;
   // VP8 PictureID and TL0PICIDX continuity across layers: the last ones sent and what is added to each.
   readonly #rewriteVp8: boolean;
@@ -81,16 +79,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       source.requestKeyframe(this.#target);
   }
 
-  /** The simulcast layer being sent, -1 when none. */
-  get layer(): number {
-    return this.#layer;
-  }
-
   /** The simulcast layer this subscriber should get now, -1 when none (its video is shown nowhere). */
-  get targetLayer(): number {
-    return this.#target;
-  }
-
   get wantedLayer(): number {
     return this.#target;
   }
@@ -203,7 +192,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       this.#start(rtp, layer);
     }
     if (this.#rewriteVp8) rtp = this.#continueVp8(rtp);
-    this.#lastSentAt = performance.now();
+    this.#lastSentAt = this.source.forwardedAt;
     this.packetsSent++;
     this.bytesSent += rtp.payload.length;
     if (this.#fast.send(rtp)) return;
@@ -224,11 +213,10 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       // Sequence numbers go on by one; the timestamp by the time since the last packet sent.
       const elapsed = (performance.now() - this.#lastSentAt) / 1000;
       sender.replaceRTP(rtp.header, true, Math.max(1, Math.round(elapsed * this.source.clockRate)));
-      this.switches++;
     }
     this.#layer = layer;
     if (!this.#rewriteVp8) return;
-    const indices = vp8Indices(rtp.payload);
+    const indices = this.source.vp8Indices;
     if (!indices || this.#pictureId < 0) return;
     const mask = indices.pictureIdBits === 15 ? 0x7fff : 0x7f;
     this.#pictureIdOffset = (this.#pictureId + 1 - indices.pictureId) & mask;
@@ -237,7 +225,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
 
   /** The packet with VP8's PictureID and TL0PICIDX continuing those sent before a switch of layers. */
   #continueVp8(rtp: RtpPacket): RtpPacket {
-    const indices: Vp8Indices | undefined = vp8Indices(rtp.payload);
+    const indices = this.source.vp8Indices;
     if (!indices || indices.pictureIdBits === 0) return rtp;
     const mask = indices.pictureIdBits === 15 ? 0x7fff : 0x7f;
     const pictureId = (indices.pictureId + this.#pictureIdOffset) & mask;

@@ -487,7 +487,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     if (role === 'publisher') for (const track of this.#published.values()) track.requestKeyframes();
     else
       for (const down of this.#subscriptions.values())
-        down.source.requestKeyframe(Math.max(down.targetLayer, 0));
+        down.source.requestKeyframe(Math.max(down.wantedLayer, 0));
   }
 
   /** Coalesces changes made in one tick into one offer. */

@@ -1,7 +1,7 @@
 import type { RtpPacket } from 'werift';
 import { InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
-import { vp8KeyframeSize } from '../media/vp8.js';
+import { type Vp8Indices, vp8Indices, vp8KeyframeSize } from '../media/vp8.js';
 import { keyframeDetector } from './keyframe.js';
 import { countMedia, type KindTotals, observeForwarding, uncountMedia } from './mediaTotals.js';
 import type { RtpSink, RtpSource, SenderReportListener } from './RtpSource.js';
@@ -88,6 +88,13 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   keyframeRequests = 0;
   /** No packet for a while although its publisher's connection is up (see MediaSession's watchdog). */
   stalled = false;
+  /**
+   * Of the packet being forwarded: when (performance.now()), and, of a VP8 simulcast track, its
+   * descriptor's PictureID and TL0PICIDX. Read once here for all its sinks, which continue them
+   * across layer switches (DownTrack).
+   */
+  forwardedAt = 0;
+  vp8Indices: Vp8Indices | undefined;
 
   /** Its simulcast layers (one, named '', without simulcast), as listed by the publisher. */
   readonly layers: readonly LayerInfo[];
@@ -352,9 +359,11 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
       this.packetsDiscarded++;
       return;
     }
+    const now = performance.now();
+    this.forwardedAt = now;
     if (this.layers.length > 1) {
+      if (this.#vp8) this.vp8Indices = vp8Indices(rtp.payload);
       this.#layerBytes[layer] += rtp.payload.length;
-      const now = performance.now();
       const idle = now - this.#lastPacketAt[layer]! >= LAYER_IDLE_MS;
       this.#lastPacketAt[layer] = now;
       const info = this.layers[layer]!;
@@ -373,7 +382,6 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
       // RFC 6464 §3: the level is -dBov, 0 (loudest) to 127 (silence).
       const amplitude = level >= 127 ? 0 : 10 ** (-level / 20);
       // Exponential moving average over time (packets may come at any interval).
-      const now = performance.now();
       const k = 1 - Math.exp(-(now - this.#levelAt) / AUDIO_LEVEL_TAU_MS);
       this.#level += (amplitude - this.#level) * k;
       this.#levelAt = now;
