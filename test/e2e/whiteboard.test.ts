@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { axeProblems, browserSuite, closeAll, NOTICE_MS, openRoom, type Person } from '../helpers/browser.js';
 import { pngPixels } from '../helpers/ffmpeg.js';
-import { startTestServer } from '../helpers/server.js';
+import { eventually, startTestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
 
@@ -567,7 +567,8 @@ describe('the whiteboard in the web client', () => {
     await bob.page.keyboard.press('Enter');
     const typed = bob.page.getByRole('textbox', { name: /Text to place on the whiteboard/ });
     await typed.waitFor({ timeout: NOTICE_MS });
-    assert.ok(await typed.evaluate((e) => e === document.activeElement), 'the text box has the focus');
+    // The box takes the focus from an effect after it paints: wait for it there.
+    await eventually('the text box has the focus', () => typed.evaluate((e) => e === document.activeElement));
     await bob.page.keyboard.type('typed, no mouse');
     await bob.page.keyboard.press('Enter');
     await waitForItems(ann.page, 'Ann has Bob’s typed text', (items) =>
