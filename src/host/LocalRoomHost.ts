@@ -13,7 +13,13 @@ import { newRecordingId, type RecordingMeta } from '../recording/store.js';
 import type { Participant } from '../room/Participant.js';
 import type { Actor, Room } from '../room/Room.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
-import { ConnectDeadline, type PeerRole, SdpError } from '../sfu/index.js';
+import {
+  ConnectDeadline,
+  MediaSession,
+  type ParticipantMedia,
+  type PeerRole,
+  SdpError,
+} from '../sfu/index.js';
 import type {
   ActivityParticipant,
   AdminAction,
@@ -201,14 +207,30 @@ export class LocalRoomHost implements RoomHost {
       passwordChecked = true;
     }
     const room = registry.getOrCreate(request.room);
+    // A viewer's media may run on another worker (the room's audience spread over every core).
+    const viewerMedia =
+      request.kind === 'browser' && (request.viewer || grant.role === 'viewer')
+        ? this.#viewerMedia(room)
+        : undefined;
     // A room that ended while the password was checked is not the room it was checked for.
-    const participant = room.join(request.name, sink, request.rid, {
-      grant,
-      passwordChecked: passwordChecked && room === checked,
-      ...(request.rejoin !== undefined ? { rejoin: request.rejoin } : {}),
-      ...(request.card !== undefined ? { card: request.card } : {}),
-      ...(request.viewer ? { viewer: true } : {}),
-      ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
+    let participant: Participant;
+    try {
+      participant = room.join(request.name, sink, request.rid, {
+        ...(viewerMedia ? { viewerMedia } : {}),
+        grant,
+        passwordChecked: passwordChecked && room === checked,
+        ...(request.rejoin !== undefined ? { rejoin: request.rejoin } : {}),
+        ...(request.card !== undefined ? { card: request.card } : {}),
+        ...(request.viewer ? { viewer: true } : {}),
+        ...(request.kind === 'sip' ? { media: { subscriptions: 'routed' as const } } : {}),
+      });
+    } catch (error) {
+      void viewerMedia?.close();
+      throw error;
+    }
+    // Its media ended without it leaving (the worker it ran on stopped): it leaves.
+    viewerMedia?.on('closed', () => {
+      if (!participant.closed) void room.leave(participant, 'disconnected');
     });
     const member = new LocalMember(request.kind, room, participant, this);
     this.#timeMediaUp(participant, request.kind);
@@ -228,6 +250,20 @@ export class LocalRoomHost implements RoomHost {
       if (phone.voice) room.publishLocal(participant, session.publishLocal(phone.voice), 'microphone');
     }
     return member;
+  }
+
+  /**
+   * Where a room's viewers' media may run besides this thread: set by a room worker that has links to
+   * the others (`src/workers/WorkerLink.ts`). Given the room and how many of its viewers have their media
+   * here, it returns a session elsewhere, or undefined for here.
+   */
+  spreadViewers: ((room: string, localViewers: number) => ParticipantMedia | undefined) | undefined;
+
+  #viewerMedia(room: Room): ParticipantMedia | undefined {
+    if (!this.spreadViewers) return undefined;
+    let local = 0;
+    for (const viewer of room.viewers.values()) if (viewer.session instanceof MediaSession) local++;
+    return this.spreadViewers(room.name, local);
   }
 
   resume(request: ResumeRequest, sink: MemberSink): Member {

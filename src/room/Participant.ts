@@ -13,7 +13,7 @@ import {
   type ServerMessage,
   type TrackInfo,
 } from '../protocol/messages.js';
-import type { MediaSession, PublishedTrack } from '../sfu/index.js';
+import type { ParticipantMedia, PublishedTrack } from '../sfu/index.js';
 
 /** Where a participant's messages go: its signaling connection (the door's `MemberSink`). */
 export type SignalSink = MemberSink;
@@ -62,7 +62,7 @@ export interface ParticipantEvents {
 export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly id: string;
   readonly name: string;
-  readonly session: MediaSession;
+  readonly session: ParticipantMedia;
   /** A bearer secret for one resume; a resume replaces it (`RoomRegistry.claimResumeToken`). */
   resumeToken = newResumeToken();
   /** A bearer secret that lets this person back in after a restart (`RoomMembers`). */
@@ -89,7 +89,12 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly #cardChanges = new SlidingWindow(CARD_CHANGES_PER_MINUTE, 60_000);
   #sink: SignalSink | undefined;
 
-  constructor(id: string, name: string, session: MediaSession, access: ParticipantAccess = DEFAULT_ACCESS) {
+  constructor(
+    id: string,
+    name: string,
+    session: ParticipantMedia,
+    access: ParticipantAccess = DEFAULT_ACCESS,
+  ) {
     super();
     this.id = id;
     this.name = name;

@@ -18,6 +18,7 @@ import type {
 import {
   MediaSession,
   type MediaSessionOptions,
+  type ParticipantMedia,
   type PublishedTrack,
   type RtcSettings,
   SdpError,
@@ -94,6 +95,11 @@ export interface JoinOptions {
   card?: ParticipantCard;
   /** Join the audience: receive everything, publish and say nothing, announced to nobody. */
   viewer?: boolean;
+  /**
+   * A viewer's media, made by the host somewhere other than this thread (another worker); the room owns
+   * it from here on, and closes it if the join is refused. Without it the room makes a `MediaSession`.
+   */
+  viewerMedia?: ParticipantMedia;
 }
 
 /** What a viewer is not sent: the room's working material, for its participants. */
@@ -278,12 +284,17 @@ export class Room extends TypedEmitter<RoomEvents> {
     grant: JoinGrant,
     options: JoinOptions,
   ): Participant {
-    this.access.admit(grant, options.passwordChecked ?? false, false);
-    const max = this.#options.maxViewers;
-    if (this.viewers.size >= max)
-      throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
+    try {
+      this.access.admit(grant, options.passwordChecked ?? false, false);
+      const max = this.#options.maxViewers;
+      if (this.viewers.size >= max)
+        throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
+    } catch (error) {
+      void options.viewerMedia?.close();
+      throw error;
+    }
     const id = newParticipantId();
-    const session = new MediaSession(id, this.#options.rtc, options.media);
+    const session = options.viewerMedia ?? new MediaSession(id, this.#options.rtc, options.media);
     const viewer = new Participant(id, grant.name ?? name, session, {
       identity: grant.identity,
       role: 'viewer',

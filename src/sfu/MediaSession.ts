@@ -89,6 +89,36 @@ export interface MediaSessionEvents {
   closed: [];
 }
 
+/**
+ * What a room and its host use of a participant's media: a `MediaSession` on this thread, or a session
+ * that runs on another worker thread behind a proxy (a viewer spread off its room's worker, see
+ * `src/workers/WorkerLink.ts`).
+ */
+export interface ParticipantMedia {
+  readonly id: string;
+  readonly subscriptions: SubscriptionMode;
+  readonly closed: boolean;
+  readonly publishedTracks: PublishedTrack[];
+  readonly subscriptionCount: number;
+  readonly availableTracks: PublishedTrack[];
+  readonly slots: MediaSlot[];
+  readonly pendingSubscriberOffer: SubscriberOffer | undefined;
+  connectionState(role: PeerRole): string;
+  on<K extends keyof MediaSessionEvents>(
+    event: K,
+    listener: (...args: MediaSessionEvents[K]) => void,
+  ): () => void;
+  publish(offerSdp: string, mids: string[]): Promise<PublishResult>;
+  publishLocal(source: RtpSource): PublishedTrack;
+  subscribe(track: PublishedTrack): void;
+  unsubscribe(trackId: string): void;
+  setViewSize(trackId: string, width: number, height: number): void;
+  answerSubscriberOffer(offerSdp: string): Promise<string>;
+  applySubscriberAnswer(sdp: string): Promise<void>;
+  addIceCandidate(role: PeerRole, candidate: RemoteCandidate | null): Promise<void>;
+  close(): Promise<void>;
+}
+
 const newTrackId = () => `TR_${randomBytes(6).toString('base64url')}`;
 
 /**
@@ -97,7 +127,7 @@ const newTrackId = () => `TR_${randomBytes(6).toString('base64url')}`;
  * neither side ever has to resolve offer glare, and media flowing on one is never held up by a
  * renegotiation of the other. `publish`, `subscribe`, `unsubscribe` and `close` are the whole interface.
  */
-export class MediaSession extends TypedEmitter<MediaSessionEvents> {
+export class MediaSession extends TypedEmitter<MediaSessionEvents> implements ParticipantMedia {
   readonly id: string;
   readonly subscriptions: SubscriptionMode;
   closed = false;

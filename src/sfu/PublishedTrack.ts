@@ -117,8 +117,15 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
   #level = 0;
   #levelAt = 0;
 
-  constructor(id: string, source: RtpSource) {
+  readonly #counted: boolean;
+
+  /**
+   * `counted: false`: a mirror of a track published elsewhere (`TrackRelay.ts`), whose packets the
+   * server's metrics counted where they arrived.
+   */
+  constructor(id: string, source: RtpSource, options: { counted?: boolean } = {}) {
     super();
+    this.#counted = options.counted ?? true;
     this.id = id;
     this.kind = source.kind;
     this.mimeType = source.mimeType;
@@ -142,7 +149,7 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#layerBytes = new Float64Array(n);
     this.#wantedAt = new Float64Array(n).fill(performance.now());
     this.#unsubscribe = source.onRtp((rtp, level, layer) => this.#forward(rtp, level, layer));
-    countMedia(this);
+    if (this.#counted) countMedia(this);
   }
 
   /** Adds what this track counted to `into` (the server's metrics, `mediaTotals.ts`). */
@@ -407,7 +414,7 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
     this.#keyframeTimers.fill(undefined);
     for (const sink of [...this.#sinks]) sink.close();
     this.#sinks.clear();
-    uncountMedia(this);
+    if (this.#counted) uncountMedia(this);
     this.emit('closed');
     this.removeAllListeners();
   }

@@ -1,4 +1,4 @@
-import type { MediaSession, PeerRole } from './MediaSession.js';
+import type { ParticipantMedia, PeerRole } from './MediaSession.js';
 
 /**
  * A deadline for each of a session's peer connections to come up (ICE and DTLS: connectionState
@@ -8,14 +8,14 @@ import type { MediaSession, PeerRole } from './MediaSession.js';
  * stall) is not this module's business.
  */
 export class ConnectDeadline {
-  readonly #session: MediaSession;
+  readonly #session: ParticipantMedia;
   readonly #ms: number;
   readonly #onExpired: (role: PeerRole) => void;
   readonly #timers = new Map<PeerRole, NodeJS.Timeout>();
   readonly #connected = new Set<PeerRole>();
   readonly #off: (() => void)[] = [];
 
-  constructor(session: MediaSession, ms: number, onExpired: (role: PeerRole) => void) {
+  constructor(session: ParticipantMedia, ms: number, onExpired: (role: PeerRole) => void) {
     this.#session = session;
     this.#ms = ms;
     this.#onExpired = onExpired;

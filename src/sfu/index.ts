@@ -13,6 +13,7 @@ export {
   MediaSession,
   type MediaSessionEvents,
   type MediaSessionOptions,
+  type ParticipantMedia,
   type PeerRole,
   type PublishResult,
   type RemoteCandidate,
@@ -29,3 +30,4 @@ export {
   type RtpSource,
   type SenderReportListener,
 } from './RtpSource.js';
+export { type FeedInfo, type RelayBack, type RelayOut, TrackExport, TrackImport } from './TrackRelay.js';

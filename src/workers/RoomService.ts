@@ -9,6 +9,7 @@ import { buildRoomServer, type RoomServer } from './buildRoomServer.js';
 import { type MetricsData, roomServiceMetrics, type ThreadMetrics } from './metrics.js';
 import { PortSocket } from './PortSocket.js';
 import type { FilesCall, FromWorker, HttpRequest, Route, ToWorker } from './protocol.js';
+import { WorkerLinks } from './WorkerLink.js';
 
 /**
  * The rooms' side of a server: a room server that never listens. The main thread hands it the
@@ -21,6 +22,9 @@ import type { FilesCall, FromWorker, HttpRequest, Route, ToWorker } from './prot
 export class RoomService {
   readonly server: RoomServer;
   readonly #metrics: ThreadMetrics;
+  /** Channels to the other workers, made by the main thread (none on the main thread itself). */
+  readonly links: WorkerLinks;
+  #nextRemoteSession = 0;
   readonly #post: (message: FromWorker) => void;
   #closing: Promise<void> | undefined;
   /** Where the main thread's SIP sockets listen (every routed message says). */
@@ -67,7 +71,8 @@ export class RoomService {
           }
         : {}),
     });
-    this.#metrics = roomServiceMetrics(this.server, index);
+    this.links = new WorkerLinks(index, config.rtc, log);
+    this.#metrics = roomServiceMetrics(this.server, index, () => this.links.totals);
     // With webhooks on, what happens in rooms goes to the main thread, which sends them.
     if (config.webhooks.url)
       this.server.host.onActivity = (activity) => this.#postNow({ t: 'activity', activity });
@@ -146,6 +151,12 @@ export class RoomService {
       case 'shutdown':
         void this.close().finally(() => this.#postNow({ t: 'shutdown', rid: message.rid }));
         return;
+      case 'link': {
+        this.links.connect(message.peer, message.port);
+        this.server.host.spreadViewers ??= (room, local) =>
+          this.links.viewerMedia(room, `${this.links.self}.${++this.#nextRemoteSession}`, local);
+        return;
+      }
       case 'sip': {
         this.#sipPort = message.port;
         const gateway = this.server.gateways.sip;
@@ -186,6 +197,7 @@ export class RoomService {
       for (const { connection } of this.#sockets.values())
         if (!connection.member) connection.send({ type: 'bye', reason: 'server shutting down' });
       await this.server.close();
+      await this.links.close();
       this.#metrics.close();
       this.#flushSends();
     })();

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomActivity } from '../host/RoomHost.js';
@@ -26,7 +26,7 @@ function startWorker(data: WorkerData, name: string): Worker {
 export interface WorkerLike {
   /** -1 once stopped (as `Worker.threadId`); this thread's id for an in-thread worker. */
   readonly threadId: number;
-  postMessage(message: ToWorker): void;
+  postMessage(message: ToWorker, transfer?: MessagePort[]): void;
   on(event: 'message', listener: (message: FromWorker) => void): this;
   on(event: 'error', listener: (error: Error) => void): this;
   once(event: 'error', listener: (error: Error) => void): this;
@@ -150,8 +150,8 @@ export class RoomWorker {
     return this.#exited;
   }
 
-  post(message: ToWorker): void {
-    if (!this.#exited) this.#worker.postMessage(message);
+  post(message: ToWorker, transfer?: MessagePort[]): void {
+    if (!this.#exited) this.#worker.postMessage(message, transfer);
   }
 
   /** Sends a message that the worker answers (same `rid`). */
@@ -323,6 +323,14 @@ export class RoomWorkers implements RoomPlacement {
       this.#log.error({ err: error, worker: index }, 'room worker failed'),
     );
     worker.worker.once('exit', (code) => this.#onExit(worker, code));
+    // A channel to each other worker, over which a room's viewers are spread (src/workers/WorkerLink.ts).
+    if (!this.#inThread)
+      for (const other of this.#workers) {
+        if (!other || other.index === index || other.gone) continue;
+        const { port1, port2 } = new MessageChannel();
+        worker.post({ t: 'link', peer: other.index, port: port1 }, [port1]);
+        other.post({ t: 'link', peer: index, port: port2 }, [port2]);
+      }
     return worker;
   }
 

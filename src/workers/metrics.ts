@@ -11,6 +11,7 @@ import {
 } from 'prom-client';
 import { type KindTotals, type MediaKind, mediaTotals, onForwarding } from '../sfu/mediaTotals.js';
 import type { RoomServer } from './buildRoomServer.js';
+import type { LinkTotals } from './WorkerLink.js';
 
 /**
  * The server's Prometheus metrics (`GET /metrics`). Each thread has its own registry, labelled with the
@@ -166,9 +167,38 @@ function mediaMetrics(registry: Registry, totals: () => Totals): void {
 }
 
 /** The metrics of a room service: its rooms, people, gateways and media. */
-export function roomServiceMetrics(server: RoomServer, index: number): ThreadMetrics {
+export function roomServiceMetrics(
+  server: RoomServer,
+  index: number,
+  links?: () => LinkTotals,
+): ThreadMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ thread: `worker-${index}` });
+  if (links) {
+    new Counter({
+      name: 'port545_worker_relay_packets_total',
+      help: "RTP packets handed to other workers for their share of a room's viewers (out), and received from them (in)",
+      labelNames: ['direction'],
+      registers: [registry],
+      collect() {
+        const t = links();
+        this.reset();
+        this.inc({ direction: 'out' }, t.packetsOut);
+        this.inc({ direction: 'in' }, t.packetsIn);
+      },
+    });
+    new Gauge({
+      name: 'port545_worker_spread_viewers',
+      help: "Viewers whose media runs on another worker than their room's: of this worker's rooms (remote), or run here for another's (hosted)",
+      labelNames: ['side'],
+      registers: [registry],
+      collect() {
+        const t = links();
+        this.set({ side: 'remote' }, t.remote);
+        this.set({ side: 'hosted' }, t.hosted);
+      },
+    });
+  }
   const { host, gateways } = server;
   new Gauge({
     name: 'port545_rooms',

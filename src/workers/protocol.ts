@@ -52,7 +52,12 @@ export type ToWorker =
    * A SIP message the main thread's sockets read, for this worker's gateway: a call's messages go to the
    * worker of its room (`route` with its INVITE), the rest to any worker. `port`: the SIP port.
    */
-  | { t: 'sip'; data: Uint8Array; peer: SipPeer; stream: boolean; port: number; route?: Route };
+  | { t: 'sip'; data: Uint8Array; peer: SipPeer; stream: boolean; port: number; route?: Route }
+  /**
+   * This worker's end of a channel to worker `peer` (src/workers/WorkerLink.ts): a room's viewers' media
+   * may run on the other worker. A new channel to the same index replaces the old (its worker died).
+   */
+  | { t: 'link'; peer: number; port: MessagePort };
 
 export type FromWorker =
   | { t: 'ready' }
