@@ -87,7 +87,13 @@ interface JoinOptions {
   /** port545: join the room's audience (`join.viewer`). Janus's subscribers are receive-only anyway. */
   viewer?: boolean;
   clip?: VideoClip;
+  /** One received packet in this many per stream is decrypted and sampled (ReceiverTap). */
+  sampleEvery?: number;
 }
+
+/** A subscriber's tap on the shared latency sink. */
+const newTap = (options: JoinOptions) =>
+  new ReceiverTap(sink, options.sampleEvery ? { sampleEvery: options.sampleEvery } : {});
 
 /** Feeds a ClipSource's packets, each payload stamped with its send time, to `send`. */
 function startClip(
@@ -126,7 +132,7 @@ function newParticipant(
 
 async function joinSfu(room: string, options: JoinOptions): Promise<LoadParticipant> {
   const { video, audio, sinkPort } = options;
-  const tap = new ReceiverTap(sink);
+  const tap = newTap(options);
   const pcs: RTCPeerConnection[] = [];
   const client = await Room.connect<MediaStreamTrack>({
     url,
@@ -218,7 +224,7 @@ async function joinSfu(room: string, options: JoinOptions): Promise<LoadParticip
 
 async function joinRelay(room: string, options: JoinOptions): Promise<LoadParticipant> {
   const { video, audio } = options;
-  const tap = new ReceiverTap(sink);
+  const tap = newTap(options);
   const socket: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, relayLocal, resolve));
   let registered: (() => void) | undefined;
@@ -274,7 +280,7 @@ async function gathered(pc: RTCPeerConnection): Promise<string> {
 async function joinJanus(room: string, options: JoinOptions): Promise<LoadParticipant> {
   const { video, audio, sinkPort } = options;
   const api = janus!;
-  const tap = new ReceiverTap(sink);
+  const tap = newTap(options);
   const handle = await api.attach();
   const roomId = await api.room(room, handle);
   const pc = new RTCPeerConnection({
@@ -367,6 +373,7 @@ async function add(command: Extract<LoadCommand, { cmd: 'add' }>) {
           ...(sinks ? { sinkPort: nextSinkPort } : {}),
           ...(command.viewer ? { viewer: true } : {}),
           ...(command.clip ? { clip: command.clip } : {}),
+          ...(command.sampleEvery ? { sampleEvery: command.sampleEvery } : {}),
         };
         if (sinks) nextSinkPort += 2;
         const p = await (mode === 'sfu'

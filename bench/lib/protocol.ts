@@ -29,6 +29,8 @@ export type LoadCommand =
       viewer?: boolean;
       /** The publishers' video (default 360p). */
       clip?: VideoClip;
+      /** Subscribers measured at their socket decrypt and sample one packet in this many (default 16). */
+      sampleEvery?: number;
     }
   | { cmd: 'waitFlowing'; timeoutMs: number }
   | { cmd: 'windowStart' }
