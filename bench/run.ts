@@ -201,6 +201,8 @@ interface StepOptions {
   passMinutes?: number;
   /** Time each newcomer of a step adds to the wait for everyone to receive (the wait is 30 s at least). */
   flowMsPerJoin?: number;
+  /** Where the rows go as they are measured (kept if a later step fails); default a new array. */
+  rows?: StepRow[];
 }
 
 /**
@@ -222,7 +224,7 @@ async function runSteps(
         ? overBudget()
         : (performance.now() - passStarted) / 60_000 > options.passMinutes;
     const idle = sampleProcess(target.pid);
-    const rows: StepRow[] = [];
+    const rows: StepRow[] = options.rows ?? [];
     let previous = 0;
     // The server's CPU share before a step's joins: idle, then the previous step's window.
     let baselineShare = cpuShare(idle, sampleProcess(target.pid));
@@ -492,14 +494,22 @@ interface BroadcastHeld {
   limitFound: boolean;
   /** How its viewers were counted. */
   viewersCountedAs: string;
+  /** The pass ended in an error (the steps before it are kept). */
+  error?: string;
   atHeld: Record<string, number | string> | null;
   firstNotHeld: Record<string, number | string> | null;
 }
 
-function broadcastHeld(system: string, rows: StepRow[] | undefined, countedAs: string): BroadcastHeld {
+function broadcastHeld(
+  system: string,
+  rows: StepRow[] | undefined,
+  countedAs: string,
+  error: string | undefined,
+): BroadcastHeld {
   const held = largestHeld(rows);
   const notHeld = rows?.find((r) => !r.held);
   return {
+    ...(error ? { error } : {}),
     system,
     viewers: held?.step ?? 0,
     limitFound: notHeld !== undefined,
@@ -567,9 +577,10 @@ function heldRatio(a: BroadcastHeld, b: BroadcastHeld, target: number) {
 async function runBroadcast(): Promise<ScenarioResult | undefined> {
   const scenario = broadcastScenario;
   const withJanus = args.janus && janusBinary() !== undefined;
+  const workerCounts = (process.env.BENCH_WORKERS_N ?? '1,2').split(',').map(Number);
   note(
-    `\n== ${scenario.name}: ${scenario.description}; port545 --workers 1, --workers 2${withJanus ? ', Janus' : ''}; ` +
-      'server and load unpinned; until a step is not held',
+    `\n== ${scenario.name}: ${scenario.description}; port545 ${workerCounts.map((n) => `--workers ${n}`).join(', ')}` +
+      `${withJanus ? ', Janus' : ''}; server and load unpinned; until a step is not held`,
   );
   if (!sinksAvailable()) {
     note('  skipped: the sink viewers need root and nft (apt-get install nftables)');
@@ -589,7 +600,7 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
   const maxViewers = Math.max(2000, ...steps);
   const sinkCount = `all but ${BROADCAST_MEASURED_VIEWERS} viewers are sinks`;
   const passes: { system: System; interfaces: string[]; countedAs: string }[] = [];
-  for (const n of (process.env.BENCH_WORKERS_N ?? '1,2').split(',').map(Number))
+  for (const n of workerCounts)
     passes.push({
       system: {
         ...current,
@@ -611,22 +622,33 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
         `VideoRoom subscribers; event_loops ${janusLoops || "0 (Janus's default: a media thread per handle)"}`,
     });
   const rows: Record<string, StepRow[]> = {};
+  const errors: Record<string, string> = {};
   for (const pass of passes) {
     note(`  ${pass.system.name}: ${pass.countedAs}`);
+    const list: StepRow[] = [];
+    rows[pass.system.name] = list;
     // A new filter (counters at zero) for each server: the next load process gives its sinks the same ports.
     installSinkFilter(pass.interfaces);
     try {
-      rows[pass.system.name] = await runSteps(scenario, pass.system, steps, [], {
+      await runSteps(scenario, pass.system, steps, [], {
         untilNotHeld: true,
         passMinutes: broadcastPassMinutes(),
         flowMsPerJoin: 100,
+        rows: list,
       });
+    } catch (error) {
+      // The other systems still run; this one's steps so far are kept, and the error is in the summary.
+      errors[pass.system.name] = (error as Error).message ?? String(error);
+      note(`  ${scenario.name}/${pass.system.name}: failed: ${errors[pass.system.name]}`);
     } finally {
       removeSinkFilter();
     }
   }
   const held = Object.fromEntries(
-    passes.map((p) => [p.system.name, broadcastHeld(p.system.name, rows[p.system.name], p.countedAs)]),
+    passes.map((p) => [
+      p.system.name,
+      broadcastHeld(p.system.name, rows[p.system.name], p.countedAs, errors[p.system.name]),
+    ]),
   );
   const one = held['workers-1'];
   const two = held['workers-2'];
@@ -671,7 +693,9 @@ function formatBroadcastSummary(summary: {
     const end = h.firstNotHeld
       ? `not held at ${h.firstNotHeld.step} (loss ${h.firstNotHeld.lossPercent} %, p99 ${h.firstNotHeld.p99Ms} ms` +
         `${h.firstNotHeld.notFlowing ? `, ${h.firstNotHeld.notFlowing} not receiving` : ''})`
-      : 'no step missed: a lower bound';
+      : h.error
+        ? `failed: ${h.error.split('\n')[0]}`
+        : 'no step missed: a lower bound';
     lines.push(`    ${h.system.padEnd(10)} V=${String(h.viewers).padEnd(5)} ${at}; ${end}`);
   }
   const ratio = (name: string, r: ReturnType<typeof heldRatio> | null) => {
