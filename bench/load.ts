@@ -6,6 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, RtpPacket } from 'werift';
 import WebSocket from 'ws';
 import { Bot, type ReceivedTrack } from '../src/bot/Bot.js';
@@ -22,6 +23,7 @@ import type {
   LoadCommand,
   LoadReply,
   Mode,
+  VideoClip,
   WindowResult,
 } from './lib/protocol.js';
 import { LatencySink, ReceiverTap, tapPeerConnection } from './lib/ReceiverTap.js';
@@ -29,6 +31,11 @@ import { readSinkCounters, SINK_PORTS } from './lib/sinkFilter.js';
 import { percentile } from './lib/stats.js';
 
 const LOOPBACK = ['127.0.0.1'];
+/** The publishers' video per `add` option; ClipSource's default (fixtures/clip.ivf) is the 360p one. */
+const VIDEO_CLIPS: Record<VideoClip, string | undefined> = {
+  '360p': undefined,
+  '720p': fileURLToPath(new URL('../fixtures/clip-720.ivf', import.meta.url)),
+};
 /** Pause between two measured joins, longer than the SFU's keyframe request interval (300 ms). */
 const JOIN_SPACING_MS = 500;
 
@@ -67,17 +74,37 @@ let janusAddress = '';
 /** Janus publisher ids (feeds) per bench room, for its subscribers to ask for. */
 const janusFeeds = new Map<string, number[]>();
 let joinFailures = 0;
+/** VIEWER_CANNOT errors the viewers got (see joinSfu). */
+let viewerRefusals = 0;
 let nextName = 0;
+
+/** What one `add` makes: a publisher (video, audio) or a subscriber (neither), and how it joins. */
+interface JoinOptions {
+  video: boolean;
+  audio: boolean;
+  /** A sink's UDP port (bench/lib/sinkFilter.ts): the kernel counts its RTP. */
+  sinkPort?: number;
+  /** port545: join the room's audience (`join.viewer`). Janus's subscribers are receive-only anyway. */
+  viewer?: boolean;
+  clip?: VideoClip;
+  /** One received packet in this many per stream is decrypted and sampled (ReceiverTap). */
+  sampleEvery?: number;
+}
+
+/** A subscriber's tap on the shared latency sink. */
+const newTap = (options: JoinOptions) =>
+  new ReceiverTap(sink, options.sampleEvery ? { sampleEvery: options.sampleEvery } : {});
 
 /** Feeds a ClipSource's packets, each payload stamped with its send time, to `send`. */
 function startClip(
-  video: boolean,
-  audio: boolean,
+  options: JoinOptions,
   counter: { sent: number },
   sendVideo: (p: RtpPacket) => void,
   sendAudio: (p: RtpPacket) => void,
 ): ClipSource {
-  const source = new ClipSource({ video, audio });
+  const { video, audio } = options;
+  const videoPath = VIDEO_CLIPS[options.clip ?? '360p'];
+  const source = new ClipSource({ video, audio, ...(videoPath ? { videoPath } : {}) });
   if (video)
     source.onVideoRtp((rtp) => {
       counter.sent++;
@@ -103,18 +130,15 @@ function newParticipant(
   return { room, tap, streams: (video ? 1 : 0) + (audio ? 1 : 0), sent: 0, plis: 0, describe, stop };
 }
 
-async function joinSfu(
-  room: string,
-  video: boolean,
-  audio: boolean,
-  sinkPort?: number,
-): Promise<LoadParticipant> {
-  const tap = new ReceiverTap(sink);
+async function joinSfu(room: string, options: JoinOptions): Promise<LoadParticipant> {
+  const { video, audio, sinkPort } = options;
+  const tap = newTap(options);
   const pcs: RTCPeerConnection[] = [];
   const client = await Room.connect<MediaStreamTrack>({
     url,
     room,
     name: `load-${nextName++}`,
+    ...(options.viewer ? { viewer: true } : {}),
     // One message per tick: the SDK attaches its message listener after the `joined` reply resolves, and
     // `ws` may otherwise emit an `offer` that arrived in the same TCP read before that (then lost).
     createWebSocket: (u) =>
@@ -133,7 +157,18 @@ async function joinSfu(
       return pc as unknown as PeerConnectionLike;
     },
   });
-  client.on('error', (error) => console.error(`load: ${client.participantId}: ${error.message}`));
+  client.on('error', (error) => {
+    // The SDK's Room sends its whiteboard's sync to the server after `joined`, which refuses it from a
+    // viewer (VIEWER_CANNOT): harmless for what the bench measures, said once instead of twice per viewer.
+    if (options.viewer && error.message.startsWith('VIEWER_CANNOT')) {
+      if (viewerRefusals++ === 0)
+        console.error(
+          `load: ${client.participantId}: ${error.message} (the SDK's board sync; not shown again)`,
+        );
+      return;
+    }
+    console.error(`load: ${client.participantId}: ${error.message}`);
+  });
   const p = newParticipant(
     room,
     tap,
@@ -158,8 +193,7 @@ async function joinSfu(
     let videoFast: RtpFastSender | undefined;
     let audioFast: RtpFastSender | undefined;
     source = startClip(
-      video,
-      audio,
+      options,
       p,
       (rtp) => {
         if (!videoFast?.send(rtp)) videoTrack.writeRtp(rtp);
@@ -188,8 +222,9 @@ async function joinSfu(
   return p;
 }
 
-async function joinRelay(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
-  const tap = new ReceiverTap(sink);
+async function joinRelay(room: string, options: JoinOptions): Promise<LoadParticipant> {
+  const { video, audio } = options;
+  const tap = newTap(options);
   const socket: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, relayLocal, resolve));
   let registered: (() => void) | undefined;
@@ -223,7 +258,7 @@ async function joinRelay(room: string, video: boolean, audio: boolean): Promise<
       socket.close();
     },
   );
-  const source = video || audio ? startClip(video, audio, p, send, send) : undefined;
+  const source = video || audio ? startClip(options, p, send, send) : undefined;
   source?.start();
   return p;
 }
@@ -238,14 +273,21 @@ async function gathered(pc: RTCPeerConnection): Promise<string> {
 
 /**
  * A participant of Janus's VideoRoom: a publisher (werift offers, Janus answers) or a subscriber to every
- * feed of the room (Janus offers, werift answers), each on its own plugin handle and peer connection.
+ * feed of the room (Janus offers, werift answers), each on its own plugin handle and peer connection. A
+ * sink subscriber's socket is on its sink port, where the kernel counts what Janus sends it across the
+ * link (bench/lib/sinkFilter.ts, with the link's interface).
  */
-async function joinJanus(room: string, video: boolean, audio: boolean): Promise<LoadParticipant> {
+async function joinJanus(room: string, options: JoinOptions): Promise<LoadParticipant> {
+  const { video, audio, sinkPort } = options;
   const api = janus!;
-  const tap = new ReceiverTap(sink);
+  const tap = newTap(options);
   const handle = await api.attach();
   const roomId = await api.room(room, handle);
-  const pc = new RTCPeerConnection(nodePeerConfig([janusLink]));
+  const pc = new RTCPeerConnection({
+    ...nodePeerConfig([janusLink]),
+    // As in joinSfu: werift binds the first free port of the range, the sink's own.
+    ...(sinkPort ? { icePortRange: [sinkPort, sinkPort + 1] as [number, number] } : {}),
+  });
   let source: ClipSource | undefined;
   const p = newParticipant(
     room,
@@ -259,6 +301,7 @@ async function joinJanus(room: string, video: boolean, audio: boolean): Promise<
       await pc.close();
     },
   );
+  if (sinkPort) p.sinkPort = sinkPort;
   if (video || audio) {
     const videoSender = video ? pc.addTransceiver('video', { direction: 'sendonly' }).sender : undefined;
     const audioSender = audio ? pc.addTransceiver('audio', { direction: 'sendonly' }).sender : undefined;
@@ -284,8 +327,7 @@ async function joinJanus(room: string, video: boolean, audio: boolean): Promise<
     const videoFast = videoSender && new RtpFastSender(videoSender);
     const audioFast = audioSender && new RtpFastSender(audioSender);
     source = startClip(
-      video,
-      audio,
+      options,
       p,
       (rtp) => videoFast?.send(rtp),
       (rtp) => audioFast?.send(rtp),
@@ -317,27 +359,28 @@ async function joinJanus(room: string, video: boolean, audio: boolean): Promise<
 
 let nextSinkPort = SINK_PORTS[0];
 
-async function add(
-  room: string,
-  count: number,
-  video: boolean,
-  audio: boolean,
-  concurrency: number,
-  sinks = false,
-) {
+async function add(command: Extract<LoadCommand, { cmd: 'add' }>) {
+  const { room, count, concurrency, sinks = false } = command;
   let left = count;
   const worker = async () => {
     while (left > 0) {
       left--;
       try {
         if (sinks && nextSinkPort + 1 > SINK_PORTS[1]) throw new Error('no sink ports left');
-        const sinkPort = sinks ? nextSinkPort : undefined;
+        const options: JoinOptions = {
+          video: command.video,
+          audio: command.audio,
+          ...(sinks ? { sinkPort: nextSinkPort } : {}),
+          ...(command.viewer ? { viewer: true } : {}),
+          ...(command.clip ? { clip: command.clip } : {}),
+          ...(command.sampleEvery ? { sampleEvery: command.sampleEvery } : {}),
+        };
         if (sinks) nextSinkPort += 2;
         const p = await (mode === 'sfu'
-          ? joinSfu(room, video, audio, sinkPort)
+          ? joinSfu(room, options)
           : mode === 'janus'
-            ? joinJanus(room, video, audio)
-            : joinRelay(room, video, audio));
+            ? joinJanus(room, options)
+            : joinRelay(room, options));
         participants.push(p);
       } catch (error) {
         joinFailures++;
@@ -540,14 +583,7 @@ async function handle(command: LoadCommand): Promise<unknown> {
       }
       return null;
     case 'add':
-      await add(
-        command.room,
-        command.count,
-        command.video,
-        command.audio,
-        command.concurrency,
-        command.sinks,
-      );
+      await add(command);
       return flowState();
     case 'waitFlowing':
       return waitFlowing(command.timeoutMs);

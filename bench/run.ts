@@ -13,6 +13,9 @@
  *   npm run bench -- --server-node-args "--max-semi-space-size=64"   Node flags for the server process
  *   npm run bench -- --label after     a label stored in the JSON (e.g. before/after a change)
  *   npm run bench -- --only workers    two rooms with --workers 1, then --workers 2 (root and nft)
+ *   npm run bench -- --only broadcast [--janus]   one room, one 720p publisher, viewers added until a
+ *                                      step is not held, with --workers 1, --workers 2 (and Janus), all
+ *                                      unpinned on both cores; most viewers are sinks (root and nft)
  *   npm run bench -- --only udp-mux    the livestream with media on the port range and on one UDP port
  *                                      (--udp-port), on a worker and on the main thread: CPU per packet
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
@@ -22,12 +25,13 @@
  *                                      runs in a network namespace (root, iproute2), and so does a second
  *                                      relay pass ("relay-link") that shows what that link costs
  *
- * Environment: BENCH_WORKERS_N=2 runs the workers scenario with those worker counts only (default 1,2);
+ * Environment: BENCH_WORKERS_N=2 runs the workers and broadcast scenarios with those worker counts only
+ * (default 1,2);
  * BENCH_LOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes Node flags to the load process;
  * BENCH_SHOW_OUTPUT=1 shows the server's output after start-up (e.g. with --server-node-args=--trace-gc);
  * BENCH_SERVER_FROM_SOURCE=1 runs the server from source with tsx instead of compiling it first to dist/;
- * BENCH_JANUS_EVENT_LOOPS=N sets Janus's event_loops (default 1; 0 is Janus's own default, a media thread
- * per handle).
+ * BENCH_JANUS_EVENT_LOOPS=N sets Janus's event_loops (default 1 in the livestream, where Janus is pinned to
+ * one core; 0 in the broadcast, Janus's own default, a media thread per handle, which uses both cores).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -35,7 +39,13 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
-import { createNamespaceLink, janusBinary, type NamespaceLink, startJanus } from './lib/janus.js';
+import {
+  createNamespaceLink,
+  HOST_INTERFACE,
+  janusBinary,
+  type NamespaceLink,
+  startJanus,
+} from './lib/janus.js';
 import { cpuShare, machineInfo, sampleProcess } from './lib/proc.js';
 import {
   type LoadProcess,
@@ -46,10 +56,16 @@ import {
   startServer,
 } from './lib/processes.js';
 import type { FlowState, JoinTimeResult, Mode, WindowResult } from './lib/protocol.js';
-import { formatStepTable, type StepRow, summarise } from './lib/report.js';
-import { installSinkFilter, removeSinkFilter, sinksAvailable } from './lib/sinkFilter.js';
+import { formatStepTable, HELD_LOSS_PERCENT, HELD_P99_MS, type StepRow, summarise } from './lib/report.js';
+import { installSinkFilter, removeSinkFilter, SINK_PORTS, sinksAvailable } from './lib/sinkFilter.js';
 import { percentile, round } from './lib/stats.js';
-import { type Scenario, scenarios, workersScenario } from './scenarios.js';
+import {
+  BROADCAST_MEASURED_VIEWERS,
+  broadcastScenario,
+  type Scenario,
+  scenarios,
+  workersScenario,
+} from './scenarios.js';
 import { freeUdpPort, UDP_MUX_QUICK_STEPS, UDP_MUX_STEPS, udpMuxPasses, udpMuxSummary } from './udpMux.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -124,6 +140,8 @@ interface System {
   cores?: number;
   /** The relay runs in a network namespace, across a veth link (as Janus must: see bench/lib/janus.ts). */
   acrossLink?: boolean;
+  /** Janus's `event_loops` (0: a media thread per handle); default BENCH_JANUS_EVENT_LOOPS or 1. */
+  janusEventLoops?: number;
 }
 
 const current: System = { name: 'sfu', mode: 'sfu', root: ROOT };
@@ -147,7 +165,8 @@ async function withProcesses<T>(
   let target: Managed & { url?: string; port?: number; address?: string; localAddress?: string };
   if (system.mode === 'sfu')
     target = await startServer(system.root, sPin, [...extra, ...nodeArgs], system.serveArgs);
-  else if (system.mode === 'janus') target = await startJanus(sPin, janusEventLoops);
+  else if (system.mode === 'janus')
+    target = await startJanus(sPin, system.janusEventLoops ?? janusEventLoops);
   else if (system.acrossLink) {
     link = createNamespaceLink();
     const r = await startRelay(ROOT, [...link.exec, ...sPin], link.address).catch((error: unknown) => {
@@ -174,22 +193,43 @@ async function withProcesses<T>(
   }
 }
 
-/** Runs the steps of one scenario on one system; stops once a step is far past its limit. */
+/** How runSteps goes through the steps, where a scenario differs from the rest. */
+interface StepOptions {
+  /** Stop at the first step not held (the broadcast: viewers are added until a step is not held). */
+  untilNotHeld?: boolean;
+  /** This pass's own time budget, in minutes from its start, instead of the run's (overBudget). */
+  passMinutes?: number;
+  /** Time each newcomer of a step adds to the wait for everyone to receive (the wait is 30 s at least). */
+  flowMsPerJoin?: number;
+  /** Where the rows go as they are measured (kept if a later step fails); default a new array. */
+  rows?: StepRow[];
+}
+
+/**
+ * Runs the steps of one scenario on one system; stops once a step is far past its limit (with
+ * `untilNotHeld`, at the first step not held).
+ */
 async function runSteps(
   scenario: Scenario,
   system: System,
   steps: number[],
   nodeArgs: string[] = [],
+  options: StepOptions = {},
 ): Promise<StepRow[]> {
   return withProcesses(system, nodeArgs, async (load, target) => {
     await sleep(500);
+    const passStarted = performance.now();
+    const outOfTime = () =>
+      options.passMinutes === undefined
+        ? overBudget()
+        : (performance.now() - passStarted) / 60_000 > options.passMinutes;
     const idle = sampleProcess(target.pid);
-    const rows: StepRow[] = [];
+    const rows: StepRow[] = options.rows ?? [];
     let previous = 0;
     // The server's CPU share before a step's joins: idle, then the previous step's window.
     let baselineShare = cpuShare(idle, sampleProcess(target.pid));
     for (const step of steps) {
-      if (overBudget()) {
+      if (outOfTime()) {
         note(
           `  ${scenario.name}/${system.name}: ${scenario.stepLabel(step)} and larger skipped (time budget)`,
         );
@@ -200,7 +240,11 @@ async function runSteps(
       await scenario.grow(load, previous, step);
       const joined = scenario.participants(step) - (previous ? scenario.participants(previous) : 0);
       previous = step;
-      const flow = await load.request<FlowState>({ cmd: 'waitFlowing', timeoutMs: 30_000 });
+      const flowTimeoutMs = Math.max(30_000, joined * (options.flowMsPerJoin ?? 0));
+      const flow = await load.request<FlowState>(
+        { cmd: 'waitFlowing', timeoutMs: flowTimeoutMs },
+        flowTimeoutMs + 30_000,
+      );
       const joinSeconds = (performance.now() - t0) / 1000;
       const j1 = sampleProcess(target.pid);
       await sleep(timing.settleMs);
@@ -235,6 +279,12 @@ async function runSteps(
       rows.push(row);
       baselineShare = cpuShare(s0, s1);
       note(formatStepTable([row], rows.length === 1));
+      if (options.untilNotHeld && !row.held) {
+        note(
+          `  ${scenario.name}/${system.name}: not held at ${scenario.stepLabel(step)}; larger steps skipped`,
+        );
+        break;
+      }
       if (row.lossPercent > 5 || !(row.p99Ms <= 500) || row.flowing < row.participants) {
         note(
           `  ${scenario.name}/${system.name}: overloaded at ${scenario.stepLabel(step)}; larger steps skipped`,
@@ -426,6 +476,237 @@ async function runWorkers(): Promise<ScenarioResult | undefined> {
   });
   note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
   return { scenario: workersScenario.name, description: workersScenario.description, steps: rows, summary };
+}
+
+/** Sink viewers one load process can have: each takes two ports of SINK_PORTS. */
+const SINK_CAPACITY = Math.floor((SINK_PORTS[1] - SINK_PORTS[0] + 1) / 2);
+/** The issue's targets: two workers hold 1.7× the viewers of one (one room), port545 2× Janus's viewers. */
+const BROADCAST_TARGETS = { workers2OverWorkers1: 1.7, port545OverJanus: 2 };
+/** Minutes one system's broadcast steps may take (a pass ends at its first step not held anyway). */
+const broadcastPassMinutes = () => (quick ? 2 : 6);
+
+/** What one system held in the broadcast: its largest held step, and the step that ended it. */
+interface BroadcastHeld {
+  system: string;
+  /** Viewers at the largest step held (0: none held). */
+  viewers: number;
+  /** A step was not held: `viewers` is the limit (to the steps' spacing), else only a lower bound. */
+  limitFound: boolean;
+  /** How its viewers were counted. */
+  viewersCountedAs: string;
+  /** The pass ended in an error (the steps before it are kept). */
+  error?: string;
+  atHeld: Record<string, number | string> | null;
+  firstNotHeld: Record<string, number | string> | null;
+}
+
+function broadcastHeld(
+  system: string,
+  rows: StepRow[] | undefined,
+  countedAs: string,
+  error: string | undefined,
+): BroadcastHeld {
+  const held = largestHeld(rows);
+  const notHeld = rows?.find((r) => !r.held);
+  return {
+    ...(error ? { error } : {}),
+    system,
+    viewers: held?.step ?? 0,
+    limitFound: notHeld !== undefined,
+    viewersCountedAs: countedAs,
+    atHeld: held
+      ? {
+          step: held.label,
+          forwardedPps: held.forwardedPps,
+          mbps: held.mbps,
+          serverCpuPercent: held.serverCpuPercent,
+          serverMainThreadPercent: held.serverMainThreadPercent,
+          cpuMsPer10k: held.cpuMsPer10k,
+          lossPercent: held.lossPercent,
+          p99Ms: held.p99Ms,
+          loadCpuPercent: held.loadCpuPercent,
+        }
+      : null,
+    firstNotHeld: notHeld
+      ? {
+          step: notHeld.label,
+          forwardedPps: notHeld.forwardedPps,
+          serverCpuPercent: notHeld.serverCpuPercent,
+          lossPercent: notHeld.lossPercent,
+          p99Ms: notHeld.p99Ms,
+          notFlowing: notHeld.participants - notHeld.flowing,
+          corruptSamples: notHeld.corruptSamples,
+        }
+      : null,
+  };
+}
+
+/**
+ * Viewers held by `a` over those held by `b`, against a target. Where a system never missed a step its
+ * count is a lower bound, so the ratio is one too ('at least': `b` stopped short) or an upper bound
+ * ('at most': `a` did); `met` is null where the bound does not decide.
+ */
+function heldRatio(a: BroadcastHeld, b: BroadcastHeld, target: number) {
+  const kind =
+    a.limitFound && b.limitFound
+      ? 'exact'
+      : b.limitFound
+        ? 'at least'
+        : a.limitFound
+          ? 'at most'
+          : 'undetermined';
+  if (!b.viewers) return { value: null, kind, target, met: null };
+  const value = round(a.viewers / b.viewers, 2);
+  const met =
+    kind === 'exact'
+      ? value >= target
+      : kind === 'at least' && value >= target
+        ? true
+        : kind === 'at most' && value < target
+          ? false
+          : null;
+  return { value, kind, target, met };
+}
+
+/**
+ * The broadcast: one room, one 720p publisher, viewers added step by step until a step is not held, with
+ * `--workers 1`, `--workers 2` and (with --janus) Janus's VideoRoom, the server and the load free to use
+ * both cores. All viewers but BROADCAST_MEASURED_VIEWERS are sinks (the kernel counts and drops their RTP,
+ * bench/lib/sinkFilter.ts): on loopback for port545, on the host's end of Janus's veth link for Janus.
+ */
+async function runBroadcast(): Promise<ScenarioResult | undefined> {
+  const scenario = broadcastScenario;
+  const withJanus = args.janus && janusBinary() !== undefined;
+  const workerCounts = (process.env.BENCH_WORKERS_N ?? '1,2').split(',').map(Number);
+  note(
+    `\n== ${scenario.name}: ${scenario.description}; port545 ${workerCounts.map((n) => `--workers ${n}`).join(', ')}` +
+      `${withJanus ? ', Janus' : ''}; server and load unpinned; until a step is not held`,
+  );
+  if (!sinksAvailable()) {
+    note('  skipped: the sink viewers need root and nft (apt-get install nftables)');
+    return undefined;
+  }
+  if (args.janus && !withJanus)
+    note('  janus: skipped, the janus binary is not installed (apt-get install janus)');
+  let steps = args.steps ? args.steps.split(',').map(Number) : quick ? scenario.quickSteps : scenario.steps;
+  const fits = (v: number) => v - BROADCAST_MEASURED_VIEWERS <= SINK_CAPACITY;
+  if (!steps.every(fits)) {
+    note(
+      `  steps above ${SINK_CAPACITY + BROADCAST_MEASURED_VIEWERS} viewers dropped: the load process has ${SINK_CAPACITY} sink ports`,
+    );
+    steps = steps.filter(fits);
+  }
+  // Viewers are not participants (--max-participants); --max-viewers (default 2000) is raised to the steps.
+  const maxViewers = Math.max(2000, ...steps);
+  const sinkCount = `all but ${BROADCAST_MEASURED_VIEWERS} viewers are sinks`;
+  const passes: { system: System; interfaces: string[]; countedAs: string }[] = [];
+  for (const n of workerCounts)
+    passes.push({
+      system: {
+        ...current,
+        name: `workers-${n}`,
+        serveArgs: ['--workers', String(n), '--max-viewers', String(maxViewers)],
+        unpinned: true,
+        cores: n,
+      },
+      interfaces: ['lo'],
+      countedAs: `${sinkCount}, counted by nftables on lo; viewers join with join.viewer`,
+    });
+  const janusLoops = Number(process.env.BENCH_JANUS_EVENT_LOOPS ?? 0);
+  if (withJanus)
+    passes.push({
+      system: { ...janusSystem, unpinned: true, cores: cpus, janusEventLoops: janusLoops },
+      interfaces: [HOST_INTERFACE],
+      countedAs:
+        `${sinkCount}, counted by nftables on ${HOST_INTERFACE} (the host's end of Janus's veth link); ` +
+        `VideoRoom subscribers; event_loops ${janusLoops || "0 (Janus's default: a media thread per handle)"}`,
+    });
+  const rows: Record<string, StepRow[]> = {};
+  const errors: Record<string, string> = {};
+  for (const pass of passes) {
+    note(`  ${pass.system.name}: ${pass.countedAs}`);
+    const list: StepRow[] = [];
+    rows[pass.system.name] = list;
+    // A new filter (counters at zero) for each server: the next load process gives its sinks the same ports.
+    installSinkFilter(pass.interfaces);
+    try {
+      await runSteps(scenario, pass.system, steps, [], {
+        untilNotHeld: true,
+        passMinutes: broadcastPassMinutes(),
+        flowMsPerJoin: 100,
+        rows: list,
+      });
+    } catch (error) {
+      // The other systems still run; this one's steps so far are kept, and the error is in the summary.
+      errors[pass.system.name] = (error as Error).message ?? String(error);
+      note(`  ${scenario.name}/${pass.system.name}: failed: ${errors[pass.system.name]}`);
+    } finally {
+      removeSinkFilter();
+    }
+  }
+  const held = Object.fromEntries(
+    passes.map((p) => [
+      p.system.name,
+      broadcastHeld(p.system.name, rows[p.system.name], p.countedAs, errors[p.system.name]),
+    ]),
+  );
+  const one = held['workers-1'];
+  const two = held['workers-2'];
+  const janus = held.janus;
+  // port545 at its better worker count (the one that held more viewers; on a tie the one not stopped by
+  // a step it missed, whose count may be higher).
+  const port545 = [two, one]
+    .filter((h): h is BroadcastHeld => h !== undefined)
+    .sort((a, b) => b.viewers - a.viewers || Number(a.limitFound) - Number(b.limitFound))[0];
+  const summary = {
+    heldWhen: `loss < ${HELD_LOSS_PERCENT} %, p99 < ${HELD_P99_MS} ms, every viewer receiving, no bad samples`,
+    steps,
+    measuredViewers: BROADCAST_MEASURED_VIEWERS,
+    largestHeld: held,
+    workers2OverWorkers1: one && two ? heldRatio(two, one, BROADCAST_TARGETS.workers2OverWorkers1) : null,
+    port545System: port545?.system ?? null,
+    port545OverJanus: port545 && janus ? heldRatio(port545, janus, BROADCAST_TARGETS.port545OverJanus) : null,
+  };
+  note(formatBroadcastSummary(summary));
+  const path = writeJson(scenario.name, {
+    scenario: scenario.name,
+    description: scenario.description,
+    steps: rows,
+    summary,
+  });
+  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
+}
+
+function formatBroadcastSummary(summary: {
+  largestHeld: Record<string, BroadcastHeld>;
+  workers2OverWorkers1: ReturnType<typeof heldRatio> | null;
+  port545System: string | null;
+  port545OverJanus: ReturnType<typeof heldRatio> | null;
+}): string {
+  const lines = ['  largest step held (viewers), with the forwarding and the server CPU there:'];
+  for (const h of Object.values(summary.largestHeld)) {
+    const at = h.atHeld
+      ? `${h.atHeld.forwardedPps} fwd pkt/s, server CPU ${h.atHeld.serverCpuPercent} % (of ${cpus * 100}), ` +
+        `loss ${h.atHeld.lossPercent} %, p99 ${h.atHeld.p99Ms} ms`
+      : 'no step held';
+    const end = h.firstNotHeld
+      ? `not held at ${h.firstNotHeld.step} (loss ${h.firstNotHeld.lossPercent} %, p99 ${h.firstNotHeld.p99Ms} ms` +
+        `${h.firstNotHeld.notFlowing ? `, ${h.firstNotHeld.notFlowing} not receiving` : ''})`
+      : h.error
+        ? `failed: ${h.error.split('\n')[0]}`
+        : 'no step missed: a lower bound';
+    lines.push(`    ${h.system.padEnd(10)} V=${String(h.viewers).padEnd(5)} ${at}; ${end}`);
+  }
+  const ratio = (name: string, r: ReturnType<typeof heldRatio> | null) => {
+    if (!r) return;
+    const verdict = r.met === null ? 'undecided' : r.met ? 'met' : 'not met';
+    const kind = r.kind === 'exact' ? '' : ` (${r.kind})`;
+    lines.push(`  ${name}: ${r.value ?? '-'}${kind}; target ≥ ${r.target}: ${verdict}`);
+  };
+  ratio('workers-2 ÷ workers-1 (viewers held)', summary.workers2OverWorkers1);
+  ratio(`port545 (${summary.port545System}) ÷ Janus (viewers held)`, summary.port545OverJanus);
+  return lines.join('\n');
 }
 
 /**
@@ -694,6 +975,11 @@ async function main(): Promise<void> {
   }
   // Not in the default run either (about 4 minutes): --only udp-mux.
   if (wanted?.includes('udp-mux')) results.push(await runUdpMux());
+  // Not in the default run (root and nft, like workers): --only broadcast, with --janus for Janus.
+  if (wanted?.includes('broadcast')) {
+    const r = await runBroadcast();
+    if (r) results.push(r);
+  }
   const minutes = (performance.now() - t0) / 60_000;
   note(`\n== all results (${minutes.toFixed(1)} min)`);
   for (const r of results) {

@@ -1,4 +1,5 @@
 import type { LoadProcess } from './lib/processes.js';
+import type { LoadCommand } from './lib/protocol.js';
 
 /** One benchmark scenario: a room that grows step by step. A step is the number the scenario varies. */
 export interface Scenario {
@@ -101,5 +102,58 @@ export const workersScenario: Scenario = {
           sinks: true,
         });
     }
+  },
+};
+
+/** Viewers of the broadcast measured at their socket (latency, integrity); the rest are sinks. */
+export const BROADCAST_MEASURED_VIEWERS = 2;
+/**
+ * They decrypt and sample every packet (about 440 a second between them): one in 16 would leave some 220
+ * latency samples in an 8 s window, too few for a p99 (the held criterion) that does not jump by chance.
+ */
+const BROADCAST_SAMPLE_EVERY = 1;
+/** Joins of a broadcast step may take this long (hundreds of viewers through a saturated server). */
+const BROADCAST_ADD_TIMEOUT_MS = 600_000;
+
+/**
+ * One room, one publisher of the 720p clip (VP8 + Opus), and V viewers: port545's audience (`join.viewer`,
+ * not participants) or Janus's VideoRoom subscribers. Run with --workers 1, --workers 2 and Janus, viewers
+ * added until a step is not held (bench/run.ts runBroadcast). Two viewers are measured at their socket;
+ * the rest are sinks whose RTP the kernel counts.
+ */
+export const broadcastScenario: Scenario = {
+  name: 'broadcast',
+  description: '1 publisher (1280x720 VP8 ~1.5 Mbps + Opus) → V viewers, one room',
+  steps: [50, 100, 150, 200, 300, 400, 500, 600, 800, 1000],
+  quickSteps: [20, 40],
+  profileStep: 200,
+  stepLabel: (v) => `V=${v}`,
+  participants: (v) => v + 1,
+  async grow(load, from, to) {
+    const room = 'broadcast';
+    const join = (count: number, what: Partial<Extract<LoadCommand, { cmd: 'add' }>>) =>
+      count > 0
+        ? load.request(
+            {
+              cmd: 'add',
+              room,
+              count,
+              video: false,
+              audio: false,
+              concurrency: CONCURRENCY,
+              viewer: true,
+              ...what,
+            },
+            BROADCAST_ADD_TIMEOUT_MS,
+          )
+        : Promise.resolve();
+    let sinks = to - from;
+    if (from === 0) {
+      await join(1, { video: true, audio: true, viewer: false, clip: '720p' });
+      const measured = Math.min(BROADCAST_MEASURED_VIEWERS, to);
+      await join(measured, { sampleEvery: BROADCAST_SAMPLE_EVERY });
+      sinks -= measured;
+    }
+    await join(sinks, { sinks: true });
   },
 };

@@ -40,14 +40,17 @@ export class ReceiverTap {
   readonly streams = new Map<number, number>();
   readonly #sink: LatencySink;
   readonly #markers: boolean;
+  readonly #every: number;
 
   /**
    * `markers: false`: the publisher does not stamp its payloads (a bot of the fixture clip); a sampled
-   * packet counts as verified when it decrypts (its SRTP authentication tag checks out).
+   * packet counts as verified when it decrypts (its SRTP authentication tag checks out). `sampleEvery`:
+   * one packet in this many per stream is decrypted and sampled (default SAMPLE_EVERY; at most 100).
    */
-  constructor(sink: LatencySink, options: { markers?: boolean } = {}) {
+  constructor(sink: LatencySink, options: { markers?: boolean; sampleEvery?: number } = {}) {
     this.#sink = sink;
     this.#markers = options.markers ?? true;
+    this.#every = Math.min(100, Math.max(1, Math.round(options.sampleEvery ?? SAMPLE_EVERY)));
   }
 
   onRtp(data: Buffer, decrypt?: (packet: Buffer) => Buffer): void {
@@ -56,7 +59,7 @@ export class ReceiverTap {
     const ssrc = data.readUInt32BE(8);
     const n = this.streams.get(ssrc) ?? 0;
     this.streams.set(ssrc, n + 1);
-    if (n % SAMPLE_EVERY !== 0) return;
+    if (n % this.#every !== 0) return;
     const at = nowMs();
     let plain = data;
     if (decrypt) {

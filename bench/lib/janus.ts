@@ -51,6 +51,8 @@ const NETNS = 'port545-janus';
 const HOST_ADDRESS = '10.254.45.1';
 const JANUS_ADDRESS = '10.254.45.2';
 const API_PORT = 8088;
+/** The host's end of the veth pair: what Janus sends the load process arrives on it (sinkFilter.ts). */
+export const HOST_INTERFACE = 'p545-janus-h';
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -76,7 +78,7 @@ export function createNamespaceLink(): NamespaceLink {
     // The veth pair first: deleting it is synchronous, while the kernel tears a namespace down (and the
     // pair with it) in the background, so the next link could find the old names still taken.
     for (const args of [
-      ['link', 'delete', 'p545-janus-h'],
+      ['link', 'delete', HOST_INTERFACE],
       ['netns', 'delete', NETNS],
     ]) {
       try {
@@ -87,10 +89,10 @@ export function createNamespaceLink(): NamespaceLink {
   remove();
   ip('netns', 'add', NETNS);
   try {
-    ip('link', 'add', 'p545-janus-h', 'type', 'veth', 'peer', 'name', 'p545-janus-n');
+    ip('link', 'add', HOST_INTERFACE, 'type', 'veth', 'peer', 'name', 'p545-janus-n');
     ip('link', 'set', 'p545-janus-n', 'netns', NETNS);
-    ip('addr', 'add', `${HOST_ADDRESS}/30`, 'dev', 'p545-janus-h');
-    ip('link', 'set', 'p545-janus-h', 'up');
+    ip('addr', 'add', `${HOST_ADDRESS}/30`, 'dev', HOST_INTERFACE);
+    ip('link', 'set', HOST_INTERFACE, 'up');
     ip('-n', NETNS, 'addr', 'add', `${JANUS_ADDRESS}/30`, 'dev', 'p545-janus-n');
     ip('-n', NETNS, 'link', 'set', 'p545-janus-n', 'up');
     ip('-n', NETNS, 'link', 'set', 'lo', 'up');

@@ -3,6 +3,9 @@
 /** What forwards: port545, the bare UDP relay, or Janus's VideoRoom (`--janus`). */
 export type Mode = 'sfu' | 'relay' | 'janus';
 
+/** The video a publisher sends: fixtures/clip.ivf (640x360, ~0.8 Mbps) or fixtures/clip-720.ivf (1280x720, ~1.5 Mbps). */
+export type VideoClip = '360p' | '720p';
+
 export type LoadCommand =
   | {
       cmd: 'init';
@@ -22,6 +25,12 @@ export type LoadCommand =
       concurrency: number;
       /** Subscribers whose RTP the kernel counts and drops (bench/lib/sinkFilter.ts). */
       sinks?: boolean;
+      /** Receive-only members of the room's audience (port545's `join.viewer`), not participants. */
+      viewer?: boolean;
+      /** The publishers' video (default 360p). */
+      clip?: VideoClip;
+      /** Subscribers measured at their socket decrypt and sample one packet in this many (default 16). */
+      sampleEvery?: number;
     }
   | { cmd: 'waitFlowing'; timeoutMs: number }
   | { cmd: 'windowStart' }

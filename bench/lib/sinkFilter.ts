@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 
 /**
- * "Sink" subscribers for the workers scenario: real WebRTC subscribers (ICE, DTLS, SRTP keys) whose RTP
- * the kernel counts and drops (their RTCP it drops uncounted) before their socket (nftables on loopback),
- * so thousands of received packets per second cost the load process nothing and the server, not the
- * generator, is what runs out of CPU. STUN and DTLS still reach the sink's werift peer connection (ICE consent keeps working).
- * Needs root and `nft` (Debian package nftables); only loopback traffic to the sink port range is touched.
+ * "Sink" subscribers for the workers and broadcast scenarios: real WebRTC subscribers (ICE, DTLS, SRTP
+ * keys) whose RTP the kernel counts and drops (their RTCP it drops uncounted) before their socket
+ * (nftables, input hook), so thousands of received packets per second cost the load process nothing and
+ * the server, not the generator, is what runs out of CPU. STUN and DTLS still reach the sink's werift peer
+ * connection (ICE consent keeps working). Needs root and `nft` (Debian package nftables); only traffic to
+ * the sink port range that arrives on the given interfaces is touched: loopback, and for Janus the host's
+ * end of its namespace's veth link (bench/lib/janus.ts), where Janus's packets arrive.
  */
 export const SINK_PORTS: [number, number] = [61000, 64999];
 const TABLE = 'port545_bench';
@@ -28,9 +30,13 @@ export function sinksAvailable(): boolean {
   }
 }
 
-/** Installs the counting filter (replacing one left over from an interrupted run). */
-export function installSinkFilter(): void {
+/**
+ * Installs the counting filter (replacing one left over from an interrupted run) for datagrams arriving on
+ * `interfaces` (by name: a veth link may be created after the filter).
+ */
+export function installSinkFilter(interfaces: string[] = ['lo']): void {
   removeSinkFilter();
+  const iif = `iifname { ${interfaces.map((i) => JSON.stringify(i)).join(', ')} }`;
   // RFC 7983: a first byte of 128..191 is RTP or RTCP (STUN 0..3, DTLS 20..63 pass). RTCP (RFC 5761 §4:
   // a second byte of 192..223; the server's sender reports, about one a second per stream) is dropped
   // uncounted: the count is compared with the RTP packets the publishers sent. A counter per port.
@@ -41,8 +47,8 @@ export function installSinkFilter(): void {
   set sinks { type inet_service; flags dynamic; counter; size 65535; }
   chain input {
     type filter hook input priority -300;
-    iif "lo" udp dport ${ports} @th,64,2 2 @th,72,8 192-223 drop
-    iif "lo" udp dport ${ports} @th,64,2 2 update @sinks { udp dport } drop
+    ${iif} udp dport ${ports} @th,64,2 2 @th,72,8 192-223 drop
+    ${iif} udp dport ${ports} @th,64,2 2 update @sinks { udp dport } drop
   }
 }
 `,
