@@ -11,7 +11,11 @@
  * what was delivered. Nothing wrong lets it grow, at most by half of what was delivered a second (as
  * GCC's rate control does). A path whose sender has nothing more to send cannot show what more it would
  * carry, so the estimate may be raised to the next rate the sender could use (`probe`): what follows
- * confirms it or brings it down, and after a failed probe the next one waits twice as long.
+ * confirms it or brings it down, and after a failed probe the next one waits twice as long. A probe is
+ * padding, not a layer: while it runs, layers are chosen by the estimate before it (`allocatable`), and
+ * the sender fills the difference with RTP padding (`paddingRate`), so a path that cannot carry the next
+ * layer loses padding and a little queueing, never a picture (a layer switched up and down again costs
+ * two keyframes and freezes the picture between them).
  */
 
 /** Delay above the path's least delay that means a queue is building (a link carrying more than it can). */
@@ -101,6 +105,7 @@ export class BandwidthEstimator {
   readonly #sentAt = new Float64Array(SENT_RING);
   readonly #sentSize = new Uint32Array(SENT_RING);
   readonly #sentSeq = new Int32Array(SENT_RING).fill(-1);
+  readonly #sentPadding = new Uint8Array(SENT_RING);
   /** Minimum one-way delay (arrival minus send, mixed clocks) per second of the window. */
   readonly #lowDelays: { at: number; delay: number }[] = [];
   /** Received packets of the rate window: arrival time (receiver's clock) and bytes. */
@@ -113,12 +118,48 @@ export class BandwidthEstimator {
   #beforeProbe = 0;
   #probeTarget = 0;
 
-  /** A packet of `bytes` (whole datagram) went out with transport-wide sequence number `seq`. */
-  sent(seq: number, bytes: number, now = performance.now()): void {
+  #lastSent = -1;
+
+  /**
+   * A packet of `bytes` (whole datagram) went out with transport-wide sequence number `seq`; `padding`: a
+   * probe's padding, not media.
+   */
+  sent(seq: number, bytes: number, now = performance.now(), padding = false): void {
     const i = seq % SENT_RING;
     this.#sentSeq[i] = seq;
     this.#sentAt[i] = now;
     this.#sentSize[i] = bytes;
+    this.#sentPadding[i] = padding ? 1 : 0;
+    this.#lastSent = seq;
+  }
+
+  /** Whether a probe runs (the sender should pad up to `paddingRate`). */
+  get probing(): boolean {
+    return this.#probeAt !== 0;
+  }
+
+  /** What layers are chosen by: the estimate, or while a probe runs, the estimate before it. */
+  get allocatable(): number {
+    return this.#probeAt !== 0 ? this.#beforeProbe : this.estimate;
+  }
+
+  /** Bits per second of media (not padding) sent over the last RATE_WINDOW_MS, from what `sent` was told. */
+  mediaRate(now = performance.now()): number {
+    let bytes = 0;
+    let seq = this.#lastSent;
+    for (let n = 0; n < SENT_RING && seq >= 0; n++) {
+      const i = seq % SENT_RING;
+      if (this.#sentSeq[i] !== seq || now - this.#sentAt[i]! > RATE_WINDOW_MS) break;
+      if (this.#sentPadding[i] === 0) bytes += this.#sentSize[i]!;
+      seq = (seq - 1) & 0xffff;
+    }
+    return (bytes * 8 * 1000) / RATE_WINDOW_MS;
+  }
+
+  /** While a probe runs: the padding (bits per second) that brings what is sent up to its target. */
+  paddingRate(now = performance.now()): number {
+    if (this.#probeAt === 0) return 0;
+    return Math.max(0, this.#probeTarget - this.mediaRate(now));
   }
 
   /** A feedback report arrived: what happened to the packets it lists. */

@@ -46,6 +46,10 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
   #viewWidth = Number.POSITIVE_INFINITY;
   #viewHeight = Number.POSITIVE_INFINITY;
   #maxBitrate = Number.POSITIVE_INFINITY;
+  /** The publisher's sequence number of the last packet sent (-1: none since the last start). */
+  #lastSeq = -1;
+  /** The last packet sent before padding was (publisher's sequence number; -1: no padding lately). */
+  #paddedAfter = -1;
   /** When the last packet sent was forwarded (performance.now()), to step timestamps across a switch. */
   #lastSentAt = 0;
   // VP8 PictureID and TL0PICIDX continuity across layers: the last ones sent and what is added to each.
@@ -172,8 +176,32 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
     }
   }
 
+  /**
+   * Sends `bytes` of padding (a bandwidth probe) in packets of up to 255 bytes; false when this
+   * subscription cannot (nothing sent on it yet, or it is audio). Packets forwarded after it go on with
+   * their sequence numbers one further per padding packet, so a late packet from before it (a
+   * retransmission from the publisher) is dropped rather than given a number already used.
+   */
+  sendPadding(bytes: number): boolean {
+    if (this.source.kind !== 'video' || this.#layer < 0 || this.#lastSeq < 0) return false;
+    let sent = false;
+    for (let left = bytes; left > 0; left -= 255) {
+      if (!this.#fast.sendPadding(Math.min(255, left))) break;
+      sent = true;
+    }
+    if (sent) this.#paddedAfter = this.#lastSeq;
+    return sent;
+  }
+
   write(rtp: RtpPacket, layer: number): void {
     const sender = this.#sender;
+    const seq = rtp.header.sequenceNumber;
+    if (this.#paddedAfter >= 0 && layer === this.#layer) {
+      const ahead = (seq - this.#paddedAfter) & 0xffff;
+      if (ahead === 0 || ahead >= 0x8000) return;
+      // Far enough past the padding that no late packet from before it is forwarded any more.
+      if (ahead > 128) this.#paddedAfter = -1;
+    }
     // Until DTLS is up and a codec is negotiated, werift would drop the packet; drop it here and keep
     // waiting for a keyframe so that the subscriber's first picture is a whole one.
     if (sender.dtlsTransport?.state !== 'connected' || !sender.codec) {
@@ -192,6 +220,7 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       this.#start(rtp, layer);
     }
     if (this.#rewriteVp8) rtp = this.#continueVp8(rtp);
+    if (this.#lastSeq < 0 || ((seq - this.#lastSeq) & 0xffff) < 0x8000) this.#lastSeq = seq;
     this.#lastSentAt = this.source.forwardedAt;
     this.packetsSent++;
     this.bytesSent += rtp.payload.length;
@@ -215,6 +244,9 @@ export class DownTrack extends TypedEmitter<DownTrackEvents> implements RtpSink 
       sender.replaceRTP(rtp.header, true, Math.max(1, Math.round(elapsed * this.source.clockRate)));
     }
     this.#layer = layer;
+    // Another stream's numbers from here on (the sender's offsets start over).
+    this.#paddedAfter = -1;
+    this.#lastSeq = -1;
     if (!this.#rewriteVp8) return;
     const indices = this.source.vp8Indices;
     if (!indices || this.#pictureId < 0) return;

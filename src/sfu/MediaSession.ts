@@ -42,6 +42,10 @@ const STALL_CHECK_MS = 1000;
 const ALLOCATE_INTERVAL_MS = 1000;
 /** What an audio track is counted to take of a subscriber's bandwidth (Opus with headers). */
 const AUDIO_SHARE = 48_000;
+/** A probe's padding goes out this often, in bursts of what the interval needs. */
+const PADDING_INTERVAL_MS = 20;
+/** At most this much padding a burst (a probe that lags does not catch up all at once). */
+const PADDING_BURST_BYTES = 8 * 255;
 
 export type PeerRole = 'publisher' | 'subscriber';
 
@@ -164,6 +168,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> implements Pa
   #feedbackOf: RTCDtlsTransport | undefined;
   #stopFeedback: (() => void) | undefined;
   #allocateTimer: NodeJS.Timeout | undefined;
+  #paddingTimer: NodeJS.Timeout | undefined;
 
   constructor(id: string, settings: RtcSettings, options: MediaSessionOptions = {}) {
     super();
@@ -502,7 +507,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> implements Pa
     if (this.closed || this.#feedbackOf === undefined) return;
     const videos = [...this.#subscriptions.values()].filter((down) => down.kind === 'video');
     const audio = this.#subscriptions.size - videos.length;
-    const budget = Math.max(0, this.#bwe.estimate - audio * AUDIO_SHARE);
+    // During a probe the layers stay where they are: the probe is padding (see #pad).
+    const budget = Math.max(0, this.#bwe.allocatable - audio * AUDIO_SHARE);
     const wanted = videos.reduce((sum, down) => sum + down.wantedBitrate, 0);
     const share = wanted <= budget ? Number.POSITIVE_INFINITY : budget / Math.max(videos.length, 1);
     let step: number | undefined;
@@ -510,7 +516,26 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> implements Pa
       down.setMaxBitrate(share);
       step ??= down.stepUp;
     }
-    if (step !== undefined) this.#bwe.probe(this.#bwe.estimate + step * videos.length);
+    if (step !== undefined && this.#bwe.probe(this.#bwe.estimate + step * videos.length)) {
+      clearInterval(this.#paddingTimer);
+      this.#paddingTimer = setInterval(() => this.#pad(), PADDING_INTERVAL_MS);
+    }
+  }
+
+  /**
+   * While a probe runs: padding on a video being sent, up to the probe's rate. If the path carries it the
+   * estimate holds and the next allocation moves a video up a layer; if not, the estimate comes down and
+   * no picture was lost to a layer the path could not carry.
+   */
+  #pad(): void {
+    if (this.closed || !this.#bwe.probing) {
+      clearInterval(this.#paddingTimer);
+      this.#paddingTimer = undefined;
+      return;
+    }
+    const bytes = Math.min(PADDING_BURST_BYTES, (this.#bwe.paddingRate() * PADDING_INTERVAL_MS) / 8000);
+    if (bytes < 32) return;
+    for (const down of this.#subscriptions.values()) if (down.sendPadding(bytes)) return;
   }
 
   #requestKeyframes(role: PeerRole): void {
@@ -582,6 +607,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> implements Pa
     this.#stallTimer = undefined;
     clearInterval(this.#allocateTimer);
     this.#allocateTimer = undefined;
+    clearInterval(this.#paddingTimer);
+    this.#paddingTimer = undefined;
     this.#stopFeedback?.();
     this.#stopFeedback = undefined;
     this.#bwe.onEstimate = undefined;

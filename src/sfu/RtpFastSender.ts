@@ -3,7 +3,7 @@ import {
   type RTCRtpSender,
   RTP_EXTENSION_URI,
   RtpHeader,
-  type RtpPacket,
+  RtpPacket,
   serializeAbsSendTime,
   serializeRepairedRtpStreamId,
   serializeSdesMid,
@@ -98,7 +98,7 @@ export class RtpFastSender {
     return this.#sender !== undefined;
   }
 
-  send(rtp: RtpPacket): boolean {
+  send(rtp: RtpPacket, padding = false): boolean {
     const s = this.#sender;
     if (!s || s.pendingRtpEnabled || s.redRedundantPayloadType) return false;
     const dtls = s.dtlsTransport;
@@ -203,7 +203,39 @@ export class RtpFastSender {
     if (!s.rtcpRunning) scheduleSenderReports(s);
     // Transport-wide CC: the subscriber's estimator learns what was sent (werift's own estimator is not
     // fed: its bookkeeping costs per packet and nothing reads it).
-    if (twcc) estimatorOf(dtls)?.sent(dtls.transportSequenceNumber, size);
+    if (twcc) estimatorOf(dtls)?.sent(dtls.transportSequenceNumber, size, undefined, padding);
+    return true;
+  }
+
+  /**
+   * Sends a padding-only packet of `bytes` (1–255) of padding on this stream (RFC 3550 §5.1): the next
+   * sequence number, the timestamp of the packet before, no payload. A receiver counts it for bandwidth
+   * estimation (it carries the transport-wide sequence number) and skips it. The packets forwarded after it
+   * go on one sequence number further. False when nothing was sent on the stream yet or the fast path
+   * cannot send.
+   */
+  sendPadding(bytes: number): boolean {
+    const s = this.#sender;
+    if (!s || s.rtpContinuityPending || s.sequenceNumber === undefined || s.timestamp === undefined)
+      return false;
+    const size = Math.max(1, Math.min(255, Math.floor(bytes)));
+    const payload = Buffer.alloc(size);
+    payload[size - 1] = size;
+    // Given as the packet that maps to the next sequence number and the same timestamp.
+    const header = new RtpHeader({
+      payloadType: 0,
+      sequenceNumber: (s.sequenceNumber + 1 - s.seqOffset) & 0xffff,
+      timestamp: (s.timestamp - s.timestampOffset) >>> 0,
+      ssrc: 0,
+      marker: false,
+      padding: true,
+      extensions: [],
+    });
+    const octets = s.octetCount;
+    if (!this.send(new RtpPacket(header, payload), true)) return false;
+    // RFC 3550 §6.4.1: the sender report's octet count is of payload, not padding.
+    s.octetCount = octets;
+    s.seqOffset = (s.seqOffset + 1) & 0xffff;
     return true;
   }
 
