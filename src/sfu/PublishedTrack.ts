@@ -191,7 +191,13 @@ export class PublishedTrack extends TypedEmitter<PublishedTrackEvents> {
 
   addSink(sink: RtpSink): void {
     if (this.closed) throw new InvalidStateError(`track ${this.id} is closed`);
-    this.#sinks.add(sink);
+    if (sink.relay) {
+      // A relay to another worker goes first: that worker's subscribers wait for nothing here.
+      const rest = [...this.#sinks];
+      this.#sinks.clear();
+      this.#sinks.add(sink);
+      for (const other of rest) this.#sinks.add(other);
+    } else this.#sinks.add(sink);
   }
 
   removeSink(sink: RtpSink): void {

@@ -68,6 +68,11 @@ export interface RtpSink {
   layersChanged?(): void;
   /** Simulcast: the layer this sink wants now (-1: none); layers no sink wants are paused. */
   readonly wantedLayer?: number;
+  /**
+   * A relay to another place that forwards (`TrackRelay.ts`): written before the subscribers here, so that
+   * the subscribers there do not wait for this fan-out.
+   */
+  readonly relay?: boolean;
   /** The track ended: the sink must let go of it. */
   close(): void;
 }

@@ -12,7 +12,7 @@ import type { RtpListener, RtpSink, RtpSource, SenderReportListener } from './Rt
  * The link itself (how bytes cross) is the caller's: `RelayOut` is what an export needs of it.
  */
 export interface RelayOut {
-  /** One RTP packet of feed `feed`, simulcast layer `layer`, serialized. Links batch these. */
+  /** One RTP packet of feed `feed`, simulcast layer `layer`, serialized; sent on at once. */
   rtp(feed: number, layer: number, packet: Buffer): void;
   /** The publisher's sender report, for the mirror's subscribers' lip sync. */
   senderReport(feed: number, wallMs: number, rtpTimestamp: number): void;
@@ -42,6 +42,7 @@ export interface FeedInfo {
  * the link once, whatever the number of subscribers on the other side.
  */
 export class TrackExport implements RtpSink {
+  readonly relay = true;
   readonly feed: number;
   readonly track: PublishedTrack;
   /** Packets handed to the link. */

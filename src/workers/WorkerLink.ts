@@ -34,8 +34,6 @@ import {
 
 /** One RTP packet in a batch: feed (u32), layer (u8), length (u16), then the packet. */
 const FRAME_HEADER = 7;
-/** A batch is sent once it holds this much, without waiting for the end of the turn. */
-const BATCH_BYTES = 256 * 1024;
 /** Simulcast layers wanted over a link, and their state there, are said this often. */
 const CHECK_MS = 1000;
 
@@ -111,7 +109,6 @@ export class WorkerLink {
   #nextFeed = 1;
   #frames: Buffer[] = [];
   #batchBytes = 0;
-  #flushScheduled = false;
   // Receiving: the other worker's tracks mirrored here, by feed.
   readonly #imports = new Map<number, TrackImport>();
   // Sessions run here for the other worker's rooms, and proxies here of sessions run there.
@@ -226,11 +223,9 @@ export class WorkerLink {
       this.#frames.push(head, packet);
       this.#batchBytes += FRAME_HEADER + packet.length;
       this.packetsOut++;
-      if (this.#batchBytes >= BATCH_BYTES) this.#flush();
-      else if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(this.#flush);
-      }
+      // At once, not at the end of the turn: the other worker's viewers would wait for this worker's
+      // own fan-out of everything read in this turn (a keyframe's burst), which doubled their latency.
+      this.#flush();
     },
     senderReport: (feed: number, wallMs: number, rtpTimestamp: number) =>
       this.#post({ t: 'sr', feed, wallMs, rtpTimestamp }),
@@ -242,9 +237,8 @@ export class WorkerLink {
     want: (feed: number, active: boolean[]) => this.#post({ t: 'want', feed, active }),
   };
 
-  /** The packets of this turn cross in one message, in one buffer handed over (not copied). */
+  /** The packets queued cross in one message, in one buffer handed over (not copied). */
   readonly #flush = (): void => {
-    this.#flushScheduled = false;
     if (this.#batchBytes === 0 || this.#closed) return;
     const data = new Uint8Array(this.#batchBytes);
     let at = 0;
