@@ -28,6 +28,8 @@ const AT_ONCE = 25;
 interface Viewer {
   room: Room<never>;
   tap: ReceiverTap;
+  /** Errors the server sent it (a viewer that only watches is sent none). */
+  errors: string[];
 }
 
 async function eventually(
@@ -59,7 +61,9 @@ async function watch(url: string, room: string, name: string, sink: LatencySink)
       return pc as unknown as PeerConnectionLike;
     },
   });
-  return { room: client, tap };
+  const errors: string[] = [];
+  client.on('error', (error) => errors.push(error instanceof ServerError ? error.code : String(error)));
+  return { room: client, tap, errors };
 }
 
 describe('a room with an audience', () => {
@@ -133,6 +137,11 @@ describe('a room with an audience', () => {
       viewers.reduce((n, v) => n + v.tap.corrupt, 0),
       0,
       'no packet fails its SRTP check',
+    );
+    assert.deepEqual(
+      viewers.flatMap((v) => v.errors),
+      [],
+      'a viewer that only watches sends nothing the server refuses',
     );
 
     // The room: one participant, 300 viewers; the speaker heard of no one joining, but of the count.

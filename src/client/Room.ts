@@ -175,7 +175,9 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
    * `Board`). Draw on `board.doc`; a host can lock it for guests (`roomState.boardLocked`) or clear it.
    */
   readonly board = new Board((data) => {
-    if (this.#signal && !this.#signal.closed) this.#signal.send({ type: 'board', data });
+    // A viewer has no part in the board (the server would refuse it): it catches up once on stage.
+    if (this.#signal && !this.#signal.closed && this.role !== 'viewer')
+      this.#signal.send({ type: 'board', data });
   });
   /** The files sent in the room that this client may download, oldest first. */
   files: SharedFile[] = [];
@@ -285,7 +287,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.files = [...(joined.files ?? [])];
     this.#applySnapshot(joined);
     // The server's side of the board follows `joined`; this side says what it has.
-    this.board.sync();
+    if (this.role !== 'viewer') this.board.sync();
   }
 
   /** Brings the participant list in line with a `joined` snapshot (first join or resume). */
