@@ -74,8 +74,6 @@ let janusAddress = '';
 /** Janus publisher ids (feeds) per bench room, for its subscribers to ask for. */
 const janusFeeds = new Map<string, number[]>();
 let joinFailures = 0;
-/** VIEWER_CANNOT errors the viewers got (see joinSfu). */
-let viewerRefusals = 0;
 let nextName = 0;
 
 /** What one `add` makes: a publisher (video, audio) or a subscriber (neither), and how it joins. */
@@ -158,15 +156,6 @@ async function joinSfu(room: string, options: JoinOptions): Promise<LoadParticip
     },
   });
   client.on('error', (error) => {
-    // The SDK's Room sends its whiteboard's sync to the server after `joined`, which refuses it from a
-    // viewer (VIEWER_CANNOT): harmless for what the bench measures, said once instead of twice per viewer.
-    if (options.viewer && error.message.startsWith('VIEWER_CANNOT')) {
-      if (viewerRefusals++ === 0)
-        console.error(
-          `load: ${client.participantId}: ${error.message} (the SDK's board sync; not shown again)`,
-        );
-      return;
-    }
     console.error(`load: ${client.participantId}: ${error.message}`);
   });
   const p = newParticipant(
