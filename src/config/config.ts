@@ -22,8 +22,9 @@ export const configSchema = z
     /** How much the server logs (JSON lines on stdout). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /**
-     * Worker threads that hold the rooms and their media, a room on one worker; the main thread keeps
-     * HTTP and signaling. 'auto': one per core (none on a single core); 0: everything on the main thread.
+     * Worker threads that hold the rooms and their media, a room on one worker (its viewers' media spread
+     * over all of them); the main thread keeps HTTP and signaling. 'auto': one per core (none on a single
+     * core); 0: everything on the main thread.
      */
     workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     /** WebRTC media. */
