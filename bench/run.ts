@@ -203,6 +203,8 @@ interface StepOptions {
   flowMsPerJoin?: number;
   /** Where the rows go as they are measured (kept if a later step fails); default a new array. */
   rows?: StepRow[];
+  /** With untilNotHeld: the first windows of steps measured twice. */
+  retried?: { step: number; first: StepRow }[];
 }
 
 /**
@@ -225,6 +227,8 @@ async function runSteps(
         : (performance.now() - passStarted) / 60_000 > options.passMinutes;
     const idle = sampleProcess(target.pid);
     const rows: StepRow[] = options.rows ?? [];
+    /** Steps whose first window was not held, with that window (the second is in `rows`). */
+    const retried = options.retried ?? [];
     let previous = 0;
     // The server's CPU share before a step's joins: idle, then the previous step's window.
     let baselineShare = cpuShare(idle, sampleProcess(target.pid));
@@ -248,37 +252,51 @@ async function runSteps(
       const joinSeconds = (performance.now() - t0) / 1000;
       const j1 = sampleProcess(target.pid);
       await sleep(timing.settleMs);
-      const s0 = sampleProcess(target.pid);
-      const l0 = sampleProcess(load.pid);
-      const fromUs = monotonicUs();
-      await load.request({ cmd: 'windowStart' });
-      await sleep(timing.windowMs);
-      const w = await load.request<WindowResult>({ cmd: 'windowEnd' });
-      const s1 = sampleProcess(target.pid);
-      const l1 = sampleProcess(load.pid);
-      const windowUs: [number, number] = [fromUs, monotonicUs()];
-      const loadAverage1m = round(loadavg()[0]!, 2);
-      const row = summarise({
-        scenario,
-        system: system.name,
-        mode: system.mode,
-        step,
-        flow,
-        window: w,
-        idle,
-        s0,
-        s1,
-        l0,
-        l1,
-        joinSeconds,
-        join: { before: j0, after: j1, baselineShare, joined },
-        windowUs,
-        loadAverage1m,
-        serverCores: system.cores ?? 1,
-      });
-      rows.push(row);
-      baselineShare = cpuShare(s0, s1);
-      note(formatStepTable([row], rows.length === 1));
+      // With untilNotHeld, a step not held gets a second window: one p99 spike in 8 s (a collection, the
+      // machine's other work) does not end the pass; a step that holds neither window does.
+      for (let attempt = 1; ; attempt++) {
+        const s0 = sampleProcess(target.pid);
+        const l0 = sampleProcess(load.pid);
+        const fromUs = monotonicUs();
+        await load.request({ cmd: 'windowStart' });
+        await sleep(timing.windowMs);
+        const w = await load.request<WindowResult>({ cmd: 'windowEnd' });
+        const s1 = sampleProcess(target.pid);
+        const l1 = sampleProcess(load.pid);
+        const windowUs: [number, number] = [fromUs, monotonicUs()];
+        const loadAverage1m = round(loadavg()[0]!, 2);
+        const row = summarise({
+          scenario,
+          system: system.name,
+          mode: system.mode,
+          step,
+          flow,
+          window: w,
+          idle,
+          s0,
+          s1,
+          l0,
+          l1,
+          joinSeconds,
+          join: { before: j0, after: j1, baselineShare, joined },
+          windowUs,
+          loadAverage1m,
+          serverCores: system.cores ?? 1,
+        });
+        baselineShare = cpuShare(s0, s1);
+        if (options.untilNotHeld && !row.held && attempt === 1) {
+          note(formatStepTable([row], rows.length === 0));
+          note(
+            `  ${scenario.name}/${system.name}: ${scenario.stepLabel(step)} not held in its window; a second window`,
+          );
+          retried.push({ step, first: row });
+          continue;
+        }
+        rows.push(row);
+        note(formatStepTable([row], rows.length === 1));
+        break;
+      }
+      const row = rows[rows.length - 1]!;
       if (options.untilNotHeld && !row.held) {
         note(
           `  ${scenario.name}/${system.name}: not held at ${scenario.stepLabel(step)}; larger steps skipped`,
@@ -622,11 +640,14 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
         `VideoRoom subscribers; event_loops ${janusLoops || "0 (Janus's default: a media thread per handle)"}`,
     });
   const rows: Record<string, StepRow[]> = {};
+  const secondWindows: Record<string, { step: number; first: StepRow }[]> = {};
   const errors: Record<string, string> = {};
   for (const pass of passes) {
     note(`  ${pass.system.name}: ${pass.countedAs}`);
     const list: StepRow[] = [];
     rows[pass.system.name] = list;
+    const retried: { step: number; first: StepRow }[] = [];
+    secondWindows[pass.system.name] = retried;
     // A new filter (counters at zero) for each server: the next load process gives its sinks the same ports.
     installSinkFilter(pass.interfaces);
     try {
@@ -635,6 +656,7 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
         passMinutes: broadcastPassMinutes(),
         flowMsPerJoin: 100,
         rows: list,
+        retried,
       });
     } catch (error) {
       // The other systems still run; this one's steps so far are kept, and the error is in the summary.
@@ -659,7 +681,14 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
     .filter((h): h is BroadcastHeld => h !== undefined)
     .sort((a, b) => b.viewers - a.viewers || Number(a.limitFound) - Number(b.limitFound))[0];
   const summary = {
-    heldWhen: `loss < ${HELD_LOSS_PERCENT} %, p99 < ${HELD_P99_MS} ms, every viewer receiving, no bad samples`,
+    heldWhen: `loss < ${HELD_LOSS_PERCENT} %, p99 < ${HELD_P99_MS} ms, every viewer receiving, no bad samples, in one of two windows at most`,
+    /** Steps whose first window was not held and were measured again (that first window). */
+    secondWindows: Object.fromEntries(
+      Object.entries(secondWindows).map(([name, list]) => [
+        name,
+        list.map((r) => ({ step: r.step, p99Ms: r.first.p99Ms, lossPercent: r.first.lossPercent })),
+      ]),
+    ),
     steps,
     measuredViewers: BROADCAST_MEASURED_VIEWERS,
     largestHeld: held,
