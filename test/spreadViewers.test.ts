@@ -162,4 +162,30 @@ describe("a room's viewers spread over the worker threads", () => {
     assert.equal(hosted.get(`worker-${other.index}`), 1, 'the new worker runs the late viewer’s media');
     await eventually('the late viewer receives frames', () => framesFrom(late, speaker) > 20, 30_000);
   });
+
+  it('leaves nothing behind on either worker once the viewers have gone', async () => {
+    await Promise.allSettled(viewers.splice(0).map((v) => v.stop()));
+    const spread = async () => {
+      const metrics = await scrape(t.url);
+      const count = (side: string) =>
+        [...metrics('port545_worker_spread_viewers', { side }).values()].reduce((a, b) => a + b, 0);
+      const relayed = [...metrics('port545_worker_relay_packets_total', { direction: 'out' }).values()];
+      return {
+        remote: count('remote'),
+        hosted: count('hosted'),
+        relayed: relayed.reduce((a, b) => a + b, 0),
+      };
+    };
+    await eventually('no viewer’s media runs on another worker', async () => {
+      const now = await spread();
+      return now.remote === 0 && now.hosted === 0;
+    });
+    // Nobody on the other worker needs the speaker's tracks any more: nothing crosses.
+    const before = (await spread()).relayed;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.equal((await spread()).relayed, before, 'no packet crosses to a worker without viewers');
+    const room = await fetch(`${t.url}/api/v1/rooms/hall`, { headers: AUTH }).then((r) => r.json());
+    assert.equal(room.viewers, 0);
+    assert.equal(room.participants.length, 1, 'the speaker is still there');
+  });
 });
