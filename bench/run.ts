@@ -427,15 +427,9 @@ async function runScenario(scenario: Scenario, baseline: System | undefined): Pr
     } else note('  janus: skipped, the janus binary is not installed (apt-get install janus)');
   }
   const summary = scenarioSummary(rows);
-  const path = writeJson(scenario.name, {
-    scenario: scenario.name,
-    description: scenario.description,
-    steps: rows,
-    summary,
-  });
-  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
+  const result = scenarioResult(scenario, rows, summary);
   if (summary.relayWarning) note(`  WARNING: ${summary.relayWarning}`);
-  return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
+  return result;
 }
 
 /**
@@ -491,14 +485,23 @@ async function runWorkers(): Promise<ScenarioResult | undefined> {
     workers2LargestUnder1PctLossOnly: step(lossTwo),
     twoOverOneByLossOnly: lossOne && lossTwo ? round(lossTwo.forwardedPps / lossOne.forwardedPps, 2) : null,
   };
-  const path = writeJson(workersScenario.name, {
-    scenario: workersScenario.name,
-    description: workersScenario.description,
+  return scenarioResult(workersScenario, rows, summary);
+}
+
+/** Writes a scenario's steps and summary to its JSON, says where, and returns them. */
+function scenarioResult(
+  scenario: Scenario,
+  rows: Record<string, StepRow[]>,
+  summary: ScenarioResult['summary'],
+): ScenarioResult {
+  const path = writeJson(scenario.name, {
+    scenario: scenario.name,
+    description: scenario.description,
     steps: rows,
     summary,
   });
   note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
-  return { scenario: workersScenario.name, description: workersScenario.description, steps: rows, summary };
+  return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
 }
 
 /** Sink viewers one load process can have: each takes two ports of SINK_PORTS. */
@@ -745,14 +748,7 @@ async function runBroadcast(): Promise<ScenarioResult | undefined> {
     },
   };
   note(formatBroadcastSummary(summary));
-  const path = writeJson(scenario.name, {
-    scenario: scenario.name,
-    description: scenario.description,
-    steps: rows,
-    summary,
-  });
-  note(`  summary: ${JSON.stringify(summary)}\n  → ${path}`);
-  return { scenario: scenario.name, description: scenario.description, steps: rows, summary };
+  return scenarioResult(scenario, rows, summary);
 }
 
 function formatBroadcastSummary(summary: {

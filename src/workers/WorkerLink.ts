@@ -172,8 +172,12 @@ export class WorkerLink {
 
   // ---- used by the proxies ----
 
-  /** Feeds `track` to the other worker for session `user` (once per track, whatever its users). */
+  /**
+   * Feeds `track` to the other worker for session `user` (once per track, whatever its users); -1 when the
+   * link is closed (its sessions are ending).
+   */
   use(track: PublishedTrack, user: string): number {
+    if (this.#closed) return -1;
     let entry = this.#exports.get(track.id);
     if (!entry) {
       const exp = new TrackExport(this.#nextFeed++, track, this.#relayOut);
@@ -495,6 +499,7 @@ export class RemoteMediaSession extends TypedEmitter<MediaSessionEvents> impleme
     this.#assertOpen();
     if (this.#subscribed.has(track.id) || track.closed) return;
     const feed = this.#link.use(track, this.id);
+    if (feed < 0) return;
     // The track's end ends the mirror there, and its subscribers with it.
     const off = track.on('closed', () => this.#subscribed.delete(track.id));
     this.#subscribed.set(track.id, off);
