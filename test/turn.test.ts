@@ -2,13 +2,13 @@
  * A TURN server for networks that block the direct path: coturn from Debian, configured with a secret
  * shared with port545 (TURN REST credentials). Each participant gets time-limited credentials in
  * `joined`; two bots that may use nothing but the relay (as on a network that lets nothing else through)
- * see each other's media through coturn over UDP and over TCP; credentials signed with another secret
- * get nobody through.
+ * see each other's media through coturn over UDP, over TCP and over TLS (`turns:`, for networks that let
+ * only TLS out); credentials signed with another secret get nobody through.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import type { RTCPeerConnection } from 'werift';
 import { Bot } from '../src/bot/Bot.js';
 import { selectedPair } from '../src/client/stats.js';
+import { ensureSelfSignedCertificate } from '../src/tls/selfSigned.js';
 import { runCli } from './helpers/cli.js';
 import { startCoturn } from './helpers/coturn.js';
 import {
@@ -49,11 +50,21 @@ describe('TURN: media through coturn when nothing else gets through', () => {
   let dir: string;
   let coturn: ChildProcess;
   let turnPort: number;
+  let tlsPort: number;
+  /** The self-signed certificate coturn's TLS listener presents (the clients are given it to trust). */
+  let certPem: Buffer;
   let t: TestServer;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'port545-turn-'));
     turnPort = await freePort();
-    coturn = await startCoturn(dir, turnPort, SECRET);
+    tlsPort = await freePort();
+    const cert = await ensureSelfSignedCertificate(dir);
+    certPem = readFileSync(cert.certPath);
+    coturn = await startCoturn(dir, turnPort, SECRET, {
+      port: tlsPort,
+      cert: cert.certPath,
+      key: cert.keyPath,
+    });
     t = await startTestServer({
       turn: {
         urls: [`turn:127.0.0.1:${turnPort}?transport=udp`, `turn:127.0.0.1:${turnPort}?transport=tcp`],
@@ -92,11 +103,13 @@ describe('TURN: media through coturn when nothing else gets through', () => {
     }
   });
 
-  for (const transport of ['udp', 'tcp'] as const) {
+  for (const transport of ['udp', 'tcp', 'tls'] as const) {
     it(`carries two relay-only bots' media over TURN/${transport.toUpperCase()}`, async () => {
-      const relayed = await startTestServer({
-        turn: { urls: [`turn:127.0.0.1:${turnPort}?transport=${transport}`], secret: SECRET },
-      });
+      const url =
+        transport === 'tls'
+          ? `turns:127.0.0.1:${tlsPort}?transport=tcp`
+          : `turn:127.0.0.1:${turnPort}?transport=${transport}`;
+      const relayed = await startTestServer({ turn: { urls: [url], secret: SECRET } });
       const room = `turn-${transport}`;
       const bots: Bot[] = [];
       const anasConnections: RTCPeerConnection[] = [];
@@ -109,6 +122,8 @@ describe('TURN: media through coturn when nothing else gets through', () => {
               name,
               hostAddresses: LOOPBACK,
               relayOnly: true,
+              // coturn's TLS certificate is self-signed: trusted as a deployment's own CA would be.
+              ca: certPem,
               ...(name === 'Ana'
                 ? { onPeerConnection: (pc: RTCPeerConnection) => anasConnections.push(pc) }
                 : {}),
@@ -123,13 +138,23 @@ describe('TURN: media through coturn when nothing else gets through', () => {
         const pair = await pairOf(anasConnections);
         assert.ok(pair, 'a selected candidate pair');
         assert.equal(pair.local.type, 'relay', JSON.stringify(pair));
-        // Which way the bots reach coturn: TCP connections to its port only when told to use TCP.
-        const { stdout } = await run('ss', ['-tnH', 'state', 'established', `( dport = :${turnPort} )`]);
-        const tcpToTurn = stdout.split('\n').filter(Boolean).length;
+        // Which way the bots reach coturn: TCP connections to its plain port only when told to use TCP,
+        // to its TLS port only when told to use TLS.
+        const established = async (port: number) => {
+          const { stdout } = await run('ss', ['-tnH', 'state', 'established', `( dport = :${port} )`]);
+          return stdout.split('\n').filter(Boolean).length;
+        };
+        const tcpToTurn = await established(turnPort);
+        const tlsToTurn = await established(tlsPort);
         if (transport === 'tcp')
-          assert.ok(tcpToTurn >= 2, `each bot holds a TCP connection to coturn: ${stdout}`);
-        else assert.equal(tcpToTurn, 0, `no TCP to coturn over UDP: ${stdout}`);
-        console.log(`TURN/${transport}: ${tcpToTurn} TCP connections to coturn, ${JSON.stringify(pair)}`);
+          assert.ok(tcpToTurn >= 2, `each bot holds a TCP connection to coturn (${tcpToTurn})`);
+        else assert.equal(tcpToTurn, 0, `no plain TCP to coturn over ${transport}`);
+        if (transport === 'tls')
+          assert.ok(tlsToTurn >= 2, `each bot holds a TLS connection to coturn (${tlsToTurn})`);
+        else assert.equal(tlsToTurn, 0, `no TLS to coturn over ${transport}`);
+        console.log(
+          `TURN/${transport}: ${tcpToTurn} TCP and ${tlsToTurn} TLS connections to coturn, ${JSON.stringify(pair)}`,
+        );
       } finally {
         await Promise.all(bots.map((b) => b.stop()));
         await relayed.close();

@@ -32,7 +32,7 @@ export interface BotOptions {
   token?: string;
   /** Room password, for a room whose host set one. */
   password?: string;
-  /** Extra trust for a wss:// server: the PEM of its self-signed certificate. */
+  /** Extra trust for a wss:// server and a `turns:` relay: the PEM of a self-signed certificate. */
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
   /** Join the room's audience (receive only): then publish nothing (`video` and `audio` false). */

@@ -28,7 +28,10 @@ export interface NodeConnectOptions {
   password?: string;
   /** This participant's calling card, shown to the others. */
   card?: ParticipantCard;
-  /** Extra trust for a wss:// server, e.g. the PEM of a self-signed certificate. */
+  /**
+   * Extra trust for a wss:// server and for a TURN relay over TLS (`turns:` in `joined.iceServers`), e.g.
+   * the PEM of a self-signed certificate.
+   */
   ca?: string | Buffer;
   /** Called with each peer connection as it is created (tests put an impaired link in front of it). */
   onPeerConnection?: (pc: RTCPeerConnection) => void;
@@ -75,6 +78,7 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
         ...config,
         ...(iceServers.length > 0 ? { iceServers } : {}),
         ...(options.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+        ...(options.ca ? { turnTlsOptions: { ca: options.ca } } : {}),
       });
       options.onPeerConnection?.(pc);
       return pc as unknown as PeerConnectionLike;

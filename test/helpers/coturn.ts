@@ -3,8 +3,20 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { eventually } from './server.js';
 
-/** coturn on loopback with `use-auth-secret`; resolves once it takes TCP connections. */
-export async function startCoturn(dir: string, port: number, secret: string): Promise<ChildProcess> {
+/** TURN over TLS too (RFC 8656 §3.1), on its own port, with this certificate and key (PEM files). */
+export interface CoturnTls {
+  port: number;
+  cert: string;
+  key: string;
+}
+
+/** coturn on loopback with `use-auth-secret`; resolves once it takes TCP connections (and TLS ones). */
+export async function startCoturn(
+  dir: string,
+  port: number,
+  secret: string,
+  tls?: CoturnTls,
+): Promise<ChildProcess> {
   const relayMin = 49_200 + Math.floor(Math.random() * 400);
   const turn = spawn(
     'turnserver',
@@ -20,7 +32,9 @@ export async function startCoturn(dir: string, port: number, secret: string): Pr
       '--realm=port545.test',
       // The test's peers are on loopback; a deployment keeps coturn's refusal of loopback peers.
       '--allow-loopback-peers',
-      '--no-tls',
+      ...(tls
+        ? [`--tls-listening-port=${tls.port}`, `--cert=${tls.cert}`, `--pkey=${tls.key}`]
+        : ['--no-tls']),
       '--no-dtls',
       '--no-cli',
       '--no-multicast-peers',
@@ -38,16 +52,18 @@ export async function startCoturn(dir: string, port: number, secret: string): Pr
   turn.stderr?.on('data', (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);
   });
-  await eventually(`coturn listening on ${port} (${output})`, async () => {
-    if (turn.exitCode !== null) throw new Error(`coturn exited ${turn.exitCode}: ${output}`);
-    return new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
+  const listening = (p: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(p, '127.0.0.1');
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
       });
       socket.once('error', () => resolve(false));
     });
+  await eventually(`coturn listening on ${port}${tls ? ` and ${tls.port}` : ''} (${output})`, async () => {
+    if (turn.exitCode !== null) throw new Error(`coturn exited ${turn.exitCode}: ${output}`);
+    return (await listening(port)) && (!tls || (await listening(tls.port)));
   });
   return turn;
 }
