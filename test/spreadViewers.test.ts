@@ -13,6 +13,13 @@ import { eventually, LOOPBACK, startClusterTestServer, type TestServer } from '.
 const API_KEY = 'spread-test-api-key-0123456789';
 const AUTH = { authorization: `Bearer ${API_KEY}` };
 const VIEWERS = 12;
+/**
+ * Of 12 viewers, the other worker runs 7: a viewer on the room's own worker counts 1.5 when they are
+ * shared out (that worker also receives, decrypts and relays), so the order is other, own, other, own,
+ * other, other, own, …
+ */
+const ELSEWHERE = 7;
+const AT_HOME = VIEWERS - ELSEWHERE;
 
 /** One scrape of /metrics: `get(name, where)` is each sample's value by thread. */
 async function scrape(url: string) {
@@ -77,8 +84,8 @@ describe("a room's viewers spread over the worker threads", () => {
     const first = await scrape(t.url);
     const spread = first('port545_worker_spread_viewers', { side: 'remote' });
     const hosted = first('port545_worker_spread_viewers', { side: 'hosted' });
-    assert.equal(spread.get(owner), VIEWERS / 2, "half the room's viewers have their media elsewhere");
-    assert.equal(hosted.get(other), VIEWERS / 2, 'the other worker runs them');
+    assert.equal(spread.get(owner), ELSEWHERE, "most of the room's viewers have their media elsewhere");
+    assert.equal(hosted.get(other), ELSEWHERE, 'the other worker runs them');
 
     // Every viewer, on either worker, gets moving pictures.
     const moving = async () => {
@@ -119,8 +126,9 @@ describe("a room's viewers spread over the worker threads", () => {
       `each packet crosses once, not once per viewer (${relayedOut} relayed of ${received} received)`,
     );
     assert.ok(
-      sentThere > relayedIn * (VIEWERS / 2 - 1),
-      `the other worker sends each packet to each of its ${VIEWERS / 2} viewers (${sentThere} sent of ${relayedIn} relayed)`,
+      // (Viewers who joined later missed the first packets: half of them is a safe floor.)
+      sentThere > relayedIn * (ELSEWHERE / 2),
+      `the other worker sends each packet to its ${ELSEWHERE} viewers (${sentThere} sent of ${relayedIn} relayed)`,
     );
     assert.ok(sentHere > 0 && sentThere > 0, 'both workers send media');
   });
@@ -136,13 +144,13 @@ describe("a room's viewers spread over the worker threads", () => {
     await other.worker.terminate();
     await eventually(
       'the room keeps the viewers whose media was on its own worker',
-      async () => (await viewerCount()) === VIEWERS / 2,
+      async () => (await viewerCount()) === AT_HOME,
     );
     // Those are still watching.
     const before = viewers.map((v) => framesFrom(v, speaker));
     await eventually(
       'the viewers on the room’s worker keep receiving',
-      () => viewers.filter((v, i) => framesFrom(v, speaker) > before[i]! + 10).length >= VIEWERS / 2,
+      () => viewers.filter((v, i) => framesFrom(v, speaker) > before[i]! + 10).length >= AT_HOME,
       30_000,
     );
     // A new worker took the other's place; the next viewer's media goes to it, and it sees the speaker.

@@ -40,6 +40,11 @@ import {
  */
 const FRAME_HEADER = 8;
 const align4 = (n: number) => (n + 3) & ~3;
+/**
+ * A viewer on the room's own worker counts this much when viewers are shared out: that worker also
+ * receives and decrypts the publishers, relays each packet and runs the room.
+ */
+const OWNER_WEIGHT = 1.5;
 /** Simulcast layers wanted over a link, and their state there, are said this often. */
 const CHECK_MS = 1000;
 
@@ -644,7 +649,7 @@ export class WorkerLinks {
       this.#spread.set(room, counts);
     }
     let best: WorkerLink | undefined;
-    let fewest = local;
+    let fewest = local * OWNER_WEIGHT;
     for (const link of open) {
       const n = counts.get(link.peer) ?? 0;
       if (n <= fewest) {
