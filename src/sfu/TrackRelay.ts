@@ -45,8 +45,6 @@ export class TrackExport implements RtpSink {
   readonly relay = true;
   readonly feed: number;
   readonly track: PublishedTrack;
-  /** Packets handed to the link. */
-  packets = 0;
   readonly #out: RelayOut;
   readonly #offReports: () => void;
   #closed = false;
@@ -75,7 +73,6 @@ export class TrackExport implements RtpSink {
   }
 
   write(rtp: RtpPacket, layer: number): void {
-    this.packets++;
     this.#out.rtp(this.feed, layer, rtp.serialize());
   }
 
@@ -109,8 +106,6 @@ export class TrackImport {
   readonly track: PublishedTrack;
   #listener: RtpListener | undefined;
   readonly #reports = new Set<SenderReportListener>();
-  /** Packets that came over the link. */
-  packets = 0;
 
   constructor(info: FeedInfo, back: RelayBack) {
     this.feed = info.feed;
@@ -138,7 +133,6 @@ export class TrackImport {
   }
 
   deliver(packet: Buffer, layer: number): void {
-    this.packets++;
     this.#listener?.(RtpPacket.deSerialize(packet), undefined, layer);
   }
 

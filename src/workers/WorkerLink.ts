@@ -33,14 +33,6 @@ import {
  */
 
 /**
- * One RTP packet in a batch: feed (u32), layer (u8), a zero byte, length (u16), then the packet, padded to
- * a multiple of 4 bytes. Every packet starts 4-byte aligned, and so does its payload (an RTP header is a
- * whole number of 32-bit words): the SRTP seal XORs aligned payloads a word at a time, and byte by byte
- * otherwise (three times the cost, measured).
- */
-const FRAME_HEADER = 8;
-const align4 = (n: number) => (n + 3) & ~3;
-/**
  * A viewer on the room's own worker counts this much when viewers are shared out: that worker also
  * receives and decrypts the publishers, relays each packet and runs the room.
  */
@@ -67,7 +59,12 @@ type SessionEvent =
 /** What crosses a link, as structured-clone data. */
 export type LinkMessage =
   | { t: 'feed'; info: FeedInfo }
-  | { t: 'rtp'; data: Uint8Array }
+  /**
+   * One RTP packet of a feed, in a buffer of its own handed over (not copied again): it starts at offset
+   * 0, so its payload is 4-byte aligned (an RTP header is whole 32-bit words) and the SRTP seal XORs it a
+   * word at a time (byte by byte, unaligned: three times the cost, measured).
+   */
+  | { t: 'rtp'; feed: number; layer: number; data: Uint8Array }
   | { t: 'sr'; feed: number; wallMs: number; rtpTimestamp: number }
   | { t: 'ended'; feed: number }
   | { t: 'keyframe'; feed: number; layer: number }
@@ -118,8 +115,6 @@ export class WorkerLink {
   readonly #exports = new Map<string, { exp: TrackExport; users: Set<string>; pinned: boolean }>();
   readonly #exportsByFeed = new Map<number, TrackExport>();
   #nextFeed = 1;
-  #frames: Buffer[] = [];
-  #batchBytes = 0;
   // Receiving: the other worker's tracks mirrored here, by feed.
   readonly #imports = new Map<number, TrackImport>();
   // Sessions run here for the other worker's rooms, and proxies here of sessions run there.
@@ -231,16 +226,13 @@ export class WorkerLink {
   readonly #relayOut = {
     rtp: (feed: number, layer: number, packet: Buffer) => {
       if (this.#closed) return;
-      const head = Buffer.alloc(FRAME_HEADER);
-      head.writeUInt32BE(feed, 0);
-      head.writeUInt8(layer, 4);
-      head.writeUInt16BE(packet.length, 6);
-      this.#frames.push(head, packet);
-      this.#batchBytes += FRAME_HEADER + align4(packet.length);
+      // A copy of its own (the serialized packet may sit in Node's shared pool), handed over. At once,
+      // not at the end of the turn: the other worker's viewers would wait for this worker's own fan-out
+      // of everything read in this turn (a keyframe's burst), which doubled their latency.
+      const data = new Uint8Array(packet.length);
+      data.set(packet);
       this.packetsOut++;
-      // At once, not at the end of the turn: the other worker's viewers would wait for this worker's
-      // own fan-out of everything read in this turn (a keyframe's burst), which doubled their latency.
-      this.#flush();
+      this.#port.postMessage({ t: 'rtp', feed, layer, data } satisfies LinkMessage, [data.buffer]);
     },
     senderReport: (feed: number, wallMs: number, rtpTimestamp: number) =>
       this.#post({ t: 'sr', feed, wallMs, rtpTimestamp }),
@@ -252,35 +244,21 @@ export class WorkerLink {
     want: (feed: number, active: boolean[]) => this.#post({ t: 'want', feed, active }),
   };
 
-  /** The packets queued cross in one message, in one buffer handed over (not copied). */
-  readonly #flush = (): void => {
-    if (this.#batchBytes === 0 || this.#closed) return;
-    const data = new Uint8Array(this.#batchBytes);
-    let at = 0;
-    for (let i = 0; i < this.#frames.length; i += 2) {
-      const head = this.#frames[i]!;
-      const packet = this.#frames[i + 1]!;
-      data.set(head, at);
-      data.set(packet, at + FRAME_HEADER);
-      at += FRAME_HEADER + align4(packet.length);
-    }
-    this.#frames = [];
-    this.#batchBytes = 0;
-    this.#port.postMessage({ t: 'rtp', data } satisfies LinkMessage, [data.buffer]);
-  };
-
   #post(message: LinkMessage): void {
-    if (this.#closed) return;
-    // Packets queued before this message go first: a feed's packets never overtake its `ended`.
-    this.#flush();
-    this.#port.postMessage(message);
+    if (!this.#closed) this.#port.postMessage(message);
   }
 
   #receive(message: LinkMessage): void {
     if (this.#closed) return;
     switch (message.t) {
-      case 'rtp':
-        return this.#deliver(message.data);
+      case 'rtp': {
+        const { data } = message;
+        this.packetsIn++;
+        this.#imports
+          .get(message.feed)
+          ?.deliver(Buffer.from(data.buffer, data.byteOffset, data.byteLength), message.layer);
+        return;
+      }
       case 'feed': {
         this.#imports.get(message.info.feed)?.close();
         this.#imports.set(message.info.feed, new TrackImport(message.info, this.#relayBack));
@@ -316,21 +294,6 @@ export class WorkerLink {
       case 'event':
         this.#proxies.get(message.session)?.receive(message.event);
         return;
-    }
-  }
-
-  #deliver(data: Uint8Array): void {
-    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    let at = 0;
-    while (at + FRAME_HEADER <= buffer.length) {
-      const feed = buffer.readUInt32BE(at);
-      const layer = buffer.readUInt8(at + 4);
-      const length = buffer.readUInt16BE(at + 6);
-      at += FRAME_HEADER;
-      if (at + length > buffer.length) break;
-      this.packetsIn++;
-      this.#imports.get(feed)?.deliver(buffer.subarray(at, at + length), layer);
-      at += align4(length);
     }
   }
 
@@ -414,8 +377,6 @@ export class WorkerLink {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#frames = [];
-    this.#batchBytes = 0;
     for (const pending of this.#pending.values())
       pending.reject(new InvalidStateError(`the link to worker ${this.peer} closed`));
     this.#pending.clear();
@@ -601,15 +562,14 @@ export class RemoteMediaSession extends TypedEmitter<MediaSessionEvents> impleme
 
 /**
  * A worker's links to the others, and where a room's next viewer's media goes: the worker with the
- * fewest of that room's viewers (this one included), another worker on a tie, as the room's own worker
- * also receives and decrypts every track and runs the room.
+ * fewest of that room's viewers (this one's counted OWNER_WEIGHT each), another worker on a tie.
  */
 export class WorkerLinks {
   readonly #self: number;
   readonly #rtc: RtcSettings;
   readonly #log: Logger;
   readonly #links = new Map<number, WorkerLink>();
-  /** Per room: its viewers' media sessions on each worker (this one: -1 is never used; by index). */
+  /** Per room: how many of its viewers have their media on each other worker, by that worker's index. */
   readonly #spread = new Map<string, Map<number, number>>();
 
   constructor(self: number, rtc: RtcSettings, log: Logger) {
