@@ -97,7 +97,8 @@ export interface JoinOptions {
   viewer?: boolean;
   /**
    * A viewer's media, made by the host somewhere other than this thread (another worker); the room owns
-   * it from here on, and closes it if the join is refused. Without it the room makes a `MediaSession`.
+   * it once the join is taken (the host closes it if the join is refused). Without it the room makes a
+   * `MediaSession`.
    */
   viewerMedia?: ParticipantMedia;
 }
@@ -284,15 +285,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     grant: JoinGrant,
     options: JoinOptions,
   ): Participant {
-    try {
-      this.access.admit(grant, options.passwordChecked ?? false, false);
-      const max = this.#options.maxViewers;
-      if (this.viewers.size >= max)
-        throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
-    } catch (error) {
-      void options.viewerMedia?.close();
-      throw error;
-    }
+    this.access.admit(grant, options.passwordChecked ?? false, false);
+    const max = this.#options.maxViewers;
+    if (this.viewers.size >= max)
+      throw new CodedError('VIEWERS_FULL', `The room has as many viewers as it takes (${max})`);
     const id = newParticipantId();
     const session = options.viewerMedia ?? new MediaSession(id, this.#options.rtc, options.media);
     const viewer = new Participant(id, grant.name ?? name, session, {
