@@ -578,15 +578,23 @@ export class WorkerLinks {
     this.#log = log;
   }
 
+  /** Packets that crossed links since replaced (a counter never goes back). */
+  #retired = { packetsOut: 0, packetsIn: 0 };
+
   /** The main thread made a channel to worker `peer` (a new one replaces one whose worker died). */
   connect(peer: number, port: MessagePort): void {
-    void this.#links.get(peer)?.close();
+    const old = this.#links.get(peer);
+    if (old) {
+      this.#retired.packetsOut += old.packetsOut;
+      this.#retired.packetsIn += old.packetsIn;
+      void old.close();
+    }
     const link = new WorkerLink(peer, port, this.#rtc, this.#log);
     this.#links.set(peer, link);
   }
 
   get totals(): LinkTotals {
-    const t: LinkTotals = { packetsOut: 0, packetsIn: 0, hosted: 0, remote: 0 };
+    const t: LinkTotals = { ...this.#retired, hosted: 0, remote: 0 };
     for (const link of this.#links.values()) {
       t.packetsOut += link.packetsOut;
       t.packetsIn += link.packetsIn;
