@@ -155,9 +155,7 @@ async function joinSfu(room: string, options: JoinOptions): Promise<LoadParticip
       return pc as unknown as PeerConnectionLike;
     },
   });
-  client.on('error', (error) => {
-    console.error(`load: ${client.participantId}: ${error.message}`);
-  });
+  client.on('error', (error) => console.error(`load: ${client.participantId}: ${error.message}`));
   const p = newParticipant(
     room,
     tap,

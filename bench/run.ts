@@ -300,9 +300,7 @@ async function runSteps(
       }
       const row = rows[rows.length - 1]!;
       // throughLatency: a step missed on p99 alone does not end the pass, for the "< 1 % loss alone" figure.
-      const lossAlone =
-        row.lossPercent < HELD_LOSS_PERCENT && row.flowing >= row.participants && row.corruptSamples === 0;
-      if (options.untilNotHeld && !row.held && !(options.throughLatency && lossAlone)) {
+      if (options.untilNotHeld && !row.held && !(options.throughLatency && underLossLimit(row))) {
         note(
           `  ${scenario.name}/${system.name}: not held at ${scenario.stepLabel(step)}; larger steps skipped`,
         );
@@ -528,6 +526,14 @@ interface BroadcastHeld {
   firstNotHeld: Record<string, number | string> | null;
 }
 
+/** Loss under 1 %, every viewer receiving, no bad sample: held but for p99. */
+const underLossLimit = (r: StepRow) =>
+  r.lossPercent < HELD_LOSS_PERCENT && r.flowing >= r.participants && r.corruptSamples === 0;
+
+/** The row before index `first` (-1: none missed, the last row); undefined when the first row missed. */
+const stepBefore = (rows: StepRow[] | undefined, first: number) =>
+  rows && first !== 0 ? rows[(first < 0 ? rows.length : first) - 1] : undefined;
+
 /** A system's figures by the largest step at < 1 % loss (p99 aside), for the same ratios. */
 const byLoss = (h: BroadcastHeld): BroadcastHeld => ({
   ...h,
@@ -543,14 +549,10 @@ function broadcastHeld(
 ): BroadcastHeld {
   // Viewers are added until a step is not held: the figure is the step before the first one missed.
   const firstMissed = rows ? rows.findIndex((r) => !r.held) : -1;
-  const held =
-    rows && firstMissed !== 0 ? rows[(firstMissed < 0 ? rows.length : firstMissed) - 1] : undefined;
+  const held = stepBefore(rows, firstMissed);
   const notHeld = firstMissed >= 0 ? rows![firstMissed] : undefined;
-  const lossy = (r: StepRow) =>
-    !(r.lossPercent < HELD_LOSS_PERCENT && r.flowing >= r.participants && r.corruptSamples === 0);
-  const firstLossy = rows ? rows.findIndex(lossy) : -1;
-  const lossAlone =
-    rows && firstLossy !== 0 ? rows[(firstLossy < 0 ? rows.length : firstLossy) - 1] : undefined;
+  const firstLossy = rows ? rows.findIndex((r) => !underLossLimit(r)) : -1;
+  const lossAlone = stepBefore(rows, firstLossy);
   return {
     ...(error ? { error } : {}),
     system,
