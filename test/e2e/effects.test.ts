@@ -145,9 +145,13 @@ describe('background blur and noise removal', () => {
       `the flag and the shuttle blurred (before: ${JSON.stringify(plain)})`,
     );
     assert.ok(blurred.face > plain.face * 0.6, `her face stays sharp: ${blurred.face} of ${plain.face}`);
-    // And it moves: the blurred picture is a stream of frames, not a still.
-    const [frames] = await countFrames(bob.page, `${tileOf('Ann')} video`, 3000);
-    assert.ok((frames ?? 0) >= 3, `her blurred video advances: ${frames} frames in 3 s`);
+    // And it moves: the blurred picture is a stream of frames, not a still. How fast it comes is the
+    // machine's (each frame is segmented on the CPU, after a rest as long as the last one took): a busy
+    // CI machine gave 2 frames in one 3 s window, so the frames are counted over windows until 3 came.
+    let frames = 0;
+    for (const until = Date.now() + 20_000; frames < 3 && Date.now() < until; )
+      frames += (await countFrames(bob.page, `${tileOf('Ann')} video`, 3000))[0] ?? 0;
+    assert.ok(frames >= 3, `her blurred video advances: ${frames} frames`);
     console.log(
       `# sharpness plain ${JSON.stringify(plain)} blurred ${JSON.stringify(blurred)}, ${frames} frames in 3 s`,
     );
