@@ -1,9 +1,13 @@
 import { rm } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { verifyAccessToken } from './auth/accessToken.js';
 import { bearerToken } from './auth/authorizeJoin.js';
+import { CLUSTER_HEADERS, Cluster, type NodeInfo, type RoomRoute } from './cluster/Cluster.js';
+import { clusterOptions } from './cluster/clusterOptions.js';
+import { forwardHttp, NodeUnreachable, openUpstream, pipeSockets } from './cluster/forward.js';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
 import { filesRoot } from './files/paths.js';
@@ -22,6 +26,7 @@ import { registerWebClient } from './http/webClient.js';
 import type { ErrorCode } from './protocol/errors.js';
 import { clientMessage, type SharedFile } from './protocol/messages.js';
 import { sweepRecordings } from './recording/store.js';
+import type { TlsMaterial } from './tls/tlsMaterial.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
 import { exposition, mainThreadMetrics } from './workers/metrics.js';
 import type { FilesCall, HttpReply, HttpRequest, Route } from './workers/protocol.js';
@@ -30,6 +35,8 @@ import { SipRouter } from './workers/SipRouter.js';
 
 export interface Port545Server extends ServerHandle {
   readonly workers: RoomWorkers;
+  /** With `--redis`: this node of the cluster (src/cluster/Cluster.ts). */
+  readonly cluster: Cluster | undefined;
   /** A room and its people, asked of the worker that holds it; undefined when no worker does. */
   room(name: string): Promise<RoomDetail | undefined>;
   /** With SIP on: the SIP sockets, routing each call to the worker of its room. */
@@ -75,8 +82,38 @@ export interface BuildOptions {
  */
 export function buildServer(config: Config, workerCount: number, options: BuildOptions = {}): Port545Server {
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
-  const app = createHttpApp(config, log);
   const workers = new RoomWorkers(config, workerCount, log);
+  // With `--redis`, a node of a cluster: rooms are placed over every node, and what comes here for a room
+  // on another node is passed on to it (src/cluster). Made when the server listens (its URL has the port).
+  let cluster: Cluster | undefined;
+  /** The client's address of a request another node passed on (and vouched for). */
+  const vouched = (headers: IncomingHttpHeaders) => cluster?.verify(headers);
+  const app = createHttpApp(config, log, { exempt: (request) => vouched(request.headers) !== undefined });
+  /** Joins the cluster once the port is bound (the node's URL has it). */
+  const joinCluster = async (port: number, tls: TlsMaterial | undefined) => {
+    cluster = new Cluster(
+      clusterOptions(config, port, tls, {
+        load: async () => {
+          const all = await Promise.all(
+            workers.all.map((w) => w.request<'health'>({ t: 'health', rid: w.nextRid() })),
+          );
+          return {
+            rooms: workers.roomCount,
+            participants: all.reduce((n, h) => n + h.participants, 0),
+            viewers: all.reduce((n, h) => n + h.viewers, 0),
+          };
+        },
+        rooms: () => workers.roomNames(),
+        log,
+      }),
+    );
+    // Clients that lose this node reconnect to another (`joined.nodes`).
+    cluster.onNodes = (urls) => {
+      for (const w of workers.all) w.post({ t: 'nodes', urls });
+    };
+    workers.onReleased = (room) => cluster?.release(room);
+    await cluster.start();
+  };
   const sip = config.sip.enabled
     ? new SipRouter(
         workers,
@@ -102,6 +139,31 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       await sip.listen();
     });
   let nextId = 0;
+
+  /** The other live nodes of the cluster (none without one). */
+  const otherNodes = (): NodeInfo[] =>
+    cluster
+      ? cluster.nodes.filter((n) => n.id !== cluster?.id && Date.now() - n.at < config.cluster.deadAfterMs)
+      : [];
+  /** Passes a client's request on to `node`, vouched for with the client's address. */
+  const forwardToNode = (node: NodeInfo, request: FastifyRequest, extra: Record<string, string> = {}) => {
+    const passed = toRequest(request, clientAddress(request));
+    return forwardHttp(node, passed, { ...cluster!.sign(passed.remoteAddress), ...extra });
+  };
+  /** A request of this node's own to another node (no client behind it). */
+  const askNode = (node: NodeInfo, method: string, url: string, headers: Record<string, string>) =>
+    forwardHttp(
+      node,
+      { method, url, headers, remoteAddress: 'cluster' },
+      { ...cluster!.sign('cluster'), [CLUSTER_HEADERS.scope]: 'node' },
+    );
+  /** The client's address: its socket's, or the one another node vouched for. */
+  const clientAddress = (request: FastifyRequest) =>
+    vouched(request.headers) ?? request.socket.remoteAddress ?? 'unknown';
+  const unreachable = (error: unknown) => {
+    log.warn({ err: error }, "the room's node cannot be reached");
+    return new CodedError('CLUSTER_UNAVAILABLE', "This room's node cannot be reached; try again shortly");
+  };
 
   // The rooms' files: the bytes stream here, the books are kept where each room runs.
   const filesAnswer = async (room: string, call: FilesCall) => {
@@ -155,19 +217,30 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       rooms: all.reduce((n, h) => n + h.rooms, 0),
       participants: all.reduce((n, h) => n + h.participants, 0),
       workers: all.length,
+      ...(cluster ? { node: cluster.id, cluster: cluster.available ? 'ok' : 'unavailable' } : {}),
     };
   });
 
   // The rooms their hosts listed, for the home page (docs/api.md). Every open home page asks every few
   // seconds: one answer serves all that ask within a second.
   let listed: { at: number; rooms: Promise<DirectoryEntry[]> } | undefined;
-  const directory = (): Promise<DirectoryEntry[]> => {
-    if (listed && Date.now() - listed.at < DIRECTORY_CACHE_MS) return listed.rooms;
-    const rooms = Promise.all(
+  const localDirectory = () =>
+    Promise.all(
       workers.all.map((w) =>
         w.request<'directory'>({ t: 'directory', rid: w.nextRid() }).then((m) => m.rooms),
       ),
-    ).then((all) =>
+    ).then((all) => all.flat());
+  const directory = (): Promise<DirectoryEntry[]> => {
+    if (listed && Date.now() - listed.at < DIRECTORY_CACHE_MS) return listed.rooms;
+    // In a cluster, every node's listed rooms (a node that does not answer is left out).
+    const rooms = Promise.all([
+      localDirectory(),
+      ...otherNodes().map((node) =>
+        askNode(node, 'GET', '/directory', {})
+          .then((r) => (r.status === 200 ? (parseBody(r) as { rooms: DirectoryEntry[] }).rooms : []))
+          .catch(() => []),
+      ),
+    ]).then((all) =>
       all
         .flat()
         .sort((a, b) => a.name.localeCompare(b.name))
@@ -180,7 +253,11 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     return rooms;
   };
   app.get('/directory', async (request, reply) => {
-    let rooms = await directory();
+    // A node gathering the cluster's directory asks for this node's own rooms.
+    let rooms =
+      vouched(request.headers) !== undefined && request.headers[CLUSTER_HEADERS.scope] === 'node'
+        ? await localDirectory()
+        : await directory();
     // Secured: a visitor sees the listed rooms their access token opens, and without one nothing.
     if (config.auth.mode === 'secured') {
       const token = bearerToken(request.headers.authorization);
@@ -217,10 +294,40 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       reply: FastifyReply,
       worker: RoomWorker,
       route?: Route,
-    ): Promise<FastifyReply> => send(reply, await worker.http(toRequest(request), route));
+    ): Promise<FastifyReply> =>
+      send(reply, await worker.http(toRequest(request, clientAddress(request)), route));
+
+    /**
+     * In a cluster, a request for a room on another node is passed on to it: a POST (a WHIP or WHEP
+     * session, which may open the room) places the room first. True when it was.
+     */
+    const toNode = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      room: string,
+      place: boolean,
+    ): Promise<boolean> => {
+      if (!cluster || workers.ownerOf(room)) return false;
+      let route = place ? await cluster.route(room) : await cluster.lookup(room);
+      if (!route || route.local) return false;
+      try {
+        await send(reply, await forwardToNode(route.node, request));
+      } catch (error) {
+        if (!(error instanceof NodeUnreachable) || !place) throw unreachable(error);
+        // The room's node is gone: the room is placed again, and the request goes there.
+        route = await cluster.route(room, route.node.id);
+        if (route.local) return false;
+        await send(
+          reply,
+          await forwardToNode(route.node, request).catch((e) => Promise.reject(unreachable(e))),
+        );
+      }
+      return true;
+    };
 
     const toRoom = async (request: FastifyRequest, reply: FastifyReply) => {
       const room = (request.params as { room: string }).room;
+      if (await toNode(request, reply, room, request.method === 'POST')) return reply;
       const placed = request.method === 'POST' ? workers.place(room) : undefined;
       if (request.method === 'POST' && !placed) throw new CodedError('TOO_MANY_ROOMS');
       if (placed) return forward(request, reply, placed.worker, placed.route);
@@ -231,23 +338,46 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       scope.route({
         method: METHODS,
         url,
-        handler: (request, reply) =>
-          forward(
-            request,
-            reply,
-            workers.ownerOf((request.params as { room: string }).room) ?? workers.lobby(),
-          ),
+        handler: async (request, reply) => {
+          const room = (request.params as { room: string }).room;
+          if (await toNode(request, reply, room, false)) return reply;
+          return forward(request, reply, workers.ownerOf(room) ?? workers.lobby());
+        },
       });
 
     // The room list is every worker's rooms; an error (no or wrong API key) is passed on as it came.
+    // In a cluster, every node's: each room says its `node`.
     scope.get('/api/v1/rooms', async (request, reply) => {
       const replies = await Promise.all(workers.all.map((w) => w.http(toRequest(request))));
       const failed = replies.find((r) => r.status !== 200);
       if (failed) return send(reply, failed);
-      const rooms = replies.flatMap(
-        (r) => (JSON.parse(Buffer.from(r.body).toString('utf8')) as { rooms: unknown[] }).rooms,
+      const mine = (r: HttpReply) =>
+        (parseBody(r) as { rooms: object[] }).rooms.map((room) =>
+          cluster ? { ...room, node: cluster.id } : room,
+        );
+      const rooms = replies.flatMap(mine);
+      const gather = !(
+        vouched(request.headers) !== undefined && request.headers[CLUSTER_HEADERS.scope] === 'node'
       );
+      if (gather) {
+        const others = await Promise.all(
+          otherNodes().map((node) =>
+            forwardToNode(node, request, { [CLUSTER_HEADERS.scope]: 'node' }).catch(() => undefined),
+          ),
+        );
+        for (const r of others)
+          if (r?.status === 200) rooms.push(...(parseBody(r) as { rooms: object[] }).rooms);
+      }
       return send(reply, { ...replies[0]!, body: Buffer.from(JSON.stringify({ rooms })) });
+    });
+    // The cluster's live nodes, with their load (docs/api.md).
+    scope.get('/api/v1/nodes', async (request, reply) => {
+      requireApiKey(config, request, reply);
+      if (!cluster) return reply.send({ nodes: [] });
+      const nodes = await cluster.liveNodes();
+      return reply.header('Cache-Control', 'no-store').send({
+        nodes: nodes.map(({ ca: _ca, ...node }) => ({ ...node, self: node.id === cluster?.id })),
+      });
     });
     scope.route({
       method: METHODS,
@@ -258,7 +388,13 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
 
   const ready = Promise.all([registerWebClient(app), workers.ready()]);
 
-  const wss = acceptWebSockets(app, config, log, (ws, address) => routeSocket(ws, address));
+  const wss = acceptWebSockets(
+    app,
+    config,
+    log,
+    (ws, address) => routeSocket(ws, address),
+    (request) => vouched(request.headers),
+  );
 
   /**
    * Until it has joined, a connection may still name any room: each valid `join` is routed to that room's
@@ -289,29 +425,81 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       to.post({ t: 'open', id, address });
     };
     attach(worker);
-    ws.on('message', (raw, binary) => {
-      const data = toBuffer(raw);
+    const refuse = (join: { rid?: string | number }, error: CodedError) => {
+      const rid = join.rid !== undefined ? { rid: join.rid } : {};
+      if (ws.readyState === ws.OPEN)
+        ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, ...rid }));
+    };
+    /** A frame for a room on this node's workers (a join places the room on one of them). */
+    const deliver = (data: Buffer, binary: boolean, join: ReturnType<typeof joinOf>) => {
       let route: Route | undefined;
-      if (!joined && !binary) {
-        const join = joinOf(data);
-        if (join) {
-          const placed = workers.place(join.room);
-          if (!placed) {
-            const error = new CodedError('TOO_MANY_ROOMS');
-            const rid = join.rid !== undefined ? { rid: join.rid } : {};
-            ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, ...rid }));
-            return;
-          }
-          if (placed.worker !== worker) {
-            // The earlier worker forgets the connection (it has no participant of it: not joined).
-            worker.post({ t: 'closed', id, code: 1000 });
-            attach(placed.worker);
-          }
-          route = placed.route;
+      if (join) {
+        const placed = workers.place(join.room);
+        if (!placed) return refuse(join, new CodedError('TOO_MANY_ROOMS'));
+        if (placed.worker !== worker) {
+          // The earlier worker forgets the connection (it has no participant of it: not joined).
+          worker.post({ t: 'closed', id, code: 1000 });
+          attach(placed.worker);
         }
+        route = placed.route;
       }
       worker.post({ t: 'frame', id, data, binary, ...(route ? { route } : {}) });
-    });
+    };
+    /** In a cluster: the connection passed on to the node of the room its join named. */
+    let upstream: WebSocket | undefined;
+    /** Frames that came while the cluster was asked where a join's room is, in order. */
+    let waiting: { data: Buffer; binary: boolean }[] | undefined;
+    const onFrame = (data: Buffer, binary: boolean) => {
+      if (upstream) return upstream.send(data, { binary });
+      if (waiting) return void waiting.push({ data, binary });
+      const join = !joined && !binary ? joinOf(data) : undefined;
+      if (join && cluster && !workers.ownerOf(join.room)) {
+        waiting = [];
+        void routeJoin(join, data).finally(() => {
+          const held = waiting ?? [];
+          waiting = undefined;
+          for (const frame of held) onFrame(frame.data, frame.binary);
+        });
+        return;
+      }
+      deliver(data, binary, join);
+    };
+    /**
+     * Asks the cluster where the join's room is (placing it): here, or passed on to its node. A node that
+     * refuses the connection is taken for dead once: the room is placed again without it.
+     */
+    const routeJoin = async (join: { room: string; rid?: string | number }, data: Buffer) => {
+      let suspect: string | undefined;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let route: RoomRoute;
+        try {
+          route = await cluster!.route(join.room, suspect);
+        } catch (error) {
+          return refuse(join, error instanceof CodedError ? error : unreachable(error));
+        }
+        if (route.local) return deliver(data, false, join);
+        try {
+          const up = await openUpstream(route.node, cluster!.sign(address), config.limits.wsMaxMessageBytes);
+          if (ws.readyState !== ws.OPEN) return void up.close();
+          // The worker it waited on forgets it; from now on its frames go to the room's node and back.
+          worker.post({ t: 'closed', id, code: 1000 });
+          for (const w of visited) w.clients.delete(id);
+          upstream = up;
+          pipeSockets(ws, up);
+          up.send(data, { binary: false });
+          return;
+        } catch (error) {
+          if (!(error instanceof NodeUnreachable)) return refuse(join, unreachable(error));
+          log.warn(
+            { node: route.node.id, err: error },
+            'a node refused a connection; placing its room again',
+          );
+          suspect = route.node.id;
+        }
+      }
+      refuse(join, unreachable(new Error('no node took the room')));
+    };
+    ws.on('message', (raw, binary) => onFrame(toBuffer(raw), binary));
     ws.on('close', (code) => {
       worker.post({ t: 'closed', id, code });
       for (const w of visited) w.clients.delete(id);
@@ -321,6 +509,13 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
 
   const stop = async () => {
     await ready.catch(() => undefined);
+    // No room is placed here any more; with `--drain-ms`, the rooms may go on that long (or until they
+    // empty) before their people are told to rejoin, which places them on other nodes.
+    if (cluster) {
+      await cluster.drain().catch(() => undefined);
+      const until = Date.now() + config.cluster.drainMs;
+      while (workers.roomCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    }
     // The workers say `bye` to their participants (and BYE to their phones) through these sockets before
     // they are closed.
     metrics.close();
@@ -329,6 +524,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     await webhooks?.close();
     await sip?.close();
     await closeWebSockets(wss);
+    await cluster?.close();
     await app.close();
   };
   const room = async (name: string): Promise<RoomDetail | undefined> => {
@@ -336,12 +532,21 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     if (!worker) return undefined;
     return (await worker.request<'room'>({ t: 'room', rid: worker.nextRid(), room: name })).room;
   };
-  return Object.assign(serverHandle(config, app, log, ready, stop), {
+  const handle = Object.assign(serverHandle(config, app, log, ready, stop), {
     workers,
     sip,
     room,
     listedRooms: directory,
-  });
+  }) as Port545Server;
+  // Made once the port is bound: read when asked.
+  Object.defineProperty(handle, 'cluster', { get: () => cluster, enumerable: true });
+  const listen = handle.listen;
+  handle.listen = async (port) => {
+    const bound = await listen(port);
+    if (config.cluster.redis && !cluster) await joinCluster(bound, handle.tls);
+    return bound;
+  };
+  return handle;
 }
 
 function toBuffer(raw: Buffer | ArrayBuffer | Buffer[]): Buffer {
@@ -368,15 +573,19 @@ function joinOf(data: Buffer): { room: string; rid?: string | number } | undefin
   return { room: parsed.data.room, ...(parsed.data.rid !== undefined ? { rid: parsed.data.rid } : {}) };
 }
 
-function toRequest(request: FastifyRequest): HttpRequest {
+function toRequest(request: FastifyRequest, address?: string): HttpRequest {
   const body = request.body;
   return {
     method: request.method,
     url: request.url,
     headers: request.headers,
     ...(Buffer.isBuffer(body) ? { body } : {}),
-    remoteAddress: request.socket.remoteAddress ?? 'unknown',
+    remoteAddress: address ?? request.socket.remoteAddress ?? 'unknown',
   };
+}
+
+function parseBody(reply: HttpReply): unknown {
+  return JSON.parse(Buffer.from(reply.body).toString('utf8'));
 }
 
 function send(reply: FastifyReply, from: HttpReply): FastifyReply {

@@ -241,6 +241,45 @@ export const configSchema = z
       .refine((f) => f.maxBytes <= f.roomMaxBytes, {
         message: 'files.maxBytes must be at most files.roomMaxBytes',
       }),
+    /**
+     * A cluster of port545 nodes that share one Redis (docs/CLUSTER.md): each room lives on one node,
+     * placed by load; any node takes any client and passes it on to the room's node. Unset: one server.
+     */
+    cluster: z
+      .object({
+        /** `redis://[:password@]host:port[/db]` or `rediss://` (TLS). Its password makes it a secret. */
+        redis: z
+          .string()
+          .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+          .optional(),
+        /** A PEM file of the CA that signed Redis's certificate, for `rediss://` with a private CA. */
+        redisCa: z.string().min(1).optional(),
+        /**
+         * Where clients and the other nodes reach this node, e.g. `https://node1.example.org:545`. Unset:
+         * this machine's first LAN address (or `--announced-ip`) and the HTTP port.
+         */
+        url: z.string().url().optional(),
+        /** This node's name in the cluster (default: the host name and port). */
+        nodeId: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores')
+          .optional(),
+        /** A label for where the node runs; with placement `region` rooms stay in the region they were asked for in. */
+        region: z.string().min(1).max(64).optional(),
+        /** How a new room's node is chosen: the least loaded, or the least loaded of the asking node's region. */
+        placement: z.enum(['least-loaded', 'region']).default('least-loaded'),
+        /** How often a node tells Redis it is alive, with its load. */
+        heartbeatMs: z.number().int().min(100).max(10_000).default(1000),
+        /** A node silent this long is gone: its rooms are placed again when asked for. */
+        deadAfterMs: z.number().int().min(300).max(60_000).default(3000),
+        /** On SIGTERM, how long rooms may go on (no new room is placed here) before they move. */
+        drainMs: z.number().int().min(0).max(3_600_000).default(0),
+      })
+      .strict()
+      .default({})
+      .refine((c) => c.deadAfterMs > c.heartbeatMs, {
+        message: 'cluster.deadAfterMs must be more than cluster.heartbeatMs',
+      }),
     /** LAN discovery: the server advertises itself by DNS-SD over multicast DNS (`_port545._tcp`). */
     mdns: z
       .object({

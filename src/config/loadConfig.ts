@@ -56,6 +56,13 @@ export const settings = [
   { flag: 'file-max-bytes', env: 'PORT545_FILE_MAX_BYTES', path: ['files', 'maxBytes'], type: 'int' },
   { flag: 'mdns-name', env: 'PORT545_MDNS_NAME', path: ['mdns', 'name'], type: 'string' },
   { flag: 'turn-url', env: 'PORT545_TURN_URL', path: ['turn', 'urls'], type: 'list' },
+  { flag: 'redis', env: 'PORT545_REDIS', path: ['cluster', 'redis'], type: 'string' },
+  { flag: 'redis-ca', env: 'PORT545_REDIS_CA', path: ['cluster', 'redisCa'], type: 'string' },
+  { flag: 'cluster-url', env: 'PORT545_CLUSTER_URL', path: ['cluster', 'url'], type: 'string' },
+  { flag: 'node-id', env: 'PORT545_NODE_ID', path: ['cluster', 'nodeId'], type: 'string' },
+  { flag: 'region', env: 'PORT545_REGION', path: ['cluster', 'region'], type: 'string' },
+  { flag: 'placement', env: 'PORT545_PLACEMENT', path: ['cluster', 'placement'], type: 'string' },
+  { flag: 'drain-ms', env: 'PORT545_DRAIN_MS', path: ['cluster', 'drainMs'], type: 'int' },
 ] as const;
 
 /** Secrets come from the environment or the config file only: a command line is visible to every user (ps). */
@@ -100,6 +107,15 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --no-mdns              do not advertise this server on the local network (DNS-SD over multicast
                          DNS, _port545._tcp; on by default unless listening on loopback only)
   --mdns-name NAME       the name people see in \`port545 browse\` (default "port545 on <hostname>")
+  --redis URL            join a cluster of port545 nodes sharing this Redis (redis:// or rediss://;
+                         with a password, give it as PORT545_REDIS, not on the command line)
+  --redis-ca FILE        the CA of Redis's TLS certificate (rediss:// with a private CA)
+  --cluster-url URL      where clients and other nodes reach this node (default: its LAN address)
+  --node-id ID           this node's name in the cluster (default: host name and port)
+  --region LABEL         where this node runs; --placement region keeps rooms in their region
+  --placement least-loaded|region
+                         how a new room's node is chosen (default least-loaded)
+  --drain-ms N           on SIGTERM, how long rooms go on here before they move (default 0)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --config FILE          JSON config file (PORT545_CONFIG)`;
 

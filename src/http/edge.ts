@@ -35,7 +35,11 @@ const tokenKey = (authorization: string | undefined): string | undefined => {
  * windows) on `/api/v1`, `/whip`, `/whep` and `/rooms/<room>/status`. A request over either limit is
  * answered 429 RATE_LIMITED with Retry-After (RFC 9110 §10.2.3) in seconds.
  */
-export function registerRateLimits(app: FastifyInstance, config: Config): void {
+export function registerRateLimits(
+  app: FastifyInstance,
+  config: Config,
+  exempt?: (request: FastifyRequest) => boolean,
+): void {
   void app.register(rateLimit, { global: false });
   type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
   let limiters: Map<string, { ip: Limiter; token: Limiter }> | undefined;
@@ -61,6 +65,8 @@ export function registerRateLimits(app: FastifyInstance, config: Config): void {
     const area = areaOf(request.routeOptions.url ?? request.url);
     // CORS preflights carry no credential and do nothing (RFC 9725 §4.1).
     if (!area || request.method === 'OPTIONS') return;
+    // A request another node of the cluster passes on was counted at the node the client reached.
+    if (exempt?.(request)) return;
     // The plugin's decorators exist once it has loaded, which is before the first request.
     limiters ??= make();
     const limiter = limiters.get(area)!;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { auditLog, isAudited } from '../auth/audit.js';
@@ -63,6 +63,8 @@ export interface HttpAppOptions {
    * app gets requests the main thread has already let through, so it does not count them again.
    */
   edge?: boolean;
+  /** Requests the edge does not count: those another node of the cluster vouches for (it counted them). */
+  exempt?: (request: FastifyRequest) => boolean;
 }
 
 /**
@@ -89,7 +91,7 @@ export function createHttpApp(config: Config, log: Logger, options: HttpAppOptio
     reply.headers(SECURITY_HEADERS);
     if (hsts) reply.header('Strict-Transport-Security', HSTS_VALUE);
   });
-  if (options.edge ?? true) registerRateLimits(app, config);
+  if (options.edge ?? true) registerRateLimits(app, config, options.exempt);
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof CodedError) {
@@ -138,6 +140,7 @@ export function acceptWebSockets(
   config: Config,
   log: Logger,
   onSocket: (ws: WebSocket, address: string) => void,
+  vouched?: (request: IncomingMessage) => string | undefined,
 ): WebSocketServer {
   const audit = auditLog(log);
   const connectionsByAddress = new Map<string, number>();
@@ -147,6 +150,12 @@ export function acceptWebSockets(
     const path = (request.url ?? '').split('?')[0];
     if (path !== '/ws') {
       socket.end(`HTTP/1.1 404 Not Found\r\nServer: ${SERVER_HEADER}\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    // A connection another node of the cluster passes on: its client's address, its checks done there.
+    const forwarded = vouched?.(request);
+    if (forwarded !== undefined) {
+      wss.handleUpgrade(request, socket, head, (ws) => onSocket(ws, addressKey(forwarded)));
       return;
     }
     const address = addressKey(request.socket.remoteAddress);

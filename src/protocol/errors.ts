@@ -108,6 +108,10 @@ export const errorCatalog = {
     message: 'The admin API is off; set PORT545_API_KEY and PORT545_API_SECRET to turn it on',
   },
   SERVER_SHUTTING_DOWN: { status: 503, message: 'The server is shutting down' },
+  CLUSTER_UNAVAILABLE: {
+    status: 503,
+    message: "The cluster's store (Redis) cannot be reached, so no new room can open; open rooms go on",
+  },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -234,6 +234,8 @@ export class RoomWorkers implements RoomPlacement {
   #udpMux: UdpMuxRelay | undefined;
   /** Told what happens in every worker's rooms (the webhooks), each room's activity in order. */
   onActivity: ((activity: RoomActivity) => void) | undefined;
+  /** Told when a room is no longer on any worker (a cluster forgets its placement). */
+  onReleased: ((room: string) => void) | undefined;
   /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
   onSip: ((worker: RoomWorker, message: SipFromWorker) => void) | undefined;
 
@@ -252,6 +254,11 @@ export class RoomWorkers implements RoomPlacement {
 
   get roomCount(): number {
     return this.#placed.size;
+  }
+
+  /** The rooms placed on the workers now. */
+  roomNames(): IterableIterator<string> {
+    return this.#placed.keys();
   }
 
   async ready(): Promise<void> {
@@ -359,6 +366,7 @@ export class RoomWorkers implements RoomPlacement {
         if (entry && entry.worker === worker && entry.seq === message.seq) {
           this.#placed.delete(message.room);
           worker.rooms.delete(message.room);
+          this.onReleased?.(message.room);
         }
         return;
       }
@@ -379,7 +387,10 @@ export class RoomWorkers implements RoomPlacement {
     worker.exited();
     if (this.#closing) return;
     this.#log.error({ worker: worker.index, code }, 'room worker exited; its rooms are gone');
-    for (const room of worker.rooms) this.#placed.delete(room);
+    for (const room of worker.rooms) {
+      this.#placed.delete(room);
+      this.onReleased?.(room);
+    }
     for (const client of worker.clients.values()) client.end(1011, 'room worker failed');
     worker.clients.clear();
     this.#workers[worker.index] = this.#spawn(worker.index);

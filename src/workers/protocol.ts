@@ -57,7 +57,9 @@ export type ToWorker =
    * This worker's end of a channel to worker `peer` (src/workers/WorkerLink.ts): a room's viewers' media
    * may run on the other worker. A new channel to the same index replaces the old (its worker died).
    */
-  | { t: 'link'; peer: number; port: MessagePort };
+  | { t: 'link'; peer: number; port: MessagePort }
+  /** The public URLs of the cluster's live nodes (`joined.nodes`), whenever they change. */
+  | { t: 'nodes'; urls: string[] };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -72,7 +74,7 @@ export type FromWorker =
   /** The connection's join (or resume) was taken: it stays on this worker, and no later `join` is routed. */
   | { t: 'joined'; id: number }
   | { t: 'httpReply'; rid: number; reply: HttpReply }
-  | { t: 'health'; rid: number; rooms: number; participants: number }
+  | { t: 'health'; rid: number; rooms: number; participants: number; viewers: number }
   | { t: 'room'; rid: number; room: RoomDetail | undefined }
   | { t: 'shutdown'; rid: number }
   | { t: 'metrics'; rid: number; metrics: MetricsData }
