@@ -205,6 +205,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #resumeToken = '';
   /** Lets this client back in as it was (name, role; through a lock or a password) after a restart. */
   #rejoinToken = '';
+  /** The server signaling goes to: the URL given, or in a cluster the node last reached. */
+  #url: string;
+  /** In a cluster, the nodes to try when this one cannot be reached (`joined.nodes`). */
+  #nodes: string[] = [];
   #publisher: PeerConnectionLike | undefined;
   #subscriber: PeerConnectionLike | undefined;
   #publishQueue: Promise<unknown> = Promise.resolve();
@@ -235,6 +239,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.name = options.room;
     this.displayName = options.name;
     this.#options = options;
+    this.#url = options.url;
     this.card = options.card;
     // A video no longer received has no size to tell; if it comes back, its new subscription starts over.
     this.on('trackUnsubscribed', (track) => {
@@ -249,8 +254,27 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     return room;
   }
 
+  /**
+   * Opens signaling to the server it last reached, or, in a cluster, when that one cannot be reached, to
+   * the next of the nodes its `joined` listed (the room's node may be the one that went away).
+   */
+  async #open(): Promise<Signal> {
+    const urls = [this.#url, ...this.#nodes.filter((url) => url !== this.#url)];
+    let failure: unknown;
+    for (const url of urls) {
+      try {
+        const signal = await Signal.open(signalingUrl(url), this.#options.createWebSocket);
+        this.#url = url;
+        return signal;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    throw failure;
+  }
+
   async #join(resume?: string): Promise<void> {
-    const signal = await Signal.open(signalingUrl(this.#options.url), this.#options.createWebSocket);
+    const signal = await this.#open();
     let joined: ServerMessage;
     try {
       joined = await signal.request({
@@ -284,6 +308,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     if (joined.rejoinToken) this.#rejoinToken = joined.rejoinToken;
     this.#fileToken = joined.fileToken;
     this.#iceServers = joined.iceServers ?? [];
+    this.#nodes = joined.nodes ?? [];
     this.files = [...(joined.files ?? [])];
     this.#applySnapshot(joined);
     // The server's side of the board follows `joined`; this side says what it has.
@@ -900,7 +925,7 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
 
   /** `http(s)://host:port/rooms/<room>/files`, from the URL the client was given. */
   #filesUrl(): string {
-    const u = new URL(this.#options.url);
+    const u = new URL(this.#url);
     if (u.protocol === 'ws:') u.protocol = 'http:';
     if (u.protocol === 'wss:') u.protocol = 'https:';
     return `${u.origin}/rooms/${encodeURIComponent(this.name)}/files`;

@@ -11,7 +11,7 @@ import { Recording } from '../recording/Recording.js';
 import { takeSnapshot } from '../recording/snapshot.js';
 import { newRecordingId, type RecordingMeta } from '../recording/store.js';
 import type { Participant } from '../room/Participant.js';
-import type { Actor, Room } from '../room/Room.js';
+import type { Actor, ClusterNodes, Room } from '../room/Room.js';
 import { RoomRegistry } from '../room/RoomRegistry.js';
 import {
   ConnectDeadline,
@@ -52,6 +52,8 @@ import { preferRoomCodecs, sourceCodecs } from './whep/whepCodecs.js';
  */
 export class LocalRoomHost implements RoomHost {
   readonly registry: RoomRegistry;
+  /** In a cluster, the nodes its clients may reconnect to (`joined.nodes`): set by the room service. */
+  readonly cluster: ClusterNodes = { nodes: [] };
   /** The rooms' audio mixes for WHEP players (one per room, shared by its players). */
   readonly mixes = new RoomMixes();
   readonly #config: Config;
@@ -76,6 +78,7 @@ export class LocalRoomHost implements RoomHost {
       files: config.files,
       boardMaxBytes: config.rooms.boardMaxBytes,
       ...(config.turn.secret ? { turn: { ...config.turn, secret: config.turn.secret } } : {}),
+      cluster: this.cluster,
       passwordGuard: {
         freeAttempts: config.auth.passwordFreeAttempts,
         backoffMs: config.auth.passwordBackoffMs,

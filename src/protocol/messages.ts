@@ -351,6 +351,11 @@ export type ServerMessage =
        * URLs and time-limited credentials for this participant.
        */
       iceServers?: { urls: string[]; username: string; credential: string }[];
+      /**
+       * In a cluster: the URLs of its nodes (this one among them). A client that loses its node reconnects
+       * to another, which knows where the room went.
+       */
+      nodes?: string[];
       resumed: boolean;
       participants: ParticipantInfo[];
       chat: ChatMessage[];

@@ -51,7 +51,14 @@ export interface RoomOptions {
   boardMaxBytes?: number;
   /** A TURN server each participant gets credentials for (`joined.iceServers`). */
   turn?: TurnSettings;
+  /** In a cluster, the nodes a client may reconnect to (`joined.nodes`), kept up to date by the server. */
+  cluster?: ClusterNodes;
   log: Logger;
+}
+
+/** The public URLs of a cluster's live nodes, replaced as they come and go. */
+export interface ClusterNodes {
+  nodes: readonly string[];
 }
 
 /** Who asks for a host control: a participant (whose role is checked) or the admin API. */
@@ -354,6 +361,9 @@ export class Room extends TypedEmitter<RoomEvents> {
       fileToken: p.fileToken,
       files: viewer ? [] : this.files.visibleTo(p.id),
       ...this.#iceServers(p),
+      ...(this.#options.cluster && this.#options.cluster.nodes.length > 1
+        ? { nodes: [...this.#options.cluster.nodes] }
+        : {}),
       resumed,
       participants: [...this.participants.values()].filter((other) => other !== p).map((other) => other.info),
       chat: this.chat,

@@ -6,6 +6,7 @@ import { TypedEmitter } from '../common/TypedEmitter.js';
 import type { RtcSettings } from '../sfu/index.js';
 import { BoardStore } from './BoardStore.js';
 import type { Participant } from './Participant.js';
+import type { ClusterNodes } from './Room.js';
 import { Room } from './Room.js';
 import type { RoomFilesLimits } from './RoomFiles.js';
 import { RoomStateStore } from './RoomStateStore.js';
@@ -26,6 +27,8 @@ export interface RoomRegistryOptions {
   boardMaxBytes?: number;
   /** A TURN server each participant gets credentials for as it joins. */
   turn?: TurnSettings;
+  /** In a cluster, the nodes a client may reconnect to (`joined.nodes`), kept up to date by the server. */
+  cluster?: ClusterNodes;
   /**
    * Keeps what a host set, and who was admitted, across a restart, in `<dataDir>/rooms/` for `maxAgeMs`;
    * none: rooms start afresh.
@@ -91,6 +94,7 @@ export class RoomRegistry extends TypedEmitter<{ roomCreated: [room: Room]; room
       ...(o.files ? { files: o.files } : {}),
       ...(o.boardMaxBytes !== undefined ? { boardMaxBytes: o.boardMaxBytes } : {}),
       ...(o.turn ? { turn: o.turn } : {}),
+      ...(o.cluster ? { cluster: o.cluster } : {}),
       log: o.log,
     });
     const store = this.#store;

@@ -157,6 +157,9 @@ export class RoomService {
           this.links.viewerMedia(room, `${this.links.self}.${++this.#nextRemoteSession}`, local);
         return;
       }
+      case 'nodes':
+        this.server.host.cluster.nodes = message.urls;
+        return;
       case 'sip': {
         this.#sipPort = message.port;
         const gateway = this.server.gateways.sip;
