@@ -17,6 +17,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
 # coturn is the TURN server media goes through when nothing else gets through.
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+# A real Redis for the cluster tests (nodes register, rooms are placed, a node dies and Redis stops).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Poppler reads the whiteboard's PDF export: its pages, and each page as a picture.
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # espeak-ng speaks the sentence the noise-removal test hears through a hiss.

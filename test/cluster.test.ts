@@ -1,0 +1,273 @@
+/**
+ * A cluster: a real `redis-server` and three `port545 serve --redis` processes, as an operator runs them
+ * (default workers and bindings; media on loopback, as every test's). Rooms created through one node are
+ * placed over the nodes; a client that reaches a node without its room is in the call; a node killed with
+ * SIGKILL takes its rooms with it and their people come back on the others by themselves; Redis gone for
+ * ten seconds stops new rooms with a coded error but no call, and the cluster recovers when it is back.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { Bot } from '../src/bot/Bot.js';
+import { ServerError } from '../src/client/Signal.js';
+import { type CliRun, runCli } from './helpers/cli.js';
+import { type TestRedis, testRedis } from './helpers/redis.js';
+import { eventually, freePort, LOOPBACK, MIN_WAIT_MS } from './helpers/server.js';
+
+const API_KEY = 'cluster-test-api-key-0123';
+const API_SECRET = 'cluster-test-api-secret-0123456789abcdef';
+
+interface TestNode {
+  id: string;
+  port: number;
+  url: string;
+  run: CliRun;
+}
+
+interface RoomRow {
+  name: string;
+  participants: number;
+  node: string;
+}
+
+/** Frames and audio packets `bot` has received from the participants named `name`, all ids together. */
+function fromName(bot: Bot, name: string): { frames: number; audio: number } {
+  const ids = new Set([...bot.room.participants.values()].filter((p) => p.name === name).map((p) => p.id));
+  let frames = 0;
+  let audio = 0;
+  for (const r of bot.received.values()) {
+    if (!ids.has(r.participantId)) continue;
+    if (r.kind === 'video') frames += r.frames;
+    else audio += r.packets;
+  }
+  return { frames, audio };
+}
+
+describe('a cluster of three nodes on Redis', () => {
+  let redis: TestRedis;
+  const nodes: TestNode[] = [];
+  const bots: Bot[] = [];
+  let dir: string;
+
+  const startNode = async (id: string): Promise<TestNode> => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const run = runCli(
+      [
+        'serve',
+        '--port',
+        String(port),
+        '--redis',
+        redis.url,
+        '--cluster-url',
+        url,
+        '--node-id',
+        id,
+        '--rtc-host',
+        LOOPBACK[0]!,
+        '--data-dir',
+        join(dir, id),
+        '--log-level',
+        'warn',
+      ],
+      { env: { PORT545_API_KEY: API_KEY, PORT545_API_SECRET: API_SECRET } },
+    );
+    await run.waitFor(/is listening/);
+    const node = { id, port, url, run };
+    nodes.push(node);
+    return node;
+  };
+  const api = async <T>(node: TestNode, path: string): Promise<T> => {
+    const response = await fetch(`${node.url}${path}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    assert.equal(response.status, 200, `${path} on ${node.id}: ${response.status}`);
+    return (await response.json()) as T;
+  };
+  const rooms = async (node: TestNode) => (await api<{ rooms: RoomRow[] }>(node, '/api/v1/rooms')).rooms;
+  const liveNodes = async (node: TestNode) =>
+    (await api<{ nodes: { id: string }[] }>(node, '/api/v1/nodes')).nodes.map((n) => n.id).sort();
+  const bot = async (url: string, room: string, name: string, publish: boolean) => {
+    const b = await Bot.start({
+      url,
+      room,
+      name,
+      video: publish,
+      audio: publish,
+      hostAddresses: LOOPBACK,
+      jitterBufferMs: 400,
+    });
+    bots.push(b);
+    return b;
+  };
+  const byId = (id: string) => nodes.find((n) => n.id === id)!;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'port545-cluster-'));
+    redis = testRedis(await freePort());
+    await redis.start();
+    for (const id of ['n1', 'n2', 'n3']) await startNode(id);
+    await eventually('every node sees the other two', async () => {
+      for (const node of nodes) if ((await liveNodes(node)).length !== 3) return false;
+      return true;
+    });
+  });
+
+  after(async () => {
+    await Promise.allSettled(bots.map((b) => b.stop()));
+    for (const node of nodes) if (node.run.child.exitCode === null) node.run.child.kill('SIGTERM');
+    await Promise.allSettled(nodes.map((n) => n.run.exited));
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('places rooms created through one node on several, and lets a client in through any node', async () => {
+    const [n1] = nodes;
+    for (let i = 0; i < 6; i++) await bot(n1!.url, `c${i}`, `pub${i}`, true);
+    let listed: RoomRow[] = [];
+    await eventually('the six rooms are listed, from another node', async () => {
+      listed = (await rooms(nodes[1]!)).filter((r) => r.name.startsWith('c'));
+      return listed.length === 6 && listed.every((r) => r.participants === 1);
+    });
+    const owners = new Set(listed.map((r) => r.node));
+    assert.ok(owners.size >= 2, `the rooms are on ${[...owners].join(', ')}`);
+    assert.ok(
+      [...owners].every((id) => ['n1', 'n2', 'n3'].includes(id)),
+      'each room names its node',
+    );
+
+    // A viewer that reaches a node without the room sees and hears its publisher.
+    const c0 = listed.find((r) => r.name === 'c0')!;
+    const other = nodes.find((n) => n.id !== c0.node)!;
+    const viewer = await bot(other.url, 'c0', 'watcher', false);
+    await eventually('the viewer on another node decodes video and hears audio', () => {
+      const got = fromName(viewer, 'pub0');
+      return got.frames >= 30 && got.audio >= 100;
+    });
+    assert.equal(viewer.room.participants.size, 1, 'the viewer sees the publisher');
+    const room = (await rooms(byId(c0.node))).find((r) => r.name === 'c0');
+    assert.equal(room?.participants, 2, 'both are in the one room, on its node');
+  });
+
+  it('refuses a forged vouch as any other client: the Origin check still holds', async () => {
+    const ws = new WebSocket(`${nodes[0]!.url.replace('http', 'ws')}/ws`, {
+      headers: {
+        origin: 'https://evil.example',
+        'x-port545-node': 'n2',
+        'x-port545-forwarded-for': '203.0.113.9',
+        'x-port545-auth': `${Date.now()}.${'00'.repeat(32)}`,
+      },
+    });
+    const status = await new Promise<number>((resolve) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => resolve(101));
+      ws.once('error', () => undefined);
+    });
+    ws.terminate();
+    assert.equal(status, 403, 'a page of another origin is refused even with a made-up signature');
+  });
+
+  it("brings a killed node's rooms back on the others, their people rejoining by themselves", async () => {
+    // The node with the most of the rooms (each has two or more of the six, or one has three).
+    const listed = (await rooms(nodes[0]!)).filter((r) => /^c\d$/.test(r.name));
+    const count = new Map<string, number>();
+    for (const r of listed) count.set(r.node, (count.get(r.node) ?? 0) + 1);
+    const victim = byId(
+      [...count.entries()].filter(([id]) => id !== 'n1').sort((a, b) => b[1] - a[1])[0]![0],
+    );
+    const victimRooms = listed.filter((r) => r.node === victim.id).map((r) => r.name);
+    assert.ok(victimRooms.length >= 2, `${victim.id} has ${victimRooms.length} rooms`);
+    // In each of its rooms, a viewer connected to the victim itself.
+    const watchers = new Map<string, Bot>();
+    for (const room of victimRooms) {
+      const publisher = `pub${room.slice(1)}`;
+      const w = await bot(victim.url, room, `direct-${room}`, false);
+      await eventually(
+        `the viewer of ${room} on ${victim.id} decodes video`,
+        () => fromName(w, publisher).frames >= 10,
+      );
+      watchers.set(room, w);
+    }
+
+    const before = new Map(
+      [...watchers].map(([room, w]) => [room, fromName(w, `pub${room.slice(1)}`).frames]),
+    );
+    const killedAt = Date.now();
+    victim.run.child.kill('SIGKILL');
+    await victim.run.exited;
+    nodes.splice(nodes.indexOf(victim), 1);
+
+    const recovered = new Map<string, number>();
+    await eventually(
+      'media flows again in every room of the killed node',
+      () => {
+        for (const [room, w] of watchers) {
+          if (recovered.has(room)) continue;
+          if (fromName(w, `pub${room.slice(1)}`).frames >= before.get(room)! + 30)
+            recovered.set(room, Date.now() - killedAt);
+        }
+        return recovered.size === watchers.size;
+      },
+      MIN_WAIT_MS * 2,
+    );
+    console.log(
+      `cluster failover: media again after ${[...recovered.entries()].map(([r, ms]) => `${r} ${(ms / 1000).toFixed(1)} s`).join(', ')}`,
+    );
+
+    const now = await rooms(nodes[0]!);
+    for (const room of victimRooms) {
+      const row = now.find((r) => r.name === room);
+      assert.ok(row, `${room} is open again`);
+      assert.notEqual(row.node, victim.id, `${room} is on a live node`);
+      assert.equal(row.participants, 2, `${room} has its publisher and its viewer back, once each`);
+    }
+    await eventually('the admin API no longer lists the killed node', async () => {
+      const ids = await liveNodes(nodes[0]!);
+      return !ids.includes(victim.id) && ids.length === 2;
+    });
+  });
+
+  it('keeps calls going while Redis is away, refuses new rooms with a coded error, and recovers', async () => {
+    const listed = (await rooms(nodes[0]!)).filter((r) => /^c\d$/.test(r.name));
+    const c = listed[0]!;
+    const viewer = await bot(nodes[0]!.url, c.name, 'through-the-outage', false);
+    const publisher = `pub${c.name.slice(1)}`;
+    await eventually('the viewer decodes video', () => fromName(viewer, publisher).frames >= 10);
+
+    await redis.stop();
+    const stoppedAt = Date.now();
+    const atStop = fromName(viewer, publisher).frames;
+    await assert.rejects(
+      bot(nodes[1]!.url, 'new-during-outage', 'newcomer', true),
+      (error: unknown) => error instanceof ServerError && error.code === 'CLUSTER_UNAVAILABLE',
+      'a new room is refused, saying why',
+    );
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - stoppedAt))));
+    const during = fromName(viewer, publisher).frames - atStop;
+    assert.ok(during >= 50, `the call went on while Redis was away: ${during} frames in 10 s`);
+
+    await redis.start();
+    await eventually(
+      'a new room opens again, no node restarted',
+      async () => {
+        try {
+          await bot(nodes[1]!.url, 'after-outage', 'newcomer', true);
+          return true;
+        } catch (error) {
+          if (error instanceof ServerError && error.code === 'CLUSTER_UNAVAILABLE') return false;
+          throw error;
+        }
+      },
+      MIN_WAIT_MS,
+      500,
+    );
+    await eventually('the room is listed with its node', async () =>
+      (await rooms(nodes[0]!)).some((r) => r.name === 'after-outage' && r.participants === 1),
+    );
+    await eventually(
+      'both nodes are registered again',
+      async () => (await liveNodes(nodes[0]!)).length === 2,
+    );
+  });
+});
