@@ -7,7 +7,7 @@ import { verifyAccessToken } from './auth/accessToken.js';
 import { bearerToken } from './auth/authorizeJoin.js';
 import { CLUSTER_HEADERS, Cluster, type NodeInfo, type RoomRoute } from './cluster/Cluster.js';
 import { clusterOptions } from './cluster/clusterOptions.js';
-import { forwardHttp, NodeUnreachable, openUpstream, pipeSockets } from './cluster/forward.js';
+import { forwardHttp, NodeUnreachable, openUpstream, pipeSockets, streamHttp } from './cluster/forward.js';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
 import { filesRoot } from './files/paths.js';
@@ -58,6 +58,8 @@ const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection'
 /** Paths whose second segment is a room: the request goes to that room's worker. */
 const ROOM_PATHS = ['/whip/:room', '/whip/:room/*', '/whep/:room', '/whep/:room/*', '/rooms/:room/status'];
 const ADMIN_ROOM_PATHS = ['/api/v1/rooms/:room', '/api/v1/rooms/:room/*'];
+/** The routes of a room's files (src/http/filesApi.ts): in a cluster, streamed to the room's node. */
+const FILE_PATHS = new Set(['/rooms/:room/files', '/rooms/:room/files/:id', '/rooms/:room/board/exports']);
 const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
   'GET',
   'POST',
@@ -165,6 +167,23 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     return new CodedError('CLUSTER_UNAVAILABLE', "This room's node cannot be reached; try again shortly");
   };
 
+  // In a cluster, a room's files and whiteboard exports are kept on its node: what comes here for a room
+  // on another node streams there and back.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!cluster || !FILE_PATHS.has(request.routeOptions.url ?? '')) return;
+    const room = (request.params as { room?: string }).room;
+    if (!room || workers.ownerOf(room)) return;
+    const route = await cluster.lookup(room);
+    if (!route || route.local) return;
+    reply.hijack();
+    const address = clientAddress(request);
+    await streamHttp(route.node, request.raw, reply.raw, cluster.sign(address)).catch((error: unknown) => {
+      const coded = unreachable(error);
+      if (reply.raw.headersSent) return void reply.raw.destroy();
+      reply.raw.writeHead(coded.status, { 'content-type': 'application/json' });
+      reply.raw.end(JSON.stringify({ error: { code: coded.code, message: coded.message } }));
+    });
+  });
   // The rooms' files: the bytes stream here, the books are kept where each room runs.
   const filesAnswer = async (room: string, call: FilesCall) => {
     const worker = workers.ownerOf(room) ?? workers.lobby();

@@ -148,6 +148,12 @@ describe('a cluster of three nodes on Redis', () => {
     assert.equal(viewer.room.participants.size, 1, 'the viewer sees the publisher');
     const room = (await rooms(byId(c0.node))).find((r) => r.name === 'c0');
     assert.equal(room?.participants, 2, 'both are in the one room, on its node');
+
+    // A file sent through that node is kept on the room's node, and comes back the same.
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+    const sent = await viewer.room.sendFile(bytes, 'notes.bin');
+    const back = await viewer.room.downloadFile(sent);
+    assert.equal(Buffer.compare(Buffer.from(back), Buffer.from(bytes)), 0, 'the file came back whole');
   });
 
   it('refuses a forged vouch as any other client: the Origin check still holds', async () => {

@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { WebSocket } from 'ws';
 import type { HttpReply, HttpRequest } from '../workers/protocol.js';
@@ -84,6 +84,50 @@ export function forwardHttp(
       reject(connected || error instanceof NodeUnreachable ? error : new NodeUnreachable(error.message)),
     );
     req.end(request.body ? Buffer.from(request.body) : undefined);
+  });
+}
+
+/**
+ * Streams a request on to `node` and its reply back, as they come (a file sent in a room, up to
+ * `files.maxBytes`, is not held in memory on the way). NodeUnreachable if the node cannot be reached
+ * before anything was answered.
+ */
+export function streamHttp(
+  node: NodeInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: Record<string, string>,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', node.url);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(req.headers))
+    if (
+      value !== undefined &&
+      (!DROPPED.has(name) || name === 'content-length' || name === 'transfer-encoding')
+    )
+      out[name] = value;
+  Object.assign(out, headers);
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const upstream = send(url, { method: req.method ?? 'GET', headers: out, ...tlsFor(node) }, (reply) => {
+      const passed: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(reply.headers))
+        if (value !== undefined && name !== 'connection' && name !== 'keep-alive') passed[name] = value;
+      res.writeHead(reply.statusCode ?? 502, passed);
+      reply.pipe(res);
+      reply.on('end', () => resolve());
+      reply.on('error', reject);
+    });
+    upstream.setTimeout(REPLY_DEADLINE_MS, () =>
+      upstream.destroy(new Error(`node ${node.id} did not answer`)),
+    );
+    upstream.on('error', (error) => reject(res.headersSent ? error : new NodeUnreachable(error.message)));
+    // A client that goes away mid-file ends the upstream request too.
+    req.on('aborted', () => upstream.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
   });
 }
 
