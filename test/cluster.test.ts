@@ -6,6 +6,7 @@
  * ten seconds stops new rooms with a coded error but no call, and the cluster recovers when it is back.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -274,6 +275,119 @@ describe('a cluster of three nodes on Redis', () => {
     await eventually(
       'both nodes are registered again',
       async () => (await liveNodes(nodes[0]!)).length === 2,
+    );
+  });
+  it('moves the rooms of a node stopped with SIGTERM to the others, everyone following', async () => {
+    const [staying, leaving] = nodes as [TestNode, TestNode];
+    const theirs = (await rooms(staying)).filter((r) => r.node === leaving.id);
+    assert.ok(theirs.length >= 1, `${leaving.id} has rooms to move`);
+    const followed = theirs[0]!;
+    const watcher = await bot(leaving.url, followed.name, 'follows-the-room', false);
+    const publisher = [...watcher.room.participants.values()].find(
+      (p) => p.name !== 'follows-the-room',
+    )?.name;
+    assert.ok(publisher, `someone publishes in ${followed.name}`);
+    await eventually('the watcher decodes video', () => fromName(watcher, publisher).frames >= 10);
+
+    leaving.run.child.kill('SIGTERM');
+    assert.equal((await leaving.run.exited).code, 0, 'the node stopped cleanly');
+    nodes.splice(nodes.indexOf(leaving), 1);
+    const atStop = fromName(watcher, publisher).frames;
+    await eventually(
+      `every room of ${leaving.id} is open on ${staying.id} with its people`,
+      async () => {
+        const now = await rooms(staying);
+        return theirs.every((t) =>
+          now.some(
+            (r) =>
+              r.name === t.name &&
+              r.node === staying.id &&
+              r.participants === t.participants + (t === followed ? 1 : 0),
+          ),
+        );
+      },
+      MIN_WAIT_MS * 2,
+    );
+    await eventually(
+      'the watcher, which was on the stopped node, sees video again',
+      () => fromName(watcher, publisher).frames >= atStop + 30,
+    );
+    assert.deepEqual(await liveNodes(staying), [staying.id], 'the stopped node left the cluster');
+  });
+});
+
+describe('a node on a Redis with a password, over TLS', () => {
+  const password = 'redis-pass-for-port545-tests';
+  let redis: TestRedis;
+  let dir: string;
+  const runs: CliRun[] = [];
+  const bots: Bot[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'port545-redis-tls-'));
+    const cert = join(dir, 'redis.pem');
+    const key = join(dir, 'redis.key');
+    // A self-signed certificate for 127.0.0.1, which the node trusts with --redis-ca.
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+        ...['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
+        ...['-addext', 'subjectAltName=IP:127.0.0.1'],
+      ],
+      { stdio: 'ignore' },
+    );
+    redis = testRedis(await freePort(), { password, tls: { cert, key } });
+    await redis.start();
+  });
+
+  after(async () => {
+    await Promise.allSettled(bots.map((b) => b.stop()));
+    for (const run of runs) if (run.child.exitCode === null) run.child.kill('SIGTERM');
+    await Promise.allSettled(runs.map((r) => r.exited));
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const node = async (id: string, redisUrl: string) => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const run = runCli(
+      [
+        ...['serve', '--port', String(port), '--cluster-url', url, '--node-id', id],
+        ...['--rtc-host', LOOPBACK[0]!, '--data-dir', join(dir, id), '--log-level', 'warn'],
+        ...['--redis-ca', join(dir, 'redis.pem')],
+      ],
+      // The URL with its password comes from the environment, never the command line (ps shows that).
+      { env: { PORT545_REDIS: redisUrl, PORT545_API_KEY: API_KEY, PORT545_API_SECRET: API_SECRET } },
+    );
+    runs.push(run);
+    await run.waitFor(/is listening/);
+    return url;
+  };
+  const health = async (url: string) =>
+    (await (await fetch(`${url}/healthz`)).json()) as { node?: string; cluster?: string };
+
+  it('joins the cluster with the right password and opens rooms', async () => {
+    const url = await node('tls1', redis.url);
+    await eventually('the node reaches Redis', async () => (await health(url)).cluster === 'ok');
+    const b = await Bot.start({ url, room: 'over-tls', name: 'Tess', hostAddresses: LOOPBACK });
+    bots.push(b);
+    const response = await fetch(`${url}/api/v1/rooms`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const { rooms } = (await response.json()) as { rooms: RoomRow[] };
+    assert.deepEqual(
+      rooms.map((r) => [r.name, r.node]),
+      [['over-tls', 'tls1']],
+    );
+  });
+
+  it('says a wrong password leaves the cluster unavailable, and refuses new rooms with a coded error', async () => {
+    const wrong = redis.url.replace(encodeURIComponent(password), 'not-the-password');
+    const url = await node('tls2', wrong);
+    assert.equal((await health(url)).cluster, 'unavailable');
+    await assert.rejects(
+      Bot.start({ url, room: 'refused', name: 'Ned', hostAddresses: LOOPBACK }).then((b) => bots.push(b)),
+      (error: unknown) => error instanceof ServerError && error.code === 'CLUSTER_UNAVAILABLE',
     );
   });
 });

@@ -13,14 +13,25 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export function testRedis(port: number, options: { password?: string } = {}): TestRedis {
+export function testRedis(
+  port: number,
+  options: { password?: string; tls?: { cert: string; key: string } } = {},
+): TestRedis {
   let child: ChildProcess | undefined;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  // With TLS: only the TLS port, with the certificate given (clients need not present one).
+  if (options.tls)
+    args.push(
+      ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert],
+      ...['--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.cert],
+      ...['--tls-auth-clients', 'no'],
+    );
+  else args.push('--port', String(port));
   if (options.password) args.push('--requirepass', options.password);
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
     async start() {
       child = spawn('redis-server', args, { stdio: 'ignore' });
       const started = child;
