@@ -8,6 +8,7 @@ import { bearerToken } from './auth/authorizeJoin.js';
 import { CLUSTER_HEADERS, Cluster, type NodeInfo, type RoomRoute } from './cluster/Cluster.js';
 import { clusterOptions } from './cluster/clusterOptions.js';
 import { forwardHttp, NodeUnreachable, openUpstream, pipeSockets, streamHttp } from './cluster/forward.js';
+import { acceptNodeLink, carryNodeLink, LINK_HEADER } from './cluster/nodeLinks.js';
 import { CodedError } from './common/errors.js';
 import type { Config } from './config/config.js';
 import { filesRoot } from './files/paths.js';
@@ -88,7 +89,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
   // With `--redis`, a node of a cluster: rooms are placed over every node, and what comes here for a room
   // on another node is passed on to it (src/cluster). Made when the server listens (its URL has the port).
   let cluster: Cluster | undefined;
-  /** The client's address of a request another node passed on (and vouched for). */
+  /** The node that passed a request on (and vouched for it), with its client's address. */
   const vouched = (headers: IncomingHttpHeaders) => cluster?.verify(headers);
   const app = createHttpApp(config, log, { exempt: (request) => vouched(request.headers) !== undefined });
   /** Joins the cluster once the port is bound (the node's URL has it). */
@@ -114,6 +115,10 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       for (const w of workers.all) w.post({ t: 'nodes', urls });
     };
     workers.onReleased = (room) => cluster?.release(room);
+    workers.onNodeLink = (node, port) => {
+      if (cluster) void carryNodeLink(cluster, node, port, config.limits.wsMaxMessageBytes, log);
+      else port.close();
+    };
     await cluster.start();
   };
   const sip = config.sip.enabled
@@ -161,7 +166,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     );
   /** The client's address: its socket's, or the one another node vouched for. */
   const clientAddress = (request: FastifyRequest) =>
-    vouched(request.headers) ?? request.socket.remoteAddress ?? 'unknown';
+    vouched(request.headers)?.address ?? request.socket.remoteAddress ?? 'unknown';
   const unreachable = (error: unknown) => {
     log.warn({ err: error }, "the room's node cannot be reached");
     return new CodedError('CLUSTER_UNAVAILABLE', "This room's node cannot be reached; try again shortly");
@@ -411,7 +416,11 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     app,
     config,
     log,
-    (ws, address) => routeSocket(ws, address),
+    (ws, address, request, via) => {
+      // Another node's room worker linking to this node for its viewers here.
+      if (via && request.headers[LINK_HEADER] === '1') return acceptNodeLink(ws, via, workers.lobby(), log);
+      routeSocket(ws, address, via);
+    },
     (request) => vouched(request.headers),
   );
 
@@ -419,7 +428,8 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
    * Until it has joined, a connection may still name any room: each valid `join` is routed to that room's
    * worker (moving the connection there if needed). Once the worker says `joined`, it stays there.
    */
-  function routeSocket(ws: WebSocket, address: string): void {
+  /** `via`: the node of the cluster that passed the connection on. */
+  function routeSocket(ws: WebSocket, address: string, via?: string): void {
     const id = ++nextId;
     let joined = false;
     let worker = workers.lobby();
@@ -441,7 +451,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
           if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
         },
       });
-      to.post({ t: 'open', id, address });
+      to.post({ t: 'open', id, address, ...(via ? { via } : {}) });
     };
     attach(worker);
     const refuse = (join: { rid?: string | number }, error: CodedError) => {

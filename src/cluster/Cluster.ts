@@ -256,10 +256,10 @@ export class Cluster {
   }
 
   /**
-   * The client's address of a request another node of the cluster passed on, when its signature holds;
-   * undefined for anything else (a client's own request, a forged or stale signature).
+   * The node that passed a request on, and its client's address, when the signature holds; undefined for
+   * anything else (a client's own request, a forged or stale signature).
    */
-  verify(headers: IncomingHttpHeaders): string | undefined {
+  verify(headers: IncomingHttpHeaders): { node: string; address: string } | undefined {
     const node = headers[CLUSTER_HEADERS.node];
     const address = headers[CLUSTER_HEADERS.forwardedFor];
     const auth = headers[CLUSTER_HEADERS.auth];
@@ -270,7 +270,7 @@ export class Cluster {
     if (Math.abs(Date.now() - Number(at)) > SIGNATURE_WINDOW_MS) return undefined;
     const want = Buffer.from(this.#mac(node, at, address), 'hex');
     const got = Buffer.from(mac, 'hex');
-    return got.length === want.length && timingSafeEqual(got, want) ? address : undefined;
+    return got.length === want.length && timingSafeEqual(got, want) ? { node, address } : undefined;
   }
 
   #mac(node: string, at: string, address: string): string {

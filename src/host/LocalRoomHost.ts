@@ -213,7 +213,7 @@ export class LocalRoomHost implements RoomHost {
     // A viewer's media may run on another worker (the room's audience spread over every core).
     const viewerMedia =
       request.kind === 'browser' && (request.viewer || grant.role === 'viewer')
-        ? this.#viewerMedia(room)
+        ? this.#viewerMedia(room, request.via)
         : undefined;
     // A room that ended while the password was checked is not the room it was checked for.
     let participant: Participant;
@@ -257,16 +257,19 @@ export class LocalRoomHost implements RoomHost {
 
   /**
    * Where a room's viewers' media may run besides this thread: set by a room worker that has links to
-   * the others (`src/workers/WorkerLink.ts`). Given the room and how many of its viewers have their media
-   * here, it returns a session elsewhere, or undefined for here.
+   * the others (`src/workers/WorkerLink.ts`). Given the room, how many of its viewers have their media
+   * here and, in a cluster, the node the viewer is connected to, it returns a session elsewhere (on that
+   * node), or undefined for here.
    */
-  spreadViewers: ((room: string, localViewers: number) => ParticipantMedia | undefined) | undefined;
+  spreadViewers:
+    | ((room: string, localViewers: number, via: string | undefined) => ParticipantMedia | undefined)
+    | undefined;
 
-  #viewerMedia(room: Room): ParticipantMedia | undefined {
+  #viewerMedia(room: Room, via: string | undefined): ParticipantMedia | undefined {
     if (!this.spreadViewers) return undefined;
     let local = 0;
     for (const viewer of room.viewers.values()) if (viewer.session instanceof MediaSession) local++;
-    return this.spreadViewers(room.name, local);
+    return this.spreadViewers(room.name, local, via);
   }
 
   resume(request: ResumeRequest, sink: MemberSink): Member {

@@ -135,6 +135,11 @@ export interface JoinRequest {
   grant: JoinGrant;
   /** The client's address key (`addressKey`), for the per-address password slowdown. */
   address: string;
+  /**
+   * In a cluster: the node the client is connected to, when not this one. A viewer's media runs there, so
+   * that node gets one copy of each track for all its viewers.
+   */
+  via?: string;
   /** The password a browser typed (checked unless the grant or rejoin token vouches). */
   password?: string;
   /** The rejoin token of an earlier `joined`: the same person comes back as before. */

@@ -139,8 +139,8 @@ export function acceptWebSockets(
   app: FastifyInstance,
   config: Config,
   log: Logger,
-  onSocket: (ws: WebSocket, address: string) => void,
-  vouched?: (request: IncomingMessage) => string | undefined,
+  onSocket: (ws: WebSocket, address: string, request: IncomingMessage, via?: string) => void,
+  vouched?: (request: IncomingMessage) => { node: string; address: string } | undefined,
 ): WebSocketServer {
   const audit = auditLog(log);
   const connectionsByAddress = new Map<string, number>();
@@ -155,7 +155,9 @@ export function acceptWebSockets(
     // A connection another node of the cluster passes on: its client's address, its checks done there.
     const forwarded = vouched?.(request);
     if (forwarded !== undefined) {
-      wss.handleUpgrade(request, socket, head, (ws) => onSocket(ws, addressKey(forwarded)));
+      wss.handleUpgrade(request, socket, head, (ws) =>
+        onSocket(ws, addressKey(forwarded.address), request, forwarded.node),
+      );
       return;
     }
     const address = addressKey(request.socket.remoteAddress);
@@ -187,7 +189,7 @@ export function acceptWebSockets(
         if (left > 0) connectionsByAddress.set(address, left);
         else connectionsByAddress.delete(address);
       });
-      onSocket(ws, address);
+      onSocket(ws, address, request);
     });
   });
   wss.on('headers', (headers) => headers.push(`Server: ${SERVER_HEADER}`));

@@ -27,6 +27,8 @@ export interface SignalingLimits {
 export interface SignalingPeer {
   /** The client's address key (`addressKey`): per-address password slowdown. */
   address: string;
+  /** In a cluster: the node the client is connected to, which passed the connection on to this one. */
+  via?: string;
   auth: Config['auth'];
   /**
    * Called just before the `joined` message goes out (a room worker tells the main thread first, so that
@@ -308,6 +310,7 @@ export class SignalingConnection implements MemberSink {
           name: message.name,
           grant,
           address: this.#peer.address,
+          ...(this.#peer.via ? { via: this.#peer.via } : {}),
           ...(message.password !== undefined ? { password: message.password } : {}),
           ...(message.rejoin !== undefined ? { rejoin: message.rejoin } : {}),
           ...(message.card !== undefined ? { card: message.card } : {}),

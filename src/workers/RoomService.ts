@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
 import type { Config } from '../config/config.js';
@@ -25,7 +26,7 @@ export class RoomService {
   /** Channels to the other workers, made by the main thread (none on the main thread itself). */
   readonly links: WorkerLinks;
   #nextRemoteSession = 0;
-  readonly #post: (message: FromWorker) => void;
+  readonly #post: (message: FromWorker, transfer?: MessagePort[]) => void;
   #closing: Promise<void> | undefined;
   /** Where the main thread's SIP sockets listen (every routed message says). */
   #sipPort = 0;
@@ -43,7 +44,12 @@ export class RoomService {
   #sendCounts: number[] = [];
   #sendData: string[] = [];
 
-  constructor(index: number, config: Config, log: Logger, post: (message: FromWorker) => void) {
+  constructor(
+    index: number,
+    config: Config,
+    log: Logger,
+    post: (message: FromWorker, transfer?: MessagePort[]) => void,
+  ) {
     this.#post = post;
     // This service's SIP gateway sends through the main thread, which holds the SIP sockets.
     const sipWire: SipWire = {
@@ -71,7 +77,15 @@ export class RoomService {
           }
         : {}),
     });
-    this.links = new WorkerLinks(index, config.rtc, log);
+    // A link to another node of the cluster is carried by the main thread, which holds the sockets.
+    this.links = new WorkerLinks(index, config.rtc, log, (node, port) =>
+      this.#postNow({ t: 'nodeLink', node, port }, [port]),
+    );
+    // A viewer's media goes to another worker, or in a cluster to the node the viewer is connected to.
+    this.server.host.spreadViewers = (room, local, via) => {
+      const id = `${this.links.self}.${++this.#nextRemoteSession}`;
+      return via ? this.links.nodeViewerMedia(via, id) : this.links.viewerMedia(room, id, local);
+    };
     this.#metrics = roomServiceMetrics(this.server, index, () => this.links.totals);
     // With webhooks on, what happens in rooms goes to the main thread, which sends them.
     if (config.webhooks.url)
@@ -100,6 +114,7 @@ export class RoomService {
           this.server.log,
           {
             address: message.address,
+            ...(message.via ? { via: message.via } : {}),
             auth: this.server.config.auth,
             // Posted ahead of the `joined` message itself: the main thread pins the connection here before
             // the client can see that it joined (and send another join).
@@ -153,8 +168,6 @@ export class RoomService {
         return;
       case 'link': {
         this.links.connect(message.peer, message.port);
-        this.server.host.spreadViewers ??= (room, local) =>
-          this.links.viewerMedia(room, `${this.links.self}.${++this.#nextRemoteSession}`, local);
         return;
       }
       case 'nodes':
@@ -230,9 +243,9 @@ export class RoomService {
     }
   }
 
-  #postNow(message: FromWorker): void {
+  #postNow(message: FromWorker, transfer?: MessagePort[]): void {
     this.#flushSends();
-    this.#post(message);
+    this.#post(message, transfer);
   }
 
   /** After a routed join or request has been handled: if it left no room here, the placement can go. */

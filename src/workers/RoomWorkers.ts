@@ -234,6 +234,8 @@ export class RoomWorkers implements RoomPlacement {
   #udpMux: UdpMuxRelay | undefined;
   /** Told what happens in every worker's rooms (the webhooks), each room's activity in order. */
   onActivity: ((activity: RoomActivity) => void) | undefined;
+  /** In a cluster: a worker opened a link to another node for its viewers there (src/cluster/nodeLinks.ts). */
+  onNodeLink: ((node: string, port: MessagePort) => void) | undefined;
   /** Told when a room is no longer on any worker (a cluster forgets its placement). */
   onReleased: ((room: string) => void) | undefined;
   /** The SIP router's handler for what the workers' gateways post (src/workers/SipRouter.ts). */
@@ -376,6 +378,10 @@ export class RoomWorkers implements RoomPlacement {
         return;
       case 'activity':
         this.onActivity?.(message.activity);
+        return;
+      case 'nodeLink':
+        if (this.onNodeLink) this.onNodeLink(message.node, message.port);
+        else message.port.close();
         return;
       default:
         return;

@@ -1,4 +1,4 @@
-import type { MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CodedError, InvalidStateError } from '../common/errors.js';
 import { TypedEmitter } from '../common/TypedEmitter.js';
@@ -84,6 +84,9 @@ export interface LinkTotals {
   hosted: number;
   /** Viewers of this worker's rooms whose media runs on other workers. */
   remote: number;
+  /** RTP packets handed to other nodes of a cluster (each once per node and room worker there). */
+  nodePacketsOut: number;
+  nodePacketsIn: number;
 }
 
 function errorData(error: unknown): ErrorData {
@@ -104,10 +107,14 @@ function errorOf(data: ErrorData): Error {
 
 type PublishReply = { sdp: string; tracks: { mid: string; feed: number }[] };
 
-/** This worker's end of its channel to one other worker. */
+/**
+ * This worker's end of its channel to one other worker: of this process (its index), or in a cluster a
+ * worker of another node (`node:<id>`), the channel then carried between the two nodes' main threads
+ * (src/cluster/nodeLinks.ts).
+ */
 export class WorkerLink {
-  /** The other worker's index. */
-  readonly peer: number;
+  /** The other worker's index, or `node:<id>` for a worker of another node. */
+  readonly peer: number | string;
   readonly #port: MessagePort;
   readonly #rtc: RtcSettings;
   readonly #log: Logger;
@@ -127,10 +134,12 @@ export class WorkerLink {
   #nextCall = 1;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
+  /** Called once when the link closes (its counts are kept by `WorkerLinks`). */
+  onClosed: (() => void) | undefined;
   packetsOut = 0;
   packetsIn = 0;
 
-  constructor(peer: number, port: MessagePort, rtc: RtcSettings, log: Logger) {
+  constructor(peer: number | string, port: MessagePort, rtc: RtcSettings, log: Logger) {
     this.peer = peer;
     this.#port = port;
     this.#rtc = rtc;
@@ -389,6 +398,7 @@ export class WorkerLink {
     for (const proxy of [...this.#proxies.values()]) proxy.lost();
     this.#proxies.clear();
     this.#port.close();
+    this.onClosed?.();
     await Promise.allSettled(sessions);
   }
 }
@@ -415,8 +425,8 @@ export class RemoteMediaSession extends TypedEmitter<MediaSessionEvents> impleme
     this.#link = link;
   }
 
-  /** The worker its media runs on. */
-  get worker(): number {
+  /** The worker its media runs on (`node:<id>` on another node). */
+  get worker(): number | string {
     return this.#link.peer;
   }
 
@@ -568,36 +578,82 @@ export class WorkerLinks {
   readonly #self: number;
   readonly #rtc: RtcSettings;
   readonly #log: Logger;
-  readonly #links = new Map<number, WorkerLink>();
+  readonly #links = new Map<number | string, WorkerLink>();
+  /** Links to other nodes made here, for the viewers of this worker's rooms connected there. */
+  readonly #nodeLinks = new Map<string, WorkerLink>();
+  readonly #openNodeLink: ((node: string, port: MessagePort) => void) | undefined;
   /** Per room: how many of its viewers have their media on each other worker, by that worker's index. */
-  readonly #spread = new Map<string, Map<number, number>>();
+  readonly #spread = new Map<string, Map<number | string, number>>();
 
-  constructor(self: number, rtc: RtcSettings, log: Logger) {
+  /** `openNodeLink` hands the other end of a new link to another node to whoever carries it there. */
+  constructor(
+    self: number,
+    rtc: RtcSettings,
+    log: Logger,
+    openNodeLink?: (node: string, port: MessagePort) => void,
+  ) {
     this.#self = self;
     this.#rtc = rtc;
     this.#log = log;
+    this.#openNodeLink = openNodeLink;
   }
 
   /** Packets that crossed links since replaced (a counter never goes back). */
   #retired = { packetsOut: 0, packetsIn: 0 };
+  #retiredNodes = { packetsOut: 0, packetsIn: 0 };
 
-  /** The main thread made a channel to worker `peer` (a new one replaces one whose worker died). */
-  connect(peer: number, port: MessagePort): void {
+  /**
+   * The main thread made a channel to worker `peer` (a new one replaces one whose worker died), or, from
+   * another node, to a worker there (`node:<id>`) whose rooms have viewers connected to this node.
+   */
+  connect(peer: number | string, port: MessagePort): void {
     const old = this.#links.get(peer);
-    if (old) {
-      this.#retired.packetsOut += old.packetsOut;
-      this.#retired.packetsIn += old.packetsIn;
-      void old.close();
-    }
+    if (old) void old.close();
     const link = new WorkerLink(peer, port, this.#rtc, this.#log);
     this.#links.set(peer, link);
+    this.#keepCounts(link, () => this.#links.get(peer) === link && this.#links.delete(peer));
+  }
+
+  /** A link's packets stay counted after it ends; the link is forgotten (`forget`). */
+  #keepCounts(link: WorkerLink, forget: () => void): void {
+    link.onClosed = () => {
+      const retired = typeof link.peer === 'string' ? this.#retiredNodes : this.#retired;
+      retired.packetsOut += link.packetsOut;
+      retired.packetsIn += link.packetsIn;
+      forget();
+    };
+  }
+
+  /**
+   * In a cluster: viewer `id`'s media on `node`, which the viewer is connected to. Every viewer of this
+   * worker's rooms there shares one link, over which each track crosses once.
+   */
+  nodeViewerMedia(node: string, id: string): ParticipantMedia | undefined {
+    if (!this.#openNodeLink) return undefined;
+    let link = this.#nodeLinks.get(node);
+    if (!link || link.closed) {
+      const { port1, port2 } = new MessageChannel();
+      const made = new WorkerLink(`node:${node}`, port1, this.#rtc, this.#log);
+      link = made;
+      this.#nodeLinks.set(node, made);
+      this.#keepCounts(made, () => this.#nodeLinks.get(node) === made && this.#nodeLinks.delete(node));
+      this.#openNodeLink(node, port2);
+    }
+    return link.openSession(id);
   }
 
   get totals(): LinkTotals {
-    const t: LinkTotals = { ...this.#retired, hosted: 0, remote: 0 };
-    for (const link of this.#links.values()) {
-      t.packetsOut += link.packetsOut;
-      t.packetsIn += link.packetsIn;
+    const t: LinkTotals = { ...this.#retired, hosted: 0, remote: 0, nodePacketsOut: 0, nodePacketsIn: 0 };
+    t.nodePacketsOut = this.#retiredNodes.packetsOut;
+    t.nodePacketsIn = this.#retiredNodes.packetsIn;
+    for (const link of [...this.#links.values(), ...this.#nodeLinks.values()]) {
+      if (typeof link.peer === 'string') {
+        t.nodePacketsOut += link.packetsOut;
+        t.nodePacketsIn += link.packetsIn;
+      } else {
+        t.packetsOut += link.packetsOut;
+        t.packetsIn += link.packetsIn;
+      }
       t.hosted += link.hostedCount;
       t.remote += link.remoteCount;
     }
@@ -609,7 +665,8 @@ export class WorkerLinks {
    * (`local` viewers of the room are here already).
    */
   viewerMedia(room: string, id: string, local: number): ParticipantMedia | undefined {
-    const open = [...this.#links.values()].filter((l) => !l.closed);
+    // Only this process's workers: another node's worker hosts the viewers connected to that node.
+    const open = [...this.#links.values()].filter((l) => !l.closed && typeof l.peer === 'number');
     if (open.length === 0) return undefined;
     let counts = this.#spread.get(room);
     if (!counts) {
@@ -640,8 +697,9 @@ export class WorkerLinks {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#links.values()].map((l) => l.close()));
+    await Promise.allSettled([...this.#links.values(), ...this.#nodeLinks.values()].map((l) => l.close()));
     this.#links.clear();
+    this.#nodeLinks.clear();
   }
 
   get self(): number {

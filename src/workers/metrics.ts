@@ -187,6 +187,18 @@ export function roomServiceMetrics(
         this.inc({ direction: 'in' }, t.packetsIn);
       },
     });
+    new Counter({
+      name: 'port545_cluster_relay_packets_total',
+      help: 'In a cluster: RTP packets handed to other nodes for the viewers of a room connected there (out, once per node and track), and received from them (in)',
+      labelNames: ['direction'],
+      registers: [registry],
+      collect() {
+        const t = links();
+        this.reset();
+        this.inc({ direction: 'out' }, t.nodePacketsOut);
+        this.inc({ direction: 'in' }, t.nodePacketsIn);
+      },
+    });
     new Gauge({
       name: 'port545_worker_spread_viewers',
       help: "Viewers whose media runs on another worker than their room's: of this worker's rooms (remote), or run here for another's (hosted)",

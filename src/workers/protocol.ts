@@ -33,7 +33,13 @@ export interface HttpReply {
 
 export type ToWorker =
   /** A WebSocket accepted by the main thread is now handled here under `id`. */
-  | { t: 'open'; id: number; address: string }
+  | {
+      t: 'open';
+      id: number;
+      address: string;
+      /** In a cluster: the node that passed the connection on (a viewer's media then runs there). */
+      via?: string;
+    }
   | { t: 'frame'; id: number; data: Uint8Array; binary: boolean; route?: Route }
   /** The WebSocket closed (the client, or after an `end`). */
   | { t: 'closed'; id: number; code: number }
@@ -57,7 +63,7 @@ export type ToWorker =
    * This worker's end of a channel to worker `peer` (src/workers/WorkerLink.ts): a room's viewers' media
    * may run on the other worker. A new channel to the same index replaces the old (its worker died).
    */
-  | { t: 'link'; peer: number; port: MessagePort }
+  | { t: 'link'; peer: number | string; port: MessagePort }
   /** The public URLs of the cluster's live nodes (`joined.nodes`), whenever they change. */
   | { t: 'nodes'; urls: string[] };
 
@@ -94,6 +100,11 @@ export type FromWorker =
   | { t: 'released'; room: string; seq: number }
   /** A SIP message this worker's gateway sends, through the main thread's sockets. */
   | { t: 'sip'; data: Uint8Array; peer: SipPeer }
+  /**
+   * In a cluster: this worker's end of a link to another node (for the viewers of its rooms that are
+   * connected there) is `port`'s other end; the main thread carries it to `node` (src/cluster/nodeLinks.ts).
+   */
+  | { t: 'nodeLink'; node: string; port: MessagePort }
   /** A call of this worker's ended, or its INVITE started none: its Call-ID can be forgotten soon. */
   | { t: 'sipEnded'; callId: string };
 

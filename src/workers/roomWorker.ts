@@ -12,6 +12,8 @@ const { index, config, udpMux } = workerData as WorkerData;
 // With rtc.udpPort: this thread's connections use the main thread's one UDP socket.
 if (udpMux && config.rtc.udpPort !== undefined) useThreadMux(new WorkerUdpMux(config.rtc.udpPort, udpMux));
 const log = pino({ level: config.logLevel, base: { worker: index } });
-const service = new RoomService(index, config, log, (message: FromWorker) => port.postMessage(message));
+const service = new RoomService(index, config, log, (message: FromWorker, transfer) =>
+  port.postMessage(message, transfer),
+);
 port.on('message', (message: ToWorker) => service.receive(message));
 port.postMessage({ t: 'ready' } satisfies FromWorker);
