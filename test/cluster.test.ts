@@ -31,6 +31,7 @@ interface TestNode {
 interface RoomRow {
   name: string;
   participants: number;
+  viewers: number;
   node: string;
 }
 
@@ -155,6 +156,110 @@ describe('a cluster of three nodes on Redis', () => {
     const sent = await viewer.room.sendFile(bytes, 'notes.bin');
     const back = await viewer.room.downloadFile(sent);
     assert.equal(Buffer.compare(Buffer.from(back), Buffer.from(bytes)), 0, 'the file came back whole');
+  });
+
+  it("sends a broadcast's viewers on other nodes one copy of each stream per node, which fans it out", async () => {
+    const publisher = await bot(nodes[0]!.url, 'stage', 'caster', true);
+    let owner = '';
+    await eventually('the room is placed', async () => {
+      owner = (await rooms(nodes[0]!)).find((r) => r.name === 'stage')?.node ?? '';
+      return owner !== '';
+    });
+    const others = nodes.filter((n) => n.id !== owner);
+    assert.equal(others.length, 2);
+    const watchers = new Map<string, Bot[]>();
+    for (const node of others) {
+      const list: Bot[] = [];
+      for (let i = 0; i < 3; i++) {
+        const b = await Bot.start({
+          url: node.url,
+          room: 'stage',
+          name: `audience-${node.id}-${i}`,
+          viewer: true,
+          video: false,
+          audio: false,
+          hostAddresses: LOOPBACK,
+          jitterBufferMs: 400,
+        });
+        bots.push(b);
+        list.push(b);
+      }
+      watchers.set(node.id, list);
+    }
+    await eventually('every viewer, on both other nodes, decodes video and hears audio', () =>
+      [...watchers.values()].flat().every((w) => {
+        const got = fromName(w, 'caster');
+        return got.frames >= 30 && got.audio >= 50;
+      }),
+    );
+    const room = (await rooms(byId(owner))).find((r) => r.name === 'stage');
+    assert.equal(room?.participants, 1, 'the viewers are an audience, not participants');
+    assert.equal(room?.viewers, 6);
+
+    // Counted: the room's node sends each packet once to each other node, which sends it to its three.
+    const relay = async (node: TestNode, direction: 'in' | 'out') => {
+      const text = await (
+        await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } })
+      ).text();
+      let sum = 0;
+      for (const line of text.split('\n'))
+        if (
+          line.startsWith('port545_cluster_relay_packets_total{') &&
+          line.includes(`direction="${direction}"`)
+        )
+          sum += Number(line.split(' ').pop());
+      return sum;
+    };
+    const received = (node: TestNode) =>
+      Math.max(
+        ...watchers.get(node.id)!.map((w) => [...w.received.values()].reduce((n, r) => n + r.packets, 0)),
+      );
+    const [b, c] = others as [TestNode, TestNode];
+    // Counted once the stream has stopped and what was on its way has arrived.
+    await publisher.stop();
+    let counts = '';
+    let out = 0;
+    let inB = 0;
+    let inC = 0;
+    await eventually(
+      'the relay counters settle',
+      async () => {
+        out = await relay(byId(owner), 'out');
+        inB = await relay(b, 'in');
+        inC = await relay(c, 'in');
+        const now = `${out} ${inB} ${inC}`;
+        const settled = now === counts;
+        counts = now;
+        return settled;
+      },
+      MIN_WAIT_MS,
+      1000,
+    );
+    const perViewerB = received(b);
+    const perViewerC = received(c);
+    console.log(
+      `cluster broadcast: ${owner} sent ${out} packets to the other nodes; ${b.id} got ${inB} (its viewers ${perViewerB} each), ${c.id} got ${inC} (${perViewerC} each)`,
+    );
+    assert.ok(inB > 0 && inC > 0, 'both nodes got the streams over their links');
+    assert.equal(inB + inC, out, 'every packet sent to the other nodes arrived, once');
+    // One copy per node: what a node got is about what one of its viewers got, not three times that.
+    assert.ok(inB < perViewerB * 1.5 + 100, `${b.id} got ${inB} for viewers that got ${perViewerB} each`);
+    assert.ok(inC < perViewerC * 1.5 + 100, `${c.id} got ${inC} for viewers that got ${perViewerC} each`);
+    for (const w of [...watchers.values()].flat()) await w.stop();
+    // The viewers left: no session of theirs is left on the nodes that ran their media.
+    const hosted = async (node: TestNode) => {
+      const text = await (
+        await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } })
+      ).text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('port545_worker_spread_viewers{') && l.includes('side="hosted"'))
+        .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    };
+    await eventually(
+      'no viewer media is left on the other nodes',
+      async () => (await hosted(b)) + (await hosted(c)) === 0,
+    );
   });
 
   it('refuses a forged vouch as any other client: the Origin check still holds', async () => {
