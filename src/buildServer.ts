@@ -107,6 +107,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
           };
         },
         rooms: () => workers.roomNames(),
+        ...(sip ? { sipPort: () => sip.port || undefined } : {}),
         log,
       }),
     );
@@ -115,6 +116,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
       for (const w of workers.all) w.post({ t: 'nodes', urls });
     };
     workers.onReleased = (room) => cluster?.release(room);
+    if (sip) sip.redirect = (room) => cluster!.sipTarget(room);
     workers.onNodeLink = (node, port) => {
       if (cluster) void carryNodeLink(cluster, node, port, config.limits.wsMaxMessageBytes, log);
       else port.close();

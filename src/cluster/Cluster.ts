@@ -40,6 +40,8 @@ export interface NodeInfo {
   startedAt: number;
   /** Its self-signed certificate (PEM), which the other nodes trust for it alone. */
   ca?: string;
+  /** The port it answers SIP on (UDP and TCP), at its URL's host; absent without SIP. */
+  sip?: number;
 }
 
 export type RoomRoute = { local: true } | { local: false; node: NodeInfo };
@@ -56,6 +58,8 @@ export interface ClusterOptions {
   deadAfterMs: number;
   /** The certificate this node serves when it is self-signed: the other nodes pin it. */
   ca?: string | undefined;
+  /** The port SIP listens on, when it does (phones are sent to a room's node there). */
+  sipPort?: () => number | undefined;
   /** This node's rooms, participants and viewers now. */
   load(): Promise<Omit<NodeLoad, 'cpu'>>;
   /** The rooms open on this node now: their placement is renewed with every heartbeat. */
@@ -230,6 +234,18 @@ export class Cluster {
     return { local: false, node };
   }
 
+  /**
+   * Where a phone's call to `room` goes: undefined for this node, else the SIP address of the room's node
+   * (placing the room first). CLUSTER_UNAVAILABLE without Redis, or when that node answers no calls.
+   */
+  async sipTarget(room: string): Promise<{ host: string; port: number } | undefined> {
+    const route = await this.route(room);
+    if (route.local) return undefined;
+    if (!route.node.sip)
+      throw new CodedError('CLUSTER_UNAVAILABLE', 'The node of this room does not answer phone calls');
+    return { host: new URL(route.node.url).hostname.replace(/^\[|\]$/g, ''), port: route.node.sip };
+  }
+
   /** A room closed here: it is no longer this node's. */
   release(room: string): void {
     if (!this.available) return;
@@ -339,6 +355,7 @@ export class Cluster {
       at: Date.now(),
       startedAt: this.#startedAt,
       ...(this.#options.ca ? { ca: this.#options.ca } : {}),
+      ...(this.#options.sipPort?.() ? { sip: this.#options.sipPort() } : {}),
     };
     await this.#call(
       this.#client

@@ -8,6 +8,7 @@ import type { ClusterOptions } from './Cluster.js';
 export interface ClusterHooks {
   load: ClusterOptions['load'];
   rooms: ClusterOptions['rooms'];
+  sipPort?: ClusterOptions['sipPort'];
   log: Logger;
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CodedError } from '../common/errors.js';
 import { badRequest, tooManyCalls } from '../gateways/sip/SipGateway.js';
@@ -22,6 +23,9 @@ export interface SipRouterOptions {
   maxCalls: number;
 }
 
+/** In a cluster: where a call to `room` goes, this node (undefined) or another node's SIP address. */
+export type SipRedirect = (room: string) => Promise<{ host: string; port: number } | undefined>;
+
 interface CallRoute {
   worker: RoomWorker;
   /** When the worker said the call ended (or its INVITE started none). */
@@ -45,6 +49,11 @@ export class SipRouter {
   readonly #log: Logger;
   readonly #calls = new Map<string, CallRoute>();
   #sweep: NodeJS.Timeout | undefined;
+  /**
+   * In a cluster: a call to a room on another node is answered 302 with that node's SIP address, which
+   * phones and PBXs follow (RFC 3261 §8.1.3.4); the call's audio then runs where the room runs.
+   */
+  redirect: SipRedirect | undefined;
 
   constructor(workers: RoomWorkers, options: SipRouterOptions, log: Logger) {
     this.#placement = workers;
@@ -100,6 +109,37 @@ export class SipRouter {
       return this.#post(this.#placement.lobby(), data, peer);
     if (this.activeCalls >= this.#options.maxCalls || this.#full())
       return this.transport.respond(tooManyCalls(message, this.#options.maxCalls), peer);
+    if (this.redirect && !this.#placement.ownerOf(room)) {
+      this.redirect(room).then(
+        (elsewhere) => {
+          if (!elsewhere) return this.#placeHere(message, room, callId, peer, data);
+          const contact = `<sip:${room}@${elsewhere.host.includes(':') ? `[${elsewhere.host}]` : elsewhere.host}:${elsewhere.port}>`;
+          this.#log.info({ room, contact }, 'call redirected to the node of its room');
+          this.transport.respond(
+            makeResponse(message, 302, {
+              toTag: randomBytes(6).toString('hex'),
+              headers: [['Contact', contact]],
+            }),
+            peer,
+          );
+        },
+        (error: unknown) => {
+          const warning = error instanceof CodedError ? error.message : 'The room cannot be found now';
+          this.transport.respond(
+            makeResponse(message, 503, { headers: [['Retry-After', '30']], warning }),
+            peer,
+          );
+        },
+      );
+      return;
+    }
+    this.#placeHere(message, room, callId, peer, data);
+  }
+
+  /** Places the call's room on a worker of this node (a retransmitted INVITE goes where the first went). */
+  #placeHere(message: SipMessage, room: string, callId: string, peer: SipPeer, data: Buffer): void {
+    const known = this.#calls.get(callId);
+    if (known && !known.worker.gone) return this.#post(known.worker, data, peer);
     const placed = this.#placement.place(room);
     if (!placed) {
       const error = new CodedError('TOO_MANY_ROOMS');
