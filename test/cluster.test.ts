@@ -17,6 +17,7 @@ import { ServerError } from '../src/client/Signal.js';
 import { type CliRun, runCli } from './helpers/cli.js';
 import { type TestRedis, testRedis } from './helpers/redis.js';
 import { eventually, freePort, LOOPBACK, MIN_WAIT_MS } from './helpers/server.js';
+import { RtpListener, runSipp, SIPP_PCAP_DIR } from './helpers/sipp.js';
 
 const API_KEY = 'cluster-test-api-key-0123';
 const API_SECRET = 'cluster-test-api-secret-0123456789abcdef';
@@ -24,6 +25,7 @@ const API_SECRET = 'cluster-test-api-secret-0123456789abcdef';
 interface TestNode {
   id: string;
   port: number;
+  sipPort: number;
   url: string;
   run: CliRun;
 }
@@ -56,6 +58,7 @@ describe('a cluster of three nodes on Redis', () => {
 
   const startNode = async (id: string): Promise<TestNode> => {
     const port = await freePort();
+    const sipPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const run = runCli(
       [
@@ -74,11 +77,14 @@ describe('a cluster of three nodes on Redis', () => {
         join(dir, id),
         '--log-level',
         'warn',
+        '--sip',
+        '--sip-port',
+        String(sipPort),
       ],
       { env: { PORT545_API_KEY: API_KEY, PORT545_API_SECRET: API_SECRET } },
     );
     await run.waitFor(/is listening/);
-    const node = { id, port, url, run };
+    const node = { id, port, url, run, sipPort };
     nodes.push(node);
     return node;
   };
@@ -260,6 +266,40 @@ describe('a cluster of three nodes on Redis', () => {
       'no viewer media is left on the other nodes',
       async () => (await hosted(b)) + (await hosted(c)) === 0,
     );
+  });
+
+  it("sends a phone that calls a node without its room to the room's node, where the call is taken", async () => {
+    const listed = await rooms(nodes[0]!);
+    const c1 = listed.find((r) => r.name === 'c1')!;
+    const owner = byId(c1.node);
+    const other = nodes.find((n) => n.id !== owner.id)!;
+    const redirected = await runSipp({ scenario: 'redirect.xml', port: other.sipPort, service: 'c1' });
+    assert.equal(redirected.code, 0, `sipp: ${redirected.errors || redirected.stderr}`);
+    assert.match(
+      redirected.messages,
+      new RegExp(`Contact: <sip:c1@127\\.0\\.0\\.1:${owner.sipPort}>`),
+      "the 302 names the room node's SIP address",
+    );
+    // Following it, the phone is in the call on the room's node.
+    const phone = new RtpListener(4);
+    await phone.open();
+    try {
+      const call = runSipp({
+        scenario: 'call.xml',
+        port: owner.sipPort,
+        service: 'c1',
+        keys: { rtp_port: phone.port, pcap: join(SIPP_PCAP_DIR, 'g711a.pcap') },
+        pauseMs: 6000,
+      });
+      await eventually('the caller is a participant of the room on its node', async () =>
+        (await rooms(owner)).some((r) => r.name === 'c1' && r.participants === c1.participants + 1),
+      );
+      const result = await call;
+      assert.equal(result.code, 0, `sipp: ${result.errors || result.stderr}`);
+      assert.ok(phone.packets.length > 50, `the phone got the room's audio: ${phone.packets.length} packets`);
+    } finally {
+      await phone.close();
+    }
   });
 
   it('refuses a forged vouch as any other client: the Origin check still holds', async () => {
