@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from './config/config.js';
 import { loadConfig, serveFlagHelp } from './config/loadConfig.js';
-import { advertise, StartError, securityLines, startServer, urlsFor } from './serve.js';
+import { advertise, clusterLine, StartError, securityLines, startServer, urlsFor } from './serve.js';
 import { VERSION } from './version.js';
 
 const usage = `port545 ${VERSION}: self-hosted video conferencing on port 545
@@ -42,6 +42,8 @@ async function serve(argv: string[]): Promise<void> {
   if (sipPort !== undefined)
     console.log(`Phones call sip:<room>@<this host>:${sipPort} (SIP over UDP and TCP).`);
   for (const line of securityLines(server)) console.log(line);
+  const cluster = clusterLine(server);
+  if (cluster) console.log(cluster);
   const { advertiser, line } = advertise(server, port);
   console.log(line);
   let stopping = false;

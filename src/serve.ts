@@ -126,6 +126,20 @@ export function securityLines(server: Port545Server): string[] {
   return lines;
 }
 
+/** With `--redis`: which node of the cluster this is, where it is reached, and how many nodes there are. */
+export function clusterLine(server: Port545Server): string | undefined {
+  const { cluster } = server;
+  if (!cluster) return undefined;
+  // The Redis URL without its password (the log and the terminal are not for secrets).
+  const redis = new URL(server.config.cluster.redis!);
+  redis.password = '';
+  redis.username = '';
+  const nodes = cluster.nodes.length;
+  return cluster.available
+    ? `Cluster: node "${cluster.id}", reached at ${cluster.url}; ${nodes} node${nodes === 1 ? '' : 's'} on ${redis.toString()}.`
+    : `Cluster: node "${cluster.id}", reached at ${cluster.url}; Redis ${redis.toString()} cannot be reached yet (new rooms are refused until it answers).`;
+}
+
 /**
  * Advertises the server on the LAN (DNS-SD over multicast DNS) unless `--no-mdns` or HTTP listens on
  * loopback only, with the start-up line that says which.

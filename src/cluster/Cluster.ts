@@ -115,6 +115,8 @@ export const CLUSTER_HEADERS = {
 
 export class Cluster {
   readonly id: string;
+  /** Where clients and the other nodes reach this node. */
+  readonly url: string;
   readonly #options: ClusterOptions;
   readonly #client;
   readonly #log: Logger;
@@ -135,6 +137,7 @@ export class Cluster {
   constructor(options: ClusterOptions) {
     this.#options = options;
     this.id = options.id;
+    this.url = options.url;
     this.#log = options.log.child({ cluster: options.id });
     this.#client = createClient({
       url: options.redis,
@@ -162,11 +165,19 @@ export class Cluster {
 
   /** Connects (or goes on trying in the background) and starts the heartbeat. */
   async start(): Promise<void> {
-    this.#client.connect().catch(() => undefined);
+    // The first heartbeat registers the node; a Redis that is not there yet is waited for in the background.
+    const registered = this.#client.connect().then(
+      () => this.#beat(),
+      () => undefined,
+    );
     this.#timer = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
     this.#timer.unref();
-    // The first heartbeat registers the node; a Redis that is not there yet is waited for in the background.
-    await Promise.race([this.#beat(), new Promise((resolve) => setTimeout(resolve, REDIS_DEADLINE_MS))]);
+    let wait: NodeJS.Timeout | undefined;
+    await Promise.race([
+      registered,
+      new Promise((resolve) => (wait = setTimeout(resolve, REDIS_DEADLINE_MS))),
+    ]);
+    clearTimeout(wait);
   }
 
   /** Whether Redis answers now. */
