@@ -27,6 +27,7 @@ import { registerWebClient } from './http/webClient.js';
 import type { ErrorCode } from './protocol/errors.js';
 import { clientMessage, type SharedFile } from './protocol/messages.js';
 import { sweepRecordings } from './recording/store.js';
+import { CLOSE_POLICY_VIOLATION } from './signaling/SignalingConnection.js';
 import type { TlsMaterial } from './tls/tlsMaterial.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
 import { exposition, mainThreadMetrics } from './workers/metrics.js';
@@ -59,6 +60,8 @@ const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection'
 /** Paths whose second segment is a room: the request goes to that room's worker. */
 const ROOM_PATHS = ['/whip/:room', '/whip/:room/*', '/whep/:room', '/whep/:room/*', '/rooms/:room/status'];
 const ADMIN_ROOM_PATHS = ['/api/v1/rooms/:room', '/api/v1/rooms/:room/*'];
+/** Messages a connection may send while the cluster is asked where its join's room is. */
+const MAX_WAITING_FRAMES = 32;
 /** The routes of a room's files (src/http/filesApi.ts): in a cluster, streamed to the room's node. */
 const FILE_PATHS = new Set(['/rooms/:room/files', '/rooms/:room/files/:id', '/rooms/:room/board/exports']);
 const METHODS: ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS')[] = [
@@ -482,7 +485,12 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     let waiting: { data: Buffer; binary: boolean }[] | undefined;
     const onFrame = (data: Buffer, binary: boolean) => {
       if (upstream) return upstream.send(data, { binary });
-      if (waiting) return void waiting.push({ data, binary });
+      if (waiting) {
+        // A client has no reason to send more than a few messages before its join is answered.
+        if (waiting.length >= MAX_WAITING_FRAMES)
+          return ws.close(CLOSE_POLICY_VIOLATION, 'too many messages');
+        return void waiting.push({ data, binary });
+      }
       const join = !joined && !binary ? joinOf(data) : undefined;
       if (join && cluster && !workers.ownerOf(join.room)) {
         waiting = [];

@@ -138,6 +138,15 @@ describe('a cluster of three nodes on Redis', () => {
       listed = (await rooms(nodes[1]!)).filter((r) => r.name.startsWith('c'));
       return listed.length === 6 && listed.every((r) => r.participants === 1);
     });
+    // A host lists a room on its node: every node's home page shows it.
+    await bots[0]!.room.listRoom(true, 'Planning');
+    for (const node of nodes)
+      await eventually(`${node.id}'s directory shows the listed room`, async () => {
+        const { rooms } = (await (await fetch(`${node.url}/directory`)).json()) as {
+          rooms: { name: string; topic?: string }[];
+        };
+        return rooms.some((r) => r.name === 'c0' && r.topic === 'Planning');
+      });
     const owners = new Set(listed.map((r) => r.node));
     assert.ok(owners.size >= 2, `the rooms are on ${[...owners].join(', ')}`);
     assert.ok(
