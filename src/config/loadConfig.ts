@@ -86,7 +86,10 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
                          needs PORT545_API_KEY and PORT545_API_SECRET (environment or config file only)
   --tls-cert FILE        PEM certificate (chain) for HTTPS and WSS on the same port
   --tls-key FILE         PEM private key of that certificate
-  --tls self-signed      make a self-signed certificate once, keep it in the data directory, reuse it
+  --tls self-signed|off  self-signed: make a certificate once, keep it in the data directory, reuse it
+                         (the default without --tls-cert, unless --host is a loopback address);
+                         off: plain HTTP for everyone (behind a proxy that terminates TLS). With TLS,
+                         plain HTTP still answers this machine (loopback) on the same port
   --hsts                 send Strict-Transport-Security on HTTPS (default: on with --tls-cert, off
                          with a self-signed certificate; PORT545_HSTS=off turns it off)
   --allowed-origins URL[,URL]

@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { Bonjour, type Service } from 'bonjour-service';
 import type { Logger } from 'pino';
-import { addressKey, isLoopback } from '../common/address.js';
 
 /**
  * LAN discovery, as QuickTime Conferencing's Browser did it: each server advertises itself by DNS-SD over
@@ -42,12 +41,6 @@ export interface AdvertiseOptions {
   /** How many rooms are listed now (the directory). */
   listedRooms(): Promise<number>;
   log: Logger;
-}
-
-/** True for a host that only this machine reaches: advertising it on the LAN would mislead. */
-export function isLoopbackHost(host: string): boolean {
-  // addressKey turns an IPv4-mapped address (::ffff:127.0.0.1) into its IPv4 one.
-  return host === 'localhost' || isLoopback(addressKey(host));
 }
 
 export function defaultInstanceName(port: number): string {
