@@ -136,6 +136,7 @@ function tlsLines(server: Port545Server): string[] {
   if (!tls.selfSigned)
     return [
       `TLS: ${tls.certPath} (${tls.subject}), SHA-256 ${tls.fingerprint256}`,
+      '     Renewed files (certbot) are served without a restart.',
       plain,
     ];
   return [
@@ -165,7 +166,7 @@ export function advertise(server: Port545Server, port: number): { advertiser?: A
     version: VERSION,
     mode: config.auth.mode,
     tls: server.tls !== undefined,
-    ...(server.tls ? { fingerprint256: server.tls.fingerprint256 } : {}),
+    fingerprint256: () => server.tls?.fingerprint256,
     listedRooms: async () => (await server.listedRooms()).length,
     log: server.log.child({ mdns: true }),
   });

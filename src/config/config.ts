@@ -120,7 +120,7 @@ export const configSchema = z
      */
     tls: z
       .object({
-        /** PEM certificate chain file (with `key`); reloaded when the server restarts. */
+        /** PEM certificate chain file (with `key`); read again when it or the key file changes. */
         cert: z.string().min(1).optional(),
         /** PEM private key file of `cert`. */
         key: z.string().min(1).optional(),

@@ -37,7 +37,8 @@ export interface AdvertiseOptions {
   version: string;
   mode: 'open' | 'secured';
   tls: boolean;
-  fingerprint256?: string;
+  /** With TLS: the SHA-256 fingerprint served now (a renewed certificate is announced again). */
+  fingerprint256?: () => string | undefined;
   /** How many rooms are listed now (the directory). */
   listedRooms(): Promise<number>;
   log: Logger;
@@ -59,11 +60,13 @@ export class Advertiser {
   private readonly bonjour: Bonjour;
   private service: Service | undefined;
   private rooms = 0;
+  private fingerprint: string | undefined;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: AdvertiseOptions) {
     this.name = options.name ?? defaultInstanceName(options.port);
+    this.fingerprint = options.fingerprint256?.();
     const single = /^\d+\.\d+\.\d+\.\d+$/.test(options.host) && options.host !== '0.0.0.0';
     // The options reach multicast-dns too (its `interface`), though bonjour-service types them as a service's.
     const socketOptions = (single ? { interface: options.host } : {}) as ConstructorParameters<
@@ -78,13 +81,14 @@ export class Advertiser {
   }
 
   private txt(): DiscoveryTxt {
-    const { version, mode, tls, fingerprint256 } = this.options;
+    const { version, mode, tls } = this.options;
+    const fp = this.fingerprint;
     return {
       version,
       mode,
       tls: tls ? '1' : '0',
       rooms: String(this.rooms),
-      ...(tls && fingerprint256 ? { fp: fingerprint256.replaceAll(':', '').toLowerCase() } : {}),
+      ...(tls && fp ? { fp: fp.replaceAll(':', '').toLowerCase() } : {}),
     };
   }
 
@@ -100,11 +104,13 @@ export class Advertiser {
     });
   }
 
-  /** Announces the TXT record again when the number of listed rooms changed. */
+  /** Announces the TXT record again when the number of listed rooms or the certificate changed. */
   private async refresh(): Promise<void> {
     const rooms = await this.options.listedRooms().catch(() => this.rooms);
-    if (this.closed || rooms === this.rooms) return;
+    const fingerprint = this.options.fingerprint256?.();
+    if (this.closed || (rooms === this.rooms && fingerprint === this.fingerprint)) return;
     this.rooms = rooms;
+    this.fingerprint = fingerprint;
     const old = this.service;
     if (!old?.published) return; // still probing: the next refresh announces the new count
     old.stop?.(() => {

@@ -10,6 +10,7 @@ import { type Config, resolveTls } from '../config/config.js';
 import { type ErrorCode, errorCatalog } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { CLOSE_POLICY_VIOLATION } from '../signaling/SignalingConnection.js';
+import { CertificateWatcher } from '../tls/CertificateWatcher.js';
 import { loadTlsMaterial, type TlsMaterial } from '../tls/tlsMaterial.js';
 import { VERSION } from '../version.js';
 import { HSTS_VALUE, hstsEnabled, MinuteCounter, originAllowed, registerRateLimits } from './edge.js';
@@ -215,7 +216,10 @@ export interface ServerHandle {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly log: Logger;
-  /** The certificate served on HTTPS/WSS, once `listen` has loaded it; undefined without TLS. */
+  /**
+   * The certificate served on HTTPS/WSS once `listen` has loaded it (the renewed one after its files
+   * changed); undefined without TLS.
+   */
   readonly tls: TlsMaterial | undefined;
   /** Binds HTTP and WebSocket; resolves with the bound port. */
   listen(port?: number): Promise<number>;
@@ -224,8 +228,8 @@ export interface ServerHandle {
 }
 
 /**
- * The listen/close surface of a server: `listen` waits for `ready` and binds (with TLS when on), `close`
- * runs `stop` once.
+ * The listen/close surface of a server: `listen` waits for `ready` and binds (with TLS when on, and with
+ * certificate files watched for renewals), `close` runs `stop` once.
  */
 export function serverHandle(
   config: Config,
@@ -235,6 +239,7 @@ export function serverHandle(
   stop: () => Promise<void>,
 ): ServerHandle {
   let tls: TlsMaterial | undefined;
+  let watcher: CertificateWatcher | undefined;
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -249,11 +254,23 @@ export function serverHandle(
         tls = await loadTlsMaterial(config);
         if (tls) secureContext(app, tls);
       }
+      if (tls && !tls.selfSigned && !watcher)
+        watcher = new CertificateWatcher({
+          certPath: tls.certPath,
+          keyPath: tls.keyPath,
+          fingerprint256: tls.fingerprint256,
+          onReload: (renewed) => {
+            secureContext(app, renewed);
+            tls = renewed;
+          },
+          log,
+        });
       await app.listen({ port, host: config.host });
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : port;
     },
     close() {
+      watcher?.close();
       closing ??= stop();
       return closing;
     },
