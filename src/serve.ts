@@ -140,7 +140,7 @@ function tlsLines(server: Port545Server): string[] {
       plain,
     ];
   return [
-    `TLS: self-signed certificate ${tls.created ? 'made' : 'reused'} (${tls.certPath}), --tls off turns TLS off.`,
+    `TLS: self-signed certificate ${tls.created ? 'made' : 'reused'} (${tls.certPath}).`,
     `     SHA-256 fingerprint ${tls.fingerprint256}`,
     '     On another machine the browser warns before the page opens: Chromium says "Your connection is',
     '     not private" (NET::ERR_CERT_AUTHORITY_INVALID), Firefox "Warning: Potential Security Risk Ahead".',
@@ -148,6 +148,7 @@ function tlsLines(server: Port545Server): string[] {
     '     match, choose Advanced, then Proceed (Firefox: Accept the Risk and Continue). Or import the',
     `     certificate file into that machine's trusted certificates: ${tls.certPath}`,
     plain,
+    '     Behind a proxy that terminates TLS, --tls off serves plain HTTP to everyone.',
   ];
 }
 
