@@ -103,6 +103,8 @@ const server = buildServer(
     logLevel: process.env.PORT545_SOAK_LOG ?? 'warn',
     rtc: { hostAddresses: ['127.0.0.1', link.hostIp] },
     rooms: { emptyTimeoutMs: 500 },
+    // The soak counts leaks of calls, not TLS: plain signaling (--tls off), as behind a proxy.
+    tls: { selfSigned: false },
   }),
   0,
 );

@@ -27,7 +27,7 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv);
   const { server, port, workers, sipPort } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
-  for (const url of urlsFor(config.host, port, server.tls ? 'https' : 'http')) console.log(`  ${url}`);
+  for (const url of urlsFor(config.host, port, server.tls !== undefined)) console.log(`  ${url}`);
   const { udpPort } = config.rtc;
   console.log(
     udpPort === undefined

@@ -1,8 +1,9 @@
 import { networkInterfaces } from 'node:os';
 import pino from 'pino';
 import { buildServer, type Port545Server } from './buildServer.js';
+import { isLoopbackHost } from './common/address.js';
 import { type Config, FALLBACK_PORT, resolveWorkers } from './config/config.js';
-import { Advertiser, isLoopbackHost } from './discovery/mdns.js';
+import { Advertiser } from './discovery/mdns.js';
 import { RoomStateStore } from './room/RoomStateStore.js';
 import { VERSION } from './version.js';
 
@@ -86,11 +87,16 @@ function keepRoomStateTidy(config: Config): void {
   setInterval(() => store.prune(), ROOM_STATE_PRUNE_MS).unref();
 }
 
-/** The URLs a person can open: localhost plus every non-internal IPv4 address when listening on all. */
-export function urlsFor(host: string, port: number, scheme: 'http' | 'https' = 'http'): string[] {
+/**
+ * The URLs a person can open: listening on all interfaces, localhost plus every non-internal IPv4
+ * address. With TLS the addresses of the LAN are https://, and localhost stays http:// (the port serves
+ * plain HTTP to this machine, and a browser gives http://localhost camera and microphone too).
+ */
+export function urlsFor(host: string, port: number, tls: boolean): string[] {
+  const scheme = tls ? 'https' : 'http';
   const all = host === '::' || host === '0.0.0.0';
   if (!all) return [`${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`];
-  const urls = [`${scheme}://localhost:${port}/`];
+  const urls = [`http://localhost:${port}/`];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? [])
       if (a.family === 'IPv4' && !a.internal) urls.push(`${scheme}://${a.address}:${port}/`);
@@ -113,17 +119,37 @@ export function securityLines(server: Port545Server): string[] {
       ? 'Admin API: /api/v1 (Authorization: Bearer <PORT545_API_KEY>).'
       : 'Admin API: off (set PORT545_API_KEY and PORT545_API_SECRET to turn it on).',
   );
+  return [...lines, ...tlsLines(server)];
+}
+
+function tlsLines(server: Port545Server): string[] {
   const tls = server.tls;
-  if (!tls)
-    lines.push('TLS: off. Browsers allow camera and microphone only on https:// or http://localhost.');
-  else if (tls.selfSigned)
-    lines.push(
-      `TLS: self-signed certificate ${tls.created ? 'made' : 'reused'} (${tls.certPath}).`,
-      `     SHA-256 fingerprint ${tls.fingerprint256}`,
-      '     Browsers warn about it; compare this fingerprint with the one they show before you continue.',
-    );
-  else lines.push(`TLS: ${tls.certPath} (${tls.subject}), SHA-256 ${tls.fingerprint256}`);
-  return lines;
+  if (!tls) {
+    return [
+      server.config.tls.selfSigned === false
+        ? 'TLS: off (--tls off): plain HTTP for everyone, as behind a proxy that terminates TLS.'
+        : 'TLS: off (listening on loopback only).',
+      '     Browsers allow camera and microphone only on https:// or http://localhost.',
+    ];
+  }
+  const plain = '     Plain http:// answers this machine only; other machines are sent to https://.';
+  if (!tls.selfSigned)
+    return [
+      `TLS: ${tls.certPath} (${tls.subject}), SHA-256 ${tls.fingerprint256}`,
+      '     Renewed files (certbot) are served without a restart.',
+      plain,
+    ];
+  return [
+    `TLS: self-signed certificate ${tls.created ? 'made' : 'reused'} (${tls.certPath}).`,
+    `     SHA-256 fingerprint ${tls.fingerprint256}`,
+    '     On another machine the browser warns before the page opens: Chromium says "Your connection is',
+    '     not private" (NET::ERR_CERT_AUTHORITY_INVALID), Firefox "Warning: Potential Security Risk Ahead".',
+    "     Compare the certificate's SHA-256 fingerprint the browser shows with the one above; when they",
+    '     match, choose Advanced, then Proceed (Firefox: Accept the Risk and Continue). Or import the',
+    `     certificate file into that machine's trusted certificates: ${tls.certPath}`,
+    plain,
+    '     Behind a proxy that terminates TLS, --tls off serves plain HTTP to everyone.',
+  ];
 }
 
 /** With `--redis`: which node of the cluster this is, where it is reached, and how many nodes there are. */
@@ -155,7 +181,7 @@ export function advertise(server: Port545Server, port: number): { advertiser?: A
     version: VERSION,
     mode: config.auth.mode,
     tls: server.tls !== undefined,
-    ...(server.tls ? { fingerprint256: server.tls.fingerprint256 } : {}),
+    fingerprint256: () => server.tls?.fingerprint256,
     listedRooms: async () => (await server.listedRooms()).length,
     log: server.log.child({ mdns: true }),
   });

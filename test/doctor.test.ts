@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from './helpers/cli.js';
@@ -92,16 +95,19 @@ const reason = await netnsUnavailable();
 describe('port545 doctor where UDP is blocked', { skip: reason }, () => {
   let link: NetnsLink | undefined;
   let server: TestServer | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'port545-doctor-'));
   after(async () => {
     await server?.close();
     // Deleting the namespace deletes its rules and its end of the link.
     await link?.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('fails the UDP check, with the advice, in bounded time', async () => {
     link = await createNetnsLink();
     // The server on this side of the link, media on its address there only.
-    server = await startTestServer({ host: link.hostIp, rtc: { hostAddresses: [link.hostIp] } });
+    // Beyond loopback it serves HTTPS with its self-signed certificate, made now for its addresses.
+    server = await startTestServer({ host: link.hostIp, rtc: { hostAddresses: [link.hostIp] }, dataDir });
     // The doctor's namespace drops every UDP packet that comes from the server, as a firewall that
     // blocks UDP does: ICE checks go out, their answers (and the server's own checks) never arrive; TCP
     // (HTTP, the WebSocket) passes. The rule is looked up before the local table, which is moved after it.
@@ -109,9 +115,19 @@ describe('port545 doctor where UDP is blocked', { skip: reason }, () => {
     await ipn('rule', 'add', 'pref', '10', 'from', link.hostIp, 'ipproto', 'udp', 'blackhole');
     await ipn('rule', 'add', 'pref', '100', 'lookup', 'local');
     await ipn('rule', 'del', 'pref', '0', 'lookup', 'local');
-    const url = `http://${link.hostIp}:${server.port}/`;
+    const wrapper = ['ip', 'netns', 'exec', link.name];
+    // Plain HTTP from another machine is sent to https://, and the doctor says what to use instead.
+    const plain = runCli(['doctor', `http://${link.hostIp}:${server.port}/`], { wrapper });
+    await withDeadline(plain.exited, DOCTOR_DEADLINE_MS, 'doctor to stop at plain HTTP');
+    assert.match(plain.output(), /^FAIL {2}HTTP\(S\) +\S+ speaks HTTPS to other machines/m, plain.output());
+    assert.match(
+      plain.output(),
+      new RegExp(`Use https://${link.hostIp.replaceAll('.', '\\.')}:${server.port}/`),
+    );
+
+    const url = `https://${link.hostIp}:${server.port}/`;
     const started = Date.now();
-    const doctor = runCli(['doctor', url], { wrapper: ['ip', 'netns', 'exec', link.name] });
+    const doctor = runCli(['doctor', url, '--ca', server.server.tls!.certPath], { wrapper });
     const { code } = await withDeadline(doctor.exited, DOCTOR_DEADLINE_MS, 'doctor to give up on UDP');
     const out = doctor.output();
     console.log(`${out}(took ${((Date.now() - started) / 1000).toFixed(1)} s)`);

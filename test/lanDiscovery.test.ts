@@ -1,9 +1,10 @@
 /**
  * LAN discovery (QuickTime Conferencing's Browser): two machines on one LAN, made as two network
- * namespaces joined by a veth pair. `port545 serve` with its default settings on one is found by
- * `port545 browse` on the other, with the rooms its hosts listed; `--no-mdns` makes it disappear; a
- * server with a self-signed certificate is read through the fingerprint it advertises. The multicast
- * never leaves the two namespaces, and junk sent to the multicast DNS port changes nothing.
+ * namespaces joined by a veth pair. `port545 serve` with its default settings on one (HTTPS with its
+ * self-signed certificate) is found by `port545 browse` on the other, which reads the rooms its hosts
+ * listed through the fingerprint it advertises; `--no-mdns` makes it disappear; `--tls off` is read
+ * over plain HTTP. The multicast never leaves the two namespaces, and junk sent to the multicast DNS
+ * port changes nothing.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile } from 'node:child_process';
@@ -74,16 +75,20 @@ describe('LAN discovery between two machines', { skip: reason }, () => {
   it('finds a server with its defaults, and its listed room, from the other machine within 3 s', async () => {
     server = await serve([]);
     assert.match(server.output(), /LAN discovery: advertised as "port545 on [^"]+"/);
-    assert.match(server.output(), new RegExp(`http://${lan.a.ip.replaceAll('.', '\\.')}:545/`));
+    assert.match(server.output(), new RegExp(`https://${lan.a.ip.replaceAll('.', '\\.')}:545/`));
+    const printed = server.output().match(/SHA-256 fingerprint ([0-9A-F:]+)/)?.[1];
+    assert.ok(printed, server.output());
 
     // A host on machine B lists a room on the server of machine A.
     const host: ChildProcess = lan.spawn(lan.b, process.execPath, [
       '--import',
       'tsx',
       join(REPO, 'test', 'helpers', 'listRoom.ts'),
-      `http://${lan.a.ip}:545`,
+      `https://${lan.a.ip}:545`,
       'lan-standup',
       'Monday plans',
+      // The host trusts the server's certificate, as a person does who compared its fingerprint.
+      join(dataDir, 'tls', 'self-signed.crt'),
     ]);
     let hostOut = '';
     host.stdout!.on('data', (c: Buffer) => {
@@ -111,11 +116,12 @@ describe('LAN discovery between two machines', { skip: reason }, () => {
     assert.match(found.name, /^port545 on /);
     assert.equal(found.address, lan.a.ip);
     assert.equal(found.port, 545);
-    assert.equal(found.url, `http://${lan.a.ip}:545/`);
+    assert.equal(found.url, `https://${lan.a.ip}:545/`);
     assert.equal(found.mode, 'open');
-    assert.equal(found.tls, false);
+    assert.equal(found.tls, true);
+    assert.equal(found.fingerprint, printed.replaceAll(':', '').toLowerCase());
     assert.match(found.version ?? '', /^\d+\.\d+\.\d+/);
-    assert.equal(found.directoryError, undefined);
+    assert.equal(found.directoryError, undefined, 'the directory was read over the pinned certificate');
     assert.deepEqual(
       found.rooms?.map((r) => ({ name: r.name, topic: r.topic, people: r.people })),
       [{ name: 'lan-standup', topic: 'Monday plans', people: 1 }],
@@ -176,18 +182,17 @@ describe('LAN discovery between two machines', { skip: reason }, () => {
     assert.match(probe.stdout, /port545/);
   });
 
-  it('reads a self-signed server through the certificate fingerprint it advertises', async () => {
+  it('reads a server with --tls off over plain HTTP', async () => {
     await stop(server);
-    server = await serve(['--tls', 'self-signed']);
-    const printed = server.output().match(/SHA-256 fingerprint ([0-9A-F:]+)/)?.[1];
-    assert.ok(printed, server.output());
+    server = await serve(['--tls', 'off']);
+    assert.match(server.output(), new RegExp(`http://${lan.a.ip.replaceAll('.', '\\.')}:545/`));
     const { code, found } = await browse();
     assert.equal(code, 0);
     assert.equal(found.length, 1, JSON.stringify(found));
-    assert.equal(found[0]!.tls, true);
-    assert.equal(found[0]!.url, `https://${lan.a.ip}:545/`);
-    assert.equal(found[0]!.fingerprint, printed.replaceAll(':', '').toLowerCase());
-    assert.equal(found[0]!.directoryError, undefined, 'the directory was read over the pinned certificate');
+    assert.equal(found[0]!.tls, false);
+    assert.equal(found[0]!.url, `http://${lan.a.ip}:545/`);
+    assert.equal(found[0]!.fingerprint, undefined);
+    assert.equal(found[0]!.directoryError, undefined);
     assert.deepEqual(found[0]!.rooms, []);
   });
 });

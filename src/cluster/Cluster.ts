@@ -173,10 +173,10 @@ export class Cluster {
     this.#timer = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
     this.#timer.unref();
     let wait: NodeJS.Timeout | undefined;
-    await Promise.race([
-      registered,
-      new Promise((resolve) => (wait = setTimeout(resolve, REDIS_DEADLINE_MS))),
-    ]);
+    const deadline = new Promise((resolve) => {
+      wait = setTimeout(resolve, REDIS_DEADLINE_MS);
+    });
+    await Promise.race([registered, deadline]);
     clearTimeout(wait);
   }
 

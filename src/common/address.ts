@@ -28,3 +28,9 @@ export function addressKey(address: string | undefined): string {
 export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
 }
+
+/** True for a listening host that only this machine reaches (`localhost`, a loopback address). */
+export function isLoopbackHost(host: string): boolean {
+  // addressKey turns an IPv4-mapped address (::ffff:127.0.0.1) into its IPv4 one.
+  return host === 'localhost' || isLoopback(addressKey(host));
+}

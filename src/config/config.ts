@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { isLoopbackHost } from '../common/address.js';
 
 export const DEFAULT_PORT = 545;
 /** Where `serve` goes when 545 cannot be bound and no port was asked for. */
@@ -112,23 +113,32 @@ export const configSchema = z
         message:
           'secured mode needs an API key and secret to verify access tokens: set PORT545_API_KEY and PORT545_API_SECRET',
       }),
-    /** HTTPS and WSS on the same port: certificate files, or a self-signed certificate kept in dataDir. */
+    /**
+     * HTTPS and WSS on the same port: certificate files, or a self-signed certificate kept in dataDir. By
+     * default a server that listens beyond loopback makes the self-signed one; plain HTTP stays for
+     * clients on this machine (loopback) on the same port.
+     */
     tls: z
       .object({
-        /** PEM certificate chain file (with `key`); reloaded when the server restarts. */
+        /** PEM certificate chain file (with `key`); read again when it or the key file changes. */
         cert: z.string().min(1).optional(),
         /** PEM private key file of `cert`. */
         key: z.string().min(1).optional(),
-        /** Make (once) and serve a self-signed certificate kept in `dataDir`. */
-        selfSigned: z.boolean().default(false),
+        /**
+         * Without certificate files: `true` makes (once) and serves a self-signed certificate kept in
+         * `dataDir`, even on a loopback host; `false` is plain HTTP only (`--tls off`, behind a proxy that
+         * terminates TLS). Unset: self-signed unless `host` is a loopback address.
+         */
+        selfSigned: z.boolean().optional(),
       })
       .strict()
       .default({})
       .refine((t) => (t.cert === undefined) === (t.key === undefined), {
         message: 'set both tls.cert and tls.key (--tls-cert, --tls-key) or neither',
       })
-      .refine((t) => !(t.selfSigned && t.cert), {
-        message: 'choose either certificate files or a self-signed certificate, not both',
+      .refine((t) => !(t.selfSigned !== undefined && t.cert), {
+        message:
+          'choose certificate files (--tls-cert, --tls-key), a self-signed certificate (--tls self-signed) or no TLS (--tls off), not two of them',
       }),
     /** The HTTP edge: which pages may open signaling, and what HTTPS tells browsers. */
     http: z
@@ -346,6 +356,11 @@ export const configSchema = z
         tracksPerParticipant: z.number().int().min(1).default(8),
         /** A WebSocket that has not joined a room this long after it opened is closed (JOIN_TIMEOUT). */
         joinTimeoutMs: z.number().int().min(100).default(10_000),
+        /**
+         * A TCP connection to the HTTP port that sends nothing this long is closed; so is one that has
+         * not finished its TLS handshake this long.
+         */
+        handshakeTimeoutMs: z.number().int().min(100).default(10_000),
         /** Open WebSocket connections from one IP address (people behind one NAT share an address). */
         connectionsPerIp: z.number().int().min(1).default(50),
         /** New WebSocket connections from one IP address per minute (each may join once). */
@@ -387,6 +402,17 @@ export function parseConfig(input: unknown): Config {
 /** How many room workers `serve` starts: `auto` is one per core, none on a single core. */
 export function resolveWorkers(config: Config, cores = availableParallelism()): number {
   return config.workers === 'auto' ? (cores > 1 ? cores : 0) : config.workers;
+}
+
+/**
+ * How the HTTP port is secured: certificate files, a self-signed certificate (asked for, or by default
+ * when the server listens beyond loopback), or nothing (`--tls off`, or a loopback host by default).
+ */
+export function resolveTls(config: Pick<Config, 'tls' | 'host'>): 'files' | 'self-signed' | 'off' {
+  if (config.tls.cert && config.tls.key) return 'files';
+  if (config.tls.selfSigned === true) return 'self-signed';
+  if (config.tls.selfSigned === false || isLoopbackHost(config.host)) return 'off';
+  return 'self-signed';
 }
 
 export class ConfigError extends Error {

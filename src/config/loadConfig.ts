@@ -91,9 +91,13 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --resume-window-ms N   how long a dropped participant may come back (default 15000)
   --auth                 secured mode: every join needs an access token (PORT545_AUTH=secured);
                          needs PORT545_API_KEY and PORT545_API_SECRET (environment or config file only)
-  --tls-cert FILE        PEM certificate (chain) for HTTPS and WSS on the same port
+  --tls-cert FILE        PEM certificate (chain) for HTTPS and WSS on the same port; read again when
+                         the files change (renewals)
   --tls-key FILE         PEM private key of that certificate
-  --tls self-signed      make a self-signed certificate once, keep it in the data directory, reuse it
+  --tls self-signed|off  self-signed: make a certificate once, keep it in the data directory, reuse it
+                         (the default without --tls-cert, unless --host is a loopback address);
+                         off: plain HTTP for everyone (behind a proxy that terminates TLS). With TLS,
+                         plain HTTP still answers this machine (loopback) on the same port
   --hsts                 send Strict-Transport-Security on HTTPS (default: on with --tls-cert, off
                          with a self-signed certificate; PORT545_HSTS=off turns it off)
   --allowed-origins URL[,URL]

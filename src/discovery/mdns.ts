@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { Bonjour, type Service } from 'bonjour-service';
 import type { Logger } from 'pino';
-import { addressKey, isLoopback } from '../common/address.js';
 
 /**
  * LAN discovery, as QuickTime Conferencing's Browser did it: each server advertises itself by DNS-SD over
@@ -38,16 +37,11 @@ export interface AdvertiseOptions {
   version: string;
   mode: 'open' | 'secured';
   tls: boolean;
-  fingerprint256?: string;
+  /** With TLS: the SHA-256 fingerprint served now (a renewed certificate is announced again). */
+  fingerprint256?: () => string | undefined;
   /** How many rooms are listed now (the directory). */
   listedRooms(): Promise<number>;
   log: Logger;
-}
-
-/** True for a host that only this machine reaches: advertising it on the LAN would mislead. */
-export function isLoopbackHost(host: string): boolean {
-  // addressKey turns an IPv4-mapped address (::ffff:127.0.0.1) into its IPv4 one.
-  return host === 'localhost' || isLoopback(addressKey(host));
 }
 
 export function defaultInstanceName(port: number): string {
@@ -66,11 +60,13 @@ export class Advertiser {
   private readonly bonjour: Bonjour;
   private service: Service | undefined;
   private rooms = 0;
+  private fingerprint: string | undefined;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: AdvertiseOptions) {
     this.name = options.name ?? defaultInstanceName(options.port);
+    this.fingerprint = options.fingerprint256?.();
     const single = /^\d+\.\d+\.\d+\.\d+$/.test(options.host) && options.host !== '0.0.0.0';
     // The options reach multicast-dns too (its `interface`), though bonjour-service types them as a service's.
     const socketOptions = (single ? { interface: options.host } : {}) as ConstructorParameters<
@@ -85,13 +81,14 @@ export class Advertiser {
   }
 
   private txt(): DiscoveryTxt {
-    const { version, mode, tls, fingerprint256 } = this.options;
+    const { version, mode, tls } = this.options;
+    const fp = this.fingerprint;
     return {
       version,
       mode,
       tls: tls ? '1' : '0',
       rooms: String(this.rooms),
-      ...(tls && fingerprint256 ? { fp: fingerprint256.replaceAll(':', '').toLowerCase() } : {}),
+      ...(tls && fp ? { fp: fp.replaceAll(':', '').toLowerCase() } : {}),
     };
   }
 
@@ -107,11 +104,13 @@ export class Advertiser {
     });
   }
 
-  /** Announces the TXT record again when the number of listed rooms changed. */
+  /** Announces the TXT record again when the number of listed rooms or the certificate changed. */
   private async refresh(): Promise<void> {
     const rooms = await this.options.listedRooms().catch(() => this.rooms);
-    if (this.closed || rooms === this.rooms) return;
+    const fingerprint = this.options.fingerprint256?.();
+    if (this.closed || (rooms === this.rooms && fingerprint === this.fingerprint)) return;
     this.rooms = rooms;
+    this.fingerprint = fingerprint;
     const old = this.service;
     if (!old?.published) return; // still probing: the next refresh announces the new count
     old.stop?.(() => {

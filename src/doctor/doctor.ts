@@ -85,7 +85,7 @@ function getJson(
   base: URL,
   path: string,
   ca: string | Buffer | undefined,
-): Promise<{ status: number; body: unknown }> {
+): Promise<{ status: number; body: unknown; location?: string }> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base);
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -102,7 +102,8 @@ function getJson(
         } catch {
           body = undefined;
         }
-        resolve({ status: res.statusCode ?? 0, body });
+        const { location } = res.headers;
+        resolve({ status: res.statusCode ?? 0, body, ...(location ? { location } : {}) });
       });
       res.on('error', reject);
     });
@@ -137,7 +138,7 @@ function connectAdvice(url: URL, error: NodeJS.ErrnoException): { detail: string
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code))
     return {
       detail: `the server's TLS certificate is not trusted here (${code})`,
-      advice: `The server uses a certificate this machine does not trust (self-signed, with --tls self-signed?). Compare its fingerprint with "port545 probe ${where(url)}" and pass its certificate with --ca FILE (for --tls self-signed: <data dir>/tls/self-signed.crt on the server), or give the server a trusted certificate (--tls-cert).`,
+      advice: `The server uses a certificate this machine does not trust (self-signed: its default without --tls-cert?). Compare its fingerprint with "port545 probe ${where(url)}" and pass its certificate with --ca FILE (for --tls self-signed: <data dir>/tls/self-signed.crt on the server), or give the server a trusted certificate (--tls-cert).`,
     };
   if (code === 'EPROTO' || /wrong version number|packet length too long/i.test(error.message))
     return {
@@ -147,7 +148,7 @@ function connectAdvice(url: URL, error: NodeJS.ErrnoException): { detail: string
   if (code === 'ECONNRESET' || code === 'HPE_INVALID_CONSTANT')
     return {
       detail: `the connection to ${where(url)} was cut (${code || error.message})`,
-      advice: `If the server was started with --tls, use https://${where(url)}/; otherwise check the URL and port.`,
+      advice: `If the server has TLS (its default beyond loopback), use https://${where(url)}/; otherwise check the URL and port.`,
     };
   return {
     detail: `could not connect to ${where(url)}: ${code || error.message}`,
@@ -170,13 +171,19 @@ export async function checkHttp(
   const fail = (detail: string, advice: string) => ({
     result: { check: 'http' as const, ok: false, detail, advice },
   });
-  let known: { status: number; body: unknown };
+  let known: { status: number; body: unknown; location?: string };
   try {
     known = await getJson(url, '/.well-known/port545', options.ca);
   } catch (error) {
     const { detail, advice } = connectAdvice(url, error as NodeJS.ErrnoException);
     return fail(detail, advice);
   }
+  // A port545 server with TLS sends another machine's plain HTTP to https:// (308).
+  if (url.protocol === 'http:' && known.status === 308 && known.location?.startsWith('https://'))
+    return fail(
+      `${where(url)} speaks HTTPS to other machines: plain HTTP was sent to ${known.location}`,
+      `Use https://${where(url)}/. For the server's self-signed certificate, compare its fingerprint with "port545 probe ${where(url)}" and pass the certificate with --ca FILE (<data dir>/tls/self-signed.crt on the server).`,
+    );
   const body = known.body as
     | { service?: unknown; version?: unknown; auth?: unknown; tls?: unknown }
     | undefined;

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../auth/authorizeJoin.js';
 import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
-import type { Config } from '../config/config.js';
+import { type Config, resolveTls } from '../config/config.js';
 
 /**
  * What the server checks where a request first arrives, before it is routed (with worker threads, on
@@ -135,8 +135,9 @@ export function originAllowed(request: IncomingMessage, config: Config): boolean
 
 /** True when HTTPS replies carry Strict-Transport-Security (see `http.hsts`). */
 export function hstsEnabled(config: Config): boolean {
-  if (!config.tls.cert && !config.tls.selfSigned) return false;
-  return config.http.hsts ?? Boolean(config.tls.cert);
+  const tls = resolveTls(config);
+  if (tls === 'off') return false;
+  return config.http.hsts ?? tls === 'files';
 }
 
 /** RFC 6797 §6.1: one year, the usual value; no includeSubDomains (the server speaks for its host only). */

@@ -1,19 +1,25 @@
-import type { IncomingMessage } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import type { Server as HttpServer, IncomingMessage, RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { auditLog, isAudited } from '../auth/audit.js';
 import { addressKey } from '../common/address.js';
 import { CodedError } from '../common/errors.js';
-import type { Config } from '../config/config.js';
+import { type Config, resolveTls } from '../config/config.js';
 import { type ErrorCode, errorCatalog } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { CLOSE_POLICY_VIOLATION } from '../signaling/SignalingConnection.js';
+import { CertificateWatcher } from '../tls/CertificateWatcher.js';
 import { loadTlsMaterial, type TlsMaterial } from '../tls/tlsMaterial.js';
 import { VERSION } from '../version.js';
 import { HSTS_VALUE, hstsEnabled, MinuteCounter, originAllowed, registerRateLimits } from './edge.js';
+import { SharedPortServer } from './SharedPortServer.js';
 
 export const SERVER_HEADER = `port545/${VERSION}`;
 
@@ -32,8 +38,9 @@ const SECURITY_HEADERS: Record<string, string> = {
     "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
 
+/** True when the port speaks HTTPS (and plain HTTP to loopback clients only): see `resolveTls`. */
 export function tlsEnabled(config: Config): boolean {
-  return Boolean(config.tls.cert || config.tls.selfSigned);
+  return resolveTls(config) !== 'off';
 }
 
 /**
@@ -81,15 +88,31 @@ export function createHttpApp(config: Config, log: Logger, options: HttpAppOptio
       { level: config.logLevel === 'silent' ? 'silent' : 'warn' },
     ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
-    // HTTPS and WSS on the one port; the certificate is loaded (or made) in `listen`.
-    ...(tlsEnabled(config) ? { https: TLS_OPTIONS } : {}),
+    // HTTPS and WSS on the one port, plain HTTP there for loopback clients only; the certificate is
+    // loaded (or made) in `listen`. A room worker's app is never bound.
+    ...((options.edge ?? true) && tlsEnabled(config)
+      ? {
+          serverFactory: (handler: RequestListener, opts: FastifyServerOptions) =>
+            new SharedPortServer(handler, {
+              tls: TLS_OPTIONS,
+              handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
+              keepAliveTimeout: opts.keepAliveTimeout!,
+              requestTimeout: opts.requestTimeout!,
+              connectionTimeout: opts.connectionTimeout!,
+              maxRequestsPerSocket: opts.maxRequestsPerSocket ?? 0,
+              serverHeader: SERVER_HEADER,
+            }) as unknown as HttpServer,
+        }
+      : {}),
   }) as unknown as FastifyInstance;
 
   // Anyone who finds this port open can tell what listens on it (see the security note on port 545).
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     reply.header('Server', SERVER_HEADER);
     reply.headers(SECURITY_HEADERS);
-    if (hsts) reply.header('Strict-Transport-Security', HSTS_VALUE);
+    // RFC 6797 §7.2: over HTTPS only (a loopback client's plain HTTP does not get it).
+    if (hsts && (request.raw.socket as { encrypted?: boolean }).encrypted)
+      reply.header('Strict-Transport-Security', HSTS_VALUE);
   });
   if (options.edge ?? true) registerRateLimits(app, config, options.exempt);
 
@@ -209,7 +232,10 @@ export interface ServerHandle {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly log: Logger;
-  /** The certificate served on HTTPS/WSS, once `listen` has loaded it; undefined without TLS. */
+  /**
+   * The certificate served on HTTPS/WSS once `listen` has loaded it (the renewed one after its files
+   * changed); undefined without TLS.
+   */
   readonly tls: TlsMaterial | undefined;
   /** Binds HTTP and WebSocket; resolves with the bound port. */
   listen(port?: number): Promise<number>;
@@ -218,8 +244,8 @@ export interface ServerHandle {
 }
 
 /**
- * The listen/close surface of a server: `listen` waits for `ready` and binds (with TLS when on), `close`
- * runs `stop` once.
+ * The listen/close surface of a server: `listen` waits for `ready` and binds (with TLS when on, and with
+ * certificate files watched for renewals), `close` runs `stop` once.
  */
 export function serverHandle(
   config: Config,
@@ -229,6 +255,7 @@ export function serverHandle(
   stop: () => Promise<void>,
 ): ServerHandle {
   let tls: TlsMaterial | undefined;
+  let watcher: CertificateWatcher | undefined;
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -239,37 +266,38 @@ export function serverHandle(
     },
     async listen(port = config.port) {
       await ready;
-      const bound = await listenHttp(app, config, port, tls);
-      tls = bound.tls;
-      return bound.port;
+      if (tlsEnabled(config) && !tls) {
+        tls = await loadTlsMaterial(config);
+        if (tls) secureContext(app, tls);
+      }
+      if (tls && !tls.selfSigned && !watcher)
+        watcher = new CertificateWatcher({
+          certPath: tls.certPath,
+          keyPath: tls.keyPath,
+          fingerprint256: tls.fingerprint256,
+          onReload: (renewed) => {
+            secureContext(app, renewed);
+            tls = renewed;
+          },
+          log,
+        });
+      await app.listen({ port, host: config.host });
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : port;
     },
     close() {
+      watcher?.close();
       closing ??= stop();
       return closing;
     },
   };
 }
 
-/**
- * Binds the app (loading or making the TLS certificate first when TLS is on) and resolves with the
- * bound port and the certificate in use.
- */
-async function listenHttp(
-  app: FastifyInstance,
-  config: Config,
-  port: number,
-  tls: TlsMaterial | undefined,
-): Promise<{ port: number; tls: TlsMaterial | undefined }> {
-  if (tlsEnabled(config) && !tls) {
-    tls = await loadTlsMaterial(config);
-    if (tls)
-      (app.server as unknown as HttpsServer).setSecureContext({
-        cert: tls.cert,
-        key: tls.key,
-        ...TLS_OPTIONS,
-      });
-  }
-  await app.listen({ port, host: config.host });
-  const address = app.server.address();
-  return { port: typeof address === 'object' && address ? address.port : port, tls };
+/** New TLS connections get this certificate; those already open keep theirs. */
+function secureContext(app: FastifyInstance, tls: TlsMaterial): void {
+  (app.server as unknown as SharedPortServer).setSecureContext({
+    cert: tls.cert,
+    key: tls.key,
+    ...TLS_OPTIONS,
+  });
 }

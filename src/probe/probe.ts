@@ -193,6 +193,22 @@ interface Port545Info {
   auth: string | undefined;
 }
 
+/** True when the server said (in /.well-known/port545) that the port speaks TLS too. */
+function saysTls(http: HttpAnswer | undefined): boolean {
+  try {
+    return (JSON.parse(http?.body ?? '') as { tls?: unknown }).tls === true;
+  } catch {
+    return false;
+  }
+}
+
+/** A port545 server with TLS answers plain HTTP from another machine with a redirect to https://. */
+function sentToHttps(http: HttpAnswer | undefined): boolean {
+  return Boolean(
+    http && /^HTTP\/1\.[01] 30[178]/.test(http.statusLine) && http.server?.startsWith('port545/'),
+  );
+}
+
 /** A port545 server answers /.well-known/port545 with `{"service":"port545","version":…}`. */
 function asPort545(http: HttpAnswer | undefined): Port545Info | undefined {
   if (!http || !/^HTTP\/1\.[01] 200/.test(http.statusLine)) return undefined;
@@ -283,9 +299,12 @@ export async function probe(target: ProbeTarget, options: ProbeOptions = {}): Pr
     socket.destroy();
   }
   const plain = asPort545(http);
-  if (plain) return { kind: 'port545', target, address, ...plain, tls: undefined };
+  if (plain && !saysTls(http)) return { kind: 'port545', target, address, ...plain, tls: undefined };
   // Silence, or bytes that are not HTTP (a TLS alert): try TLS, as a port545 server with a certificate.
-  if (!http && (first.length === 0 || first[0] === 0x15 || first[0] === 0x16)) {
+  // So too for a port545 server that serves TLS beside plain HTTP for loopback, or sends this machine to
+  // https://: its certificate is what the probe shows.
+  const tlsBytes = first.length === 0 || first[0] === 0x15 || first[0] === 0x16;
+  if ((!http && tlsBytes) || plain || sentToHttps(http)) {
     try {
       const secure = await tlsHandshake(target, address, timeoutMs);
       const info = tlsInfo(secure);
@@ -300,6 +319,7 @@ export async function probe(target: ProbeTarget, options: ProbeOptions = {}): Pr
       // Not TLS either: report what the plain connection showed.
     }
   }
+  if (plain) return { kind: 'port545', target, address, ...plain, tls: undefined };
   return { kind: 'unknown', target, address, answer: printable(first), http, tls: undefined };
 }
 

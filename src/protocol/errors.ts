@@ -45,6 +45,10 @@ export const errorCatalog = {
     message: 'Too many open WHIP/WHEP sessions from your address or token; end one first',
   },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Pages of this origin may not open signaling here' },
+  HTTPS_REQUIRED: {
+    status: 403,
+    message: 'Plain HTTP is for this machine only: connect with https:// (wss://) to the same address',
+  },
   NOT_FOUND: { status: 404, message: 'Not found' },
   // Who may join (src/auth): each refusal has its own code so a client can say what to do about it.
   TOKEN_REQUIRED: { status: 401, message: 'This server requires an access token to join' },

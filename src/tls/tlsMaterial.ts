@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/config.js';
-import { ConfigError } from '../config/config.js';
+import { ConfigError, resolveTls } from '../config/config.js';
 import { ensureSelfSignedCertificate } from './selfSigned.js';
 
 /** What the HTTPS listener serves, and what start-up and `port545 probe` show of it. */
@@ -14,6 +14,7 @@ export interface TlsMaterial {
   validTo: string;
   selfSigned: boolean;
   certPath: string;
+  keyPath: string;
   /** A self-signed certificate was made on this start. */
   created: boolean;
 }
@@ -26,28 +27,37 @@ async function readOrExplain(path: string, what: string): Promise<Buffer> {
   }
 }
 
-/** Loads the configured certificate and key, or makes/reuses the self-signed one; undefined without TLS. */
+/**
+ * Loads the configured certificate and key, or makes/reuses the self-signed one (asked for, or by default
+ * on a host beyond loopback: `resolveTls`); undefined without TLS.
+ */
 export async function loadTlsMaterial(
-  config: Pick<Config, 'tls' | 'dataDir'>,
+  config: Pick<Config, 'tls' | 'dataDir' | 'host'>,
 ): Promise<TlsMaterial | undefined> {
-  const { tls } = config;
-  let certPath: string;
-  let keyPath: string;
-  let created = false;
-  if (tls.cert && tls.key) {
-    certPath = tls.cert;
-    keyPath = tls.key;
-  } else if (tls.selfSigned) {
-    try {
-      ({ certPath, keyPath, created } = await ensureSelfSignedCertificate(config.dataDir));
-    } catch (error) {
-      throw new ConfigError(
-        `cannot keep a self-signed certificate in ${config.dataDir}: ${(error as Error).message} (choose a writable --data-dir)`,
-      );
-    }
-  } else {
-    return undefined;
+  const mode = resolveTls(config);
+  if (mode === 'off') return undefined;
+  if (mode === 'files') return readTlsFiles(config.tls.cert!, config.tls.key!, false);
+  let files: { certPath: string; keyPath: string; created: boolean };
+  try {
+    files = await ensureSelfSignedCertificate(config.dataDir);
+  } catch (error) {
+    throw new ConfigError(
+      `cannot keep a self-signed certificate in ${config.dataDir}: ${(error as Error).message} (choose a writable --data-dir)`,
+    );
   }
+  return readTlsFiles(files.certPath, files.keyPath, true, files.created);
+}
+
+/**
+ * Reads a certificate and its key and checks that they belong together; a ConfigError says what is
+ * wrong (a file missing, not PEM, or a key of another certificate).
+ */
+export async function readTlsFiles(
+  certPath: string,
+  keyPath: string,
+  selfSigned: boolean,
+  created = false,
+): Promise<TlsMaterial> {
   const cert = await readOrExplain(certPath, 'certificate');
   const key = await readOrExplain(keyPath, 'key');
   let parsed: X509Certificate;
@@ -70,8 +80,9 @@ export async function loadTlsMaterial(
     fingerprint256: parsed.fingerprint256,
     subject: parsed.subject.replace(/\n/g, ', '),
     validTo: parsed.validTo,
-    selfSigned: !(tls.cert && tls.key),
+    selfSigned,
     certPath,
+    keyPath,
     created,
   };
 }

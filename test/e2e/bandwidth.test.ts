@@ -64,7 +64,13 @@ describe('a viewer on a capped link', { skip: reason }, () => {
   before(async () => {
     ensureWebBuild();
     link = await createNetnsLink();
-    t = await startTestServer({ host: link.hostIp, rtc: { hostAddresses: [...LOOPBACK, link.hostIp] } });
+    t = await startTestServer({
+      host: link.hostIp,
+      rtc: { hostAddresses: [...LOOPBACK, link.hostIp] },
+      // The test is about bandwidth: plain HTTP (--tls off), as behind a proxy, keeps the page and bots
+      // as they were; HTTPS to other machines is test/httpsDefault.test.ts's.
+      tls: { selfSigned: false },
+    });
     const url = `http://${link.hostIp}:${t.port}`;
     speaker = await Bot.start({
       url,
