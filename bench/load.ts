@@ -504,20 +504,36 @@ function endWindow(): WindowResult {
   };
 }
 
-/** Join time as a person sees it: a bot opens the WebSocket and waits for its first whole video frame. */
-async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResult> {
-  const room = 'join-time';
-  const publisher = await Bot.start({ url, room, name: 'join-publisher', hostAddresses: LOOPBACK });
+/**
+ * Join time as a person sees it: a bot opens the WebSocket and waits for its first whole video frame.
+ * With `through`, the joins go through those servers in turn (a cluster's nodes), the publisher through
+ * the first.
+ */
+async function joinTime(
+  count: number,
+  timeoutMs: number,
+  through: string[] = [url],
+  room = 'join-time',
+): Promise<JoinTimeResult> {
+  const publisher = await Bot.start({
+    url: through[0]!,
+    room,
+    name: 'join-publisher',
+    hostAddresses: LOOPBACK,
+  });
   const joins: number[] = [];
+  const via: number[] = [];
+  const failuresVia = through.map(() => 0);
   const phases: JoinTimeResult['phases'] = { joined: [], subscribed: [], firstPacket: [] };
   let failures = 0;
   try {
     for (let i = 0; i < count; i++) {
+      const server = i % through.length;
       const t0 = Date.now();
       let bot: Bot | undefined;
       try {
         bot = await Bot.start({
-          url,
+          url: through[server]!,
           room,
           name: `joiner-${i}`,
           video: false,
@@ -531,15 +547,19 @@ async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResul
           video = [...bot.received.values()].find((r) => r.kind === 'video');
           if (!video?.firstKeyframeAt) await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        if (!video?.firstKeyframeAt) failures++;
-        else {
+        if (!video?.firstKeyframeAt) {
+          failures++;
+          failuresVia[server]!++;
+        } else {
           joins.push(video.firstKeyframeAt - t0);
+          via.push(server);
           phases.joined.push(joinedAt - t0);
           phases.subscribed.push(video.subscribedAt - t0);
           phases.firstPacket.push((video.firstPacketAt ?? Number.NaN) - t0);
         }
       } catch (error) {
         failures++;
+        failuresVia[server]!++;
         console.error(`load: join ${i} failed: ${(error as Error).message}`);
       } finally {
         await bot?.stop().catch(() => {});
@@ -551,7 +571,7 @@ async function joinTime(count: number, timeoutMs: number): Promise<JoinTimeResul
   } finally {
     await publisher.stop().catch(() => {});
   }
-  return { joins, failures, phases };
+  return { joins, failures, phases, ...(through.length > 1 ? { via, failuresVia } : {}) };
 }
 
 async function handle(command: LoadCommand): Promise<unknown> {
@@ -582,7 +602,7 @@ async function handle(command: LoadCommand): Promise<unknown> {
     case 'windowEnd':
       return endWindow();
     case 'joinTime':
-      return joinTime(command.count, command.timeoutMs);
+      return joinTime(command.count, command.timeoutMs, command.through, command.room);
     case 'shutdown':
       await Promise.race([
         Promise.allSettled(participants.map((p) => p.stop())),

@@ -18,6 +18,9 @@
  *                                      unpinned on both cores; most viewers are sinks (root and nft)
  *   npm run bench -- --only udp-mux    the livestream with media on the port range and on one UDP port
  *                                      (--udp-port), on a worker and on the main thread: CPU per packet
+ *   npm run bench -- --only cluster    a real redis-server and two `port545 serve --redis` nodes: the
+ *                                      join time into a room on node A, through A and through B (which
+ *                                      passes it on); needs `npm run build` first
  *   npm run bench -- --baseline REV    also run the server of git revision REV ("sfu-before"), step for
  *                                      step just before this checkout's, so both share the machine's state
  *   npm run bench -- --only livestream --janus   also Janus's VideoRoom (Debian package `janus`), same
@@ -38,6 +41,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, wri
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  type BenchNode,
+  CLUSTER_JOINS,
+  CLUSTER_QUICK_JOINS,
+  CLUSTER_ROOM,
+  clusterJoinSummary,
+  roomNodes,
+  startCluster,
+} from './cluster.js';
 import { formatProfile, summariseCpuProfile } from './lib/cpuProfile.js';
 import {
   createNamespaceLink,
@@ -860,6 +872,54 @@ async function runJoinTime(system: System): Promise<Record<string, unknown>> {
   });
 }
 
+/**
+ * Join time in a cluster (bench/cluster.ts): a room on node A, bots joining it one at a time, in turn
+ * through A and through B. Everything runs unpinned (two servers, Redis and the load share the cores).
+ */
+async function runCluster(): Promise<Record<string, unknown>> {
+  const count = quick ? CLUSTER_QUICK_JOINS : CLUSTER_JOINS;
+  note(
+    `\n== cluster: redis-server and 2 nodes (A, B); ${count} joins into a room on A, in turn through A and B`,
+  );
+  const cluster = await startCluster(['a', 'b']);
+  try {
+    const [a, b] = cluster.nodes as [BenchNode, BenchNode];
+    const load = await startLoad(ROOT, []);
+    // Where the room is, asked of B every second while the joins run.
+    const seen = new Set<string>();
+    const poll = setInterval(() => {
+      roomNodes(b)
+        .then((rooms) => {
+          const node = rooms.get(CLUSTER_ROOM);
+          if (node) seen.add(node);
+        })
+        .catch(() => undefined);
+    }, 1000);
+    try {
+      await load.request({ cmd: 'init', mode: 'sfu', url: a.url });
+      const r = await load.request<JoinTimeResult>(
+        { cmd: 'joinTime', count, timeoutMs: 10_000, through: [a.url, b.url], room: CLUSTER_ROOM },
+        600_000,
+      );
+      clearInterval(poll);
+      const summary = { nodes: 2, roomOn: [...seen], ...clusterJoinSummary(r, cluster.nodes) };
+      if (seen.size !== 1 || !seen.has(a.id))
+        throw new Error(`the room was on ${[...seen].join(', ') || 'no node seen'}, not on ${a.id} alone`);
+      for (const [id, row] of Object.entries(summary.through))
+        note(
+          `  through ${id}: joined p50 ${row.joinedP50Ms} ms, p95 ${row.joinedP95Ms} ms; first frame p50 ` +
+            `${row.firstFrameP50Ms} ms, p95 ${row.firstFrameP95Ms} ms (${row.joins} joins, ${row.failures} failed)`,
+        );
+      return summary;
+    } finally {
+      clearInterval(poll);
+      await load.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 /** Memory: rooms of 4, everyone publishing audio+video and subscribed to the other 3. */
 async function runMemory(system: System): Promise<Record<string, unknown>> {
   const rooms = quick ? 2 : 5;
@@ -1056,6 +1116,8 @@ async function main(): Promise<void> {
   const recordings = [];
   if (want('recording')) recordings.push(await runRecording(current));
   if (recordings.length) writeJson('recording', { scenario: 'recording', results: recordings });
+  // Not in the default run (it starts Redis and two servers; about 2 minutes): --only cluster.
+  if (wanted?.includes('cluster')) writeJson('cluster', { scenario: 'cluster', ...(await runCluster()) });
   const results: ScenarioResult[] = [];
   for (const scenario of scenarios)
     if (want(scenario.name)) results.push(await runScenario(scenario, baseline));

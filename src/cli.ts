@@ -20,7 +20,7 @@ Usage:
 ${serveFlagHelp}
 `;
 
-/** Stop within this long after SIGINT/SIGTERM even if something hangs. */
+/** Stop within this long after SIGINT/SIGTERM (and a cluster node's `--drain-ms`) even if something hangs. */
 const SHUTDOWN_DEADLINE_MS = 4000;
 
 async function serve(argv: string[]): Promise<void> {
@@ -51,10 +51,12 @@ async function serve(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`port545: ${signal} received; telling everyone to rejoin after the restart, closing rooms`);
+    // A cluster node's rooms may go on for --drain-ms first: the deadline counts from after it.
+    const drainMs = config.cluster.redis ? config.cluster.drainMs : 0;
     const deadline = setTimeout(() => {
       console.error('port545: shutdown took too long; exiting anyway');
       process.exit(0);
-    }, SHUTDOWN_DEADLINE_MS);
+    }, SHUTDOWN_DEADLINE_MS + drainMs);
     deadline.unref();
     // The goodbye first, so that browsers forget the server before it stops answering.
     (advertiser?.close() ?? Promise.resolve())

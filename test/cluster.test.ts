@@ -442,6 +442,11 @@ describe('a cluster of three nodes on Redis', () => {
       (await rooms(nodes[0]!)).some((r) => r.name === 'after-outage' && r.participants === 1),
     );
     await untilApi('both nodes are registered again', async () => (await liveNodes(nodes[0]!)).length === 2);
+    // Redis came back empty: the nodes wrote the secret back, so a node started now signs as they do.
+    const secret = execFileSync('redis-cli', ['-p', String(redis.port), 'EXISTS', 'port545:secret'], {
+      encoding: 'utf8',
+    });
+    assert.equal(secret.trim(), '1', 'the shared secret is in Redis again');
   });
   it('moves the rooms of a node stopped with SIGTERM to the others, everyone following', async () => {
     const [staying, leaving] = nodes as [TestNode, TestNode];

@@ -35,7 +35,18 @@ export type LoadCommand =
   | { cmd: 'waitFlowing'; timeoutMs: number }
   | { cmd: 'windowStart' }
   | { cmd: 'windowEnd' }
-  | { cmd: 'joinTime'; count: number; timeoutMs: number }
+  | {
+      cmd: 'joinTime';
+      count: number;
+      timeoutMs: number;
+      /**
+       * The joins' servers, taken in turn (join i through `through[i % length]`); the publisher joins
+       * through the first. Default: the server of `init`.
+       */
+      through?: string[];
+      /** The room (default `join-time`). */
+      room?: string;
+    }
   | { cmd: 'shutdown' };
 
 export interface FlowState {
@@ -67,6 +78,9 @@ export interface JoinTimeResult {
   /** Milliseconds from opening the WebSocket to the first whole video frame, per join. */
   joins: number[];
   failures: number;
+  /** With `through`: the index of the server each successful join went through, and failures per server. */
+  via?: number[];
+  failuresVia?: number[];
   /** When each successful join passed the earlier steps, ms after opening the WebSocket. */
   phases: {
     /** The server answered `join` (WebSocket open, join request, reply). */

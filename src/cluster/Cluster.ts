@@ -13,7 +13,8 @@ import { CodedError } from '../common/errors.js';
  *   live: a node that stops beating is gone after `deadAfterMs`. `nodes` is the set of their ids.
  * - `room:<name>`: the id of the node a room lives on, placed by the first node asked for it (least
  *   loaded, or in its own region) and kept alive by the owner's heartbeat while the room is open.
- * - `secret`: made once by the first node, the key every node signs what it passes on to another with.
+ * - `secret`: made once by the first node, the key every node signs what it passes on to another with
+ *   (written back by the nodes if Redis loses it).
  *
  * Nothing else is shared: a room, its people and their media live on one node. Another node that gets a
  * join or request for it passes it on (src/cluster/forward.ts); the media goes to the owner directly.
@@ -352,11 +353,13 @@ export class Cluster {
   }
 
   async #beatOnce(): Promise<void> {
-    if (!this.#secret) {
-      await this.#call(this.#client.set(SECRET, randomBytes(32).toString('hex'), { condition: 'NX' }));
-      const secret = await this.#call(this.#client.get(SECRET));
-      if (secret) this.#secret = Buffer.from(secret, 'hex');
-    }
+    // The secret is written back whenever Redis lost it (restarted empty): a node that starts after that
+    // would otherwise make a new one, and its signatures and the others' would not match. The first
+    // written wins and every node takes the one Redis has.
+    const offered = this.#secret?.toString('hex') ?? randomBytes(32).toString('hex');
+    await this.#call(this.#client.set(SECRET, offered, { condition: 'NX' }));
+    const secret = await this.#call(this.#client.get(SECRET));
+    if (secret && secret !== this.#secret?.toString('hex')) this.#secret = Buffer.from(secret, 'hex');
     const info: NodeInfo = {
       id: this.id,
       url: this.#options.url,
