@@ -306,6 +306,12 @@ describe('web client in Chromium', () => {
 
     await fay.page.getByRole('button', { name: 'Settings' }).click();
     const select = fay.page.getByLabel('Microphone', { exact: true });
+    // The list fills in once the browser has listed its devices, after the dialog opens.
+    await select
+      .locator('option')
+      .nth(1)
+      .waitFor({ state: 'attached', timeout: NOTICE_MS })
+      .catch(() => undefined);
     const options = await select.locator('option').allTextContents();
     assert.ok(options.length >= 2, `more than one fake microphone: ${options.join(', ')}`);
     await select.selectOption({ label: options[1]! });
