@@ -180,6 +180,9 @@ describe('a cluster of three nodes on Redis', () => {
     assert.equal(viewer.room.participants.size, 1, 'the viewer sees the publisher');
     const room = (await rooms(byId(c0.node))).find((r) => r.name === 'c0');
     assert.equal(room?.participants, 2, 'both are in the one room, on its node');
+    // The room and its people, asked of a node without it.
+    const detail = await api<{ participants: { name: string }[] }>(other, '/api/v1/rooms/c0');
+    assert.deepEqual(detail.participants.map((p) => p.name).sort(), ['pub0', 'watcher']);
 
     // A file sent through that node is kept on the room's node, and comes back the same.
     const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
