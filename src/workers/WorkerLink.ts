@@ -37,6 +37,8 @@ import {
  * receives and decrypts the publishers, relays each packet and runs the room.
  */
 const OWNER_WEIGHT = 1.5;
+/** A link to another node that has carried no session this long is closed (a new viewer there opens one). */
+const NODE_LINK_IDLE_MS = 30_000;
 /** Simulcast layers wanted over a link, and their state there, are said this often. */
 const CHECK_MS = 1000;
 
@@ -136,6 +138,12 @@ export class WorkerLink {
   #closed = false;
   /** Called once when the link closes (its counts are kept by `WorkerLinks`). */
   onClosed: (() => void) | undefined;
+  /**
+   * Close the link once it has carried nothing this long (a link to another node, closed by the side that
+   * opened it: the WebSocket between the nodes ends with it). Undefined: kept while both sides live.
+   */
+  idleCloseMs: number | undefined;
+  #idleSince: number | undefined;
   packetsOut = 0;
   packetsIn = 0;
 
@@ -379,6 +387,15 @@ export class WorkerLink {
   /** Every second: the mirrors' layers, and which of them are wanted here. */
   #check(): void {
     for (const imp of this.#imports.values()) imp.check(this.#relayBack);
+    if (this.idleCloseMs === undefined) return;
+    const idle =
+      this.#proxies.size === 0 &&
+      this.#hosted.size === 0 &&
+      this.#exports.size === 0 &&
+      this.#pending.size === 0;
+    if (!idle) this.#idleSince = undefined;
+    else if (this.#idleSince === undefined) this.#idleSince = Date.now();
+    else if (Date.now() - this.#idleSince >= this.idleCloseMs) void this.close();
   }
 
   /** The other worker is gone (or this one stops): mirrors, hosted sessions and proxies end. */
@@ -634,6 +651,7 @@ export class WorkerLinks {
     if (!link || link.closed) {
       const { port1, port2 } = new MessageChannel();
       const made = new WorkerLink(`node:${node}`, port1, this.#rtc, this.#log);
+      made.idleCloseMs = NODE_LINK_IDLE_MS;
       link = made;
       this.#nodeLinks.set(node, made);
       this.#keepCounts(made, () => this.#nodeLinks.get(node) === made && this.#nodeLinks.delete(node));
