@@ -162,13 +162,16 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     const passed = toRequest(request, clientAddress(request));
     return forwardHttp(node, passed, { ...cluster!.sign(passed.remoteAddress), ...extra });
   };
-  /** A request of this node's own to another node (no client behind it). */
-  const askNode = (node: NodeInfo, method: string, url: string, headers: Record<string, string>) =>
+  /** A GET of this node's own to another node, for that node's part only (no client behind it). */
+  const askNode = (node: NodeInfo, url: string) =>
     forwardHttp(
       node,
-      { method, url, headers, remoteAddress: 'cluster' },
+      { method: 'GET', url, headers: {}, remoteAddress: 'cluster' },
       { ...cluster!.sign('cluster'), [CLUSTER_HEADERS.scope]: 'node' },
     );
+  /** A node gathering the cluster's rooms or directory asks for this node's own part. */
+  const localOnly = (request: FastifyRequest) =>
+    request.headers[CLUSTER_HEADERS.scope] === 'node' && vouched(request.headers) !== undefined;
   /** The client's address: its socket's, or the one another node vouched for. */
   const clientAddress = (request: FastifyRequest) =>
     vouched(request.headers)?.address ?? request.socket.remoteAddress ?? 'unknown';
@@ -265,7 +268,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     const rooms = Promise.all([
       localDirectory(),
       ...otherNodes().map((node) =>
-        askNode(node, 'GET', '/directory', {})
+        askNode(node, '/directory')
           .then((r) => (r.status === 200 ? (parseBody(r) as { rooms: DirectoryEntry[] }).rooms : []))
           .catch(() => []),
       ),
@@ -282,11 +285,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
     return rooms;
   };
   app.get('/directory', async (request, reply) => {
-    // A node gathering the cluster's directory asks for this node's own rooms.
-    let rooms =
-      vouched(request.headers) !== undefined && request.headers[CLUSTER_HEADERS.scope] === 'node'
-        ? await localDirectory()
-        : await directory();
+    let rooms = localOnly(request) ? await localDirectory() : await directory();
     // Secured: a visitor sees the listed rooms their access token opens, and without one nothing.
     if (config.auth.mode === 'secured') {
       const token = bearerToken(request.headers.authorization);
@@ -385,10 +384,7 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
           cluster ? { ...room, node: cluster.id } : room,
         );
       const rooms = replies.flatMap(mine);
-      const gather = !(
-        vouched(request.headers) !== undefined && request.headers[CLUSTER_HEADERS.scope] === 'node'
-      );
-      if (gather) {
+      if (!localOnly(request)) {
         const others = await Promise.all(
           otherNodes().map((node) =>
             forwardToNode(node, request, { [CLUSTER_HEADERS.scope]: 'node' }).catch(() => undefined),
@@ -431,9 +427,9 @@ export function buildServer(config: Config, workerCount: number, options: BuildO
 
   /**
    * Until it has joined, a connection may still name any room: each valid `join` is routed to that room's
-   * worker (moving the connection there if needed). Once the worker says `joined`, it stays there.
+   * worker (moving the connection there if needed), or in a cluster passed on to the room's node. Once
+   * the worker says `joined`, it stays there. `via`: the node of the cluster that passed it on here.
    */
-  /** `via`: the node of the cluster that passed the connection on. */
   function routeSocket(ws: WebSocket, address: string, via?: string): void {
     const id = ++nextId;
     let joined = false;

@@ -80,7 +80,8 @@ function bridge(port: MessagePort, ws: WebSocket, log: Logger): void {
       // A buffer of its own at offset 0, handed over: its payload is aligned for the SRTP seal there.
       const data = new Uint8Array(message.data.byteLength);
       data.set(message.data);
-      port.postMessage({ ...message, data }, [data.buffer]);
+      message.data = data;
+      port.postMessage(message, [data.buffer]);
     } else port.postMessage(message);
   });
   ws.on('close', () => port.close());
