@@ -125,7 +125,11 @@ describe('web client in Chromium', () => {
   test("screen share shows large on the other pages, the sharer's camera still visible, and goes when stopped", async () => {
     const cid = person('Cid');
     await cid.page.getByRole('button', { name: 'Present your screen (S)' }).click();
-    await cid.page.getByText('You are presenting your screen to everyone.').waitFor({ timeout: NOTICE_MS });
+    // The banner says it, and so may the sharer's own screen tile: either one will do.
+    await cid.page
+      .getByText('You are presenting your screen to everyone.')
+      .first()
+      .waitFor({ timeout: NOTICE_MS });
     for (const o of others('Cid')) {
       const stage = o.page.locator(`.stage-main ${tileOf('Cid', 'screen')} video.ready`);
       await stage.waitFor({ timeout: NOTICE_MS });
