@@ -332,17 +332,22 @@ export class MuxTransport<E = unknown> {
   readonly #mux: MuxBackend<E>;
   readonly #entry: E;
   readonly socketType: SocketType;
-  /**
-   * The shared socket, or a stand-in with its `send` (a worker's mux): port545's fast send path
-   * (src/sfu/RtpFastSender.ts) sends RTP with it directly.
-   */
-  readonly socket: MuxSocket;
+  readonly #socket: MuxSocket | (() => MuxSocket);
 
-  constructor(mux: MuxBackend<E>, entry: E, socketType: SocketType, socket: MuxSocket) {
+  constructor(mux: MuxBackend<E>, entry: E, socketType: SocketType, socket: MuxSocket | (() => MuxSocket)) {
     this.#mux = mux;
     this.#entry = entry;
     this.socketType = socketType;
-    this.socket = socket;
+    this.#socket = socket;
+  }
+
+  /**
+   * The shared socket (or, on a worker's mux, its copy of it, or until the copy arrives a stand-in with its
+   * `send`): port545's fast send path (src/sfu/RtpFastSender.ts) sends RTP with it directly.
+   */
+  get socket(): MuxSocket {
+    const socket = this.#socket;
+    return typeof socket === 'function' ? socket() : socket;
   }
 
   send = async (data: Buffer, addr?: readonly [string, number]): Promise<void> => {

@@ -1,6 +1,7 @@
 import type { RemoteInfo, Socket, SocketType } from 'node:dgram';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { IceConnectionInternals } from './internals.js';
+import { copySocket, openSendSocket, type SocketCopy } from './socketCopy.js';
 import {
   bindMuxSocket,
   isBindingRequest,
@@ -27,11 +28,15 @@ import {
  *   responses by transaction; DTLS/RTP/RTCP by bound address; the rest dropped on the main thread) and
  *   posts what it keeps to the worker of that connection, tagged with the connection's id;
  * - a worker tells the relay each connection's ufrag and password when werift gathers (and after an ICE
- *   restart) and when it closes, and posts what its connections send.
+ *   restart) and when it closes.
+ * - a worker sends from its own copy of the socket's descriptor (src/werift/socketCopy.ts), which the relay
+ *   hands it once the socket is bound: a packet forwarded to every subscriber leaves from the worker, as
+ *   with the port range, without crossing threads. Only its connections' STUN binding requests go through
+ *   the relay, which must know their transactions to route the responses. Until the copy arrives (or if
+ *   it cannot be made) everything a worker sends goes through the relay.
  * Datagrams cross threads in batches: what the socket delivered in one turn of the main thread's event
- * loop goes to a worker in one message; what a worker's connections send in one task (a packet forwarded
- * to every subscriber) goes to the main thread in one message. Each batch is one buffer, copied once and
- * transferred, not cloned per datagram.
+ * loop goes to a worker in one message; what a worker sends through the relay in one task goes to the main
+ * thread in one message. Each batch is one buffer, copied once and transferred, not cloned per datagram.
  */
 
 /** A batch of datagrams in one buffer: datagram i is `buf[ends[i-1] ?? 0, ends[i])`. */
@@ -55,8 +60,8 @@ interface FromWorkerMux {
   drops: number[];
 }
 
-/** Main thread → worker: what came for its connections. */
-type ToWorkerMux = Datagrams;
+/** Main thread → worker: what came for its connections, or a copy of the socket of a family to send with. */
+type ToWorkerMux = Datagrams | { socketFd: number; family: number };
 
 const INITIAL_BATCH_BYTES = 64 * 1024;
 
@@ -141,6 +146,9 @@ interface WorkerLink {
   scheduled: boolean;
 }
 
+/** Sends one datagram on a socket (the server passes the media plane's `sendDatagram`). */
+export type DatagramSend = (socket: Socket, data: Buffer, port: number, host: string) => unknown;
+
 /** The main thread's end: the one socket (per family) on `port`, shared by the workers' connections. */
 export class UdpMuxRelay {
   readonly port: number;
@@ -149,23 +157,34 @@ export class UdpMuxRelay {
   readonly #bound = new Map<SocketType, Socket>();
   readonly #workers = new Map<number, WorkerLink>();
   #closed = false;
-  readonly #send: (socket: Socket, data: Buffer, port: number, host: string) => void;
+  readonly #send: DatagramSend;
+  readonly #workerSends: boolean;
+  /** Workers waiting for a copy of a family's socket, asked for together. */
+  readonly #copiesWanted = new Map<SocketType, Set<WorkerLink>>();
+  /** Datagrams the relay sent for workers (their binding requests, and all until they have a copy). */
+  relayedSends = 0;
+  /** Copies of the socket handed to workers. */
+  copiesHanded = 0;
   /** Called when a socket cannot be bound (the port is taken). */
   onError: ((error: Error) => void) | undefined;
+  /** Called when workers cannot get a copy of the socket (they then send through the relay). */
+  onCopyError: ((error: Error) => void) | undefined;
 
   /**
    * `send` puts one datagram on the socket: `Socket.send` unless the caller has a cheaper one (the
    * server passes the media plane's `sendDatagram`, which skips `Socket.send`'s per-call work).
+   * `workerSends` false keeps every send on the relay (no copies of the socket; for comparisons).
    */
   constructor(
     port: number,
     limits: Partial<UdpMuxLimits> = {},
-    send: (socket: Socket, data: Buffer, port: number, host: string) => void = (socket, data, p, host) =>
-      socket.send(data, p, host),
+    send: DatagramSend = (socket, data, p, host) => socket.send(data, p, host),
+    workerSends = true,
   ) {
     this.port = port;
     this.table = new MuxTable(limits);
     this.#send = send;
+    this.#workerSends = workerSends;
     // The usual family now: a port that is taken shows at start, not at the first call.
     this.#socket('udp4').catch(() => undefined);
   }
@@ -198,7 +217,10 @@ export class UdpMuxRelay {
       socket = bindMuxSocket(this.port, type, (data, rinfo) => this.#receive(data, rinfo, type));
       this.#sockets.set(type, socket);
       socket.then(
-        (s) => this.#bound.set(type, s),
+        (s) => {
+          this.#bound.set(type, s);
+          for (const link of this.#workers.values()) this.#wantCopy(link, type);
+        },
         (error: Error) => {
           this.#sockets.delete(type);
           this.onError?.(error);
@@ -220,7 +242,43 @@ export class UdpMuxRelay {
     port1.on('message', (message: FromWorkerMux) => this.#fromWorker(link, message));
     // The relay does not keep the process alive by itself.
     port1.unref();
+    for (const type of this.#bound.keys()) this.#wantCopy(link, type);
     return port2;
+  }
+
+  #wantCopy(link: WorkerLink, type: SocketType): void {
+    if (!this.#workerSends) return;
+    let wanted = this.#copiesWanted.get(type);
+    if (!wanted) {
+      wanted = new Set();
+      this.#copiesWanted.set(type, wanted);
+      // Workers started together (the server's start) share one copier.
+      setImmediate(() => this.#copy(type));
+    }
+    wanted.add(link);
+  }
+
+  async #copy(type: SocketType): Promise<void> {
+    const links = [...(this.#copiesWanted.get(type) ?? [])];
+    this.#copiesWanted.delete(type);
+    const socket = this.#bound.get(type);
+    if (!socket || this.#closed) return;
+    let copies: SocketCopy[];
+    try {
+      copies = await copySocket(socket, links.length);
+    } catch (error) {
+      this.onCopyError?.(error as Error);
+      return;
+    }
+    for (const [i, link] of links.entries()) {
+      const copy = copies[i]!;
+      // A worker that ended meanwhile (or a closed relay): nobody opened this copy, so it is closed here.
+      if (this.#closed || this.#workers.get(link.index) !== link) copy.discard();
+      else {
+        link.port.postMessage({ socketFd: copy.fd, family: familyOf(type) } satisfies ToWorkerMux);
+        this.copiesHanded++;
+      }
+    }
   }
 
   /** Forgets worker `index` and its connections. */
@@ -265,6 +323,7 @@ export class UdpMuxRelay {
           const route = link.routes.get(id);
           if (route) this.table.expectResponse(route, data);
         }
+        this.relayedSends++;
         this.#send(socket, data, sends.ports[i]!, sends.hosts[i]!);
       });
     for (const id of message.drops) {
@@ -290,7 +349,7 @@ export class UdpMuxRelay {
   #flush(link: WorkerLink): void {
     link.scheduled = false;
     if (link.out.size === 0 || this.#workers.get(link.index) !== link) return;
-    const batch: ToWorkerMux = link.out.take();
+    const batch: Datagrams = link.out.take();
     link.port.postMessage(batch, [batch.buf]);
   }
 
@@ -327,11 +386,24 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
   #sends = new Batch();
   #scheduled = false;
   readonly #sockets: Record<SocketType, MuxSocket>;
+  /** This thread's copies of the main thread's sockets (sends only), once the relay has handed them. */
+  readonly #direct: Partial<Record<SocketType, Socket>> = {};
+  readonly #send: DatagramSend;
 
-  constructor(port: number, channel: MessagePort) {
+  /** `send` as `UdpMuxRelay`'s: how a datagram is put on this thread's copy of the socket. */
+  constructor(
+    port: number,
+    channel: MessagePort,
+    send: DatagramSend = (socket, data, p, host) => socket.send(data, p, host),
+  ) {
     this.port = port;
     this.#channel = channel;
-    channel.on('message', (batch: ToWorkerMux) => this.#receive(batch));
+    this.#send = send;
+    channel.on('message', (message: ToWorkerMux) =>
+      'socketFd' in message
+        ? this.#useCopy(message.socketFd, typeOf(message.family))
+        : this.#receive(message),
+    );
     channel.unref();
     // Stand-ins for the socket, for port545's fast send path (it calls `send`, and reads nothing else).
     const standIn = (type: SocketType): MuxSocket => ({
@@ -353,6 +425,20 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
     return this.#entries.size;
   }
 
+  /** Whether this thread sends from its own copy of the socket of `type` (for tests). */
+  sendsDirectly(type: SocketType = 'udp4'): boolean {
+    return this.#direct[type] !== undefined;
+  }
+
+  #useCopy(fd: number, type: SocketType): void {
+    const socket = openSendSocket(fd, type);
+    if (!socket) return;
+    this.#direct[type]?.close();
+    this.#direct[type] = socket;
+  }
+
+  #socketFor = (type: SocketType): MuxSocket => this.#direct[type] ?? this.#sockets[type];
+
   async transportFor(
     connection: IceConnectionInternals,
     type: SocketType,
@@ -364,7 +450,7 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
       this.#byId.set(entry.id, entry);
     }
     this.#register(entry, familyOf(type), true);
-    const transport = new MuxTransport(this, entry, type, this.#sockets[type]);
+    const transport = new MuxTransport(this, entry, type, () => this.#socketFor(type));
     entry.transports.push(transport);
     return transport;
   }
@@ -387,7 +473,10 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
   }
 
   sendFrom(entry: WorkerEntry, data: Buffer, port: number, host: string, type: SocketType): void {
-    this.#queue(entry.id, data, port, host, familyOf(type));
+    const direct = this.#direct[type];
+    // A binding request goes through the relay, which routes its response by the transaction.
+    if (direct && !isBindingRequest(data)) this.#send(direct, data, port, host);
+    else this.#queue(entry.id, data, port, host, familyOf(type));
   }
 
   #queue(id: number, data: Uint8Array, port: number, host: string, family: number): void {
@@ -421,7 +510,7 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
     this.#schedule();
   }
 
-  #receive(batch: ToWorkerMux): void {
+  #receive(batch: Datagrams): void {
     eachDatagram(batch, (data, i) => {
       const entry = this.#byId.get(batch.ids[i]!);
       if (!entry) return;
