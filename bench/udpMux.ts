@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --only udp-mux`: the same forwarding with media on the port range (a UDP socket per
- * peer connection, port545's default) and on one UDP port (`--udp-port`, src/werift/udpMux.ts), in the
+ * peer connection, `--udp-port range`) and on one UDP port (port545's default, src/werift/udpMux.ts), in the
  * same run, each with the rooms on a worker thread (`--workers 1`, the bench's default: the mux's socket
  * is then on the main thread and datagrams cross to the worker, src/werift/udpMuxRelay.ts) and on the
  * main thread (`--workers 0`: the mux's socket on the rooms' own thread). Reported: the server's CPU per
@@ -26,9 +26,9 @@ export async function freeUdpPort(): Promise<number> {
 /** The passes, by name: `port545 serve` flags of each. */
 export function udpMuxPasses(udpPort: number): { name: string; serveArgs: string[] }[] {
   return [
-    { name: 'range', serveArgs: ['--workers', '1'] },
+    { name: 'range', serveArgs: ['--workers', '1', '--udp-port', 'range'] },
     { name: 'mux', serveArgs: ['--workers', '1', '--udp-port', String(udpPort)] },
-    { name: 'range-w0', serveArgs: ['--workers', '0'] },
+    { name: 'range-w0', serveArgs: ['--workers', '0', '--udp-port', 'range'] },
     { name: 'mux-w0', serveArgs: ['--workers', '0', '--udp-port', String(udpPort)] },
   ];
 }

@@ -10,7 +10,7 @@ import { clusterOptions } from './cluster/clusterOptions.js';
 import { forwardHttp, NodeUnreachable, openUpstream, pipeSockets, streamHttp } from './cluster/forward.js';
 import { acceptNodeLink, carryNodeLink, LINK_HEADER } from './cluster/nodeLinks.js';
 import { CodedError } from './common/errors.js';
-import type { Config } from './config/config.js';
+import { type Config, withMediaPort } from './config/config.js';
 import { filesRoot } from './files/paths.js';
 import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
@@ -86,7 +86,9 @@ export interface BuildOptions {
  * WebSocket goes to the worker of the room its `join` names; WHIP, WHEP and the admin API's room paths go
  * to the worker of the room in their path. Nothing is bound until `listen`.
  */
-export function buildServer(config: Config, workerCount: number, options: BuildOptions = {}): Port545Server {
+export function buildServer(input: Config, workerCount: number, options: BuildOptions = {}): Port545Server {
+  // The media's one UDP port (the HTTP port's number unless set), or the range: resolved once, here.
+  const config = withMediaPort(input);
   const log = options.log ?? pino({ level: config.logLevel, base: undefined });
   const workers = new RoomWorkers(config, workerCount, log);
   // With `--redis`, a node of a cluster: rooms are placed over every node, and what comes here for a room

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError } from './config/config.js';
+import { ConfigError, mediaUdpPort } from './config/config.js';
 import { loadConfig, serveFlagHelp } from './config/loadConfig.js';
 import { advertise, clusterLine, StartError, securityLines, startServer, urlsFor } from './serve.js';
 import { VERSION } from './version.js';
@@ -28,11 +28,11 @@ async function serve(argv: string[]): Promise<void> {
   const { server, port, workers, sipPort } = await startServer(config, (line) => console.error(line));
   console.log(`port545 ${VERSION} is listening. Open:`);
   for (const url of urlsFor(config.host, port, server.tls !== undefined)) console.log(`  ${url}`);
-  const { udpPort } = config.rtc;
+  const udpPort = mediaUdpPort({ port, rtc: config.rtc });
   console.log(
     udpPort === undefined
-      ? `WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort}.`
-      : `WebRTC media uses UDP port ${udpPort} (one port for all media, --udp-port).`,
+      ? `WebRTC media uses UDP ports ${config.rtc.minPort}-${config.rtc.maxPort} (--udp-port range).`
+      : `WebRTC media uses UDP port ${udpPort} (one port for all media; --udp-port).`,
   );
   console.log(
     workers > 0

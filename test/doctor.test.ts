@@ -135,11 +135,7 @@ describe('port545 doctor where UDP is blocked', { skip: reason }, () => {
     assert.match(out, /^PASS {2}HTTP\(S\)/m, out);
     assert.match(out, /^PASS {2}WebSocket/m, out);
     assert.match(out, /^FAIL {2}UDP media +no UDP path to the server's media ports/m, out);
-    assert.match(
-      out,
-      /What to do: UDP to the server's media ports is blocked: open UDP [\d, ]+ \(or use --udp-port to put all media on one port\)\./,
-      out,
-    );
+    assert.match(out, /What to do: UDP to the server's media ports is blocked: open UDP \d+\./, out);
     assert.match(out, /^SKIP {2}Loopback call/m, out);
   });
 });

@@ -18,6 +18,7 @@ import {
   LOOPBACK,
   startClusterTestServer,
   startInThreadServer,
+  startTestServer,
   type TestServer,
 } from './helpers/server.js';
 
@@ -54,9 +55,9 @@ function snapshot(bots: Bot[]): Map<string, number> {
   return m;
 }
 
-/** The UDP ports process `pid` has bound, from `ss -uanp`. */
-function udpPortsOf(pid: number): number[] {
-  const out = execFileSync('ss', ['-uanp'], { encoding: 'utf8' });
+/** The UDP ports process `pid` has bound, from `ss -uanp` (with `tcp`: its listening TCP ports, `ss -tlnp`). */
+function udpPortsOf(pid: number, tcp = false): number[] {
+  const out = execFileSync('ss', [tcp ? '-tlnp' : '-uanp'], { encoding: 'utf8' });
   const ports = new Set<number>();
   for (const line of out.split('\n')) {
     if (!line.includes(`pid=${pid},`)) continue;
@@ -238,7 +239,39 @@ for (const mode of ['rooms on the main thread', 'rooms on two worker threads'] a
         bound.filter((p) => p >= minPort && p <= minPort + 19),
         [],
       );
+      if (mux instanceof UdpMuxRelay) {
+        // Each worker sends its media from its own copy of the socket, not through the main thread: the
+        // relay sends only the workers' ICE checks.
+        let received = 0;
+        for (const to of bots) for (const from of bots) if (to !== from) received += packetsFrom(to, from);
+        t.diagnostic(`relay sent ${mux.relayedSends} datagrams for workers; the bots received ${received}`);
+        assert.equal(mux.copiesHanded, 2, 'each worker got a copy of the socket');
+        assert.ok(mux.relayedSends < received / 10, `${mux.relayedSends} relayed of ${received}`);
+      }
     });
+
+    if (mode === 'rooms on two worker threads')
+      it('loses only its copy of the socket when a worker thread ends: the port and the other rooms stay', async () => {
+        const relay = mux as UdpMuxRelay;
+        const owner = t.server.workers.ownerOf('mux')!;
+        const other = t.server.workers.all.find((w) => w !== owner)!;
+        const since = snapshot(bots);
+        await other.worker.terminate();
+        const replacement = t.server.workers.all[other.index]!;
+        await replacement.ready;
+        await eventually('the new worker got its copy of the socket', () => relay.copiesHanded === 3);
+        // A new room goes to the worker with the fewest rooms: the new one.
+        const pair: Bot[] = [];
+        for (const name of ['dee', 'eve'])
+          pair.push(await Bot.start({ url: t.url, room: 'mux-after', name, hostAddresses: LOOPBACK }));
+        try {
+          assert.equal(t.server.workers.ownerOf('mux-after'), replacement);
+          await eventually('frames both ways in the new worker’s room', () => allFlowing(pair, 10));
+          await eventually('frames keep arriving in the first room', () => allFlowing(bots, 10, since));
+        } finally {
+          for (const bot of pair) await bot.stop();
+        }
+      });
 
     it('drops 20,000 junk datagrams: forged STUN, DTLS and RTP from unknown addresses; the call goes on', async (t) => {
       const started = performance.now();
@@ -334,7 +367,7 @@ for (const mode of ['rooms on the main thread', 'rooms on two worker threads'] a
     });
   });
 
-describe('without rtc.udpPort (the default)', () => {
+describe('by default: the media on the number of the HTTP port', () => {
   let t: TestServer | undefined;
   const bots: Bot[] = [];
   after(async () => {
@@ -342,10 +375,30 @@ describe('without rtc.udpPort (the default)', () => {
     await t?.close();
   });
 
-  it('binds a socket per connection from the port range, as before', async () => {
+  it('puts every connection on one UDP port, the number of its TCP port', async () => {
+    t = await startTestServer();
+    for (const name of ['ada', 'bob'])
+      bots.push(await Bot.start({ url: t.url, room: 'default-port', name, hostAddresses: LOOPBACK }));
+    await eventually('frames both ways', () => allFlowing(bots, 10));
+    const relay = t.server.workers.udpMux;
+    assert.ok(relay, 'a UDP mux without rtc.udpPort');
+    assert.equal(relay.port, t.port);
+    assert.ok(udpPortsOf(process.pid).includes(t.port));
+  });
+});
+
+describe("with rtc.udpPort 'range'", () => {
+  let t: TestServer | undefined;
+  const bots: Bot[] = [];
+  after(async () => {
+    for (const bot of bots) await bot.stop().catch(() => {});
+    await t?.close();
+  });
+
+  it('binds a socket per connection from the port range', async () => {
     const minPort = 21_000 + Math.floor(Math.random() * 400) * 20;
     const muxesBefore = udpMuxes().size;
-    t = await startInThreadServer({ rtc: { minPort, maxPort: minPort + 19 } });
+    t = await startInThreadServer({ rtc: { minPort, maxPort: minPort + 19, udpPort: 'range' } });
     for (const name of ['ada', 'bob'])
       bots.push(await Bot.start({ url: t.url, room: 'range', name, hostAddresses: LOOPBACK }));
     await eventually('frames both ways', () => allFlowing(bots, 10));
@@ -461,7 +514,7 @@ function waitForOutput(
   });
 }
 
-describe('UDP mux: `port545 serve --udp-port N` as its own process', () => {
+describe('UDP mux: `port545 serve` as its own process, with its default media port', () => {
   let child: ChildProcess;
   let dataDir: string;
   const bots: Bot[] = [];
@@ -476,8 +529,9 @@ describe('UDP mux: `port545 serve --udp-port N` as its own process', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('binds exactly the one UDP port while two rooms, one per worker thread, talk through it', async () => {
-    const [port, udpPort] = [await freePort(), await freePort()];
+  it('binds exactly its TCP port and the same UDP port while two rooms, one per worker thread, talk through it', async () => {
+    const port = await freePort();
+    const udpPort = port;
     dataDir = await mkdtemp(join(tmpdir(), 'port545-udpmux-'));
     let output = '';
     // src/cli.ts through tsx: the sources under test, not a build.
@@ -494,8 +548,6 @@ describe('UDP mux: `port545 serve --udp-port N` as its own process', () => {
         String(port),
         '--rtc-host',
         '127.0.0.1',
-        '--udp-port',
-        String(udpPort),
         '--workers',
         '2',
         '--data-dir',
@@ -511,7 +563,7 @@ describe('UDP mux: `port545 serve --udp-port N` as its own process', () => {
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     await waitForOutput(child, /Rooms run on/, () => output);
-    assert.match(output, new RegExp(`WebRTC media uses UDP port ${udpPort} `));
+    assert.ok(output.includes(`WebRTC media uses UDP port ${udpPort} (one port`), output);
     assert.match(output, /Rooms run on 2 worker threads/);
     const url = `http://127.0.0.1:${port}`;
     // Two rooms: a new room goes to the worker with the fewest, so each worker thread has one.
@@ -527,6 +579,8 @@ describe('UDP mux: `port545 serve --udp-port N` as its own process', () => {
       const since = snapshot(room);
       await eventually('frames keep arriving', () => allFlowing(room, 10, since));
     }
+    // What a firewall must let through: TCP and UDP of the one number, nothing else (no SIP by default).
     assert.deepEqual(udpPortsOf(child.pid!), [udpPort]);
+    assert.deepEqual(udpPortsOf(child.pid!, true), [port]);
   });
 });

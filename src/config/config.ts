@@ -36,11 +36,12 @@ export const configSchema = z
         /** Highest UDP port for media. */
         maxPort: udpPort.default(49999),
         /**
-         * All WebRTC media on this one UDP port (a UDP mux, shared by every worker thread) instead of a
-         * port per connection from minPort-maxPort; below 1024 it needs the right to bind it, as port 545
-         * does. Unset: the range.
+         * All WebRTC media on this one UDP port (a UDP mux, shared by every worker thread); below 1024 it
+         * needs the right to bind it, as port 545 does. Unset: the same number as `port` (TCP and UDP
+         * 545), or the range when `port` is 0 (an ephemeral port, as embedders and tests listen). 'range':
+         * a port per connection from minPort-maxPort.
          */
-        udpPort: z.number().int().min(1).max(65535).optional(),
+        udpPort: z.union([z.number().int().min(1).max(65535), z.literal('range')]).optional(),
         /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
         announcedIp: z.string().ip().optional(),
         /** Gather ICE candidates only on these local addresses (default: every non-loopback interface). */
@@ -397,6 +398,21 @@ export function parseConfig(input: unknown): Config {
     return `  ${path}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/**
+ * The one UDP port of the server's WebRTC media, or undefined for the port range: `rtc.udpPort`, or
+ * unset the HTTP port's number (unless that is 0, ephemeral).
+ */
+export function mediaUdpPort(config: Pick<Config, 'port' | 'rtc'>): number | undefined {
+  const { udpPort } = config.rtc;
+  if (udpPort === 'range') return undefined;
+  return udpPort ?? (config.port > 0 ? config.port : undefined);
+}
+
+/** The config with `rtc.udpPort` as `mediaUdpPort` resolves it (a number, or 'range'). */
+export function withMediaPort<C extends Pick<Config, 'port' | 'rtc'>>(config: C): C {
+  return { ...config, rtc: { ...config.rtc, udpPort: mediaUdpPort(config) ?? 'range' } };
 }
 
 /** How many room workers `serve` starts: `auto` is one per core, none on a single core. */

@@ -10,7 +10,7 @@ export const settings = [
   { flag: 'workers', env: 'PORT545_WORKERS', path: ['workers'], type: 'workers' },
   { flag: 'rtc-min-port', env: 'PORT545_RTC_MIN_PORT', path: ['rtc', 'minPort'], type: 'int' },
   { flag: 'rtc-max-port', env: 'PORT545_RTC_MAX_PORT', path: ['rtc', 'maxPort'], type: 'int' },
-  { flag: 'udp-port', env: 'PORT545_UDP_PORT', path: ['rtc', 'udpPort'], type: 'int' },
+  { flag: 'udp-port', env: 'PORT545_UDP_PORT', path: ['rtc', 'udpPort'], type: 'udpPort' },
   { flag: 'announced-ip', env: 'PORT545_ANNOUNCED_IP', path: ['rtc', 'announcedIp'], type: 'string' },
   { flag: 'rtc-host', env: 'PORT545_RTC_HOST', path: ['rtc', 'hostAddresses'], type: 'list' },
   {
@@ -78,9 +78,11 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --port N               TCP port for HTTP and WebSocket (default 545, falls back to 5450)
   --workers N|auto       worker threads for rooms and their media, each room on one of them
                          (default auto: one per core); 0 keeps everything on the main thread
-  --rtc-min-port N       lowest UDP port for WebRTC media (default 40000)
-  --rtc-max-port N       highest UDP port for WebRTC media (default 49999)
-  --udp-port N           all WebRTC media on this one UDP port instead of the range (default: off)
+  --udp-port N|range     all WebRTC media on this one UDP port (default: the same number as --port,
+                         so a firewall opens TCP and UDP 545); "range" gives each connection its own
+                         port from --rtc-min-port..--rtc-max-port instead
+  --rtc-min-port N       lowest UDP port of the range (default 40000; also SIP's RTP)
+  --rtc-max-port N       highest UDP port of the range (default 49999)
   --announced-ip ADDR    address to put in ICE candidates when behind NAT
   --rtc-host ADDR[,ADDR] gather ICE candidates only on these local addresses
   --turn-url URL[,URL]   a TURN server (coturn) for clients whose network blocks media; each gets
@@ -125,11 +127,12 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
 
 function convert(
   name: string,
-  type: 'string' | 'int' | 'list' | 'auth' | 'tls' | 'bool' | 'workers',
+  type: 'string' | 'int' | 'list' | 'auth' | 'tls' | 'bool' | 'workers' | 'udpPort',
   raw: string,
 ): unknown {
   if (type === 'string') return raw;
   if (type === 'workers' && raw.trim() === 'auto') return 'auto';
+  if (type === 'udpPort' && raw.trim() === 'range') return 'range';
   if (type === 'bool') {
     // A bare `--sip` arrives as "true"; the environment may say 1/0, true/false, yes/no, on/off.
     if (/^(1|true|yes|on)$/i.test(raw)) return true;

@@ -380,7 +380,7 @@ export async function checkLoopbackCall(
       const ports = serverPorts(all);
       const portText = ports.length
         ? ports.join(', ')
-        : "the server's media ports (--rtc-min-port to --rtc-max-port)";
+        : "the server's media port (the number of its HTTP port unless --udp-port says otherwise)";
       const iceUp = iceConnected(senderPcs) && iceConnected(receiverPcs);
       return [
         iceUp
@@ -394,7 +394,7 @@ export async function checkLoopbackCall(
               check: 'udp',
               ok: false,
               detail: `no UDP path to the server's media ports: ICE did not connect within ${iceTimeoutMs / 1000} s (states: ${all.map((pc) => pc.iceConnectionState).join(', ') || 'no connection'})`,
-              advice: `UDP to the server's media ports is blocked: open UDP ${portText} (or use --udp-port to put all media on one port).`,
+              advice: `UDP to the server's media ports is blocked: open UDP ${portText}${ports.length > 1 ? ' (or run the server with all media on one UDP port, its default)' : ''}.`,
               data: { serverPorts: ports },
             },
         notRun('media', 'no media path'),

@@ -19,10 +19,10 @@ export interface RtcSettings {
   minPort: number;
   maxPort: number;
   /**
-   * All media of this thread on this one UDP port (src/werift/udpMux.ts) instead of a socket per
-   * connection from the range.
+   * All media of this thread on this one UDP port (src/werift/udpMux.ts); 'range' (or unset): a socket
+   * per connection from the range. (The server resolves the config's default, `mediaUdpPort`.)
    */
-  udpPort?: number;
+  udpPort?: number | 'range';
   /** Written into candidates instead of the local address (1:1 NAT). */
   announcedIp?: string;
   /** Gather only on these local addresses; default every non-loopback interface. */
@@ -121,7 +121,7 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
     iceServers: [],
   };
   // One shared socket on the mux port, or a socket per connection from the range.
-  if (settings.udpPort !== undefined)
+  if (typeof settings.udpPort === 'number')
     config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort);
   else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
   if (options.receiveAudioLevel || options.receiveSimulcast || options.sendTransportCc) {

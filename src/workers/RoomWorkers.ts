@@ -268,7 +268,7 @@ export class RoomWorkers implements RoomPlacement {
     // A UDP media port that cannot be bound stops the start, as the HTTP port does.
     const { udpPort } = this.#config.rtc;
     if (this.#udpMux) await this.#udpMux.ready();
-    else if (udpPort !== undefined) await udpMux(udpPort).ready();
+    else if (typeof udpPort === 'number') await udpMux(udpPort).ready();
   }
 
   /** The main thread's UDP mux of the workers' media (`rtc.udpPort`), for tests and diagnostics. */
@@ -317,10 +317,12 @@ export class RoomWorkers implements RoomPlacement {
       },
     };
     // The UDP mux: one socket on this thread for every worker's connections (src/werift/udpMuxRelay.ts).
-    if (rtc.udpPort !== undefined && !this.#inThread) {
+    if (typeof rtc.udpPort === 'number' && !this.#inThread) {
       if (!this.#udpMux) {
         this.#udpMux = new UdpMuxRelay(rtc.udpPort, {}, sendDatagram);
         this.#udpMux.onError = (error) => this.#log.error({ err: error }, 'cannot bind the UDP media port');
+        this.#udpMux.onCopyError = (error) =>
+          this.#log.warn({ err: error }, 'room workers send their media through the main thread');
       }
       data.udpMux = this.#udpMux.attach(index);
     }
@@ -413,6 +415,7 @@ export class RoomWorkers implements RoomPlacement {
     await Promise.all(this.#workers.map((w) => w.terminate()));
     await this.#udpMux?.close();
     // --workers 0: the mux of this thread's rooms.
-    if (this.#inThread && this.#config.rtc.udpPort !== undefined) await closeUdpMux(this.#config.rtc.udpPort);
+    const { udpPort } = this.#config.rtc;
+    if (this.#inThread && typeof udpPort === 'number') await closeUdpMux(udpPort);
   }
 }

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
+import { sendDatagram } from '../sfu/udpSend.js';
 import { useThreadMux } from '../werift/udpMux.js';
 import { WorkerUdpMux } from '../werift/udpMuxRelay.js';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.js';
@@ -10,7 +11,8 @@ const port = parentPort;
 if (!port) throw new Error('roomWorker.ts runs as a worker thread');
 const { index, config, udpMux } = workerData as WorkerData;
 // With rtc.udpPort: this thread's connections use the main thread's one UDP socket.
-if (udpMux && config.rtc.udpPort !== undefined) useThreadMux(new WorkerUdpMux(config.rtc.udpPort, udpMux));
+if (udpMux && typeof config.rtc.udpPort === 'number')
+  useThreadMux(new WorkerUdpMux(config.rtc.udpPort, udpMux, sendDatagram));
 const log = pino({ level: config.logLevel, base: { worker: index } });
 const service = new RoomService(index, config, log, (message: FromWorker, transfer) =>
   port.postMessage(message, transfer),

@@ -34,8 +34,8 @@ export function testConfig(overrides: ConfigInput = {}): Config {
  * same edge in front of rooms on this thread. A test that looks inside rooms uses `startInThreadServer`.
  */
 export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
-  const config = testConfig(overrides);
-  return listening(buildServer(config, resolveWorkers(config)));
+  const config = testConfig({ port: await freePort(), ...overrides });
+  return listening(buildServer(config, resolveWorkers(config)), config.port);
 }
 
 /** A server run as `port545 serve --workers 0`, whose rooms a test can look inside (`rooms.host.registry`). */
@@ -49,16 +49,20 @@ export interface InThreadTestServer extends TestServer {
  * threads, the room service on this thread, where a test can look inside its rooms.
  */
 export async function startInThreadServer(overrides: ConfigInput = {}): Promise<InThreadTestServer> {
-  const t = await listening(buildServer(testConfig(overrides), 0));
+  const config = testConfig({ port: await freePort(), ...overrides });
+  const t = await listening(buildServer(config, 0), config.port);
   const service = t.server.workers.all[0]!.inThread!;
   return { ...t, rooms: service.server };
 }
 
-/** Listens on an ephemeral port; a server that cannot (a bad certificate) is closed, its workers too. */
-async function listening(server: Port545Server): Promise<TestServer> {
-  let port: number;
+/**
+ * Listens on `port`; a server that cannot (a bad certificate) is closed, its workers too. A test server
+ * listens as `port545 serve` does: its media on one UDP port of the same number as its HTTP port (found
+ * free for both by `freePort`), unless the test chose otherwise.
+ */
+async function listening(server: Port545Server, port: number): Promise<TestServer> {
   try {
-    port = await server.listen(0);
+    port = await server.listen(port);
   } catch (error) {
     await server.close();
     throw error;
@@ -71,7 +75,8 @@ export async function startClusterTestServer(
   workers: number,
   overrides: ConfigInput = {},
 ): Promise<TestServer> {
-  return listening(buildServer(testConfig(overrides), workers));
+  const config = testConfig({ port: await freePort(), ...overrides });
+  return listening(buildServer(config, workers), config.port);
 }
 
 /**
@@ -131,7 +136,8 @@ export async function freePort(): Promise<number> {
     const udp = createSocket('udp4');
     const ok = await new Promise<boolean>((resolve) => {
       udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
+      // Every address, as the server's media port binds.
+      udp.bind(port, '0.0.0.0', () => resolve(true));
     });
     await new Promise<void>((resolve) => (ok ? udp.close(() => resolve()) : resolve()));
     if (ok) return port;

@@ -138,7 +138,7 @@ function testPattern(): { track: MediaStreamTrack; stop: () => void } {
 }
 
 const UDP_ADVICE =
-  "Media could not reach the server: the network between this browser and the server blocks the UDP ports WebRTC uses. Try another network (a phone's hotspot, say) to tell which side blocks it. The server's administrator should open the server's UDP media ports (or put all media on one port with --udp-port); port545 doctor on a machine of your network tells more.";
+  "Media could not reach the server: the network between this browser and the server blocks the UDP ports WebRTC uses. Try another network (a phone's hotspot, say) to tell which side blocks it. The server's administrator should open the server's UDP media port (by default the same number as its web port, 545); port545 doctor on a machine of your network tells more.";
 
 const TURN_ADVICE =
   "The server's TURN relay did not carry the test call. People whose network blocks the direct path (UDP) cannot join through it: tell the server's administrator (coturn must run and share the server's TURN secret; see docs/TURN.md).";
