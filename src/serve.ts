@@ -26,6 +26,9 @@ function bindProblem(error: unknown): 'EACCES' | 'EADDRINUSE' | undefined {
   return code === 'EACCES' || code === 'EADDRINUSE' ? code : undefined;
 }
 
+/** Which of the port's sockets could not be bound: the media's UDP one (dgram fails in `bind`) or TCP. */
+const protocolOf = (error: unknown) => ((error as NodeJS.ErrnoException).syscall === 'bind' ? 'UDP' : 'TCP');
+
 /**
  * Starts the server on the configured port. When the port was not chosen by the operator and 545 cannot
  * be bound (no privilege, or taken), it falls back to 5450 and says why in one line through `notice`.
@@ -41,11 +44,12 @@ export async function startServer(config: Config, notice: (line: string) => void
     await server.close();
     const problem = bindProblem(error);
     if (!problem) throw error;
+    const what = `${protocolOf(error)} port ${(error as { port?: number }).port ?? config.port}`;
     if (config.portExplicit) {
       throw new StartError(
         problem === 'EACCES'
-          ? `cannot bind TCP port ${config.port}: permission denied (ports below 1024 need root or the cap_net_bind_service capability)`
-          : `cannot bind TCP port ${config.port}: it is already in use`,
+          ? `cannot bind ${what}: permission denied (ports below 1024 need root or the cap_net_bind_service capability)`
+          : `cannot bind ${what}: it is already in use`,
       );
     }
     const why =
@@ -53,7 +57,7 @@ export async function startServer(config: Config, notice: (line: string) => void
         ? 'permission denied; ports below 1024 need root or the cap_net_bind_service capability: sudo setcap cap_net_bind_service=+ep "$(command -v node)"'
         : 'it is already in use';
     notice(
-      `port545: cannot bind TCP port ${config.port} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
+      `port545: cannot bind ${what} (${why}); using ${FALLBACK_PORT} instead, or choose one with --port.`,
     );
     server = buildServer({ ...config, port: FALLBACK_PORT }, workers);
     try {

@@ -91,7 +91,7 @@ describe('port545 serve', () => {
     await run.waitFor(/http:\/\/localhost:5450\//);
     assert.match(
       run.output(),
-      /cannot bind TCP port 545 \(permission denied.*cap_net_bind_service.*\); using 5450 instead/,
+      /cannot bind (TCP|UDP) port 545 \(permission denied.*cap_net_bind_service.*\); using 5450 instead/,
     );
     await wellKnown(5450);
     run.child.kill('SIGTERM');
