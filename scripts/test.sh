@@ -17,6 +17,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
 # coturn is the TURN server media goes through when nothing else gets through.
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+# nftables is the NAT and the firewall of the connectivity matrix's router (network namespaces); openssl
+# makes the TURN server's certificate there.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # A real Redis for the cluster tests (nodes register, rooms are placed, a node dies and Redis stops).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Poppler reads the whiteboard's PDF export: its pages, and each page as a picture.

@@ -4,17 +4,33 @@
  * line: what each bot has received, by the name of the publisher (ids change when someone joins again).
  * `spawnBots` starts it and keeps the latest line.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RTCPeerConnection } from 'werift';
 import type { Bot } from '../../src/bot/Bot.js';
+import type { SelectedPair } from '../../src/client/stats.js';
 
 export interface BotSpec {
   name: string;
   publish: boolean;
 }
 
-/** Per bot: per publisher name, video frames and packets (all kinds) received so far. */
-export type BotReport = Record<string, Record<string, { frames: number; packets: number }>>;
+/** Per bot: per publisher name, video frames, packets (all kinds) and audio packets received so far. */
+export type BotReport = Record<
+  string,
+  Record<string, { frames: number; packets: number; audioPackets: number }>
+>;
+
+/** How a line of candidate pairs starts (every 2 s with `pairs`), told apart from the reports. */
+const PAIRS = 'pairs ';
+
+export interface SpawnBotsOptions {
+  /** A PEM file the bots trust besides the system's (a self-signed server's and TURN server's). */
+  ca?: string;
+  /** Report each bot's selected candidate pairs too (`BotProcess.pairs`). */
+  pairs?: boolean;
+}
 
 /** Sums what `bot` has received, by publisher name (`names` remembers those who left). */
 export function receivedByName(bot: Bot, names: Map<string, string>): BotReport[string] {
@@ -22,9 +38,10 @@ export function receivedByName(bot: Bot, names: Map<string, string>): BotReport[
   const out: BotReport[string] = {};
   for (const r of bot.received.values()) {
     const who = names.get(r.participantId) ?? r.participantId;
-    const entry = out[who] ?? { frames: 0, packets: 0 };
+    const entry = out[who] ?? { frames: 0, packets: 0, audioPackets: 0 };
     entry.frames += r.frames;
     entry.packets += r.packets;
+    if (r.kind === 'audio') entry.audioPackets += r.packets;
     out[who] = entry;
   }
   return out;
@@ -32,6 +49,8 @@ export function receivedByName(bot: Bot, names: Map<string, string>): BotReport[
 
 export interface BotProcess {
   latest: BotReport | undefined;
+  /** Per bot, the candidate pair each of its peer connections uses (with `pairs`), as last reported. */
+  pairs: Record<string, SelectedPair[]>;
   exited: boolean;
   stderr: string;
 }
@@ -43,14 +62,25 @@ export function spawnBots(
   room: string,
   hostAddress: string,
   bots: BotSpec[],
+  options: SpawnBotsOptions = {},
 ): BotProcess {
   const script = fileURLToPath(import.meta.url);
   const spec = bots.map((b) => `${b.name}:${b.publish ? 'pub' : 'recv'}`).join(',');
-  const child = spawn(process.execPath, ['--import', 'tsx', script, url, room, hostAddress, spec]);
-  const state: BotProcess = { latest: undefined, exited: false, stderr: '' };
+  const child = spawn(process.execPath, [
+    '--import',
+    'tsx',
+    script,
+    url,
+    room,
+    hostAddress,
+    spec,
+    JSON.stringify(options),
+  ]);
+  const state: BotProcess = { latest: undefined, pairs: {}, exited: false, stderr: '' };
   createInterface({ input: child.stdout! }).on('line', (line) => {
     try {
-      state.latest = JSON.parse(line) as BotReport;
+      if (line.startsWith(PAIRS)) state.pairs = JSON.parse(line.slice(PAIRS.length)) as BotProcess['pairs'];
+      else state.latest = JSON.parse(line) as BotReport;
     } catch {
       // not a report
     }
@@ -66,19 +96,32 @@ export function spawnBots(
 
 async function main(): Promise<void> {
   const { Bot } = await import('../../src/bot/Bot.js');
-  const [url, room, hostAddress, spec] = process.argv.slice(2) as [string, string, string, string];
+  const { selectedPair } = await import('../../src/client/stats.js');
+  const [url, room, hostAddress, spec, optionsJson] = process.argv.slice(2) as [
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
+  const options = JSON.parse(optionsJson ?? '{}') as SpawnBotsOptions;
+  const ca = options.ca ? readFileSync(options.ca) : undefined;
+  /** Each bot's peer connections, for its candidate pairs. */
+  const connections = new Map<string, RTCPeerConnection[]>();
   const bots: Bot[] = [];
   const names = new Map<string, string>();
   let pcs = 0;
   for (const item of spec.split(',')) {
     const [name, mode] = item.split(':') as [string, string];
     const publish = mode === 'pub';
-    const debug = process.env.BOT_DEBUG
-      ? (pc: import('werift').RTCPeerConnection) => {
-          const n = ++pcs;
-          pc.connectionStateChange.subscribe((s) => console.error(Date.now(), name, `pc${n}`, s));
-        }
-      : undefined;
+    const own: RTCPeerConnection[] = [];
+    connections.set(name, own);
+    const onPeerConnection = (pc: RTCPeerConnection) => {
+      own.push(pc);
+      if (!process.env.BOT_DEBUG) return;
+      const n = ++pcs;
+      pc.connectionStateChange.subscribe((s) => console.error(Date.now(), name, `pc${n}`, s));
+    };
     const bot = await Bot.start({
       url,
       room,
@@ -87,7 +130,8 @@ async function main(): Promise<void> {
       audio: publish,
       hostAddresses: [hostAddress],
       jitterBufferMs: 400,
-      onPeerConnection: debug,
+      onPeerConnection,
+      ...(ca ? { ca } : {}),
     });
     if (process.env.BOT_DEBUG) {
       bot.room.on('connectionState', (s) => console.error(Date.now(), name, 'state', s));
@@ -100,8 +144,22 @@ async function main(): Promise<void> {
     for (const bot of bots) report[bot.room.displayName] = receivedByName(bot, names);
     process.stdout.write(`${JSON.stringify(report)}\n`);
   }, 500);
+  const pairTimer = options.pairs
+    ? setInterval(async () => {
+        const pairs: BotProcess['pairs'] = {};
+        for (const [name, pcs] of connections) {
+          pairs[name] = [];
+          for (const pc of pcs) {
+            const pair = selectedPair((await pc.getStats()).values());
+            if (pair) pairs[name].push(pair);
+          }
+        }
+        process.stdout.write(`${PAIRS}${JSON.stringify(pairs)}\n`);
+      }, 2000)
+    : undefined;
   const stop = async () => {
     clearInterval(timer);
+    clearInterval(pairTimer);
     await Promise.allSettled(bots.map((b) => b.stop()));
     process.exit(0);
   };

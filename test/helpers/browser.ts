@@ -211,6 +211,13 @@ export interface LaunchOptions {
   soundTo?: Record<string, string>;
   /** Runs Chromium inside this network namespace (`createNetnsLink`'s `name`), behind its link. */
   netns?: string;
+  /** More command-line switches (e.g. `--ignore-certificate-errors` for a self-signed server). */
+  args?: string[];
+  /**
+   * `false`: Chromium leaves loopback out of ICE, as it does for people (for a server it reaches on
+   * another address). By default it offers loopback candidates, for the test server on 127.0.0.1.
+   */
+  loopback?: boolean;
 }
 
 /** An executable that starts Debian's Chromium inside network namespace `name` (Playwright's pipe fds pass). */
@@ -236,7 +243,14 @@ export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: options.netns ? chromiumIn(options.netns) : CHROME_PATH,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...camera, ...microphone],
+    args: [
+      ...CHROMIUM_ARGS.filter(
+        (a) => options.loopback !== false || a !== '--allow-loopback-in-peer-connection',
+      ),
+      ...camera,
+      ...microphone,
+      ...(options.args ?? []),
+    ],
     ...(options.soundTo ? { env: options.soundTo, ignoreDefaultArgs: ['--mute-audio'] } : {}),
     timeout: 60_000,
   });

@@ -196,3 +196,119 @@ export async function createNetnsPair(): Promise<NetnsPair> {
   }
   return pair;
 }
+
+/** One machine of a `NatNetwork`: a network namespace and its address. */
+export interface NetHost {
+  name: string;
+  ip: string;
+}
+
+/**
+ * A small internet of namespaces: a router with machines on its public side (`server`, `turn`), each on
+ * its own /30 link, and a LAN behind it (`client`), whose traffic out it can NAT and filter (`nft`).
+ * Every machine's default route is the router, and the router has none: nothing reaches beyond these
+ * namespaces, not even this one.
+ */
+export interface NatNetwork {
+  /** `ip`: its address on the server's link, which the server sees of the LAN when the router NATs it. */
+  router: NetHost;
+  /** Machines on the public side: the router forwards between them and to the LAN as it is told. */
+  server: NetHost;
+  turn: NetHost;
+  /** A machine on the LAN behind the router. */
+  client: NetHost;
+  /** The LAN's subnet, as nftables writes it (`10.254.x.8/30`). */
+  lanSubnet: string;
+  /** The router's device on the LAN, for rules that tell inside from outside. */
+  lanDevice: string;
+  /** The command prefix that runs a program on `host` (for runCli's wrapper). */
+  exec(host: NetHost): string[];
+  /** Starts a process on `host`; `close` ends it. */
+  spawn(host: NetHost, command: string, args: string[]): ChildProcess;
+  /** Loads an nftables ruleset (`nft -f`) on `host`, e.g. the router's NAT and firewall. */
+  nft(host: NetHost, ruleset: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs `nft -f -` in namespace `name` with `ruleset` on its standard input. */
+function nftIn(name: string, ruleset: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', name, 'nft', '-f', '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`nft in ${name} exited ${code}: ${stderr}\n${ruleset}`)),
+    );
+    child.stdin.end(ruleset);
+  });
+}
+
+export async function createNatNetwork(): Promise<NatNetwork> {
+  const tag = `${process.pid % 100_000}${Math.floor(Math.random() * 100)}`;
+  const x = await freeSubnet();
+  const router = { name: `p545r-${tag}`, ip: '' };
+  const roles = ['server', 'turn', 'client'] as const;
+  // Link i is 10.254.x.(4i)/30: the router at .4i+1, the machine at .4i+2.
+  const links = roles.map((role, i) => ({
+    host: { name: `p545${role[0]}-${tag}`, ip: `10.254.${x}.${4 * i + 2}` },
+    routerIp: `10.254.${x}.${4 * i + 1}`,
+    routerDev: `r545${role[0]}${tag}`.slice(0, 15),
+    hostDev: `h545${role[0]}${tag}`.slice(0, 15),
+  }));
+  const names = [router.name, ...links.map((l) => l.host.name)];
+  const children = new Set<ChildProcess>();
+  const [server, turn, client] = links as [(typeof links)[0], (typeof links)[0], (typeof links)[0]];
+  router.ip = server.routerIp;
+  const network: NatNetwork = {
+    router,
+    server: server.host,
+    turn: turn.host,
+    client: client.host,
+    lanSubnet: `10.254.${x}.${4 * 2}/30`,
+    lanDevice: client.routerDev,
+    exec: (host) => ['ip', 'netns', 'exec', host.name],
+    spawn: (host, command, args) => spawnIn(host.name, children, command, args),
+    nft: (host, ruleset) => nftIn(host.name, ruleset),
+    async close() {
+      await endChildren(children);
+      for (const name of names) await ip('netns', 'del', name).catch(() => {});
+    },
+  };
+  try {
+    for (const name of names) await ip('netns', 'add', name);
+    await ip('-n', router.name, 'link', 'set', 'lo', 'up');
+    await run('ip', ['netns', 'exec', router.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    for (const l of links) {
+      const { name } = l.host;
+      await ip(
+        'link',
+        'add',
+        l.routerDev,
+        'netns',
+        router.name,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        l.hostDev,
+        'netns',
+        name,
+      );
+      await ip('-n', router.name, 'addr', 'add', `${l.routerIp}/30`, 'dev', l.routerDev);
+      await ip('-n', router.name, 'link', 'set', l.routerDev, 'up');
+      await ip('-n', name, 'addr', 'add', `${l.host.ip}/30`, 'dev', l.hostDev);
+      await ip('-n', name, 'link', 'set', l.hostDev, 'up');
+      await ip('-n', name, 'link', 'set', 'lo', 'up');
+      await ip('-n', name, 'route', 'add', 'default', 'via', l.routerIp);
+    }
+  } catch (error) {
+    await network.close();
+    throw error;
+  }
+  return network;
+}
