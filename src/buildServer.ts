@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -14,6 +15,7 @@ import { type Config, withMediaPort } from './config/config.js';
 import { filesRoot } from './files/paths.js';
 import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
+import { divertConnections } from './http/divertIceTcp.js';
 import { registerFilesApi } from './http/filesApi.js';
 import {
   acceptWebSockets,
@@ -30,6 +32,7 @@ import { sweepRecordings } from './recording/store.js';
 import { CLOSE_POLICY_VIOLATION } from './signaling/SignalingConnection.js';
 import type { TlsMaterial } from './tls/tlsMaterial.js';
 import { WebhookQueue } from './webhooks/WebhookQueue.js';
+import { startsIceTcp } from './werift/iceTcp.js';
 import { exposition, mainThreadMetrics } from './workers/metrics.js';
 import type { FilesCall, HttpReply, HttpRequest, Route } from './workers/protocol.js';
 import { type RoomWorker, RoomWorkers } from './workers/RoomWorkers.js';
@@ -97,6 +100,14 @@ export function buildServer(input: Config, workerCount: number, options: BuildOp
   /** The node that passed a request on (and vouched for it), with its client's address. */
   const vouched = (headers: IncomingHttpHeaders) => cluster?.verify(headers);
   const app = createHttpApp(config, log, { exempt: (request) => vouched(request.headers) !== undefined });
+  // ICE over TCP on this same port, told apart by its first byte (src/werift/iceTcp.ts).
+  if (config.rtc.iceTcpPort !== undefined)
+    divertConnections(
+      app.server,
+      startsIceTcp,
+      (socket) => workers.acceptIceTcp(socket),
+      config.limits.handshakeTimeoutMs,
+    );
   /** Joins the cluster once the port is bound (the node's URL has it). */
   const joinCluster = async (port: number, tls: TlsMaterial | undefined) => {
     cluster = new Cluster(
@@ -569,7 +580,37 @@ export function buildServer(input: Config, workerCount: number, options: BuildOp
     if (!worker) return undefined;
     return (await worker.request<'room'>({ t: 'room', rid: worker.nextRid(), room: name })).room;
   };
-  const handle = Object.assign(serverHandle(config, app, log, ready, stop), {
+  /** ICE over TCP on the media port, when that is not the HTTP port (src/werift/iceTcp.ts). */
+  let iceTcpListener: NetServer | undefined;
+  const listenIceTcp = async (httpPort: number) => {
+    const port = config.rtc.iceTcpPort;
+    if (port === undefined || port === httpPort || iceTcpListener) return;
+    // What is not ICE over TCP is closed.
+    const listener = createNetServer((socket) => socket.destroy());
+    divertConnections(
+      listener,
+      startsIceTcp,
+      (socket) => workers.acceptIceTcp(socket),
+      config.limits.handshakeTimeoutMs,
+    );
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ port, host: config.host }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    iceTcpListener = listener;
+  };
+  const stopAll = async () => {
+    // Its streams end with the rooms' connections (stop), then it is closed.
+    const closed = new Promise<void>((resolve) =>
+      iceTcpListener ? iceTcpListener.close(() => resolve()) : resolve(),
+    );
+    await stop();
+    await closed;
+  };
+  const handle = Object.assign(serverHandle(config, app, log, ready, stopAll), {
     workers,
     sip,
     room,
@@ -580,6 +621,12 @@ export function buildServer(input: Config, workerCount: number, options: BuildOp
   const listen = handle.listen;
   handle.listen = async (port) => {
     const bound = await listen(port);
+    try {
+      await listenIceTcp(bound);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
     if (config.cluster.redis && !cluster) await joinCluster(bound, handle.tls);
     return bound;
   };

@@ -40,6 +40,8 @@ export interface BotOptions {
   onPeerConnection?: (pc: RTCPeerConnection) => void;
   /** Only through the server's TURN relay, as on a network that blocks the rest. */
   relayOnly?: boolean;
+  /** ICE over TCP to the server's port too (`NodeConnectOptions.iceTcp`). */
+  iceTcp?: boolean | 'only';
   /**
    * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
    * before giving it up, and ask for a keyframe when frames must be thrown away, as a browser's jitter
@@ -138,6 +140,7 @@ export class Bot {
       ca: options.ca,
       onPeerConnection: options.onPeerConnection,
       ...(options.relayOnly ? { relayOnly: true } : {}),
+      ...(options.iceTcp ? { iceTcp: options.iceTcp } : {}),
       ...(options.viewer ? { viewer: true } : {}),
     });
     const simulcast = (options.video ?? true) && options.simulcast === true;

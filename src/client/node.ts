@@ -37,6 +37,11 @@ export interface NodeConnectOptions {
   onPeerConnection?: (pc: RTCPeerConnection) => void;
   /** Only through the server's TURN relay (`joined.iceServers`), as on a network that blocks the rest. */
   relayOnly?: boolean;
+  /**
+   * Also try ICE over TCP to the server's port (its passive candidates, as browsers do), for a network
+   * that blocks UDP; with 'only', nothing but TCP.
+   */
+  iceTcp?: boolean | 'only';
   /** Join the room's audience: receive only, not a participant (`ConnectOptions.viewer`). */
   viewer?: boolean;
 }
@@ -78,6 +83,10 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
         ...config,
         ...(iceServers.length > 0 ? { iceServers } : {}),
         ...(options.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+        ...(options.iceTcp ? { iceUseTcp: true, iceTcpPassive: false } : {}),
+        ...(options.iceTcp === 'only'
+          ? { iceFilterCandidatePair: (pair: { protocol: { type: string } }) => pair.protocol.type === 'tcp' }
+          : {}),
         ...(options.ca ? { turnTlsOptions: { ca: options.ca } } : {}),
       });
       options.onPeerConnection?.(pc);

@@ -36,12 +36,18 @@ export const configSchema = z
         /** Highest UDP port for media. */
         maxPort: udpPort.default(49999),
         /**
-         * All WebRTC media on this one UDP port (a UDP mux, shared by every worker thread); below 1024 it
-         * needs the right to bind it, as port 545 does. Unset: the same number as `port` (TCP and UDP
-         * 545), or the range when `port` is 0 (an ephemeral port, as embedders and tests listen). 'range':
-         * a port per connection from minPort-maxPort.
+         * All WebRTC media on this one UDP port (a UDP mux, shared by every worker thread). Unset: the
+         * same number as `port` when that is 1024 or above, else 5450 (browsers send no media to a
+         * privileged port), or the range when `port` is 0 (an ephemeral port, as embedders and tests
+         * listen). 'range': a port per connection from minPort-maxPort.
          */
         udpPort: z.union([z.number().int().min(1).max(65535), z.literal('range')]).optional(),
+        /**
+         * ICE over TCP (RFC 6544) for networks that block UDP: each connection on the one UDP port also gets
+         * a passive TCP candidate on the TCP port of the same number (the HTTP port itself when they are
+         * the same). Off: UDP (and TURN) only.
+         */
+        iceTcp: z.boolean().default(true),
         /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
         announcedIp: z.string().ip().optional(),
         /** Gather ICE candidates only on these local addresses (default: every non-loopback interface). */
@@ -401,18 +407,31 @@ export function parseConfig(input: unknown): Config {
 }
 
 /**
- * The one UDP port of the server's WebRTC media, or undefined for the port range: `rtc.udpPort`, or
- * unset the HTTP port's number (unless that is 0, ephemeral).
+ * The one UDP port of the server's WebRTC media, or undefined for the port range: `rtc.udpPort`, or unset
+ * the HTTP port's number when that is 1024 or above, and 5450 below it (browsers send no media to a
+ * privileged port: Chromium sends no ICE check to a UDP candidate on 545, so a browser behind NAT never
+ * connects); the range when the HTTP port is 0 (ephemeral).
  */
 export function mediaUdpPort(config: Pick<Config, 'port' | 'rtc'>): number | undefined {
   const { udpPort } = config.rtc;
   if (udpPort === 'range') return undefined;
-  return udpPort ?? (config.port > 0 ? config.port : undefined);
+  if (udpPort !== undefined) return udpPort;
+  if (config.port === 0) return undefined;
+  return config.port >= 1024 ? config.port : FALLBACK_PORT;
 }
 
-/** The config with `rtc.udpPort` as `mediaUdpPort` resolves it (a number, or 'range'). */
-export function withMediaPort<C extends Pick<Config, 'port' | 'rtc'>>(config: C): C {
-  return { ...config, rtc: { ...config.rtc, udpPort: mediaUdpPort(config) ?? 'range' } };
+/**
+ * The config with `rtc.udpPort` as `mediaUdpPort` resolves it (a number, or 'range'), and
+ * `rtc.iceTcpPort`: the TCP port of the connections' passive ICE-TCP candidates (with the one UDP port and
+ * `rtc.iceTcp`: the same number as the UDP port; the HTTP port's listener takes them when it is that
+ * number, else a listener of its own), for the peer connections' settings (src/sfu/peerConfig.ts).
+ */
+export function withMediaPort<C extends Pick<Config, 'port' | 'rtc'>>(
+  config: C,
+): C & { rtc: { iceTcpPort?: number } } {
+  const udpPort = mediaUdpPort(config);
+  const iceTcpPort = udpPort !== undefined && config.rtc.iceTcp && config.port > 0 ? udpPort : undefined;
+  return { ...config, rtc: { ...config.rtc, udpPort: udpPort ?? 'range', iceTcpPort } };
 }
 
 /** How many room workers `serve` starts: `auto` is one per core, none on a single core. */

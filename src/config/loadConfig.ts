@@ -11,6 +11,7 @@ export const settings = [
   { flag: 'rtc-min-port', env: 'PORT545_RTC_MIN_PORT', path: ['rtc', 'minPort'], type: 'int' },
   { flag: 'rtc-max-port', env: 'PORT545_RTC_MAX_PORT', path: ['rtc', 'maxPort'], type: 'int' },
   { flag: 'udp-port', env: 'PORT545_UDP_PORT', path: ['rtc', 'udpPort'], type: 'udpPort' },
+  { flag: 'ice-tcp', env: 'PORT545_ICE_TCP', path: ['rtc', 'iceTcp'], type: 'bool' },
   { flag: 'announced-ip', env: 'PORT545_ANNOUNCED_IP', path: ['rtc', 'announcedIp'], type: 'string' },
   { flag: 'rtc-host', env: 'PORT545_RTC_HOST', path: ['rtc', 'hostAddresses'], type: 'list' },
   {
@@ -81,6 +82,8 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --udp-port N|range     all WebRTC media on this one UDP port (default: the same number as --port,
                          so a firewall opens TCP and UDP 545); "range" gives each connection its own
                          port from --rtc-min-port..--rtc-max-port instead
+  --no-ice-tcp           no ICE over TCP on the --port itself (default on, with the one UDP port:
+                         for networks that block UDP)
   --rtc-min-port N       lowest UDP port of the range (default 40000; also SIP's RTP)
   --rtc-max-port N       highest UDP port of the range (default 49999)
   --announced-ip ADDR    address to put in ICE candidates when behind NAT

@@ -23,6 +23,8 @@ export interface RtcSettings {
    * per connection from the range. (The server resolves the config's default, `mediaUdpPort`.)
    */
   udpPort?: number | 'range';
+  /** With `udpPort`: passive ICE-TCP candidates on this TCP port (the HTTP port; src/werift/iceTcp.ts). */
+  iceTcpPort?: number;
   /** Written into candidates instead of the local address (1:1 NAT). */
   announcedIp?: string;
   /** Gather only on these local addresses; default every non-loopback interface. */
@@ -121,9 +123,13 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
     iceServers: [],
   };
   // One shared socket on the mux port, or a socket per connection from the range.
-  if (typeof settings.udpPort === 'number')
-    config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort);
-  else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
+  if (typeof settings.udpPort === 'number') {
+    config.iceInterfaceAddresses = udpMuxInterfaceAddresses(settings.udpPort, settings.iceTcpPort);
+    if (settings.iceTcpPort !== undefined) {
+      config.iceUseTcp = true;
+      config.iceTcpPassive = true;
+    }
+  } else config.icePortRange = icePortSearch(settings.minPort, settings.maxPort);
   if (options.receiveAudioLevel || options.receiveSimulcast || options.sendTransportCc) {
     config.headerExtensions = {
       audio: options.receiveAudioLevel ? [new RTCRtpHeaderExtensionParameters({ uri: AUDIO_LEVEL_URI })] : [],
@@ -142,6 +148,13 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
     if (settings.hostAddresses.every(isLoopback)) {
       config.iceFilterCandidatePair = (pair) => isLoopback(pair.remoteCandidate.host);
     }
+  }
+  if (config.iceUseTcp) {
+    // werift also makes an active TCP candidate; the server never dials out to an address a client names.
+    const filter = config.iceFilterCandidatePair;
+    config.iceFilterCandidatePair = (pair) =>
+      !(pair.localCandidate.transport === 'tcp' && pair.localCandidate.tcptype === 'active') &&
+      (filter ? filter(pair) : true);
   }
   return config;
 }

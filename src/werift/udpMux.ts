@@ -1,7 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
+import type { Socket as TcpSocket } from 'node:net';
 import { isIP } from 'node:net';
 import { Connection, type PeerConfig, UdpTransport } from 'werift';
+import { handOver, passiveOf, readFirstFrame, setIceTcpPorts } from './iceTcp.js';
 import type { IceConnectionInternals } from './internals.js';
 import { replaceMethod } from './replaceMethod.js';
 
@@ -40,6 +42,8 @@ import { replaceMethod } from './replaceMethod.js';
  */
 
 const MUX = Symbol('port545.udpMux');
+/** The TCP port of the passive ICE-TCP candidates of a mux connection (src/werift/iceTcp.ts). */
+const TCP = Symbol('port545.iceTcpPort');
 
 const STUN_MAGIC_COOKIE = 0x2112a442;
 const STUN_BINDING_REQUEST = 0x0001;
@@ -84,8 +88,32 @@ interface Ticket {
   ticket: true;
   mux: ThreadMux;
   connection: IceConnectionInternals;
+  tcpPort: number | undefined;
 }
-type Marked = { [MUX]?: Marker };
+type Marked = { [MUX]?: Marker; [TCP]?: number };
+
+/** ICE-TCP streams one connection may have open on the shared TCP port (a peer's candidates, a retry). */
+export const ICE_TCP_STREAMS_PER_CONNECTION = 8;
+
+/**
+ * Takes a TCP connection whose first bytes are an RFC 4571 frame (src/werift/iceTcp.ts): its first frame
+ * must be a binding request that `table` verifies for a connection. Resolves to that connection's route,
+ * the socket paused with the frame put back; or undefined, the socket destroyed.
+ */
+export async function verifyIceTcp<R extends MuxRoute>(
+  table: MuxTable<R>,
+  socket: TcpSocket,
+  timeoutMs: number,
+): Promise<R | undefined> {
+  const frame = await readFirstFrame(socket, timeoutMs);
+  const route = frame && table.owner(frame);
+  if (!route || !socket.remoteAddress || !socket.remotePort) {
+    if (frame) table.stats.droppedStunAuth++;
+    socket.destroy();
+    return undefined;
+  }
+  return route;
+}
 
 /** What the mux keeps of one connection for routing: its ufrags, bound addresses and transactions. */
 export interface MuxRoute {
@@ -232,6 +260,12 @@ export class MuxTable<R extends MuxRoute> {
     route.bindings.add(key);
     this.#byAddress.set(key, route);
     return true;
+  }
+
+  /** The connection a STUN binding request is for, when its MESSAGE-INTEGRITY verifies (binds nothing). */
+  owner(data: Buffer): R | undefined {
+    if (!isBindingRequest(data) || data.readUInt32BE(4) !== STUN_MAGIC_COOKIE) return undefined;
+    return verifiedOwner(data, this.#byUfrag);
   }
 
   /** The connection a datagram from `address`:`port` is for, or undefined to drop it (counted). */
@@ -511,6 +545,19 @@ export class UdpMux implements ThreadMux, MuxBackend<Entry> {
       if (transport.socketType === type) return transport.deliver(data, rinfo.address, rinfo.port);
   }
 
+  /**
+   * A TCP connection of the server's port that starts with an RFC 4571 frame: ICE over TCP for one of
+   * this mux's connections, or closed.
+   */
+  async acceptTcp(socket: TcpSocket, timeoutMs: number): Promise<void> {
+    const entry = await verifyIceTcp(this.table, socket, timeoutMs);
+    if (!entry) return;
+    const passive = passiveOf(entry.connection);
+    if (!passive || passive.sockets.size >= ICE_TCP_STREAMS_PER_CONNECTION) return void socket.destroy();
+    handOver(entry.connection, socket, socket.remoteAddress!, socket.remotePort!);
+    socket.resume();
+  }
+
   /** Closes the sockets (tests; a thread's mux otherwise lives as long as the thread). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -568,9 +615,13 @@ export async function closeUdpMuxes(): Promise<void> {
  * The `iceInterfaceAddresses` of a peer configuration whose connections use the mux of `port`: no
  * address of its own (werift gathers and binds as without it), and the marker the hooks below look for.
  */
-export function udpMuxInterfaceAddresses(port: number): PeerConfig['iceInterfaceAddresses'] {
+export function udpMuxInterfaceAddresses(
+  port: number,
+  tcpPort?: number,
+): PeerConfig['iceInterfaceAddresses'] {
   const marked: Marked = {};
   Object.defineProperty(marked, MUX, { value: udpMux(port), enumerable: false });
+  if (tcpPort !== undefined) Object.defineProperty(marked, TCP, { value: tcpPort, enumerable: false });
   return marked as PeerConfig['iceInterfaceAddresses'];
 }
 
@@ -593,9 +644,10 @@ replaceMethod(
       const marker = markerOf(this.options?.interfaceAddresses);
       if (marker && !isTicket(marker)) {
         // This connection's own marker, so that its transports know whose they are.
+        const tcpPort = (this.options!.interfaceAddresses as Marked)[TCP];
         const ticket: Marked = {};
         Object.defineProperty(ticket, MUX, {
-          value: { ticket: true, mux: marker, connection: this } satisfies Ticket,
+          value: { ticket: true, mux: marker, connection: this, tcpPort } satisfies Ticket,
           enumerable: false,
         });
         this.options!.interfaceAddresses = ticket;
@@ -603,6 +655,12 @@ replaceMethod(
       return original.call(this);
     },
 );
+
+// A mux connection given a TCP port takes ICE over TCP there (src/werift/iceTcp.ts).
+setIceTcpPorts((connection) => {
+  const marker = markerOf((connection as IceConnectionWithOptions).options?.interfaceAddresses);
+  return marker && isTicket(marker) ? marker.tcpPort : undefined;
+});
 
 type TransportInit = (type: SocketType, options?: { interfaceAddresses?: unknown }) => Promise<unknown>;
 replaceMethod(

@@ -1,9 +1,12 @@
 import type { RemoteInfo, Socket, SocketType } from 'node:dgram';
+import type { Socket as TcpSocket } from 'node:net';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { handOver, passiveOf, RelayedStream } from './iceTcp.js';
 import type { IceConnectionInternals } from './internals.js';
 import { copySocket, openSendSocket, type SocketCopy } from './socketCopy.js';
 import {
   bindMuxSocket,
+  ICE_TCP_STREAMS_PER_CONNECTION,
   isBindingRequest,
   type MuxBackend,
   type MuxRoute,
@@ -14,6 +17,7 @@ import {
   type ThreadMux,
   type UdpMuxLimits,
   type UdpMuxStats,
+  verifyIceTcp,
 } from './udpMux.js';
 
 /**
@@ -58,10 +62,23 @@ interface FromWorkerMux {
   sends: Datagrams | undefined;
   /** Connections that closed. */
   drops: number[];
+  /** ICE-TCP streams: bytes to write to stream `sid`, or null to close it. */
+  tcp: [number, Uint8Array | null][];
 }
 
-/** Main thread → worker: what came for its connections, or a copy of the socket of a family to send with. */
-type ToWorkerMux = Datagrams | { socketFd: number; family: number };
+/**
+ * Main thread → worker: what came for its connections; a copy of the socket of a family to send with; or
+ * an ICE-TCP stream of connection `id` opened, its bytes, or its end.
+ */
+type ToWorkerMux =
+  | Datagrams
+  | { socketFd: number; family: number }
+  | { tcpOpen: number; id: number; host: string; port: number }
+  | { tcpData: number; data: Uint8Array }
+  | { tcpClose: number };
+
+/** Bytes an ICE-TCP stream may have waiting to be written to its client before frames are dropped. */
+const TCP_WRITE_BACKLOG = 1024 * 1024;
 
 const INITIAL_BATCH_BYTES = 64 * 1024;
 
@@ -144,6 +161,8 @@ interface WorkerLink {
   routes: Map<number, RelayRoute>;
   out: Batch;
   scheduled: boolean;
+  /** Its connections' ICE-TCP streams, by stream id, with the connection each is for. */
+  streams: Map<number, { socket: TcpSocket; id: number }>;
 }
 
 /** Sends one datagram on a socket (the server passes the media plane's `sendDatagram`). */
@@ -161,6 +180,7 @@ export class UdpMuxRelay {
   readonly #workerSends: boolean;
   /** Workers waiting for a copy of a family's socket, asked for together. */
   readonly #copiesWanted = new Map<SocketType, Set<WorkerLink>>();
+  #nextStream = 0;
   /** Datagrams the relay sent for workers (their binding requests, and all until they have a copy). */
   relayedSends = 0;
   /** Copies of the socket handed to workers. */
@@ -237,7 +257,14 @@ export class UdpMuxRelay {
   attach(index: number): MessagePort {
     this.detach(index);
     const { port1, port2 } = new MessageChannel();
-    const link: WorkerLink = { index, port: port1, routes: new Map(), out: new Batch(), scheduled: false };
+    const link: WorkerLink = {
+      index,
+      port: port1,
+      routes: new Map(),
+      out: new Batch(),
+      scheduled: false,
+      streams: new Map(),
+    };
     this.#workers.set(index, link);
     port1.on('message', (message: FromWorkerMux) => this.#fromWorker(link, message));
     // The relay does not keep the process alive by itself.
@@ -288,6 +315,8 @@ export class UdpMuxRelay {
     this.#workers.delete(index);
     for (const route of link.routes.values()) this.table.forget(route);
     link.routes.clear();
+    for (const { socket } of link.streams.values()) socket.destroy();
+    link.streams.clear();
     link.port.close();
   }
 
@@ -332,6 +361,50 @@ export class UdpMuxRelay {
       link.routes.delete(id);
       this.table.forget(route);
     }
+    for (const [sid, data] of message.tcp) {
+      const socket = link.streams.get(sid)?.socket;
+      if (!socket) continue;
+      if (data === null) socket.destroy();
+      // RFC 4571 frames, whole: one that does not fit the backlog is dropped, as a full UDP socket would.
+      else if (socket.writableLength < TCP_WRITE_BACKLOG) socket.write(data);
+    }
+  }
+
+  /** ICE-TCP streams open now (all workers). */
+  get tcpStreams(): number {
+    let n = 0;
+    for (const link of this.#workers.values()) n += link.streams.size;
+    return n;
+  }
+
+  /**
+   * A TCP connection of the server's port that starts with an RFC 4571 frame: ICE over TCP for a worker's
+   * connection, whose bytes the relay then carries to and from that worker; or closed.
+   */
+  async acceptTcp(socket: TcpSocket, timeoutMs: number): Promise<void> {
+    const route = await verifyIceTcp(this.table, socket, timeoutMs);
+    if (!route) return;
+    const link = route.worker;
+    if (this.#closed || this.#workers.get(link.index) !== link) return void socket.destroy();
+    let open = 0;
+    for (const stream of link.streams.values()) if (stream.id === route.id) open++;
+    if (open >= ICE_TCP_STREAMS_PER_CONNECTION) return void socket.destroy();
+    const sid = ++this.#nextStream;
+    link.streams.set(sid, { socket, id: route.id });
+    link.port.postMessage({
+      tcpOpen: sid,
+      id: route.id,
+      host: socket.remoteAddress!,
+      port: socket.remotePort!,
+    } satisfies ToWorkerMux);
+    socket.on('data', (data: Buffer) => link.port.postMessage({ tcpData: sid, data } satisfies ToWorkerMux));
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      if (link.streams.get(sid)?.socket !== socket) return;
+      link.streams.delete(sid);
+      link.port.postMessage({ tcpClose: sid } satisfies ToWorkerMux);
+    });
+    socket.resume();
   }
 
   #receive(data: Buffer, rinfo: RemoteInfo, type: SocketType): void {
@@ -383,6 +456,9 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
   #nextId = 0;
   #regs: FromWorkerMux['regs'] = [];
   #drops: number[] = [];
+  #tcp: FromWorkerMux['tcp'] = [];
+  /** ICE-TCP streams of this thread's connections, held by the main thread. */
+  readonly #streams = new Map<number, RelayedStream>();
   #sends = new Batch();
   #scheduled = false;
   readonly #sockets: Record<SocketType, MuxSocket>;
@@ -399,11 +475,14 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
     this.port = port;
     this.#channel = channel;
     this.#send = send;
-    channel.on('message', (message: ToWorkerMux) =>
-      'socketFd' in message
-        ? this.#useCopy(message.socketFd, typeOf(message.family))
-        : this.#receive(message),
-    );
+    channel.on('message', (message: ToWorkerMux) => {
+      if ('ends' in message) this.#receive(message);
+      else if ('tcpData' in message) this.#streams.get(message.tcpData)?.push(Buffer.from(message.data));
+      else if ('tcpOpen' in message)
+        this.#openStream(message.tcpOpen, message.id, message.host, message.port);
+      else if ('tcpClose' in message) this.#streams.get(message.tcpClose)?.destroy();
+      else this.#useCopy(message.socketFd, typeOf(message.family));
+    });
     channel.unref();
     // Stand-ins for the socket, for port545's fast send path (it calls `send`, and reads nothing else).
     const standIn = (type: SocketType): MuxSocket => ({
@@ -438,6 +517,27 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
   }
 
   #socketFor = (type: SocketType): MuxSocket => this.#direct[type] ?? this.#sockets[type];
+
+  /** ICE-TCP streams open on this thread (for tests). */
+  get tcpStreams(): number {
+    return this.#streams.size;
+  }
+
+  #openStream(sid: number, id: number, host: string, port: number): void {
+    const stream = new RelayedStream(host, port, (data) => {
+      if (data === null) {
+        if (this.#streams.get(sid) !== stream) return;
+        this.#streams.delete(sid);
+      }
+      this.#tcp.push([sid, data]);
+      this.#schedule();
+    });
+    this.#streams.set(sid, stream);
+    stream.on('error', () => {});
+    const entry = this.#byId.get(id);
+    const passive = entry && passiveOf(entry.connection);
+    if (!entry || !passive || !handOver(entry.connection, stream, host, port)) stream.destroy();
+  }
 
   async transportFor(
     connection: IceConnectionInternals,
@@ -494,9 +594,10 @@ export class WorkerUdpMux implements ThreadMux, MuxBackend<WorkerEntry> {
   #flush(): void {
     this.#scheduled = false;
     const sends = this.#sends.size > 0 ? this.#sends.take() : undefined;
-    const message: FromWorkerMux = { regs: this.#regs, sends, drops: this.#drops };
+    const message: FromWorkerMux = { regs: this.#regs, sends, drops: this.#drops, tcp: this.#tcp };
     this.#regs = [];
     this.#drops = [];
+    this.#tcp = [];
     this.#channel.postMessage(message, sends ? [sends.buf] : []);
   }
 

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
+import type { Socket as TcpSocket } from 'node:net';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { RoomActivity } from '../host/RoomHost.js';
 import { sendDatagram } from '../sfu/udpSend.js';
-import { closeUdpMux, udpMux } from '../werift/udpMux.js';
+import { closeUdpMux, UdpMux, udpMux } from '../werift/udpMux.js';
 import { UdpMuxRelay } from '../werift/udpMuxRelay.js';
 import type { FromWorker, HttpReply, HttpRequest, Route, ToWorker, WorkerData } from './protocol.js';
 import { RoomService } from './RoomService.js';
@@ -274,6 +275,21 @@ export class RoomWorkers implements RoomPlacement {
   /** The main thread's UDP mux of the workers' media (`rtc.udpPort`), for tests and diagnostics. */
   get udpMux(): UdpMuxRelay | undefined {
     return this.#udpMux;
+  }
+
+  /**
+   * A connection of the HTTP port that starts with an RFC 4571 frame: ICE over TCP for a connection on
+   * the mux (src/werift/iceTcp.ts), or closed.
+   */
+  acceptIceTcp(socket: TcpSocket): void {
+    const timeout = this.#config.limits.handshakeTimeoutMs;
+    const { udpPort } = this.#config.rtc;
+    if (this.#udpMux) void this.#udpMux.acceptTcp(socket, timeout);
+    else if (this.#inThread && typeof udpPort === 'number') {
+      const mux = udpMux(udpPort);
+      if (mux instanceof UdpMux) void mux.acceptTcp(socket, timeout);
+      else socket.destroy();
+    } else socket.destroy();
   }
 
   /** The worker of `room`, placing the room when it has none; undefined when rooms are at the limit. */

@@ -1,0 +1,37 @@
+import type { Server as NetServer, Socket } from 'node:net';
+
+/**
+ * Hands each connection of `server` whose first byte `wanted` accepts to `divert`, before the server's own
+ * handlers see it; every other connection goes on to them as before, its first bytes put back. A
+ * connection that sends nothing within `timeoutMs` is closed. (ICE over TCP on the HTTP port:
+ * src/werift/iceTcp.ts.)
+ */
+export function divertConnections(
+  server: NetServer,
+  wanted: (firstByte: number | undefined) => boolean,
+  divert: (socket: Socket) => void,
+  timeoutMs: number,
+): void {
+  const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const drop = () => socket.destroy();
+    socket.on('error', drop);
+    socket.setTimeout(timeoutMs);
+    socket.once('timeout', drop);
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      socket.removeListener('timeout', drop);
+      socket.removeListener('error', drop);
+      socket.unshift(chunk);
+      if (wanted(chunk[0])) {
+        divert(socket);
+        return;
+      }
+      for (const listener of listeners) listener.call(server, socket);
+      // The HTTP server reads a paused socket only once it flows again.
+      socket.resume();
+    });
+  });
+}
