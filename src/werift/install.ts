@@ -23,5 +23,7 @@ import './consentWait.js';
 import './dtlsFlightStop.js';
 // Sender reports carry the time to the 2^-32 s, not truncated to the second (lip sync, recordings).
 import './ntpTime.js';
+// A check is paired with the remote candidate of its own transport (UDP and TCP share an address and port).
+import './candidateTransport.js';
 // With rtc.udpPort, every connection's media on one shared UDP socket (src/sfu/peerConfig.ts turns it on per connection).
 import './udpMux.js';
