@@ -16,7 +16,14 @@
  * 4. only TCP to port 443: the router drops all UDP and every TCP connection but those to port 443 (the
  *    server listens there), and coturn listens for TURN over TLS on 443 of its own machine with a
  *    self-signed certificate. Media goes through the relay: Chromium's local candidate is `relay`
- *    over TLS; Chromium is told to ignore certificate errors, which its TURN client obeys too.
+ *    over TLS; Chromium is told to ignore certificate errors, which its TURN client obeys too. (The
+ *    server's media port, UDP and TCP 5450, is blocked here like everything but 443.)
+ * 5. UDP blocked: the router drops all UDP from the LAN (TCP passes). Media goes over ICE-TCP to the
+ *    server's TCP media port, 5450 (RFC 6544): each client's active TCP candidate to the server's
+ *    passive one.
+ *
+ * The server on port 545 has its media on UDP 5450, not 545: Chromium sends no ICE check to a UDP
+ * candidate on a privileged port, so a browser behind NAT would never connect (`mediaUdpPort`).
  *
  * Each cell logs the candidate pairs both clients use.
  */
@@ -127,7 +134,7 @@ describe('connectivity matrix: Chromium and a Node client see and hear each othe
    * Replaces the router's rules: its NAT for the LAN (`masquerade`, the nftables statement with its
    * flags) and, with `only443`, a firewall that lets nothing out of the LAN but TCP to port 443.
    */
-  async function routerRules(masquerade: string, only443 = false): Promise<void> {
+  async function routerRules(masquerade: string, only443 = false, noUdp = false): Promise<void> {
     const lan = net.lanDevice;
     await net.nft(
       net.router,
@@ -144,6 +151,7 @@ table ip p545 {
     oifname "${lan}" ct state established,related accept
     oifname "${lan}" drop
     ${only443 ? `iifname "${lan}" tcp dport 443 accept\n    iifname "${lan}" drop` : ''}
+    ${noUdp ? `iifname "${lan}" meta l4proto udp drop` : ''}
   }
 }
 `,
@@ -237,6 +245,7 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     url: string,
     room: string,
     during?: () => Promise<void>,
+    botOptions: { iceTcp?: boolean } = {},
   ): Promise<CallResult> {
     browser = await launchChromium({
       netns: host.name,
@@ -256,7 +265,7 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
         room,
         host.ip,
         [{ name: 'Node', publish: true }],
-        { ca: join(dataDir, 'trusted.pem'), pairs: true },
+        { ca: join(dataDir, 'trusted.pem'), pairs: true, ...botOptions },
       );
       const fromChromium = () => state.latest?.Node?.Chromium;
       await eventually(
@@ -382,6 +391,17 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
       assert.equal(fromLan, 0, 'nothing came from a LAN address');
     });
   }
+
+  it('UDP blocked: ICE over TCP to the media port of the server, TCP 5450', async (t) => {
+    await routerRules('masquerade', false, true);
+    const { chromium, node } = await call(t, net.client, url(), 'matrix-tcp', undefined, { iceTcp: true });
+    for (const pair of [...chromium, ...node]) {
+      assert.equal(pair.local.protocol, 'tcp', describePair(pair));
+      assert.equal(pair.remote.protocol, 'tcp', describePair(pair));
+      assert.equal(pair.remote.address, net.server.ip, describePair(pair));
+      assert.equal(pair.remote.port, 5450, describePair(pair));
+    }
+  });
 
   it('only TCP to port 443: through coturn over TLS', async (t) => {
     const turnDir = join(dataDir, 'turn');

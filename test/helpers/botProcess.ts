@@ -30,6 +30,8 @@ export interface SpawnBotsOptions {
   ca?: string;
   /** Report each bot's selected candidate pairs too (`BotProcess.pairs`). */
   pairs?: boolean;
+  /** The bots try ICE over TCP to the server's port too (`BotOptions.iceTcp`), as browsers do. */
+  iceTcp?: boolean;
 }
 
 /** Sums what `bot` has received, by publisher name (`names` remembers those who left). */
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
       jitterBufferMs: 400,
       onPeerConnection,
       ...(ca ? { ca } : {}),
+      ...(options.iceTcp ? { iceTcp: true } : {}),
     });
     if (process.env.BOT_DEBUG) {
       bot.room.on('connectionState', (s) => console.error(Date.now(), name, 'state', s));
