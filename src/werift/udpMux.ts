@@ -554,6 +554,8 @@ export class UdpMux implements ThreadMux, MuxBackend<Entry> {
     if (!entry) return;
     const passive = passiveOf(entry.connection);
     if (!passive || passive.sockets.size >= ICE_TCP_STREAMS_PER_CONNECTION) return void socket.destroy();
+    // The HTTP server's sockets are half-open on the peer's end: a stream ends with its peer.
+    socket.once('end', () => socket.destroy());
     handOver(entry.connection, socket, socket.remoteAddress!, socket.remotePort!);
     socket.resume();
   }

@@ -399,6 +399,8 @@ export class UdpMuxRelay {
     } satisfies ToWorkerMux);
     socket.on('data', (data: Buffer) => link.port.postMessage({ tcpData: sid, data } satisfies ToWorkerMux));
     socket.on('error', () => {});
+    // The HTTP server's sockets are half-open on the peer's end: a stream ends with its peer.
+    socket.once('end', () => socket.destroy());
     socket.once('close', () => {
       if (link.streams.get(sid)?.socket !== socket) return;
       link.streams.delete(sid);
