@@ -435,6 +435,30 @@ describe('UDP mux: what it remembers is capped', () => {
     table.forget(r);
     assert.deepEqual(table.sizes(), { connections: 0, ufrags: 0, bindings: 0, transactions: 0 });
   });
+
+  it('binds the address a check went to once its response comes from there, and no other', () => {
+    const table = new MuxTable<MuxRoute>();
+    const r = route(0);
+    table.added();
+    table.addUfrag(r, 'u0');
+    const [toPeer, toOther] = [bindingRequest('peer:u0', 'x'), bindingRequest('peer:u0', 'x')];
+    table.expectResponse(r, toPeer, '127.0.0.4', 4000);
+    table.expectResponse(r, toOther, '127.0.0.4', 4001);
+    const response = (q: Buffer) => {
+      const b = Buffer.from(q.subarray(0, 20));
+      b.writeUInt16BE(0x0101, 0);
+      b.writeUInt16BE(0, 2);
+      return b;
+    };
+    assert.equal(table.route(rtpPacket(96), '127.0.0.4', 4000), undefined, 'nothing bound before');
+    assert.equal(table.route(response(toPeer), '127.0.0.4', 4000), r);
+    assert.equal(table.route(rtpPacket(96), '127.0.0.4', 4000), r, 'DTLS and media from there now');
+    // A response to the other check, but from an address it did not go to: routed, not bound.
+    assert.equal(table.route(response(toOther), '127.0.0.5', 4001), r);
+    assert.equal(table.route(rtpPacket(96), '127.0.0.5', 4001), undefined);
+    table.forget(r);
+    assert.deepEqual(table.sizes(), { connections: 0, ufrags: 0, bindings: 0, transactions: 0 });
+  });
 });
 
 describe('UDP mux: a port that is taken', () => {

@@ -178,6 +178,8 @@ export class MuxTable<R extends MuxRoute> {
   readonly #byUfrag = new Map<string, R>();
   readonly #byAddress = new Map<string, R>();
   readonly #byTransaction = new Map<string, R>();
+  /** Where each remembered request went ("ip|port"). */
+  readonly #sentTo = new Map<string, string>();
   #routes = 0;
 
   constructor(limits: Partial<UdpMuxLimits> = {}) {
@@ -218,23 +220,30 @@ export class MuxTable<R extends MuxRoute> {
     for (const ufrag of route.ufrags) if (this.#byUfrag.get(ufrag) === route) this.#byUfrag.delete(ufrag);
     for (const key of route.bindings) if (this.#byAddress.get(key) === route) this.#byAddress.delete(key);
     for (const id of route.transactions)
-      if (this.#byTransaction.get(id) === route) this.#byTransaction.delete(id);
+      if (this.#byTransaction.get(id) === route) {
+        this.#byTransaction.delete(id);
+        this.#sentTo.delete(id);
+      }
     route.ufrags.clear();
     route.bindings.clear();
     route.transactions.clear();
   }
 
   /** `route` sent a binding request: its response, from wherever, is for it. */
-  expectResponse(route: R, data: Uint8Array): void {
+  expectResponse(route: R, data: Uint8Array, host?: string, port?: number): void {
     const id = Buffer.from(data.buffer, data.byteOffset + 8, 12).toString('hex');
     if (route.transactions.has(id)) return;
     if (route.transactions.size >= this.limits.transactionsPerConnection) {
       const oldest = route.transactions.values().next().value as string;
       route.transactions.delete(oldest);
-      if (this.#byTransaction.get(oldest) === route) this.#byTransaction.delete(oldest);
+      if (this.#byTransaction.get(oldest) === route) {
+        this.#byTransaction.delete(oldest);
+        this.#sentTo.delete(oldest);
+      }
     }
     route.transactions.add(id);
     this.#byTransaction.set(id, route);
+    if (host !== undefined && port !== undefined) this.#sentTo.set(id, addressKey(host, port));
   }
 
   /**
@@ -294,7 +303,14 @@ export class MuxTable<R extends MuxRoute> {
         const id = data.toString('hex', 8, 20);
         route = this.#byTransaction.get(id);
         if (route) {
+          // A response from the address the check went to proves that address is the peer's (its
+          // transaction ID is 96 random bits only the request carried): it is bound, as a validated
+          // request's source is. Otherwise a peer whose own checks were all lost (a busy server, the
+          // first ones before its connection was known) could not send its DTLS until its next check.
+          const key = addressKey(address, port);
+          if (this.#sentTo.get(id) === key && !this.#bind(route, key)) this.stats.bindingsRefused++;
           this.#byTransaction.delete(id);
+          this.#sentTo.delete(id);
           route.transactions.delete(id);
         } else this.stats.droppedStunOther++;
       } else {
@@ -523,7 +539,7 @@ export class UdpMux implements ThreadMux, MuxBackend<Entry> {
   }
 
   sendFrom(entry: Entry, data: Buffer, port: number, host: string, type: SocketType): void {
-    if (isBindingRequest(data)) this.table.expectResponse(entry, data);
+    if (isBindingRequest(data)) this.table.expectResponse(entry, data, host, port);
     for (const transport of entry.transports)
       if (transport.socketType === type) return transport.socket.send(data, port, host);
   }

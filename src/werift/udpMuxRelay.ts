@@ -350,7 +350,7 @@ export class UdpMuxRelay {
         const id = sends.ids[i]!;
         if (id !== 0 && isBindingRequest(data)) {
           const route = link.routes.get(id);
-          if (route) this.table.expectResponse(route, data);
+          if (route) this.table.expectResponse(route, data, sends.hosts[i]!, sends.ports[i]!);
         }
         this.relayedSends++;
         this.#send(socket, data, sends.ports[i]!, sends.hosts[i]!);
