@@ -20,6 +20,9 @@ import { RawClient } from './helpers/ws.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const LIMITS = {
+  // A port per connection, for the junk test: it is about each port's ICE gate (src/werift/iceGuard.ts).
+  // Junk at the one shared media port, the default, is test/udpMux.test.ts's.
+  rtc: { udpPort: 'range' as const },
   rooms: { maxParticipants: 3, maxRooms: 2 },
   limits: {
     wsMaxMessageBytes: 128 * 1024,

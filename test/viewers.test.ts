@@ -121,7 +121,10 @@ describe('a room with an audience', () => {
       const streams = new Map<number, number>();
       for (const v of viewers) streams.set(v.tap.streams.size, (streams.get(v.tap.streams.size) ?? 0) + 1);
       const verifiedNone = viewers.filter((v) => v.tap.verified === 0).length;
-      return `${receiving()} receiving; viewers by streams seen: ${JSON.stringify([...streams])}; none verified: ${verifiedNone}`;
+      // The media port's routing, when a viewer is missing: what it dropped, and what it holds.
+      const mux = t.server.workers.udpMux;
+      const muxState = mux ? `; media port ${JSON.stringify(mux.stats)} ${JSON.stringify(mux.sizes())}` : '';
+      return `${receiving()} receiving; viewers by streams seen: ${JSON.stringify([...streams])}; none verified: ${verifiedNone}${muxState}`;
     };
     await eventually(
       `all ${VIEWERS} viewers receive audio and video`,
