@@ -99,6 +99,8 @@ export class SharedPortServer extends NetServer {
   #sniff(socket: Socket): void {
     const drop = () => socket.destroy();
     socket.on('error', drop);
+    // Ended before its first byte: closed (a half-open socket left so would hold the server's close).
+    socket.once('end', drop);
     socket.setTimeout(this.#options.handshakeTimeoutMs);
     socket.once('timeout', drop);
     socket.once('data', (chunk: Buffer) => {
@@ -106,6 +108,7 @@ export class SharedPortServer extends NetServer {
       socket.setTimeout(0);
       socket.removeListener('timeout', drop);
       socket.removeListener('error', drop);
+      socket.removeListener('end', drop);
       socket.unshift(chunk);
       if (chunk[0] === TLS_HANDSHAKE) {
         // The TLS socket reads what was put back before anything new (node:_tls_wrap initRead).

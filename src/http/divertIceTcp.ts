@@ -17,6 +17,9 @@ export function divertConnections(
   server.on('connection', (socket: Socket) => {
     const drop = () => socket.destroy();
     socket.on('error', drop);
+    // A connection that ends before its first byte (an ICE-TCP candidate a browser gave up) is closed: the
+    // server's sockets are half-open, and one left so would hold the server's close.
+    socket.once('end', drop);
     socket.setTimeout(timeoutMs);
     socket.once('timeout', drop);
     socket.once('data', (chunk: Buffer) => {
@@ -24,6 +27,7 @@ export function divertConnections(
       socket.setTimeout(0);
       socket.removeListener('timeout', drop);
       socket.removeListener('error', drop);
+      socket.removeListener('end', drop);
       socket.unshift(chunk);
       if (wanted(chunk[0])) {
         divert(socket);
