@@ -334,6 +334,19 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
 
   const url = () => `https://${net.server.ip}:545`;
 
+  /** The ports the server's process has bound on its machine (`ss`): listening TCP, or UDP. */
+  async function serverPorts(protocol: 'tcp' | 'udp'): Promise<number[]> {
+    const flags = protocol === 'tcp' ? '-tlnpH' : '-uanpH';
+    const { stdout } = await run('ip', ['netns', 'exec', net.server.name, 'ss', flags]);
+    const ports = new Set<number>();
+    for (const line of stdout.split('\n')) {
+      if (!line.includes(`pid=${server!.child.pid},`)) continue;
+      const local = line.trim().split(/\s+/)[3] ?? '';
+      ports.add(Number(local.slice(local.lastIndexOf(':') + 1)));
+    }
+    return [...ports].sort((a, b) => a - b);
+  }
+
   it('same host: host candidates over UDP', async (t) => {
     const { chromium, node } = await call(t, net.server, url(), 'matrix-local');
     for (const pair of [...chromium, ...node]) {
@@ -342,6 +355,15 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
       assert.equal(pair.remote.type, 'host', describePair(pair));
       assert.equal(pair.remote.address, net.server.ip, describePair(pair));
     }
+    // What a firewall in front of the server must let through: TCP 545 (the page and signaling) and TCP
+    // and UDP 5450 (all media); UDP 5353 is LAN discovery (multicast DNS), which stays on the LAN.
+    const [tcp, udp] = [await serverPorts('tcp'), await serverPorts('udp')];
+    t.diagnostic(`the server's process binds TCP ${tcp.join(', ')} and UDP ${udp.join(', ')}`);
+    assert.deepEqual(tcp, [545, 5450]);
+    assert.deepEqual(
+      udp.filter((p) => p !== 5353),
+      [5450],
+    );
   });
 
   for (const cell of [
