@@ -15,8 +15,8 @@ import { type Config, withMediaPort } from './config/config.js';
 import { filesRoot } from './files/paths.js';
 import type { DirectoryEntry, RoomDetail } from './host/RoomHost.js';
 import { requireApiKey } from './http/adminApi.js';
-import { divertConnections } from './http/divertIceTcp.js';
 import { registerFilesApi } from './http/filesApi.js';
+import { divertConnections } from './http/firstChunk.js';
 import {
   acceptWebSockets,
   closeWebSockets,

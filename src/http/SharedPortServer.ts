@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { addressKey, isLoopback } from '../common/address.js';
 import { errorCatalog } from '../protocol/errors.js';
+import { onFirstChunk } from './firstChunk.js';
 
 /** RFC 8446 §5.1: a TLS connection opens with a record of ContentType handshake(22). */
 const TLS_HANDSHAKE = 0x16;
@@ -97,19 +98,7 @@ export class SharedPortServer extends NetServer {
 
   /** Waits for the first byte, then gives the socket, that byte put back, to the server that speaks it. */
   #sniff(socket: Socket): void {
-    const drop = () => socket.destroy();
-    socket.on('error', drop);
-    // Ended before its first byte: closed (a half-open socket left so would hold the server's close).
-    socket.once('end', drop);
-    socket.setTimeout(this.#options.handshakeTimeoutMs);
-    socket.once('timeout', drop);
-    socket.once('data', (chunk: Buffer) => {
-      socket.pause();
-      socket.setTimeout(0);
-      socket.removeListener('timeout', drop);
-      socket.removeListener('error', drop);
-      socket.removeListener('end', drop);
-      socket.unshift(chunk);
+    onFirstChunk(socket, this.#options.handshakeTimeoutMs, (chunk) => {
       if (chunk[0] === TLS_HANDSHAKE) {
         // The TLS socket reads what was put back before anything new (node:_tls_wrap initRead).
         this.secure.emit('connection', socket);
