@@ -25,6 +25,7 @@ import { parseConfig } from '../src/config/config.js';
 import { type BotProcess, type BotReport, receivedByName, spawnBots } from '../test/helpers/botProcess.js';
 import { type ImpairedPeer, impairPeerConnection } from '../test/helpers/impairProxy.js';
 import { createNetnsLink, netnsUnavailable } from '../test/helpers/netns.js';
+import { freePort } from '../test/helpers/server.js';
 
 const { values } = parseArgs({
   options: {
@@ -96,10 +97,12 @@ if (reason) {
 }
 
 const link = await createNetnsLink();
+// A port free for TCP and UDP: the media on the one UDP port of the same number, as `port545 serve` has it.
+const chosenPort = await freePort();
 const server = buildServer(
   parseConfig({
     host: link.hostIp,
-    port: 0,
+    port: chosenPort,
     logLevel: process.env.PORT545_SOAK_LOG ?? 'warn',
     rtc: { hostAddresses: ['127.0.0.1', link.hostIp] },
     rooms: { emptyTimeoutMs: 500 },
@@ -108,7 +111,7 @@ const server = buildServer(
   }),
   0,
 );
-const port = await server.listen(0);
+const port = await server.listen(chosenPort);
 const url = `http://${link.hostIp}:${port}`;
 await sleep(500);
 const baseline = { udp: count('UDPWrap'), timers: count('Timeout') };
