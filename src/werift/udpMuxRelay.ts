@@ -177,7 +177,6 @@ export class UdpMuxRelay {
   readonly #workers = new Map<number, WorkerLink>();
   #closed = false;
   readonly #send: DatagramSend;
-  readonly #workerSends: boolean;
   /** Workers waiting for a copy of a family's socket, asked for together. */
   readonly #copiesWanted = new Map<SocketType, Set<WorkerLink>>();
   #nextStream = 0;
@@ -193,18 +192,15 @@ export class UdpMuxRelay {
   /**
    * `send` puts one datagram on the socket: `Socket.send` unless the caller has a cheaper one (the
    * server passes the media plane's `sendDatagram`, which skips `Socket.send`'s per-call work).
-   * `workerSends` false keeps every send on the relay (no copies of the socket; for comparisons).
    */
   constructor(
     port: number,
     limits: Partial<UdpMuxLimits> = {},
     send: DatagramSend = (socket, data, p, host) => socket.send(data, p, host),
-    workerSends = true,
   ) {
     this.port = port;
     this.table = new MuxTable(limits);
     this.#send = send;
-    this.#workerSends = workerSends;
     // The usual family now: a port that is taken shows at start, not at the first call.
     this.#socket('udp4').catch(() => undefined);
   }
@@ -274,7 +270,6 @@ export class UdpMuxRelay {
   }
 
   #wantCopy(link: WorkerLink, type: SocketType): void {
-    if (!this.#workerSends) return;
     let wanted = this.#copiesWanted.get(type);
     if (!wanted) {
       wanted = new Set();
