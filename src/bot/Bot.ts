@@ -7,6 +7,7 @@ import {
 } from 'werift';
 import { connectNode } from '../client/node.js';
 import type { Room } from '../client/Room.js';
+import type { TurnTransport } from '../client/rtc.js';
 import type { RemoteTrack } from '../client/tracks.js';
 import { ClipSource } from '../media/ClipSource.js';
 import { ReorderBuffer } from '../media/ReorderBuffer.js';
@@ -42,6 +43,10 @@ export interface BotOptions {
   relayOnly?: boolean;
   /** ICE over TCP to the server's port too (`NodeConnectOptions.iceTcp`). */
   iceTcp?: boolean | 'only';
+  /** Media over UDP only (`NodeConnectOptions.udpOnly`). */
+  udpOnly?: boolean;
+  /** Only the server's TURN URLs that reach it this way (`NodeConnectOptions.turnTransport`). */
+  turnTransport?: TurnTransport;
   /**
    * Put received video in sequence order, waiting up to this long for a missing packet (a retransmission)
    * before giving it up, and ask for a keyframe when frames must be thrown away, as a browser's jitter
@@ -141,6 +146,8 @@ export class Bot {
       onPeerConnection: options.onPeerConnection,
       ...(options.relayOnly ? { relayOnly: true } : {}),
       ...(options.iceTcp ? { iceTcp: options.iceTcp } : {}),
+      ...(options.udpOnly ? { udpOnly: true } : {}),
+      ...(options.turnTransport ? { turnTransport: options.turnTransport } : {}),
       ...(options.viewer ? { viewer: true } : {}),
     });
     const simulcast = (options.video ?? true) && options.simulcast === true;

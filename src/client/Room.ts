@@ -14,11 +14,16 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { Board } from './Board.js';
 import {
   type CandidateLike,
+  candidateProtocol,
   candidateToJson,
+  type IceProtocol,
   type IceServerConfig,
+  keepCandidates,
   type PeerConnectionFactory,
   type PeerConnectionLike,
   type TrackLike,
+  type TurnTransport,
+  turnServersVia,
   type WebSocketFactory,
 } from './rtc.js';
 import { ServerError, Signal } from './Signal.js';
@@ -45,6 +50,18 @@ export interface ConnectOptions {
    * (`viewers` counts the audience). A token with role `viewer` joins so anyway.
    */
   viewer?: boolean;
+  /**
+   * Keep the call's media on one transport: the other protocol's candidates are dropped both ways, in
+   * the descriptions and candidates sent and in the server's descriptions. The connection check uses it
+   * to tell which path works (`tcp`: ICE over TCP to the server's media port, as through a firewall that
+   * blocks UDP). Default: any.
+   */
+  iceProtocol?: IceProtocol;
+  /**
+   * Use only the TURN URLs the server hands out that reach it this way (`tls`: `turns:` only), to check
+   * each one. Default: all of them.
+   */
+  turnTransport?: TurnTransport;
 }
 
 /**
@@ -553,10 +570,14 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #pc(target: PcTarget): PeerConnectionLike {
     const existing = target === 'publisher' ? this.#publisher : this.#subscriber;
     if (existing) return existing;
-    const pc = this.#options.createPeerConnection(this.#iceServers);
+    const pc = this.#options.createPeerConnection(
+      turnServersVia(this.#iceServers, this.#options.turnTransport),
+    );
+    const only = this.#options.iceProtocol;
     pc.onicecandidate = (event) => {
       const c = event.candidate;
       if (!c?.candidate) return;
+      if (only && candidateProtocol(c.candidate) !== only) return;
       const held = this.#heldCandidates[target];
       if (held) held.push(candidateToJson(c));
       else this.#signal.send({ type: 'candidate', target, candidate: candidateToJson(c) });
@@ -668,6 +689,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
     this.emit('rejoined');
   }
 
+  /** A description with only the candidates `iceProtocol` allows. */
+  #keep(sdp: string): string {
+    return keepCandidates(sdp, this.#options.iceProtocol);
+  }
+
   #releaseCandidates(target: PcTarget): void {
     const held = this.#heldCandidates[target];
     this.#heldCandidates[target] = undefined;
@@ -676,10 +702,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
 
   async #onSubscriberOffer(offer: Extract<ServerMessage, { type: 'offer' }>): Promise<void> {
     const pc = this.#pc('subscriber');
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: this.#keep(offer.sdp) });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    this.#signal.send({ type: 'answer', sdp: pc.localDescription!.sdp! });
+    this.#signal.send({ type: 'answer', sdp: this.#keep(pc.localDescription!.sdp!) });
     this.#releaseCandidates('subscriber');
 
     const byMid = new Map(pc.getTransceivers().map((t) => [t.mid, t]));
@@ -983,9 +1009,10 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       const tracks = this.localTracks
         .filter((l) => l.transceiver.mid !== null)
         .map((l) => ({ mid: l.transceiver.mid!, source: l.source, muted: l.muted }));
-      const reply = await this.#signal.request({ type: 'offer', sdp: pc.localDescription!.sdp!, tracks });
+      const sdp = this.#keep(pc.localDescription!.sdp!);
+      const reply = await this.#signal.request({ type: 'offer', sdp, tracks });
       if (reply.type !== 'answer') throw new Error(`unexpected reply to offer: ${reply.type}`);
-      await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+      await pc.setRemoteDescription({ type: 'answer', sdp: this.#keep(reply.sdp) });
       this.#releaseCandidates('publisher');
       for (const { mid, trackId } of reply.tracks) {
         const local = this.localTracks.find((l) => l.transceiver.mid === mid);

@@ -3,11 +3,12 @@
  * This entry uses the browser's WebSocket and RTCPeerConnection; Node code uses `./node.js`.
  */
 import type { ParticipantCard } from '../protocol/messages.js';
-import { Room } from './Room.js';
+import { type ConnectOptions, Room } from './Room.js';
 
 export type { ParticipantCard, SharedFile } from '../protocol/messages.js';
 export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
 export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
+export { turnTransportOf } from './rtc.js';
 export { ServerError } from './Signal.js';
 export { describeSide, inboundTotals, type SelectedPair, selectedPair } from './stats.js';
 export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
@@ -24,6 +25,10 @@ export interface BrowserConnectOptions {
   card?: ParticipantCard;
   /** Join the room's audience: receive only, not a participant (`ConnectOptions.viewer`). */
   viewer?: boolean;
+  /** Media over this transport only (`ConnectOptions.iceProtocol`). */
+  iceProtocol?: ConnectOptions['iceProtocol'];
+  /** Only the server's TURN URLs that reach it this way (`ConnectOptions.turnTransport`). */
+  turnTransport?: ConnectOptions['turnTransport'];
 }
 
 /** Joins a room from a browser. */
@@ -36,6 +41,8 @@ export function connect(options: BrowserConnectOptions): Promise<Room<MediaStrea
     password: options.password,
     ...(options.card ? { card: options.card } : {}),
     ...(options.viewer ? { viewer: true } : {}),
+    ...(options.iceProtocol ? { iceProtocol: options.iceProtocol } : {}),
+    ...(options.turnTransport ? { turnTransport: options.turnTransport } : {}),
     createWebSocket: (url) => new WebSocket(url) as unknown as import('./rtc.js').WebSocketLike,
     createPeerConnection: (iceServers) =>
       new RTCPeerConnection({

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import '../werift/install.js';
 import type { ParticipantCard } from '../protocol/messages.js';
 import { Room } from './Room.js';
-import type { PeerConnectionLike, WebSocketLike } from './rtc.js';
+import type { PeerConnectionLike, TurnTransport, WebSocketLike } from './rtc.js';
 
 export { ServerError } from './Signal.js';
 export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';
@@ -39,9 +39,13 @@ export interface NodeConnectOptions {
   relayOnly?: boolean;
   /**
    * Also try ICE over TCP to the server's port (its passive candidates, as browsers do), for a network
-   * that blocks UDP; with 'only', nothing but TCP.
+   * that blocks UDP; with 'only', nothing but TCP (`ConnectOptions.iceProtocol`).
    */
   iceTcp?: boolean | 'only';
+  /** Media over UDP only, even where ICE over TCP is on (`ConnectOptions.iceProtocol`). */
+  udpOnly?: boolean;
+  /** Only the server's TURN URLs that reach it this way (`ConnectOptions.turnTransport`). */
+  turnTransport?: TurnTransport;
   /** Join the room's audience: receive only, not a participant (`ConnectOptions.viewer`). */
   viewer?: boolean;
 }
@@ -73,6 +77,12 @@ export function connectNode(options: NodeConnectOptions): Promise<Room<MediaStre
     password: options.password,
     ...(options.card ? { card: options.card } : {}),
     ...(options.viewer ? { viewer: true } : {}),
+    ...(options.iceTcp === 'only'
+      ? { iceProtocol: 'tcp' as const }
+      : options.udpOnly
+        ? { iceProtocol: 'udp' as const }
+        : {}),
+    ...(options.turnTransport ? { turnTransport: options.turnTransport } : {}),
     createWebSocket: (url) =>
       new WebSocket(url, {
         maxPayload: 16 * 1024 * 1024,

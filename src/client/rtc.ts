@@ -88,3 +88,41 @@ export function candidateToJson(c: CandidateLike): CandidateLike {
     ...(c.usernameFragment ? { usernameFragment: c.usernameFragment } : {}),
   };
 }
+
+/** The transport protocol a call may use (`ConnectOptions.iceProtocol`), or any. */
+export type IceProtocol = 'udp' | 'tcp';
+
+/** The transport of an `a=candidate` line or candidate string: `udp`, `tcp`, or '' when unreadable. */
+export function candidateProtocol(candidate: string): string {
+  return (candidate.replace(/^a=/, '').split(' ')[2] ?? '').toLowerCase();
+}
+
+/** `sdp` with only the candidates of `protocol` (the others' `a=candidate` lines dropped). */
+export function keepCandidates(sdp: string, protocol: IceProtocol | undefined): string {
+  if (!protocol) return sdp;
+  return sdp
+    .split(/\r?\n/)
+    .filter((line) => !line.startsWith('a=candidate:') || candidateProtocol(line) === protocol)
+    .join('\r\n');
+}
+
+/** How a TURN URL reaches its server: `udp`, `tcp` or `tls` (`turns:`). */
+export type TurnTransport = 'udp' | 'tcp' | 'tls';
+
+export function turnTransportOf(url: string): TurnTransport | undefined {
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
+  if (scheme === 'turns') return 'tls';
+  if (scheme !== 'turn') return undefined;
+  return /[?&]transport=tcp\b/i.test(url) ? 'tcp' : 'udp';
+}
+
+/** The ICE servers with only their TURN URLs of `transport`; servers left with none are dropped. */
+export function turnServersVia(
+  servers: IceServerConfig[],
+  transport: TurnTransport | undefined,
+): IceServerConfig[] {
+  if (!transport) return servers;
+  return servers
+    .map((s) => ({ ...s, urls: s.urls.filter((u) => turnTransportOf(u) === transport) }))
+    .filter((s) => s.urls.length > 0);
+}

@@ -12,9 +12,14 @@ import { replaceMethod } from './replaceMethod.js';
  * hides its addresses behind mDNS names, which the server does not resolve (sdpCheck.ts), so its offer or
  * answer carries no usable candidate: the connection failed before the browser's first check arrived, and
  * the join was refused. RFC 8445 §7.3.1.3 has the answer: a check from an unknown address makes a
- * peer-reflexive candidate. So `connect` first waits until there is a remote candidate or a check from
- * the peer (werift keeps checks that come before `connect` and answers them), for up to
- * WAIT_FOR_PEER_MS; then werift's own `connect` runs, and fails as before if nothing came.
+ * peer-reflexive candidate. So `connect` first waits until a remote candidate pairs with a local one or
+ * a check comes from the peer (werift keeps checks that come before `connect` and answers them), for up
+ * to WAIT_FOR_PEER_MS; then werift's own `connect` runs, and fails as before if nothing came.
+ *
+ * "Pairs", not "exists": a client that offers only active ICE-TCP candidates (it dials; UDP blocked or
+ * not wanted) gives the server candidates it never pairs (a passive candidate pairs only with the
+ * peer-reflexive candidate of a connection that came in, and the server does not dial), so its check
+ * list was empty too, and the connection failed before the client's TCP connection arrived.
  */
 
 /** How long an agent without remote candidates waits for the peer's first check. */
@@ -31,10 +36,19 @@ replaceMethod(
   import.meta.url,
   (original) =>
     async function (this: IceConnectionInternals) {
-      if (Array.isArray(this.remoteCandidates) && Array.isArray(this.earlyChecks)) {
+      if (
+        Array.isArray(this.remoteCandidates) &&
+        Array.isArray(this.earlyChecks) &&
+        typeof this.pairRemoteCandidate === 'function'
+      ) {
         const deadline = Date.now() + WAIT_FOR_PEER_MS;
+        // werift's own pairing (what `connect` does first), so the check list says whether any paired.
+        const pairs = () => {
+          for (const candidate of this.remoteCandidates) this.pairRemoteCandidate(candidate);
+          return this.checkList.length;
+        };
         while (
-          this.remoteCandidates.length === 0 &&
+          pairs() === 0 &&
           this.earlyChecks.length === 0 &&
           this.state !== 'closed' &&
           Date.now() < deadline

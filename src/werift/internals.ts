@@ -149,6 +149,8 @@ export interface IceConnectionInternals {
   /** Its sockets, one per local candidate. */
   protocols: unknown[];
   remoteCandidates: unknown[];
+  /** Pairs a remote candidate with each local one it may pair with (onto `checkList`). */
+  pairRemoteCandidate(candidate: unknown): void;
   /** Checks that came before the remote description. */
   earlyChecks: unknown[];
   connect(): Promise<void>;

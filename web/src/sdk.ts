@@ -10,6 +10,7 @@ export {
   type Room,
   ServerError,
   selectedPair as selectedCandidatePair,
+  turnTransportOf,
 } from '../../src/client/index.ts';
 export type {
   ChatMessage,
