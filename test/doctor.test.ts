@@ -37,7 +37,7 @@ describe('port545 doctor', () => {
     const { code } = await withDeadline(doctor.exited, DOCTOR_DEADLINE_MS, 'doctor to finish');
     const out = doctor.output();
     assert.equal(code, 0, out);
-    for (const name of ['HTTP\\(S\\)', 'WebSocket', 'UDP media', 'Loopback call'])
+    for (const name of ['HTTP\\(S\\)', 'WebSocket', 'UDP media', 'TCP media', 'TURN relay', 'Call'])
       assert.match(out, new RegExp(`^PASS  ${name}`, 'm'), out);
     assert.doesNotMatch(out, /^(FAIL|SKIP)/m, out);
     assert.match(out, /media arrived: \d+ packets/);
@@ -57,8 +57,9 @@ describe('port545 doctor', () => {
         ['http', true, null],
         ['websocket', true, null],
         ['udp', true, null],
-        ['media', true, null],
+        ['tcp', true, null],
         ['turn', true, null],
+        ['media', true, null],
       ],
     );
     const media = results.find((r) => r.check === 'media')!.data as {
@@ -103,7 +104,7 @@ describe('port545 doctor where UDP is blocked', { skip: reason }, () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('fails the UDP check, with the advice, in bounded time', async () => {
+  it('names UDP as the blocked path, and the call goes over TCP, in bounded time', async () => {
     link = await createNetnsLink();
     // The server on this side of the link, media on its address there only.
     // Beyond loopback it serves HTTPS with its self-signed certificate, made now for its addresses.
@@ -134,8 +135,11 @@ describe('port545 doctor where UDP is blocked', { skip: reason }, () => {
     assert.equal(code, 1, out);
     assert.match(out, /^PASS {2}HTTP\(S\)/m, out);
     assert.match(out, /^PASS {2}WebSocket/m, out);
-    assert.match(out, /^FAIL {2}UDP media +no UDP path to the server's media ports/m, out);
-    assert.match(out, /What to do: UDP to the server's media ports is blocked: open UDP \d+\./, out);
-    assert.match(out, /^SKIP {2}Loopback call/m, out);
+    assert.match(out, /^FAIL {2}UDP media +UDP to the server's media port \d+ is blocked from here/m, out);
+    assert.match(out, /What to do: Open UDP \d+ to the server, both ways/, out);
+    // ICE over TCP to the same port number passes, and the call goes that way.
+    assert.match(out, /^PASS {2}TCP media +media went through the server over TCP: host tcp/m, out);
+    assert.match(out, /^PASS {2}Call +media arrived: .*pair host tcp \S+ -> host tcp /m, out);
+    assert.match(out, /^Result: 1 check failed \(UDP media\); calls still work from here/m, out);
   });
 });

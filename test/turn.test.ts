@@ -167,7 +167,17 @@ describe('TURN: media through coturn when nothing else gets through', () => {
     const { code } = await withDeadline(doctor.exited, 120_000, 'doctor to finish');
     const out = doctor.output();
     assert.equal(code, 0, out);
-    assert.match(out, /^PASS {2}TURN relay +media went through the TURN server .*pair relay udp/m, out);
+    // One check per kind of TURN URL the server hands out (here UDP and TCP), each a call through it only.
+    for (const name of ['UDP', 'TCP'])
+      assert.match(
+        out,
+        new RegExp(
+          `^PASS {2}TURN over ${name} +media went through the server over the TURN relay over ${name} .*: relay udp `,
+          'm',
+        ),
+        out,
+      );
+    assert.doesNotMatch(out, /TURN over TLS/, out);
     console.log(out);
   });
 
@@ -199,8 +209,13 @@ describe('TURN: media through coturn when nothing else gets through', () => {
       const { code } = await withDeadline(doctor.exited, 120_000, 'doctor to finish');
       const out = doctor.output();
       assert.equal(code, 1, out);
-      assert.match(out, /^FAIL {2}TURN relay .*\n.*What to do: The TURN server does not relay/m, out);
-      assert.match(out, /^PASS {2}Loopback call/m, 'the direct path still works');
+      assert.match(
+        out,
+        /^FAIL {2}TURN over UDP .*does not relay.*\n.*What to do: .*static-auth-secret/m,
+        out,
+      );
+      assert.match(out, /^PASS {2}UDP media/m, 'the direct path still works');
+      assert.match(out, /^PASS {2}Call /m, 'the direct path still works');
       assert.deepEqual(
         bots.map(framesOf).filter((n) => n > 0),
         [],

@@ -8,12 +8,23 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
-import { Bot } from '../bot/Bot.js';
+import { Bot, type BotOptions } from '../bot/Bot.js';
 import { connectNode } from '../client/node.js';
 import { signalingUrl } from '../client/Room.js';
+import { turnTransportOf } from '../client/rtc.js';
 import { describeSide, inboundTotals, type SelectedPair, selectedPair } from '../client/stats.js';
 
-export type CheckId = 'http' | 'websocket' | 'udp' | 'media' | 'turn';
+export type CheckId =
+  | 'http'
+  | 'websocket'
+  | 'udp'
+  | 'tcp'
+  | 'turn-udp'
+  | 'turn-tcp'
+  | 'turn-tls'
+  /** No TURN server configured: one result that says so. */
+  | 'turn'
+  | 'media';
 
 export interface CheckResult {
   check: CheckId;
@@ -287,31 +298,68 @@ const connected = (pcs: RTCPeerConnection[]) => pcs.some((pc) => pc.connectionSt
 const iceConnected = (pcs: RTCPeerConnection[]) =>
   pcs.some((pc) => pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed');
 
-/** The UDP ports the server offered media on (its ICE candidates), for the advice. */
-function serverPorts(pcs: RTCPeerConnection[]): number[] {
-  const ports = new Set<number>();
+/** A way for media to reach the server, each checked by a call of its own. */
+export type MediaPath = 'udp' | 'tcp' | 'turn-udp' | 'turn-tcp' | 'turn-tls';
+
+/** What a test call is allowed to use on each path (`BotOptions`). */
+const PATH_OPTIONS: Record<MediaPath, Partial<BotOptions>> = {
+  udp: { udpOnly: true },
+  tcp: { iceTcp: 'only' },
+  'turn-udp': { relayOnly: true, turnTransport: 'udp' },
+  'turn-tcp': { relayOnly: true, turnTransport: 'tcp' },
+  'turn-tls': { relayOnly: true, turnTransport: 'tls' },
+};
+
+/** The server's media candidates in the descriptions it sent: its ports by transport. */
+function serverPorts(pcs: RTCPeerConnection[]): { udp: number[]; tcp: number[] } {
+  const ports = { udp: new Set<number>(), tcp: new Set<number>() };
   for (const pc of pcs) {
     const sdp = pc.remoteDescription?.sdp ?? '';
-    for (const m of sdp.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ/gim)) ports.add(Number(m[1]));
+    // Not its active TCP candidates (port 9): the server never dials, clients connect to its passive one.
+    for (const m of sdp.matchAll(/^a=candidate:\S+ \d+ (udp|tcp) \d+ \S+ (\d+) typ .*$/gim))
+      if (!/tcptype active/i.test(m[0])) ports[m[1]!.toLowerCase() as 'udp' | 'tcp'].add(Number(m[2]));
   }
-  return [...ports].sort((a, b) => a - b);
+  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+  return { udp: sorted(ports.udp), tcp: sorted(ports.tcp) };
 }
 
+/** How a test call ended. */
+type CallOutcome =
+  | { kind: 'join-failed'; message: string }
+  /** The server offered no candidate of the path's transport (a TCP path on a server without ICE-TCP). */
+  | { kind: 'not-offered' }
+  | { kind: 'ice-failed'; states: string[]; ports: { udp: number[]; tcp: number[] } }
+  | { kind: 'dtls-failed'; ports: { udp: number[]; tcp: number[] } }
+  | { kind: 'no-media'; pair: SelectedPair | undefined; videoSent: number }
+  | {
+      kind: 'ok';
+      pair: SelectedPair | undefined;
+      packets: number;
+      frames: number;
+      /** With a measurement: what arrived over it and the round trip. */
+      window?: { ms: number; received: number; lost: number; expected: number; lossPercent: number };
+      rtt?: { ms: number; source: string };
+    };
+
 /**
- * The UDP media path and a loopback call: two Node clients join a throwaway room, one publishes the test
- * clip, the other receives it through the server. Returns the `udp` and `media` results.
+ * A call through the server from Node: two test clients join a throwaway room, one publishes the test
+ * clip over `path` (any: whatever works), the other receives it. With `measureMs`, packet loss and the
+ * round trip are measured over that long once media flows.
  */
-export async function checkLoopbackCall(
+async function testCall(
   url: URL,
-  options: DoctorOptions & { pingMs?: number; secured?: boolean; relayOnly?: boolean } = {},
-): Promise<CheckResult[]> {
+  options: DoctorOptions & { pingMs?: number },
+  path: MediaPath | 'any',
+  measureMs = 0,
+): Promise<CallOutcome> {
   const room = `doctor-${randomBytes(5).toString('hex')}`;
   const iceTimeoutMs = options.iceTimeoutMs ?? ICE_TIMEOUT_MS;
-  const measureMs = options.measureMs ?? MEASURE_MS;
   // On loopback, only loopback candidates: the server's own test setups offer nothing else there.
   const hostAddresses = isLoopbackHost(url.hostname)
     ? [url.hostname === '[::1]' || url.hostname === '::1' ? '::1' : '127.0.0.1']
     : undefined;
+  // Any path: UDP, ICE over TCP and the server's TURN relay all allowed, as a browser has them.
+  const via = path === 'any' ? { iceTcp: true } : PATH_OPTIONS[path];
   const senderPcs: RTCPeerConnection[] = [];
   const receiverPcs: RTCPeerConnection[] = [];
   const bots: Bot[] = [];
@@ -327,7 +375,7 @@ export async function checkLoopbackCall(
       ...(options.token ? { token: options.token } : {}),
       ...(options.ca ? { ca: options.ca } : {}),
       onPeerConnection: (pc) => pcs.push(pc),
-      ...(options.relayOnly ? { relayOnly: true } : {}),
+      ...via,
     });
     // A join that comes back after its time-out still leaves.
     started.then(
@@ -337,15 +385,8 @@ export async function checkLoopbackCall(
       },
       () => {},
     );
-    const bot = await withTimeout(started, JOIN_TIMEOUT_MS, `joining the room ${room}`);
-    return bot;
+    return withTimeout(started, JOIN_TIMEOUT_MS, `joining the room ${room}`);
   };
-  const notRun = (check: CheckId, why: string): CheckResult => ({
-    check,
-    ok: false,
-    detail: `not run: ${why}`,
-    advice: 'Fix the check above first.',
-  });
   try {
     let receiver: Bot;
     let sender: Bot;
@@ -353,52 +394,23 @@ export async function checkLoopbackCall(
       receiver = await start('doctor (receiver)', false, receiverPcs);
       sender = await start('doctor (sender)', true, senderPcs);
     } catch (error) {
-      const message = (error as Error).message;
-      const secured = /AUTH|TOKEN|UNAUTHORIZED/i.test(message) || options.secured;
-      return [
-        {
-          check: 'udp',
-          ok: false,
-          detail: 'not run: the test call could not join a room',
-          advice: 'See the loopback call check below.',
-        },
-        {
-          check: 'media',
-          ok: false,
-          detail: `could not join a test room: ${message}`,
-          advice: secured
-            ? 'This server is in secured mode: pass an access token that may join any room with --token (make one on the server with: port545 token --room "*" --identity doctor).'
-            : 'The server refused the test call: look at its log (standard error) for the reason.',
-        },
-      ];
+      return { kind: 'join-failed', message: (error as Error).message };
     }
     // ICE, then DTLS: both connections (the sender's to the server, the server's to the receiver) up.
     const deadline = Date.now() + iceTimeoutMs;
-    while (Date.now() < deadline && !(connected(senderPcs) && connected(receiverPcs))) await sleep(100);
-    const all = [...senderPcs, ...receiverPcs];
+    const all = () => [...senderPcs, ...receiverPcs];
+    const protocol = via.iceTcp === 'only' ? 'tcp' : via.udpOnly ? 'udp' : undefined;
+    while (Date.now() < deadline && !(connected(senderPcs) && connected(receiverPcs))) {
+      // The server's answer is in: it may offer nothing on this transport (ICE over TCP turned off).
+      const answered = senderPcs.some((pc) => pc.remoteDescription);
+      if (protocol && answered && serverPorts(all())[protocol].length === 0) return { kind: 'not-offered' };
+      await sleep(100);
+    }
     if (!(connected(senderPcs) && connected(receiverPcs))) {
-      const ports = serverPorts(all);
-      const portText = ports.length
-        ? ports.join(', ')
-        : "the server's media port (the number of its HTTP port unless --udp-port says otherwise)";
-      const iceUp = iceConnected(senderPcs) && iceConnected(receiverPcs);
-      return [
-        iceUp
-          ? {
-              check: 'udp',
-              ok: false,
-              detail: `ICE connected but the encrypted media connection (DTLS) did not come up within ${iceTimeoutMs / 1000} s`,
-              advice: `Something on the way alters or drops the DTLS handshake on UDP ${portText}: allow UDP both ways between this machine and the server, without a UDP-rewriting proxy.`,
-            }
-          : {
-              check: 'udp',
-              ok: false,
-              detail: `no UDP path to the server's media ports: ICE did not connect within ${iceTimeoutMs / 1000} s (states: ${all.map((pc) => pc.iceConnectionState).join(', ') || 'no connection'})`,
-              advice: `UDP to the server's media ports is blocked: open UDP ${portText}${ports.length > 1 ? ' (or run the server with all media on one UDP port, its default)' : ''}.`,
-              data: { serverPorts: ports },
-            },
-        notRun('media', 'no media path'),
-      ];
+      const ports = serverPorts(all());
+      return iceConnected(senderPcs) && iceConnected(receiverPcs)
+        ? { kind: 'dtls-failed', ports }
+        : { kind: 'ice-failed', states: all().map((pc) => pc.iceConnectionState), ports };
     }
     const pairNow = async (pcs: RTCPeerConnection[]) => {
       for (const pc of pcs) {
@@ -409,28 +421,14 @@ export async function checkLoopbackCall(
       return undefined;
     };
     const sendPair = await pairNow(senderPcs);
-    const udp: CheckResult = {
-      check: 'udp',
-      ok: true,
-      detail: `media connections up (ICE and DTLS)${sendPair ? `: ${describePair(sendPair)}` : ''}`,
-      advice: null,
-      ...(sendPair ? { data: { pair: sendPair } } : {}),
-    };
     // Media: the receiver gets the clip.
     const mediaDeadline = Date.now() + FIRST_MEDIA_TIMEOUT_MS;
     const packets = () => [...receiver.received.values()].reduce((n, r) => n + r.packets, 0);
+    const frames = () => [...receiver.received.values()].reduce((n, r) => n + r.frames, 0);
     while (Date.now() < mediaDeadline && packets() === 0) await sleep(100);
-    if (packets() === 0)
-      return [
-        udp,
-        {
-          check: 'media',
-          ok: false,
-          detail: `the connections are up but no media arrived within ${FIRST_MEDIA_TIMEOUT_MS / 1000} s (${sender.videoPacketsSent} video packets sent)`,
-          advice:
-            'Media does not make it through the server although the connections are up: a firewall may let the first packets through and then drop the rest, or the server is overloaded. Look at its log.',
-        },
-      ];
+    if (packets() === 0) return { kind: 'no-media', pair: sendPair, videoSent: sender.videoPacketsSent };
+    if (measureMs <= 0) return { kind: 'ok', pair: sendPair, packets: packets(), frames: frames() };
+
     const receiving = receiverPcs.filter((pc) => pc.connectionState === 'connected');
     const totals = async () => {
       const sum = { received: 0, lost: 0 };
@@ -451,7 +449,7 @@ export async function checkLoopbackCall(
     const lost = Math.max(0, after.lost - before.lost);
     const expected = received + lost;
     const lossPercent = expected > 0 ? (100 * lost) / expected : 0;
-    const pair = await pairNow(receiving);
+    const pair = (await pairNow(receiving)) ?? sendPair;
     const rttSeconds = pair?.currentRoundTripTime ?? sendPair?.currentRoundTripTime;
     const rtt =
       rttSeconds !== undefined
@@ -459,30 +457,14 @@ export async function checkLoopbackCall(
         : options.pingMs !== undefined
           ? { ms: round(options.pingMs, 2), source: 'signaling WebSocket ping (no media-path measurement)' }
           : undefined;
-    const frames = [...receiver.received.values()].reduce((n, r) => n + r.frames, 0);
-    const ok = received > 0;
-    const media: CheckResult = {
-      check: 'media',
-      ok,
-      detail: [
-        `media arrived: ${packetsAfter} packets (${frames} video frames)`,
-        `over ${measureMs / 1000} s ${received} received of ${expected} expected, loss ${lossPercent.toFixed(1)}%`,
-        pair ? `pair ${describePair(pair)}` : 'pair unknown',
-        rtt ? `round trip ${rtt.ms} ms (${rtt.source})` : 'round trip not measured',
-      ].join('; '),
-      advice: ok
-        ? null
-        : "Media stopped flowing during the measurement: the path drops UDP after a while (a NAT or firewall with a short UDP timeout). Allow the server's UDP ports both ways.",
-      data: {
-        room,
-        packets: packetsAfter,
-        frames,
-        window: { ms: measureMs, received, lost, expected, lossPercent: round(lossPercent, 2) },
-        pair: pair ?? null,
-        rtt: rtt ?? null,
-      },
+    return {
+      kind: 'ok',
+      pair,
+      packets: packetsAfter,
+      frames: frames(),
+      window: { ms: measureMs, received, lost, expected, lossPercent: round(lossPercent, 2) },
+      ...(rtt ? { rtt } : {}),
     };
-    return [udp, media];
   } finally {
     finished = true;
     await Promise.allSettled(bots.map((bot) => withTimeout(bot.stop(), 5000, 'leaving the test room')));
@@ -490,59 +472,219 @@ export async function checkLoopbackCall(
   }
 }
 
-/**
- * The TURN server the server hands out (`--turn-url`), if any: a loopback call that may use nothing but
- * the relay, as on a network that blocks everything else. No TURN server configured passes, and says
- * what that means for people on such networks.
- */
-export async function checkTurn(url: URL, options: DoctorOptions = {}): Promise<CheckResult> {
-  let urls: string[] = [];
-  try {
-    const probe = await withTimeout(
-      connectNode({
-        url: url.toString(),
-        room: `doctor-${randomBytes(5).toString('hex')}`,
-        name: 'doctor (TURN)',
-        ...(options.token ? { token: options.token } : {}),
-        ...(options.ca ? { ca: options.ca } : {}),
-      }),
-      JOIN_TIMEOUT_MS,
-      'joining a room to read its TURN server',
-    );
-    urls = probe.iceServers.flatMap((s) => s.urls);
-    await probe.leave().catch(() => {});
-  } catch (error) {
-    return {
-      check: 'turn',
-      ok: false,
-      detail: `not run: ${(error as Error).message}`,
-      advice: 'Fix the checks above first.',
-    };
+const PATH_WORDS: Record<MediaPath, string> = {
+  udp: 'UDP',
+  tcp: 'TCP',
+  'turn-udp': 'the TURN relay over UDP',
+  'turn-tcp': 'the TURN relay over TCP',
+  'turn-tls': 'the TURN relay over TLS',
+};
+
+const portList = (ports: number[], fallback: string) => (ports.length ? ports.join(', ') : fallback);
+
+/** The result of one path's call, in words: which path is blocked and what to open. */
+function pathResult(
+  path: MediaPath,
+  outcome: CallOutcome,
+  turnUrls: string[],
+  iceTimeoutMs: number,
+): CheckResult {
+  const check = path;
+  const words = PATH_WORDS[path];
+  const relay = path.startsWith('turn-');
+  const where = relay ? `(${turnUrls.join(', ')})` : '';
+  switch (outcome.kind) {
+    case 'ok':
+      return {
+        check,
+        ok: true,
+        detail: `media went through the server over ${words}${where ? ` ${where}` : ''}: ${outcome.pair ? describePair(outcome.pair) : 'pair unknown'}`,
+        advice: null,
+        data: { pair: outcome.pair ?? null, packets: outcome.packets },
+      };
+    case 'not-offered':
+      return {
+        check,
+        ok: true,
+        detail:
+          'the server offers no ICE over TCP (it runs with --no-ice-tcp): people whose network blocks UDP need the TURN relay',
+        advice: null,
+      };
+    case 'join-failed':
+      return {
+        check,
+        ok: false,
+        detail: `not run: the test call could not join a room (${outcome.message})`,
+        advice: 'See the call check below.',
+      };
+    case 'dtls-failed':
+      return {
+        check,
+        ok: false,
+        detail: `ICE over ${words} connected but the encrypted media connection (DTLS) did not come up within ${iceTimeoutMs / 1000} s`,
+        advice: `Something on the way alters or drops the DTLS handshake: allow ${relay ? 'the TURN server' : `the server's media port ${portList(path === 'tcp' ? outcome.ports.tcp : outcome.ports.udp, '')}`} both ways, without a rewriting proxy.`,
+      };
+    case 'no-media':
+      return {
+        check,
+        ok: false,
+        detail: `the connections over ${words} are up but no media arrived within ${FIRST_MEDIA_TIMEOUT_MS / 1000} s (${outcome.videoSent} video packets sent)`,
+        advice:
+          'A firewall may let the first packets through and then drop the rest, or the server is overloaded: look at its log.',
+      };
+    case 'ice-failed': {
+      const states = `ICE did not connect within ${iceTimeoutMs / 1000} s (states: ${outcome.states.join(', ') || 'no connection'})`;
+      if (path === 'udp') {
+        const ports = portList(
+          outcome.ports.udp,
+          "the server's media port (the number of its HTTP port unless --udp-port says otherwise)",
+        );
+        return {
+          check,
+          ok: false,
+          detail: `UDP to the server's media port ${ports} is blocked from here: ${states}`,
+          advice: `Open UDP ${ports} to the server, both ways${outcome.ports.udp.length > 1 ? ' (or run the server with all media on one UDP port, its default)' : ''}. Until then calls from this network use TCP or the TURN relay when those pass here, with more delay.`,
+          data: { serverPorts: outcome.ports.udp },
+        };
+      }
+      if (path === 'tcp') {
+        const ports = portList(outcome.ports.tcp, "the server's media port");
+        return {
+          check,
+          ok: false,
+          detail: `TCP to the server's media port ${ports} is blocked from here: ${states}`,
+          advice: `Allow TCP ${ports} to the server: it carries the media of people whose network blocks UDP.`,
+          data: { serverPorts: outcome.ports.tcp },
+        };
+      }
+      return {
+        check,
+        ok: false,
+        detail: `${words} ${where} is blocked from here or does not relay: ${states}`,
+        advice:
+          'Check that this network lets the connection to the TURN server through, that coturn runs and is reachable at that URL, that its static-auth-secret equals PORT545_TURN_SECRET (use-auth-secret) and that its relay ports are open (docs/TURN.md).',
+      };
+    }
   }
-  if (urls.length === 0)
-    return {
+}
+
+/**
+ * The media paths, each with a call that may use nothing else, side by side: UDP, ICE over TCP and each
+ * kind of TURN URL the server hands out (none: one result that says so). `turnUrls`: those URLs.
+ */
+export async function checkPaths(
+  url: URL,
+  options: DoctorOptions,
+  turnUrls: string[],
+): Promise<CheckResult[]> {
+  const iceTimeoutMs = options.iceTimeoutMs ?? ICE_TIMEOUT_MS;
+  const turnPaths = (['udp', 'tcp', 'tls'] as const)
+    .map((t) => ({ path: `turn-${t}` as MediaPath, urls: turnUrls.filter((u) => turnTransportOf(u) === t) }))
+    .filter((p) => p.urls.length > 0);
+  const paths: { path: MediaPath; urls: string[] }[] = [
+    { path: 'udp', urls: [] },
+    { path: 'tcp', urls: [] },
+    ...turnPaths,
+  ];
+  const outcomes = await Promise.all(paths.map((p) => testCall(url, options, p.path)));
+  const results = paths.map((p, i) => pathResult(p.path, outcomes[i]!, p.urls, iceTimeoutMs));
+  if (turnPaths.length === 0)
+    results.push({
       check: 'turn',
       ok: true,
-      detail: 'no TURN server configured (--turn-url): people on networks that block UDP cannot connect',
+      detail:
+        'no TURN server configured (--turn-url): people on networks that allow only TLS to port 443 cannot connect',
       advice: null,
-    };
-  const [path, media] = await checkLoopbackCall(url, { ...options, relayOnly: true });
-  if (path?.ok && media?.ok)
-    return {
-      check: 'turn',
-      ok: true,
-      detail: `media went through the TURN server (${urls.join(', ')}): ${media.detail}`,
-      advice: null,
-      ...(media.data ? { data: media.data } : {}),
-    };
+    });
+  return results;
+}
+
+/** The call check when the test call could not join a room. */
+function joinFailed(message: string, secured: boolean | undefined): CheckResult {
   return {
-    check: 'turn',
+    check: 'media',
     ok: false,
-    detail: `a call through the TURN server (${urls.join(', ')}) failed: ${(media?.ok === false && !media.detail.startsWith('not run') ? media : path)?.detail ?? 'no result'}`,
+    detail: `could not join a test room: ${message}`,
     advice:
-      'The TURN server does not relay for this server: check that coturn runs and is reachable at those URLs, that its static-auth-secret equals PORT545_TURN_SECRET (use-auth-secret), and that its relay ports are open (docs/TURN.md).',
+      secured || /AUTH|TOKEN|UNAUTHORIZED/i.test(message)
+        ? 'This server is in secured mode: pass an access token that may join any room with --token (make one on the server with: port545 token --room "*" --identity doctor).'
+        : 'The server refused the test call: look at its log (standard error) for the reason.',
   };
 }
+
+/**
+ * A call with every path allowed, measured: what people on this network get (its pair, round trip and
+ * packet loss). `paths`: the path results, to say why it failed.
+ */
+export async function checkCall(
+  url: URL,
+  options: DoctorOptions & { pingMs?: number; secured?: boolean },
+  paths: CheckResult[],
+): Promise<CheckResult> {
+  const working = paths.find((p) => p.ok && p.check !== 'turn' && p.data?.pair);
+  // The call goes the way a working path went: werift takes one TURN URL, so the working one.
+  const path: MediaPath | 'any' =
+    working?.check.startsWith('turn-') === true ? (working.check as MediaPath) : 'any';
+  const outcome = await testCall(url, options, path, options.measureMs ?? MEASURE_MS);
+  if (outcome.kind === 'join-failed') return joinFailed(outcome.message, options.secured);
+  if (outcome.kind !== 'ok') {
+    const blocked = paths.filter((p) => !p.ok).map((p) => PATH_WORDS[p.check as MediaPath] ?? p.check);
+    return {
+      check: 'media',
+      ok: false,
+      detail:
+        outcome.kind === 'no-media'
+          ? `the connections are up but no media arrived within ${FIRST_MEDIA_TIMEOUT_MS / 1000} s (${outcome.videoSent} video packets sent)`
+          : `no path for media from here${blocked.length ? `: ${blocked.join(', ')} all failed` : ''}`,
+      advice:
+        outcome.kind === 'no-media'
+          ? 'Media does not make it through the server although the connections are up: a firewall may let the first packets through and then drop the rest, or the server is overloaded. Look at its log.'
+          : "People on this network cannot be seen or heard: open UDP (or TCP) to the server's media port, or give the server a TURN relay reachable over TLS on port 443 (--turn-url; docs/TURN.md).",
+    };
+  }
+  const window = outcome.window!;
+  const ok = window.received > 0;
+  return {
+    check: 'media',
+    ok,
+    detail: [
+      `media arrived: ${outcome.packets} packets (${outcome.frames} video frames)`,
+      `over ${window.ms / 1000} s ${window.received} received of ${window.expected} expected, loss ${window.lossPercent.toFixed(1)}%`,
+      outcome.pair ? `pair ${describePair(outcome.pair)}` : 'pair unknown',
+      outcome.rtt ? `round trip ${outcome.rtt.ms} ms (${outcome.rtt.source})` : 'round trip not measured',
+    ].join('; '),
+    advice: ok
+      ? null
+      : "Media stopped flowing during the measurement: the path drops UDP after a while (a NAT or firewall with a short UDP timeout). Allow the server's UDP ports both ways.",
+    data: {
+      packets: outcome.packets,
+      frames: outcome.frames,
+      window,
+      pair: outcome.pair ?? null,
+      rtt: outcome.rtt ?? null,
+    },
+  };
+}
+
+/** The TURN URLs the server hands a participant (`joined.iceServers`; none configured: []). */
+async function turnUrlsOf(url: URL, options: DoctorOptions): Promise<string[]> {
+  const probe = await withTimeout(
+    connectNode({
+      url: url.toString(),
+      room: `doctor-${randomBytes(5).toString('hex')}`,
+      name: 'doctor (TURN)',
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.ca ? { ca: options.ca } : {}),
+    }),
+    JOIN_TIMEOUT_MS,
+    'joining a room to read its TURN server',
+  );
+  await probe.leave().catch(() => {});
+  return probe.iceServers.flatMap((s) => s.urls).filter((u) => turnTransportOf(u) !== undefined);
+}
+
+/** The checks in the order they are reported. */
+export const MEDIA_CHECKS: CheckId[] = ['udp', 'tcp', 'turn-udp', 'turn-tcp', 'turn-tls', 'turn', 'media'];
 
 /** Runs every check in order; a check that cannot run (the HTTP one failed) is reported not run. */
 export async function runDoctor(input: URL, options: DoctorOptions = {}): Promise<CheckResult[]> {
@@ -556,22 +698,27 @@ export async function runDoctor(input: URL, options: DoctorOptions = {}): Promis
   const http = await checkHttp(input, options);
   report(http.result);
   if (!http.result.ok) {
-    for (const check of ['websocket', 'udp', 'media', 'turn'] as const)
+    for (const check of ['websocket', 'udp', 'tcp', 'media'] as const)
       skip(check, 'the server was not reached');
     return results;
   }
   const ws = await checkWebSocket(input, options);
   report(ws.result);
   if (!ws.result.ok) {
-    for (const check of ['udp', 'media', 'turn'] as const) skip(check, 'no signaling connection');
+    for (const check of ['udp', 'tcp', 'media'] as const) skip(check, 'no signaling connection');
     return results;
   }
-  for (const result of await checkLoopbackCall(input, {
-    ...options,
-    pingMs: ws.pingMs,
-    secured: http.info?.auth === 'secured',
-  }))
-    report(result);
-  report(await checkTurn(input, options));
+  const secured = http.info?.auth === 'secured';
+  let turnUrls: string[];
+  try {
+    turnUrls = await turnUrlsOf(input, options);
+  } catch (error) {
+    for (const check of ['udp', 'tcp'] as const) skip(check, 'the test call could not join a room');
+    report(joinFailed((error as Error).message, secured));
+    return results;
+  }
+  const paths = await checkPaths(input, options, turnUrls);
+  for (const result of paths) report(result);
+  report(await checkCall(input, { ...options, pingMs: ws.pingMs, secured }, paths));
   return results;
 }

@@ -4,9 +4,10 @@ import { type CheckResult, parseServerUrl, runDoctor } from './doctor.js';
 
 const help = `Usage: port545 doctor [URL] [--json] [--ca FILE] [--token T]
 Checks that a port545 server (default http://localhost:545/) can be reached and that media flows through
-it: HTTP(S) and /healthz, the signaling WebSocket, the UDP media path (ICE), and a loopback call between
-two test clients in a throwaway room (candidate pair, round trip, packet loss over 3 s), and the same
-call through nothing but the server's TURN relay when it hands one out (--turn-url).
+it: HTTP(S) and /healthz, the signaling WebSocket, then each media path on its own with a test call that
+may use nothing else (UDP to the server's media port, ICE over TCP to it, and each kind of TURN URL the
+server hands out: UDP, TCP, TLS), and last a call between two test clients in a throwaway room with
+every path allowed (candidate pair, round trip, packet loss over 3 s). A blocked path is named.
   --json       print an array of {check, ok, detail, advice} instead of lines
   --ca FILE    trust this PEM certificate (an https:// server with a self-signed certificate)
   --token T    access token for a server in secured mode (port545 token --room "*" --identity doctor)
@@ -21,8 +22,12 @@ const NAMES: Record<CheckResult['check'], string> = {
   http: 'HTTP(S)',
   websocket: 'WebSocket',
   udp: 'UDP media',
-  media: 'Loopback call',
+  tcp: 'TCP media',
+  'turn-udp': 'TURN over UDP',
+  'turn-tcp': 'TURN over TCP',
+  'turn-tls': 'TURN over TLS',
   turn: 'TURN relay',
+  media: 'Call',
 };
 
 function line(result: CheckResult): string {
@@ -76,11 +81,12 @@ export async function runDoctorCli(argv: string[]): Promise<number> {
   if (values.json) console.log(JSON.stringify(results, null, 2));
   else {
     const notRun = failed.filter((r) => r.detail.startsWith('not run')).length;
-    const fails = failed.length - notRun;
+    const fails = failed.filter((r) => !r.detail.startsWith('not run'));
+    const call = results.find((r) => r.check === 'media');
     console.log(
       failed.length === 0
         ? `Result: every check passed. (Camera and microphone permission are checked in a browser: open ${new URL('/check', url)}.)`
-        : `Result: ${fails} check${fails === 1 ? '' : 's'} failed${notRun ? `, ${notRun} not run` : ''} (exit 1).`,
+        : `Result: ${fails.length} check${fails.length === 1 ? '' : 's'} failed (${fails.map((r) => NAMES[r.check]).join(', ')})${notRun ? `, ${notRun} not run` : ''}${call?.ok ? '; calls still work from here, over the path the call shows' : ''} (exit 1).`,
     );
   }
   // Whatever a test call left behind (a socket closing slowly) must not keep the command from ending.

@@ -1,16 +1,26 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { acquire, type DeviceProblem } from '../media/devices.ts';
-import { connect, describeSide, inboundTotals, type Room, selectedCandidatePair } from '../sdk.ts';
+import {
+  connect,
+  describeSide,
+  inboundTotals,
+  type Room,
+  selectedCandidatePair,
+  turnTransportOf,
+} from '../sdk.ts';
 import { Logo } from '../ui/Logo.tsx';
 
 /**
  * `/check`: what a call needs, checked from this browser one step at a time (a secure page, the
- * signaling WebSocket, camera and microphone permission, a loopback call through the server), each
- * failure with what to do. The command-line twin is `port545 doctor`.
+ * signaling WebSocket, camera and microphone permission), then each way media can reach the server on
+ * its own (UDP to its media port, TCP to it, each kind of TURN relay it hands out), each with a test call
+ * that may use nothing else, so a blocked path is named; last a loopback call through the server with
+ * every path allowed, measured. Each failure says what to do. The command-line twin is `port545 doctor`.
  */
 
-type CheckId = 'secure' | 'websocket' | 'camera' | 'microphone' | 'call' | 'turn';
+type PathId = 'udp' | 'tcp' | 'turn-udp' | 'turn-tcp' | 'turn-tls';
+type CheckId = 'secure' | 'websocket' | 'camera' | 'microphone' | PathId | 'turn' | 'call';
 type Status = 'pending' | 'running' | 'pass' | 'fail';
 
 interface Check {
@@ -28,8 +38,31 @@ const NAMES: Record<CheckId, string> = {
   websocket: 'Connection to the server',
   camera: 'Camera',
   microphone: 'Microphone',
+  udp: 'Media over UDP',
+  tcp: 'Media over TCP',
+  turn: 'TURN relay',
+  'turn-udp': 'TURN relay over UDP',
+  'turn-tcp': 'TURN relay over TCP',
+  'turn-tls': 'TURN relay over TLS',
   call: 'Test call through the server',
-  turn: 'Test call through the TURN relay',
+};
+
+/** What each path's test call may use (`connect` options), and the path in words. */
+const PATHS: Record<PathId, { words: string; options: Partial<Parameters<typeof connect>[0]> }> = {
+  udp: { words: 'UDP', options: { iceProtocol: 'udp' } },
+  tcp: { words: 'TCP', options: { iceProtocol: 'tcp' } },
+  'turn-udp': {
+    words: 'the TURN relay over UDP',
+    options: { turnTransport: 'udp', rtcConfiguration: { iceTransportPolicy: 'relay' } },
+  },
+  'turn-tcp': {
+    words: 'the TURN relay over TCP',
+    options: { turnTransport: 'tcp', rtcConfiguration: { iceTransportPolicy: 'relay' } },
+  },
+  'turn-tls': {
+    words: 'the TURN relay over TLS',
+    options: { turnTransport: 'tls', rtcConfiguration: { iceTransportPolicy: 'relay' } },
+  },
 };
 
 const STATUS_TEXT: Record<Status, string> = {
@@ -137,11 +170,8 @@ function testPattern(): { track: MediaStreamTrack; stop: () => void } {
   };
 }
 
-const UDP_ADVICE =
-  "Media could not reach the server: the network between this browser and the server blocks the UDP ports WebRTC uses. Try another network (a phone's hotspot, say) to tell which side blocks it. The server's administrator should open the server's UDP media port (by default the same number as its web port, 545); port545 doctor on a machine of your network tells more.";
-
 const TURN_ADVICE =
-  "The server's TURN relay did not carry the test call. People whose network blocks the direct path (UDP) cannot join through it: tell the server's administrator (coturn must run and share the server's TURN secret; see docs/TURN.md).";
+  "The server's TURN relay did not carry the test call. People whose network lets nothing else through cannot join: tell the server's administrator (coturn must run, be reachable this way and share the server's TURN secret; see docs/TURN.md).";
 
 type Update = (id: CheckId, change: Partial<Check>) => void;
 
@@ -192,26 +222,49 @@ async function checkDevices(update: Update): Promise<void> {
   }
 }
 
+/** The server's media ports by transport, from the remote candidates in a stats report. */
+function serverPorts(stats: ReadonlyMap<string, unknown> | undefined): { udp: number[]; tcp: number[] } {
+  const ports = { udp: new Set<number>(), tcp: new Set<number>() };
+  for (const s of stats?.values() ?? []) {
+    const c = s as {
+      type?: string;
+      protocol?: string;
+      port?: number;
+      tcpType?: string;
+      candidateType?: string;
+    };
+    if (c.type !== 'remote-candidate' || c.port === undefined || c.tcpType === 'active') continue;
+    if (c.protocol === 'udp' || c.protocol === 'tcp') ports[c.protocol].add(c.port);
+  }
+  const sorted = (set: Set<number>) => [...set].sort((x, y) => x - y);
+  return { udp: sorted(ports.udp), tcp: sorted(ports.tcp) };
+}
+
+/** How a test call ended. */
+type CallOutcome =
+  | { kind: 'join-failed'; message: string }
+  | { kind: 'no-turn' }
+  | { kind: 'no-path'; ports: { udp: number[]; tcp: number[] } }
+  | { kind: 'no-media'; pair: Pair }
+  | { kind: 'ok'; pair: Pair; facts?: [string, string][]; ok: boolean };
+
 /**
  * A loopback call through the server: the page joins a throwaway room twice and sends itself a test
- * pattern. `turn`: the same call allowed nothing but the server's TURN relay (when it hands one out), as
- * on a network that blocks everything else.
+ * pattern, over `path` only (UDP, TCP or one kind of TURN relay) or any way. `measure`: the round trip
+ * and loss over MEASURE_MS. `progress` says what it is doing.
  */
-async function checkCall(update: Update, id: 'call' | 'turn' = 'call'): Promise<void> {
-  const relay = id === 'turn';
-  update(id, { status: 'running', detail: 'Joining a test room twice…' });
+async function testCall(
+  path: PathId | 'any',
+  measure: boolean,
+  progress: (detail: string) => void,
+): Promise<CallOutcome> {
   const token = new URLSearchParams(location.search).get('token') ?? undefined;
   const room = `check-${Math.random().toString(36).slice(2, 10)}`;
   const rooms: Room[] = [];
   const pattern = testPattern();
+  const only = path === 'any' ? {} : PATHS[path].options;
   const join = async (name: string) => {
-    const joined = connect({
-      url: location.origin,
-      room,
-      name,
-      ...(token ? { token } : {}),
-      ...(relay ? { rtcConfiguration: { iceTransportPolicy: 'relay' } } : {}),
-    });
+    const joined = connect({ url: location.origin, room, name, ...(token ? { token } : {}), ...only });
     joined.then(
       (r) => rooms.push(r),
       () => {},
@@ -223,58 +276,31 @@ async function checkCall(update: Update, id: 'call' | 'turn' = 'call'): Promise<
     let receiver: Room;
     try {
       receiver = await join('connection check (receiver)');
-      if (relay && receiver.iceServers.length === 0) {
-        update(id, {
-          status: 'pass',
-          detail:
-            'This server has no TURN relay (--turn-url). Calls work from here directly; people whose network blocks UDP could not join.',
-        });
-        return;
-      }
+      if (only.turnTransport && turnServersOf(receiver, only.turnTransport).length === 0)
+        return { kind: 'no-turn' };
       sender = await join('connection check (sender)');
       await withTimeout(sender.publishTrack(pattern.track, 'camera'), JOIN_TIMEOUT_MS, 'Publishing');
     } catch (error) {
-      const message = (error as Error).message;
-      update(id, {
-        status: 'fail',
-        detail: `The test call could not start: ${message}`,
-        advice: /TOKEN|AUTH/i.test(message)
-          ? 'This server lets in only people with an access token: open this page with the ?token= of your invitation link.'
-          : "The server refused the test call. Reload this page; if it happens again, tell the server's administrator.",
-      });
-      return;
+      return { kind: 'join-failed', message: (error as Error).message };
     }
-    update(id, { detail: 'Connecting media…' });
+    progress('Connecting media…');
     const deadline = Date.now() + ICE_TIMEOUT_MS;
     let pair: Pair | undefined;
     while (Date.now() < deadline) {
       pair = selectedPair(await receiver.getStats('subscriber'));
       if (pair && selectedPair(await sender.getStats('publisher'))) break;
+      pair = undefined;
       await sleep(250);
     }
-    if (!pair) {
-      update(id, {
-        status: 'fail',
-        detail: `The media connection did not come up within ${ICE_TIMEOUT_MS / 1000} s (no working path for UDP).`,
-        advice: relay ? TURN_ADVICE : UDP_ADVICE,
-      });
-      return;
-    }
-    update(id, { detail: 'Waiting for the test picture to come back…' });
+    if (!pair) return { kind: 'no-path', ports: serverPorts(await sender.getStats('publisher')) };
+    progress('Waiting for the test picture to come back…');
     const mediaDeadline = Date.now() + MEDIA_TIMEOUT_MS;
     while (Date.now() < mediaDeadline && inbound(await receiver.getStats('subscriber')).received === 0)
       await sleep(250);
     const before = inbound(await receiver.getStats('subscriber'));
-    if (before.received === 0) {
-      update(id, {
-        status: 'fail',
-        detail: `The connection is up (${pair.local} → ${pair.remote}) but no media came back within ${MEDIA_TIMEOUT_MS / 1000} s.`,
-        advice:
-          "A firewall may let the first packets through and then drop the rest. Try another network; tell the server's administrator if it happens everywhere.",
-      });
-      return;
-    }
-    update(id, { detail: `Measuring for ${MEASURE_MS / 1000} s…` });
+    if (before.received === 0) return { kind: 'no-media', pair };
+    if (!measure) return { kind: 'ok', pair, ok: true };
+    progress(`Measuring for ${MEASURE_MS / 1000} s…`);
     await sleep(MEASURE_MS);
     const stats = await receiver.getStats('subscriber');
     const after = inbound(stats);
@@ -283,36 +309,182 @@ async function checkCall(update: Update, id: 'call' | 'turn' = 'call'): Promise<
     const lost = Math.max(0, after.lost - before.lost);
     const expected = received + lost;
     const loss = expected > 0 ? (100 * lost) / expected : 0;
-    const ok = received > 0;
-    update(id, {
-      status: ok ? 'pass' : 'fail',
-      detail: ok
-        ? relay
-          ? 'The test picture went through the TURN relay to the server and came back.'
-          : 'The test picture went to the server and came back.'
-        : 'Media stopped during the measurement.',
-      ...(ok ? {} : { advice: relay ? TURN_ADVICE : UDP_ADVICE }),
+    return {
+      kind: 'ok',
+      pair,
+      ok: received > 0,
       facts: [
         ['This browser', pair.local],
         ['Server', pair.remote],
         ['Round trip', pair.rttMs !== undefined ? `${pair.rttMs} ms` : 'not measured'],
         ['Packet loss', `${loss.toFixed(1)}% (${lost} of ${expected} packets in ${MEASURE_MS / 1000} s)`],
       ],
-    });
-  } catch (error) {
-    update(id, {
-      status: 'fail',
-      detail: `The test call failed: ${(error as Error).message}`,
-      advice: 'Reload this page to try again.',
-    });
+    };
   } finally {
     pattern.stop();
     await Promise.allSettled(rooms.map((r) => r.leave()));
   }
 }
 
-const initial = (): Check[] =>
-  (Object.keys(NAMES) as CheckId[]).map((id) => ({ id, name: NAMES[id], status: 'pending' }));
+/** The TURN servers a participant was handed that reach their server this way. */
+const turnServersOf = (room: Room, transport: 'udp' | 'tcp' | 'tls') =>
+  room.iceServers.filter((s) => s.urls.some((u) => turnTransportOf(u) === transport));
+
+const joinAdvice = (message: string) =>
+  /TOKEN|AUTH/i.test(message)
+    ? 'This server lets in only people with an access token: open this page with the ?token= of your invitation link.'
+    : "The server refused the test call. Reload this page; if it happens again, tell the server's administrator.";
+
+const portWords = (ports: number[]) =>
+  ports.length === 0 ? "the server's media port" : `the server's media port ${ports.join(', ')}`;
+
+/** One path's test call, reported on its row: passed, or blocked and what to do. */
+async function checkPath(update: Update, id: PathId): Promise<void> {
+  const { words } = PATHS[id];
+  update(id, { status: 'running', detail: 'Joining a test room twice…' });
+  try {
+    const outcome = await testCall(id, false, (detail) => update(id, { detail }));
+    switch (outcome.kind) {
+      case 'ok':
+        update(id, {
+          status: 'pass',
+          detail: `The test picture went to the server over ${words} and came back (${outcome.pair.local} → ${outcome.pair.remote}).`,
+        });
+        return;
+      case 'no-turn':
+        update(id, {
+          status: 'pass',
+          detail: `This server hands out no TURN relay over ${id.slice(5).toUpperCase()}.`,
+        });
+        return;
+      case 'join-failed':
+        update(id, {
+          status: 'fail',
+          detail: `The test call could not start: ${outcome.message}`,
+          advice: joinAdvice(outcome.message),
+        });
+        return;
+      case 'no-media':
+        update(id, {
+          status: 'fail',
+          detail: `The connection over ${words} is up (${outcome.pair.local} → ${outcome.pair.remote}) but no media came back within ${MEDIA_TIMEOUT_MS / 1000} s.`,
+          advice:
+            "A firewall may let the first packets through and then drop the rest. Try another network; tell the server's administrator if it happens everywhere.",
+        });
+        return;
+      case 'no-path':
+        if (id === 'tcp' && outcome.ports.tcp.length === 0) {
+          update(id, {
+            status: 'pass',
+            detail:
+              'This server does not offer media over TCP (it runs with --no-ice-tcp): where UDP is blocked, only a TURN relay helps.',
+          });
+          return;
+        }
+        update(id, {
+          status: 'fail',
+          detail:
+            id === 'udp'
+              ? `UDP to ${portWords(outcome.ports.udp)} is blocked from this network: no media connection within ${ICE_TIMEOUT_MS / 1000} s.`
+              : id === 'tcp'
+                ? `TCP to ${portWords(outcome.ports.tcp)} is blocked from this network: no media connection within ${ICE_TIMEOUT_MS / 1000} s.`
+                : `No media connection through ${words} within ${ICE_TIMEOUT_MS / 1000} s: it is blocked from this network or does not relay.`,
+          advice:
+            id === 'udp'
+              ? `The network between this browser and the server blocks UDP to ${portWords(outcome.ports.udp)}. Calls still work when media over TCP or a TURN relay passes here, with more delay; for the best calls, the network's administrator should allow UDP ${outcome.ports.udp.join(', ') || 'to the server'}.`
+              : id === 'tcp'
+                ? `The network between this browser and the server blocks TCP to ${portWords(outcome.ports.tcp)}, which carries calls where UDP is blocked. Its administrator should allow it.`
+                : TURN_ADVICE,
+        });
+        return;
+    }
+  } catch (error) {
+    update(id, {
+      status: 'fail',
+      detail: `The test call failed: ${(error as Error).message}`,
+      advice: 'Reload this page to try again.',
+    });
+  }
+}
+
+/** The loopback call with every path allowed, measured: what a call from here gets. */
+async function checkCall(update: Update, blocked: () => string[]): Promise<void> {
+  update('call', { status: 'running', detail: 'Joining a test room twice…' });
+  try {
+    const outcome = await testCall('any', true, (detail) => update('call', { detail }));
+    switch (outcome.kind) {
+      case 'ok':
+        update('call', {
+          status: outcome.ok ? 'pass' : 'fail',
+          detail: outcome.ok
+            ? 'The test picture went to the server and came back.'
+            : 'Media stopped during the measurement.',
+          ...(outcome.ok
+            ? {}
+            : { advice: "Try another network; tell the server's administrator if it happens everywhere." }),
+          ...(outcome.facts ? { facts: outcome.facts } : {}),
+        });
+        return;
+      case 'join-failed':
+        update('call', {
+          status: 'fail',
+          detail: `The test call could not start: ${outcome.message}`,
+          advice: joinAdvice(outcome.message),
+        });
+        return;
+      case 'no-media':
+        update('call', {
+          status: 'fail',
+          detail: `The connection is up (${outcome.pair.local} → ${outcome.pair.remote}) but no media came back within ${MEDIA_TIMEOUT_MS / 1000} s.`,
+          advice:
+            "A firewall may let the first packets through and then drop the rest. Try another network; tell the server's administrator if it happens everywhere.",
+        });
+        return;
+      default: {
+        const paths = blocked();
+        update('call', {
+          status: 'fail',
+          detail: `No way for media from this network to the server${paths.length ? `: ${paths.join(', ')} all failed` : ''}.`,
+          advice:
+            "People on this network cannot be seen or heard. Try another network (a phone's hotspot, say); tell the server's administrator, who can open UDP or TCP to the server's media port or add a TURN relay on port 443 (docs/TURN.md).",
+        });
+      }
+    }
+  } catch (error) {
+    update('call', {
+      status: 'fail',
+      detail: `The test call failed: ${(error as Error).message}`,
+      advice: 'Reload this page to try again.',
+    });
+  }
+}
+
+/** The TURN rows this server needs: one per kind of relay URL it hands out (none: one row that says so). */
+async function turnRows(): Promise<PathId[] | 'none' | Error> {
+  const token = new URLSearchParams(location.search).get('token') ?? undefined;
+  try {
+    const room = await withTimeout(
+      connect({
+        url: location.origin,
+        room: `check-${Math.random().toString(36).slice(2, 10)}`,
+        name: 'connection check',
+        ...(token ? { token } : {}),
+      }),
+      JOIN_TIMEOUT_MS,
+      'Joining a test room',
+    );
+    const kinds = (['udp', 'tcp', 'tls'] as const).filter((t) => turnServersOf(room, t).length > 0);
+    await room.leave().catch(() => {});
+    return kinds.length ? kinds.map((t) => `turn-${t}` as PathId) : 'none';
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/** The rows at the start: the TURN row turns into one per kind of relay the server hands out. */
+const FIRST_ROWS: CheckId[] = ['secure', 'websocket', 'camera', 'microphone', 'udp', 'tcp', 'turn', 'call'];
+
+const initial = (): Check[] => FIRST_ROWS.map((id) => ({ id, name: NAMES[id], status: 'pending' }));
 
 export function CheckPage(): JSX.Element {
   const [checks, setChecks] = useState<Check[]>(initial);
@@ -321,7 +493,9 @@ export function CheckPage(): JSX.Element {
 
   useEffect(() => {
     let stopped = false;
+    const statuses = new Map<CheckId, Status>();
     const update: Update = (id, change) => {
+      if (change.status) statuses.set(id, change.status);
       if (!stopped) setChecks((all) => all.map((c) => (c.id === id ? { ...c, ...change } : c)));
     };
     setChecks(initial());
@@ -344,9 +518,34 @@ export function CheckPage(): JSX.Element {
       if (stopped) return;
       await checkDevices(update);
       if (stopped) return;
-      await checkCall(update);
+      // Each path on its own, side by side (a blocked one waits out its time-out), then the call.
+      const turn = await turnRows();
       if (stopped) return;
-      await checkCall(update, 'turn');
+      const paths: PathId[] = ['udp', 'tcp'];
+      if (turn === 'none')
+        update('turn', {
+          status: 'pass',
+          detail:
+            'This server has no TURN relay (--turn-url). People whose network lets only HTTPS (TCP 443) through could not join.',
+        });
+      else if (Array.isArray(turn)) {
+        paths.push(...turn);
+        setChecks((all) => {
+          const at = all.findIndex((c) => c.id === 'turn');
+          const rows = turn.map((id) => ({ id, name: NAMES[id], status: 'pending' as Status }));
+          return [...all.slice(0, at), ...rows, ...all.slice(at + 1)];
+        });
+      } else
+        update('turn', {
+          status: 'fail',
+          detail: `The test call could not start: ${turn.message}`,
+          advice: joinAdvice(turn.message),
+        });
+      await Promise.all(paths.map((id) => checkPath(update, id)));
+      if (stopped) return;
+      await checkCall(update, () =>
+        paths.filter((id) => statuses.get(id) === 'fail').map((id) => PATHS[id].words),
+      );
       if (!stopped) setDone(true);
     })();
     return () => {
