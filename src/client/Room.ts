@@ -14,6 +14,7 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { Board } from './Board.js';
 import {
   type CandidateLike,
+  candidatePorts,
   candidateProtocol,
   candidateToJson,
   type IceProtocol,
@@ -51,9 +52,9 @@ export interface ConnectOptions {
    */
   viewer?: boolean;
   /**
-   * Keep the call's media on one transport: the other protocol's candidates are dropped both ways, in
-   * the descriptions and candidates sent and in the server's descriptions. The connection check uses it
-   * to tell which path works (`tcp`: ICE over TCP to the server's media port, as through a firewall that
+   * Keep the call's media on one transport, directly to the server (no TURN relay): the other protocol's
+   * candidates are dropped both ways, in the descriptions and candidates sent and in the server's
+   * descriptions. The connection check uses it to tell which path works (`tcp`: ICE over TCP to the server's media port, as through a firewall that
    * blocks UDP). Default: any.
    */
   iceProtocol?: IceProtocol;
@@ -570,10 +571,11 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
   #pc(target: PcTarget): PeerConnectionLike {
     const existing = target === 'publisher' ? this.#publisher : this.#subscriber;
     if (existing) return existing;
-    const pc = this.#options.createPeerConnection(
-      turnServersVia(this.#iceServers, this.#options.turnTransport),
-    );
+    // A call kept on one transport is a direct one: no TURN relay (its candidates are UDP too).
     const only = this.#options.iceProtocol;
+    const pc = this.#options.createPeerConnection(
+      only ? [] : turnServersVia(this.#iceServers, this.#options.turnTransport),
+    );
     pc.onicecandidate = (event) => {
       const c = event.candidate;
       if (!c?.candidate) return;
@@ -937,6 +939,17 @@ export class Room<T extends TrackLike = TrackLike> extends TypedEmitter<RoomEven
       body: data as BodyInit,
     });
     return (await httpResult(response)) as { name: string; bytes: number };
+  }
+
+  /**
+   * The server's media ports in the descriptions it sent (its ICE candidates, those this call keeps),
+   * by transport: what a firewall must let through.
+   */
+  serverMediaPorts(): { udp: number[]; tcp: number[] } {
+    return candidatePorts([
+      this.#publisher?.remoteDescription?.sdp,
+      this.#subscriber?.remoteDescription?.sdp,
+    ]);
   }
 
   /** The TURN server the server handed this participant (`joined.iceServers`; none: []). */

@@ -35,6 +35,7 @@ export interface CandidateLike {
 export interface PeerConnectionLike {
   readonly connectionState: string;
   readonly localDescription: DescriptionLike | null;
+  readonly remoteDescription: DescriptionLike | null;
   readonly signalingState: string;
   onicecandidate: ((event: { candidate?: CandidateLike | null }) => void) | null;
   onconnectionstatechange: ((event?: unknown) => void) | null;
@@ -125,4 +126,17 @@ export function turnServersVia(
   return servers
     .map((s) => ({ ...s, urls: s.urls.filter((u) => turnTransportOf(u) === transport) }))
     .filter((s) => s.urls.length > 0);
+}
+
+/**
+ * The ports of the ICE candidates in descriptions, by transport; for TCP only passive candidates (an
+ * active one's port is 9: it dials and takes no connection).
+ */
+export function candidatePorts(sdps: (string | undefined)[]): { udp: number[]; tcp: number[] } {
+  const ports = { udp: new Set<number>(), tcp: new Set<number>() };
+  for (const sdp of sdps)
+    for (const m of (sdp ?? '').matchAll(/^a=candidate:\S+ \d+ (udp|tcp) \d+ \S+ (\d+) typ .*$/gim))
+      if (!/tcptype active/i.test(m[0])) ports[m[1]!.toLowerCase() as IceProtocol].add(Number(m[2]));
+  const sorted = (set: Set<number>) => [...set].sort((a, b) => a - b);
+  return { udp: sorted(ports.udp), tcp: sorted(ports.tcp) };
 }

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { Bot, type BotOptions } from '../bot/Bot.js';
 import { connectNode } from '../client/node.js';
 import { signalingUrl } from '../client/Room.js';
-import { turnTransportOf } from '../client/rtc.js';
+import { candidatePorts, turnTransportOf } from '../client/rtc.js';
 import { describeSide, inboundTotals, type SelectedPair, selectedPair } from '../client/stats.js';
 
 export type CheckId =
@@ -310,18 +310,8 @@ const PATH_OPTIONS: Record<MediaPath, Partial<BotOptions>> = {
   'turn-tls': { relayOnly: true, turnTransport: 'tls' },
 };
 
-/** The server's media candidates in the descriptions it sent: its ports by transport. */
-function serverPorts(pcs: RTCPeerConnection[]): { udp: number[]; tcp: number[] } {
-  const ports = { udp: new Set<number>(), tcp: new Set<number>() };
-  for (const pc of pcs) {
-    const sdp = pc.remoteDescription?.sdp ?? '';
-    // Not its active TCP candidates (port 9): the server never dials, clients connect to its passive one.
-    for (const m of sdp.matchAll(/^a=candidate:\S+ \d+ (udp|tcp) \d+ \S+ (\d+) typ .*$/gim))
-      if (!/tcptype active/i.test(m[0])) ports[m[1]!.toLowerCase() as 'udp' | 'tcp'].add(Number(m[2]));
-  }
-  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
-  return { udp: sorted(ports.udp), tcp: sorted(ports.tcp) };
-}
+/** The server's media ports in the descriptions it sent, by transport. */
+const serverPorts = (pcs: RTCPeerConnection[]) => candidatePorts(pcs.map((pc) => pc.remoteDescription?.sdp));
 
 /** How a test call ended. */
 type CallOutcome =

@@ -127,7 +127,10 @@ export function handOver(
 ): boolean {
   const passive = passives.get(connection);
   if (!passive) return false;
-  passive.registerSocket(stream, [host, port]);
+  // A dual-stack listener reports an IPv4 peer as `::ffff:a.b.c.d`: the peer learns its address from the
+  // answers to its checks (XOR-MAPPED-ADDRESS), and should see the IPv4 one it has.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)?.[1];
+  passive.registerSocket(stream, [mapped ?? host, port]);
   return true;
 }
 

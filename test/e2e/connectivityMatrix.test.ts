@@ -22,6 +22,11 @@
  *    server's TCP media port, 5450 (RFC 6544): each client's active TCP candidate to the server's
  *    passive one.
  *
+ * Besides, two people on two networks call through it: Chromium behind the NAT, the Node client on a
+ * public machine of its own. In the same-host, UDP-blocked and TCP-443-only cells the connection checks
+ * run too, `/check` in Chromium and `port545 doctor`: they pass on the server's machine and name the
+ * blocked paths (UDP 5450; UDP and TCP 5450) where those are blocked.
+ *
  * The server on port 545 has its media on UDP 5450, not 545: Chromium sends no ICE check to a UDP
  * candidate on a privileged port, so a browser behind NAT would never connect (`mediaUdpPort`).
  *
@@ -51,12 +56,14 @@ import {
 import { type CliRun, runCli } from '../helpers/cli.js';
 import { startCoturn } from '../helpers/coturn.js';
 import { createNatNetwork, type NatNetwork, type NetHost, netnsUnavailable } from '../helpers/netns.js';
-import { eventually } from '../helpers/server.js';
+import { eventually, withDeadline } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const reason = await netnsUnavailable();
 /** Media waits: a call set up from scratch on a busy 2-core machine, through NAT or a relay. */
 const MEDIA_MS = 45_000;
+/** A whole connection check (/check or doctor): blocked paths each wait out a 15 s time-out, side by side. */
+const CHECK_MS = 180_000;
 const TURN_SECRET = randomBytes(24).toString('base64url');
 
 /** One side of a candidate pair as Chromium reports it, with how it reaches its TURN server. */
@@ -246,6 +253,8 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     room: string,
     during?: () => Promise<void>,
     botOptions: { iceTcp?: boolean } = {},
+    /** Where the Node client runs (default `host`, beside Chromium). */
+    botHost: NetHost = host,
   ): Promise<CallResult> {
     browser = await launchChromium({
       netns: host.name,
@@ -258,12 +267,12 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     try {
       const state: BotProcess = spawnBots(
         (command, args) => {
-          bots = net.spawn(host, command, args);
+          bots = net.spawn(botHost, command, args);
           return bots;
         },
         url,
         room,
-        host.ip,
+        botHost.ip,
         [{ name: 'Node', publish: true }],
         { ca: join(dataDir, 'trusted.pem'), pairs: true, ...botOptions },
       );
@@ -316,6 +325,37 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     browser = undefined;
   }
 
+  /** `/check` in Chromium on `host`: each row's status by check, and the page's words. */
+  async function checkPage(
+    host: NetHost,
+    base: string,
+  ): Promise<{ status: Record<string, string>; text: string }> {
+    browser = await launchChromium({
+      netns: host.name,
+      args: ['--ignore-certificate-errors'],
+      loopback: false,
+    });
+    try {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${base}/check`);
+      await page.locator('.check-summary[data-done="true"]').waitFor({ timeout: CHECK_MS });
+      const status: Record<string, string> = {};
+      for (const item of await page.locator('.check-item').all())
+        status[(await item.getAttribute('data-check')) ?? '?'] =
+          (await item.getAttribute('data-status')) ?? '?';
+      return { status, text: await page.locator('main').innerText() };
+    } finally {
+      await endCall();
+    }
+  }
+
+  /** `port545 doctor` on `host`, trusting the server's certificate and coturn's: its exit code and lines. */
+  async function doctor(host: NetHost, base: string): Promise<{ code: number | null; out: string }> {
+    const cli = runCli(['doctor', base, '--ca', join(dataDir, 'trusted.pem')], { wrapper: net.exec(host) });
+    const { code } = await withDeadline(cli.exited, CHECK_MS, 'port545 doctor to finish');
+    return { code, out: cli.output() };
+  }
+
   before(async () => {
     ensureWebBuild();
     net = await createNatNetwork();
@@ -364,6 +404,22 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
       udp.filter((p) => p !== 5353),
       [5450],
     );
+
+    // The connection checks pass here: every path, and the call.
+    const check = await checkPage(net.server, url());
+    t.diagnostic(`/check on the server's machine:\n${check.text}`);
+    assert.deepEqual(
+      Object.entries(check.status).filter(([, s]) => s !== 'pass'),
+      [],
+      check.text,
+    );
+    assert.match(check.text, /Every check passed/);
+    const { code, out } = await doctor(net.server, url());
+    t.diagnostic(out);
+    assert.equal(code, 0, out);
+    assert.match(out, /^PASS {2}UDP media .* udp \S+ -> \w+ udp [\d.]+:5450$/m, out);
+    assert.match(out, /^PASS {2}TCP media .* tcp \S+ -> \w+ tcp [\d.]+:5450$/m, out);
+    assert.match(out, /^Result: every check passed/m, out);
   });
 
   for (const cell of [
@@ -414,6 +470,18 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     });
   }
 
+  it('two networks: Chromium behind the NAT and a Node client on a machine of its own call through it', async (t) => {
+    await routerRules('masquerade');
+    const { chromium, node } = await call(t, net.client, url(), 'matrix-two', undefined, {}, net.other);
+    for (const pair of [...chromium, ...node]) {
+      assert.equal(pair.local.protocol, 'udp', describePair(pair));
+      assert.equal(pair.remote.address, net.server.ip, describePair(pair));
+      assert.equal(pair.remote.port, 5450, describePair(pair));
+    }
+    for (const pair of chromium) assert.equal(pair.local.address, net.router.ip, describePair(pair));
+    for (const pair of node) assert.equal(pair.local.address, net.other.ip, describePair(pair));
+  });
+
   it('UDP blocked: ICE over TCP to the media port of the server, TCP 5450', async (t) => {
     await routerRules('masquerade', false, true);
     const { chromium, node } = await call(t, net.client, url(), 'matrix-tcp', undefined, { iceTcp: true });
@@ -423,6 +491,22 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
       assert.equal(pair.remote.address, net.server.ip, describePair(pair));
       assert.equal(pair.remote.port, 5450, describePair(pair));
     }
+
+    // The connection checks name UDP to port 5450 as blocked; TCP and the call pass.
+    const check = await checkPage(net.client, url());
+    t.diagnostic(`/check behind the router that drops UDP:\n${check.text}`);
+    assert.equal(check.status.udp, 'fail', check.text);
+    assert.equal(check.status.tcp, 'pass', check.text);
+    assert.equal(check.status.call, 'pass', check.text);
+    assert.match(check.text, /UDP to the server's media port 5450 is blocked from this network/);
+    assert.match(check.text, /1 check failed/);
+    const { code, out } = await doctor(net.client, url());
+    t.diagnostic(out);
+    assert.equal(code, 1, out);
+    assert.match(out, /^FAIL {2}UDP media +UDP to the server's media port 5450 is blocked from here/m, out);
+    assert.match(out, /^PASS {2}TCP media .* -> host tcp [\d.]+:5450$/m, out);
+    assert.match(out, /^PASS {2}Call .*pair host tcp /m, out);
+    assert.match(out, /^Result: 1 check failed \(UDP media\); calls still work from here/m, out);
   });
 
   it('only TCP to port 443: through coturn over TLS', async (t) => {
@@ -480,5 +564,30 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     for (const pair of [...chromium, ...node]) assert.equal(pair.local.type, 'relay', describePair(pair));
     for (const pair of chromium) assert.equal(pair.relayProtocol, 'tls', describePair(pair));
     assert.ok(tls >= 2, `Chromium and the Node client hold TLS connections to coturn (${tls})`);
+
+    // The connection checks name UDP and TCP to the media port as blocked; the TURN relay over TLS
+    // carries the call.
+    const base = `https://${net.server.ip}`;
+    const check = await checkPage(net.client, base);
+    t.diagnostic(`/check where only TCP 443 passes:\n${check.text}`);
+    assert.equal(check.status.udp, 'fail', check.text);
+    assert.equal(check.status.tcp, 'fail', check.text);
+    assert.equal(check.status['turn-tls'], 'pass', check.text);
+    assert.equal(check.status.call, 'pass', check.text);
+    assert.match(check.text, /UDP to the server's media port 5450 is blocked from this network/);
+    assert.match(check.text, /TCP to the server's media port 5450 is blocked from this network/);
+    assert.match(check.text, /over the TURN relay over TLS and came back \(relay udp /);
+    const { code, out } = await doctor(net.client, base);
+    t.diagnostic(out);
+    assert.equal(code, 1, out);
+    assert.match(out, /^FAIL {2}UDP media +UDP to the server's media port 5450 is blocked from here/m, out);
+    assert.match(out, /^FAIL {2}TCP media +TCP to the server's media port 5450 is blocked from here/m, out);
+    assert.match(
+      out,
+      /^PASS {2}TURN over TLS +media went through the server over the TURN relay over TLS/m,
+      out,
+    );
+    assert.match(out, /^PASS {2}Call .*pair relay udp /m, out);
+    assert.match(out, /^Result: 2 checks failed \(UDP media, TCP media\); calls still work from here/m, out);
   });
 });

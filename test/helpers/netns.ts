@@ -215,6 +215,8 @@ export interface NatNetwork {
   /** Machines on the public side: the router forwards between them and to the LAN as it is told. */
   server: NetHost;
   turn: NetHost;
+  /** Another public machine: a second person's, on a network of its own (no NAT). */
+  other: NetHost;
   /** A machine on the LAN behind the router. */
   client: NetHost;
   /** The LAN's subnet, as nftables writes it (`10.254.x.8/30`). */
@@ -252,7 +254,7 @@ export async function createNatNetwork(): Promise<NatNetwork> {
   const tag = `${process.pid % 100_000}${Math.floor(Math.random() * 100)}`;
   const x = await freeSubnet();
   const router = { name: `p545r-${tag}`, ip: '' };
-  const roles = ['server', 'turn', 'client'] as const;
+  const roles = ['server', 'turn', 'client', 'other'] as const;
   // Link i is 10.254.x.(4i)/30: the router at .4i+1, the machine at .4i+2.
   const links = roles.map((role, i) => ({
     host: { name: `p545${role[0]}-${tag}`, ip: `10.254.${x}.${4 * i + 2}` },
@@ -262,13 +264,19 @@ export async function createNatNetwork(): Promise<NatNetwork> {
   }));
   const names = [router.name, ...links.map((l) => l.host.name)];
   const children = new Set<ChildProcess>();
-  const [server, turn, client] = links as [(typeof links)[0], (typeof links)[0], (typeof links)[0]];
+  const [server, turn, client, other] = links as [
+    (typeof links)[0],
+    (typeof links)[0],
+    (typeof links)[0],
+    (typeof links)[0],
+  ];
   router.ip = server.routerIp;
   const network: NatNetwork = {
     router,
     server: server.host,
     turn: turn.host,
     client: client.host,
+    other: other.host,
     lanSubnet: `10.254.${x}.${4 * 2}/30`,
     lanDevice: client.routerDev,
     exec: (host) => ['ip', 'netns', 'exec', host.name],

@@ -222,24 +222,6 @@ async function checkDevices(update: Update): Promise<void> {
   }
 }
 
-/** The server's media ports by transport, from the remote candidates in a stats report. */
-function serverPorts(stats: ReadonlyMap<string, unknown> | undefined): { udp: number[]; tcp: number[] } {
-  const ports = { udp: new Set<number>(), tcp: new Set<number>() };
-  for (const s of stats?.values() ?? []) {
-    const c = s as {
-      type?: string;
-      protocol?: string;
-      port?: number;
-      tcpType?: string;
-      candidateType?: string;
-    };
-    if (c.type !== 'remote-candidate' || c.port === undefined || c.tcpType === 'active') continue;
-    if (c.protocol === 'udp' || c.protocol === 'tcp') ports[c.protocol].add(c.port);
-  }
-  const sorted = (set: Set<number>) => [...set].sort((x, y) => x - y);
-  return { udp: sorted(ports.udp), tcp: sorted(ports.tcp) };
-}
-
 /** How a test call ended. */
 type CallOutcome =
   | { kind: 'join-failed'; message: string }
@@ -292,7 +274,7 @@ async function testCall(
       pair = undefined;
       await sleep(250);
     }
-    if (!pair) return { kind: 'no-path', ports: serverPorts(await sender.getStats('publisher')) };
+    if (!pair) return { kind: 'no-path', ports: sender.serverMediaPorts() };
     progress('Waiting for the test picture to come back…');
     const mediaDeadline = Date.now() + MEDIA_TIMEOUT_MS;
     while (Date.now() < mediaDeadline && inbound(await receiver.getStats('subscriber')).received === 0)
