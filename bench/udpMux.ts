@@ -23,14 +23,44 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** The passes, by name: `port545 serve` flags of each. */
-export function udpMuxPasses(udpPort: number): { name: string; serveArgs: string[] }[] {
-  return [
-    { name: 'range', serveArgs: ['--workers', '1', '--udp-port', 'range'] },
-    { name: 'mux', serveArgs: ['--workers', '1', '--udp-port', String(udpPort)] },
+/** Rounds of the range and the mux with a worker, taken in turn: a machine that drifts weighs on both. */
+export const UDP_MUX_ROUNDS = 2;
+
+/**
+ * The passes in the order they run: `port545 serve` flags of each, by name. The range and the mux with a
+ * worker (the comparison the target is about) in UDP_MUX_ROUNDS alternating rounds, then once each on
+ * the main thread.
+ */
+export function udpMuxPasses(
+  udpPort: number,
+  rounds = UDP_MUX_ROUNDS,
+): { name: string; serveArgs: string[] }[] {
+  const passes: { name: string; serveArgs: string[] }[] = [];
+  for (let round = 0; round < rounds; round++)
+    passes.push(
+      { name: 'range', serveArgs: ['--workers', '1', '--udp-port', 'range'] },
+      { name: 'mux', serveArgs: ['--workers', '1', '--udp-port', String(udpPort)] },
+    );
+  passes.push(
     { name: 'range-w0', serveArgs: ['--workers', '0', '--udp-port', 'range'] },
     { name: 'mux-w0', serveArgs: ['--workers', '0', '--udp-port', String(udpPort)] },
-  ];
+  );
+  return passes;
+}
+
+/**
+ * One pass's rows from its rounds: at each step the mean CPU per forwarded packet of the rounds that held
+ * it (held: every round held it); the rest from the first round.
+ */
+export function combineRounds(rounds: StepRow[][]): StepRow[] {
+  const [first = []] = rounds;
+  return first.map((row) => {
+    const same = rounds.map((r) => r.find((x) => x.step === row.step)).filter((x) => x !== undefined);
+    const held = same.every((x) => x.held) && same.length === rounds.length;
+    const counted = same.filter((x) => x.held);
+    const cpu = (counted.length ? counted : same).map((x) => x.cpuMsPer10k);
+    return { ...row, held, cpuMsPer10k: round(cpu.reduce((a, b) => a + b, 0) / cpu.length, 1) };
+  });
 }
 
 /** CPU per forwarded packet of each pass at each step, and mux over range where both held the step. */
