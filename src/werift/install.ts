@@ -7,6 +7,8 @@
  */
 // No STUN server unless configured (werift would ask Google's for every connection).
 import './noDefaultStun.js';
+// ICE ufrags of 48 random bits, not 16 (checks on the one UDP port are routed by them).
+import './iceUfrag.js';
 // A peer that sends no usable candidate (mDNS names only) is found from its checks.
 import './icePeerReflexive.js';
 // The DTLS handshake's X25519 and ECDSA in OpenSSL, not JavaScript.
