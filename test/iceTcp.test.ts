@@ -119,6 +119,7 @@ for (const mode of ['rooms on worker threads', 'rooms on the main thread'] as co
       sockets.push(forged, junk, silent, tooLong);
       const mux = relay ?? (udpMuxes().get(t.port) as UdpMux);
       const droppedBefore = mux.stats.droppedStunAuth;
+      const junkBefore = mux.stats.droppedKind;
       forged.write(frame(bindingRequest(`${c.ufrag}:${c.clientUfrag}`, 'wrong-password-xxxxxxxxxx')));
       junk.write(frame(Buffer.alloc(100, 7)));
       // The first byte only: an RFC 4571 length that never completes.
@@ -127,7 +128,8 @@ for (const mode of ['rooms on worker threads', 'rooms on the main thread'] as co
       await eventually('all four closed', () => [forged, junk, silent, tooLong].every((s) => s.closed));
       for (const s of [forged, junk, silent, tooLong])
         assert.equal(Buffer.concat(s.received).length, 0, 'no answer');
-      assert.ok(mux.stats.droppedStunAuth > droppedBefore, 'the forged check was counted');
+      assert.ok(mux.stats.droppedStunAuth > droppedBefore, 'the forged check was counted as a failed check');
+      assert.ok(mux.stats.droppedKind > junkBefore, 'the frame that is no STUN was counted as such');
       if (relay) assert.equal(streams(), 0);
       const health = await fetch(`${t.url}/healthz`);
       assert.equal(health.status, 200);

@@ -95,6 +95,9 @@ type Marked = { [MUX]?: Marker; [TCP]?: number };
 /** ICE-TCP streams one connection may have open on the shared TCP port (a peer's candidates, a retry). */
 export const ICE_TCP_STREAMS_PER_CONNECTION = 8;
 
+/** A STUN binding request (an ICE check), by its type and magic cookie; `data` is at least 20 bytes. */
+const isCheck = (data: Buffer) => isBindingRequest(data) && data.readUInt32BE(4) === STUN_MAGIC_COOKIE;
+
 /**
  * Takes a TCP connection whose first bytes are an RFC 4571 frame (src/werift/iceTcp.ts): its first frame
  * must be a binding request that `table` verifies for a connection. Resolves to that connection's route,
@@ -108,7 +111,8 @@ export async function verifyIceTcp<R extends MuxRoute>(
   const frame = await readFirstFrame(socket, timeoutMs);
   const route = frame && table.owner(frame);
   if (!route || !socket.remoteAddress || !socket.remotePort) {
-    if (frame) table.stats.droppedStunAuth++;
+    // A binding request whose integrity failed, or a first frame that is no check at all.
+    if (frame) table.stats[isCheck(frame) ? 'droppedStunAuth' : 'droppedKind']++;
     socket.destroy();
     return undefined;
   }
@@ -273,7 +277,7 @@ export class MuxTable<R extends MuxRoute> {
 
   /** The connection a STUN binding request is for, when its MESSAGE-INTEGRITY verifies (binds nothing). */
   owner(data: Buffer): R | undefined {
-    if (!isBindingRequest(data) || data.readUInt32BE(4) !== STUN_MAGIC_COOKIE) return undefined;
+    if (!isCheck(data)) return undefined;
     return verifiedOwner(data, this.#byUfrag);
   }
 
