@@ -82,9 +82,14 @@ const TCP_WRITE_BACKLOG = 1024 * 1024;
 
 const INITIAL_BATCH_BYTES = 64 * 1024;
 
-/** Collects datagrams into one buffer to transfer. */
+/**
+ * Collects datagrams into one buffer to transfer. They are copied into a staging buffer that stays (a
+ * sender may reuse its buffer once `push` returns), and `take` copies what was collected into a buffer of
+ * just that size to transfer: most batches are one datagram, and a 64 KiB buffer transferred with each
+ * (hundreds a second) was garbage the worker's collector had to clear, a pause in the room's forwarding.
+ */
 class Batch {
-  #buf: Buffer | undefined;
+  #staging: Buffer | undefined;
   #used = 0;
   ends: number[] = [];
   ids: number[] = [];
@@ -98,13 +103,12 @@ class Batch {
 
   push(data: Uint8Array, id: number, host: string, port: number, family: number): void {
     const need = this.#used + data.length;
-    if (!this.#buf || need > this.#buf.length) {
-      // Its own ArrayBuffer (not Node's pool), so that it can be transferred.
+    if (!this.#staging || need > this.#staging.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(INITIAL_BATCH_BYTES, need * 2));
-      this.#buf?.copy(grown, 0, 0, this.#used);
-      this.#buf = grown;
+      this.#staging?.copy(grown, 0, 0, this.#used);
+      this.#staging = grown;
     }
-    this.#buf.set(data, this.#used);
+    this.#staging.set(data, this.#used);
     this.#used = need;
     this.ends.push(need);
     this.ids.push(id);
@@ -113,17 +117,21 @@ class Batch {
     this.families.push(family);
   }
 
-  /** The batch to post (its buffer to transfer); this batch starts empty again. */
+  /** The batch to post (its buffer, its own ArrayBuffer of just its bytes, to transfer); this one starts empty again. */
   take(): Datagrams {
+    // Its own ArrayBuffer (not Node's pool), so that it can be transferred.
+    const buf = Buffer.allocUnsafeSlow(this.#used);
+    this.#staging?.copy(buf, 0, 0, this.#used);
     const out: Datagrams = {
-      buf: this.#buf!.buffer as ArrayBuffer,
+      buf: buf.buffer as ArrayBuffer,
       ends: this.ends,
       ids: this.ids,
       hosts: this.hosts,
       ports: this.ports,
       families: this.families,
     };
-    this.#buf = undefined;
+    // A burst's grown staging buffer is let go.
+    if (this.#staging && this.#staging.length > 4 * INITIAL_BATCH_BYTES) this.#staging = undefined;
     this.#used = 0;
     this.ends = [];
     this.ids = [];
