@@ -834,7 +834,8 @@ async function runUdpMux(): Promise<ScenarioResult> {
   for (const pass of udpMuxPasses(udpPort)) {
     note(`  ${pass.name}: port545 serve ${pass.serveArgs.join(' ')}`);
     const got = await runSteps(scenario, { ...current, name: pass.name, serveArgs: pass.serveArgs }, steps);
-    (rounds[pass.name] ??= []).push(got);
+    const earlier = rounds[pass.name] ?? [];
+    rounds[pass.name] = [...earlier, got];
   }
   const rows = Object.fromEntries(Object.entries(rounds).map(([pass, r]) => [pass, combineRounds(r)]));
   const summary = udpMuxSummary(rows);
