@@ -46,7 +46,24 @@ describe('configuration', () => {
       () => loadConfig(['--port', '99999'], {}),
       /port: Number must be less than or equal to 65535/,
     );
-    assert.throws(() => loadConfig(['--announced-ip', 'not-an-ip'], {}), /rtc\.announcedIp: Invalid ip/);
+    assert.throws(
+      () => loadConfig(['--announced-ip', 'not-an-ip'], {}),
+      /rtc\.announcedIp: not an IP address/,
+    );
+    // A port forward: the address and the port seen from outside.
+    assert.equal(loadConfig(['--announced-ip', '203.0.113.7:545'], {}).rtc.announcedIp, '203.0.113.7:545');
+    assert.equal(
+      loadConfig(['--announced-ip', '[2001:db8::7]:545'], {}).rtc.announcedIp,
+      '[2001:db8::7]:545',
+    );
+    assert.throws(
+      () => loadConfig(['--announced-ip', '203.0.113.7:0'], {}),
+      /rtc\.announcedIp: not an IP address/,
+    );
+    assert.throws(
+      () => loadConfig(['--announced-ip', '203.0.113.7:545', '--udp-port', 'range'], {}),
+      /announcedIp with a port needs the media on one UDP port/,
+    );
     assert.throws(() => loadConfig(['--log-level', 'loud'], {}), /logLevel: Invalid enum value/);
     assert.throws(() => loadConfig(['--bogus'], {}), /Unknown option '--bogus'/);
     assert.throws(

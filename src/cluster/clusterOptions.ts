@@ -1,5 +1,6 @@
 import { hostname, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
+import { parseAddressPort } from '../common/address.js';
 import type { Config } from '../config/config.js';
 import type { TlsMaterial } from '../tls/tlsMaterial.js';
 import type { ClusterOptions } from './Cluster.js';
@@ -26,7 +27,8 @@ export function clusterOptions(
   const { cluster } = config;
   if (!cluster.redis) throw new Error('clusterOptions needs cluster.redis');
   const scheme = tls ? 'https' : 'http';
-  const host = config.rtc.announcedIp ?? lanAddress() ?? '127.0.0.1';
+  const announced = config.rtc.announcedIp ? parseAddressPort(config.rtc.announcedIp)?.address : undefined;
+  const host = announced ?? lanAddress() ?? '127.0.0.1';
   return {
     redis: cluster.redis,
     redisCa: cluster.redisCa,

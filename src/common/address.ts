@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 
 /**
  * The key that per-address limits count under. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
@@ -33,4 +33,17 @@ export function isLoopback(address: string): boolean {
 export function isLoopbackHost(host: string): boolean {
   // addressKey turns an IPv4-mapped address (::ffff:127.0.0.1) into its IPv4 one.
   return host === 'localhost' || isLoopback(addressKey(host));
+}
+
+/**
+ * An IP address with an optional port: `203.0.113.7`, `203.0.113.7:545`, `2001:db8::7` or
+ * `[2001:db8::7]:545`. Undefined when it is none of these.
+ */
+export function parseAddressPort(text: string): { address: string; port?: number } | undefined {
+  if (isIP(text)) return { address: text };
+  const m = /^(?:\[([^\]]+)\]|(\d+\.\d+\.\d+\.\d+)):(\d{1,5})$/.exec(text);
+  const address = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!address || !isIP(address) || !(port >= 1 && port <= 65535)) return undefined;
+  return { address, port };
 }

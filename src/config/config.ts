@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { isLoopbackHost } from '../common/address.js';
+import { isLoopbackHost, parseAddressPort } from '../common/address.js';
 
 export const DEFAULT_PORT = 545;
 /** Where `serve` goes when 545 cannot be bound and no port was asked for. */
@@ -48,14 +48,26 @@ export const configSchema = z
          * the same). Off: UDP (and TURN) only.
          */
         iceTcp: z.boolean().default(true),
-        /** Address written into ICE candidates instead of the local one (server behind 1:1 NAT). */
-        announcedIp: z.string().ip().optional(),
+        /**
+         * Address written into ICE candidates instead of the local one (server behind 1:1 NAT), with the
+         * media port as seen from outside when a port forward maps another one to it (`203.0.113.7:545`,
+         * `[2001:db8::7]:545`; with the one UDP port only).
+         */
+        announcedIp: z
+          .string()
+          .refine((v) => parseAddressPort(v) !== undefined, {
+            message: 'not an IP address, or an IP address with :port ([IPv6]:port)',
+          })
+          .optional(),
         /** Gather ICE candidates only on these local addresses (default: every non-loopback interface). */
         hostAddresses: z.array(z.string().ip()).optional(),
       })
       .strict()
       .default({})
-      .refine((r) => r.minPort < r.maxPort, { message: 'rtc.minPort must be below rtc.maxPort' }),
+      .refine((r) => r.minPort < r.maxPort, { message: 'rtc.minPort must be below rtc.maxPort' })
+      .refine((r) => r.udpPort !== 'range' || parseAddressPort(r.announcedIp ?? '')?.port === undefined, {
+        message: 'rtc.announcedIp with a port needs the media on one UDP port (not --udp-port range)',
+      }),
     /** Rooms and how long they live. */
     rooms: z
       .object({

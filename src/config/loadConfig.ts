@@ -79,14 +79,15 @@ export const serveFlagHelp = `Options (each also PORT545_<NAME> in the environme
   --port N               TCP port for HTTP and WebSocket (default 545, falls back to 5450)
   --workers N|auto       worker threads for rooms and their media, each room on one of them
                          (default auto: one per core); 0 keeps everything on the main thread
-  --udp-port N|range     all WebRTC media on this one UDP port (default: the same number as --port,
-                         so a firewall opens TCP and UDP 545); "range" gives each connection its own
-                         port from --rtc-min-port..--rtc-max-port instead
-  --no-ice-tcp           no ICE over TCP on the --port itself (default on, with the one UDP port:
-                         for networks that block UDP)
+  --udp-port N|range     all WebRTC media on this one UDP port (default: the number of --port when
+                         that is 1024 or above, else 5450: browsers send no media to a lower port);
+                         "range" gives each connection its own port from --rtc-min-port..--rtc-max-port
+  --no-ice-tcp           no ICE over TCP on the TCP port of the media port's number (default on, with
+                         the one UDP port: for networks that block UDP)
   --rtc-min-port N       lowest UDP port of the range (default 40000; also SIP's RTP)
   --rtc-max-port N       highest UDP port of the range (default 49999)
-  --announced-ip ADDR    address to put in ICE candidates when behind NAT
+  --announced-ip ADDR[:PORT]  address to put in ICE candidates when behind NAT, and the media port
+                         as seen from outside when a port forward maps another one to it
   --rtc-host ADDR[,ADDR] gather ICE candidates only on these local addresses
   --turn-url URL[,URL]   a TURN server (coturn) for clients whose network blocks media; each gets
                          credentials for it, signed with PORT545_TURN_SECRET (environment or config

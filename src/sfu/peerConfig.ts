@@ -7,7 +7,7 @@ import {
   useTransportWideCC,
   useTWCC,
 } from 'werift';
-import { isLoopback } from '../common/address.js';
+import { isLoopback, parseAddressPort } from '../common/address.js';
 import { AUDIO_LEVEL_URI } from './RtpSource.js';
 // port545's changes to werift, for every peer connection in the process.
 import '../werift/install.js';
@@ -160,10 +160,19 @@ export function peerConfig(settings: RtcSettings, options: PeerOptions = {}): Pa
 }
 
 /**
- * Rewrites the address of host candidates in an SDP to `announcedIp`, for a server behind 1:1 NAT.
+ * Rewrites the address of host candidates in an SDP to `announcedIp`, for a server behind 1:1 NAT, and
+ * their port to its port when it has one (a port forward to the one media port: every host candidate is
+ * on that port, but an active TCP candidate, whose port 9 means it takes no connection).
  * RFC 8839 §5.1: candidate-attribute = foundation component transport priority address port "typ" type.
  */
 export function announceAddress(sdp: string, announcedIp: string | undefined): string {
-  if (!announcedIp) return sdp;
-  return sdp.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)/gm, `$1${announcedIp}$3`);
+  const announced = announcedIp ? parseAddressPort(announcedIp) : undefined;
+  if (!announced) return sdp;
+  return sdp.replace(
+    /^(a=candidate:\S+ \d+ \S+ \d+ )(\S+) (\d+)( typ host)(.*)$/gm,
+    (_line, head: string, _address: string, port: string, typ: string, rest: string) => {
+      const keep = announced.port === undefined || /\btcptype active\b/.test(rest);
+      return `${head}${announced.address} ${keep ? port : announced.port}${typ}${rest}`;
+    },
+  );
 }

@@ -22,7 +22,8 @@
  *    server's TCP media port, 5450 (RFC 6544): each client's active TCP candidate to the server's
  *    passive one.
  *
- * Besides, two people on two networks call through it: Chromium behind the NAT, the Node client on a
+ * Besides, a port forward to the media port (the server announcing the forwarded port) carries media, and
+ * two people on two networks call through it: Chromium behind the NAT, the Node client on a
  * public machine of its own. In the same-host, UDP-blocked and TCP-443-only cells the connection checks
  * run too, `/check` in Chromium and `port545 doctor`: they pass on the server's machine and name the
  * blocked paths (UDP 5450; UDP and TCP 5450) where those are blocked.
@@ -507,6 +508,52 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
     assert.match(out, /^PASS {2}TCP media .* -> host tcp [\d.]+:5450$/m, out);
     assert.match(out, /^PASS {2}Call .*pair host tcp /m, out);
     assert.match(out, /^Result: 1 check failed \(UDP media\); calls still work from here/m, out);
+  });
+
+  it('a port forward: the server announces the port clients reach its media on, and media flows there', async (t) => {
+    await routerRules('masquerade');
+    // The server's machine forwards UDP and TCP 6545 to the media port, 5450, as a router's port forward
+    // to it would; the server announces that port (--announced-ip ADDR:PORT).
+    await net.nft(
+      net.server,
+      `table ip p545fwd {}
+delete table ip p545fwd
+table ip p545fwd {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    udp dport 6545 redirect to :5450
+    tcp dport 6545 redirect to :5450
+  }
+}
+`,
+    );
+    // And the LAN reaches the media port only so: the router drops what goes to 5450 itself.
+    const lan = net.lanDevice;
+    await net.nft(
+      net.router,
+      `table ip p545only {}
+delete table ip p545only
+table ip p545only {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${lan}" udp dport 5450 drop
+    iifname "${lan}" tcp dport 5450 drop
+  }
+}
+`,
+    );
+    try {
+      await serve(['--announced-ip', `${net.server.ip}:6545`]);
+      const { code, out } = await doctor(net.client, url());
+      t.diagnostic(out);
+      assert.equal(code, 0, out);
+      assert.match(out, /^PASS {2}UDP media .* -> host udp [\d.]+:6545$/m, out);
+      assert.match(out, /^PASS {2}TCP media .* -> host tcp [\d.]+:6545$/m, out);
+      assert.match(out, /^PASS {2}Call .*pair \S+ \S+ \S+ -> host udp [\d.]+:6545;/m, out);
+    } finally {
+      await net.nft(net.router, 'table ip p545only {}\ndelete table ip p545only\n');
+      await net.nft(net.server, 'table ip p545fwd {}\ndelete table ip p545fwd\n');
+    }
   });
 
   it('only TCP to port 443: through coturn over TLS', async (t) => {
