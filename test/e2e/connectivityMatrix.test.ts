@@ -140,9 +140,15 @@ describe('connectivity matrix: Chromium and a Node client see and hear each othe
 
   /**
    * Replaces the router's rules: its NAT for the LAN (`masquerade`, the nftables statement with its
-   * flags) and, with `only443`, a firewall that lets nothing out of the LAN but TCP to port 443.
+   * flags) and, with `only443`, a firewall that lets nothing out of the LAN but TCP to port 443; `drops`:
+   * nftables matches of what else from the LAN it drops (`udp dport 5450`).
    */
-  async function routerRules(masquerade: string, only443 = false, noUdp = false): Promise<void> {
+  async function routerRules(
+    masquerade: string,
+    only443 = false,
+    noUdp = false,
+    drops: string[] = [],
+  ): Promise<void> {
     const lan = net.lanDevice;
     await net.nft(
       net.router,
@@ -160,6 +166,7 @@ table ip p545 {
     oifname "${lan}" drop
     ${only443 ? `iifname "${lan}" tcp dport 443 accept\n    iifname "${lan}" drop` : ''}
     ${noUdp ? `iifname "${lan}" meta l4proto udp drop` : ''}
+    ${drops.map((d) => `iifname "${lan}" ${d} drop`).join('\n    ')}
   }
 }
 `,
@@ -511,7 +518,6 @@ s.bind(0, () => { for (const p of [7001, 7002]) s.send('probe', p, '${net.server
   });
 
   it('a port forward: the server announces the port clients reach its media on, and media flows there', async (t) => {
-    await routerRules('masquerade');
     // The server's machine forwards UDP and TCP 6545 to the media port, 5450, as a router's port forward
     // to it would; the server announces that port (--announced-ip ADDR:PORT).
     await net.nft(
@@ -528,20 +534,7 @@ table ip p545fwd {
 `,
     );
     // And the LAN reaches the media port only so: the router drops what goes to 5450 itself.
-    const lan = net.lanDevice;
-    await net.nft(
-      net.router,
-      `table ip p545only {}
-delete table ip p545only
-table ip p545only {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "${lan}" udp dport 5450 drop
-    iifname "${lan}" tcp dport 5450 drop
-  }
-}
-`,
-    );
+    await routerRules('masquerade', false, false, ['udp dport 5450', 'tcp dport 5450']);
     try {
       await serve(['--announced-ip', `${net.server.ip}:6545`]);
       const { code, out } = await doctor(net.client, url());
@@ -551,7 +544,6 @@ table ip p545only {
       assert.match(out, /^PASS {2}TCP media .* -> host tcp [\d.]+:6545$/m, out);
       assert.match(out, /^PASS {2}Call .*pair \S+ \S+ \S+ -> host udp [\d.]+:6545;/m, out);
     } finally {
-      await net.nft(net.router, 'table ip p545only {}\ndelete table ip p545only\n');
       await net.nft(net.server, 'table ip p545fwd {}\ndelete table ip p545fwd\n');
     }
   });
