@@ -468,10 +468,11 @@ describe('a cluster of three nodes on Redis', () => {
     assert.equal((await leaving.run.exited).code, 0, 'the node stopped cleanly');
     nodes.splice(nodes.indexOf(leaving), 1);
     const atStop = fromName(watcher, publisher).frames;
+    let now: RoomRow[] = [];
     await untilApi(
       `every room of ${leaving.id} is open on ${staying.id} with its people`,
       async () => {
-        const now = await rooms(staying);
+        now = await rooms(staying);
         return theirs.every((t) =>
           now.some(
             (r) =>
@@ -482,7 +483,11 @@ describe('a cluster of three nodes on Redis', () => {
         );
       },
       MIN_WAIT_MS * 2,
-    );
+    ).catch((error: Error) => {
+      const show = (list: RoomRow[]) =>
+        JSON.stringify(list.map((r) => [r.name, r.node, r.participants]));
+      throw new Error(`${error.message}: they were ${show(theirs)}, now ${show(now)}`);
+    });
     await eventually(
       'the watcher, which was on the stopped node, sees video again',
       () => fromName(watcher, publisher).frames >= atStop + 30,

@@ -74,8 +74,17 @@ const ICE_RESTART_INTERVAL_MS = 8000;
 const REJOIN_WINDOW_MS = 10 * 60_000;
 /** The longest wait between two tries to join again. */
 const REJOIN_MAX_DELAY_MS = 2000;
-/** Refusals that say "not now" rather than "no": the server is still stopping, or busy. */
-const RETRY_CODES = new Set(['SERVER_SHUTTING_DOWN', 'INTERNAL_ERROR', 'RATE_LIMITED', 'TOO_MANY_ROOMS']);
+/**
+ * Refusals that say "not now" rather than "no": the server is still stopping, or busy; or, in a cluster,
+ * the room's node just went away (its rooms open elsewhere a moment later) or Redis is away.
+ */
+const RETRY_CODES = new Set([
+  'SERVER_SHUTTING_DOWN',
+  'INTERNAL_ERROR',
+  'RATE_LIMITED',
+  'TOO_MANY_ROOMS',
+  'CLUSTER_UNAVAILABLE',
+]);
 
 /**
  * `ms` plus up to half of it again, at random: after a restart everyone in every room comes back, and
