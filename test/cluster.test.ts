@@ -484,8 +484,7 @@ describe('a cluster of three nodes on Redis', () => {
       },
       MIN_WAIT_MS * 2,
     ).catch((error: Error) => {
-      const show = (list: RoomRow[]) =>
-        JSON.stringify(list.map((r) => [r.name, r.node, r.participants]));
+      const show = (list: RoomRow[]) => JSON.stringify(list.map((r) => [r.name, r.node, r.participants]));
       throw new Error(`${error.message}: they were ${show(theirs)}, now ${show(now)}`);
     });
     await eventually(
