@@ -54,8 +54,8 @@ export interface ConnectOptions {
   /**
    * Keep the call's media on one transport, directly to the server (no TURN relay): the other protocol's
    * candidates are dropped both ways, in the descriptions and candidates sent and in the server's
-   * descriptions. The connection check uses it to tell which path works (`tcp`: ICE over TCP to the server's media port, as through a firewall that
-   * blocks UDP). Default: any.
+   * descriptions. The connection check uses it to tell which path works (`tcp`: ICE over TCP to the
+   * server's media port, as through a firewall that blocks UDP). Default: any.
    */
   iceProtocol?: IceProtocol;
   /**

@@ -8,7 +8,7 @@ import { type ConnectOptions, Room } from './Room.js';
 export type { ParticipantCard, SharedFile } from '../protocol/messages.js';
 export { type ConnectionState, type ConnectOptions, Room, type RoomEvents, signalingUrl } from './Room.js';
 export type { PeerConnectionLike, TrackLike, WebSocketLike } from './rtc.js';
-export { turnTransportOf } from './rtc.js';
+export { turnServersVia } from './rtc.js';
 export { ServerError } from './Signal.js';
 export { describeSide, inboundTotals, type SelectedPair, selectedPair } from './stats.js';
 export { LocalTrack, RemoteParticipant, type RemoteTrack } from './tracks.js';

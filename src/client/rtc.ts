@@ -119,10 +119,10 @@ export function turnTransportOf(url: string): TurnTransport | undefined {
 
 /** The ICE servers with only their TURN URLs of `transport`; servers left with none are dropped. */
 export function turnServersVia(
-  servers: IceServerConfig[],
+  servers: readonly IceServerConfig[],
   transport: TurnTransport | undefined,
 ): IceServerConfig[] {
-  if (!transport) return servers;
+  if (!transport) return [...servers];
   return servers
     .map((s) => ({ ...s, urls: s.urls.filter((u) => turnTransportOf(u) === transport) }))
     .filter((s) => s.urls.length > 0);

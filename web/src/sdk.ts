@@ -10,7 +10,7 @@ export {
   type Room,
   ServerError,
   selectedPair as selectedCandidatePair,
-  turnTransportOf,
+  turnServersVia,
 } from '../../src/client/index.ts';
 export type {
   ChatMessage,

@@ -7,7 +7,7 @@ import {
   inboundTotals,
   type Room,
   selectedCandidatePair,
-  turnTransportOf,
+  turnServersVia,
 } from '../sdk.ts';
 import { Logo } from '../ui/Logo.tsx';
 
@@ -310,7 +310,7 @@ async function testCall(
 
 /** The TURN servers a participant was handed that reach their server this way. */
 const turnServersOf = (room: Room, transport: 'udp' | 'tcp' | 'tls') =>
-  room.iceServers.filter((s) => s.urls.some((u) => turnTransportOf(u) === transport));
+  turnServersVia(room.iceServers, transport);
 
 const joinAdvice = (message: string) =>
   /TOKEN|AUTH/i.test(message)
